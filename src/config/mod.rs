@@ -1,0 +1,130 @@
+//! Configuration: INI in three stages (design §7).
+//!
+//! 1. [`raw::parse`]: text to sections and entries with their lines (pure).
+//! 2. [`validate::validate`]: entries to a typed [`Config`], returning
+//!    **every** error at once; unknown sections and keys are errors (pure).
+//! 3. [`resolve::resolve`]: the only stage that looks at the system (users,
+//!    directories, later interfaces).
+//!
+//! [`load`] runs all three. `hamasq --test` and SIGHUP use the same path, so
+//! a config that passes `--test` is the config the daemon will run.
+
+pub mod raw;
+pub mod resolve;
+pub mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::log::{Level, Target};
+
+pub use resolve::{Resolved, RunAs};
+
+/// The default config file.
+pub const DEFAULT_PATH: &str = "/etc/hamasq.conf";
+
+/// A typed, validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    pub general: General,
+}
+
+/// `[general]`: process-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct General {
+    /// `log-target` + `log-facility`.
+    pub log_target: Target,
+    /// `log-level`.
+    pub log_level: Level,
+    /// `log-rate-limit`: lines per event name per 10 s for rejected input; 0 = unlimited.
+    pub log_rate_limit: u32,
+    /// `pid-file`; `None` when set to `none`.
+    pub pid_file: Option<PathBuf>,
+    /// `state-dir`: leases and other state.
+    pub state_dir: PathBuf,
+    /// `user`: drop root to this user after start-up; `None` keeps the starting user.
+    pub user: Option<String>,
+    /// `metrics-listen`: serve Prometheus text on this TCP address; `None` = off.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for General {
+    fn default() -> General {
+        General {
+            log_target: Target::Stderr,
+            log_level: Level::Info,
+            log_rate_limit: crate::log::DEFAULT_RATE_LIMIT,
+            pid_file: Some(PathBuf::from("/run/hamasq.pid")),
+            state_dir: PathBuf::from("/var/lib/hamasq"),
+            user: None,
+            metrics_listen: None,
+        }
+    }
+}
+
+/// One thing wrong with a config. It is the operator's to fix, so it names
+/// where: file, line (when known), section, key and the offending value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub section: Option<String>,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    /// `FILE:LINE: [SECTION] KEY = "VALUE": MESSAGE`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        f.write_str(":")?;
+        if let Some(s) = &self.section {
+            write!(f, " [{s}]")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, " {k}")?;
+            if let Some(v) = &self.value {
+                write!(f, " = {v:?}")?;
+            }
+        }
+        if self.key.is_none()
+            && let Some(v) = &self.value
+        {
+            write!(f, " {v:?}")?;
+        }
+        if self.section.is_some() || self.key.is_some() || self.value.is_some() {
+            f.write_str(":")?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+/// Reads, validates and resolves `path`: the one entry point for start-up,
+/// `--test` and reload. Returns every error found.
+pub fn load(path: &Path) -> Result<Resolved, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            section: None,
+            key: None,
+            value: None,
+            message: format!("cannot read the config file: {e}"),
+        }]
+    })?;
+    let cfg = parse_and_validate(path, &text)?;
+    resolve::resolve(cfg)
+}
+
+/// Stages 1 and 2 on text: pure, for tests and tools.
+pub fn parse_and_validate(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let raw = raw::parse(path, text)?;
+    validate::validate(&raw)
+}

@@ -1,0 +1,144 @@
+//! Stage 3 of 3: the only stage that looks at the running system.
+//!
+//! It checks what a valid-looking config still needs from the machine: that
+//! the `user` exists, that `state-dir` is (or can become) a directory, that
+//! the pid file's directory exists. Interfaces named by subsystems are
+//! resolved here too as the subsystems arrive. Nothing is created or changed
+//! here, so `hamasq --test` is safe to run on a live box.
+
+use std::path::Path;
+
+use nix::unistd::{Gid, Uid, User};
+
+use super::{Config, ConfigError};
+
+/// The user to drop to after start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+}
+
+/// A config checked against this machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub config: Config,
+    pub run_as: Option<RunAs>,
+}
+
+pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
+    let mut errs = Vec::new();
+    let err = |key: &str, value: String, message: String| ConfigError {
+        file: config.file.clone(),
+        line: None,
+        section: Some("general".into()),
+        key: Some(key.into()),
+        value: Some(value),
+        message,
+    };
+    let g = &config.general;
+
+    let run_as = match &g.user {
+        None => None,
+        Some(name) => match User::from_name(name) {
+            Ok(Some(u)) => Some(RunAs {
+                name: name.clone(),
+                uid: u.uid,
+                gid: u.gid,
+            }),
+            Ok(None) => {
+                errs.push(err(
+                    "user",
+                    name.clone(),
+                    "no such user on this system".into(),
+                ));
+                None
+            }
+            Err(e) => {
+                errs.push(err(
+                    "user",
+                    name.clone(),
+                    format!("cannot look the user up: {e}"),
+                ));
+                None
+            }
+        },
+    };
+
+    let sd = &g.state_dir;
+    if sd.exists() && !sd.is_dir() {
+        errs.push(err(
+            "state-dir",
+            sd.display().to_string(),
+            "exists but is not a directory".into(),
+        ));
+    } else if !sd.exists() && !sd.parent().is_some_and(Path::is_dir) {
+        errs.push(err(
+            "state-dir",
+            sd.display().to_string(),
+            "neither it nor its parent directory exists".into(),
+        ));
+    }
+
+    if let Some(pf) = &g.pid_file {
+        if !pf.parent().is_some_and(Path::is_dir) {
+            errs.push(err(
+                "pid-file",
+                pf.display().to_string(),
+                "its directory does not exist".into(),
+            ));
+        } else if pf.is_dir() {
+            errs.push(err(
+                "pid-file",
+                pf.display().to_string(),
+                "is a directory".into(),
+            ));
+        }
+    }
+
+    if errs.is_empty() {
+        Ok(Resolved { config, run_as })
+    } else {
+        Err(errs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_and_validate;
+
+    fn res(text: &str) -> Result<Resolved, Vec<ConfigError>> {
+        resolve(parse_and_validate(Path::new("t.conf"), text).unwrap())
+    }
+
+    #[test]
+    fn existing_user_resolves_to_ids() {
+        let r = res("[general]\nuser = root\nstate-dir = /tmp\npid-file = none\n").unwrap();
+        let ra = r.run_as.unwrap();
+        assert_eq!(ra.uid, Uid::from_raw(0));
+    }
+
+    #[test]
+    fn machine_problems_are_all_reported() {
+        let errs = res(
+            "[general]\nuser = no-such-user-hq\nstate-dir = /nonexistent-hq/a/b\npid-file = /nonexistent-hq/x.pid\n",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = errs.iter().map(|e| e.key.clone().unwrap()).collect();
+        assert_eq!(keys, vec!["user", "state-dir", "pid-file"]);
+    }
+
+    #[test]
+    fn state_dir_that_is_a_file_is_refused() {
+        let f = std::env::temp_dir().join(format!("hamasq-resolve-{}", std::process::id()));
+        std::fs::write(&f, b"x").unwrap();
+        let errs = res(&format!(
+            "[general]\nstate-dir = {}\npid-file = none\n",
+            f.display()
+        ));
+        std::fs::remove_file(&f).unwrap();
+        assert!(errs.unwrap_err()[0].message.contains("not a directory"));
+    }
+}

@@ -1,0 +1,453 @@
+//! Stage 2 of 3: typed values, and every error at once.
+//!
+//! Each section is read through a [`SectionReader`]: a subsystem asks for
+//! its keys by name and type; whatever was not asked for is an unknown key.
+//! Scalar keys given twice are errors naming both lines; list keys keep all
+//! their values in order. No error stops validation: the operator sees the
+//! whole list in one `hamasq --test` run.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use super::raw::{Entry, RawConfig, RawSection};
+use super::{Config, ConfigError, General};
+use crate::log::{Facility, Level, Target};
+
+/// The sections hamasq knows. Subsystem keys arrive with each subsystem.
+const SUBSYSTEMS_NOT_BUILT: &[(&str, &str)] = &[
+    ("dns", "DNS forwarder"),
+    ("dhcp", "DHCPv4 server"),
+    ("vrrp", "VRRP speaker"),
+];
+
+/// Turns a parsed file into a [`Config`], or every error in it.
+pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
+    let mut errs = Vec::new();
+    for e in &raw.top_level {
+        errs.push(ConfigError {
+            file: raw.file.clone(),
+            line: e.line,
+            section: None,
+            key: Some(e.key.clone()),
+            value: Some(e.value.clone()),
+            message:
+                "key outside any section; put it under [general], [dns], [dhcp] or [vrrp NAME]"
+                    .into(),
+        });
+    }
+
+    let mut general_entries: Vec<&RawSection> = Vec::new();
+    for s in &raw.sections {
+        let (kind, name) = match s.name.split_once(char::is_whitespace) {
+            Some((k, n)) => (k, Some(n.trim())),
+            None => (s.name.as_str(), None),
+        };
+        match (kind, name) {
+            ("general", None) => general_entries.push(s),
+            ("vrrp", None) => errs.push(section_error(
+                raw,
+                s,
+                "a VRRP section needs an instance name, e.g. [vrrp lan]".into(),
+            )),
+            ("vrrp", Some(n)) if !valid_instance_name(n) => errs.push(section_error(
+                raw,
+                s,
+                format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'"),
+            )),
+            ("dns", None) | ("dhcp", None) | ("vrrp", Some(_)) => {
+                let what = SUBSYSTEMS_NOT_BUILT
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map_or(kind, |p| p.1);
+                errs.push(section_error(
+                    raw,
+                    s,
+                    format!(
+                        "the {what} is not part of this version of hamasq yet \
+                         (see the status table in README.md); remove this section"
+                    ),
+                ));
+            }
+            _ => errs.push(section_error(
+                raw,
+                s,
+                "unknown section; expected [general], [dns], [dhcp] or [vrrp NAME]".into(),
+            )),
+        }
+    }
+
+    // [general] given twice is merged: its keys are checked as one section,
+    // so a scalar repeated across the two headers is still reported.
+    let merged = RawSection {
+        name: "general".into(),
+        line: general_entries.first().and_then(|s| s.line),
+        entries: general_entries
+            .iter()
+            .flat_map(|s| s.entries.iter().cloned())
+            .collect(),
+    };
+    let mut r = SectionReader::new(&raw.file, &merged);
+    let general = read_general(&mut r);
+    errs.extend(r.finish());
+
+    if errs.is_empty() {
+        Ok(Config {
+            file: raw.file.clone(),
+            general,
+        })
+    } else {
+        errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        Err(errs)
+    }
+}
+
+fn read_general(r: &mut SectionReader<'_>) -> General {
+    let d = General::default();
+    let target_kind = r.scalar("log-target", false, |v| match v {
+        "stderr" => Ok(false),
+        "syslog" => Ok(true),
+        _ => Err("expected stderr or syslog".into()),
+    });
+    let facility = r.scalar("log-facility", Facility::Daemon, |v| {
+        Facility::parse(v).ok_or_else(|| format!("expected one of {}", Facility::NAMES))
+    });
+    let log_target = if target_kind {
+        Target::Syslog(facility)
+    } else {
+        Target::Stderr
+    };
+    let log_level = r.scalar("log-level", d.log_level, |v| {
+        Level::parse(v).ok_or_else(|| format!("expected one of {}", Level::NAMES))
+    });
+    let log_rate_limit = r.scalar("log-rate-limit", d.log_rate_limit, |v| {
+        parse_u32_in(v, 0, 100_000)
+    });
+    let pid_file = r.scalar("pid-file", d.pid_file.clone(), |v| {
+        if v == "none" {
+            Ok(None)
+        } else {
+            absolute_path(v).map(Some)
+        }
+    });
+    let state_dir = r.scalar("state-dir", d.state_dir.clone(), absolute_path);
+    let user = r.scalar("user", None, |v| {
+        if v.is_empty() {
+            Ok(None)
+        } else if v.len() > 32
+            || v.starts_with('-')
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            Err("expected a user name (letters, digits, '.', '_' or '-')".into())
+        } else {
+            Ok(Some(v.to_string()))
+        }
+    });
+    let metrics_listen = r.scalar("metrics-listen", None, |v| {
+        if v == "none" {
+            Ok(None)
+        } else {
+            parse_socket_addr(v).map(Some)
+        }
+    });
+    General {
+        log_target,
+        log_level,
+        log_rate_limit,
+        pid_file,
+        state_dir,
+        user,
+        metrics_listen,
+    }
+}
+
+fn valid_instance_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 32
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn section_error(raw: &RawConfig, s: &RawSection, message: String) -> ConfigError {
+    ConfigError {
+        file: raw.file.clone(),
+        line: s.line,
+        section: Some(s.name.clone()),
+        key: None,
+        value: None,
+        message,
+    }
+}
+
+/// Reads typed keys out of one section and reports what it could not use.
+pub struct SectionReader<'a> {
+    file: &'a Path,
+    section: &'a RawSection,
+    used: Vec<bool>,
+    errs: Vec<ConfigError>,
+}
+
+impl<'a> SectionReader<'a> {
+    pub fn new(file: &'a Path, section: &'a RawSection) -> SectionReader<'a> {
+        SectionReader {
+            file,
+            section,
+            used: vec![false; section.entries.len()],
+            errs: Vec::new(),
+        }
+    }
+
+    fn error(&self, e: &Entry, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line: e.line,
+            section: Some(self.section.name.clone()),
+            key: Some(e.key.clone()),
+            value: Some(e.value.clone()),
+            message,
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Vec<&'a Entry> {
+        let mut out = Vec::new();
+        for (i, e) in self.section.entries.iter().enumerate() {
+            if e.key == key {
+                self.used[i] = true;
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// A key that may appear once. Missing → `default`; invalid → error and `default`.
+    pub fn scalar<T>(
+        &mut self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
+        let found = self.take(key);
+        let Some(first) = found.first() else {
+            return default;
+        };
+        for dup in &found[1..] {
+            let first_line = first
+                .line
+                .map(|l| format!(" (first set on line {l})"))
+                .unwrap_or_default();
+            let err = self.error(
+                dup,
+                format!("given more than once{first_line}; this key takes one value"),
+            );
+            self.errs.push(err);
+        }
+        match parse(first.value.trim()) {
+            Ok(v) => v,
+            Err(m) => {
+                let err = self.error(first, m);
+                self.errs.push(err);
+                default
+            }
+        }
+    }
+
+    /// A key that may repeat: every valid value in file order.
+    pub fn list<T>(&mut self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Vec<T> {
+        let mut out = Vec::new();
+        for e in self.take(key) {
+            match parse(e.value.trim()) {
+                Ok(v) => out.push(v),
+                Err(m) => {
+                    let err = self.error(e, m);
+                    self.errs.push(err);
+                }
+            }
+        }
+        out
+    }
+
+    /// Ends reading: unknown keys plus every value error, in file order.
+    pub fn finish(mut self) -> Vec<ConfigError> {
+        for (i, e) in self.section.entries.iter().enumerate() {
+            if !self.used[i] {
+                let err = self.error(e, "unknown key".into());
+                self.errs.push(err);
+            }
+        }
+        self.errs
+    }
+}
+
+/// A boolean flag value (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`).
+pub fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// An unsigned integer within `[min, max]`.
+pub fn parse_u32_in(v: &str, min: u32, max: u32) -> Result<u32, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n >= min as u64 && n <= max as u64 => Ok(n as u32),
+        Ok(_) => Err(format!("out of range; expected {min} to {max}")),
+        Err(_) => Err(format!("not a whole number; expected {min} to {max}")),
+    }
+}
+
+/// An IPv4 or IPv6 address.
+pub fn parse_ip(v: &str) -> Result<IpAddr, String> {
+    v.parse().map_err(|_| "not a valid IP address".into())
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`.
+pub fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse().map_err(|_| {
+        if v.parse::<IpAddr>().is_ok() {
+            "missing the port; expected IP:PORT or [IPv6]:PORT".into()
+        } else {
+            "not a valid address; expected IP:PORT or [IPv6]:PORT".into()
+        }
+    })
+}
+
+/// An absolute path.
+pub fn absolute_path(v: &str) -> Result<PathBuf, String> {
+    if v.starts_with('/') {
+        Ok(PathBuf::from(v))
+    } else {
+        Err("expected an absolute path".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_and_validate;
+
+    fn check(text: &str) -> Result<Config, Vec<ConfigError>> {
+        parse_and_validate(Path::new("/etc/hamasq.conf"), text)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = check("").unwrap();
+        assert_eq!(c.general, General::default());
+    }
+
+    #[test]
+    fn general_keys_are_typed() {
+        let c = check(
+            "[general]\nlog-target = syslog\nlog-facility = local3\nlog-level = debug\nlog-rate-limit = 0\n\
+             pid-file = none\nstate-dir = /tmp/hq\nuser = hamasq\nmetrics-listen = 127.0.0.1:9153\n",
+        )
+        .unwrap();
+        let g = c.general;
+        assert_eq!(g.log_target, Target::Syslog(Facility::Local(3)));
+        assert_eq!(g.log_level, Level::Debug);
+        assert_eq!(g.log_rate_limit, 0);
+        assert_eq!(g.pid_file, None);
+        assert_eq!(g.state_dir, PathBuf::from("/tmp/hq"));
+        assert_eq!(g.user.as_deref(), Some("hamasq"));
+        assert_eq!(g.metrics_listen, Some("127.0.0.1:9153".parse().unwrap()));
+    }
+
+    #[test]
+    fn three_mistakes_three_errors_each_with_section_key_value_and_line() {
+        let errs = check(
+            "[general]\nlog-levle = info\nmetrics-listen = 10.0.0.300:9153\nlog-rate-limit = 100001\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 3, "{text:#?}");
+        assert_eq!(
+            text[0],
+            "/etc/hamasq.conf:2: [general] log-levle = \"info\": unknown key"
+        );
+        assert_eq!(
+            text[1],
+            "/etc/hamasq.conf:3: [general] metrics-listen = \"10.0.0.300:9153\": not a valid address; expected IP:PORT or [IPv6]:PORT"
+        );
+        assert_eq!(
+            text[2],
+            "/etc/hamasq.conf:4: [general] log-rate-limit = \"100001\": out of range; expected 0 to 100000"
+        );
+    }
+
+    #[test]
+    fn unknown_sections_and_stray_keys_are_errors() {
+        let errs = check("stray = 1\n[genral]\nx = 1\n[vrrp]\n[vrrp bad name!]\n").unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 4, "{text:#?}");
+        assert!(text[0].contains("key outside any section"));
+        assert!(text[1].contains("[genral]: unknown section"));
+        assert!(text[2].contains("[vrrp]: a VRRP section needs an instance name"));
+        assert!(text[3].contains("bad instance name"));
+    }
+
+    #[test]
+    fn subsystems_not_built_yet_are_refused_honestly() {
+        let errs = check("[dns]\n[dhcp]\n[vrrp lan]\n").unwrap_err();
+        assert_eq!(errs.len(), 3);
+        assert!(
+            errs.iter()
+                .all(|e| e.message.contains("not part of this version"))
+        );
+    }
+
+    #[test]
+    fn a_scalar_given_twice_names_both_lines_even_across_repeated_sections() {
+        let errs =
+            check("[general]\nlog-level = info\n[general]\nlog-level = debug\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, Some(4));
+        assert!(
+            errs[0].message.contains("first set on line 2"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn value_parsers() {
+        assert_eq!(parse_bool("Yes"), Ok(true));
+        assert!(parse_bool("maybe").is_err());
+        assert_eq!(parse_u32_in("7", 1, 10), Ok(7));
+        assert!(
+            parse_u32_in("-1", 1, 10)
+                .unwrap_err()
+                .contains("whole number")
+        );
+        assert!(
+            parse_u32_in("11", 1, 10)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(parse_ip("192.168.1.256").is_err());
+        assert_eq!(
+            parse_socket_addr("[::1]:53"),
+            Ok("[::1]:53".parse().unwrap())
+        );
+        assert!(
+            parse_socket_addr("127.0.0.1")
+                .unwrap_err()
+                .contains("missing the port")
+        );
+        assert!(absolute_path("var/lib").is_err());
+    }
+
+    #[test]
+    fn bad_user_names_are_rejected() {
+        for bad in [
+            "-root",
+            "a b",
+            "x;reboot",
+            "a234567890123456789012345678901234",
+        ] {
+            let text = format!("[general]\nuser = {bad}\n");
+            assert!(check(&text).is_err(), "{bad:?} should fail");
+        }
+    }
+}

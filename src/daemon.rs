@@ -1,0 +1,650 @@
+//! The spine: channels, tasks, signals, reload and the shutdown order
+//! (design §1).
+//!
+//! ```text
+//!   vrrp --watch<Role>--> dhcp --watch<Arc<HostTable>>--> dns
+//!   daemon --watch<Arc<Config>>--> every task (reload)
+//!   daemon --Shutdown (one per stage)--> every task
+//! ```
+//!
+//! * One task per configured subsystem, each owning its state. A task that
+//!   returns (with an error or not) or panics before shutdown is a failure:
+//!   it is logged with its cause and the daemon stops with exit code 1.
+//! * SIGTERM / SIGINT: ordered shutdown by [`Stage`] (DHCP goes silent, VRRP
+//!   steps down and releases the VIP, leases are flushed, DNS stops), exit 0.
+//! * SIGHUP: reload through the same [`config::load`] as `--test`; an
+//!   invalid file is logged error by error and the old config stays.
+//! * SIGUSR1: a state and statistics summary in the log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::{Id, JoinSet};
+
+use crate::config::{self, Config, Resolved};
+use crate::daemonize::Ready;
+use crate::dhcp::HostTable;
+use crate::log::{self, Level};
+use crate::pidfile::PidFile;
+use crate::stats::{self, Counter};
+use crate::vrrp::Role;
+use crate::{event, metrics, privilege, sd_notify};
+
+/// Exit codes (documented in README and `hamasq --help`).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Start-up or runtime failure: a task failed, a port was busy, ...
+    pub const FAILURE: u8 = 1;
+    /// The config (or the command line) is invalid.
+    pub const CONFIG: u8 = 2;
+}
+
+/// How long the whole ordered shutdown may take before stragglers are
+/// aborted: well inside the one second an operator waits for SIGTERM.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_millis(800);
+
+/// A task's failure: its cause, in words that say whose fault it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskError(pub String);
+
+impl TaskError {
+    pub fn new(cause: impl Into<String>) -> TaskError {
+        TaskError(cause.into())
+    }
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Shutdown stages, in the order they are stopped (design §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// 1. DHCP stops answering.
+    Dhcp,
+    /// 2. VRRP, if Active, sends priority 0 and removes the VIP.
+    Vrrp,
+    /// 3. The lease store is flushed.
+    Leases,
+    /// 4. DNS stops.
+    Dns,
+    /// 5. Operator services (metrics endpoint).
+    Service,
+}
+
+/// A task's view of the shutdown signal for its stage.
+#[derive(Clone, Debug)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Resolves once this task's stage is told to stop.
+    pub async fn wait(&mut self) {
+        // An Err means the sender is gone, which only happens on shutdown.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// How a task ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskEnd {
+    Ok,
+    Failed(TaskError),
+    Panicked(String),
+    Aborted,
+}
+
+/// Owns the tasks and stops them stage by stage.
+#[derive(Default)]
+pub struct Supervisor {
+    set: JoinSet<Result<(), TaskError>>,
+    names: HashMap<Id, &'static str>,
+    stops: BTreeMap<Stage, Vec<watch::Sender<bool>>>,
+    stages: HashMap<&'static str, Stage>,
+}
+
+impl Supervisor {
+    /// Spawns `name` in `stage`; `make` receives its [`Shutdown`].
+    pub fn spawn<F, Fut>(&mut self, name: &'static str, stage: Stage, make: F)
+    where
+        F: FnOnce(Shutdown) -> Fut,
+        Fut: Future<Output = Result<(), TaskError>> + Send + 'static,
+    {
+        let (tx, rx) = watch::channel(false);
+        self.stops.entry(stage).or_default().push(tx);
+        let handle = self.set.spawn(make(Shutdown(rx)));
+        self.names.insert(handle.id(), name);
+        self.stages.insert(name, stage);
+    }
+
+    /// Task names, for the summary.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.names.values().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The next task to end (pending forever when there are none).
+    pub async fn next_end(&mut self) -> (&'static str, TaskEnd) {
+        match self.set.join_next_with_id().await {
+            None => std::future::pending().await,
+            Some(r) => self.classify(r),
+        }
+    }
+
+    fn classify(
+        &mut self,
+        r: Result<(Id, Result<(), TaskError>), tokio::task::JoinError>,
+    ) -> (&'static str, TaskEnd) {
+        match r {
+            Ok((id, res)) => {
+                let name = self.names.remove(&id).unwrap_or("?");
+                (
+                    name,
+                    match res {
+                        Ok(()) => TaskEnd::Ok,
+                        Err(e) => TaskEnd::Failed(e),
+                    },
+                )
+            }
+            Err(e) => {
+                let name = self.names.remove(&e.id()).unwrap_or("?");
+                let end = if e.is_panic() {
+                    let p = e.into_panic();
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-string panic payload".into());
+                    TaskEnd::Panicked(msg)
+                } else {
+                    TaskEnd::Aborted
+                };
+                (name, end)
+            }
+        }
+    }
+
+    /// Stops every stage in order, waiting for each stage's tasks, within
+    /// `budget` overall; tasks still running after it are aborted. Returns
+    /// how each task ended, in the order they ended.
+    pub async fn shutdown(mut self, budget: Duration) -> Vec<(&'static str, TaskEnd)> {
+        let deadline = tokio::time::Instant::now() + budget;
+        let mut ended = Vec::new();
+        let stops = std::mem::take(&mut self.stops);
+        for (stage, senders) in stops {
+            for tx in &senders {
+                let _ = tx.send(true);
+            }
+            // Wait until no task of this stage is left.
+            while self
+                .names
+                .values()
+                .any(|n| self.stages.get(n) == Some(&stage))
+            {
+                match tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await {
+                    Ok(Some(r)) => ended.push(self.classify(r)),
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.set.abort_all();
+                        while let Some(r) = self.set.join_next_with_id().await {
+                            ended.push(self.classify(r));
+                        }
+                        return ended;
+                    }
+                }
+            }
+        }
+        ended
+    }
+}
+
+/// The channels of design §1. Subsystems take the ends they need.
+pub struct Channels {
+    /// vrrp → dhcp.
+    pub role: watch::Sender<Role>,
+    /// dhcp → dns.
+    pub hosts: watch::Sender<Arc<HostTable>>,
+    /// daemon → every task, on reload.
+    pub config: watch::Sender<Arc<Config>>,
+}
+
+impl Channels {
+    pub fn new(config: Arc<Config>, has_vrrp: bool) -> Channels {
+        Channels {
+            role: watch::Sender::new(Role::initial(has_vrrp)),
+            hosts: watch::Sender::new(Arc::new(HostTable::default())),
+            config: watch::Sender::new(config),
+        }
+    }
+}
+
+/// What `main` hands the daemon.
+pub struct Options {
+    pub config_path: PathBuf,
+    /// `--log-level`, which wins over the file, also after a reload.
+    pub log_level: Option<Level>,
+}
+
+struct Daemon {
+    opts: Options,
+    sigs: Signals,
+    current: Resolved,
+    channels: Channels,
+    tasks: Supervisor,
+    started: Instant,
+    reloads: Counter,
+    reload_failures: Counter,
+}
+
+/// Applies `[general]` logging settings (the CLI level wins).
+pub fn apply_logging(cfg: &Config, cli_level: Option<Level>) {
+    let g = &cfg.general;
+    log::configure(
+        g.log_target,
+        cli_level.unwrap_or(g.log_level),
+        g.log_rate_limit,
+    );
+}
+
+/// Runs the daemon to the end; returns the process exit code.
+pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
+    match start(opts, resolved).await {
+        Ok((mut d, _pid)) => {
+            event!(
+                Info,
+                "daemon.ready",
+                "pid={} version={} config={} tasks={:?}",
+                std::process::id(),
+                env!("CARGO_PKG_VERSION"),
+                d.opts.config_path.display(),
+                d.tasks.names()
+            );
+            ready.report(exit::OK);
+            sd_notify::notify("READY=1\nSTATUS=running");
+            let code = d.main_loop().await;
+            sd_notify::notify("STOPPING=1");
+            let ended = d.tasks.shutdown(SHUTDOWN_BUDGET).await;
+            for (name, end) in ended {
+                match end {
+                    TaskEnd::Ok => event!(Debug, "task.stopped", "task={name}"),
+                    other => event!(Warn, "task.stop_unclean", "task={name} end={other:?}"),
+                }
+            }
+            event!(
+                Info,
+                "daemon.stopped",
+                "exit={code} uptime_s={}",
+                d.started.elapsed().as_secs()
+            );
+            code
+            // _pid dropped here: the pid file is removed last.
+        }
+        Err(cause) => {
+            event!(Error, "daemon.start_failed", "cause={cause:?}");
+            ready.report(exit::FAILURE);
+            exit::FAILURE
+        }
+    }
+}
+
+/// The signals the daemon acts on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+/// What woke the main loop.
+enum Wake {
+    Stop(&'static str),
+    Reload,
+    Summary,
+    TaskEnded(&'static str, TaskEnd),
+}
+
+async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidFile>), String> {
+    // Signal handlers first, so a SIGTERM during start-up is not lost.
+    let mk = |k: SignalKind, n: &str| {
+        signal(k).map_err(|e| format!("cannot install the {n} handler: {e}"))
+    };
+    let sigs = Signals {
+        term: mk(SignalKind::terminate(), "SIGTERM")?,
+        int: mk(SignalKind::interrupt(), "SIGINT")?,
+        hup: mk(SignalKind::hangup(), "SIGHUP")?,
+        usr1: mk(SignalKind::user_defined1(), "SIGUSR1")?,
+    };
+
+    let g = resolved.config.general.clone();
+    let pid = match &g.pid_file {
+        Some(p) => Some(
+            PidFile::acquire(p, std::process::id())
+                .map_err(|e| format!("pid file {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    prepare_state_dir(&resolved)?;
+
+    let cfg = Arc::new(resolved.config.clone());
+    let channels = Channels::new(cfg, false);
+    let mut tasks = Supervisor::default();
+
+    // Sockets are bound before privileges are dropped.
+    if let Some(addr) = g.metrics_listen {
+        let listener = metrics::bind(addr).await.map_err(|e| e.0)?;
+        tasks.spawn("metrics", Stage::Service, move |sd| {
+            metrics::serve(listener, sd)
+        });
+    }
+
+    if let Some(run_as) = &resolved.run_as {
+        if nix::unistd::Uid::effective().is_root() {
+            privilege::drop_to(run_as)
+                .map_err(|e| format!("cannot drop privileges to user {}: {e}", run_as.name))?;
+            event!(
+                Info,
+                "daemon.privileges_dropped",
+                "user={} uid={} gid={} caps=net_bind_service,net_admin,net_raw",
+                run_as.name,
+                run_as.uid,
+                run_as.gid
+            );
+        } else if nix::unistd::Uid::effective() != run_as.uid {
+            return Err(format!(
+                "user = {} needs hamasq to be started as root",
+                run_as.name
+            ));
+        }
+    }
+
+    let reg = stats::global();
+    let started = Instant::now();
+    reg.gauge(
+        "hamasq_uptime_seconds",
+        "Seconds since the daemon started.",
+        move || started.elapsed().as_secs(),
+    );
+    reg.gauge(
+        "hamasq_log_suppressed_total",
+        "Log lines held back by log-rate-limit.",
+        || log::SUPPRESSED_TOTAL.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let d = Daemon {
+        opts,
+        sigs,
+        current: resolved,
+        channels,
+        tasks,
+        started,
+        reloads: reg.counter(
+            "hamasq_config_reloads_total",
+            "Successful config reloads (SIGHUP).",
+        ),
+        reload_failures: reg.counter(
+            "hamasq_config_reload_failures_total",
+            "Reloads refused because the new config was invalid.",
+        ),
+    };
+    Ok((d, pid))
+}
+
+/// Creates `state-dir` if needed, owned by `user`, mode 0750.
+fn prepare_state_dir(r: &Resolved) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = &r.config.general.state_dir;
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        format!("state-dir {}: cannot {what}: {e}", dir.display())
+    };
+    if !dir.is_dir() {
+        std::fs::create_dir(dir).map_err(|e| fail("create it", &e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+            .map_err(|e| fail("set its mode", &e))?;
+    }
+    if let Some(ra) = &r.run_as
+        && nix::unistd::Uid::effective().is_root()
+    {
+        nix::unistd::chown(dir, Some(ra.uid), Some(ra.gid))
+            .map_err(|e| fail("give it to the user", &e))?;
+    }
+    Ok(())
+}
+
+impl Daemon {
+    /// Waits for a stop signal or a task failure. Returns the exit code.
+    async fn main_loop(&mut self) -> u8 {
+        loop {
+            let wake = tokio::select! {
+                _ = self.sigs.term.recv() => Wake::Stop("SIGTERM"),
+                _ = self.sigs.int.recv() => Wake::Stop("SIGINT"),
+                _ = self.sigs.hup.recv() => Wake::Reload,
+                _ = self.sigs.usr1.recv() => Wake::Summary,
+                (name, end) = self.tasks.next_end() => Wake::TaskEnded(name, end),
+            };
+            match wake {
+                Wake::Stop(sig) => {
+                    event!(Info, "daemon.stopping", "signal={sig}");
+                    return exit::OK;
+                }
+                Wake::Reload => self.reload(),
+                Wake::Summary => self.summary(),
+                Wake::TaskEnded(name, end) => {
+                    let cause = match end {
+                        TaskEnd::Failed(e) => e.0,
+                        TaskEnd::Panicked(m) => format!("panic: {m}"),
+                        TaskEnd::Ok | TaskEnd::Aborted => {
+                            "stopped on its own before shutdown".into()
+                        }
+                    };
+                    event!(Error, "task.failed", "task={name} cause={cause:?}");
+                    return exit::FAILURE;
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        sd_notify::notify(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            sd_notify::monotonic_usec()
+        ));
+        let path = &self.opts.config_path;
+        event!(Info, "config.reloading", "file={}", path.display());
+        match config::load(path) {
+            Err(errs) => {
+                for e in &errs {
+                    event!(Error, "config.error", "{e}");
+                }
+                self.reload_failures.inc();
+                event!(
+                    Error,
+                    "config.reload_failed",
+                    "file={} errors={} running=previous-config",
+                    path.display(),
+                    errs.len()
+                );
+                sd_notify::notify("READY=1\nSTATUS=reload failed: kept the previous config");
+            }
+            Ok(new) => {
+                for key in restart_needed(&self.current.config, &new.config) {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=general key={key} note=\"takes effect at the next start; still using the old value\""
+                    );
+                }
+                apply_logging(&new.config, self.opts.log_level);
+                // Keys that need a restart keep their running values.
+                let mut merged = new;
+                let old = &self.current.config.general;
+                merged.config.general.pid_file = old.pid_file.clone();
+                merged.config.general.state_dir = old.state_dir.clone();
+                merged.config.general.user = old.user.clone();
+                merged.config.general.metrics_listen = old.metrics_listen;
+                merged.run_as = self.current.run_as.clone();
+                self.channels
+                    .config
+                    .send_replace(Arc::new(merged.config.clone()));
+                self.current = merged;
+                self.reloads.inc();
+                event!(Info, "config.reloaded", "file={}", path.display());
+                sd_notify::notify("READY=1\nSTATUS=running");
+            }
+        }
+    }
+
+    fn summary(&self) {
+        event!(
+            Info,
+            "stats.summary",
+            "uptime_s={} config={} log_level={} role={} dhcp_names={} tasks={:?}",
+            self.started.elapsed().as_secs(),
+            self.opts.config_path.display(),
+            log::level(),
+            *self.channels.role.borrow(),
+            self.channels.hosts.borrow().len(),
+            self.tasks.names()
+        );
+        for (name, v) in stats::global().snapshot() {
+            event!(Info, "stats.metric", "{name}={v}");
+        }
+    }
+}
+
+/// `[general]` keys whose change only takes effect at the next start.
+pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&old.general, &new.general);
+    let mut v = Vec::new();
+    if a.pid_file != b.pid_file {
+        v.push("pid-file");
+    }
+    if a.state_dir != b.state_dir {
+        v.push("state-dir");
+    }
+    if a.user != b.user {
+        v.push("user");
+    }
+    if a.metrics_listen != b.metrics_listen {
+        v.push("metrics-listen");
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn a_failing_task_is_reported_with_its_name_and_cause() {
+        let mut s = Supervisor::default();
+        s.spawn("quiet", Stage::Dns, |mut sd| async move {
+            sd.wait().await;
+            Ok(())
+        });
+        s.spawn("broken", Stage::Dhcp, |_| async {
+            Err(TaskError::new("port 67 is busy"))
+        });
+        let (name, end) = s.next_end().await;
+        assert_eq!(name, "broken");
+        assert_eq!(end, TaskEnd::Failed(TaskError::new("port 67 is busy")));
+        let rest = s.shutdown(Duration::from_secs(1)).await;
+        assert_eq!(rest, vec![("quiet", TaskEnd::Ok)]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_is_reported_not_swallowed() {
+        let mut s = Supervisor::default();
+        s.spawn("bad", Stage::Dns, |_| async {
+            panic!("index out of range")
+        });
+        let (name, end) = s.next_end().await;
+        assert_eq!(name, "bad");
+        assert_eq!(end, TaskEnd::Panicked("index out of range".into()));
+    }
+
+    #[tokio::test]
+    async fn shutdown_runs_in_stage_order() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut s = Supervisor::default();
+        // Spawned out of order on purpose.
+        for (name, stage) in [
+            ("dns", Stage::Dns),
+            ("dhcp", Stage::Dhcp),
+            ("leases", Stage::Leases),
+            ("vrrp", Stage::Vrrp),
+        ] {
+            let order = order.clone();
+            s.spawn(name, stage, move |mut sd| async move {
+                sd.wait().await;
+                // A stage that takes a while must still finish before the next starts.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                order.lock().unwrap().push(name);
+                Ok(())
+            });
+        }
+        let ended = s.shutdown(Duration::from_secs(2)).await;
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec!["dhcp", "vrrp", "leases", "dns"]
+        );
+        assert!(ended.iter().all(|(_, e)| *e == TaskEnd::Ok));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_ignores_shutdown_is_aborted_at_the_budget() {
+        let mut s = Supervisor::default();
+        s.spawn("stuck", Stage::Dhcp, |_| async {
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        let t0 = tokio::time::Instant::now();
+        let ended = s.shutdown(SHUTDOWN_BUDGET).await;
+        assert_eq!(ended, vec![("stuck", TaskEnd::Aborted)]);
+        assert!(t0.elapsed() >= SHUTDOWN_BUDGET);
+    }
+
+    #[test]
+    fn channels_start_standalone_with_an_empty_host_table() {
+        let cfg = Arc::new(config::parse_and_validate(std::path::Path::new("t.conf"), "").unwrap());
+        let c = Channels::new(cfg.clone(), false);
+        let role_rx = c.role.subscribe();
+        let hosts_rx = c.hosts.subscribe();
+        assert_eq!(*role_rx.borrow(), Role::Standalone);
+        assert!(hosts_rx.borrow().is_empty());
+        c.role.send_replace(Role::Active);
+        assert_eq!(*role_rx.borrow(), Role::Active);
+        assert_eq!(
+            Channels::new(cfg, true).role.subscribe().borrow().clone(),
+            Role::Initialize
+        );
+    }
+
+    #[test]
+    fn restart_needed_lists_the_keys_that_changed() {
+        let p = std::path::Path::new("t.conf");
+        let a =
+            config::parse_and_validate(p, "[general]\nstate-dir = /a\nlog-level = info\n").unwrap();
+        let b = config::parse_and_validate(
+            p,
+            "[general]\nstate-dir = /b\nlog-level = debug\nmetrics-listen = 127.0.0.1:1\n",
+        )
+        .unwrap();
+        assert_eq!(restart_needed(&a, &b), vec!["state-dir", "metrics-listen"]);
+        assert!(restart_needed(&a, &a).is_empty());
+    }
+}

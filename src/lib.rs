@@ -1,0 +1,39 @@
+//! hamasq: one small process for a LAN gateway pair, doing what dnsmasq +
+//! keepalived + a glue script do today.
+//!
+//! ```text
+//!          LAN clients (DHCP, DNS)                     peer box (same config, other scope)
+//!                  |                                            |
+//!    ==============+=========== eth0 ===========================+=====
+//!                  |   VIP (held by the Active box)              |
+//!         +--------+---------------------------------------------------+
+//!         | hamasq                                                     |
+//!         |  vrrp --watch<Role>--> dhcp --watch<Arc<HostTable>>--> dns  |
+//!         |   ^ raw IP proto 112     ^ UDP 67                ^ UDP/TCP 53 |
+//!         +------------------------------------------------------------+
+//! ```
+//!
+//! Module map (design §2):
+//! * [`daemon`]: channels, tasks, signals, reload, shutdown order.
+//! * [`config`]: INI in three stages (parse, validate, resolve).
+//! * [`clock`]: `Mono` for protocol timers, `UnixTime` for lease expiry.
+//! * [`log`]: one greppable line per event, rate-limited for bad input.
+//! * [`stats`] and [`metrics`]: counters, SIGUSR1 summary, Prometheus text.
+//! * [`vrrp`], [`dhcp`]: the types the spine carries between subsystems
+//!   ([`vrrp::Role`], [`dhcp::HostTable`]); the protocol cores arrive with
+//!   their issues.
+//! * [`pidfile`], [`privilege`], [`daemonize`], [`sd_notify`]: the process
+//!   life of a daemon on a router.
+
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod daemonize;
+pub mod dhcp;
+pub mod log;
+pub mod metrics;
+pub mod pidfile;
+pub mod privilege;
+pub mod sd_notify;
+pub mod stats;
+pub mod vrrp;

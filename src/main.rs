@@ -1,0 +1,203 @@
+//! The `hamasq` command: CLI, logging set-up, exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use hamasq::config::{self, ConfigError};
+use hamasq::daemon::{self, exit};
+use hamasq::daemonize::{self, Ready};
+use hamasq::event;
+use hamasq::log::{Level, Target};
+
+const USAGE: &str = "\
+usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
+
+  -c, --config FILE     config file (default /etc/hamasq.conf)
+  -t, --test            check the config, print `config OK` or every error, and exit
+  -f, --foreground      stay in the foreground (for systemd, procd and containers)
+      --log-level L     error, warn, info, debug or trace; overrides log-level in the file
+  -V, --version         print the version and exit
+  -h, --help            print this help and exit
+
+signals: SIGTERM/SIGINT stop in order, SIGHUP reloads the config (an invalid
+config is logged and the old one kept), SIGUSR1 logs a state and stats summary.
+
+exit codes: 0 ok, 1 start-up or runtime failure, 2 invalid config or command line";
+
+#[derive(Debug, PartialEq, Eq)]
+struct Cli {
+    config: PathBuf,
+    test: bool,
+    foreground: bool,
+    log_level: Option<Level>,
+}
+
+#[derive(Debug)]
+enum Parsed {
+    Run(Cli),
+    Print(String),
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+    let mut cli = Cli {
+        config: PathBuf::from(config::DEFAULT_PATH),
+        test: false,
+        foreground: false,
+        log_level: None,
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-c" | "--config" => cli.config = PathBuf::from(value("--config")?),
+            "-t" | "--test" => cli.test = true,
+            "-f" | "--foreground" => cli.foreground = true,
+            "--log-level" => {
+                let v = value("--log-level")?;
+                cli.log_level = Some(Level::parse(&v).ok_or_else(|| {
+                    format!("--log-level {v:?}: expected one of {}", Level::NAMES)
+                })?);
+            }
+            "-V" | "--version" => {
+                return Ok(Parsed::Print(format!(
+                    "hamasq {}",
+                    env!("CARGO_PKG_VERSION")
+                )));
+            }
+            "-h" | "--help" => return Ok(Parsed::Print(USAGE.to_string())),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Parsed::Run(cli))
+}
+
+fn print_errors(errs: &[ConfigError]) {
+    for e in errs {
+        eprintln!("{e}");
+    }
+    let n = errs.len();
+    eprintln!("config FAILED: {n} error{}", if n == 1 { "" } else { "s" });
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_args(std::env::args().skip(1)) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Print(s)) => {
+            println!("{s}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("hamasq: {e}\n\n{USAGE}");
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+
+    let resolved = match config::load(&cli.config) {
+        Ok(r) => r,
+        Err(errs) => {
+            print_errors(&errs);
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    if cli.test {
+        println!("config OK");
+        return ExitCode::SUCCESS;
+    }
+
+    daemon::apply_logging(&resolved.config, cli.log_level);
+    let ready = if cli.foreground {
+        Ready::foreground()
+    } else {
+        let keep_stderr = resolved.config.general.log_target == Target::Stderr;
+        match daemonize::daemonize(keep_stderr) {
+            Ok(r) => r,
+            Err(e) => {
+                event!(
+                    Error,
+                    "daemon.start_failed",
+                    "cause=\"cannot go to the background: {e}\""
+                );
+                return ExitCode::from(exit::FAILURE);
+            }
+        }
+    };
+
+    // One thread: the subsystems are I/O-bound and a router has few cores.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            event!(
+                Error,
+                "daemon.start_failed",
+                "cause=\"cannot start the runtime: {e}\""
+            );
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let opts = daemon::Options {
+        config_path: cli.config,
+        log_level: cli.log_level,
+    };
+    let code = rt.block_on(daemon::run(opts, resolved, ready));
+    // Do not wait for stray blocking work (e.g. a DNS lookup) at exit.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn run(s: &str) -> Cli {
+        match parse_args(args(s)) {
+            Ok(Parsed::Run(c)) => c,
+            _ => panic!("{s} did not parse to a run"),
+        }
+    }
+
+    #[test]
+    fn parses_the_documented_flags() {
+        let c = run("-c /tmp/x.conf --test --foreground --log-level debug");
+        assert_eq!(c.config, PathBuf::from("/tmp/x.conf"));
+        assert!(c.test && c.foreground);
+        assert_eq!(c.log_level, Some(Level::Debug));
+        let c = run("--config=/a.conf -f");
+        assert_eq!(c.config, PathBuf::from("/a.conf"));
+        assert_eq!(run("").config, PathBuf::from("/etc/hamasq.conf"));
+    }
+
+    #[test]
+    fn rejects_unknown_and_incomplete_arguments() {
+        assert!(parse_args(args("--bogus")).is_err());
+        assert!(parse_args(args("-c")).is_err());
+        assert!(
+            parse_args(args("--log-level loud"))
+                .unwrap_err()
+                .contains("expected one of")
+        );
+    }
+
+    #[test]
+    fn version_and_help_print() {
+        assert!(
+            matches!(parse_args(args("--version")), Ok(Parsed::Print(s)) if s.starts_with("hamasq "))
+        );
+        assert!(matches!(parse_args(args("-h")), Ok(Parsed::Print(s)) if s.contains("exit codes")));
+    }
+}

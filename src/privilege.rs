@@ -1,0 +1,102 @@
+//! Dropping root after start-up, keeping only the capabilities the
+//! subsystems need: CAP_NET_BIND_SERVICE (ports 53, 67), CAP_NET_RAW (VRRP
+//! protocol 112, ARP, raw DHCP replies) and CAP_NET_ADMIN (adding the VIP by
+//! netlink). Also sets no_new_privs so nothing exec'd later gains privilege.
+//! This is what keepalived's non-root unit and the OpenWrt capabilities
+//! file grant (test checklist §44).
+
+use std::io;
+
+use nix::libc;
+use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+
+use crate::config::RunAs;
+
+pub const CAP_NET_BIND_SERVICE: u32 = 10;
+pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_NET_RAW: u32 = 13;
+
+/// The capabilities kept after the drop.
+pub const KEPT: [u32; 3] = [CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW];
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The capability mask for `caps`, in the two 32-bit words of capset(2).
+pub fn mask(caps: &[u32]) -> [u32; 2] {
+    let mut m = [0u32; 2];
+    for &c in caps {
+        m[(c / 32) as usize] |= 1 << (c % 32);
+    }
+    m
+}
+
+/// Switches to `run_as`, keeping [`KEPT`]. Must run as root.
+pub fn drop_to(run_as: &RunAs) -> io::Result<()> {
+    // Keep the permitted set across setuid (prctl PR_SET_KEEPCAPS).
+    nix::sys::prctl::set_keepcaps(true).map_err(io::Error::from)?;
+    setgroups(&[run_as.gid]).map_err(io::Error::from)?;
+    setgid(run_as.gid).map_err(io::Error::from)?;
+    setuid(run_as.uid).map_err(io::Error::from)?;
+    set_caps(&KEPT)?;
+    nix::sys::prctl::set_keepcaps(false).map_err(io::Error::from)?;
+    nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)?;
+    if Uid::current() != run_as.uid || Gid::current() != run_as.gid {
+        return Err(io::Error::other("the uid/gid did not change"));
+    }
+    Ok(())
+}
+
+/// Sets effective = permitted = `caps`, inheritable empty.
+fn set_caps(caps: &[u32]) -> io::Result<()> {
+    let m = mask(caps);
+    let hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: m[0],
+            permitted: m[0],
+            inheritable: 0,
+        },
+        CapData {
+            effective: m[1],
+            permitted: m[1],
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset(2) reads one header and two data structs (version 3),
+    // both live for the duration of the call.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_of_the_kept_set() {
+        // 10, 12, 13 -> 0x3400, as /proc/PID/status shows CapEff 0000000000003400.
+        assert_eq!(mask(&KEPT), [0x3400, 0]);
+        assert_eq!(mask(&[40]), [0, 1 << 8]);
+    }
+}
