@@ -254,10 +254,23 @@ impl<'a> SectionReader<'a> {
 
     /// A key that may repeat: every valid value in file order.
     pub fn list<T>(&mut self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Vec<T> {
+        self.list_with_line(key, parse, |_, _| {})
+    }
+
+    /// Like [`SectionReader::list`], and `set_line` records each value's line.
+    pub fn list_with_line<T>(
+        &mut self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+        set_line: impl Fn(&mut T, Option<usize>),
+    ) -> Vec<T> {
         let mut out = Vec::new();
         for e in self.take(key) {
             match parse(e.value.trim()) {
-                Ok(v) => out.push(v),
+                Ok(mut v) => {
+                    set_line(&mut v, e.line);
+                    out.push(v);
+                }
                 Err(m) => {
                     let err = self.error(e, m);
                     self.errs.push(err);

@@ -1,0 +1,436 @@
+//! End-to-end tests of the `hamasq` binary as an operator meets it:
+//! `--test`, exit codes, signals, reload, pid file, background start,
+//! metrics, privilege drop. Each test uses its own temp dir and ports, and
+//! kills only the processes it started, by pid.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
+
+fn tmpdir(tag: &str) -> PathBuf {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "hamasq-t-{}-{}-{tag}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A free TCP port on loopback (bound then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_conf(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("hamasq.conf");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn base_conf(dir: &Path) -> String {
+    format!(
+        "[general]\npid-file = {}\nstate-dir = {}\n",
+        dir.join("hamasq.pid").display(),
+        dir.join("state").display()
+    )
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// A foreground daemon whose stderr goes to a file; killed by pid on drop.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(conf: &Path, extra: &[&str]) -> Daemon {
+        let log = conf.with_extension("log");
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .arg("-f")
+            .arg("-c")
+            .arg(conf)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let t0 = Instant::now();
+        loop {
+            let l = self.log();
+            if l.contains(needle) {
+                return l;
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "no {needle:?} in log after {timeout:?}:\n{l}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// Waits for exit up to `timeout`; returns the exit code and how long it took.
+    fn wait_exit(&mut self, timeout: Duration) -> (Option<i32>, Duration) {
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st.code(), t0.elapsed());
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "still running after {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_sample_config_passes_test() {
+    let o = run(&[
+        "--test",
+        "-c",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/etc/hamasq.conf"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "config OK");
+}
+
+#[test]
+fn three_mistakes_exit_2_and_are_all_named() {
+    let d = tmpdir("three");
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}log-levle = info\nmetrics-listen = 192.168.1.300:9153\nlog-rate-limit = 100001\n",
+            base_conf(&d)
+        ),
+    );
+    let o = run(&["--test", "-c", conf.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let f = conf.display();
+    assert!(
+        err.contains(&format!(
+            "{f}:4: [general] log-levle = \"info\": unknown key"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{f}:5: [general] metrics-listen = \"192.168.1.300:9153\": not a valid address"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{f}:6: [general] log-rate-limit = \"100001\": out of range; expected 0 to 100000"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("config FAILED: 3 errors"), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn missing_file_and_bad_arguments_exit_2() {
+    let o = run(&["--test", "-c", "/nonexistent/hamasq.conf"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read the config file"));
+    let o = run(&["--frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("hamasq "));
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_running_then_a_fixed_one_applies() {
+    let d = tmpdir("hup");
+    let good = base_conf(&d);
+    let conf = write_conf(&d, &good);
+    let mut dm = Daemon::start(&conf, &[]);
+    dm.wait_log("daemon.ready", Duration::from_secs(10));
+
+    std::fs::write(&conf, format!("{good}log-level = loud\nbogus = 1\n")).unwrap();
+    dm.signal(nix::sys::signal::Signal::SIGHUP);
+    let l = dm.wait_log("config.reload_failed", Duration::from_secs(5));
+    assert!(l.contains("error config.error"), "{l}");
+    assert!(l.contains("log-level = \"loud\""), "{l}");
+    assert!(l.contains("bogus = \"1\": unknown key"), "{l}");
+    assert!(l.contains("errors=2 running=previous-config"), "{l}");
+    assert!(
+        dm.child.try_wait().unwrap().is_none(),
+        "daemon died on a bad reload"
+    );
+
+    // A good file applies: debug lines now appear (task.stopped at shutdown is debug).
+    std::fs::write(&conf, format!("{good}log-level = debug\n")).unwrap();
+    dm.signal(nix::sys::signal::Signal::SIGHUP);
+    dm.wait_log("config.reloaded", Duration::from_secs(5));
+    dm.signal(nix::sys::signal::Signal::SIGUSR1);
+    let l = dm.wait_log(
+        "hamasq_config_reload_failures_total=1",
+        Duration::from_secs(5),
+    );
+    assert!(l.contains("hamasq_config_reloads_total=1"), "{l}");
+    assert!(l.contains("log_level=debug"), "{l}");
+    dm.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(dm.wait_exit(Duration::from_secs(5)).0, Some(0));
+}
+
+#[test]
+fn sigterm_exits_0_within_one_second_and_removes_the_pid_file() {
+    let d = tmpdir("term");
+    let conf = write_conf(&d, &base_conf(&d));
+    let mut dm = Daemon::start(&conf, &[]);
+    dm.wait_log("daemon.ready", Duration::from_secs(10));
+    let pidfile = d.join("hamasq.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        dm.pid().to_string()
+    );
+    assert!(d.join("state").is_dir(), "state-dir was not created");
+    dm.signal(nix::sys::signal::Signal::SIGTERM);
+    let (code, took) = dm.wait_exit(Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", dm.log());
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    assert!(!pidfile.exists());
+    assert!(dm.log().contains("info daemon.stopped exit=0"));
+}
+
+#[test]
+fn sigint_also_stops_cleanly() {
+    let d = tmpdir("int");
+    let conf = write_conf(&d, &base_conf(&d));
+    let mut dm = Daemon::start(&conf, &[]);
+    dm.wait_log("daemon.ready", Duration::from_secs(10));
+    dm.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(dm.wait_exit(Duration::from_secs(5)).0, Some(0));
+    assert!(dm.log().contains("daemon.stopping signal=SIGINT"));
+}
+
+#[test]
+fn a_second_instance_on_the_same_pid_file_is_refused() {
+    let d = tmpdir("twice");
+    let conf = write_conf(&d, &base_conf(&d));
+    let first = Daemon::start(&conf, &[]);
+    first.wait_log("daemon.ready", Duration::from_secs(10));
+    let second_conf = d.join("second.conf");
+    std::fs::copy(&conf, &second_conf).unwrap();
+    let mut second = Daemon::start(&second_conf, &[]);
+    assert_eq!(second.wait_exit(Duration::from_secs(5)).0, Some(1));
+    let l = second.log();
+    assert!(
+        l.contains(&format!(
+            "error daemon.start_failed cause=\"pid file {}: another hamasq is running (pid {})\"",
+            d.join("hamasq.pid").display(),
+            first.pid()
+        )),
+        "{l}"
+    );
+    // The first one is untouched.
+    assert_eq!(
+        std::fs::read_to_string(d.join("hamasq.pid"))
+            .unwrap()
+            .trim(),
+        first.pid().to_string()
+    );
+}
+
+#[test]
+fn metrics_are_served_and_a_busy_port_fails_the_start_with_exit_1() {
+    let d = tmpdir("metrics");
+    let port = free_port();
+    let conf = write_conf(
+        &d,
+        &format!("{}metrics-listen = 127.0.0.1:{port}\n", base_conf(&d)),
+    );
+    let dm = Daemon::start(&conf, &[]);
+    dm.wait_log("daemon.ready", Duration::from_secs(10));
+    let r = http_get(port, "/metrics");
+    assert!(r.starts_with("HTTP/1.0 200 OK"), "{r}");
+    assert!(
+        r.contains("# TYPE hamasq_config_reloads_total counter"),
+        "{r}"
+    );
+    assert!(r.contains("hamasq_build_info{version="), "{r}");
+    assert!(http_get(port, "/").starts_with("HTTP/1.0 404"));
+
+    // Same port, other pid file: the start fails, loudly, with exit 1.
+    let d2 = tmpdir("metrics2");
+    let conf2 = write_conf(
+        &d2,
+        &format!("{}metrics-listen = 127.0.0.1:{port}\n", base_conf(&d2)),
+    );
+    let mut second = Daemon::start(&conf2, &[]);
+    assert_eq!(second.wait_exit(Duration::from_secs(5)).0, Some(1));
+    assert!(
+        second
+            .log()
+            .contains("daemon.start_failed cause=\"cannot listen for metrics on 127.0.0.1"),
+        "{}",
+        second.log()
+    );
+}
+
+#[test]
+fn background_start_returns_after_ready_and_reports_start_failures() {
+    let d = tmpdir("bg");
+    let conf = write_conf(&d, &base_conf(&d));
+    let o = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    // When the command has returned, the daemon is already up: pid file written.
+    let pid: i32 = std::fs::read_to_string(d.join("hamasq.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let p = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(p, None).expect("daemon is running");
+    // It left our session (setsid), and it is not a session leader
+    // (second fork), so it can never reacquire a controlling terminal.
+    let sid = nix::unistd::getsid(Some(p)).unwrap();
+    assert_ne!(sid, nix::unistd::getsid(None).unwrap());
+    assert_ne!(sid, p);
+
+    // A second background start fails and its exit code comes back to us.
+    let o = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another hamasq is running"));
+
+    nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let t0 = Instant::now();
+    while nix::sys::signal::kill(p, None).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "background daemon did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!d.join("hamasq.pid").exists());
+}
+
+#[test]
+fn log_level_flag_overrides_the_file() {
+    let d = tmpdir("lvl");
+    let conf = write_conf(&d, &format!("{}log-level = error\n", base_conf(&d)));
+    let mut dm = Daemon::start(&conf, &["--log-level", "debug"]);
+    dm.wait_log("daemon.ready", Duration::from_secs(10));
+    dm.signal(nix::sys::signal::Signal::SIGTERM);
+    dm.wait_exit(Duration::from_secs(5));
+    // daemon.ready is info: it would be hidden at `error`.
+    assert!(dm.log().contains("info daemon.stopped"));
+}
+
+#[test]
+fn runs_as_an_unprivileged_user_with_only_three_capabilities() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!(
+            "SKIPPED runs_as_an_unprivileged_user_with_only_three_capabilities: not root; dropping privileges needs root"
+        );
+        assert!(
+            std::env::var("HAMASQ_REQUIRE_ROOT").is_err(),
+            "HAMASQ_REQUIRE_ROOT is set but we are not root"
+        );
+        return;
+    }
+    let d = tmpdir("user");
+    let conf = write_conf(&d, &format!("{}user = nobody\n", base_conf(&d)));
+    let mut dm = Daemon::start(&conf, &[]);
+    dm.wait_log(
+        "daemon.privileges_dropped user=nobody",
+        Duration::from_secs(10),
+    );
+    dm.wait_log("daemon.ready", Duration::from_secs(10));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", dm.pid())).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert!(
+        field("Uid:").starts_with(&nobody.uid.to_string()),
+        "{status}"
+    );
+    assert_eq!(field("CapEff:"), "0000000000003400", "{status}");
+    assert_eq!(field("CapPrm:"), "0000000000003400", "{status}");
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    // The state dir now belongs to the user.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(d.join("state")).unwrap().uid(),
+        nobody.uid.as_raw()
+    );
+    dm.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(dm.wait_exit(Duration::from_secs(5)).0, Some(0));
+}
