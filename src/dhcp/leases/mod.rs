@@ -1,0 +1,604 @@
+//! The durable lease store (design §5): a snapshot in dnsmasq's format plus
+//! an append-only journal, with group commit and crash-safe compaction.
+//!
+//! # Files (all in `state-dir`, mode 0640)
+//!
+//! * `dhcp.leases`, the **snapshot**: one lease per line in dnsmasq's exact
+//!   5-field format, so dnsmasq_exporter's 5-field parser and operators'
+//!   habits keep working:
+//!
+//!   ```text
+//!   <expiry> <mac> <ip> <hostname|*> <client-id|*>
+//!   1767225600 00:20:e0:3b:13:af 192.168.0.23 laptop 01:00:20:e0:3b:13:af
+//!   0 06-01:02:03:04:05:06 192.168.0.24 * *
+//!   ```
+//!
+//!   `expiry` is absolute Unix seconds, `0` = infinite; `mac` is
+//!   [`HwAddr::to_lease_string`] (colon hex, prefixed `HTYPE-` unless
+//!   Ethernet); `client-id` is colon hex. The snapshot is only ever replaced
+//!   whole, by [`LeaseStore::compact`]. Lines that do not parse are skipped
+//!   and counted; `duid`, DHCPv6, `agent-info` / `vendorclass` and blank lines
+//!   (a dnsmasq file copied in place) are skipped as ignored.
+//!
+//! * `dhcp.leases.journal`, the **journal**: what changed since the
+//!   snapshot, one record per line, appended by [`LeaseStore::commit`]:
+//!
+//!   ```text
+//!   L <expiry> <mac> <ip> <hostname|*> <client-id|*> <crc>   lease upserted
+//!   D <ip> <crc>                                              lease removed
+//!   ```
+//!
+//!   Fields are separated by exactly one space; `<crc>` is 8 hex digits,
+//!   the CRC-32 (IEEE, as zlib) of every byte of the line before the space
+//!   that precedes it; each record ends with `\n`. The last record for an IP
+//!   wins. A record with a good checksum but an unknown tag is skipped (room
+//!   for future record types).
+//!
+//! * `dhcp.leases.tmp`: compaction's scratch file; a leftover one is deleted
+//!   at open.
+//!
+//! # Field rules
+//!
+//! The store never writes a line it cannot read back: in a hostname, every
+//! whitespace (Unicode, as Go's `strings.Fields` sees it) or control
+//! character is written as `-`, and an empty hostname or one spelled `*` is
+//! written as `*` (absent). An empty client identifier is written as `*`
+//! (absent; the same [`crate::dhcp::ClientKey`]). [`storable`] gives the
+//! lease exactly as it will read back.
+//!
+//! # Loading
+//!
+//! [`LeaseStore::open`] loads the snapshot, then replays the journal. A bad
+//! record in the middle is skipped and counted. The tail (a last line
+//! without `\n`, or last lines that fail their checksum) can only be a batch
+//! whose commit never returned, so never an acknowledged lease: it is dropped
+//! with one warning and the journal is cut back to the end of the last good
+//! record, so later appends do not glue onto garbage. Open fails only on I/O
+//! errors, never on content; the caller applies its own limit (checklist
+//! §28 `max-record-errors`) to [`LoadReport::bad_records`].
+//!
+//! # Durability
+//!
+//! [`LeaseStore::stage`] serialises changes into one reusable buffer;
+//! [`LeaseStore::commit`] writes the batch with one `write_all` and, when
+//! durable, one `fdatasync`. Only then may the caller send that batch's
+//! ACKs. With `durable = false` (RAM-backed `/tmp` on OpenWrt) nothing is
+//! ever synced. Only one process may use a state directory at a time; the
+//! store takes no lock of its own (the daemon's locked pid file does).
+
+mod crc32;
+mod format;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+#[cfg(doc)]
+use crate::dhcp::binding::HwAddr;
+use crate::dhcp::binding::Lease;
+
+use format::{DnsmasqLine, Record};
+pub use format::{storable, storable_hostname};
+
+/// File name of the snapshot.
+pub const SNAPSHOT: &str = "dhcp.leases";
+/// File name of the journal.
+pub const JOURNAL: &str = "dhcp.leases.journal";
+/// File name of compaction's scratch file.
+pub const SNAPSHOT_TMP: &str = "dhcp.leases.tmp";
+
+/// Mode of every file the store creates.
+const FILE_MODE: u32 = 0o640;
+
+/// Journal size past which compaction pays regardless of record count.
+const COMPACT_BYTES: u64 = 1 << 20;
+/// Journal records below which compaction is never worth it.
+const COMPACT_MIN_RECORDS: u64 = 1000;
+
+/// One change to the set of leases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Upsert(Lease),
+    Remove(Ipv4Addr),
+}
+
+/// What [`LeaseStore::open`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The restored leases, sorted by IP, one per IP.
+    pub leases: Vec<Lease>,
+    /// Snapshot lines that did not parse plus journal records in the middle
+    /// that failed their checksum or did not parse (skipped).
+    pub bad_records: u64,
+    /// A partial or corrupt last journal record was dropped (and cut off).
+    pub torn_tail: bool,
+    /// Good journal records replayed.
+    pub journal_records: u64,
+    /// Lines skipped on purpose: blank, `duid`, DHCPv6 and `agent-info` /
+    /// `vendorclass` lines of the snapshot; journal records of unknown tag.
+    pub ignored_lines: u64,
+}
+
+/// Counters for the stats summary and the flash-write budget (§30).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Successful non-empty commits.
+    pub commits: u64,
+    /// Changes made durable by those commits.
+    pub records: u64,
+    /// fsync/fdatasync calls of any kind (commit, compaction, repair).
+    pub fsyncs: u64,
+    /// Bytes written to journal and snapshot files.
+    pub bytes_written: u64,
+    /// Completed compactions.
+    pub compactions: u64,
+    /// Commits that failed (their batch was discarded).
+    pub commit_errors: u64,
+}
+
+/// The open lease store of one state directory.
+#[derive(Debug)]
+pub struct LeaseStore {
+    dir: PathBuf,
+    durable: bool,
+    /// Opened with `O_APPEND`.
+    journal: File,
+    /// Length of the journal up to the end of its last good record.
+    journal_len: u64,
+    /// Good records in the journal.
+    journal_records: u64,
+    /// The staged batch, serialised; reused across commits.
+    batch: Vec<u8>,
+    batch_records: usize,
+    /// A failed commit could not cut the journal back to `journal_len`;
+    /// retried before the next append.
+    needs_repair: bool,
+    stats: StoreStats,
+}
+
+fn open_mode(opts: &mut OpenOptions) -> &mut OpenOptions {
+    opts.mode(FILE_MODE)
+}
+
+/// Makes the directory entries of `dir` durable (a rename, a new file).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Leases by IP, returned sorted by IP.
+fn into_sorted(map: HashMap<Ipv4Addr, Lease>) -> Vec<Lease> {
+    let mut v: Vec<Lease> = map.into_values().collect();
+    v.sort_unstable_by_key(|l| l.ip);
+    v
+}
+
+/// Reads a file in dnsmasq's format into `map` (last line per IP wins).
+fn read_dnsmasq_lines(data: &[u8], map: &mut HashMap<Ipv4Addr, Lease>) -> DnsmasqCounts {
+    let mut c = DnsmasqCounts::default();
+    for line in data.split(|&b| b == b'\n') {
+        match format::classify_dnsmasq_line(line) {
+            DnsmasqLine::Lease(l) => {
+                c.leases += 1;
+                map.insert(l.ip, l);
+            }
+            DnsmasqLine::Blank => c.blank_lines += 1,
+            DnsmasqLine::Duid => c.duid_lines += 1,
+            DnsmasqLine::V6 => c.v6_lines += 1,
+            DnsmasqLine::Extra => c.extra_lines += 1,
+            DnsmasqLine::Bad => c.bad_lines += 1,
+        }
+    }
+    // The empty piece after a final '\n' is not a line.
+    if data.is_empty() || data.ends_with(b"\n") {
+        c.blank_lines -= 1;
+    }
+    c
+}
+
+/// Counts of [`import_dnsmasq`] (and of reading our snapshot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DnsmasqCounts {
+    /// DHCPv4 lease lines read (before de-duplication by IP).
+    pub leases: u64,
+    /// Lines that are not a valid lease nor a known kind of line.
+    pub bad_lines: u64,
+    pub blank_lines: u64,
+    /// `duid <server-duid>` lines (start of the DHCPv6 section).
+    pub duid_lines: u64,
+    /// DHCPv6 lease lines (not imported).
+    pub v6_lines: u64,
+    /// `agent-info` / `vendorclass` lines (not imported).
+    pub extra_lines: u64,
+}
+
+impl DnsmasqCounts {
+    /// Lines skipped on purpose (everything but leases and bad lines).
+    pub fn ignored(&self) -> u64 {
+        self.blank_lines + self.duid_lines + self.v6_lines + self.extra_lines
+    }
+}
+
+/// Reads a dnsmasq lease file (`dhcp-leasefile`) to import an existing
+/// install: DHCPv4 lines become leases (sorted by IP, last line per IP
+/// wins); the `duid` line, DHCPv6 lines and `agent-info` / `vendorclass`
+/// lines are skipped and counted; lines that do not parse are counted as
+/// bad. Fails only on I/O errors. Assumes a dnsmasq built without
+/// `HAVE_BROKEN_RTC` (expiry is absolute).
+pub fn import_dnsmasq(path: &Path) -> io::Result<(Vec<Lease>, DnsmasqCounts)> {
+    let data = fs::read(path)?;
+    let mut map = HashMap::new();
+    let counts = read_dnsmasq_lines(&data, &mut map);
+    Ok((into_sorted(map), counts))
+}
+
+/// What replaying a journal found.
+struct Replay {
+    /// End of the last good record.
+    good_len: u64,
+    records: u64,
+    bad: u64,
+    ignored: u64,
+    torn: bool,
+}
+
+/// Replays journal `data` over `map`.
+fn replay(data: &[u8], map: &mut HashMap<Ipv4Addr, Lease>) -> Replay {
+    let mut r = Replay {
+        good_len: 0,
+        records: 0,
+        bad: 0,
+        ignored: 0,
+        torn: false,
+    };
+    // Bad complete lines since the last good record: bad in the middle
+    // if a good record follows, part of the torn tail if none does.
+    let mut bad_run = 0u64;
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let Some(nl) = data[pos..].iter().position(|&b| b == b'\n') else {
+            // A last line without '\n': the write of its batch never ended.
+            r.torn = true;
+            break;
+        };
+        let end = pos + nl;
+        match format::parse_record(&data[pos..end]) {
+            Some(rec) => {
+                match rec {
+                    Record::Upsert(l) => {
+                        map.insert(l.ip, l);
+                    }
+                    Record::Remove(ip) => {
+                        map.remove(&ip);
+                    }
+                    Record::Unknown => r.ignored += 1,
+                }
+                r.records += 1;
+                r.bad += bad_run;
+                bad_run = 0;
+                r.good_len = (end + 1) as u64;
+            }
+            None => bad_run += 1,
+        }
+        pos = end + 1;
+    }
+    if bad_run > 0 {
+        // The last line failed its checksum: torn. Earlier bad lines of the
+        // same run are cut with it but were complete, so they are counted.
+        r.torn = true;
+        r.bad += bad_run - 1;
+    }
+    r
+}
+
+impl LeaseStore {
+    /// Loads the snapshot, then replays the journal (last record per IP
+    /// wins); see the module doc. Creates missing files (not the directory)
+    /// and deletes a leftover `dhcp.leases.tmp`. Fails only on I/O errors.
+    pub fn open(dir: &Path, durable: bool) -> io::Result<(LeaseStore, LoadReport)> {
+        // Whether a directory entry changed (to be synced when durable).
+        let mut dir_changed = false;
+        match fs::remove_file(dir.join(SNAPSHOT_TMP)) {
+            Ok(()) => {
+                // Compaction died before its rename: the snapshot and journal
+                // still hold the whole state; the scratch file is worthless.
+                crate::event!(
+                    Info,
+                    "dhcp.leases_stale_tmp",
+                    "file={} action=deleted",
+                    dir.join(SNAPSHOT_TMP).display()
+                );
+                dir_changed = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+
+        let mut report = LoadReport::default();
+        let mut map = HashMap::new();
+        let snapshot = dir.join(SNAPSHOT);
+        let mut data = Vec::new();
+        match File::open(&snapshot) {
+            Ok(mut f) => {
+                f.read_to_end(&mut data)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                open_mode(OpenOptions::new().write(true).create(true)).open(&snapshot)?;
+                dir_changed = true;
+            }
+            Err(e) => return Err(e),
+        }
+        let counts = read_dnsmasq_lines(&data, &mut map);
+        report.bad_records += counts.bad_lines;
+        report.ignored_lines += counts.ignored();
+        if counts.bad_lines > 0 {
+            crate::event!(
+                Warn,
+                "dhcp.leases_bad_records",
+                "file={} count={} action=skipped",
+                snapshot.display(),
+                counts.bad_lines
+            );
+        }
+
+        let journal_path = dir.join(JOURNAL);
+        let existed = journal_path.exists();
+        let mut journal = open_mode(OpenOptions::new().read(true).append(true).create(true))
+            .open(&journal_path)?;
+        dir_changed |= !existed;
+        data.clear();
+        journal.read_to_end(&mut data)?;
+        let r = replay(&data, &mut map);
+        report.bad_records += r.bad;
+        report.ignored_lines += r.ignored;
+        report.journal_records = r.records;
+        report.torn_tail = r.torn;
+        if r.bad > 0 {
+            crate::event!(
+                Warn,
+                "dhcp.leases_bad_records",
+                "file={} count={} action=skipped",
+                journal_path.display(),
+                r.bad
+            );
+        }
+
+        let mut store = LeaseStore {
+            dir: dir.to_path_buf(),
+            durable,
+            journal,
+            journal_len: r.good_len,
+            journal_records: r.records,
+            batch: Vec::with_capacity(4096),
+            batch_records: 0,
+            needs_repair: false,
+            stats: StoreStats::default(),
+        };
+        if r.torn {
+            let dropped = data.len() as u64 - r.good_len;
+            crate::event!(
+                Warn,
+                "dhcp.leases_torn_tail",
+                "file={} kept_bytes={} dropped_bytes={} action=truncated",
+                journal_path.display(),
+                r.good_len,
+                dropped
+            );
+            store.journal.set_len(r.good_len)?;
+            if durable {
+                store.stats.fsyncs += 1;
+                store.journal.sync_all()?;
+            }
+        }
+        if dir_changed && durable {
+            store.stats.fsyncs += 1;
+            sync_dir(dir)?;
+        }
+        report.leases = into_sorted(map);
+        Ok((store, report))
+    }
+
+    /// Serialises a change into the staged batch (no I/O).
+    pub fn stage(&mut self, change: &Change) {
+        match change {
+            Change::Upsert(l) => self.stage_upsert(l),
+            Change::Remove(ip) => self.stage_remove(*ip),
+        }
+    }
+
+    /// [`Change::Upsert`] without building a `Change`.
+    pub fn stage_upsert(&mut self, lease: &Lease) {
+        format::put_upsert_record(&mut self.batch, lease);
+        self.batch_records += 1;
+    }
+
+    /// [`Change::Remove`] without building a `Change`.
+    pub fn stage_remove(&mut self, ip: Ipv4Addr) {
+        format::put_remove_record(&mut self.batch, ip);
+        self.batch_records += 1;
+    }
+
+    /// Changes staged and not yet committed.
+    pub fn staged(&self) -> usize {
+        self.batch_records
+    }
+
+    /// Group commit: one `write_all` of the staged batch and, if durable, one
+    /// `fdatasync`. Only after `Ok` may the caller send that batch's ACKs. An
+    /// empty batch is a no-op.
+    ///
+    /// On error the batch is **discarded** (`staged() == 0`) and the journal
+    /// is cut back to its length before this commit, so no torn record stays
+    /// in the middle of the file. The caller must not ACK those changes (NAK
+    /// or stay silent) and may stage them again. Retrying the same bytes is
+    /// deliberately not offered: after a failed `fsync` Linux may have
+    /// dropped the dirty pages, and a second `fsync` can report success for
+    /// data that never reached the disk. If the cut itself fails, it is
+    /// retried before the next append (and that commit fails if it fails
+    /// again). A crash between a partial write and the cut leaves a torn
+    /// tail, which the next open drops.
+    pub fn commit(&mut self) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let res = self.try_commit();
+        let n = self.batch.len() as u64;
+        let records = self.batch_records as u64;
+        self.batch.clear();
+        self.batch_records = 0;
+        match res {
+            Ok(()) => {
+                self.journal_len += n;
+                self.journal_records += records;
+                self.stats.commits += 1;
+                self.stats.records += records;
+                self.stats.bytes_written += n;
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.commit_errors += 1;
+                let cut = self.journal.set_len(self.journal_len);
+                self.needs_repair = cut.is_err();
+                crate::event!(
+                    Error,
+                    "dhcp.leases_commit_failed",
+                    "file={} records={} error={} journal_cut={}",
+                    self.dir.join(JOURNAL).display(),
+                    records,
+                    e,
+                    match &cut {
+                        Ok(()) => "ok".to_string(),
+                        Err(c) => c.to_string(),
+                    }
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn try_commit(&mut self) -> io::Result<()> {
+        if self.needs_repair {
+            self.journal.set_len(self.journal_len)?;
+            self.needs_repair = false;
+        }
+        self.journal.write_all(&self.batch)?;
+        if self.durable {
+            self.stats.fsyncs += 1;
+            self.journal.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Whether folding the journal into the snapshot pays: more than
+    /// max(1000, 2 × live leases) records, or more than 1 MiB.
+    pub fn needs_compaction(&self, live_leases: usize) -> bool {
+        let records_limit = COMPACT_MIN_RECORDS.max(2 * live_leases as u64);
+        self.journal_records > records_limit || self.journal_len > COMPACT_BYTES
+    }
+
+    /// Good records in the journal and its length in bytes.
+    pub fn journal_size(&self) -> (u64, u64) {
+        (self.journal_records, self.journal_len)
+    }
+
+    /// Replaces the snapshot with `leases` (the full current state) and
+    /// empties the journal. Staged changes stay staged (they are appended
+    /// after the new snapshot by the next commit).
+    ///
+    /// Steps: (1) write `dhcp.leases.tmp`, fsync it; (2) rename it over
+    /// `dhcp.leases`; (3) fsync the directory; (4) truncate the journal,
+    /// fsync it. Why a crash at any point leaves a complete old-or-new state:
+    ///
+    /// * Before (2) the old snapshot and the whole journal are untouched;
+    ///   the stale `.tmp` is deleted at open.
+    /// * Rename is atomic, so `dhcp.leases` is the whole old file or the
+    ///   whole new one, and the new one's data was durable before the
+    ///   rename (1), so never an empty or half file.
+    /// * The journal is only cut after (3) made the rename durable, so it is
+    ///   never empty while the old snapshot is the one on disk.
+    /// * New snapshot + untruncated journal is the same state: the snapshot
+    ///   holds the result of replaying the old snapshot and the journal, and
+    ///   replaying the journal again over it is idempotent, since the
+    ///   journal is a suffix of the history that led to it: every IP it
+    ///   touches ends at its last record, which the snapshot already holds.
+    ///
+    /// On error the state on disk is still consistent (at worst new
+    /// snapshot + old journal, see above) and the scratch file is removed.
+    pub fn compact<'a>(&mut self, leases: impl IntoIterator<Item = &'a Lease>) -> io::Result<()> {
+        self.compact_write_tmp(leases)?;
+        self.compact_install()?;
+        self.compact_cut_journal()
+    }
+
+    /// Compaction step (1): the new snapshot in the scratch file, synced.
+    fn compact_write_tmp<'a>(
+        &mut self,
+        leases: impl IntoIterator<Item = &'a Lease>,
+    ) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for l in leases {
+            format::put_snapshot_line(&mut buf, l);
+        }
+        let tmp = self.dir.join(SNAPSHOT_TMP);
+        let written = self.write_tmp(&tmp, &buf);
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// Compaction steps (2) and (3): rename over the snapshot, sync the
+    /// directory.
+    fn compact_install(&mut self) -> io::Result<()> {
+        let tmp = self.dir.join(SNAPSHOT_TMP);
+        if let Err(e) = fs::rename(&tmp, self.dir.join(SNAPSHOT)) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        if self.durable {
+            self.stats.fsyncs += 1;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Compaction step (4): empty the journal, sync it.
+    fn compact_cut_journal(&mut self) -> io::Result<()> {
+        self.journal.set_len(0)?;
+        self.journal_len = 0;
+        self.journal_records = 0;
+        self.needs_repair = false;
+        self.stats.compactions += 1;
+        if self.durable {
+            self.stats.fsyncs += 1;
+            self.journal.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn write_tmp(&mut self, tmp: &Path, buf: &[u8]) -> io::Result<()> {
+        let mut f =
+            open_mode(OpenOptions::new().write(true).create(true).truncate(true)).open(tmp)?;
+        f.write_all(buf)?;
+        self.stats.bytes_written += buf.len() as u64;
+        if self.durable {
+            self.stats.fsyncs += 1;
+            f.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> StoreStats {
+        self.stats
+    }
+
+    /// Whether commits are made durable with fsync.
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+}
