@@ -30,6 +30,8 @@ pub struct Config {
     /// The file it came from.
     pub file: PathBuf,
     pub general: General,
+    /// `[dhcp]`, if present.
+    pub dhcp: Option<crate::dhcp::config::DhcpConfig>,
 }
 
 /// `[general]`: process-wide settings.

@@ -11,6 +11,8 @@ use std::path::Path;
 use nix::unistd::{Gid, Uid, User};
 
 use super::{Config, ConfigError};
+use crate::dhcp::server::Plan;
+use crate::dhcp::subnet::{local_interfaces, plan};
 
 /// The user to drop to after start-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,10 +23,12 @@ pub struct RunAs {
 }
 
 /// A config checked against this machine.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Resolved {
     pub config: Config,
     pub run_as: Option<RunAs>,
+    /// `[dhcp]` joined with the interfaces.
+    pub dhcp: Option<Plan>,
 }
 
 pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
@@ -97,8 +101,40 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         }
     }
 
+    let dhcp = match &config.dhcp {
+        None => None,
+        Some(d) => match local_interfaces() {
+            Err(e) => {
+                errs.push(ConfigError {
+                    file: config.file.clone(),
+                    line: None,
+                    section: Some("dhcp".into()),
+                    key: None,
+                    value: None,
+                    message: format!("cannot list this system's interfaces: {e}"),
+                });
+                None
+            }
+            Ok(ifaces) => match plan(d, &ifaces, &config.file) {
+                Ok(subnets) => {
+                    let mut p = Plan::new(d, subnets);
+                    p.local_addrs = ifaces;
+                    Some(p)
+                }
+                Err(e) => {
+                    errs.extend(e);
+                    None
+                }
+            },
+        },
+    };
+
     if errs.is_empty() {
-        Ok(Resolved { config, run_as })
+        Ok(Resolved {
+            config,
+            run_as,
+            dhcp,
+        })
     } else {
         Err(errs)
     }

@@ -14,11 +14,7 @@ use super::{Config, ConfigError, General};
 use crate::log::{Facility, Level, Target};
 
 /// The sections hamasq knows. Subsystem keys arrive with each subsystem.
-const SUBSYSTEMS_NOT_BUILT: &[(&str, &str)] = &[
-    ("dns", "DNS forwarder"),
-    ("dhcp", "DHCPv4 server"),
-    ("vrrp", "VRRP speaker"),
-];
+const SUBSYSTEMS_NOT_BUILT: &[(&str, &str)] = &[("dns", "DNS forwarder"), ("vrrp", "VRRP speaker")];
 
 /// Turns a parsed file into a [`Config`], or every error in it.
 pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
@@ -37,6 +33,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     }
 
     let mut general_entries: Vec<&RawSection> = Vec::new();
+    let mut dhcp_entries: Vec<&RawSection> = Vec::new();
     for s in &raw.sections {
         let (kind, name) = match s.name.split_once(char::is_whitespace) {
             Some((k, n)) => (k, Some(n.trim())),
@@ -44,6 +41,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         };
         match (kind, name) {
             ("general", None) => general_entries.push(s),
+            ("dhcp", None) => dhcp_entries.push(s),
             ("vrrp", None) => errs.push(section_error(
                 raw,
                 s,
@@ -54,7 +52,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
                 s,
                 format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'"),
             )),
-            ("dns", None) | ("dhcp", None) | ("vrrp", Some(_)) => {
+            ("dns", None) | ("vrrp", Some(_)) => {
                 let what = SUBSYSTEMS_NOT_BUILT
                     .iter()
                     .find(|(k, _)| *k == kind)
@@ -76,28 +74,45 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         }
     }
 
-    // [general] given twice is merged: its keys are checked as one section,
+    // A section given twice is merged: its keys are checked as one section,
     // so a scalar repeated across the two headers is still reported.
-    let merged = RawSection {
-        name: "general".into(),
-        line: general_entries.first().and_then(|s| s.line),
-        entries: general_entries
-            .iter()
-            .flat_map(|s| s.entries.iter().cloned())
-            .collect(),
-    };
+    let merged = merge("general", &general_entries);
     let mut r = SectionReader::new(&raw.file, &merged);
     let general = read_general(&mut r);
     errs.extend(r.finish());
+
+    let dhcp = if dhcp_entries.is_empty() {
+        None
+    } else {
+        let merged = merge("dhcp", &dhcp_entries);
+        let mut r = SectionReader::new(&raw.file, &merged);
+        let mut cross = Vec::new();
+        let d = crate::dhcp::config::read(&mut r, &mut cross, &raw.file);
+        errs.extend(r.finish());
+        errs.extend(cross);
+        Some(d)
+    };
 
     if errs.is_empty() {
         Ok(Config {
             file: raw.file.clone(),
             general,
+            dhcp,
         })
     } else {
         errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
         Err(errs)
+    }
+}
+
+fn merge(name: &str, parts: &[&RawSection]) -> RawSection {
+    RawSection {
+        name: name.into(),
+        line: parts.first().and_then(|s| s.line),
+        entries: parts
+            .iter()
+            .flat_map(|s| s.entries.iter().cloned())
+            .collect(),
     }
 }
 
@@ -402,8 +417,8 @@ mod tests {
 
     #[test]
     fn subsystems_not_built_yet_are_refused_honestly() {
-        let errs = check("[dns]\n[dhcp]\n[vrrp lan]\n").unwrap_err();
-        assert_eq!(errs.len(), 3);
+        let errs = check("[dns]\n[vrrp lan]\n").unwrap_err();
+        assert_eq!(errs.len(), 2);
         assert!(
             errs.iter()
                 .all(|e| e.message.contains("not part of this version"))
@@ -462,5 +477,71 @@ mod tests {
             let text = format!("[general]\nuser = {bad}\n");
             assert!(check(&text).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn the_sample_config_with_every_example_uncommented_is_valid() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/etc/hamasq.conf"))
+            .unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[') => {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = check(&uncommented).unwrap_or_else(|e| panic!("{e:#?}"));
+        let d = c.dhcp.expect("the sample documents [dhcp]");
+        assert!(
+            !d.ranges.is_empty()
+                && !d.peer_ranges.is_empty()
+                && d.hosts.len() >= 3
+                && d.boot.is_some()
+        );
+    }
+
+    #[test]
+    fn dhcp_conflicts_name_both_lines() {
+        let errs = check(
+            "[dhcp]\n\
+             dhcp-range = 10.0.0.10,10.0.0.50\n\
+             dhcp-range = 10.0.0.40,10.0.0.60\n\
+             dhcp-peer-range = 10.0.0.55,10.0.0.70\n\
+             dhcp-host = 00:11:22:33:44:55,10.0.0.5,a\n\
+             dhcp-host = 00:11:22:33:44:55,10.0.0.6,b\n\
+             dhcp-host = 00:11:22:33:44:66,10.0.0.5,c\n\
+             dhcp-lease-max = 0\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 5, "{text:#?}");
+        assert!(
+            text[0].contains(":3: [dhcp] dhcp-range")
+                && text[0].contains("overlaps the dhcp-range on line 2"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].contains(":4: [dhcp] dhcp-peer-range")
+                && text[1].contains("our own dhcp-range on line 3"),
+            "{text:#?}"
+        );
+        assert!(
+            text[2].contains(":6:")
+                && text[2]
+                    .contains("same hardware address 00:11:22:33:44:55 as the dhcp-host on line 5"),
+            "{text:#?}"
+        );
+        assert!(
+            text[3].contains(":7:")
+                && text[3].contains("same address 10.0.0.5 as the dhcp-host on line 5"),
+            "{text:#?}"
+        );
+        assert!(
+            text[4].contains(":8: [dhcp] dhcp-lease-max = \"0\": out of range"),
+            "{text:#?}"
+        );
     }
 }

@@ -1,0 +1,898 @@
+//! The DHCPv4 server core: sans-IO, one function per RFC 2131 §4.3 case.
+//!
+//! [`Server::handle`] takes `now` and one decoded request and returns an
+//! [`Outcome`]: silence (with the reason, for counters) or a reply plus the
+//! lease changes that must be durable **before** the reply is sent (design
+//! §5: the driver commits the batch, then sends). Bindings are updated in
+//! memory at once; if the commit fails the driver drops the reply, so no
+//! ACK ever leaves for a lease that is not on disk.
+//!
+//! | message | RFC 2131 | handled by |
+//! |---|---|---|
+//! | DHCPDISCOVER | §4.3.1 | [`Server::discover`] |
+//! | DHCPREQUEST, SELECTING (option 54 present) | §4.3.2 | [`Server::request_selecting`] |
+//! | DHCPREQUEST, INIT-REBOOT (50, no 54, ciaddr 0) | §4.3.2 | [`Server::request_init_reboot`] |
+//! | DHCPREQUEST, RENEWING (unicast, ciaddr) / REBINDING (broadcast, ciaddr) | §4.3.2 | [`Server::request_renew_rebind`] |
+//! | DHCPDECLINE | §4.3.3 | [`Server::decline`] |
+//! | DHCPRELEASE | §4.3.4 | [`Server::release`] |
+//! | DHCPINFORM | §4.3.5 | [`Server::inform`] |
+//!
+//! Replies are addressed per §4.1 ([`destination`]).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::allocate::{Ask, Holds, LeaseDb, Source, available, choose};
+use super::binding::{ClientKey, HwAddr, Lease};
+use super::config::{Boot, DhcpConfig, HostCfg, LeaseTime};
+use super::host_table::HostTable;
+use super::leases::Change;
+use super::options::OptionSpec;
+use super::subnet::{IfAddr, Reservations, Subnet};
+use super::{names, options};
+use crate::clock::{Mono, UnixTime};
+
+/// DHCP message types (RFC 2132 §9.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsgType {
+    Discover,
+    Offer,
+    Request,
+    Decline,
+    Ack,
+    Nak,
+    Release,
+    Inform,
+    Other(u8),
+}
+
+impl MsgType {
+    pub fn from_u8(v: u8) -> MsgType {
+        match v {
+            1 => MsgType::Discover,
+            2 => MsgType::Offer,
+            3 => MsgType::Request,
+            4 => MsgType::Decline,
+            5 => MsgType::Ack,
+            6 => MsgType::Nak,
+            7 => MsgType::Release,
+            8 => MsgType::Inform,
+            x => MsgType::Other(x),
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            MsgType::Discover => 1,
+            MsgType::Offer => 2,
+            MsgType::Request => 3,
+            MsgType::Decline => 4,
+            MsgType::Ack => 5,
+            MsgType::Nak => 6,
+            MsgType::Release => 7,
+            MsgType::Inform => 8,
+            MsgType::Other(x) => x,
+        }
+    }
+}
+
+/// The parts of a request the core decides on (built from the wire
+/// packet by the driver, or directly by tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Req {
+    pub msg: MsgType,
+    pub xid: u32,
+    pub flags: u16,
+    pub ciaddr: Ipv4Addr,
+    pub giaddr: Ipv4Addr,
+    pub hw: HwAddr,
+    pub client_id: Option<Vec<u8>>,
+    pub requested: Option<Ipv4Addr>,
+    pub server_id: Option<Ipv4Addr>,
+    pub prl: Option<Vec<u8>>,
+    /// DHCP payload bytes the reply may use (option 57 minus IP/UDP).
+    pub max_len: usize,
+    pub hostname: Option<Vec<u8>>,
+    /// Option 81 raw.
+    pub fqdn: Option<Vec<u8>>,
+    /// Option 82 raw, echoed whole (RFC 3046 §2.2).
+    pub relay_info: Option<Vec<u8>>,
+    /// RFC 3011 option 118 or RFC 3527 RAI sub-option 5.
+    pub subnet_select: Option<Ipv4Addr>,
+    /// Arrived unicast to one of our addresses (RENEWING vs REBINDING).
+    pub unicast: bool,
+    /// The interface it arrived on (index), for local subnets.
+    pub ifindex: Option<u32>,
+}
+
+pub const FLAG_BROADCAST: u16 = 0x8000;
+
+/// Where a reply goes (RFC 2131 §4.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// `giaddr` ≠ 0: to the relay, server port 67.
+    Relay(Ipv4Addr),
+    /// `ciaddr` ≠ 0: unicast to the client, port 68.
+    Client(Ipv4Addr),
+    /// 255.255.255.255:68 on the arrival interface.
+    Broadcast,
+    /// To `yiaddr` at `chaddr` without ARP (raw send or ARP entry; the driver
+    /// falls back to broadcast when it cannot).
+    Hardware(Ipv4Addr, HwAddr),
+}
+
+/// Why nothing was sent; each one is a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Silence {
+    /// No subnet of ours matches (giaddr, option 118, interface).
+    NotForUs,
+    /// The client's reservation says `ignore`.
+    Ignored,
+    /// No free address in our ranges.
+    PoolExhausted,
+    /// `dhcp-lease-max` reached.
+    LeaseMax,
+    /// SELECTING with another server's identifier (RFC 2131 §4.3.2).
+    OtherServer,
+    /// INIT-REBOOT / RENEW / REBIND for an address we know nothing about
+    /// and may not NAK (not authoritative, RFC 2131 §4.3.2).
+    NoRecord,
+    /// DECLINE or RELEASE handled; no reply by definition.
+    NoReplyNeeded,
+    /// A message type a server does not answer (OFFER, ACK, ...).
+    NotARequest,
+}
+
+/// What the core decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Silent(Silence),
+    Reply(Answer),
+    /// No reply, but changes to store (DECLINE, RELEASE).
+    Store(Vec<Change>, Silence),
+}
+
+/// A reply to send once `changes` are durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub msg: MsgType,
+    pub xid: u32,
+    pub flags: u16,
+    pub ciaddr: Ipv4Addr,
+    pub yiaddr: Ipv4Addr,
+    pub siaddr: Ipv4Addr,
+    pub giaddr: Ipv4Addr,
+    pub hw: HwAddr,
+    pub sname: Option<String>,
+    pub file: Option<String>,
+    /// In send order; 82 is moved last by the encoder.
+    pub options: Vec<(u8, Vec<u8>)>,
+    pub to: Destination,
+    pub max_len: usize,
+    pub changes: Vec<Change>,
+}
+
+/// Current time, both kinds (clock.rs): protocol timers and lease expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Mono,
+    pub wall: UnixTime,
+}
+
+/// Settings the core needs, from `[dhcp]` joined with the interfaces.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub subnets: Vec<Subnet>,
+    pub reservations: Reservations,
+    pub options: Vec<OptionSpec>,
+    pub boot: Option<Boot>,
+    pub lease_max: u32,
+    pub authoritative: bool,
+    pub decline_time: Duration,
+    pub offer_time: Duration,
+    /// Overrides the server identifier (the VIP in an HA pair).
+    pub server_id: Option<Ipv4Addr>,
+    /// Every IPv4 address of this machine, for the server identifier on a
+    /// relayed subnet and to recognise our identifiers in requests.
+    pub local_addrs: Vec<IfAddr>,
+}
+
+impl Plan {
+    pub fn new(cfg: &DhcpConfig, subnets: Vec<Subnet>) -> Plan {
+        Plan {
+            subnets,
+            reservations: Reservations::new(cfg.hosts.clone()),
+            options: cfg.options.clone(),
+            boot: cfg.boot.clone(),
+            lease_max: cfg.lease_max,
+            authoritative: cfg.authoritative,
+            decline_time: cfg.decline_time,
+            offer_time: cfg.offer_time,
+            server_id: None,
+            local_addrs: Vec::new(),
+        }
+    }
+}
+
+/// The server's state: its plan, the bindings, offers and quarantine.
+pub struct Server {
+    plan: Plan,
+    db: LeaseDb,
+    holds: Holds,
+    /// Outstanding offer per client, to release it on a SELECTING for
+    /// another server (RFC 2131 §4.3.2).
+    offer_of: HashMap<ClientKey, Ipv4Addr>,
+}
+
+/// The result of identifying the client of a request.
+struct Client {
+    key: ClientKey,
+    host: Option<HostCfg>,
+    name: Option<String>,
+}
+
+impl Server {
+    pub fn new(plan: Plan, leases: Vec<Lease>) -> Server {
+        Server {
+            plan,
+            db: LeaseDb::from_leases(leases),
+            holds: Holds::default(),
+            offer_of: HashMap::new(),
+        }
+    }
+
+    /// Applies a reloaded config, keeping every binding.
+    pub fn reconfigure(&mut self, plan: Plan) {
+        self.plan = plan;
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn db(&self) -> &LeaseDb {
+        &self.db
+    }
+
+    /// The one entry point.
+    pub fn handle(&mut self, now: Now, req: &Req) -> Outcome {
+        self.holds.expire(now.mono);
+        match req.msg {
+            MsgType::Discover => self.discover(now, req),
+            MsgType::Request => {
+                if req.server_id.is_some() {
+                    self.request_selecting(now, req)
+                } else if req.ciaddr.is_unspecified() {
+                    self.request_init_reboot(now, req)
+                } else {
+                    self.request_renew_rebind(now, req)
+                }
+            }
+            MsgType::Decline => self.decline(now, req),
+            MsgType::Release => self.release(now, req),
+            MsgType::Inform => self.inform(now, req),
+            _ => Outcome::Silent(Silence::NotARequest),
+        }
+    }
+
+    /// The subnet a request belongs to (RFC 2131 §4.3.1): RFC 3011/3527
+    /// subnet selection first, then giaddr, then, for a unicast from a
+    /// configured client (RENEWING, INFORM), the subnet of its `ciaddr`:
+    /// such a packet crosses routers without a relay (§4.3.2 RENEWING), so
+    /// the arrival interface says nothing about where the client is. Last,
+    /// the arrival interface.
+    fn subnet_for(&self, req: &Req) -> Option<usize> {
+        let by_addr = |ip: Ipv4Addr| self.plan.subnets.iter().position(|s| s.contains(ip));
+        if let Some(sel) = req.subnet_select {
+            return by_addr(sel);
+        }
+        if !req.giaddr.is_unspecified() {
+            return by_addr(req.giaddr);
+        }
+        if req.unicast
+            && !req.ciaddr.is_unspecified()
+            && let Some(si) = by_addr(req.ciaddr)
+        {
+            return Some(si);
+        }
+        let idx = req.ifindex?;
+        self.plan
+            .subnets
+            .iter()
+            .position(|s| s.local.as_ref().is_some_and(|l| l.index == idx))
+    }
+
+    /// Our identifier on `subnet` (option 54, RFC 2131 §4.3.1: "an
+    /// address of the server reachable by the client"): the HA override
+    /// (VIP), else our address on the subnet's interface. For a relayed
+    /// subnet it is our address on the interface the relay's packet came
+    /// in by (`ifindex`), which the relay can reach.
+    fn server_id(&self, subnet: &Subnet, ifindex: Option<u32>) -> Ipv4Addr {
+        if let Some(id) = self.plan.server_id {
+            return id;
+        }
+        if let Some(l) = &subnet.local {
+            return l.addr;
+        }
+        let on_arrival = ifindex.and_then(|i| self.plan.local_addrs.iter().find(|a| a.index == i));
+        on_arrival
+            .or_else(|| self.plan.local_addrs.iter().find(|a| !a.addr.is_loopback()))
+            .or_else(|| self.plan.subnets.iter().find_map(|s| s.local.as_ref()))
+            .map_or(Ipv4Addr::UNSPECIFIED, |l| l.addr)
+    }
+
+    /// Whether a server identifier in a request is ours.
+    fn is_our_id(&self, id: Ipv4Addr) -> bool {
+        self.plan.server_id == Some(id)
+            || self.plan.local_addrs.iter().any(|a| a.addr == id)
+            || self
+                .plan
+                .subnets
+                .iter()
+                .any(|s| s.local.as_ref().is_some_and(|l| l.addr == id))
+    }
+
+    fn client(&self, req: &Req) -> Client {
+        let key = ClientKey::new(req.client_id.as_deref(), req.hw);
+        let fqdn = req.fqdn.as_deref().and_then(names::parse_fqdn);
+        let sent_name = names::client_hostname(req.hostname.as_deref(), fqdn.as_ref());
+        let host = self
+            .plan
+            .reservations
+            .find(req.client_id.as_deref(), &req.hw, sent_name.as_deref())
+            .cloned();
+        // A name the operator gave to another reservation is not for this
+        // client to take (dnsmasq refuses it too): DNS would otherwise
+        // answer the reserved name with the impostor's address as well.
+        let sent_name = sent_name.filter(|n| {
+            !self
+                .plan
+                .reservations
+                .hosts
+                .iter()
+                .any(|h| h.name.as_deref() == Some(n.as_str()) && Some(h) != host.as_ref())
+        });
+        // A reservation's name wins over what the client calls itself.
+        let name = host.as_ref().and_then(|h| h.name.clone()).or(sent_name);
+        Client { key, host, name }
+    }
+
+    fn lease_time(&self, subnet: &Subnet, ip: Ipv4Addr, c: &Client) -> LeaseTime {
+        c.host
+            .as_ref()
+            .and_then(|h| h.lease)
+            .or_else(|| subnet.own_range(ip).map(|r| r.lease))
+            .or_else(|| subnet.ranges.first().map(|r| r.lease))
+            .unwrap_or(LeaseTime::DEFAULT)
+    }
+
+    fn reserved_ip(c: &Client, subnet: &Subnet) -> Option<Ipv4Addr> {
+        c.host
+            .as_ref()
+            .and_then(|h| h.ip)
+            .filter(|ip| subnet.contains(*ip))
+    }
+
+    /// Whether a client without an active lease must be refused a new one
+    /// (`dhcp-lease-max`). A client whose binding merely expired or was
+    /// released is a new lease as far as the count goes.
+    fn at_lease_max(&self, key: &ClientKey, now: Now) -> bool {
+        !self
+            .db
+            .of_client(key)
+            .is_some_and(|l| l.is_active(now.wall))
+            && self.db.active_count(now.wall) >= self.plan.lease_max as usize
+    }
+
+    /// Drops the client's outstanding offer, if the hold on that address
+    /// is still its own (an expired offer's address may since have been
+    /// offered to someone else, whose hold must stay).
+    fn drop_offer(&mut self, key: &ClientKey) {
+        if let Some(ip) = self.offer_of.remove(key)
+            && self.holds.offers.get(&ip).is_some_and(|(k, _)| k == key)
+        {
+            self.holds.offers.remove(&ip);
+        }
+    }
+
+    // ---- §4.3.1 DHCPDISCOVER -------------------------------------------
+
+    pub fn discover(&mut self, now: Now, req: &Req) -> Outcome {
+        let Some(si) = self.subnet_for(req) else {
+            return Outcome::Silent(Silence::NotForUs);
+        };
+        let c = self.client(req);
+        if c.host.as_ref().is_some_and(|h| h.ignore) {
+            return Outcome::Silent(Silence::Ignored);
+        }
+        if self.at_lease_max(&c.key, now) {
+            return Outcome::Silent(Silence::LeaseMax);
+        }
+        let subnet = &self.plan.subnets[si];
+        let ask = Ask {
+            key: &c.key,
+            reserved: Self::reserved_ip(&c, subnet),
+            requested: req.requested,
+            mono: now.mono,
+            wall: now.wall,
+        };
+        let Some((ip, _src)) = choose(subnet, &self.plan.reservations, &self.db, &self.holds, &ask)
+        else {
+            return Outcome::Silent(Silence::PoolExhausted);
+        };
+        let lease = self.lease_time(subnet, ip, &c);
+        // Offers live in memory only, briefly: a DISCOVER flood cannot
+        // exhaust the pool or write to flash.
+        let until = now.mono + self.plan.offer_time;
+        self.drop_offer(&c.key);
+        self.offer_of.insert(c.key.clone(), ip);
+        self.holds.offers.insert(ip, (c.key.clone(), until));
+        let subnet = &self.plan.subnets[si];
+        let answer = self.answer(req, subnet, &c, MsgType::Offer, ip, Some(lease), Vec::new());
+        Outcome::Reply(answer)
+    }
+
+    // ---- §4.3.2 DHCPREQUEST ----------------------------------------------
+
+    /// SELECTING: the client chose a server among the offers.
+    pub fn request_selecting(&mut self, now: Now, req: &Req) -> Outcome {
+        let id = req.server_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let key = ClientKey::new(req.client_id.as_deref(), req.hw);
+        if !self.is_our_id(id) {
+            // "If the server identifier ... does not match the server's
+            // identifier, the server MUST NOT respond"; our offer is freed.
+            self.drop_offer(&key);
+            return Outcome::Silent(Silence::OtherServer);
+        }
+        let Some(ip) = req.requested else {
+            // SELECTING without option 50 is malformed (RFC 2131 Table 5).
+            return self.nak_or_silent(req, "selecting without a requested address", true);
+        };
+        self.commit_ack(now, req, ip, true)
+    }
+
+    /// INIT-REBOOT: a client that knows its address after a reboot.
+    pub fn request_init_reboot(&mut self, now: Now, req: &Req) -> Outcome {
+        let Some(ip) = req.requested else {
+            return Outcome::Silent(Silence::NotARequest);
+        };
+        self.commit_ack(now, req, ip, false)
+    }
+
+    /// RENEWING (unicast) and REBINDING (broadcast): `ciaddr` is the address.
+    pub fn request_renew_rebind(&mut self, now: Now, req: &Req) -> Outcome {
+        self.commit_ack(now, req, req.ciaddr, false)
+    }
+
+    /// The shared decision of the REQUEST states: ACK (and record) or NAK
+    /// or silence. `selecting` is true when the client named us.
+    fn commit_ack(&mut self, now: Now, req: &Req, ip: Ipv4Addr, selecting: bool) -> Outcome {
+        let si = match self.subnet_for(req) {
+            Some(si) => si,
+            None => return Outcome::Silent(Silence::NotForUs),
+        };
+        let c = self.client(req);
+        if c.host.as_ref().is_some_and(|h| h.ignore) {
+            return Outcome::Silent(Silence::Ignored);
+        }
+        let subnet = &self.plan.subnets[si];
+        // Wrong network: the client moved (RFC 2131 §4.3.2 INIT-REBOOT: "If
+        // the DHCP server detects that the client is on the wrong network
+        // ... the server SHOULD send a DHCPNAK"). That needs no record of
+        // the client, only knowing where it is: from giaddr, option 118 or
+        // the link a broadcast arrived on. A unicast without a relay may
+        // come from anywhere, so then only an authoritative server NAKs.
+        if !subnet.contains(ip) {
+            let located =
+                !req.unicast || !req.giaddr.is_unspecified() || req.subnet_select.is_some();
+            return self.nak_or_silent(req, "address not on this network", selecting || located);
+        }
+        let reserved = Self::reserved_ip(&c, subnet);
+        let ask = Ask {
+            key: &c.key,
+            reserved,
+            requested: Some(ip),
+            mono: now.mono,
+            wall: now.wall,
+        };
+        if let Some(r) = reserved.filter(|r| *r != ip) {
+            // The operator reserved another address for this client. If
+            // that one is taken (a conflict, logged elsewhere), DISCOVER
+            // offered a dynamic address; NAKing it would loop forever
+            // (dnsmasq NAKs only when the reserved address is free).
+            if available(
+                r,
+                subnet,
+                &self.plan.reservations,
+                &self.db,
+                &self.holds,
+                &ask,
+            ) {
+                return self.nak_or_silent(
+                    req,
+                    "client has a reservation for another address",
+                    true,
+                );
+            }
+        }
+        let current = self.db.of_client(&c.key).filter(|l| l.ip == ip);
+        let ours = current.is_some();
+        // The client's name survives a renewal that does not repeat it
+        // (dnsmasq keeps it too); a name taken by another client since is
+        // already gone from this binding.
+        let name = c
+            .name
+            .clone()
+            .or_else(|| current.and_then(|l| l.hostname.clone()));
+        let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == c.key);
+        if self.db.held_by_other(ip, &c.key, now.wall) {
+            // Design §4: an address another client holds is NAKed.
+            return self.nak_or_silent(req, "address is leased to another client", true);
+        }
+        if !available(
+            ip,
+            subnet,
+            &self.plan.reservations,
+            &self.db,
+            &self.holds,
+            &ask,
+        ) {
+            return self.nak_or_silent(req, "address is not available", selecting);
+        }
+        let in_scope =
+            subnet.own_range(ip).is_some() || subnet.in_peer_range(ip) || reserved == Some(ip);
+        if !(ours || offered || in_scope) {
+            // Outside every range of ours and the peer's: only an
+            // authoritative server may NAK; otherwise stay silent.
+            return self.nak_or_silent(req, "address outside our ranges", selecting);
+        }
+        if self.at_lease_max(&c.key, now) {
+            return Outcome::Silent(Silence::LeaseMax);
+        }
+        // ACK, recording the binding: either ours already, offered by us, or
+        // adopted (in our or the peer's range and free; design §4 "adopt").
+        let lt = self.lease_time(subnet, ip, &c);
+        let expires = match lt {
+            LeaseTime::Infinite => UnixTime(0),
+            LeaseTime::Secs(s) => UnixTime(now.wall.0.saturating_add(s as u64).max(1)),
+        };
+        let lease = Lease {
+            ip,
+            hw: req.hw,
+            client_id: req.client_id.clone(),
+            hostname: name,
+            expires,
+        };
+        let mut changes = Vec::new();
+        // A name belongs to one client: an older lease holding it loses it.
+        if let Some(n) = &lease.hostname {
+            let clash: Vec<Lease> = self
+                .db
+                .iter()
+                .filter(|l| {
+                    l.ip != ip && l.hostname.as_deref() == Some(n.as_str()) && l.key() != c.key
+                })
+                .cloned()
+                .collect();
+            for mut l in clash {
+                l.hostname = None;
+                self.db.insert(l.clone());
+                changes.push(Change::Upsert(l));
+            }
+        }
+        for old in self.db.insert(lease.clone()) {
+            changes.push(Change::Remove(old.ip));
+        }
+        changes.push(Change::Upsert(lease));
+        self.drop_offer(&c.key);
+        let subnet = &self.plan.subnets[si];
+        let answer = self.answer(req, subnet, &c, MsgType::Ack, ip, Some(lt), changes);
+        Outcome::Reply(answer)
+    }
+
+    /// NAK when the rules allow it: always when `may_nak`, otherwise only
+    /// in authoritative mode (RFC 2131 §4.3.2: a non-authoritative server
+    /// "MUST remain silent" when it has no record of the client).
+    fn nak_or_silent(&self, req: &Req, why: &'static str, may_nak: bool) -> Outcome {
+        if !(may_nak || self.plan.authoritative) {
+            return Outcome::Silent(Silence::NoRecord);
+        }
+        let sid = self
+            .subnet_for(req)
+            .map(|si| self.server_id(&self.plan.subnets[si], req.ifindex))
+            .or(self.plan.server_id)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let mut options = vec![
+            (53, vec![MsgType::Nak.code()]),
+            (54, sid.octets().to_vec()),
+            (56, why.as_bytes().to_vec()),
+        ];
+        if let Some(id) = &req.client_id {
+            options.push((61, id.clone()));
+        }
+        if let Some(ri) = &req.relay_info {
+            options.push((82, ri.clone()));
+        }
+        // §4.1: a NAK via a relay sets the broadcast bit; without a relay
+        // it is always broadcast.
+        let (to, flags) = if req.giaddr.is_unspecified() {
+            (Destination::Broadcast, req.flags)
+        } else {
+            (Destination::Relay(req.giaddr), req.flags | FLAG_BROADCAST)
+        };
+        Outcome::Reply(Answer {
+            msg: MsgType::Nak,
+            xid: req.xid,
+            flags,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            giaddr: req.giaddr,
+            hw: req.hw,
+            sname: None,
+            file: None,
+            options,
+            to,
+            max_len: req.max_len,
+            changes: Vec::new(),
+        })
+    }
+
+    // ---- §4.3.3 DHCPDECLINE ---------------------------------------------
+
+    /// The client found the address in use (ARP): quarantine it and drop
+    /// the binding; no reply.
+    pub fn decline(&mut self, now: Now, req: &Req) -> Outcome {
+        let Some(ip) = req.requested else {
+            return Outcome::Silent(Silence::NotARequest);
+        };
+        if req.server_id.is_some_and(|id| !self.is_our_id(id)) {
+            return Outcome::Silent(Silence::OtherServer);
+        }
+        let key = ClientKey::new(req.client_id.as_deref(), req.hw);
+        let bound = self.db.get(ip).is_some_and(|l| l.key() == key);
+        let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == key);
+        if !(bound || offered) {
+            return Outcome::Silent(Silence::NoRecord);
+        }
+        self.holds
+            .quarantine
+            .insert(ip, now.mono + self.plan.decline_time);
+        self.drop_offer(&key);
+        self.holds.offers.remove(&ip);
+        let changes = match self.db.remove(ip) {
+            Some(_) => vec![Change::Remove(ip)],
+            None => Vec::new(),
+        };
+        Outcome::Store(changes, Silence::NoReplyNeeded)
+    }
+
+    // ---- §4.3.4 DHCPRELEASE -----------------------------------------------
+
+    /// The client gives the address back. The binding is kept, expired,
+    /// so the client gets the same address next time (§4.3.4 "SHOULD retain
+    /// a record of the client's initialization parameters").
+    pub fn release(&mut self, now: Now, req: &Req) -> Outcome {
+        let key = ClientKey::new(req.client_id.as_deref(), req.hw);
+        let ip = req.ciaddr;
+        match self.db.get(ip) {
+            Some(l) if l.key() == key && l.is_active(now.wall) => {
+                let mut l = l.clone();
+                l.expires = UnixTime(now.wall.0.max(1));
+                self.db.insert(l.clone());
+                Outcome::Store(vec![Change::Upsert(l)], Silence::NoReplyNeeded)
+            }
+            _ => Outcome::Silent(Silence::NoRecord),
+        }
+    }
+
+    // ---- §4.3.5 DHCPINFORM ------------------------------------------------
+
+    /// Configuration only: no address, no lease time (Table 3), unicast
+    /// to ciaddr.
+    pub fn inform(&mut self, _now: Now, req: &Req) -> Outcome {
+        let si = match self.subnet_for(req).or_else(|| {
+            self.plan
+                .subnets
+                .iter()
+                .position(|s| s.contains(req.ciaddr))
+        }) {
+            Some(si) => si,
+            None => return Outcome::Silent(Silence::NotForUs),
+        };
+        let c = self.client(req);
+        if c.host.as_ref().is_some_and(|h| h.ignore) {
+            return Outcome::Silent(Silence::Ignored);
+        }
+        let subnet = &self.plan.subnets[si];
+        // Built for ciaddr so that its range's `set:` tag applies; Table 3:
+        // yiaddr is 0 in an ACK to INFORM.
+        let mut a = self.answer(req, subnet, &c, MsgType::Ack, req.ciaddr, None, Vec::new());
+        a.yiaddr = Ipv4Addr::UNSPECIFIED;
+        Outcome::Reply(a)
+    }
+
+    // ---- building a reply ------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        req: &Req,
+        subnet: &Subnet,
+        c: &Client,
+        msg: MsgType,
+        yiaddr: Ipv4Addr,
+        lease: Option<LeaseTime>,
+        changes: Vec<Change>,
+    ) -> Answer {
+        let sid = self.server_id(subnet, req.ifindex);
+        // Tags: the range's `set:` tag and the reservation's.
+        let mut tags: Vec<&str> = Vec::new();
+        if let Some(t) = subnet.own_range(yiaddr).and_then(|r| r.tag.as_deref()) {
+            tags.push(t);
+        }
+        if let Some(h) = &c.host {
+            tags.extend(h.set_tags.iter().map(String::as_str));
+        }
+        let mut options: Vec<(u8, Vec<u8>)> =
+            vec![(53, vec![msg.code()]), (54, sid.octets().to_vec())];
+        if let Some(lt) = lease {
+            options.push((51, lt.wire().to_be_bytes().to_vec()));
+            if let LeaseTime::Secs(s) = lt {
+                let (t1, t2) = self.renewal_times(s, &tags);
+                options.push((58, t1.to_be_bytes().to_vec()));
+                options.push((59, t2.to_be_bytes().to_vec()));
+            }
+        }
+        let defaults = self.default_options(subnet);
+        for (code, data) in
+            options::select(req.prl.as_deref(), &self.plan.options, &tags, &defaults)
+        {
+            // dnsmasq's "0.0.0.0 means this server".
+            options.push((code, options::substitute_self_address(code, &data, sid)));
+        }
+        if let (Some(f), Some(name)) = (
+            req.fqdn.as_deref().and_then(names::parse_fqdn),
+            c.name.as_deref(),
+        ) {
+            // RFC 4702 §4: we register the name in our own DNS.
+            options.push((81, names::fqdn_reply(&f, true, name, None)));
+        }
+        if let Some(id) = &req.client_id {
+            // RFC 6842 §3: echo option 61 unaltered.
+            options.push((61, id.clone()));
+        }
+        if let Some(ri) = &req.relay_info {
+            options.push((82, ri.clone()));
+        }
+        let to = destination(req, msg, yiaddr);
+        let (siaddr, sname, file) = match &self.plan.boot {
+            Some(b) => (
+                b.server_addr.unwrap_or(sid),
+                b.server_name.clone(),
+                Some(b.file.clone()),
+            ),
+            None => (Ipv4Addr::UNSPECIFIED, None, None),
+        };
+        Answer {
+            msg,
+            xid: req.xid,
+            flags: req.flags,
+            ciaddr: if msg == MsgType::Ack {
+                req.ciaddr
+            } else {
+                Ipv4Addr::UNSPECIFIED
+            },
+            yiaddr,
+            siaddr,
+            giaddr: req.giaddr,
+            hw: req.hw,
+            sname,
+            file,
+            options,
+            to,
+            max_len: req.max_len,
+            changes,
+        }
+    }
+
+    /// T1 and T2 (RFC 2131 §4.4.5): configured `option:T1`/`option:T2`
+    /// clamped below the lease (as dnsmasq), else 0.5 and 0.875 of it.
+    fn renewal_times(&self, lease: u32, tags: &[&str]) -> (u32, u32) {
+        let configured = |code: u8| {
+            let matching = self
+                .plan
+                .options
+                .iter()
+                .filter(|o| options::tags_match(&o.tags, tags));
+            options::first_wins(matching, code)
+                .and_then(|o| <[u8; 4]>::try_from(o.data.as_slice()).ok())
+                .map(u32::from_be_bytes)
+        };
+        let t2 = configured(59)
+            .filter(|v| *v < lease)
+            .unwrap_or((lease as u64 * 7 / 8) as u32);
+        let t1 = configured(58)
+            .filter(|v| *v < t2)
+            .unwrap_or((lease / 2).min(t2));
+        (t1, t2)
+    }
+
+    /// Options a subnet gets unless configured otherwise (dnsmasq's
+    /// behaviour): its netmask and broadcast address, and on a local
+    /// subnet this server as the router.
+    fn default_options(&self, subnet: &Subnet) -> Vec<(u8, Vec<u8>)> {
+        let mut d = vec![
+            (1, subnet.mask().octets().to_vec()),
+            (28, subnet.broadcast().octets().to_vec()),
+        ];
+        if subnet.local.is_some() {
+            d.push((3, self.server_id(subnet, None).octets().to_vec()));
+        }
+        d
+    }
+
+    /// Drops expired offers and quarantines; call from the driver's timer.
+    pub fn tick(&mut self, now: Now) {
+        self.holds.expire(now.mono);
+        self.offer_of
+            .retain(|_, ip| self.holds.offers.contains_key(ip));
+    }
+
+    /// Names for DNS (design §1): active leases with a name, and
+    /// reservations with a name and an address.
+    pub fn host_table(&self, now: UnixTime) -> HostTable {
+        let leases = self
+            .db
+            .iter()
+            .filter(|l| l.is_active(now))
+            .filter_map(|l| l.hostname.as_deref().map(|n| (n.to_string(), l.ip)));
+        let reserved = self
+            .plan
+            .reservations
+            .hosts
+            .iter()
+            .filter(|h| !h.ignore)
+            .filter_map(|h| Some((h.name.clone()?, h.ip?)));
+        HostTable::new(reserved.chain(leases))
+    }
+
+    /// The next wall time a lease expires (to refresh the host table).
+    pub fn next_expiry_after(&self, now: UnixTime) -> Option<UnixTime> {
+        self.db
+            .iter()
+            .filter(|l| l.expires.0 > now.0)
+            .map(|l| l.expires)
+            .min()
+    }
+}
+
+/// RFC 2131 §4.1 reply addressing.
+pub fn destination(req: &Req, msg: MsgType, yiaddr: Ipv4Addr) -> Destination {
+    if !req.giaddr.is_unspecified() {
+        Destination::Relay(req.giaddr)
+    } else if msg == MsgType::Nak {
+        Destination::Broadcast
+    } else if !req.ciaddr.is_unspecified() {
+        Destination::Client(req.ciaddr)
+    } else if req.flags & FLAG_BROADCAST != 0 || yiaddr.is_unspecified() {
+        Destination::Broadcast
+    } else {
+        Destination::Hardware(yiaddr, req.hw)
+    }
+}
+
+/// Where an address came from, for logs.
+pub fn source_name(s: Source) -> &'static str {
+    match s {
+        Source::Reservation => "reservation",
+        Source::Previous => "previous",
+        Source::Requested => "requested",
+        Source::Hashed => "hashed",
+    }
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
