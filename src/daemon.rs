@@ -221,6 +221,8 @@ pub struct Channels {
     pub hosts: watch::Sender<Arc<HostTable>>,
     /// daemon → every task, on reload.
     pub config: watch::Sender<Arc<Config>>,
+    /// daemon → dhcp: the re-resolved plan after a reload.
+    pub dhcp_plan: watch::Sender<Option<Arc<crate::dhcp::server::Plan>>>,
 }
 
 impl Channels {
@@ -229,6 +231,7 @@ impl Channels {
             role: watch::Sender::new(Role::initial(has_vrrp)),
             hosts: watch::Sender::new(Arc::new(HostTable::default())),
             config: watch::Sender::new(config),
+            dhcp_plan: watch::Sender::new(None),
         }
     }
 }
@@ -352,6 +355,15 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         });
     }
 
+    if let Some(plan) = &resolved.dhcp {
+        let dhcp = resolved
+            .config
+            .dhcp
+            .as_ref()
+            .expect("a DHCP plan comes from a [dhcp] section");
+        start_dhcp(&mut tasks, &channels, &g.state_dir, dhcp, plan.clone())?;
+    }
+
     if let Some(run_as) = &resolved.run_as {
         if nix::unistd::Uid::effective().is_root() {
             privilege::drop_to(run_as)
@@ -401,6 +413,100 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         ),
     };
     Ok((d, pid))
+}
+
+/// Opens the lease store, binds port 67 and spawns the DHCP task.
+fn start_dhcp(
+    tasks: &mut Supervisor,
+    channels: &Channels,
+    state_dir: &std::path::Path,
+    cfg: &crate::dhcp::config::DhcpConfig,
+    plan: crate::dhcp::server::Plan,
+) -> Result<(), String> {
+    use crate::dhcp::{driver, leases, server, socket};
+    let (mut store, report) =
+        leases::LeaseStore::open(state_dir, cfg.lease_fsync).map_err(|e| {
+            format!(
+                "cannot open the lease store in {}: {e}",
+                state_dir.display()
+            )
+        })?;
+    let mut leases = report.leases;
+    event!(
+        Info,
+        "dhcp.leases_loaded",
+        "dir={} leases={} journal_records={} bad_records={} torn_tail={} durable={}",
+        state_dir.display(),
+        leases.len(),
+        report.journal_records,
+        report.bad_records,
+        report.torn_tail,
+        cfg.lease_fsync
+    );
+    if let (true, Some(path)) = (leases.is_empty(), &cfg.import_dnsmasq) {
+        match leases::import_dnsmasq(path) {
+            Ok((imported, counts)) => {
+                for l in &imported {
+                    store.stage(&leases::Change::Upsert(l.clone()));
+                }
+                store
+                    .commit()
+                    .and_then(|()| store.compact(imported.iter()))
+                    .map_err(|e| {
+                        format!(
+                            "cannot store the leases imported from {}: {e}",
+                            path.display()
+                        )
+                    })?;
+                event!(
+                    Info,
+                    "dhcp.leases_imported",
+                    "file={} leases={} bad_lines={}",
+                    path.display(),
+                    imported.len(),
+                    counts.bad_lines
+                );
+                leases = imported;
+            }
+            // A missing dnsmasq file is normal after the first start.
+            Err(e) => event!(
+                Warn,
+                "dhcp.import_skipped",
+                "file={} error={e:?}",
+                path.display()
+            ),
+        }
+    }
+    let sock = socket::DhcpSocket::bind(socket::SERVER_PORT).map_err(|e| {
+        format!(
+            "cannot listen for DHCP on port {}: {e}",
+            socket::SERVER_PORT
+        )
+    })?;
+    for s in &plan.subnets {
+        event!(
+            Info,
+            "dhcp.subnet",
+            "network={}/{} interface={} ranges={} peer_ranges={}",
+            s.network,
+            s.prefix,
+            s.local.as_ref().map_or("relayed", |l| l.name.as_str()),
+            s.ranges.len(),
+            s.peer.len()
+        );
+    }
+    let task = driver::DhcpTask {
+        socket: sock,
+        server: server::Server::new(plan, leases),
+        store,
+        hosts: channels.hosts.clone(),
+        role: channels.role.subscribe(),
+        plans: channels.dhcp_plan.subscribe(),
+        log_dhcp: cfg.log_dhcp,
+        counters: driver::Counters::register(),
+    };
+    tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
+    Ok(())
 }
 
 /// Creates `state-dir` if needed, owned by `user`, mode 0750.
@@ -496,6 +602,18 @@ impl Daemon {
                 merged.config.general.user = old.user.clone();
                 merged.config.general.metrics_listen = old.metrics_listen;
                 merged.run_as = self.current.run_as.clone();
+                if merged.config.dhcp.is_some() != self.current.config.dhcp.is_some() {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=dhcp note=\"adding or removing [dhcp] takes effect at the next start\""
+                    );
+                }
+                if let Some(p) = &merged.dhcp {
+                    self.channels
+                        .dhcp_plan
+                        .send_replace(Some(Arc::new(p.clone())));
+                }
                 self.channels
                     .config
                     .send_replace(Arc::new(merged.config.clone()));

@@ -1,11 +1,26 @@
-//! DHCPv4. The server arrives with its issue; this module already holds the
-//! [`HostTable`] it publishes to DNS on the spine's
-//! `watch<Arc<HostTable>>` channel (design §1), the client and lease types,
-//! and the durable lease store.
+//! DHCPv4 server (RFC 2131).
+//!
+//! * [`config`]: the `[dhcp]` keys; [`subnet`]: joined with the interfaces.
+//! * [`wire`]: bytes ⇄ packets; [`options`], [`names`]: option values and
+//!   client names.
+//! * [`server`]: the sans-IO core, one function per RFC 2131 §4.3 case;
+//!   [`allocate`]: bindings in memory and the address choice.
+//! * [`leases`]: the durable store (journal + dnsmasq-format snapshot).
+//! * [`driver`] and [`socket`]: the task, its socket, group commit.
+//! * [`HostTable`]: the names published to DNS (design §1).
 
+pub mod allocate;
 pub mod binding;
+pub mod config;
+pub mod driver;
 mod host_table;
 pub mod leases;
+pub mod names;
+pub mod options;
+pub mod server;
+pub mod socket;
+pub mod subnet;
+pub mod wire;
 
 pub use binding::{ClientKey, HwAddr, Lease};
 pub use host_table::HostTable;

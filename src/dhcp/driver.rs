@@ -1,0 +1,492 @@
+//! The DHCP task: the only owner of the bindings and the lease store.
+//!
+//! A few dozen lines of I/O around the sans-IO [`Server`] (design §3): it
+//! drains a batch of datagrams, lets the core decide on each, **commits the
+//! whole batch's lease changes with one fdatasync**, and only then sends the
+//! replies of that batch (design §5, group commit). If the commit fails no
+//! reply that carried a change is sent, so no ACK ever leaves for a lease
+//! that is not on disk. After each committed change the host table is
+//! published to DNS.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::host_table::HostTable;
+use super::leases::LeaseStore;
+use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Server, Silence};
+use super::socket::{CLIENT_PORT, DhcpSocket, Envelope, SERVER_PORT, ifname};
+use super::wire::{self, BootFile, Packet, Reply, Sname};
+use crate::clock::{Mono, UnixTime};
+use crate::daemon::{Shutdown, TaskError};
+use crate::stats::{self, Counter};
+use crate::vrrp::Role;
+use crate::{event, event_limited};
+
+/// At most this many datagrams per batch (one fsync each batch).
+pub const BATCH: usize = 64;
+
+/// Counters, with Kea's `pkt4-*` names under our prefix.
+pub struct Counters {
+    pub received: Counter,
+    pub parse_failed: Counter,
+    pub discover: Counter,
+    pub request: Counter,
+    pub decline: Counter,
+    pub release: Counter,
+    pub inform: Counter,
+    pub offer_sent: Counter,
+    pub ack_sent: Counter,
+    pub nak_sent: Counter,
+    pub send_failed: Counter,
+    pub not_for_us: Counter,
+    pub silent_other: Counter,
+    pub pool_exhausted: Counter,
+    pub lease_max: Counter,
+    pub commit_failed: Counter,
+    pub arp_fallback: Counter,
+    pub gated: Counter,
+    pub options_dropped: Counter,
+}
+
+impl Counters {
+    pub fn register() -> Counters {
+        let r = stats::global();
+        Counters {
+            received: r.counter(
+                "hamasq_dhcp_pkt4_received_total",
+                "DHCP datagrams received.",
+            ),
+            parse_failed: r.counter(
+                "hamasq_dhcp_pkt4_parse_failed_total",
+                "Datagrams dropped as malformed.",
+            ),
+            discover: r.counter(
+                "hamasq_dhcp_pkt4_discover_received_total",
+                "DHCPDISCOVER received.",
+            ),
+            request: r.counter(
+                "hamasq_dhcp_pkt4_request_received_total",
+                "DHCPREQUEST received.",
+            ),
+            decline: r.counter(
+                "hamasq_dhcp_pkt4_decline_received_total",
+                "DHCPDECLINE received.",
+            ),
+            release: r.counter(
+                "hamasq_dhcp_pkt4_release_received_total",
+                "DHCPRELEASE received.",
+            ),
+            inform: r.counter(
+                "hamasq_dhcp_pkt4_inform_received_total",
+                "DHCPINFORM received.",
+            ),
+            offer_sent: r.counter("hamasq_dhcp_pkt4_offer_sent_total", "DHCPOFFER sent."),
+            ack_sent: r.counter("hamasq_dhcp_pkt4_ack_sent_total", "DHCPACK sent."),
+            nak_sent: r.counter("hamasq_dhcp_pkt4_nak_sent_total", "DHCPNAK sent."),
+            send_failed: r.counter(
+                "hamasq_dhcp_pkt4_send_failed_total",
+                "Replies the kernel refused to send.",
+            ),
+            not_for_us: r.counter(
+                "hamasq_dhcp_not_for_us_total",
+                "Requests for no subnet of ours.",
+            ),
+            silent_other: r.counter(
+                "hamasq_dhcp_silent_total",
+                "Requests answered with silence by the RFC rules.",
+            ),
+            pool_exhausted: r.counter(
+                "hamasq_dhcp_pool_exhausted_total",
+                "DISCOVERs with no free address.",
+            ),
+            lease_max: r.counter(
+                "hamasq_dhcp_lease_max_total",
+                "Requests refused by dhcp-lease-max.",
+            ),
+            commit_failed: r.counter(
+                "hamasq_dhcp_lease_commit_failed_total",
+                "Batches whose leases could not be stored (replies withheld).",
+            ),
+            arp_fallback: r.counter(
+                "hamasq_dhcp_arp_fallback_total",
+                "Unicast replies broadcast because the ARP entry could not be set.",
+            ),
+            gated: r.counter(
+                "hamasq_dhcp_gated_total",
+                "Requests not answered because this box is not Active.",
+            ),
+            options_dropped: r.counter(
+                "hamasq_dhcp_options_dropped_total",
+                "Reply options left out to fit the client's maximum message size.",
+            ),
+        }
+    }
+}
+
+/// Everything the task owns.
+pub struct DhcpTask {
+    pub socket: DhcpSocket,
+    pub server: Server,
+    pub store: LeaseStore,
+    pub hosts: watch::Sender<Arc<HostTable>>,
+    pub role: watch::Receiver<Role>,
+    pub plans: watch::Receiver<Option<Arc<Plan>>>,
+    pub log_dhcp: bool,
+    pub counters: Counters,
+}
+
+fn now() -> Now {
+    Now {
+        mono: Mono::now(),
+        wall: UnixTime::now(),
+    }
+}
+
+impl DhcpTask {
+    pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), TaskError> {
+        self.publish_hosts();
+        let mut buf = vec![0u8; 65_536];
+        let mut out = Vec::with_capacity(1500);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_expiry = self.server.next_expiry_after(UnixTime::now());
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                r = self.socket.readable() => {
+                    r.map_err(|e| TaskError::new(format!("DHCP socket failed: {e}")))?;
+                    if self.batch(&mut buf, &mut out) {
+                        next_expiry = self.server.next_expiry_after(UnixTime::now());
+                    }
+                }
+                _ = tick.tick() => {
+                    let n = now();
+                    self.server.tick(n);
+                    if next_expiry.is_some_and(|e| e <= n.wall) {
+                        // A lease ran out: its name leaves DNS.
+                        self.publish_hosts();
+                        next_expiry = self.server.next_expiry_after(n.wall);
+                    }
+                }
+                Ok(()) = self.plans.changed() => {
+                    let plan = self.plans.borrow_and_update().clone();
+                    if let Some(p) = plan {
+                        self.server.reconfigure((*p).clone());
+                        self.publish_hosts();
+                        event!(Info, "dhcp.reconfigured", "subnets={}", self.server.plan().subnets.len());
+                    }
+                }
+            }
+        }
+        // Stage "leases": fold the journal into the snapshot on the way out.
+        if let Err(e) = self.store.compact(self.server.db().iter()) {
+            event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
+        }
+        event!(Info, "dhcp.stopped", "leases={}", self.server.db().len());
+        Ok(())
+    }
+
+    /// One batch. Returns whether any lease changed.
+    fn batch(&mut self, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
+        let n = now();
+        let mut replies: Vec<(Answer, Envelope)> = Vec::new();
+        let mut staged = false;
+        for _ in 0..BATCH {
+            let env = match self.socket.try_recv(buf) {
+                Ok(Some(env)) => env,
+                Ok(None) => break,
+                Err(e) => {
+                    event_limited!(Warn, "dhcp.recv_failed", "error={e:?}");
+                    break;
+                }
+            };
+            self.counters.received.inc();
+            let pkt = match Packet::decode(&buf[..env.len]) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.counters.parse_failed.inc();
+                    event_limited!(
+                        Debug,
+                        "dhcp.malformed",
+                        "src={} len={} reason={} detail={e:?}",
+                        env.src,
+                        env.len,
+                        e.reason()
+                    );
+                    continue;
+                }
+            };
+            let req = to_req(&pkt, &env);
+            match req.msg {
+                MsgType::Discover => self.counters.discover.inc(),
+                MsgType::Request => self.counters.request.inc(),
+                MsgType::Decline => self.counters.decline.inc(),
+                MsgType::Release => self.counters.release.inc(),
+                MsgType::Inform => self.counters.inform.inc(),
+                _ => {}
+            }
+            if !self.role.borrow().serves() {
+                // Backup / Initialize: silent, never a NAK (design §4).
+                self.counters.gated.inc();
+                continue;
+            }
+            match self.server.handle(n, &req) {
+                Outcome::Silent(s) => self.count_silence(s, &req),
+                Outcome::Store(changes, s) => {
+                    if self.log_dhcp {
+                        event!(
+                            Info,
+                            "dhcp.stored",
+                            "msg={:?} mac={} ip={} changes={}",
+                            req.msg,
+                            req.hw,
+                            req.ciaddr,
+                            changes.len()
+                        );
+                    }
+                    for c in &changes {
+                        self.store.stage(c);
+                        staged = true;
+                    }
+                    self.count_silence(s, &req);
+                }
+                Outcome::Reply(a) => {
+                    for c in &a.changes {
+                        self.store.stage(c);
+                        staged = true;
+                    }
+                    replies.push((a, env));
+                }
+            }
+        }
+        if staged && let Err(e) = self.store.commit() {
+            // Our disk's fault: log loudly, withhold every reply that
+            // carried a change; the clients will retry.
+            self.counters.commit_failed.inc();
+            event!(
+                Error,
+                "dhcp.lease_commit_failed",
+                "error={e:?} withheld={}",
+                replies
+                    .iter()
+                    .filter(|(a, _)| !a.changes.is_empty())
+                    .count()
+            );
+            replies.retain(|(a, _)| a.changes.is_empty());
+            staged = false;
+        }
+        for (a, env) in &replies {
+            if self.log_dhcp {
+                event!(
+                    Info,
+                    "dhcp.reply",
+                    "msg={:?} mac={} ip={} xid={:#x} changes={}",
+                    a.msg,
+                    a.hw,
+                    a.yiaddr,
+                    a.xid,
+                    a.changes.len()
+                );
+            }
+            self.send(a, env, out);
+        }
+        if staged {
+            self.publish_hosts();
+            if self.store.needs_compaction(self.server.db().len())
+                && let Err(e) = self.store.compact(self.server.db().iter())
+            {
+                event!(Warn, "dhcp.compaction_failed", "error={e:?}");
+            }
+        }
+        staged
+    }
+
+    fn count_silence(&self, s: Silence, req: &Req) {
+        match s {
+            Silence::NotForUs => {
+                self.counters.not_for_us.inc();
+                event_limited!(
+                    Debug,
+                    "dhcp.not_for_us",
+                    "mac={} giaddr={} ifindex={:?}",
+                    req.hw,
+                    req.giaddr,
+                    req.ifindex
+                );
+            }
+            Silence::PoolExhausted => {
+                self.counters.pool_exhausted.inc();
+                event_limited!(Warn, "dhcp.pool_exhausted", "mac={}", req.hw);
+            }
+            Silence::LeaseMax => {
+                self.counters.lease_max.inc();
+                event_limited!(Warn, "dhcp.lease_max", "mac={}", req.hw);
+            }
+            Silence::NoReplyNeeded => {}
+            other => {
+                self.counters.silent_other.inc();
+                event_limited!(
+                    Debug,
+                    "dhcp.silent",
+                    "mac={} msg={:?} reason={other:?}",
+                    req.hw,
+                    req.msg
+                );
+            }
+        }
+    }
+
+    fn send(&self, a: &Answer, env: &Envelope, out: &mut Vec<u8>) {
+        let reply = Reply {
+            xid: a.xid,
+            flags: a.flags,
+            ciaddr: a.ciaddr,
+            yiaddr: a.yiaddr,
+            siaddr: a.siaddr,
+            giaddr: a.giaddr,
+            chaddr: a.hw,
+            sname: a
+                .sname
+                .as_deref()
+                .and_then(|s| Sname::new(s.as_bytes()).ok())
+                .unwrap_or_default(),
+            file: a
+                .file
+                .as_deref()
+                .and_then(|s| BootFile::new(s.as_bytes()).ok())
+                .unwrap_or_default(),
+            options: a.options.clone(),
+        };
+        match wire::encode_into(&reply, a.max_len.max(wire::MIN_REPLY_LEN), out) {
+            Ok(dropped) if !dropped.is_empty() => {
+                // The client's maximum message size (RFC 2132 §9.10) left
+                // no room for these: counted, not silently lost.
+                self.counters.options_dropped.add(dropped.len() as u64);
+                event_limited!(
+                    Debug,
+                    "dhcp.options_dropped",
+                    "mac={} codes={:?}",
+                    a.hw,
+                    dropped.iter().collect::<Vec<_>>()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                event_limited!(Warn, "dhcp.encode_failed", "mac={} error={e:?}", a.hw);
+                return;
+            }
+        }
+        let src = a
+            .options
+            .iter()
+            .find(|(c, _)| *c == 54)
+            .and_then(|(_, v)| <[u8; 4]>::try_from(v.as_slice()).ok())
+            .map(Ipv4Addr::from)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let bcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT);
+        let (to, ifindex) = match &a.to {
+            Destination::Relay(g) => (SocketAddrV4::new(*g, SERVER_PORT), 0),
+            Destination::Client(c) => (SocketAddrV4::new(*c, CLIENT_PORT), 0),
+            Destination::Broadcast => (bcast, env.ifindex),
+            Destination::Hardware(ip, hw) => {
+                match ifname(env.ifindex).map(|n| self.socket.set_arp(&n, *ip, hw)) {
+                    Some(Ok(())) => (SocketAddrV4::new(*ip, CLIENT_PORT), env.ifindex),
+                    _ => {
+                        self.counters.arp_fallback.inc();
+                        (bcast, env.ifindex)
+                    }
+                }
+            }
+        };
+        match self.socket.send(out, to, ifindex, src) {
+            Ok(()) => match a.msg {
+                MsgType::Offer => self.counters.offer_sent.inc(),
+                MsgType::Ack => self.counters.ack_sent.inc(),
+                MsgType::Nak => self.counters.nak_sent.inc(),
+                _ => {}
+            },
+            Err(e) => {
+                self.counters.send_failed.inc();
+                event_limited!(Warn, "dhcp.send_failed", "to={to} error={e:?}");
+            }
+        }
+    }
+
+    fn publish_hosts(&self) {
+        let t = self.server.host_table(UnixTime::now());
+        self.hosts.send_if_modified(|cur| {
+            if **cur == t {
+                false
+            } else {
+                *cur = Arc::new(t);
+                true
+            }
+        });
+    }
+}
+
+/// Builds the core's view of a decoded packet.
+pub fn to_req(p: &Packet, env: &Envelope) -> Req {
+    let relay = p.relay_agent_info();
+    Req {
+        msg: MsgType::from_u8(p.msg_type_code()),
+        xid: p.xid,
+        flags: p.flags,
+        ciaddr: p.ciaddr,
+        giaddr: p.giaddr,
+        hw: p.chaddr,
+        client_id: p.client_id().map(<[u8]>::to_vec),
+        requested: p.requested_ip(),
+        server_id: p.server_id(),
+        prl: p.param_request_list().map(<[u8]>::to_vec),
+        max_len: p.max_reply_len(),
+        hostname: p.hostname().map(<[u8]>::to_vec),
+        fqdn: p.option(81).map(<[u8]>::to_vec),
+        relay_info: relay.map(<[u8]>::to_vec),
+        subnet_select: p
+            .option(118)
+            .and_then(ip4)
+            .or_else(|| relay.and_then(|r| rai_suboption(r, 5)).and_then(ip4)),
+        unicast: !env.dst.is_broadcast() && !env.dst.is_unspecified(),
+        ifindex: Some(env.ifindex).filter(|i| *i != 0),
+    }
+}
+
+fn ip4(b: &[u8]) -> Option<Ipv4Addr> {
+    <[u8; 4]>::try_from(b).ok().map(Ipv4Addr::from)
+}
+
+/// A sub-option of option 82 (RFC 3046 §2.0 TLVs).
+pub fn rai_suboption(rai: &[u8], code: u8) -> Option<&[u8]> {
+    let mut i = 0;
+    while i + 2 <= rai.len() {
+        let (c, l) = (rai[i], rai[i + 1] as usize);
+        let v = rai.get(i + 2..i + 2 + l)?;
+        if c == code {
+            return Some(v);
+        }
+        i += 2 + l;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_suboptions() {
+        // circuit-id "eth1", link-selection 10.9.0.0 (RFC 3527 sub-option 5).
+        let rai = [1, 4, b'e', b't', b'h', b'1', 5, 4, 10, 9, 0, 0];
+        assert_eq!(rai_suboption(&rai, 1), Some(&b"eth1"[..]));
+        assert_eq!(
+            rai_suboption(&rai, 5).and_then(ip4),
+            Some(Ipv4Addr::new(10, 9, 0, 0))
+        );
+        assert_eq!(rai_suboption(&rai, 9), None);
+        assert_eq!(rai_suboption(&[5, 40, 1], 5), None);
+    }
+}

@@ -1,0 +1,492 @@
+//! DHCP end to end in the network-namespace lab, with real clients:
+//! udhcpc (busybox), ISC dhclient and dhcpcd, and ISC dhcrelay.
+//!
+//! Client scripts only record what they were given into the lab directory,
+//! or configure the leased address on the client's own `eth0` inside its
+//! namespace; none touches the machine's resolv.conf or routes.
+
+mod lab;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lab::{Host, Lab, Proc};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
+
+fn need(cmds: &[&str]) -> bool {
+    for c in cmds {
+        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .any(|d| Path::new(d).join(c).exists());
+        if !found {
+            assert!(
+                std::env::var("HAMASQ_REQUIRE_LAB")
+                    .map(|v| v.is_empty() || v == "0")
+                    .unwrap_or(true),
+                "{c} is not installed but HAMASQ_REQUIRE_LAB is set: contrib/run-tests installs it"
+            );
+            eprintln!("SKIPPED: {c} is not installed (contrib/run-tests installs it as root)");
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes a config and starts hamasq in `host`, waiting until it is ready.
+fn start_server(lab: &Lab, host: &Host, dhcp: &str) -> (Proc, PathBuf) {
+    let dir = lab.dir().join(format!("srv-{}", host.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("hamasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n[dhcp]\n{dhcp}",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let p = host.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+    p.wait_for_log("daemon.ready", Duration::from_secs(10));
+    (p, dir)
+}
+
+/// A udhcpc hook that records each event and configures the address on
+/// the namespace's own eth0 (so unicast renewals can be sent).
+fn udhcpc_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
+    let rec = lab.dir().join(format!("{tag}.rec"));
+    let script = lab.dir().join(format!("{tag}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             echo \"$1 ip=$ip mask=$mask router=$router dns=$dns domain=$domain lease=$lease serverid=$serverid routes=$staticroutes hostname=$hostname\" >> {rec}\n\
+             case \"$1\" in\n\
+               bound|renew) ip addr replace \"$ip/$mask\" dev \"$interface\" ;;\n\
+               deconfig) ip addr flush dev \"$interface\" ;;\n\
+             esac\n\
+             exit 0\n",
+            rec = rec.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    (script, rec)
+}
+
+fn make_executable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn wait_file(p: &Path, needle: &str, t: Duration) -> String {
+    let mut last = String::new();
+    let ok = lab::wait_until(t, || {
+        last = read(p);
+        last.contains(needle)
+    });
+    assert!(ok, "no {needle:?} in {} after {t:?}:\n{last}", p.display());
+    last
+}
+
+/// The value of `key=` in the last line of `rec` starting with `event`.
+fn field(rec: &str, event: &str, key: &str) -> String {
+    let line = rec
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(event))
+        .unwrap_or("");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .unwrap_or("")
+        .to_string()
+}
+
+const BASE: &str = "interface = eth0\n\
+    dhcp-range = 192.168.77.100,192.168.77.149,12h\n\
+    dhcp-option = option:dns-server,192.168.77.1\n\
+    dhcp-option = option:domain-name,lan\n\
+    log-dhcp = true\n";
+
+#[test]
+fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
+    if !need(&["udhcpc", "dhclient", "dhcpcd"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_three_clients") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    lab.add_host("ua", &[]);
+    lab.add_host("dc", &[]);
+    lab.add_host("dd", &[]);
+    let cfg = format!(
+        "{BASE}dhcp-option-force = option:classless-static-route,10.20.0.0/16,192.168.77.254,0.0.0.0/0,192.168.77.1\n"
+    );
+    let (srv, _dir) = start_server(&lab, lab.host("srv"), &cfg);
+
+    // busybox udhcpc: one shot, asks for static routes.
+    let (script, rec) = udhcpc_script(&lab, "ua");
+    let out = lab.host("ua").run_timeout(
+        &[
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-O",
+            "staticroutes",
+            "-s",
+            script.to_str().unwrap(),
+            "-x",
+            "hostname:alpha",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "udhcpc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = read(&rec);
+    let ip = field(&r, "bound", "ip");
+    assert!(
+        ip.starts_with("192.168.77.1") && ip.len() == 14,
+        "udhcpc got {ip:?}\n{r}"
+    );
+    assert_eq!(field(&r, "bound", "mask"), "24");
+    assert_eq!(field(&r, "bound", "dns"), "192.168.77.1");
+    assert_eq!(field(&r, "bound", "domain"), "lan");
+    assert_eq!(field(&r, "bound", "lease"), "43200");
+    assert_eq!(field(&r, "bound", "serverid"), "192.168.77.1");
+    // RFC 3442 decoded by busybox: "dest/len gw" pairs.
+    let routes = r
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("bound"))
+        .unwrap_or("")
+        .to_string();
+    assert!(routes.contains("routes=10.20.0.0/16"), "{routes}");
+
+    // ISC dhclient with a recording script.
+    let drec = lab.dir().join("dc.rec");
+    let dscript = lab.dir().join("dc.sh");
+    std::fs::write(
+        &dscript,
+        format!(
+            "#!/bin/sh\necho \"$reason ip=$new_ip_address mask=$new_subnet_mask router=$new_routers dns=$new_domain_name_servers domain=$new_domain_name lease=$new_dhcp_lease_time routes=$new_rfc3442_classless_static_routes\" >> {}\n",
+            drec.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&dscript);
+    let lf = lab.dir().join("dc.leases");
+    let pf = lab.dir().join("dc.pid");
+    // -d keeps dhclient in the foreground (killed with the lab).
+    let _dc = lab.host("dc").spawn(&[
+        "dhclient",
+        "-d",
+        "-v",
+        "-sf",
+        dscript.to_str().unwrap(),
+        "-lf",
+        lf.to_str().unwrap(),
+        "-pf",
+        pf.to_str().unwrap(),
+        "eth0",
+    ]);
+    wait_file(&drec, "BOUND", Duration::from_secs(40));
+    let d = read(&drec);
+    let dip = field(&d, "BOUND", "ip");
+    assert!(
+        dip.starts_with("192.168.77.1") && dip != ip,
+        "dhclient got {dip:?}\n{d}"
+    );
+    assert_eq!(field(&d, "BOUND", "mask"), "255.255.255.0");
+    assert_eq!(field(&d, "BOUND", "dns"), "192.168.77.1");
+    assert_eq!(field(&d, "BOUND", "domain"), "lan");
+    assert_eq!(field(&d, "BOUND", "lease"), "43200");
+    // dhclient passes option 121 as "len dest-octets gw-octets" integers.
+    assert!(
+        d.contains("routes=16 10 20 192 168 77 254 0 192 168 77 1"),
+        "{d}"
+    );
+
+    // dhcpcd, one shot, in the foreground, with its hook.
+    let prec = lab.dir().join("dd.rec");
+    let pscript = lab.dir().join("dd.sh");
+    std::fs::write(
+        &pscript,
+        format!(
+            "#!/bin/sh\necho \"$reason ip=$new_ip_address mask=$new_subnet_mask router=$new_routers dns=$new_domain_name_servers domain=$new_domain_name lease=$new_dhcp_lease_time\" >> {}\n",
+            prec.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&pscript);
+    let dconf = lab.dir().join("dhcpcd.conf");
+    std::fs::write(
+        &dconf,
+        "option domain_name_servers, domain_name, classless_static_routes\n",
+    )
+    .unwrap();
+    let out = lab.host("dd").run_timeout(
+        &[
+            "dhcpcd",
+            "-4",
+            "-1",
+            "-B",
+            "-c",
+            pscript.to_str().unwrap(),
+            "-f",
+            dconf.to_str().unwrap(),
+            "--noipv4ll",
+            "-t",
+            "20",
+            "eth0",
+        ],
+        Duration::from_secs(40),
+    );
+    assert!(
+        out.status.success(),
+        "dhcpcd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = read(&prec);
+    let pip = field(&p, "BOUND", "ip");
+    assert!(
+        pip.starts_with("192.168.77.1") && pip != ip && pip != dip,
+        "dhcpcd got {pip:?}\n{p}"
+    );
+    assert_eq!(field(&p, "BOUND", "dns"), "192.168.77.1");
+    assert_eq!(field(&p, "BOUND", "domain"), "lan");
+
+    // Three distinct leases are on disk.
+    let log = srv.logs();
+    assert_eq!(log.matches("dhcp.reply msg=Ack").count(), 3, "{log}");
+}
+
+/// A dhclient hook that records each event and configures the address on
+/// the namespace's own eth0, so unicast renewals (RENEWING) can be sent.
+fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
+    let rec = lab.dir().join(format!("{tag}.rec"));
+    let script = lab.dir().join(format!("{tag}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             echo \"$reason ip=$new_ip_address mask=$new_subnet_mask lease=$new_dhcp_lease_time\" >> {rec}\n\
+             case \"$reason\" in\n\
+               BOUND|RENEW|REBIND|REBOOT) ip addr replace \"$new_ip_address/$new_subnet_mask\" dev \"$interface\" ;;\n\
+               EXPIRE|FAIL|RELEASE|STOP) ip addr flush dev \"$interface\" ;;\n\
+             esac\n\
+             exit 0\n",
+            rec = rec.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    (script, rec)
+}
+
+#[test]
+fn renewals_keep_the_address_release_and_restart_keep_bindings() {
+    if !need(&["dhclient"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_renew_restart") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    lab.add_host("cl", &[]);
+    // Renew after 2 s, rebind after 4 s (RFC 2131 §4.4.5), so the test
+    // stays short; dhclient honours options 58/59.
+    let cfg = format!("{BASE}dhcp-option = option:T1,2\ndhcp-option = option:T2,4\n");
+    let (srv, dir) = start_server(&lab, lab.host("srv"), &cfg);
+    let (script, rec) = dhclient_script(&lab, "cl");
+    let lf = lab.dir().join("cl.leases");
+    let pf = lab.dir().join("cl.pid");
+    let cf = lab.dir().join("cl.conf");
+    std::fs::write(
+        &cf,
+        "send host-name \"beta\";\nrequest subnet-mask, broadcast-address, routers, domain-name, domain-name-servers;\n",
+    )
+    .unwrap();
+    let dh = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["dhclient".into()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        for s in [
+            "-cf",
+            cf.to_str().unwrap(),
+            "-sf",
+            script.to_str().unwrap(),
+            "-lf",
+            lf.to_str().unwrap(),
+            "-pf",
+            pf.to_str().unwrap(),
+            "eth0",
+        ] {
+            v.push(s.to_string());
+        }
+        v
+    };
+    let argv = dh(&["-d", "-v"]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let client = lab.host("cl").spawn(&argv);
+    let r = wait_file(&rec, "BOUND", Duration::from_secs(30));
+    let ip = field(&r, "BOUND", "ip");
+    assert!(ip.starts_with("192.168.77."), "{r}");
+    let mac = lab.host("cl").mac().to_string();
+    // Two renewals (RENEWING, unicast: RFC 2131 §4.3.2), ACKed, same address.
+    let ok = lab::wait_until(Duration::from_secs(30), || {
+        read(&rec).matches("RENEW ").count() >= 2
+    });
+    assert!(
+        ok,
+        "no renewals:\n{}\n{}\n{}",
+        read(&rec),
+        srv.logs(),
+        client.logs()
+    );
+    for l in read(&rec).lines().filter(|l| l.starts_with("RENEW ")) {
+        assert!(
+            l.contains(&format!("ip={ip} ")),
+            "renewed to another address: {l}"
+        );
+    }
+    assert!(
+        srv.logs()
+            .matches(&format!("msg=Ack mac={mac} ip={ip}"))
+            .count()
+            >= 3,
+        "{}",
+        srv.logs()
+    );
+
+    // Restart the server: the binding survives, and the client's next
+    // renewal is ACKed with the same address.
+    srv.signal(lab::SIGTERM).unwrap();
+    assert!(
+        srv.wait_exit(Duration::from_secs(5))
+            .is_some_and(|s| s.success())
+    );
+    let snap = read(&dir.join("state/dhcp.leases"));
+    assert!(
+        snap.contains(&format!(" {mac} {ip} beta ")),
+        "snapshot after shutdown:\n{snap}"
+    );
+    let conf = dir.join("hamasq.conf");
+    let srv2 = lab
+        .host("srv")
+        .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+    srv2.wait_for_log("daemon.ready", Duration::from_secs(10));
+    assert!(srv2.logs().contains(" leases=1 "), "{}", srv2.logs());
+    let ok = lab::wait_until(Duration::from_secs(30), || {
+        srv2.logs().contains(&format!("msg=Ack mac={mac} ip={ip}"))
+    });
+    assert!(
+        ok,
+        "no renewal after restart:\n{}\n{}",
+        srv2.logs(),
+        read(&rec)
+    );
+
+    // Release (dhclient -r, RFC 2131 §4.3.4): the binding is kept with an
+    // expiry of "now", for affinity.
+    drop(client);
+    let argv = dh(&["-r", "-v"]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    lab.host("cl").run_timeout(&argv, Duration::from_secs(20));
+    let ok = lab::wait_until(Duration::from_secs(10), || {
+        srv2.logs().contains("dhcp.stored msg=Release")
+    });
+    assert!(ok, "{}", srv2.logs());
+    srv2.signal(lab::SIGTERM).unwrap();
+    srv2.wait_exit(Duration::from_secs(5));
+    let snap = read(&dir.join("state/dhcp.leases"));
+    let line = snap
+        .lines()
+        .find(|l| l.contains(&format!(" {ip} ")))
+        .unwrap_or_else(|| panic!("binding lost:\n{snap}"));
+    let expiry: u64 = line.split(' ').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expiry <= now && expiry + 60 > now,
+        "released lease expiry {expiry} vs now {now}"
+    );
+}
+
+#[test]
+fn a_relayed_client_is_served_through_dhcrelay_with_option_82_echoed() {
+    if !need(&["udhcpc", "dhcrelay"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_relay") else {
+        return;
+    };
+    // One L2 segment: the server serves no local range, so it ignores the
+    // client's direct broadcast and answers only the relayed copy, whose
+    // giaddr selects the relayed subnet 10.9.0.0/24.
+    lab.add_host("srv", &["10.1.0.1/24"]);
+    lab.add_host("rly", &["10.9.0.1/24", "10.1.0.2/24"]);
+    lab.add_host("cl", &[]);
+    lab.host("srv")
+        .run_ok(&["ip", "route", "add", "10.9.0.0/24", "via", "10.1.0.2"]);
+    let cfg = "interface = eth0\n\
+        dhcp-range = 10.9.0.50,10.9.0.60,255.255.255.0,1h\n\
+        dhcp-option = option:router,10.9.0.1\n\
+        log-dhcp = true\n";
+    let (srv, _dir) = start_server(&lab, lab.host("srv"), cfg);
+    let relay = lab
+        .host("rly")
+        .spawn(&["dhcrelay", "-d", "-4", "-a", "-i", "eth0", "10.1.0.1"]);
+    relay.wait_for_log("Sending on", Duration::from_secs(10));
+    let (script, rec) = udhcpc_script(&lab, "cl");
+    let out = lab.host("cl").run_timeout(
+        &[
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "6",
+            "-T",
+            "2",
+            "-s",
+            script.to_str().unwrap(),
+        ],
+        Duration::from_secs(40),
+    );
+    let r = read(&rec);
+    assert!(
+        out.status.success(),
+        "udhcpc failed\n{r}\nserver:\n{}\nrelay:\n{}",
+        srv.logs(),
+        relay.logs()
+    );
+    let ip = field(&r, "bound", "ip");
+    assert!(
+        ip.starts_with("10.9.0.5") || ip == "10.9.0.60",
+        "relayed client got {ip:?}"
+    );
+    assert_eq!(field(&r, "bound", "router"), "10.9.0.1");
+    assert_eq!(field(&r, "bound", "mask"), "24");
+    // dhcrelay -a drops replies whose option 82 does not match what it
+    // added, so a bound client proves the echo; the server also saw the
+    // direct broadcast and stayed silent about it.
+    assert!(srv.logs().contains("dhcp.not_for_us"), "{}", srv.logs());
+}
