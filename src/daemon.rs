@@ -504,6 +504,15 @@ fn start_dhcp(
         plans: channels.dhcp_plan.subscribe(),
         log_dhcp: cfg.log_dhcp,
         counters: driver::Counters::register(),
+        pinger: if cfg.ping {
+            Some(
+                crate::dhcp::ping::Pinger::open()
+                    .map_err(|e| format!("dhcp-ping: cannot open an ICMP socket: {e}"))?,
+            )
+        } else {
+            None
+        },
+        probing: Default::default(),
     };
     tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
     Ok(())

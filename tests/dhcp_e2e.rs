@@ -490,3 +490,77 @@ fn a_relayed_client_is_served_through_dhcrelay_with_option_82_echoed() {
     // direct broadcast and stayed silent about it.
     assert!(srv.logs().contains("dhcp.not_for_us"), "{}", srv.logs());
 }
+
+#[test]
+fn ping_before_offer_skips_addresses_in_use() {
+    if !need(&["udhcpc", "ping"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_ping") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    // Two hosts squat on both pool addresses without a lease.
+    lab.add_host("sq1", &["192.168.77.100/24"]);
+    lab.add_host("sq2", &["192.168.77.101/24"]);
+    lab.add_host("cl", &[]);
+    let cfg = "interface = eth0\ndhcp-range = 192.168.77.100,192.168.77.101,1h\ndhcp-ping = true\nlog-dhcp = true\n";
+    let (srv, dir) = start_server(&lab, lab.host("srv"), cfg);
+    let (script, rec) = udhcpc_script(&lab, "cl");
+    let udhcpc = |tries: &str| {
+        lab.host("cl").run_timeout(
+            &[
+                "udhcpc",
+                "-i",
+                "eth0",
+                "-f",
+                "-q",
+                "-n",
+                "-t",
+                tries,
+                "-T",
+                "1",
+                "-s",
+                script.to_str().unwrap(),
+            ],
+            Duration::from_secs(30),
+        )
+    };
+    // Both addresses answer the probe: no OFFER at all, never a duplicate.
+    let out = udhcpc("2");
+    assert!(
+        !out.status.success(),
+        "a client got an address that is in use:\n{}",
+        read(&rec)
+    );
+    let log = srv.logs();
+    for ip in ["192.168.77.100", "192.168.77.101"] {
+        assert!(
+            log.contains(&format!("dhcp.address_in_use ip={ip} ")),
+            "{ip} not detected:\n{log}"
+        );
+        assert!(
+            !log.contains(&format!("msg=Offer mac={} ip={ip} ", lab.host("cl").mac())),
+            "{ip} was offered:\n{log}"
+        );
+    }
+    // Widen the pool by reload: the client gets the free address, and the
+    // quarantined ones stay out of use.
+    std::fs::write(
+        dir.join("hamasq.conf"),
+        std::fs::read_to_string(dir.join("hamasq.conf"))
+            .unwrap()
+            .replace("192.168.77.101,1h", "192.168.77.102,1h"),
+    )
+    .unwrap();
+    srv.signal(lab::SIGHUP).unwrap();
+    srv.wait_for_log("dhcp.reconfigured", Duration::from_secs(10));
+    let out = udhcpc("4");
+    assert!(
+        out.status.success(),
+        "no lease after reload:\n{}\n{}",
+        read(&rec),
+        srv.logs()
+    );
+    assert_eq!(field(&read(&rec), "bound", "ip"), "192.168.77.102");
+}

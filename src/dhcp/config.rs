@@ -141,6 +141,8 @@ pub struct DhcpConfig {
     pub lease_fsync: bool,
     pub decline_time: Duration,
     pub offer_time: Duration,
+    /// `dhcp-ping`: probe new addresses with ICMP echo before offering.
+    pub ping: bool,
     pub import_dnsmasq: Option<PathBuf>,
     pub log_dhcp: bool,
 }
@@ -404,6 +406,7 @@ pub fn read(
         Duration::from_secs(DhcpConfig::DEFAULT_OFFER_SECS),
         secs(1, 600),
     );
+    let ping = r.scalar("dhcp-ping", false, parse_bool);
     let import_dnsmasq = r.scalar("dhcp-import-dnsmasq", None, |v| absolute_path(v).map(Some));
     let log_dhcp = r.scalar("log-dhcp", false, parse_bool);
 
@@ -419,7 +422,7 @@ pub fn read(
         lease_fsync,
         decline_time,
         offer_time,
-
+        ping,
         import_dnsmasq,
         log_dhcp,
     };

@@ -8,6 +8,7 @@
 //! that is not on disk. After each committed change the host table is
 //! published to DNS.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 
 use super::host_table::HostTable;
 use super::leases::LeaseStore;
+use super::ping::{PROBE_WAIT, Pinger};
 use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Server, Silence};
 use super::socket::{CLIENT_PORT, DhcpSocket, Envelope, SERVER_PORT, ifname};
 use super::wire::{self, BootFile, Packet, Reply, Sname};
@@ -49,6 +51,8 @@ pub struct Counters {
     pub arp_fallback: Counter,
     pub gated: Counter,
     pub options_dropped: Counter,
+    pub ping_sent: Counter,
+    pub ping_conflict: Counter,
 }
 
 impl Counters {
@@ -118,6 +122,14 @@ impl Counters {
                 "hamasq_dhcp_gated_total",
                 "Requests not answered because this box is not Active.",
             ),
+            ping_sent: r.counter(
+                "hamasq_dhcp_ping_sent_total",
+                "Addresses probed with ICMP echo before an OFFER.",
+            ),
+            ping_conflict: r.counter(
+                "hamasq_dhcp_ping_conflict_total",
+                "Probed addresses that answered: in use without a lease.",
+            ),
             options_dropped: r.counter(
                 "hamasq_dhcp_options_dropped_total",
                 "Reply options left out to fit the client's maximum message size.",
@@ -136,7 +148,22 @@ pub struct DhcpTask {
     pub plans: watch::Receiver<Option<Arc<Plan>>>,
     pub log_dhcp: bool,
     pub counters: Counters,
+    /// `dhcp-ping`: the probe socket, and the OFFERs waiting on it.
+    pub pinger: Option<Pinger>,
+    pub probing: HashMap<Ipv4Addr, Probe>,
 }
+
+/// An OFFER held while its address is probed.
+pub struct Probe {
+    req: Req,
+    env: Envelope,
+    answer: Answer,
+    until: Mono,
+    tries: u8,
+}
+
+/// Probes per request before giving up on finding a free address.
+const MAX_PROBES: u8 = 3;
 
 fn now() -> Now {
     Now {
@@ -170,6 +197,15 @@ impl DhcpTask {
                         self.publish_hosts();
                         next_expiry = self.server.next_expiry_after(n.wall);
                     }
+                }
+                r = ping_readable(&self.pinger) => {
+                    if let Err(e) = r {
+                        event_limited!(Warn, "dhcp.ping_failed", "error={e:?}");
+                    }
+                    self.ping_replies(&mut out);
+                }
+                _ = sleep_until_mono(self.probing.values().map(|p| p.until).min()) => {
+                    self.probes_expired(&mut out);
                 }
                 Ok(()) = self.plans.changed() => {
                     let plan = self.plans.borrow_and_update().clone();
@@ -253,6 +289,9 @@ impl DhcpTask {
                     }
                     self.count_silence(s, &req);
                 }
+                Outcome::Reply(a) if a.probe && self.pinger.is_some() => {
+                    self.probe(req, env, a, 1, n.mono)
+                }
                 Outcome::Reply(a) => {
                     for c in &a.changes {
                         self.store.stage(c);
@@ -302,6 +341,91 @@ impl DhcpTask {
             }
         }
         staged
+    }
+
+    /// Holds an OFFER and pings its address (RFC 2131 §2.2).
+    fn probe(&mut self, req: Req, env: Envelope, answer: Answer, tries: u8, now: Mono) {
+        let ip = answer.yiaddr;
+        if let Some(p) = self.pinger.as_mut() {
+            if let Err(e) = p.send(ip) {
+                // Cannot probe: offer without it rather than not at all.
+                event_limited!(Warn, "dhcp.ping_failed", "ip={ip} error={e:?}");
+                let mut out = Vec::new();
+                self.send(&answer, &env, &mut out);
+                return;
+            }
+        }
+        self.counters.ping_sent.inc();
+        self.probing.insert(
+            ip,
+            Probe {
+                req,
+                env,
+                answer,
+                until: now + PROBE_WAIT,
+                tries,
+            },
+        );
+    }
+
+    /// Echo replies: those addresses are in use by someone without a lease.
+    fn ping_replies(&mut self, out: &mut Vec<u8>) {
+        loop {
+            let ip = match self.pinger.as_ref().map(Pinger::try_recv) {
+                Some(Ok(Some(ip))) => ip,
+                Some(Err(e)) => {
+                    event_limited!(Warn, "dhcp.ping_failed", "error={e:?}");
+                    return;
+                }
+                _ => return,
+            };
+            let Some(p) = self.probing.remove(&ip) else {
+                continue;
+            };
+            let n = now();
+            self.counters.ping_conflict.inc();
+            event!(
+                Warn,
+                "dhcp.address_in_use",
+                "ip={ip} note=\"answered a ping but has no lease; quarantined\""
+            );
+            self.server.mark_in_use(n, ip);
+            match self.server.handle(n, &p.req) {
+                Outcome::Reply(a) if a.probe && p.tries < MAX_PROBES => {
+                    self.probe(p.req, p.env, a, p.tries + 1, n.mono)
+                }
+                Outcome::Reply(a) if a.changes.is_empty() => self.send(&a, &p.env, out),
+                Outcome::Reply(_) | Outcome::Store(..) => {}
+                Outcome::Silent(s) => self.count_silence(s, &p.req),
+            }
+        }
+    }
+
+    /// Probes nobody answered: the addresses are free, send the OFFERs.
+    fn probes_expired(&mut self, out: &mut Vec<u8>) {
+        let now = Mono::now();
+        let done: Vec<Ipv4Addr> = self
+            .probing
+            .iter()
+            .filter(|(_, p)| p.until <= now)
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in done {
+            if let Some(p) = self.probing.remove(&ip) {
+                if self.log_dhcp {
+                    event!(
+                        Info,
+                        "dhcp.reply",
+                        "msg={:?} mac={} ip={} xid={:#x} changes=0 probed=true",
+                        p.answer.msg,
+                        p.answer.hw,
+                        ip,
+                        p.answer.xid
+                    );
+                }
+                self.send(&p.answer, &p.env, out);
+            }
+        }
     }
 
     fn count_silence(&self, s: Silence, req: &Req) {
@@ -425,6 +549,22 @@ impl DhcpTask {
                 true
             }
         });
+    }
+}
+
+/// Readiness of the probe socket; pending forever without one.
+async fn ping_readable(p: &Option<Pinger>) -> std::io::Result<()> {
+    match p {
+        Some(p) => p.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_mono(at: Option<Mono>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.to_instant().into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -17,6 +17,7 @@ mod host_table;
 pub mod leases;
 pub mod names;
 pub mod options;
+pub mod ping;
 pub mod server;
 pub mod socket;
 pub mod subnet;

@@ -171,6 +171,9 @@ pub struct Answer {
     pub to: Destination,
     pub max_len: usize,
     pub changes: Vec<Change>,
+    /// An OFFER of an address this client never held: with `dhcp-ping`
+    /// the driver probes it before sending (RFC 2131 §2.2 "SHOULD probe").
+    pub probe: bool,
 }
 
 /// Current time, both kinds (clock.rs): protocol timers and lease expiry.
@@ -417,7 +420,7 @@ impl Server {
             mono: now.mono,
             wall: now.wall,
         };
-        let Some((ip, _src)) = choose(subnet, &self.plan.reservations, &self.db, &self.holds, &ask)
+        let Some((ip, src)) = choose(subnet, &self.plan.reservations, &self.db, &self.holds, &ask)
         else {
             return Outcome::Silent(Silence::PoolExhausted);
         };
@@ -429,8 +432,24 @@ impl Server {
         self.offer_of.insert(c.key.clone(), ip);
         self.holds.offers.insert(ip, (c.key.clone(), until));
         let subnet = &self.plan.subnets[si];
-        let answer = self.answer(req, subnet, &c, MsgType::Offer, ip, Some(lease), Vec::new());
+        let mut answer = self.answer(req, subnet, &c, MsgType::Offer, ip, Some(lease), Vec::new());
+        answer.probe = matches!(src, Source::Hashed | Source::Requested)
+            && self.db.get(ip).is_none_or(|l| l.key() != c.key);
         Outcome::Reply(answer)
+    }
+
+    /// The driver found `ip` answering a ping before we offered it: some
+    /// host uses it without a lease. It is quarantined like a DECLINEd
+    /// address (RFC 2131 §2.2, §4.3.3) and any offer of it is dropped.
+    pub fn mark_in_use(&mut self, now: Now, ip: Ipv4Addr) {
+        self.holds
+            .quarantine
+            .insert(ip, now.mono + self.plan.decline_time);
+        if let Some((key, _)) = self.holds.offers.remove(&ip) {
+            if self.offer_of.get(&key) == Some(&ip) {
+                self.offer_of.remove(&key);
+            }
+        }
     }
 
     // ---- §4.3.2 DHCPREQUEST ----------------------------------------------
@@ -636,6 +655,7 @@ impl Server {
             to,
             max_len: req.max_len,
             changes: Vec::new(),
+            probe: false,
         })
     }
 
@@ -794,6 +814,7 @@ impl Server {
             to,
             max_len: req.max_len,
             changes,
+            probe: false,
         }
     }
 

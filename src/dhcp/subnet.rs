@@ -357,6 +357,7 @@ mod tests {
             lease_fsync: true,
             decline_time: std::time::Duration::from_secs(600),
             offer_time: std::time::Duration::from_secs(30),
+            ping: false,
             import_dnsmasq: None,
             log_dhcp: false,
         }
