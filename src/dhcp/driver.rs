@@ -346,14 +346,14 @@ impl DhcpTask {
     /// Holds an OFFER and pings its address (RFC 2131 §2.2).
     fn probe(&mut self, req: Req, env: Envelope, answer: Answer, tries: u8, now: Mono) {
         let ip = answer.yiaddr;
-        if let Some(p) = self.pinger.as_mut() {
-            if let Err(e) = p.send(ip) {
-                // Cannot probe: offer without it rather than not at all.
-                event_limited!(Warn, "dhcp.ping_failed", "ip={ip} error={e:?}");
-                let mut out = Vec::new();
-                self.send(&answer, &env, &mut out);
-                return;
-            }
+        if let Some(p) = self.pinger.as_mut()
+            && let Err(e) = p.send(ip)
+        {
+            // Cannot probe: offer without it rather than not at all.
+            event_limited!(Warn, "dhcp.ping_failed", "ip={ip} error={e:?}");
+            let mut out = Vec::new();
+            self.send(&answer, &env, &mut out);
+            return;
         }
         self.counters.ping_sent.inc();
         self.probing.insert(

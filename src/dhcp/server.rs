@@ -445,10 +445,10 @@ impl Server {
         self.holds
             .quarantine
             .insert(ip, now.mono + self.plan.decline_time);
-        if let Some((key, _)) = self.holds.offers.remove(&ip) {
-            if self.offer_of.get(&key) == Some(&ip) {
-                self.offer_of.remove(&key);
-            }
+        if let Some((key, _)) = self.holds.offers.remove(&ip)
+            && self.offer_of.get(&key) == Some(&ip)
+        {
+            self.offer_of.remove(&key);
         }
     }
 
