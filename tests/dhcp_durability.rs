@@ -1,0 +1,186 @@
+//! No ACK before the lease is on disk (design §5, test checklist §27).
+//!
+//! A load generator inside the lab plays a DHCP relay for thousands of
+//! fake clients (giaddr set, replies come back to its port 67), records
+//! every DHCPACK it receives, and the server is killed with SIGKILL in the
+//! middle of the load. After each kill the lease store in the server's
+//! state directory must hold every acknowledged (MAC, address) pair.
+//!
+//! SIGKILL keeps what the process already wrote (the page cache survives),
+//! so this proves "written before ACK"; that the write is also fdatasync'd
+//! before the ACK is proven by the lease store's unit tests (one sync per
+//! group commit) and the driver's order: commit, then send.
+
+mod lab;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hamasq::dhcp::HwAddr;
+use hamasq::dhcp::leases::LeaseStore;
+use hamasq::dhcp::wire::Packet;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+const GIADDR: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+
+/// A BOOTREQUEST from a relay: DISCOVER (1) or REQUEST (3).
+fn request(
+    msg: u8,
+    xid: u32,
+    mac: [u8; 6],
+    requested: Option<Ipv4Addr>,
+    server_id: Option<Ipv4Addr>,
+) -> Vec<u8> {
+    let mut p = vec![0u8; 236];
+    p[0] = 1; // BOOTREQUEST
+    p[1] = 1; // Ethernet
+    p[2] = 6;
+    p[3] = 1; // hops: one relay
+    p[4..8].copy_from_slice(&xid.to_be_bytes());
+    p[24..28].copy_from_slice(&GIADDR.octets());
+    p[28..34].copy_from_slice(&mac);
+    p.extend_from_slice(&[99, 130, 83, 99, 53, 1, msg]);
+    if let Some(ip) = requested {
+        p.extend_from_slice(&[50, 4]);
+        p.extend_from_slice(&ip.octets());
+    }
+    if let Some(ip) = server_id {
+        p.extend_from_slice(&[54, 4]);
+        p.extend_from_slice(&ip.octets());
+    }
+    p.push(255);
+    p
+}
+
+fn mac_of(i: u32) -> [u8; 6] {
+    let b = i.to_be_bytes();
+    [0x02, 0xdd, b[0], b[1], b[2], b[3]]
+}
+
+/// The relay's side of the load: drives DORA for clients `first..`
+/// until `stop_after` ACKs or `limit`, returning MAC → ACKed address.
+/// Runs inside the load namespace (this test process enters it).
+fn load(sock: &UdpSocket, first: u32, count: u32, limit: Duration) -> HashMap<[u8; 6], Ipv4Addr> {
+    let mut acked = HashMap::new();
+    let mut buf = [0u8; 1500];
+    let t0 = Instant::now();
+    let to = SocketAddrV4::new(SERVER, 67);
+    let mut next = first;
+    let mut in_flight = 0u32;
+    while t0.elapsed() < limit && (next < first + count || in_flight > 0) {
+        // Keep up to 64 DISCOVERs in flight.
+        while in_flight < 64 && next < first + count {
+            let _ = sock.send_to(&request(1, next, mac_of(next), None, None), to);
+            next += 1;
+            in_flight += 1;
+        }
+        match sock.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                let Ok(p) = Packet::decode_any(&buf[..n]) else {
+                    continue;
+                };
+                let mac: [u8; 6] = p.chaddr.as_bytes().try_into().unwrap();
+                match p.msg_type_code() {
+                    2 => {
+                        let _ = sock
+                            .send_to(&request(3, p.xid, mac, Some(p.yiaddr), p.server_id()), to);
+                    }
+                    5 => {
+                        acked.insert(mac, p.yiaddr);
+                        in_flight -= 1;
+                    }
+                    _ => in_flight = in_flight.saturating_sub(1),
+                }
+            }
+            // The server died (or a packet was lost): start new clients.
+            Err(_) => in_flight = 0,
+        }
+    }
+    acked
+}
+
+/// Enters network namespace `ns` for the rest of this thread's life.
+fn enter_netns(ns: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+}
+
+#[test]
+fn every_acked_lease_survives_kill_9() {
+    let Some(mut lab) = lab::Lab::new("dhcp_kill9") else {
+        return;
+    };
+    lab.add_host("srv", &["10.1.0.1/24"]);
+    lab.add_host("rly", &["10.9.0.1/16", "10.1.0.2/24"]);
+    lab.host("srv")
+        .run_ok(&["ip", "route", "add", "10.9.0.0/16", "via", "10.1.0.2"]);
+    let state = lab.dir().join("state");
+    let conf = lab.dir().join("hamasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\nlog-level = info\n\n[dhcp]\ninterface = eth0\n\
+             dhcp-range = 10.9.1.1,10.9.200.254,255.255.0.0,12h\ndhcp-lease-max = 100000\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let rly_ns = lab.host("rly").ns().to_string();
+    let mut all_acked: HashMap<[u8; 6], Ipv4Addr> = HashMap::new();
+    let mut first = 0u32;
+    // Five kills, each after a different amount of load.
+    for (round, kill_after_ms) in [150u64, 400, 90, 700, 250].into_iter().enumerate() {
+        let srv = lab
+            .host("srv")
+            .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+        srv.wait_for_log("daemon.ready", Duration::from_secs(10));
+        let ns = rly_ns.clone();
+        let handle = std::thread::spawn(move || {
+            enter_netns(&ns);
+            let sock = UdpSocket::bind("0.0.0.0:67").unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            load(
+                &sock,
+                first,
+                20_000,
+                Duration::from_millis(kill_after_ms + 700),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        srv.signal(lab::SIGKILL).unwrap();
+        srv.wait_exit(Duration::from_secs(5));
+        let acked = handle.join().unwrap();
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no ACK before the kill; the load did not run"
+        );
+        all_acked.extend(acked.iter().map(|(m, ip)| (*m, *ip)));
+        first += 20_000;
+
+        // Read the store exactly as the next start will.
+        let (_store, report) = LeaseStore::open(&state, false).unwrap();
+        let stored: HashMap<HwAddr, Ipv4Addr> =
+            report.leases.iter().map(|l| (l.hw, l.ip)).collect();
+        let missing: Vec<_> = all_acked
+            .iter()
+            .filter(|(m, ip)| stored.get(&HwAddr::ether(**m)) != Some(*ip))
+            .take(5)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: {} ACKed leases, {} stored; missing e.g. {missing:?}",
+            all_acked.len(),
+            stored.len()
+        );
+        eprintln!(
+            "round {round}: killed after {kill_after_ms} ms; {} ACKs this round, all {} stored",
+            acked.len(),
+            all_acked.len()
+        );
+    }
+    assert!(Path::new(&state).join("dhcp.leases.journal").exists());
+}
