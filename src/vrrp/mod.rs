@@ -3,5 +3,6 @@
 //! `watch<Role>` channel and that the DHCP gate reads (design §1, §4).
 
 mod role;
+pub mod vip;
 
 pub use role::Role;
