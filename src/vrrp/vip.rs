@@ -389,8 +389,8 @@ mod tests {
         assert_eq!(&m[16..20], &[libc::AF_INET as u8, 24, 0, 0]);
         assert_eq!(u32::from_ne_bytes(m[20..24].try_into().unwrap()), 3);
         // IFA_LOCAL then IFA_ADDRESS, each 8 bytes; then the label.
-        assert_eq!(&m[24..32], &[8, 0, 2, 0, 192, 168, 1, 254][..] as &[u8]);
-        assert_eq!(&m[32..40], &[8, 0, 1, 0, 192, 168, 1, 254][..] as &[u8]);
+        assert_eq!(m[24..32], [8u8, 0, 2, 0, 192, 168, 1, 254]);
+        assert_eq!(m[32..40], [8u8, 0, 1, 0, 192, 168, 1, 254]);
         assert_eq!(m.len() % 4, 0);
         let d = addr_message(false, 8, 3, &vip, Some("eth0"));
         assert_eq!(u16::from_ne_bytes(d[4..6].try_into().unwrap()), RTM_DELADDR);
