@@ -28,7 +28,7 @@ fn vip_is_added_announced_and_removed() {
     let ns = lab.host("a").ns().to_string();
     let vip = Vip {
         addr: Ipv4Addr::new(10, 77, 0, 254),
-        prefix: 24,
+        prefix_len: 24,
     };
     let show = |lab: &lab::Lab| {
         String::from_utf8_lossy(

@@ -267,6 +267,41 @@ impl<'a> SectionReader<'a> {
         }
     }
 
+    /// A key that must be present: like [`SectionReader::scalar`], and an
+    /// error naming the section and key when it is missing.
+    pub fn required<T>(
+        &mut self,
+        key: &str,
+        placeholder: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
+        if !self.section.entries.iter().any(|e| e.key == key) {
+            self.missing(key);
+            return placeholder;
+        }
+        self.scalar(key, placeholder, parse)
+    }
+
+    /// Reports that a required `key` is missing.
+    pub fn missing(&mut self, key: &str) {
+        self.errs.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line: self.section.line,
+            section: Some(self.section.name.clone()),
+            key: Some(key.to_string()),
+            value: None,
+            message: "required, but missing".into(),
+        });
+    }
+
+    /// An error about a key's (first) value found by a cross-key check.
+    pub fn error_on(&mut self, key: &str, message: String) {
+        if let Some(e) = self.section.entries.iter().find(|e| e.key == key) {
+            let err = self.error(e, message);
+            self.errs.push(err);
+        }
+    }
+
     /// A key that may repeat: every valid value in file order.
     pub fn list<T>(&mut self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Vec<T> {
         self.list_with_line(key, parse, |_, _| {})

@@ -1,8 +1,14 @@
-//! VRRP (RFC 9568). The speaker itself arrives with its issue; this module
-//! already holds the [`Role`] that it publishes on the spine's
-//! `watch<Role>` channel and that the DHCP gate reads (design §1, §4).
+//! VRRP (RFC 9568): [`packet`] (codec, both checksum forms), [`router`]
+//! (the sans-IO §6 state machine), [`vip`] (netlink and gratuitous ARP),
+//! [`config`] (`[vrrp NAME]`), and the [`Role`] published on the spine's
+//! `watch<Role>` channel that the DHCP gate reads (design §1, §4).
 
+pub mod config;
+pub mod packet;
 mod role;
+pub mod router;
+#[cfg(test)]
+mod sim;
 pub mod vip;
 
 pub use role::Role;

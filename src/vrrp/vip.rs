@@ -14,6 +14,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::libc;
 
+pub use super::router::Vip;
+
 const NLMSG_HDRLEN: usize = 16;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
@@ -29,13 +31,6 @@ const NLMSG_DONE: u16 = 3;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_LABEL: u16 = 3;
-
-/// A VIP as configured: address and prefix length on an interface.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Vip {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -53,7 +48,7 @@ fn push_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
 pub fn addr_message(add: bool, seq: u32, ifindex: u32, vip: &Vip, label: Option<&str>) -> Vec<u8> {
     let mut m = vec![0u8; NLMSG_HDRLEN];
     // struct ifaddrmsg: family, prefixlen, flags, scope, index.
-    m.extend_from_slice(&[libc::AF_INET as u8, vip.prefix, 0, 0]);
+    m.extend_from_slice(&[libc::AF_INET as u8, vip.prefix_len, 0, 0]);
     m.extend_from_slice(&ifindex.to_ne_bytes());
     push_attr(&mut m, IFA_LOCAL, &vip.addr.octets());
     push_attr(&mut m, IFA_ADDRESS, &vip.addr.octets());
@@ -377,7 +372,7 @@ mod tests {
     fn new_and_del_addr_messages() {
         let vip = Vip {
             addr: Ipv4Addr::new(192, 168, 1, 254),
-            prefix: 24,
+            prefix_len: 24,
         };
         let m = addr_message(true, 7, 3, &vip, Some("eth0"));
         assert_eq!(

@@ -1,0 +1,230 @@
+//! `[vrrp NAME]`: one virtual router instance, keepalived's knobs under
+//! INI names (`virtual_router_id` → `virtual-router-id`, ...), so lines
+//! move over with few edits.
+//!
+//! ```ini
+//! [vrrp lan]
+//! interface = eth0
+//! virtual-router-id = 51
+//! priority = 150
+//! advert-int = 1
+//! virtual-ipaddress = 192.168.1.1/24
+//! ```
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::packet::ChecksumMode;
+use crate::config::validate::{SectionReader, absolute_path, parse_bool, parse_u32_in};
+
+/// A tracked interface: down lowers the priority by `weight` (0 = the
+/// instance goes to Backup / releases the VIP, keepalived's meaning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackInterface {
+    pub name: String,
+    pub weight: i16,
+}
+
+/// One `[vrrp NAME]` section, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpConfig {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    /// In centiseconds (RFC 9568 §5.2.7: 12 bits); whole seconds for v2.
+    pub advert_int_cs: u16,
+    pub version: u8,
+    pub vips: Vec<(Ipv4Addr, u8)>,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub unicast_src: Option<Ipv4Addr>,
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// Checksum form of the v3 adverts we send; both are accepted on
+    /// receive (RFC 9568 §5.2.8 vs keepalived's pseudo-header form).
+    pub checksum: ChecksumMode,
+    pub garp_repeat: u32,
+    pub garp_delay: Duration,
+    pub garp_refresh: Duration,
+    pub startup_delay: Duration,
+    pub down_timer_adverts: u32,
+    pub track_interfaces: Vec<TrackInterface>,
+    pub notify: Option<PathBuf>,
+}
+
+/// `1`, `0.1`, `0.01` seconds → centiseconds.
+pub fn parse_advert_int(v: &str) -> Result<u16, String> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    let ok = !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.len() <= 2
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    if !ok {
+        return Err("expected seconds with at most two decimals, e.g. 1, 0.1 or 0.01".into());
+    }
+    let whole: u64 = int.parse().map_err(|_| "too large".to_string())?;
+    let cs = whole
+        .checked_mul(100)
+        .and_then(|c| c.checked_add(format!("{frac:0<2}").parse::<u64>().unwrap_or(0)))
+        .ok_or("too large")?;
+    if !(1..=4095).contains(&cs) {
+        return Err("out of range; expected 0.01 to 40.95 seconds (RFC 9568 §5.2.7)".into());
+    }
+    Ok(cs as u16)
+}
+
+/// `ADDR/PREFIX`, or `ADDR` alone for /32 (keepalived's default).
+pub fn parse_vip(v: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (a, p) = v.split_once('/').unwrap_or((v, "32"));
+    let addr: Ipv4Addr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+    let prefix = parse_u32_in(p.trim(), 1, 32)? as u8;
+    if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
+        return Err(format!("{addr} cannot be a virtual address"));
+    }
+    Ok((addr, prefix))
+}
+
+fn parse_ip(v: &str) -> Result<Ipv4Addr, String> {
+    v.parse()
+        .map_err(|_| format!("{v:?} is not an IPv4 address"))
+}
+
+fn parse_secs(lo: u64, hi: u64) -> impl Fn(&str) -> Result<Duration, String> {
+    move |v| match crate::dhcp::config::parse_duration_secs(v) {
+        Some(s) if (lo..=hi).contains(&s) => Ok(Duration::from_secs(s)),
+        Some(_) => Err(format!("out of range; expected {lo}s to {hi}s")),
+        None => Err("expected a duration such as 5, 5s or 1m".into()),
+    }
+}
+
+/// `IFNAME` or `IFNAME weight N` (keepalived's `track_interface` line).
+fn parse_track(v: &str) -> Result<TrackInterface, String> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    let bad = || "expected IFNAME or IFNAME weight N (N from -253 to 253)".to_string();
+    let weight = match parts.as_slice() {
+        [_] => 0,
+        [_, "weight", n] => n
+            .parse::<i16>()
+            .ok()
+            .filter(|w| (-253..=253).contains(w))
+            .ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    Ok(TrackInterface {
+        name: parts[0].to_string(),
+        weight,
+    })
+}
+
+/// Reads one `[vrrp NAME]` section; missing required keys are errors.
+pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
+    let interface = r.required("interface", String::new(), |v| {
+        if !v.is_empty() && v.len() < 16 && !v.contains(['/', ' ']) {
+            Ok(v.to_string())
+        } else {
+            Err("not an interface name".into())
+        }
+    });
+    let vrid = r.required("virtual-router-id", 0, |v| {
+        parse_u32_in(v, 1, 255).map(|n| n as u8)
+    });
+    let priority = r.scalar("priority", 100, |v| {
+        parse_u32_in(v, 1, 255).map(|n| n as u8)
+    });
+    let version = r.scalar("version", 3, |v| match v {
+        "2" => Ok(2),
+        "3" => Ok(3),
+        _ => Err("expected 2 or 3".into()),
+    });
+    let mut advert_int_cs = r.scalar("advert-int", 100, parse_advert_int);
+    if version == 2 && advert_int_cs % 100 != 0 {
+        r.error_on(
+            "advert-int",
+            "VRRPv2 (RFC 3768 §5.3.7) counts the interval in whole seconds".into(),
+        );
+        advert_int_cs = 100;
+    }
+    let vips = r.list("virtual-ipaddress", parse_vip);
+    if vips.is_empty() {
+        r.missing("virtual-ipaddress");
+    }
+    let nopreempt = r.scalar("nopreempt", false, parse_bool);
+    let preempt_delay = r.scalar("preempt-delay", Duration::ZERO, parse_secs(0, 1000));
+    let unicast_src = r.scalar("unicast-src-ip", None, |v| parse_ip(v).map(Some));
+    let unicast_peers = r.list("unicast-peer", parse_ip);
+    let checksum = r.scalar("checksum", ChecksumMode::PseudoHeader, |v| match v {
+        "rfc9568" => Ok(ChecksumMode::Rfc9568),
+        "pseudo-header" => Ok(ChecksumMode::PseudoHeader),
+        _ => Err("expected rfc9568 or pseudo-header".into()),
+    });
+    let garp_repeat = r.scalar("garp-master-repeat", 5, |v| parse_u32_in(v, 1, 255));
+    let garp_delay = r.scalar(
+        "garp-master-delay",
+        Duration::from_secs(5),
+        parse_secs(0, 3600),
+    );
+    let garp_refresh = r.scalar("garp-master-refresh", Duration::ZERO, parse_secs(0, 86_400));
+    let startup_delay = r.scalar("startup-delay", Duration::ZERO, parse_secs(0, 3600));
+    let down_timer_adverts = r.scalar("down-timer-adverts", 3, |v| parse_u32_in(v, 1, 100));
+    let track_interfaces = r.list("track-interface", parse_track);
+    let notify = r.scalar("notify", None, |v| absolute_path(v).map(Some));
+    VrrpConfig {
+        name: name.to_string(),
+        interface,
+        vrid,
+        priority,
+        advert_int_cs,
+        version,
+        vips,
+        preempt: !nopreempt,
+        preempt_delay,
+        unicast_src,
+        unicast_peers,
+        checksum,
+        garp_repeat,
+        garp_delay,
+        garp_refresh,
+        startup_delay,
+        down_timer_adverts,
+        track_interfaces,
+        notify,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advert_intervals_in_centiseconds() {
+        assert_eq!(parse_advert_int("1"), Ok(100));
+        assert_eq!(parse_advert_int("0.1"), Ok(10));
+        assert_eq!(parse_advert_int("0.01"), Ok(1));
+        assert_eq!(parse_advert_int("40.95"), Ok(4095));
+        assert!(parse_advert_int("41").is_err());
+        assert!(parse_advert_int("0").is_err());
+        assert!(parse_advert_int("0.001").is_err());
+        assert!(parse_advert_int("1s").is_err());
+    }
+
+    #[test]
+    fn vips_and_tracks() {
+        assert_eq!(
+            parse_vip("192.168.1.1/24"),
+            Ok((Ipv4Addr::new(192, 168, 1, 1), 24))
+        );
+        assert_eq!(
+            parse_vip("192.168.1.1"),
+            Ok((Ipv4Addr::new(192, 168, 1, 1), 32))
+        );
+        assert!(parse_vip("224.0.0.18/32").is_err());
+        assert!(parse_vip("192.168.1.1/33").is_err());
+        assert_eq!(parse_track("wan0 weight -50").unwrap().weight, -50);
+        assert_eq!(parse_track("wan0").unwrap().weight, 0);
+        assert!(parse_track("wan0 weight 300").is_err());
+    }
+}
