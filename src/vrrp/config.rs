@@ -141,7 +141,7 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         _ => Err("expected 2 or 3".into()),
     });
     let mut advert_int_cs = r.scalar("advert-int", 100, parse_advert_int);
-    if version == 2 && advert_int_cs % 100 != 0 {
+    if version == 2 && !advert_int_cs.is_multiple_of(100) {
         r.error_on(
             "advert-int",
             "VRRPv2 (RFC 3768 §5.3.7) counts the interval in whole seconds".into(),
