@@ -40,7 +40,7 @@ fn vip_is_added_announced_and_removed() {
     };
 
     // Add (twice: already present is success), and netlink sees it.
-    let v = vip.clone();
+    let v = vip;
     let present = in_netns(&ns, move || {
         let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
         let mut nl = Netlink::open().unwrap();
@@ -56,7 +56,7 @@ fn vip_is_added_announced_and_removed() {
         .host("b")
         .spawn(&["tcpdump", "-l", "-n", "-e", "-i", "eth0", "-c", "1", "arp"]);
     cap.wait_for_log("listening on", Duration::from_secs(10));
-    let v = vip.clone();
+    let v = vip;
     in_netns(&ns, move || {
         let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
         let g = Garp::open(idx, interface_mac("eth0").unwrap()).unwrap();
@@ -73,7 +73,7 @@ fn vip_is_added_announced_and_removed() {
     assert!(log.contains("ff:ff:ff:ff:ff:ff"), "{log}");
 
     // Remove (twice: already absent is success).
-    let v = vip.clone();
+    let v = vip;
     let present = in_netns(&ns, move || {
         let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
         let mut nl = Netlink::open().unwrap();
