@@ -16,6 +16,8 @@ mod lab;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use hamasq::dhcp::HwAddr;
@@ -63,14 +65,25 @@ fn mac_of(i: u32) -> [u8; 6] {
 /// The relay's side of the load: drives DORA for clients `first..`
 /// until `stop_after` ACKs or `limit`, returning MAC → ACKed address.
 /// Runs inside the load namespace (this test process enters it).
-fn load(sock: &UdpSocket, first: u32, count: u32, limit: Duration) -> HashMap<[u8; 6], Ipv4Addr> {
+fn load(
+    sock: &UdpSocket,
+    first: u32,
+    count: u32,
+    acks: &AtomicU32,
+    killed: &AtomicBool,
+) -> HashMap<[u8; 6], Ipv4Addr> {
     let mut acked = HashMap::new();
     let mut buf = [0u8; 1500];
     let t0 = Instant::now();
     let to = SocketAddrV4::new(SERVER, 67);
     let mut next = first;
     let mut in_flight = 0u32;
-    while t0.elapsed() < limit && (next < first + count || in_flight > 0) {
+    // Bounded: stops once the server is dead and quiet, or after 30 s.
+    let mut quiet_after_kill = 0;
+    while t0.elapsed() < Duration::from_secs(30)
+        && quiet_after_kill < 2
+        && (next < first + count || in_flight > 0)
+    {
         // Keep up to 64 DISCOVERs in flight.
         while in_flight < 64 && next < first + count {
             let _ = sock.send_to(&request(1, next, mac_of(next), None, None), to);
@@ -90,13 +103,19 @@ fn load(sock: &UdpSocket, first: u32, count: u32, limit: Duration) -> HashMap<[u
                     }
                     5 => {
                         acked.insert(mac, p.yiaddr);
+                        acks.fetch_add(1, Ordering::Relaxed);
                         in_flight -= 1;
                     }
                     _ => in_flight = in_flight.saturating_sub(1),
                 }
             }
             // The server died (or a packet was lost): start new clients.
-            Err(_) => in_flight = 0,
+            Err(_) => {
+                in_flight = 0;
+                if killed.load(Ordering::Relaxed) {
+                    quiet_after_kill += 1;
+                }
+            }
         }
     }
     acked
@@ -131,27 +150,35 @@ fn every_acked_lease_survives_kill_9() {
     let rly_ns = lab.host("rly").ns().to_string();
     let mut all_acked: HashMap<[u8; 6], Ipv4Addr> = HashMap::new();
     let mut first = 0u32;
-    // Five kills, each after a different amount of load.
-    for (round, kill_after_ms) in [150u64, 400, 90, 700, 250].into_iter().enumerate() {
+    // Five kills, each after a different number of ACKs (not a fixed time,
+    // so a slow, busy machine changes nothing but the duration).
+    for (round, kill_after) in [200u32, 900, 40, 2000, 500].into_iter().enumerate() {
         let srv = lab
             .host("srv")
             .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
         srv.wait_for_log("daemon.ready", Duration::from_secs(10));
         let ns = rly_ns.clone();
+        let acks = Arc::new(AtomicU32::new(0));
+        let killed = Arc::new(AtomicBool::new(false));
+        let (a, k) = (acks.clone(), killed.clone());
         let handle = std::thread::spawn(move || {
             enter_netns(&ns);
             let sock = UdpSocket::bind("0.0.0.0:67").unwrap();
             sock.set_read_timeout(Some(Duration::from_millis(300)))
                 .unwrap();
-            load(
-                &sock,
-                first,
-                20_000,
-                Duration::from_millis(kill_after_ms + 700),
-            )
+            load(&sock, first, 20_000, &a, &k)
         });
-        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        let reached = lab::wait_until(Duration::from_secs(20), || {
+            acks.load(Ordering::Relaxed) >= kill_after
+        });
+        assert!(
+            reached,
+            "round {round}: only {} ACKs in 20 s\n{}",
+            acks.load(Ordering::Relaxed),
+            srv.logs()
+        );
         srv.signal(lab::SIGKILL).unwrap();
+        killed.store(true, Ordering::Relaxed);
         srv.wait_exit(Duration::from_secs(5));
         let acked = handle.join().unwrap();
         assert!(
@@ -177,7 +204,7 @@ fn every_acked_lease_survives_kill_9() {
             stored.len()
         );
         eprintln!(
-            "round {round}: killed after {kill_after_ms} ms; {} ACKs this round, all {} stored",
+            "round {round}: killed after {kill_after}+ ACKs; {} ACKs this round, all {} stored",
             acked.len(),
             all_acked.len()
         );
