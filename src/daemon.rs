@@ -344,7 +344,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     prepare_state_dir(&resolved)?;
 
     let cfg = Arc::new(resolved.config.clone());
-    let channels = Channels::new(cfg, false);
+    let channels = Channels::new(cfg, !resolved.vrrp.is_empty());
     let mut tasks = Supervisor::default();
 
     // Sockets are bound before privileges are dropped.
@@ -353,6 +353,15 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         tasks.spawn("metrics", Stage::Service, move |sd| {
             metrics::serve(listener, sd)
         });
+    }
+
+    // The first instance drives the DHCP gate (design §4).
+    for (i, v) in resolved.vrrp.iter().enumerate() {
+        let role = (i == 0).then(|| channels.role.clone());
+        let task =
+            crate::vrrp::driver::VrrpTask::open(v.config.clone(), v.ifindex, v.primary, role)?;
+        let name: &'static str = Box::leak(format!("vrrp-{}", v.config.name).into_boxed_str());
+        tasks.spawn(name, Stage::Vrrp, move |sd| task.run(sd));
     }
 
     if let Some(plan) = &resolved.dhcp {
@@ -611,6 +620,15 @@ impl Daemon {
                 merged.config.general.user = old.user.clone();
                 merged.config.general.metrics_listen = old.metrics_listen;
                 merged.run_as = self.current.run_as.clone();
+                merged.config.vrrp = self.current.config.vrrp.clone();
+                merged.vrrp = self.current.vrrp.clone();
+                if merged.config.vrrp != self.current.config.vrrp {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=vrrp note=\"VRRP changes take effect at the next start\""
+                    );
+                }
                 if merged.config.dhcp.is_some() != self.current.config.dhcp.is_some() {
                     event!(
                         Warn,

@@ -29,6 +29,18 @@ pub struct Resolved {
     pub run_as: Option<RunAs>,
     /// `[dhcp]` joined with the interfaces.
     pub dhcp: Option<Plan>,
+    /// Each `[vrrp NAME]` with its interface index and primary address.
+    pub vrrp: Vec<VrrpInstance>,
+}
+
+/// A VRRP instance bound to this machine's interface.
+#[derive(Clone, Debug)]
+pub struct VrrpInstance {
+    pub config: crate::vrrp::config::VrrpConfig,
+    pub ifindex: u32,
+    /// The advert source and tie-break address (RFC 9568 §6.1, §7.2):
+    /// `unicast-src-ip`, else the interface's first IPv4 address.
+    pub primary: std::net::Ipv4Addr,
 }
 
 pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
@@ -129,11 +141,53 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         },
     };
 
+    let mut vrrp = Vec::new();
+    if !config.vrrp.is_empty() {
+        let ifaces = local_interfaces().unwrap_or_default();
+        for v in &config.vrrp {
+            let on_if: Vec<_> = ifaces.iter().filter(|i| i.name == v.interface).collect();
+            let verr = |key: &str, value: String, message: String| ConfigError {
+                file: config.file.clone(),
+                line: None,
+                section: Some(format!("vrrp {}", v.name)),
+                key: Some(key.into()),
+                value: Some(value),
+                message,
+            };
+            let Some(first) = on_if.first() else {
+                errs.push(verr(
+                    "interface",
+                    v.interface.clone(),
+                    "no such interface with an IPv4 address on this system".into(),
+                ));
+                continue;
+            };
+            let primary = match v.unicast_src {
+                Some(src) if !on_if.iter().any(|i| i.addr == src) => {
+                    errs.push(verr(
+                        "unicast-src-ip",
+                        src.to_string(),
+                        format!("is not an address of {}", v.interface),
+                    ));
+                    continue;
+                }
+                Some(src) => src,
+                None => first.addr,
+            };
+            vrrp.push(VrrpInstance {
+                config: v.clone(),
+                ifindex: first.index,
+                primary,
+            });
+        }
+    }
+
     if errs.is_empty() {
         Ok(Resolved {
             config,
             run_as,
             dhcp,
+            vrrp,
         })
     } else {
         Err(errs)

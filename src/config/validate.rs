@@ -14,7 +14,7 @@ use super::{Config, ConfigError, General};
 use crate::log::{Facility, Level, Target};
 
 /// The sections hamasq knows. Subsystem keys arrive with each subsystem.
-const SUBSYSTEMS_NOT_BUILT: &[(&str, &str)] = &[("dns", "DNS forwarder"), ("vrrp", "VRRP speaker")];
+const SUBSYSTEMS_NOT_BUILT: &[(&str, &str)] = &[("dns", "DNS forwarder")];
 
 /// Turns a parsed file into a [`Config`], or every error in it.
 pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
@@ -34,6 +34,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
 
     let mut general_entries: Vec<&RawSection> = Vec::new();
     let mut dhcp_entries: Vec<&RawSection> = Vec::new();
+    let mut vrrp_sections: Vec<(&str, &RawSection)> = Vec::new();
     for s in &raw.sections {
         let (kind, name) = match s.name.split_once(char::is_whitespace) {
             Some((k, n)) => (k, Some(n.trim())),
@@ -52,7 +53,22 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
                 s,
                 format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'"),
             )),
-            ("dns", None) | ("vrrp", Some(_)) => {
+            ("vrrp", Some(n)) => {
+                if let Some(first) = vrrp_sections.iter().find(|(name, _)| *name == n) {
+                    let at = first
+                        .1
+                        .line
+                        .map_or_else(String::new, |l| format!(" (first on line {l})"));
+                    errs.push(section_error(
+                        raw,
+                        s,
+                        format!("instance {n:?} is defined twice{at}"),
+                    ));
+                } else {
+                    vrrp_sections.push((n, s));
+                }
+            }
+            ("dns", None) => {
                 let what = SUBSYSTEMS_NOT_BUILT
                     .iter()
                     .find(|(k, _)| *k == kind)
@@ -81,6 +97,27 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     let general = read_general(&mut r);
     errs.extend(r.finish());
 
+    let mut vrrp: Vec<crate::vrrp::config::VrrpConfig> = Vec::new();
+    for (name, sec) in &vrrp_sections {
+        let mut r = SectionReader::new(&raw.file, sec);
+        let v = crate::vrrp::config::read(name, &mut r);
+        errs.extend(r.finish());
+        if let Some(other) = vrrp
+            .iter()
+            .find(|o| o.interface == v.interface && o.vrid == v.vrid)
+        {
+            errs.push(section_error(
+                raw,
+                sec,
+                format!(
+                    "virtual-router-id {} on {} is already used by [vrrp {}]: one VRID per interface (RFC 9568 §5.2.3)",
+                    v.vrid, v.interface, other.name
+                ),
+            ));
+        }
+        vrrp.push(v);
+    }
+
     let dhcp = if dhcp_entries.is_empty() {
         None
     } else {
@@ -98,6 +135,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             file: raw.file.clone(),
             general,
             dhcp,
+            vrrp,
         })
     } else {
         errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
@@ -440,6 +478,51 @@ mod tests {
     }
 
     #[test]
+    fn vrrp_instances_are_checked_together() {
+        let errs = check(
+            "[vrrp a]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 10.0.0.1/24\n\
+             [vrrp b]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 10.0.0.2/24\nadvert-int = 50\n\
+             [vrrp a]\n\
+             [vrrp c]\nvirtual-router-id = 0\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("[vrrp b]") && t.contains("already used by [vrrp a]")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("[vrrp b] advert-int = \"50\": out of range")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("instance \"a\" is defined twice (first on line 1)")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("[vrrp c] interface: required, but missing")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("[vrrp c] virtual-router-id = \"0\": out of range")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("[vrrp c] virtual-ipaddress: required, but missing")),
+            "{text:#?}"
+        );
+        let ok = check("[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\npriority = 150\nadvert-int = 0.1\nvirtual-ipaddress = 10.0.0.1/24\n").unwrap();
+        assert_eq!(ok.vrrp[0].advert_int_cs, 10);
+        assert_eq!(ok.vrrp[0].priority, 150);
+    }
+
+    #[test]
     fn unknown_sections_and_stray_keys_are_errors() {
         let errs = check("stray = 1\n[genral]\nx = 1\n[vrrp]\n[vrrp bad name!]\n").unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
@@ -452,8 +535,8 @@ mod tests {
 
     #[test]
     fn subsystems_not_built_yet_are_refused_honestly() {
-        let errs = check("[dns]\n[vrrp lan]\n").unwrap_err();
-        assert_eq!(errs.len(), 2);
+        let errs = check("[dns]\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
         assert!(
             errs.iter()
                 .all(|e| e.message.contains("not part of this version"))
@@ -529,6 +612,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let c = check(&uncommented).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(c.vrrp.len(), 1, "the sample documents [vrrp NAME]");
         let d = c.dhcp.expect("the sample documents [dhcp]");
         assert!(
             !d.ranges.is_empty()

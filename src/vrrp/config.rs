@@ -12,11 +12,10 @@
 //! ```
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::packet::ChecksumMode;
-use crate::config::validate::{SectionReader, absolute_path, parse_bool, parse_u32_in};
+use crate::config::validate::{SectionReader, parse_bool, parse_u32_in};
 
 /// A tracked interface: down lowers the priority by `weight` (0 = the
 /// instance goes to Backup / releases the VIP, keepalived's meaning).
@@ -50,7 +49,6 @@ pub struct VrrpConfig {
     pub startup_delay: Duration,
     pub down_timer_adverts: u32,
     pub track_interfaces: Vec<TrackInterface>,
-    pub notify: Option<PathBuf>,
 }
 
 /// `1`, `0.1`, `0.01` seconds → centiseconds.
@@ -171,7 +169,6 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
     let startup_delay = r.scalar("startup-delay", Duration::ZERO, parse_secs(0, 3600));
     let down_timer_adverts = r.scalar("down-timer-adverts", 3, |v| parse_u32_in(v, 1, 100));
     let track_interfaces = r.list("track-interface", parse_track);
-    let notify = r.scalar("notify", None, |v| absolute_path(v).map(Some));
     VrrpConfig {
         name: name.to_string(),
         interface,
@@ -191,7 +188,6 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         startup_delay,
         down_timer_adverts,
         track_interfaces,
-        notify,
     }
 }
 

@@ -4,6 +4,7 @@
 //! `watch<Role>` channel that the DHCP gate reads (design §1, §4).
 
 pub mod config;
+pub mod driver;
 pub mod packet;
 mod role;
 pub mod router;

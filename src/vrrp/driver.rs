@@ -1,0 +1,531 @@
+//! The VRRP task for one virtual router: the raw socket (IP protocol 112),
+//! the VIP by netlink, gratuitous ARP, link tracking, and the role
+//! published to DHCP. A few dozen lines of I/O around the sans-IO
+//! [`Router`] (design §3): every action it emits is carried out in the
+//! order emitted, which is what orders "VIP added and GARP sent before
+//! DHCP answers" and "DHCP silent before the VIP is released" (design §1).
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::libc;
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::watch;
+
+use super::Role;
+use super::config::VrrpConfig;
+use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
+use super::router::{self, Action, Received, Router};
+use super::vip::{Garp, Netlink, Vip, interface_mac};
+use crate::clock::Mono;
+use crate::daemon::{Shutdown, TaskError};
+use crate::stats::{self, Counter};
+use crate::{event, event_limited};
+
+/// How often link state (ours and tracked interfaces) is polled.
+const LINK_POLL: Duration = Duration::from_millis(200);
+
+/// The protocol-112 socket on one interface.
+pub struct VrrpSocket {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl VrrpSocket {
+    /// Opens the socket, bound to `ifname`, in the 224.0.0.18 group, with
+    /// TTL 255 on everything sent (RFC 9568 §5.1.1.3).
+    pub fn open(ifname: &str, ifindex: u32, primary: Ipv4Addr) -> io::Result<VrrpSocket> {
+        let s = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(packet::IPPROTO_VRRP as i32)),
+        )?;
+        s.bind_device(Some(ifname.as_bytes()))?;
+        s.set_ttl_v4(packet::TTL as u32)?;
+        s.set_multicast_ttl_v4(packet::TTL as u32)?;
+        s.set_multicast_loop_v4(false)?;
+        s.set_multicast_if_v4(&primary)?;
+        s.join_multicast_v4_n(
+            &packet::MULTICAST_V4,
+            &InterfaceIndexOrAddress::Index(ifindex),
+        )?;
+        s.set_nonblocking(true)?;
+        let fd: OwnedFd = s.into();
+        // SAFETY: the AsyncFd owns the descriptor until drop.
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(VrrpSocket { fd })
+    }
+
+    async fn readable(&self) -> io::Result<()> {
+        let mut g = self.fd.readable().await?;
+        g.clear_ready();
+        Ok(())
+    }
+
+    /// One datagram: `Ok(None)` when none is queued, `Ok(Some(None))` for
+    /// one that is not a well-formed IPv4 datagram, else its IP header
+    /// fields and the VRRP payload range in `buf`.
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Option<(IpHeader, usize, usize)>>> {
+        match nix::sys::socket::recv(
+            self.fd.as_raw_fd(),
+            buf,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(n) => Ok(Some(split_ip(&buf[..n]))),
+            Err(nix::errno::Errno::EAGAIN) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn send(&self, payload: &[u8], dst: Ipv4Addr) -> io::Result<()> {
+        let addr = nix::sys::socket::SockaddrIn::from(SocketAddrV4::new(dst, 0));
+        nix::sys::socket::sendto(
+            self.fd.as_raw_fd(),
+            payload,
+            &addr,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        )
+        .map(|_| ())
+        .map_err(io::Error::from)
+    }
+}
+
+/// Splits a raw IPv4 datagram into its header fields and payload bounds;
+/// `None` when it is not a well-formed IPv4 datagram.
+pub fn split_ip(d: &[u8]) -> Option<(IpHeader, usize, usize)> {
+    let ihl = (*d.first()? & 0x0f) as usize * 4;
+    if d[0] >> 4 != 4 || ihl < 20 || d.len() < ihl {
+        return None;
+    }
+    let total = (u16::from_be_bytes([d[2], d[3]]) as usize).min(d.len());
+    if total < ihl {
+        return None;
+    }
+    let ip = IpHeader {
+        src: Ipv4Addr::new(d[12], d[13], d[14], d[15]),
+        dst: Ipv4Addr::new(d[16], d[17], d[18], d[19]),
+        ttl: d[8],
+    };
+    Some((ip, ihl, total))
+}
+
+/// IFF_UP and IFF_RUNNING of an interface (SIOCGIFFLAGS); `false` when it
+/// does not exist.
+pub fn link_up(ifname: &str) -> bool {
+    if ifname.is_empty() || ifname.len() >= libc::IFNAMSIZ {
+        return false;
+    }
+    // SAFETY: plain socket(2); owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd is fresh and valid.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; zeroed is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in ifname.bytes().enumerate() {
+        req.ifr_name[i] = b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills the ifreq that lives across the call.
+    let r = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::SIOCGIFFLAGS as _,
+            &mut req as *mut libc::ifreq,
+        )
+    };
+    if r < 0 {
+        return false;
+    }
+    // SAFETY: after SIOCGIFFLAGS the union holds ifru_flags.
+    let flags = unsafe { req.ifr_ifru.ifru_flags } as i32;
+    flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0
+}
+
+/// The core's config from `[vrrp NAME]` and the interface's address.
+pub fn router_config(c: &VrrpConfig, primary: Ipv4Addr) -> router::Config {
+    let vips = c
+        .vips
+        .iter()
+        .map(|(addr, prefix_len)| Vip {
+            addr: *addr,
+            prefix_len: *prefix_len,
+        })
+        .collect();
+    let mut rc = router::Config::new(c.vrid, c.priority, primary, vips);
+    rc.interval = if c.version == 2 {
+        Interval::V2(Secs::new((c.advert_int_cs / 100).max(1) as u8).unwrap_or(Secs::DEFAULT))
+    } else {
+        Interval::V3(Centis::new(c.advert_int_cs).unwrap_or(Centis::DEFAULT))
+    };
+    rc.auth = Auth::None;
+    rc.preempt = c.preempt;
+    rc.preempt_delay = c.preempt_delay;
+    rc.startup_delay = c.startup_delay;
+    rc.down_timer_adverts = c.down_timer_adverts;
+    rc.garp.repeat = c.garp_repeat;
+    rc.garp.second_burst = c.garp_delay;
+    rc.garp.refresh = c.garp_refresh;
+    rc.peers = c.unicast_peers.clone();
+    rc
+}
+
+/// Everything one instance's task owns.
+pub struct VrrpTask {
+    pub cfg: VrrpConfig,
+    pub ifindex: u32,
+    pub primary: Ipv4Addr,
+    pub router: Router,
+    pub socket: VrrpSocket,
+    pub netlink: Netlink,
+    pub garp: Garp,
+    /// Publishes the role (the instance that drives DHCP), or `None`.
+    pub role: Option<watch::Sender<Role>>,
+    counters: Vec<(&'static str, Counter, u64)>,
+}
+
+impl VrrpTask {
+    /// Opens the sockets (at start-up, before privileges are dropped).
+    pub fn open(
+        cfg: VrrpConfig,
+        ifindex: u32,
+        primary: Ipv4Addr,
+        role: Option<watch::Sender<Role>>,
+    ) -> Result<VrrpTask, String> {
+        let fail = |what: &str, e: io::Error| {
+            format!("[vrrp {}] {what} on {}: {e}", cfg.name, cfg.interface)
+        };
+        let router = Router::new(router_config(&cfg, primary))
+            .map_err(|e| format!("[vrrp {}] {e:?}", cfg.name))?;
+        let socket = VrrpSocket::open(&cfg.interface, ifindex, primary)
+            .map_err(|e| fail("cannot open the VRRP socket", e))?;
+        let netlink = Netlink::open().map_err(|e| fail("cannot open netlink", e))?;
+        let mac =
+            interface_mac(&cfg.interface).map_err(|e| fail("cannot read the MAC address", e))?;
+        let garp = Garp::open(ifindex, mac).map_err(|e| fail("cannot open the ARP socket", e))?;
+        let reg = stats::global();
+        let counters = router
+            .stats()
+            .counters()
+            .map(|(name, _)| {
+                let metric: &'static str =
+                    Box::leak(format!("hamasq_vrrp_{name}_total").into_boxed_str());
+                (
+                    name,
+                    reg.counter(metric, "VRRP statistic (keepalived's name), all instances."),
+                    0,
+                )
+            })
+            .collect();
+        Ok(VrrpTask {
+            cfg,
+            ifindex,
+            primary,
+            router,
+            socket,
+            netlink,
+            garp,
+            role,
+            counters,
+        })
+    }
+
+    pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), TaskError> {
+        let now = Mono::now();
+        // A VIP left by a crashed run must not answer while we are not
+        // Active; the core adds it back when it becomes Active.
+        for v in &self.router.config().vips.clone() {
+            if self.netlink.has(self.ifindex, v.addr).unwrap_or(false) {
+                event!(
+                    Warn,
+                    "vrrp.stale_vip_removed",
+                    "instance={} vip={}/{}",
+                    self.cfg.name,
+                    v.addr,
+                    v.prefix_len
+                );
+                let _ = self.netlink.remove(self.ifindex, v);
+            }
+        }
+        self.router.startup(now);
+        self.router.link(now, link_up(&self.cfg.interface));
+        self.drain();
+        event!(
+            Info,
+            "vrrp.started",
+            "instance={} interface={} vrid={} priority={} version={} primary={} mode={}",
+            self.cfg.name,
+            self.cfg.interface,
+            self.cfg.vrid,
+            self.cfg.priority,
+            self.cfg.version,
+            self.primary,
+            if self.cfg.unicast_peers.is_empty() {
+                "multicast"
+            } else {
+                "unicast"
+            }
+        );
+        let mut buf = vec![0u8; 4096];
+        let mut link_tick = tokio::time::interval(LINK_POLL);
+        link_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut link = link_up(&self.cfg.interface);
+        let mut delta = 0i16;
+        let result = loop {
+            let deadline = self.router.poll_timeout();
+            tokio::select! {
+                _ = shutdown.wait() => break Ok(()),
+                r = self.socket.readable() => {
+                    if let Err(e) = r {
+                        break Err(TaskError::new(format!("[vrrp {}] socket failed: {e}", self.cfg.name)));
+                    }
+                    self.receive_all(&mut buf);
+                }
+                _ = sleep_until(deadline) => self.router.poll(Mono::now()),
+                _ = link_tick.tick() => {
+                    let now = Mono::now();
+                    let up = link_up(&self.cfg.interface);
+                    if up != link {
+                        event!(Warn, "vrrp.link", "instance={} interface={} up={up}", self.cfg.name, self.cfg.interface);
+                        link = up;
+                        self.router.link(now, up);
+                    }
+                    let d: i16 = self.cfg.track_interfaces.iter().filter(|t| t.weight != 0 && !link_up(&t.name)).map(|t| t.weight).sum();
+                    if d != delta {
+                        event!(Info, "vrrp.track", "instance={} priority_delta={d}", self.cfg.name);
+                        delta = d;
+                        self.router.set_priority_delta(now, d);
+                    }
+                    // A tracked interface of weight 0 going down acts as our own link.
+                    let hard_down = self.cfg.track_interfaces.iter().any(|t| t.weight == 0 && !link_up(&t.name));
+                    if hard_down && self.router.link_is_up() {
+                        self.router.link(now, false);
+                    } else if !hard_down && link && !self.router.link_is_up() {
+                        self.router.link(now, true);
+                    }
+                }
+            }
+            self.drain();
+        };
+        // Every exit path: priority 0 if Active, then the VIP goes.
+        self.router.shutdown(Mono::now());
+        self.drain();
+        self.remove_vips();
+        event!(Info, "vrrp.stopped", "instance={}", self.cfg.name);
+        result
+    }
+
+    fn receive_all(&mut self, buf: &mut [u8]) {
+        for _ in 0..64 {
+            let (ip, start, end) = match self.socket.try_recv(buf) {
+                Ok(Some(Some(x))) => x,
+                Ok(Some(None)) => {
+                    self.router.record_rx_error(packet::RxError::PacketLenErr);
+                    continue;
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    event_limited!(
+                        Warn,
+                        "vrrp.recv_failed",
+                        "instance={} error={e:?}",
+                        self.cfg.name
+                    );
+                    return;
+                }
+            };
+            let now = Mono::now();
+            match packet::decode(ip, &buf[start..end]) {
+                Err(e) => {
+                    self.router.record_rx_error(e);
+                    event_limited!(
+                        Debug,
+                        "vrrp.rejected",
+                        "instance={} src={} reason={}",
+                        self.cfg.name,
+                        ip.src,
+                        e.counter_name()
+                    );
+                }
+                Ok(d) => {
+                    if d.advert.vrid != self.cfg.vrid {
+                        continue; // another virtual router on this link
+                    }
+                    let prio = d.advert.priority;
+                    match self.router.receive(now, &d.advert, ip.src) {
+                        Err(e) => {
+                            self.router.record_rx_error(e);
+                            event_limited!(
+                                Info,
+                                "vrrp.rejected",
+                                "instance={} src={} reason={}",
+                                self.cfg.name,
+                                ip.src,
+                                e.counter_name()
+                            );
+                        }
+                        Ok(Received::SteppedDown)
+                            if prio == 255 && self.cfg.unicast_peers.is_empty() =>
+                        {
+                            // Checklist 36: RFC mode has no allow-list; we obey, loudly.
+                            event!(
+                                Warn,
+                                "vrrp.security",
+                                "instance={} note=\"stepped down for a priority-255 advert from {}; set unicast-peer to restrict sources\"",
+                                self.cfg.name,
+                                ip.src
+                            );
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+            self.drain();
+        }
+    }
+
+    /// Carries out the core's actions in order.
+    fn drain(&mut self) {
+        while let Some(a) = self.router.poll_action() {
+            match a {
+                Action::SendAdvert { priority } => {
+                    let adv = self.router.advert(priority);
+                    let dsts: Vec<Ipv4Addr> = if self.cfg.unicast_peers.is_empty() {
+                        vec![packet::MULTICAST_V4]
+                    } else {
+                        self.cfg.unicast_peers.clone()
+                    };
+                    let mode = if self.cfg.version == 2 {
+                        ChecksumMode::Rfc9568
+                    } else {
+                        self.cfg.checksum
+                    };
+                    for dst in dsts {
+                        let p = packet::encode(&adv, mode, self.primary, dst);
+                        if let Err(e) = self.socket.send(&p, dst) {
+                            event_limited!(
+                                Warn,
+                                "vrrp.send_failed",
+                                "instance={} dst={dst} error={e:?}",
+                                self.cfg.name
+                            );
+                        }
+                    }
+                }
+                Action::AddVip(v) => {
+                    if let Err(e) = self
+                        .netlink
+                        .add(self.ifindex, &v, Some(&self.cfg.interface))
+                    {
+                        event!(
+                            Error,
+                            "vrrp.vip_add_failed",
+                            "instance={} vip={}/{} error={e:?}",
+                            self.cfg.name,
+                            v.addr,
+                            v.prefix_len
+                        );
+                    }
+                }
+                Action::RemoveVip(v) => {
+                    if let Err(e) = self.netlink.remove(self.ifindex, &v) {
+                        event!(
+                            Error,
+                            "vrrp.vip_remove_failed",
+                            "instance={} vip={}/{} error={e:?}",
+                            self.cfg.name,
+                            v.addr,
+                            v.prefix_len
+                        );
+                    }
+                }
+                Action::SendGratuitousArp { vip, count } => {
+                    for _ in 0..count {
+                        if let Err(e) = self.garp.send(vip) {
+                            event_limited!(
+                                Warn,
+                                "vrrp.garp_failed",
+                                "instance={} vip={vip} error={e:?}",
+                                self.cfg.name
+                            );
+                            break;
+                        }
+                    }
+                }
+                Action::RoleChanged(r) => {
+                    event!(
+                        Info,
+                        "vrrp.state",
+                        "instance={} role={r} priority={}",
+                        self.cfg.name,
+                        self.router.priority()
+                    );
+                    if let Some(tx) = &self.role {
+                        tx.send_replace(r);
+                    }
+                }
+            }
+        }
+        self.sync_counters();
+    }
+
+    fn remove_vips(&mut self) {
+        for v in self.router.config().vips.clone() {
+            let _ = self.netlink.remove(self.ifindex, &v);
+        }
+    }
+
+    fn sync_counters(&mut self) {
+        let now: Vec<u64> = self.router.stats().counters().map(|(_, v)| v).collect();
+        for ((_, c, last), v) in self.counters.iter_mut().zip(now) {
+            if v > *last {
+                c.add(v - *last);
+                *last = v;
+            }
+        }
+    }
+}
+
+impl Drop for VrrpTask {
+    /// Also on a panic or an early error: the VIP never outlives us.
+    fn drop(&mut self) {
+        self.remove_vips();
+    }
+}
+
+async fn sleep_until(at: Option<Mono>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.to_instant().into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_headers_are_split() {
+        let mut d = vec![
+            0x45, 0, 0, 28, 0, 0, 0, 0, 255, 112, 0, 0, 10, 0, 0, 2, 224, 0, 0, 18,
+        ];
+        d.extend_from_slice(&[0x31, 1, 100, 1, 0, 100, 0, 0]);
+        let (ip, s, e) = split_ip(&d).unwrap();
+        assert_eq!(
+            (ip.src, ip.dst, ip.ttl, s, e),
+            (
+                Ipv4Addr::new(10, 0, 0, 2),
+                packet::MULTICAST_V4,
+                255,
+                20,
+                28
+            )
+        );
+        assert!(split_ip(&d[..10]).is_none());
+        assert!(split_ip(&[0x65; 40]).is_none());
+        assert!(split_ip(&[]).is_none());
+    }
+}

@@ -1,0 +1,313 @@
+//! VRRP end to end in the lab: two hamasq routers sharing a VIP, failover
+//! on SIGKILL, SIGTERM (priority 0) and link cut, stale VIP cleanup, a
+//! forged TTL-64 advert, and a mixed pair with a real keepalived.
+
+mod lab;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lab::{Host, Lab, Proc};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
+const VIP: &str = "10.77.0.254";
+
+fn conf(lab: &Lab, host: &str, body: &str) -> PathBuf {
+    let dir = lab.dir().join(format!("hq-{host}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("hamasq.conf");
+    std::fs::write(
+        &p,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n{body}",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn vrrp(priority: u8, extra: &str) -> String {
+    format!(
+        "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\npriority = {priority}\nadvert-int = 0.1\n\
+         virtual-ipaddress = {VIP}/24\ngarp-master-delay = 0\n{extra}"
+    )
+}
+
+fn start(host: &Host, conf: &Path) -> Proc {
+    let p = host.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+    p.wait_for_log("vrrp.started", Duration::from_secs(10));
+    p
+}
+
+fn has_vip(host: &Host) -> bool {
+    String::from_utf8_lossy(
+        &host
+            .run(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+            .stdout,
+    )
+    .contains(&format!("inet {VIP}/24"))
+}
+
+/// Waits until `host` holds (or not) the VIP; returns how long it took.
+fn wait_vip(host: &Host, want: bool, t: Duration) -> Duration {
+    let t0 = Instant::now();
+    assert!(
+        lab::wait_until(t, || has_vip(host) == want),
+        "{} {} the VIP after {t:?}",
+        host.name(),
+        if want { "does not hold" } else { "still holds" }
+    );
+    t0.elapsed()
+}
+
+#[test]
+fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
+    let Some(mut lab) = Lab::new("vrrp_pair") else {
+        return;
+    };
+    lab.add_host("a", &["10.77.0.1/24"]);
+    lab.add_host("b", &["10.77.0.2/24"]);
+    let ca = conf(&lab, "a", &vrrp(150, ""));
+    let cb = conf(&lab, "b", &vrrp(100, ""));
+    let a = start(lab.host("a"), &ca);
+    let b = start(lab.host("b"), &cb);
+    a.wait_for_log(
+        "vrrp.state instance=lan role=active",
+        Duration::from_secs(5),
+    );
+    b.wait_for_log(
+        "vrrp.state instance=lan role=backup",
+        Duration::from_secs(5),
+    );
+    wait_vip(lab.host("a"), true, Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!has_vip(lab.host("b")), "both hold the VIP");
+
+    // 1. SIGKILL: b takes over within Master_Down_Interval (3 x 100 ms +
+    //    skew 61 ms) plus polling slack; a's stale VIP stays behind.
+    a.signal(lab::SIGKILL).unwrap();
+    let took = wait_vip(lab.host("b"), true, Duration::from_secs(3));
+    assert!(took < Duration::from_millis(1500), "takeover took {took:?}");
+    assert!(
+        has_vip(lab.host("a")),
+        "SIGKILL cannot clean up: the VIP should still be on a"
+    );
+    drop(a);
+
+    // 2. a restarts with nopreempt: it must remove the stale VIP at once
+    //    and stay Backup.
+    let ca2 = conf(&lab, "a", &vrrp(150, "nopreempt = true\n"));
+    let a = start(lab.host("a"), &ca2);
+    a.wait_for_log("vrrp.stale_vip_removed", Duration::from_secs(5));
+    wait_vip(lab.host("a"), false, Duration::from_secs(2));
+    a.wait_for_log(
+        "vrrp.state instance=lan role=backup",
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(has_vip(lab.host("b")) && !has_vip(lab.host("a")));
+
+    // 3. SIGTERM on the Active b: priority 0, a takes over after Skew_Time.
+    b.signal(lab::SIGTERM).unwrap();
+    let took = wait_vip(lab.host("a"), true, Duration::from_secs(3));
+    assert!(
+        b.wait_exit(Duration::from_secs(2))
+            .is_some_and(|s| s.success()),
+        "{}",
+        b.logs()
+    );
+    assert!(!has_vip(lab.host("b")), "b kept the VIP after SIGTERM");
+    assert!(
+        took < Duration::from_millis(1000),
+        "graceful takeover took {took:?}"
+    );
+    drop(b);
+
+    // 4. Link cut on the Active a: b takes over; a releases the VIP.
+    let b = start(lab.host("b"), &cb);
+    b.wait_for_log(
+        "vrrp.state instance=lan role=backup",
+        Duration::from_secs(5),
+    );
+    lab.bridge()
+        .run_ok(&["ip", "link", "set", lab.host("a").bridge_port(), "down"]);
+    lab.host("a").run_ok(&["ip", "link", "set", "eth0", "down"]);
+    wait_vip(lab.host("b"), true, Duration::from_secs(3));
+    a.wait_for_log(
+        "vrrp.link instance=lan interface=eth0 up=false",
+        Duration::from_secs(3),
+    );
+    drop(a);
+    drop(b);
+}
+
+#[test]
+fn a_forged_ttl_64_advert_is_ignored() {
+    let Some(mut lab) = Lab::new("vrrp_ttl") else {
+        return;
+    };
+    lab.add_host("b", &["10.77.0.2/24"]);
+    lab.add_host("x", &["10.77.0.66/24"]);
+    let cb = conf(&lab, "b", &vrrp(100, ""));
+    let b = start(lab.host("b"), &cb);
+    b.wait_for_log(
+        "vrrp.state instance=lan role=active",
+        Duration::from_secs(5),
+    );
+    // x sends a valid priority-254 VRRPv3 advert, but with TTL 64.
+    let ns = lab.host("x").ns().to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(112)),
+        )
+        .unwrap();
+        s.set_multicast_ttl_v4(64).unwrap();
+        s.set_multicast_if_v4(&Ipv4Addr::new(10, 77, 0, 66))
+            .unwrap();
+        let adv = hamasq::vrrp::packet::Advert {
+            vrid: 51,
+            priority: 254,
+            interval: hamasq::vrrp::packet::Interval::V3(
+                hamasq::vrrp::packet::Centis::new(10).unwrap(),
+            ),
+            auth: hamasq::vrrp::packet::Auth::None,
+            addrs: vec![VIP.parse().unwrap()],
+        };
+        let p = hamasq::vrrp::packet::encode(
+            &adv,
+            hamasq::vrrp::packet::ChecksumMode::PseudoHeader,
+            Ipv4Addr::new(10, 77, 0, 66),
+            Ipv4Addr::new(224, 0, 0, 18),
+        );
+        let to: std::net::SocketAddr = "224.0.0.18:0".parse().unwrap();
+        for _ in 0..20 {
+            s.send_to(&p, &to.into()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .join()
+    .unwrap();
+    b.wait_for_log("reason=ip_ttl_err", Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(has_vip(lab.host("b")), "a TTL-64 advert made b step down");
+    let log = b.logs();
+    let last_state = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("vrrp.state"))
+        .unwrap_or("");
+    assert!(last_state.contains("role=active"), "b left Active:\n{log}");
+}
+
+fn keepalived_conf(lab: &Lab, host: &str, version: u8, priority: u8, state: &str) -> PathBuf {
+    let dir = lab.dir().join(format!("ka-{host}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("keepalived.conf");
+    // advert_int 1: keepalived's v2 needs whole seconds.
+    std::fs::write(
+        &p,
+        format!(
+            "global_defs {{\n  vrrp_version {version}\n  script_user root\n  enable_script_security\n}}\n\
+             vrrp_instance lan {{\n  state {state}\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  advert_int 1\n\
+               virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn keepalived(host: &Host, conf: &Path, tag: &str) -> Proc {
+    let dir = conf.parent().unwrap();
+    host.spawn(&[
+        "keepalived",
+        "-n",
+        "-l",
+        "-D",
+        "-P",
+        "-f",
+        conf.to_str().unwrap(),
+        "-p",
+        dir.join(format!("{tag}.pid")).to_str().unwrap(),
+        "-r",
+        dir.join(format!("{tag}-vrrp.pid")).to_str().unwrap(),
+    ])
+}
+
+fn mixed_pair(version: u8) {
+    let Some(mut lab) = Lab::new(&format!("vrrp_keepalived_v{version}")) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/sbin/keepalived").exists() {
+        assert!(
+            std::env::var("HAMASQ_REQUIRE_LAB")
+                .map(|v| v.is_empty() || v == "0")
+                .unwrap_or(true),
+            "keepalived is not installed"
+        );
+        eprintln!("SKIPPED: keepalived is not installed (contrib/run-tests installs it)");
+        return;
+    }
+    lab.add_host("h", &["10.77.0.1/24"]);
+    lab.add_host("k", &["10.77.0.2/24"]);
+    // hamasq at priority 150 with 1 s adverts, as keepalived's.
+    let extra = format!("version = {version}\n");
+    let body = vrrp(150, &extra).replace("advert-int = 0.1", "advert-int = 1");
+    let ch = conf(&lab, "h", &body);
+    let ck = keepalived_conf(&lab, "k", version, 100, "BACKUP");
+    let k = keepalived(lab.host("k"), &ck, "k");
+    k.wait_for_log("Entering BACKUP STATE", Duration::from_secs(10));
+    let h = start(lab.host("h"), &ch);
+    // hamasq (higher priority) becomes Active; keepalived stays Backup and
+    // accepts our adverts (it would take over otherwise).
+    wait_vip(lab.host("h"), true, Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !has_vip(lab.host("k")),
+        "keepalived took the VIP while hamasq was Active:\n{}",
+        k.logs()
+    );
+    assert!(h.logs().contains("role=active"));
+    // hamasq stops (priority 0): keepalived takes over.
+    h.signal(lab::SIGTERM).unwrap();
+    wait_vip(lab.host("k"), true, Duration::from_secs(5));
+    assert!(!has_vip(lab.host("h")));
+    drop(h);
+    // hamasq as the Backup of a higher-priority keepalived.
+    drop(k);
+    let ck2 = keepalived_conf(&lab, "k", version, 200, "MASTER");
+    let k = keepalived(lab.host("k"), &ck2, "k2");
+    wait_vip(lab.host("k"), true, Duration::from_secs(8));
+    let h = start(lab.host("h"), &ch);
+    h.wait_for_log("role=backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !has_vip(lab.host("h")),
+        "hamasq took the VIP from a higher-priority keepalived:\n{}",
+        h.logs()
+    );
+    // keepalived dies: hamasq takes over within Master_Down_Interval.
+    k.signal(lab::SIGKILL).unwrap();
+    let took = wait_vip(lab.host("h"), true, Duration::from_secs(6));
+    assert!(
+        took < Duration::from_millis(4500),
+        "takeover from keepalived took {took:?}"
+    );
+    drop(h);
+    drop(k);
+}
+
+#[test]
+fn a_mixed_pair_with_keepalived_vrrp_v3() {
+    mixed_pair(3);
+}
+
+#[test]
+fn a_mixed_pair_with_keepalived_vrrp_v2() {
+    mixed_pair(2);
+}
