@@ -311,3 +311,93 @@ fn a_mixed_pair_with_keepalived_vrrp_v3() {
 fn a_mixed_pair_with_keepalived_vrrp_v2() {
     mixed_pair(2);
 }
+
+#[test]
+fn notify_hook_and_track_script() {
+    let Some(mut lab) = Lab::new("vrrp_hooks") else {
+        return;
+    };
+    lab.add_host("a", &["10.77.0.1/24"]);
+    lab.add_host("b", &["10.77.0.2/24"]);
+    let d = lab.dir().to_path_buf();
+    let flag = d.join("broken");
+    let check = d.join("check.sh");
+    std::fs::write(&check, format!("#!/bin/sh\ntest ! -e {}\n", flag.display())).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let rec_a = d.join("hook-a.rec");
+    let rec_b = d.join("hook-b.rec");
+    let hook_for = |rec: &PathBuf| {
+        let h = d.join(format!("{}.sh", rec.file_stem().unwrap().to_string_lossy()));
+        std::fs::write(&h, format!("#!/bin/sh\necho \"$*\" >> {}\n", rec.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).unwrap();
+        h
+    };
+    let (ha, hb) = (hook_for(&rec_a), hook_for(&rec_b));
+    let ca = conf(
+        &lab,
+        "a",
+        &vrrp(
+            150,
+            &format!(
+                "notify = {}\ntrack-script = {} weight -60 interval 1\n",
+                ha.display(),
+                check.display()
+            ),
+        ),
+    );
+    let cb = conf(
+        &lab,
+        "b",
+        &vrrp(100, &format!("notify = {}\n", hb.display())),
+    );
+    let a = start(lab.host("a"), &ca);
+    let b = start(lab.host("b"), &cb);
+    wait_vip(lab.host("a"), true, Duration::from_secs(5));
+    let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || read(&rec_a)
+            .contains("INSTANCE lan MASTER 150")),
+        "{}",
+        read(&rec_a)
+    );
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || read(&rec_b)
+            .contains("INSTANCE lan BACKUP 100")),
+        "{}",
+        read(&rec_b)
+    );
+
+    // The check fails: a's priority drops to 90 < 100 and b preempts.
+    std::fs::write(&flag, "").unwrap();
+    wait_vip(lab.host("b"), true, Duration::from_secs(6));
+    wait_vip(lab.host("a"), false, Duration::from_secs(3));
+    a.wait_for_log("vrrp.track_script", Duration::from_secs(3));
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || read(&rec_a)
+            .contains("INSTANCE lan BACKUP 90")),
+        "{}",
+        read(&rec_a)
+    );
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || read(&rec_b)
+            .contains("INSTANCE lan MASTER 100")),
+        "{}",
+        read(&rec_b)
+    );
+
+    // b stops: its hook hears STOP; a (still 90, alone) takes over.
+    b.signal(lab::SIGTERM).unwrap();
+    b.wait_exit(Duration::from_secs(3));
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || read(&rec_b)
+            .contains("INSTANCE lan STOP 100")),
+        "{}",
+        read(&rec_b)
+    );
+    wait_vip(lab.host("a"), true, Duration::from_secs(3));
+    drop(a);
+}

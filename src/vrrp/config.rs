@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::packet::ChecksumMode;
-use crate::config::validate::{SectionReader, parse_bool, parse_u32_in};
+use crate::config::validate::{SectionReader, absolute_path, parse_bool, parse_u32_in};
 
 /// A tracked interface: down lowers the priority by `weight` (0 = the
 /// instance goes to Backup / releases the VIP, keepalived's meaning).
@@ -49,6 +49,10 @@ pub struct VrrpConfig {
     pub startup_delay: Duration,
     pub down_timer_adverts: u32,
     pub track_interfaces: Vec<TrackInterface>,
+    pub track_scripts: Vec<super::hooks::TrackScript>,
+    /// keepalived-style notify script and how long one run may take.
+    pub notify: Option<std::path::PathBuf>,
+    pub notify_timeout: Duration,
 }
 
 /// `1`, `0.1`, `0.01` seconds → centiseconds.
@@ -169,6 +173,13 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
     let startup_delay = r.scalar("startup-delay", Duration::ZERO, parse_secs(0, 3600));
     let down_timer_adverts = r.scalar("down-timer-adverts", 3, |v| parse_u32_in(v, 1, 100));
     let track_interfaces = r.list("track-interface", parse_track);
+    let track_scripts = r.list("track-script", super::hooks::parse_track_script);
+    let notify = r.scalar("notify", None, |v| absolute_path(v).map(Some));
+    let notify_timeout = r.scalar(
+        "notify-timeout",
+        Duration::from_secs(10),
+        parse_secs(1, 3600),
+    );
     VrrpConfig {
         name: name.to_string(),
         interface,
@@ -188,6 +199,9 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         startup_delay,
         down_timer_adverts,
         track_interfaces,
+        track_scripts,
+        notify,
+        notify_timeout,
     }
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::Role;
 use super::config::VrrpConfig;
+use super::hooks::{Notifier, Tracker, notify_args, state_word};
 use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
 use super::router::{self, Action, Received, Router};
 use super::vip::{Garp, Netlink, Vip, interface_mac};
@@ -185,6 +186,9 @@ pub struct VrrpTask {
     /// Publishes the role (the instance that drives DHCP), or `None`.
     pub role: Option<watch::Sender<Role>>,
     counters: Vec<(&'static str, Counter, u64)>,
+    notifier: Option<Notifier>,
+    trackers: Vec<Tracker>,
+    stopping: bool,
 }
 
 impl VrrpTask {
@@ -230,11 +234,26 @@ impl VrrpTask {
             garp,
             role,
             counters,
+            notifier: None,
+            trackers: Vec::new(),
+            stopping: false,
         })
     }
 
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), TaskError> {
         let now = Mono::now();
+        self.notifier = self
+            .cfg
+            .notify
+            .clone()
+            .map(|s| Notifier::spawn(s, self.cfg.notify_timeout));
+        self.trackers = self
+            .cfg
+            .track_scripts
+            .iter()
+            .cloned()
+            .map(|t| Tracker::new(t, now))
+            .collect();
         // A VIP left by a crashed run must not answer while we are not
         // Active; the core adds it back when it becomes Active.
         for v in &self.router.config().vips.clone() {
@@ -293,14 +312,21 @@ impl VrrpTask {
                         link = up;
                         self.router.link(now, up);
                     }
-                    let d: i16 = self.cfg.track_interfaces.iter().filter(|t| t.weight != 0 && !link_up(&t.name)).map(|t| t.weight).sum();
+                    for t in &mut self.trackers {
+                        if t.poll(now) {
+                            event!(Warn, "vrrp.track_script", "instance={} script={} failing={} weight={}", self.cfg.name, t.script.path.display(), t.failing, t.script.weight);
+                        }
+                    }
+                    let d: i16 = self.cfg.track_interfaces.iter().filter(|t| t.weight != 0 && !link_up(&t.name)).map(|t| t.weight).sum::<i16>()
+                        + self.trackers.iter().filter(|t| t.failing && t.script.weight != 0).map(|t| t.script.weight).sum::<i16>();
                     if d != delta {
                         event!(Info, "vrrp.track", "instance={} priority_delta={d}", self.cfg.name);
                         delta = d;
                         self.router.set_priority_delta(now, d);
                     }
                     // A tracked interface of weight 0 going down acts as our own link.
-                    let hard_down = self.cfg.track_interfaces.iter().any(|t| t.weight == 0 && !link_up(&t.name));
+                    let hard_down = self.cfg.track_interfaces.iter().any(|t| t.weight == 0 && !link_up(&t.name))
+                        || self.trackers.iter().any(|t| t.failing && t.script.weight == 0);
                     if hard_down && self.router.link_is_up() {
                         self.router.link(now, false);
                     } else if !hard_down && link && !self.router.link_is_up() {
@@ -311,9 +337,14 @@ impl VrrpTask {
             self.drain();
         };
         // Every exit path: priority 0 if Active, then the VIP goes.
+        self.stopping = true;
         self.router.shutdown(Mono::now());
         self.drain();
         self.remove_vips();
+        if let Some(n) = self.notifier.take() {
+            // The STOP hook gets a short grace; the shutdown budget is tight.
+            n.finish(Duration::from_millis(300)).await;
+        }
         event!(Info, "vrrp.stopped", "instance={}", self.cfg.name);
         result
     }
@@ -465,6 +496,13 @@ impl VrrpTask {
                     );
                     if let Some(tx) = &self.role {
                         tx.send_replace(r);
+                    }
+                    if let Some(n) = &self.notifier {
+                        n.notify(notify_args(
+                            &self.cfg.name,
+                            state_word(r, self.stopping),
+                            self.router.priority(),
+                        ));
                     }
                 }
             }
