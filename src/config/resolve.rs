@@ -113,7 +113,7 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         }
     }
 
-    let dhcp = match &config.dhcp {
+    let mut dhcp = match &config.dhcp {
         None => None,
         Some(d) => match local_interfaces() {
             Err(e) => {
@@ -179,6 +179,32 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 ifindex: first.index,
                 primary,
             });
+        }
+    }
+
+    // HA: a DHCP subnet on a VRRP interface that holds one of the
+    // instance's VIPs identifies itself by the VIP (design §4).
+    if let Some(p) = dhcp.as_mut() {
+        for s in &mut p.subnets {
+            let Some(l) = &s.local else { continue };
+            let vip = vrrp
+                .iter()
+                .filter(|v| v.config.interface == l.name)
+                .flat_map(|v| v.config.vips.iter().map(|(a, _)| *a))
+                .find(|a| s.contains(*a));
+            if let Some(v) = vip {
+                if s.own_range(v).is_some() || s.in_peer_range(v) {
+                    errs.push(ConfigError {
+                        file: config.file.clone(),
+                        line: None,
+                        section: Some("dhcp".into()),
+                        key: Some("dhcp-range".into()),
+                        value: Some(v.to_string()),
+                        message: "a DHCP range contains the VRRP virtual address".into(),
+                    });
+                }
+            }
+            s.vip = vip;
         }
     }
 

@@ -308,6 +308,7 @@ mod tests {
                 tag: None,
             }],
             peer: vec![Span::new([10, 0, 0, 200].into(), [10, 0, 0, 250].into())],
+            vip: None,
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::gate::{Gate, gate};
 use super::host_table::HostTable;
 use super::leases::LeaseStore;
 use super::ping::{PROBE_WAIT, Pinger};
@@ -264,7 +265,7 @@ impl DhcpTask {
                 MsgType::Inform => self.counters.inform.inc(),
                 _ => {}
             }
-            if !self.role.borrow().serves() {
+            if gate(*self.role.borrow(), req.msg) == Gate::Silent {
                 // Backup / Initialize: silent, never a NAK (design §4).
                 self.counters.gated.inc();
                 continue;

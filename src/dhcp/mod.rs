@@ -13,6 +13,7 @@ pub mod allocate;
 pub mod binding;
 pub mod config;
 pub mod driver;
+pub mod gate;
 mod host_table;
 pub mod leases;
 pub mod names;

@@ -312,6 +312,9 @@ impl Server {
     /// subnet it is our address on the interface the relay's packet came
     /// in by (`ifindex`), which the relay can reach.
     fn server_id(&self, subnet: &Subnet, ifindex: Option<u32>) -> Ipv4Addr {
+        if let Some(vip) = subnet.vip {
+            return vip;
+        }
         if let Some(id) = self.plan.server_id {
             return id;
         }
@@ -328,6 +331,7 @@ impl Server {
     /// Whether a server identifier in a request is ours.
     fn is_our_id(&self, id: Ipv4Addr) -> bool {
         self.plan.server_id == Some(id)
+            || self.plan.subnets.iter().any(|s| s.vip == Some(id))
             || self.plan.local_addrs.iter().any(|a| a.addr == id)
             || self
                 .plan

@@ -67,6 +67,7 @@ fn local_subnet(pool: (u8, u8)) -> Subnet {
             tag: Some("lan".into()),
         }],
         peer: vec![Span::new(lan(150), lan(199))],
+        vip: None,
     }
 }
 
@@ -81,6 +82,7 @@ fn relayed_subnet() -> Subnet {
             tag: None,
         }],
         peer: Vec::new(),
+        vip: None,
     }
 }
 

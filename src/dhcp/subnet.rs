@@ -94,6 +94,10 @@ pub struct Subnet {
     pub ranges: Vec<Range>,
     /// The HA peer's ranges in this subnet (split scope, design §4).
     pub peer: Vec<Span>,
+    /// The VRRP virtual address in this subnet, when a `[vrrp]` instance
+    /// runs on its interface: our server identifier and default router,
+    /// so renewals follow whichever box is Active (design §4).
+    pub vip: Option<Ipv4Addr>,
 }
 
 impl Subnet {
@@ -124,6 +128,7 @@ impl Subnet {
         self.contains(ip)
             && (self.prefix >= 31 || (ip != self.network && ip != self.broadcast()))
             && self.local.as_ref().is_none_or(|l| l.addr != ip)
+            && self.vip != Some(ip)
     }
 }
 
@@ -263,6 +268,7 @@ pub fn plan(
                     local,
                     ranges: Vec::new(),
                     peer: Vec::new(),
+                    vip: None,
                 });
                 subnets.last_mut().expect("just pushed")
             }
