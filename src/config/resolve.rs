@@ -192,17 +192,17 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 .filter(|v| v.config.interface == l.name)
                 .flat_map(|v| v.config.vips.iter().map(|(a, _)| *a))
                 .find(|a| s.contains(*a));
-            if let Some(v) = vip {
-                if s.own_range(v).is_some() || s.in_peer_range(v) {
-                    errs.push(ConfigError {
-                        file: config.file.clone(),
-                        line: None,
-                        section: Some("dhcp".into()),
-                        key: Some("dhcp-range".into()),
-                        value: Some(v.to_string()),
-                        message: "a DHCP range contains the VRRP virtual address".into(),
-                    });
-                }
+            if let Some(v) = vip
+                && (s.own_range(v).is_some() || s.in_peer_range(v))
+            {
+                errs.push(ConfigError {
+                    file: config.file.clone(),
+                    line: None,
+                    section: Some("dhcp".into()),
+                    key: Some("dhcp-range".into()),
+                    value: Some(v.to_string()),
+                    message: "a DHCP range contains the VRRP virtual address".into(),
+                });
             }
             s.vip = vip;
         }
