@@ -283,3 +283,164 @@ fn clients_keep_their_addresses_across_a_failover_and_back() {
     b.wait_exit(Duration::from_secs(3));
     assert_no_duplicates(&[lab.dir().join("hq-a"), lab.dir().join("hq-b")]);
 }
+
+fn has_vip(h: &Host) -> bool {
+    String::from_utf8_lossy(
+        &h.run(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+            .stdout,
+    )
+    .contains("inet 192.168.77.1/24")
+}
+
+/// A udhcpc one-shot lease; returns the address (busybox udhcpc takes the
+/// first OFFER, whichever box sent it).
+fn udhcpc_once(lab: &Lab, host: &str) -> Option<String> {
+    let rec = lab.dir().join(format!("{host}.urec"));
+    let script = lab.dir().join(format!("{host}.ush"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip\" >> {}\nexit 0\n",
+            rec.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    lab.host(host).run_timeout(
+        &[
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "4",
+            "-T",
+            "1",
+            "-s",
+            script.to_str().unwrap(),
+        ],
+        Duration::from_secs(20),
+    );
+    read(&rec).lines().last().map(str::to_string)
+}
+
+#[test]
+fn split_brain_hands_out_no_address_twice_and_heals_to_one_active() {
+    for c in ["nft", "udhcpc"] {
+        if !["/usr/sbin", "/sbin", "/usr/bin"]
+            .iter()
+            .any(|d| Path::new(d).join(c).exists())
+        {
+            assert!(
+                std::env::var("HAMASQ_REQUIRE_LAB")
+                    .map(|v| v.is_empty() || v == "0")
+                    .unwrap_or(true),
+                "{c} missing"
+            );
+            eprintln!("SKIPPED: {c} is not installed");
+            return;
+        }
+    }
+    let Some(mut lab) = Lab::new("ha_split_brain") else {
+        return;
+    };
+    lab.add_host("a", &["192.168.77.2/24"]);
+    lab.add_host("b", &["192.168.77.3/24"]);
+    let names: Vec<String> = (0..6).map(|i| format!("s{i}")).collect();
+    for n in &names {
+        lab.add_host(n, &[]);
+    }
+    let ca = box_conf(
+        &lab,
+        "a",
+        150,
+        "192.168.77.100,192.168.77.149",
+        "192.168.77.150,192.168.77.199",
+    );
+    let cb = box_conf(
+        &lab,
+        "b",
+        100,
+        "192.168.77.150,192.168.77.199",
+        "192.168.77.100,192.168.77.149",
+    );
+    let a = start(lab.host("a"), &ca);
+    a.wait_for_log("role=active", Duration::from_secs(5));
+    let b = start(lab.host("b"), &cb);
+    b.wait_for_log("role=backup", Duration::from_secs(5));
+
+    // Block VRRP (IP protocol 112) in both directions: both become Active.
+    for h in ["a", "b"] {
+        lab.host(h).sh_ok("nft add table inet split && nft 'add chain inet split in { type filter hook input priority 0; }' && nft add rule inet split in ip protocol 112 drop");
+    }
+    b.wait_for_log(
+        "vrrp.state instance=lan role=active",
+        Duration::from_secs(3),
+    );
+    assert!(has_vip(lab.host("a")) && has_vip(lab.host("b")));
+
+    // During the split both answer, each from its own range only.
+    let mut got = Vec::new();
+    for n in &names {
+        if let Some(ip) = udhcpc_once(&lab, n) {
+            got.push(ip);
+        }
+    }
+    assert!(
+        got.len() >= 4,
+        "clients got too few leases during the split: {got:?}"
+    );
+    let mut uniq = got.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(
+        uniq.len(),
+        got.len(),
+        "an address was handed out twice: {got:?}"
+    );
+    for (box_log, lo, hi) in [
+        (a.logs(), "192.168.77.100", "192.168.77.149"),
+        (b.logs(), "192.168.77.150", "192.168.77.199"),
+    ] {
+        for l in box_log.lines().filter(|l| l.contains("msg=Offer")) {
+            let ip = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("ip="))
+                .unwrap_or("");
+            assert!(
+                ip >= lo && ip <= hi,
+                "offer outside the box's own range: {l}"
+            );
+        }
+        assert!(
+            !box_log.contains("msg=Nak"),
+            "a NAK during the split:\n{box_log}"
+        );
+    }
+
+    // Heal: within one advert interval plus skew, exactly one Active (a).
+    for h in ["a", "b"] {
+        lab.host(h)
+            .run_ok(&["nft", "delete", "table", "inet", "split"]);
+    }
+    let t0 = std::time::Instant::now();
+    assert!(
+        lab::wait_until(Duration::from_secs(3), || !has_vip(lab.host("b"))),
+        "b kept the VIP after the heal"
+    );
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_millis(600),
+        "heal took {took:?} (advert 100 ms + skew)"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(has_vip(lab.host("a")) && !has_vip(lab.host("b")));
+    a.signal(lab::SIGTERM).unwrap();
+    b.signal(lab::SIGTERM).unwrap();
+    a.wait_exit(Duration::from_secs(3));
+    b.wait_exit(Duration::from_secs(3));
+    assert_no_duplicates(&[lab.dir().join("hq-a"), lab.dir().join("hq-b")]);
+}
