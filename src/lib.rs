@@ -30,6 +30,7 @@ pub mod config;
 pub mod daemon;
 pub mod daemonize;
 pub mod dhcp;
+pub mod dns;
 pub mod log;
 pub mod metrics;
 pub mod pidfile;
