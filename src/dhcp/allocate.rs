@@ -28,8 +28,15 @@ use crate::clock::{Mono, UnixTime};
 pub struct LeaseDb {
     by_ip: HashMap<Ipv4Addr, Lease>,
     by_key: HashMap<ClientKey, Ipv4Addr>,
-    /// (expiry, ip) of every finite lease, for counting active ones.
+    /// (expiry, ip) of every finite lease, for counting active ones and
+    /// finding the next expiry without a scan.
     expiry: BTreeSet<(u64, Ipv4Addr)>,
+    /// Host name → address, for the one-name-one-client rule and the DNS
+    /// host table, without scanning every lease.
+    by_name: HashMap<String, Ipv4Addr>,
+    /// A sparse bitmap of bound addresses (word = address / 64), so a free
+    /// address is found 64 at a time even in a pool with 50,000 leases.
+    bound: HashMap<u32, u64>,
 }
 
 impl LeaseDb {
@@ -82,6 +89,16 @@ impl LeaseDb {
         if lease.expires.0 != 0 {
             self.expiry.insert((lease.expires.0, lease.ip));
         }
+        if let Some(old) = self.by_ip.get(&lease.ip).and_then(|l| l.hostname.as_ref())
+            && self.by_name.get(old) == Some(&lease.ip)
+        {
+            self.by_name.remove(old);
+        }
+        if let Some(n) = &lease.hostname {
+            self.by_name.insert(n.clone(), lease.ip);
+        }
+        let ip = u32::from(lease.ip);
+        *self.bound.entry(ip >> 6).or_insert(0) |= 1 << (ip & 63);
         self.by_key.insert(key, lease.ip);
         self.by_ip.insert(lease.ip, lease);
         displaced
@@ -90,6 +107,18 @@ impl LeaseDb {
     pub fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
         let l = self.by_ip.remove(&ip)?;
         self.expiry.remove(&(l.expires.0, ip));
+        if let Some(n) = &l.hostname
+            && self.by_name.get(n) == Some(&ip)
+        {
+            self.by_name.remove(n);
+        }
+        let x = u32::from(ip);
+        if let Some(w) = self.bound.get_mut(&(x >> 6)) {
+            *w &= !(1 << (x & 63));
+            if *w == 0 {
+                self.bound.remove(&(x >> 6));
+            }
+        }
         if self.by_key.get(&l.key()) == Some(&ip) {
             self.by_key.remove(&l.key());
         }
@@ -116,6 +145,39 @@ impl LeaseDb {
 
     pub fn iter(&self) -> impl Iterator<Item = &Lease> {
         self.by_ip.values()
+    }
+
+    /// The lease holding host name `name`, if any.
+    pub fn by_name(&self, name: &str) -> Option<&Lease> {
+        self.by_name.get(name).and_then(|ip| self.by_ip.get(ip))
+    }
+
+    /// Leases with a host name (for the DNS host table).
+    pub fn named(&self) -> impl Iterator<Item = &Lease> {
+        self.by_name.values().filter_map(|ip| self.by_ip.get(ip))
+    }
+
+    /// The first expiry later than `now`, in O(log n).
+    pub fn next_expiry_after(&self, now: UnixTime) -> Option<UnixTime> {
+        self.expiry
+            .range((now.0.saturating_add(1), Ipv4Addr::UNSPECIFIED)..)
+            .next()
+            .map(|(e, _)| UnixTime(*e))
+    }
+
+    /// The first address in `from..=to` with no binding at all.
+    pub fn first_unbound(&self, from: u32, to: u32) -> Option<u32> {
+        let mut ip = from;
+        while ip <= to {
+            let word = self.bound.get(&(ip >> 6)).copied().unwrap_or(0);
+            let free = !word & (u64::MAX << (ip & 63));
+            if free != 0 {
+                let found = (ip & !63) | free.trailing_zeros();
+                return (found <= to).then_some(found);
+            }
+            ip = (ip | 63).checked_add(1)?;
+        }
+        None
     }
 
     /// Whether `ip` is actively leased to a client other than `key`.
@@ -246,7 +308,35 @@ fn hashed(
         }
         Ipv4Addr::UNSPECIFIED
     };
-    // Pass 1: never bound. Pass 2: the binding expired longest ago.
+    // Pass 1: never bound, in probe order from the hash, found through
+    // the bitmap 64 addresses at a time.
+    let at = nth(start);
+    let mut segments: Vec<(u32, u32)> = Vec::with_capacity(subnet.ranges.len() * 2);
+    if let Some(ri) = subnet.ranges.iter().position(|r| r.span.contains(at)) {
+        let n = subnet.ranges.len();
+        segments.push((u32::from(at), subnet.ranges[ri].span.end));
+        for k in 1..n {
+            let r = &subnet.ranges[(ri + k) % n].span;
+            segments.push((r.start, r.end));
+        }
+        if u32::from(at) > subnet.ranges[ri].span.start {
+            segments.push((subnet.ranges[ri].span.start, u32::from(at) - 1));
+        }
+    }
+    for (mut from, to) in segments {
+        while let Some(x) = db.first_unbound(from, to) {
+            let ip = Ipv4Addr::from(x);
+            if available(ip, subnet, res, db, holds, ask) {
+                return Some(ip);
+            }
+            match x.checked_add(1) {
+                Some(n) if n <= to => from = n,
+                _ => break,
+            }
+        }
+    }
+    // Pass 2 (the pool has no never-bound address left): the binding that
+    // expired longest ago, or this client's own.
     let mut best_expired: Option<(u64, Ipv4Addr)> = None;
     for i in 0..total {
         let ip = nth((start + i) % total);
@@ -442,6 +532,26 @@ mod tests {
         );
         assert_eq!(db.active_count(UnixTime(250)), 1);
         assert_eq!(db.active_count(UnixTime(5000)), 0);
+    }
+
+    #[test]
+    fn the_bound_bitmap_finds_free_addresses_and_follows_removals() {
+        let mut db = LeaseDb::default();
+        let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+        for n in 0..200u32 {
+            let mut l = lease([10, 0, 0, 0], 1, 500);
+            l.ip = Ipv4Addr::from(base + n);
+            l.hw = HwAddr::new(1, &n.to_be_bytes()).unwrap();
+            db.insert(l);
+        }
+        assert_eq!(db.first_unbound(base, base + 300), Some(base + 200));
+        assert_eq!(db.first_unbound(base, base + 199), None);
+        db.remove(Ipv4Addr::from(base + 130));
+        assert_eq!(db.first_unbound(base + 5, base + 300), Some(base + 130));
+        assert_eq!(db.first_unbound(base + 131, base + 300), Some(base + 200));
+        assert_eq!(db.first_unbound(u32::MAX - 1, u32::MAX), Some(u32::MAX - 1));
+        assert_eq!(db.next_expiry_after(UnixTime(0)), Some(UnixTime(500)));
+        assert_eq!(db.next_expiry_after(UnixTime(500)), None);
     }
 
     #[test]

@@ -590,15 +590,12 @@ impl Server {
         let mut changes = Vec::new();
         // A name belongs to one client: an older lease holding it loses it.
         if let Some(n) = &lease.hostname {
-            let clash: Vec<Lease> = self
+            let clash = self
                 .db
-                .iter()
-                .filter(|l| {
-                    l.ip != ip && l.hostname.as_deref() == Some(n.as_str()) && l.key() != c.key
-                })
-                .cloned()
-                .collect();
-            for mut l in clash {
+                .by_name(n)
+                .filter(|l| l.ip != ip && l.key() != c.key)
+                .cloned();
+            if let Some(mut l) = clash {
                 l.hostname = None;
                 self.db.insert(l.clone());
                 changes.push(Change::Upsert(l));
@@ -870,7 +867,7 @@ impl Server {
     pub fn host_table(&self, now: UnixTime) -> HostTable {
         let leases = self
             .db
-            .iter()
+            .named()
             .filter(|l| l.is_active(now))
             .filter_map(|l| l.hostname.as_deref().map(|n| (n.to_string(), l.ip)));
         let reserved = self
@@ -885,11 +882,7 @@ impl Server {
 
     /// The next wall time a lease expires (to refresh the host table).
     pub fn next_expiry_after(&self, now: UnixTime) -> Option<UnixTime> {
-        self.db
-            .iter()
-            .filter(|l| l.expires.0 > now.0)
-            .map(|l| l.expires)
-            .min()
+        self.db.next_expiry_after(now)
     }
 }
 

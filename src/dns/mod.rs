@@ -1,0 +1,23 @@
+//! DNS: the caching forwarder's sans-IO core pieces (design §1, §6).
+//!
+//! * [`message`]: wire helpers for the fast path (header, names, EDNS).
+//! * [`cache`]: the answer cache; a hit is one parse, one lookup, one copy
+//!   and a few patches.
+//! * [`local`]: answers that never go upstream, merged from
+//!   [`hosts`] files, the dnsmasq-style records of [`grammar`], the DHCP
+//!   host table and the [`special_use`] names (RFC 6761/6303/8375).
+//!
+//! Sockets, forwarding (RFC 5452) and the `[dns]` config keys arrive with
+//! the server and forwarder.
+
+pub mod cache;
+pub mod grammar;
+pub mod hosts;
+pub mod local;
+pub mod message;
+pub mod special_use;
+
+pub use cache::{Cache, CacheConfig, CacheStats, Lookup, NotCached, Question};
+pub use hosts::HostsFile;
+pub use local::{LocalAnswer, LocalData, LocalSources, respond};
+pub use message::Transport;
