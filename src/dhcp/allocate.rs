@@ -167,9 +167,15 @@ impl LeaseDb {
 
     /// The first address in `from..=to` with no binding at all.
     pub fn first_unbound(&self, from: u32, to: u32) -> Option<u32> {
+        self.first_free(from, to, |_| 0)
+    }
+
+    /// The first address in `from..=to` with no binding and not in the
+    /// extra bitmap `also(word index)` (e.g. outstanding offers).
+    pub fn first_free(&self, from: u32, to: u32, also: impl Fn(u32) -> u64) -> Option<u32> {
         let mut ip = from;
         while ip <= to {
-            let word = self.bound.get(&(ip >> 6)).copied().unwrap_or(0);
+            let word = self.bound.get(&(ip >> 6)).copied().unwrap_or(0) | also(ip);
             let free = !word & (u64::MAX << (ip & 63));
             if free != 0 {
                 let found = (ip & !63) | free.trailing_zeros();
@@ -191,10 +197,14 @@ impl LeaseDb {
 /// Short-lived state the choice must respect besides bindings.
 #[derive(Clone, Debug, Default)]
 pub struct Holds {
-    /// Outstanding offers: address → (client, until).
+    /// Outstanding offers: address → (client, until). Change it only
+    /// through [`Holds::offer`] / [`Holds::unoffer`], which keep `offered`.
     pub offers: HashMap<Ipv4Addr, (ClientKey, Mono)>,
     /// DECLINEd addresses: address → quarantined until.
     pub quarantine: HashMap<Ipv4Addr, Mono>,
+    /// Sparse bitmap of addresses in `offers`, so the free-address search
+    /// skips 64 offered addresses at a time during a DISCOVER flood.
+    offered: HashMap<u32, u64>,
 }
 
 impl Holds {
@@ -208,10 +218,45 @@ impl Holds {
         self.quarantine.get(&ip).is_some_and(|until| *until > now)
     }
 
+    pub fn offer(&mut self, ip: Ipv4Addr, key: ClientKey, until: Mono) {
+        let x = u32::from(ip);
+        *self.offered.entry(x >> 6).or_insert(0) |= 1 << (x & 63);
+        self.offers.insert(ip, (key, until));
+    }
+
+    pub fn unoffer(&mut self, ip: Ipv4Addr) -> Option<(ClientKey, Mono)> {
+        let r = self.offers.remove(&ip);
+        if r.is_some() {
+            clear_bit(&mut self.offered, u32::from(ip));
+        }
+        r
+    }
+
+    /// Whether `ip` is in the offer bitmap (live or not yet swept).
+    fn offered_bit(&self, x: u32) -> u64 {
+        self.offered.get(&(x >> 6)).copied().unwrap_or(0)
+    }
+
     /// Drops expired offers and quarantines.
     pub fn expire(&mut self, now: Mono) {
-        self.offers.retain(|_, (_, until)| *until > now);
+        let offered = &mut self.offered;
+        self.offers.retain(|ip, (_, until)| {
+            let keep = *until > now;
+            if !keep {
+                clear_bit(offered, u32::from(*ip));
+            }
+            keep
+        });
         self.quarantine.retain(|_, until| *until > now);
+    }
+}
+
+fn clear_bit(map: &mut HashMap<u32, u64>, x: u32) {
+    if let Some(w) = map.get_mut(&(x >> 6)) {
+        *w &= !(1 << (x & 63));
+        if *w == 0 {
+            map.remove(&(x >> 6));
+        }
     }
 }
 
@@ -230,6 +275,8 @@ pub struct Ask<'a> {
     /// The reservation's fixed address, if it has one in this subnet.
     pub reserved: Option<Ipv4Addr>,
     pub requested: Option<Ipv4Addr>,
+    /// The address of our outstanding offer to this client, if any.
+    pub offered: Option<Ipv4Addr>,
     pub mono: Mono,
     pub wall: UnixTime,
 }
@@ -275,6 +322,17 @@ pub fn choose(
         if ours && subnet.contains(ip) && available(ip, subnet, res, db, holds, ask) {
             return Some((ip, Source::Previous));
         }
+    }
+    // A client that DISCOVERs again gets the offer it already has.
+    if let Some(ip) = ask.offered
+        && holds
+            .offers
+            .get(&ip)
+            .is_some_and(|(k, until)| k == ask.key && *until > ask.mono)
+        && subnet.own_range(ip).is_some()
+        && available(ip, subnet, res, db, holds, ask)
+    {
+        return Some((ip, Source::Hashed));
     }
     if let Some(ip) = ask.requested
         && subnet.own_range(ip).is_some()
@@ -324,7 +382,7 @@ fn hashed(
         }
     }
     for (mut from, to) in segments {
-        while let Some(x) = db.first_unbound(from, to) {
+        while let Some(x) = db.first_free(from, to, |w| holds.offered_bit(w)) {
             let ip = Ipv4Addr::from(x);
             if available(ip, subnet, res, db, holds, ask) {
                 return Some(ip);
@@ -421,6 +479,7 @@ mod tests {
             key: k,
             reserved: None,
             requested: None,
+            offered: None,
             mono: Mono(1000),
             wall: UnixTime(5000),
         }

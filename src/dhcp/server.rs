@@ -260,7 +260,9 @@ impl Server {
 
     /// The one entry point.
     pub fn handle(&mut self, now: Now, req: &Req) -> Outcome {
-        self.holds.expire(now.mono);
+        // Expired offers and quarantines are ignored by every check (their
+        // deadline is compared with `now`) and swept by `tick`, not here:
+        // a sweep per packet is O(offers) and a DISCOVER flood makes that big.
         match req.msg {
             MsgType::Discover => self.discover(now, req),
             MsgType::Request => {
@@ -399,7 +401,7 @@ impl Server {
         if let Some(ip) = self.offer_of.remove(key)
             && self.holds.offers.get(&ip).is_some_and(|(k, _)| k == key)
         {
-            self.holds.offers.remove(&ip);
+            self.holds.unoffer(ip);
         }
     }
 
@@ -421,6 +423,7 @@ impl Server {
             key: &c.key,
             reserved: Self::reserved_ip(&c, subnet),
             requested: req.requested,
+            offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
         };
@@ -434,7 +437,7 @@ impl Server {
         let until = now.mono + self.plan.offer_time;
         self.drop_offer(&c.key);
         self.offer_of.insert(c.key.clone(), ip);
-        self.holds.offers.insert(ip, (c.key.clone(), until));
+        self.holds.offer(ip, c.key.clone(), until);
         let subnet = &self.plan.subnets[si];
         let mut answer = self.answer(req, subnet, &c, MsgType::Offer, ip, Some(lease), Vec::new());
         answer.probe = matches!(src, Source::Hashed | Source::Requested)
@@ -449,7 +452,7 @@ impl Server {
         self.holds
             .quarantine
             .insert(ip, now.mono + self.plan.decline_time);
-        if let Some((key, _)) = self.holds.offers.remove(&ip)
+        if let Some((key, _)) = self.holds.unoffer(ip)
             && self.offer_of.get(&key) == Some(&ip)
         {
             self.offer_of.remove(&key);
@@ -516,6 +519,7 @@ impl Server {
             key: &c.key,
             reserved,
             requested: Some(ip),
+            offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
         };
@@ -681,7 +685,7 @@ impl Server {
             .quarantine
             .insert(ip, now.mono + self.plan.decline_time);
         self.drop_offer(&key);
-        self.holds.offers.remove(&ip);
+        self.holds.unoffer(ip);
         let changes = match self.db.remove(ip) {
             Some(_) => vec![Change::Remove(ip)],
             None => Vec::new(),

@@ -1702,7 +1702,14 @@ fn check_step(
         );
     }
     assert!(s.db().active_count(now.wall) <= lease_max);
-    for (ip, (k, _)) in &s.holds.offers {
+    // Expired offers hold nothing (every check compares their deadline
+    // with now) and are swept by tick(); only live ones must be consistent.
+    for (ip, (k, _)) in s
+        .holds
+        .offers
+        .iter()
+        .filter(|(_, (_, until))| *until > now.mono)
+    {
         assert!(
             !s.db().held_by_other(*ip, k, now.wall),
             "{ip} offered to {k:?} but bound to another"

@@ -1092,3 +1092,49 @@ fn bench_hit_path() {
         out.len()
     );
 }
+
+#[test]
+fn tmp_parts() {
+    let names: Vec<String> = (0..1000)
+        .map(|i| format!("host{i}.bench.example"))
+        .collect();
+    let queries: Vec<Vec<u8>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| query_edns(i as u16, n, RecordType::A, 1232, false))
+        .collect();
+    let iters = 2_000_000;
+    let t = Instant::now();
+    let mut s = 0usize;
+    for i in 0..iters {
+        let q = QueryView::parse(&queries[i % 1000]).unwrap();
+        s += q.key().len();
+        std::hint::black_box(&q);
+    }
+    println!("parse {:.1}", t.elapsed().as_nanos() as f64 / iters as f64);
+    let mut map: HashMap<Box<[u8]>, u32> = HashMap::new();
+    for q in &queries {
+        map.insert(QueryView::parse(q).unwrap().key().into(), 1);
+    }
+    let keys: Vec<Box<[u8]>> = queries
+        .iter()
+        .map(|q| QueryView::parse(q).unwrap().key().into())
+        .collect();
+    let t = Instant::now();
+    for i in 0..iters {
+        s += *map.get(&keys[i % 1000][..]).unwrap() as usize;
+    }
+    println!("map {:.1}", t.elapsed().as_nanos() as f64 / iters as f64);
+    let src = vec![7u8; 66];
+    let mut out = Vec::with_capacity(1500);
+    let t = Instant::now();
+    for _ in 0..iters {
+        out.clear();
+        out.extend_from_slice(&src);
+        std::hint::black_box(&out);
+    }
+    println!(
+        "copy {:.1} {s}",
+        t.elapsed().as_nanos() as f64 / iters as f64
+    );
+}

@@ -304,30 +304,29 @@ impl QueryView {
             (Some(1), Some(0), Some(0), Some(ar)) => ar,
             _ => return Err(QueryError::Counts),
         };
-        let mut key = [0u8; KEY_MAX];
+        // Find the end of the (uncompressed) name, then copy and lower-case
+        // it in one go: length bytes are at most 63, below 'A', so
+        // lower-casing leaves them alone.
         let mut p = HEADER_LEN;
-        let mut n = 0usize;
         loop {
             let l = *buf.get(p).ok_or(QueryError::Name)? as usize;
             if l > MAX_LABEL {
                 // Also rejects pointers (0xC0) and the reserved types.
                 return Err(QueryError::Name);
             }
-            if n + l + 1 > MAX_NAME_WIRE {
+            p += 1 + l;
+            if p - HEADER_LEN > MAX_NAME_WIRE {
                 return Err(QueryError::Name);
             }
-            let label = buf.get(p..p + 1 + l).ok_or(QueryError::Name)?;
-            for (k, b) in key[n..n + 1 + l].iter_mut().zip(label) {
-                *k = b.to_ascii_lowercase();
-            }
-            // The length byte went through to_ascii_lowercase too: restore it.
-            key[n] = l as u8;
-            n += 1 + l;
-            p += 1 + l;
             if l == 0 {
                 break;
             }
         }
+        let n = p - HEADER_LEN;
+        let mut key = [0u8; KEY_MAX];
+        let name = buf.get(HEADER_LEN..p).ok_or(QueryError::Name)?;
+        key[..n].copy_from_slice(name);
+        key[..n].make_ascii_lowercase();
         let qtype = get_u16(buf, p).ok_or(QueryError::Short)?;
         let qclass = get_u16(buf, p + 2).ok_or(QueryError::Short)?;
         let question_end = p + 4;
