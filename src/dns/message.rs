@@ -584,6 +584,12 @@ mod tests {
         assert!(wire_name(&ok).is_some());
         assert!(wire_name(&too_long).is_none());
         assert!(wire_name(&"x".repeat(64)).is_none());
+        let label64 = query(&"x".repeat(64), 1, None);
+        assert_eq!(QueryView::parse(&label64).unwrap_err(), QueryError::Name);
+        // A bitstring label (0x41) is not a length.
+        let mut bits = query("a.example", 1, None);
+        bits[12] = 0x41;
+        assert_eq!(QueryView::parse(&bits).unwrap_err(), QueryError::Name);
         assert_eq!(wire_name(".").unwrap(), vec![0]);
     }
 

@@ -18,6 +18,10 @@ pub mod message;
 pub mod special_use;
 
 pub use cache::{Cache, CacheConfig, CacheStats, Lookup, NotCached, Question};
+pub use grammar::{
+    parse_address, parse_cname, parse_dns_name, parse_domain, parse_host_record, parse_local,
+    parse_ptr_record, parse_srv_host, parse_txt_record,
+};
 pub use hosts::HostsFile;
 pub use local::{LocalAnswer, LocalData, LocalSources, respond};
 pub use message::Transport;
