@@ -401,3 +401,87 @@ fn notify_hook_and_track_script() {
     wait_vip(lab.host("a"), true, Duration::from_secs(3));
     drop(a);
 }
+
+#[test]
+fn unicast_peers_work_and_other_sources_are_refused() {
+    let Some(mut lab) = Lab::new("vrrp_unicast") else {
+        return;
+    };
+    lab.add_host("a", &["10.77.0.1/24"]);
+    lab.add_host("b", &["10.77.0.2/24"]);
+    lab.add_host("x", &["10.77.0.66/24"]);
+    let ca = conf(
+        &lab,
+        "a",
+        &vrrp(
+            150,
+            "unicast-src-ip = 10.77.0.1\nunicast-peer = 10.77.0.2\n",
+        ),
+    );
+    let cb = conf(
+        &lab,
+        "b",
+        &vrrp(
+            100,
+            "unicast-src-ip = 10.77.0.2\nunicast-peer = 10.77.0.1\n",
+        ),
+    );
+    let cap = lab
+        .host("x")
+        .spawn(&["tcpdump", "-l", "-n", "-i", "eth0", "ip proto 112"]);
+    cap.wait_for_log("listening on", Duration::from_secs(10));
+    let a = start(lab.host("a"), &ca);
+    let b = start(lab.host("b"), &cb);
+    a.wait_for_log("role=active", Duration::from_secs(5));
+    b.wait_for_log("role=backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    // A third host on the link sees no multicast advert (the bridge would
+    // flood 224.0.0.18 to it).
+    assert!(
+        !cap.logs().contains("224.0.0.18"),
+        "multicast adverts in unicast mode:\n{}",
+        cap.logs()
+    );
+    // x, not a listed peer, claims priority 254 by unicast to b: refused.
+    let ns = lab.host("x").ns().to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(112)),
+        )
+        .unwrap();
+        s.set_ttl_v4(255).unwrap();
+        let adv = hamasq::vrrp::packet::Advert {
+            vrid: 51,
+            priority: 254,
+            interval: hamasq::vrrp::packet::Interval::V3(
+                hamasq::vrrp::packet::Centis::new(10).unwrap(),
+            ),
+            auth: hamasq::vrrp::packet::Auth::None,
+            addrs: vec![VIP.parse().unwrap()],
+        };
+        let p = hamasq::vrrp::packet::encode(
+            &adv,
+            hamasq::vrrp::packet::ChecksumMode::PseudoHeader,
+            Ipv4Addr::new(10, 77, 0, 66),
+            Ipv4Addr::new(10, 77, 0, 1),
+        );
+        let to: std::net::SocketAddr = "10.77.0.1:0".parse().unwrap();
+        for _ in 0..10 {
+            s.send_to(&p, &to.into()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .join()
+    .unwrap();
+    a.wait_for_log("reason=src_not_allowed", Duration::from_secs(3));
+    assert!(has_vip(lab.host("a")), "a stepped down for a non-peer");
+    // Failover still works by unicast.
+    a.signal(lab::SIGKILL).unwrap();
+    wait_vip(lab.host("b"), true, Duration::from_secs(3));
+    drop(a);
+    drop(b);
+}
