@@ -507,7 +507,7 @@ fn start_dhcp(
     let task = driver::DhcpTask {
         socket: sock,
         server: server::Server::new(plan, leases),
-        store,
+        store: Some(store),
         hosts: channels.hosts.clone(),
         role: channels.role.subscribe(),
         plans: channels.dhcp_plan.subscribe(),
@@ -522,6 +522,7 @@ fn start_dhcp(
             None
         },
         probing: Default::default(),
+        commit: Default::default(),
     };
     tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
     Ok(())

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::gate::{Gate, gate};
 use super::host_table::HostTable;
-use super::leases::LeaseStore;
+use super::leases::{Change, LeaseStore};
 use super::ping::{PROBE_WAIT, Pinger};
 use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Server, Silence};
 use super::socket::{CLIENT_PORT, DhcpSocket, Envelope, SERVER_PORT, ifname};
@@ -143,7 +143,8 @@ impl Counters {
 pub struct DhcpTask {
     pub socket: DhcpSocket,
     pub server: Server,
-    pub store: LeaseStore,
+    /// `None` while a commit runs on the blocking pool.
+    pub store: Option<LeaseStore>,
     pub hosts: watch::Sender<Arc<HostTable>>,
     pub role: watch::Receiver<Role>,
     pub plans: watch::Receiver<Option<Arc<Plan>>>,
@@ -152,6 +153,23 @@ pub struct DhcpTask {
     /// `dhcp-ping`: the probe socket, and the OFFERs waiting on it.
     pub pinger: Option<Pinger>,
     pub probing: HashMap<Ipv4Addr, Probe>,
+    pub commit: Commit,
+}
+
+/// Group commit, pipelined (design §5): while one batch of lease changes
+/// is written and fdatasync'd on a blocking thread, the task goes on
+/// deciding the next requests; their changes wait in `pending` and go out
+/// together in the next commit. A reply that carries changes is sent only
+/// after the commit that holds them succeeded, so no ACK ever leaves for a
+/// lease that is not on disk; replies without changes go out at once.
+#[derive(Default)]
+pub struct Commit {
+    /// Changes not yet handed to a commit, and the replies waiting on them.
+    pending: Vec<Change>,
+    pending_replies: Vec<(Answer, Envelope)>,
+    /// The commit in flight and the replies waiting on it.
+    inflight: Option<tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>>,
+    inflight_replies: Vec<(Answer, Envelope)>,
 }
 
 /// An OFFER held while its address is probed.
@@ -186,9 +204,13 @@ impl DhcpTask {
                 _ = shutdown.wait() => break,
                 r = self.socket.readable() => {
                     r.map_err(|e| TaskError::new(format!("DHCP socket failed: {e}")))?;
-                    if self.batch(&mut buf, &mut out) {
-                        next_expiry = self.server.next_expiry_after(UnixTime::now());
-                    }
+                    self.batch(&mut buf, &mut out);
+                    self.kick_commit();
+                }
+                done = commit_done(&mut self.commit.inflight) => {
+                    self.commit_finished(done, &mut out);
+                    next_expiry = self.server.next_expiry_after(UnixTime::now());
+                    self.kick_commit();
                 }
                 _ = tick.tick() => {
                     let n = now();
@@ -218,19 +240,39 @@ impl DhcpTask {
                 }
             }
         }
-        // Stage "leases": fold the journal into the snapshot on the way out.
-        if let Err(e) = self.store.compact(self.server.db().iter()) {
-            event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
+        // Stage "leases": the commit in flight and what is pending reach
+        // the disk (their replies are not sent: DHCP has stopped), then the
+        // journal is folded into the snapshot.
+        if let Some(h) = self.commit.inflight.take() {
+            match h.await {
+                Ok((store, r)) => {
+                    if let Err(e) = r {
+                        event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}");
+                    }
+                    self.store = Some(store);
+                }
+                Err(e) => event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}"),
+            }
+        }
+        if let Some(store) = self.store.as_mut() {
+            for c in self.commit.pending.drain(..) {
+                store.stage(&c);
+            }
+            if let Err(e) = store
+                .commit()
+                .and_then(|()| store.compact(self.server.db().iter()))
+            {
+                event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
+            }
         }
         event!(Info, "dhcp.stopped", "leases={}", self.server.db().len());
         Ok(())
     }
 
-    /// One batch. Returns whether any lease changed.
-    fn batch(&mut self, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
+    /// One batch: decide every queued request. Replies without lease
+    /// changes go out now; the others wait for their commit.
+    fn batch(&mut self, buf: &mut [u8], out: &mut Vec<u8>) {
         let n = now();
-        let mut replies: Vec<(Answer, Envelope)> = Vec::new();
-        let mut staged = false;
         for _ in 0..BATCH {
             let env = match self.socket.try_recv(buf) {
                 Ok(Some(env)) => env,
@@ -284,64 +326,100 @@ impl DhcpTask {
                             changes.len()
                         );
                     }
-                    for c in &changes {
-                        self.store.stage(c);
-                        staged = true;
-                    }
+                    self.commit.pending.extend(changes);
                     self.count_silence(s, &req);
                 }
                 Outcome::Reply(a) if a.probe && self.pinger.is_some() => {
                     self.probe(req, env, a, 1, n.mono)
                 }
+                Outcome::Reply(a) if a.changes.is_empty() => {
+                    self.log_reply(&a);
+                    self.send(&a, &env, out);
+                }
                 Outcome::Reply(a) => {
-                    for c in &a.changes {
-                        self.store.stage(c);
-                        staged = true;
-                    }
-                    replies.push((a, env));
+                    self.commit.pending.extend(a.changes.iter().cloned());
+                    self.commit.pending_replies.push((a, env));
                 }
             }
         }
-        if staged && let Err(e) = self.store.commit() {
-            // Our disk's fault: log loudly, withhold every reply that
-            // carried a change; the clients will retry.
-            self.counters.commit_failed.inc();
-            event!(
-                Error,
-                "dhcp.lease_commit_failed",
-                "error={e:?} withheld={}",
-                replies
-                    .iter()
-                    .filter(|(a, _)| !a.changes.is_empty())
-                    .count()
-            );
-            replies.retain(|(a, _)| a.changes.is_empty());
-            staged = false;
+    }
+
+    /// Starts a commit of everything pending, unless one is in flight.
+    fn kick_commit(&mut self) {
+        if self.commit.inflight.is_some() || self.commit.pending.is_empty() {
+            return;
         }
-        for (a, env) in &replies {
-            if self.log_dhcp {
+        let Some(mut store) = self.store.take() else {
+            return;
+        };
+        for c in self.commit.pending.drain(..) {
+            store.stage(&c);
+        }
+        self.commit.inflight_replies = std::mem::take(&mut self.commit.pending_replies);
+        self.commit.inflight = Some(tokio::task::spawn_blocking(move || {
+            let r = store.commit();
+            (store, r)
+        }));
+    }
+
+    /// A commit ended: send its replies (or withhold them), publish names.
+    fn commit_finished(
+        &mut self,
+        done: Result<(LeaseStore, std::io::Result<()>), tokio::task::JoinError>,
+        out: &mut Vec<u8>,
+    ) {
+        self.commit.inflight = None;
+        let replies = std::mem::take(&mut self.commit.inflight_replies);
+        let (store, result) = match done {
+            Ok(x) => x,
+            Err(e) => {
+                // The writer thread died: nothing can be stored any more.
+                event!(Error, "dhcp.lease_store_lost", "error={e:?}");
+                return;
+            }
+        };
+        self.store = Some(store);
+        match result {
+            Ok(()) => {
+                for (a, env) in &replies {
+                    self.log_reply(a);
+                    self.send(a, env, out);
+                }
+            }
+            Err(e) => {
+                // Our disk's fault: log loudly, withhold every reply of the
+                // batch; the clients will retry.
+                self.counters.commit_failed.inc();
                 event!(
-                    Info,
-                    "dhcp.reply",
-                    "msg={:?} mac={} ip={} xid={:#x} changes={}",
-                    a.msg,
-                    a.hw,
-                    a.yiaddr,
-                    a.xid,
-                    a.changes.len()
+                    Error,
+                    "dhcp.lease_commit_failed",
+                    "error={e:?} withheld={}",
+                    replies.len()
                 );
             }
-            self.send(a, env, out);
         }
-        if staged {
-            self.publish_hosts();
-            if self.store.needs_compaction(self.server.db().len())
-                && let Err(e) = self.store.compact(self.server.db().iter())
-            {
-                event!(Warn, "dhcp.compaction_failed", "error={e:?}");
-            }
+        self.publish_hosts();
+        if let Some(store) = self.store.as_mut()
+            && store.needs_compaction(self.server.db().len())
+            && let Err(e) = store.compact(self.server.db().iter())
+        {
+            event!(Warn, "dhcp.compaction_failed", "error={e:?}");
         }
-        staged
+    }
+
+    fn log_reply(&self, a: &Answer) {
+        if self.log_dhcp {
+            event!(
+                Info,
+                "dhcp.reply",
+                "msg={:?} mac={} ip={} xid={:#x} changes={}",
+                a.msg,
+                a.hw,
+                a.yiaddr,
+                a.xid,
+                a.changes.len()
+            );
+        }
     }
 
     /// Holds an OFFER and pings its address (RFC 2131 §2.2).
@@ -577,6 +655,16 @@ pub fn process_datagram(
         encode_answer(a, out).ok()?;
     }
     Some(o)
+}
+
+/// The end of the commit in flight; pending forever when there is none.
+async fn commit_done(
+    h: &mut Option<tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>>,
+) -> Result<(LeaseStore, std::io::Result<()>), tokio::task::JoinError> {
+    match h {
+        Some(h) => h.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Readiness of the probe socket; pending forever without one.
