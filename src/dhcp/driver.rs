@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::binding::Lease;
 use super::gate::{Gate, gate};
 use super::host_table::HostTable;
 use super::leases::{Change, LeaseStore};
@@ -355,9 +356,20 @@ impl DhcpTask {
         for c in self.commit.pending.drain(..) {
             store.stage(&c);
         }
+        // Compaction rewrites every lease: it runs on the writer thread
+        // too, after the commit, from a copy of the state as of now (which
+        // includes every change just staged).
+        let snapshot: Option<Vec<Lease>> = store
+            .needs_compaction(self.server.db().len())
+            .then(|| self.server.db().iter().cloned().collect());
         self.commit.inflight_replies = std::mem::take(&mut self.commit.pending_replies);
         self.commit.inflight = Some(tokio::task::spawn_blocking(move || {
             let r = store.commit();
+            if let (Ok(()), Some(leases)) = (&r, snapshot)
+                && let Err(e) = store.compact(leases.iter())
+            {
+                event!(Warn, "dhcp.compaction_failed", "error={e:?}");
+            }
             (store, r)
         }));
     }
@@ -399,12 +411,6 @@ impl DhcpTask {
             }
         }
         self.publish_hosts();
-        if let Some(store) = self.store.as_mut()
-            && store.needs_compaction(self.server.db().len())
-            && let Err(e) = store.compact(self.server.db().iter())
-        {
-            event!(Warn, "dhcp.compaction_failed", "error={e:?}");
-        }
     }
 
     fn log_reply(&self, a: &Answer) {

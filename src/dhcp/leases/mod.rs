@@ -496,8 +496,12 @@ impl LeaseStore {
     /// Whether folding the journal into the snapshot pays: more than
     /// max(1000, 2 × live leases) records, or more than 1 MiB.
     pub fn needs_compaction(&self, live_leases: usize) -> bool {
+        // Both limits grow with the live leases, so a compaction (which
+        // rewrites every lease) costs O(1) per change amortised, also with
+        // 50,000 leases; ~128 bytes per live lease covers any record.
         let records_limit = COMPACT_MIN_RECORDS.max(2 * live_leases as u64);
-        self.journal_records > records_limit || self.journal_len > COMPACT_BYTES
+        let bytes_limit = COMPACT_BYTES.max(2 * 128 * live_leases as u64);
+        self.journal_records > records_limit || self.journal_len > bytes_limit
     }
 
     /// Good records in the journal and its length in bytes.
