@@ -485,3 +485,50 @@ fn unicast_peers_work_and_other_sources_are_refused() {
     drop(a);
     drop(b);
 }
+
+#[test]
+fn several_instances_in_one_daemon() {
+    let Some(mut lab) = Lab::new("vrrp_multi") else {
+        return;
+    };
+    lab.add_host("a", &["10.77.0.1/24"]);
+    lab.add_host("b", &["10.77.0.2/24"]);
+    // Two virtual routers; a is Active for lan, b for guest.
+    let two = |p1: u8, p2: u8| {
+        format!(
+            "{}\n[vrrp guest]\ninterface = eth0\nvirtual-router-id = 52\npriority = {p2}\nadvert-int = 0.1\n\
+             virtual-ipaddress = 10.77.0.253/24\ngarp-master-delay = 0\n",
+            vrrp(p1, "")
+        )
+    };
+    let a = start(lab.host("a"), &conf(&lab, "a", &two(150, 100)));
+    let b = start(lab.host("b"), &conf(&lab, "b", &two(100, 150)));
+    a.wait_for_log(
+        "vrrp.state instance=lan role=active",
+        Duration::from_secs(5),
+    );
+    b.wait_for_log(
+        "vrrp.state instance=guest role=active",
+        Duration::from_secs(5),
+    );
+    let holds = |h: &str, ip: &str| {
+        String::from_utf8_lossy(
+            &lab.host(h)
+                .run(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+                .stdout,
+        )
+        .contains(&format!("inet {ip}/24"))
+    };
+    assert!(lab::wait_until(Duration::from_secs(3), || holds("a", VIP)
+        && holds("b", "10.77.0.253")));
+    assert!(!holds("a", "10.77.0.253") && !holds("b", VIP));
+    // b dies: a takes guest as well, and keeps lan.
+    b.signal(lab::SIGKILL).unwrap();
+    assert!(lab::wait_until(Duration::from_secs(3), || holds(
+        "a",
+        "10.77.0.253"
+    )));
+    assert!(holds("a", VIP));
+    drop(a);
+    drop(b);
+}
