@@ -788,7 +788,10 @@ fn fifty_thousand_leases() {
     // 50,000 records for 50,000 live leases is not yet worth a rewrite,
     // but the same journal for 1,000 live leases is (over 1 MiB).
     assert!(!s.needs_compaction(all.len()));
-    assert!(s.needs_compaction(1_000), "over 1 MiB for 1,000 live leases");
+    assert!(
+        s.needs_compaction(1_000),
+        "over 1 MiB for 1,000 live leases"
+    );
     drop(s);
     let want: Vec<Lease> = all.iter().map(storable).collect();
     let (mut s, r) = reopen(&dir, true);
