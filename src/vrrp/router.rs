@@ -443,6 +443,7 @@ impl Router {
         // processed as usual (two owners would otherwise both stay Active);
         // the driver logs the misconfiguration (`is_owner()`).
         let local = self.priority;
+        let mut lower_claim = false;
         let outcome = match &mut self.state {
             State::Initialize { .. } => Received::NotRunning,
             State::Backup(b) => {
@@ -502,13 +503,24 @@ impl Router {
                 } else {
                     // §6.4.3, new in RFC 9568: discard, and send
                     // an advert immediately so that the sender and learning
-                    // bridges see the Active router.
+                    // bridges see the Active router. The sender may have
+                    // claimed the VIP with gratuitous ARPs meanwhile (a lost
+                    // advert or two on a lossy link): ARP it back too, or
+                    // hosts keep sending to a router that just stepped down
+                    // until their ARP entry expires (keepalived's
+                    // garp_lower_prio_repeat, found by the lossy-link bench).
+                    lower_claim = true;
                     Received::Asserted
                 }
             }
         };
         match outcome {
-            Received::Asserted => self.send_advert(local),
+            Received::Asserted => {
+                self.send_advert(local);
+                if lower_claim {
+                    self.send_garps(self.cfg.garp.repeat);
+                }
+            }
             Received::SteppedDown => {
                 self.publish(Role::Backup);
                 self.release_vips();
