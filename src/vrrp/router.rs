@@ -53,6 +53,11 @@ pub const PRIORITY_STOP: u8 = 0;
 
 /// One virtual IPv4 address, added with its prefix so the kernel installs
 /// the connected route like any interface address.
+/// After asserting over a lower-priority router that had claimed the VIP,
+/// a second gratuitous ARP burst this much later: past the claimer's own
+/// late ARPs and past Linux's 1 s neighbour `locktime`.
+pub const REASSERT_GARP_DELAY: Duration = Duration::from_millis(1100);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Vip {
     pub addr: Ipv4Addr,
@@ -510,6 +515,12 @@ impl Router {
                     // until their ARP entry expires (keepalived's
                     // garp_lower_prio_repeat, found by the lossy-link bench).
                     lower_claim = true;
+                    // The sender's own gratuitous ARPs may still be on the
+                    // way (it sends them right after its advert), and Linux
+                    // hosts ignore ARP updates within 1 s of the last one
+                    // (neigh locktime): ARP again a little later too.
+                    let again = now + REASSERT_GARP_DELAY;
+                    act.garp_at = Some(act.garp_at.map_or(again, |at| at.min(again)));
                     Received::Asserted
                 }
             }

@@ -462,6 +462,20 @@ fn lower_priority_advert_triggers_an_immediate_advert() {
     );
     assert_eq!(r.role(), Role::Active);
     assert_eq!(r.poll_timeout(), timer);
+    // ... and a second burst after REASSERT_GARP_DELAY (1.1 s), past the
+    // claimer's late ARPs and Linux's neighbour locktime.
+    let mut garps_at = None;
+    for ms in (3700..=4900).step_by(10) {
+        r.poll(t(ms));
+        if drain(&mut r)
+            .iter()
+            .any(|a| matches!(a, Action::SendGratuitousArp { .. }))
+        {
+            garps_at = Some(ms);
+            break;
+        }
+    }
+    assert_eq!(garps_at, Some(4800));
 }
 
 #[test]
