@@ -504,9 +504,13 @@ fn start_dhcp(
             s.peer.len()
         );
     }
+    let server = server::Server::new(plan, leases);
+    // Loading freed the file buffer and the loaded list; hand those pages
+    // back so a router's RSS reflects the leases, not the load.
+    crate::memory::trim();
     let task = driver::DhcpTask {
         socket: sock,
-        server: server::Server::new(plan, leases),
+        server,
         store: Some(store),
         hosts: channels.hosts.clone(),
         role: channels.role.subscribe(),

@@ -32,6 +32,7 @@ pub mod daemonize;
 pub mod dhcp;
 pub mod dns;
 pub mod log;
+pub mod memory;
 pub mod metrics;
 pub mod pidfile;
 pub mod privilege;

@@ -170,6 +170,8 @@ pub struct Commit {
     pending_replies: Vec<(Answer, Envelope)>,
     /// The commit in flight and the replies waiting on it.
     inflight: Option<tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>>,
+    /// Whether the commit in flight also compacts.
+    compacting: bool,
     inflight_replies: Vec<(Answer, Envelope)>,
 }
 
@@ -363,6 +365,7 @@ impl DhcpTask {
             .needs_compaction(self.server.db().len())
             .then(|| self.server.db().iter().cloned().collect());
         self.commit.inflight_replies = std::mem::take(&mut self.commit.pending_replies);
+        self.commit.compacting = snapshot.is_some();
         self.commit.inflight = Some(tokio::task::spawn_blocking(move || {
             let r = store.commit();
             if let (Ok(()), Some(leases)) = (&r, snapshot)
@@ -381,6 +384,7 @@ impl DhcpTask {
         out: &mut Vec<u8>,
     ) {
         self.commit.inflight = None;
+        let compacted = std::mem::take(&mut self.commit.compacting);
         let replies = std::mem::take(&mut self.commit.inflight_replies);
         let (store, result) = match done {
             Ok(x) => x,
@@ -391,6 +395,10 @@ impl DhcpTask {
             }
         };
         self.store = Some(store);
+        if compacted {
+            // The copy of every lease it wrote is gone: give the pages back.
+            crate::memory::trim();
+        }
         match result {
             Ok(()) => {
                 for (a, env) in &replies {
