@@ -143,6 +143,43 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
     drop(b);
 }
 
+/// From inside `host`'s namespace, sends `count` valid VRRPv3 adverts for
+/// VRID 51 at priority 254 from 10.77.0.66 to `dst`, with IP TTL `ttl`,
+/// every 50 ms.
+fn forge_advert(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize) {
+    use hamasq::vrrp::packet::{Advert, Auth, Centis, ChecksumMode, Interval, encode};
+    let ns = host.ns().to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(112)),
+        )
+        .unwrap();
+        s.set_ttl_v4(ttl).unwrap();
+        s.set_multicast_ttl_v4(ttl).unwrap();
+        let src = Ipv4Addr::new(10, 77, 0, 66);
+        s.set_multicast_if_v4(&src).unwrap();
+        let adv = Advert {
+            vrid: 51,
+            priority: 254,
+            interval: Interval::V3(Centis::new(10).unwrap()),
+            auth: Auth::None,
+            addrs: vec![VIP.parse().unwrap()],
+        };
+        let p = encode(&adv, ChecksumMode::PseudoHeader, src, dst);
+        let to = std::net::SocketAddr::from((dst, 0));
+        for _ in 0..count {
+            s.send_to(&p, &to.into()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn a_forged_ttl_64_advert_is_ignored() {
     let Some(mut lab) = Lab::new("vrrp_ttl") else {
@@ -157,42 +194,7 @@ fn a_forged_ttl_64_advert_is_ignored() {
         Duration::from_secs(5),
     );
     // x sends a valid priority-254 VRRPv3 advert, but with TTL 64.
-    let ns = lab.host("x").ns().to_string();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let s = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::RAW,
-            Some(socket2::Protocol::from(112)),
-        )
-        .unwrap();
-        s.set_multicast_ttl_v4(64).unwrap();
-        s.set_multicast_if_v4(&Ipv4Addr::new(10, 77, 0, 66))
-            .unwrap();
-        let adv = hamasq::vrrp::packet::Advert {
-            vrid: 51,
-            priority: 254,
-            interval: hamasq::vrrp::packet::Interval::V3(
-                hamasq::vrrp::packet::Centis::new(10).unwrap(),
-            ),
-            auth: hamasq::vrrp::packet::Auth::None,
-            addrs: vec![VIP.parse().unwrap()],
-        };
-        let p = hamasq::vrrp::packet::encode(
-            &adv,
-            hamasq::vrrp::packet::ChecksumMode::PseudoHeader,
-            Ipv4Addr::new(10, 77, 0, 66),
-            Ipv4Addr::new(224, 0, 0, 18),
-        );
-        let to: std::net::SocketAddr = "224.0.0.18:0".parse().unwrap();
-        for _ in 0..20 {
-            s.send_to(&p, &to.into()).unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .join()
-    .unwrap();
+    forge_advert(lab.host("x"), Ipv4Addr::new(224, 0, 0, 18), 64, 20);
     b.wait_for_log("reason=ip_ttl_err", Duration::from_secs(3));
     std::thread::sleep(Duration::from_millis(300));
     assert!(has_vip(lab.host("b")), "a TTL-64 advert made b step down");
@@ -442,41 +444,8 @@ fn unicast_peers_work_and_other_sources_are_refused() {
         "multicast adverts in unicast mode:\n{}",
         cap.logs()
     );
-    // x, not a listed peer, claims priority 254 by unicast to b: refused.
-    let ns = lab.host("x").ns().to_string();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let s = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::RAW,
-            Some(socket2::Protocol::from(112)),
-        )
-        .unwrap();
-        s.set_ttl_v4(255).unwrap();
-        let adv = hamasq::vrrp::packet::Advert {
-            vrid: 51,
-            priority: 254,
-            interval: hamasq::vrrp::packet::Interval::V3(
-                hamasq::vrrp::packet::Centis::new(10).unwrap(),
-            ),
-            auth: hamasq::vrrp::packet::Auth::None,
-            addrs: vec![VIP.parse().unwrap()],
-        };
-        let p = hamasq::vrrp::packet::encode(
-            &adv,
-            hamasq::vrrp::packet::ChecksumMode::PseudoHeader,
-            Ipv4Addr::new(10, 77, 0, 66),
-            Ipv4Addr::new(10, 77, 0, 1),
-        );
-        let to: std::net::SocketAddr = "10.77.0.1:0".parse().unwrap();
-        for _ in 0..10 {
-            s.send_to(&p, &to.into()).unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .join()
-    .unwrap();
+    // x, not a listed peer, claims priority 254 by unicast to a: refused.
+    forge_advert(lab.host("x"), Ipv4Addr::new(10, 77, 0, 1), 255, 10);
     a.wait_for_log("reason=src_not_allowed", Duration::from_secs(3));
     assert!(has_vip(lab.host("a")), "a stepped down for a non-peer");
     // Failover still works by unicast.
