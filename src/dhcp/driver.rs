@@ -335,9 +335,9 @@ impl DhcpTask {
                 Outcome::Reply(a) if a.probe && self.pinger.is_some() => {
                     self.probe(req, env, a, 1, n.mono)
                 }
-                Outcome::Reply(a) if a.changes.is_empty() => {
+                Outcome::Reply(mut a) if a.changes.is_empty() => {
                     self.log_reply(&a);
-                    self.send(&a, &env, out);
+                    self.send(&mut a, &env, out);
                 }
                 Outcome::Reply(a) => {
                     self.commit.pending.extend(a.changes.iter().cloned());
@@ -401,9 +401,9 @@ impl DhcpTask {
         }
         match result {
             Ok(()) => {
-                for (a, env) in &replies {
-                    self.log_reply(a);
-                    self.send(a, env, out);
+                for (mut a, env) in replies {
+                    self.log_reply(&a);
+                    self.send(&mut a, &env, out);
                 }
             }
             Err(e) => {
@@ -437,7 +437,7 @@ impl DhcpTask {
     }
 
     /// Holds an OFFER and pings its address (RFC 2131 §2.2).
-    fn probe(&mut self, req: Req, env: Envelope, answer: Answer, tries: u8, now: Mono) {
+    fn probe(&mut self, req: Req, env: Envelope, mut answer: Answer, tries: u8, now: Mono) {
         let ip = answer.yiaddr;
         if let Some(p) = self.pinger.as_mut()
             && let Err(e) = p.send(ip)
@@ -445,7 +445,7 @@ impl DhcpTask {
             // Cannot probe: offer without it rather than not at all.
             event_limited!(Warn, "dhcp.ping_failed", "ip={ip} error={e:?}");
             let mut out = Vec::new();
-            self.send(&answer, &env, &mut out);
+            self.send(&mut answer, &env, &mut out);
             return;
         }
         self.counters.ping_sent.inc();
@@ -487,7 +487,7 @@ impl DhcpTask {
                 Outcome::Reply(a) if a.probe && p.tries < MAX_PROBES => {
                     self.probe(p.req, p.env, a, p.tries + 1, n.mono)
                 }
-                Outcome::Reply(a) if a.changes.is_empty() => self.send(&a, &p.env, out),
+                Outcome::Reply(mut a) if a.changes.is_empty() => self.send(&mut a, &p.env, out),
                 Outcome::Reply(_) | Outcome::Store(..) => {}
                 Outcome::Silent(s) => self.count_silence(s, &p.req),
             }
@@ -516,7 +516,8 @@ impl DhcpTask {
                         p.answer.xid
                     );
                 }
-                self.send(&p.answer, &p.env, out);
+                let mut p = p;
+                self.send(&mut p.answer, &p.env, out);
             }
         }
     }
@@ -556,7 +557,7 @@ impl DhcpTask {
         }
     }
 
-    fn send(&self, a: &Answer, env: &Envelope, out: &mut Vec<u8>) {
+    fn send(&self, a: &mut Answer, env: &Envelope, out: &mut Vec<u8>) {
         match encode_answer(a, out) {
             Ok(dropped) if !dropped.is_empty() => {
                 // The client's maximum message size (RFC 2132 §9.10) left
@@ -627,8 +628,13 @@ impl DhcpTask {
 
 /// The wire form of a reply (RFC 2131 §2). sname/file lengths were
 /// checked when the config was loaded (`dhcp-boot`), so they always fit.
-pub fn encode_answer(a: &Answer, out: &mut Vec<u8>) -> Result<wire::Dropped, wire::EncodeError> {
-    let reply = Reply {
+/// The options are lent to the encoder and given back, so encoding a
+/// reply copies no option value (this runs for every packet answered).
+pub fn encode_answer(
+    a: &mut Answer,
+    out: &mut Vec<u8>,
+) -> Result<wire::Dropped, wire::EncodeError> {
+    let mut reply = Reply {
         xid: a.xid,
         flags: a.flags,
         ciaddr: a.ciaddr,
@@ -646,9 +652,11 @@ pub fn encode_answer(a: &Answer, out: &mut Vec<u8>) -> Result<wire::Dropped, wir
             .as_deref()
             .and_then(|s| BootFile::new(s.as_bytes()).ok())
             .unwrap_or_default(),
-        options: a.options.clone(),
+        options: std::mem::take(&mut a.options),
     };
-    wire::encode_into(&reply, a.max_len.max(wire::MIN_REPLY_LEN), out)
+    let r = wire::encode_into(&reply, a.max_len.max(wire::MIN_REPLY_LEN), out);
+    a.options = std::mem::take(&mut reply.options);
+    r
 }
 
 /// The whole per-datagram path without sockets or storage: bytes →
@@ -665,7 +673,8 @@ pub fn process_datagram(
     let pkt = Packet::decode(bytes).ok()?;
     let req = to_req(&pkt, env);
     let o = server.handle(now, &req);
-    if let Outcome::Reply(a) = &o {
+    let mut o = o;
+    if let Outcome::Reply(a) = &mut o {
         encode_answer(a, out).ok()?;
     }
     Some(o)
@@ -787,6 +796,39 @@ mod tests {
         );
         p.local_addrs = ifaces;
         Server::new(p, Vec::new())
+    }
+
+    /// Encoding lends the options to the encoder and gives them back: the
+    /// send path reads option 54 afterwards for the source address.
+    #[test]
+    fn encoding_an_answer_keeps_its_options() {
+        let mut server = fixture();
+        let seed = include_bytes!("../../fuzz/seeds/dhcp_decode_encode/dhclient-discover");
+        let env = Envelope {
+            len: seed.len(),
+            src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+            ifindex: 2,
+            dst: Ipv4Addr::BROADCAST,
+        };
+        let now = Now {
+            mono: Mono(0),
+            wall: UnixTime(1_800_000_000),
+        };
+        let Some(Outcome::Reply(mut a)) =
+            process_datagram(&mut server, now, seed, &env, &mut Vec::new())
+        else {
+            panic!("the dhclient DISCOVER gets an OFFER");
+        };
+        let before = a.options.clone();
+        let mut out = Vec::new();
+        encode_answer(&mut a, &mut out).unwrap();
+        assert_eq!(a.options, before);
+        assert!(
+            a.options
+                .iter()
+                .any(|(c, v)| *c == 54 && v == &[192, 168, 1, 1])
+        );
+        assert!(out.len() >= wire::MIN_REPLY_LEN);
     }
 
     /// Bytes → decode → core → encode on 20,000 mutated real requests,
