@@ -14,25 +14,6 @@ use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 
-fn need(cmds: &[&str]) -> bool {
-    for c in cmds {
-        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-            .iter()
-            .any(|d| Path::new(d).join(c).exists());
-        if !found {
-            assert!(
-                std::env::var("HAMASQ_REQUIRE_LAB")
-                    .map(|v| v.is_empty() || v == "0")
-                    .unwrap_or(true),
-                "{c} is not installed but HAMASQ_REQUIRE_LAB is set: contrib/run-tests installs it"
-            );
-            eprintln!("SKIPPED: {c} is not installed (contrib/run-tests installs it as root)");
-            return false;
-        }
-    }
-    true
-}
-
 /// Writes a config and starts hamasq in `host`, waiting until it is ready.
 fn start_server(lab: &Lab, host: &Host, dhcp: &str) -> (Proc, PathBuf) {
     let dir = lab.dir().join(format!("srv-{}", host.name()));
@@ -114,7 +95,7 @@ const BASE: &str = "interface = eth0\n\
 
 #[test]
 fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
-    if !need(&["udhcpc", "dhclient", "dhcpcd"]) {
+    if !lab::have_commands(module_path!(), &["udhcpc", "dhclient", "dhcpcd"]) {
         return;
     }
     let Some(mut lab) = Lab::new("dhcp_three_clients") else {
@@ -300,7 +281,7 @@ fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
 
 #[test]
 fn renewals_keep_the_address_release_and_restart_keep_bindings() {
-    if !need(&["dhclient"]) {
+    if !lab::have_commands(module_path!(), &["dhclient"]) {
         return;
     }
     let Some(mut lab) = Lab::new("dhcp_renew_restart") else {
@@ -430,7 +411,7 @@ fn renewals_keep_the_address_release_and_restart_keep_bindings() {
 
 #[test]
 fn a_relayed_client_is_served_through_dhcrelay_with_option_82_echoed() {
-    if !need(&["udhcpc", "dhcrelay"]) {
+    if !lab::have_commands(module_path!(), &["udhcpc", "dhcrelay"]) {
         return;
     }
     let Some(mut lab) = Lab::new("dhcp_relay") else {
@@ -493,7 +474,7 @@ fn a_relayed_client_is_served_through_dhcrelay_with_option_82_echoed() {
 
 #[test]
 fn ping_before_offer_skips_addresses_in_use() {
-    if !need(&["udhcpc", "ping"]) {
+    if !lab::have_commands(module_path!(), &["udhcpc", "ping"]) {
         return;
     }
     let Some(mut lab) = Lab::new("dhcp_ping") else {

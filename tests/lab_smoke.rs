@@ -583,3 +583,26 @@ fn not_root_skips_loudly_or_fails_when_required() {
     assert!(all.contains(lab::REQUIRE_ENV), "{all}");
     assert!(!all.contains("SKIPPED"), "{all}");
 }
+
+#[test]
+fn a_missing_command_skips_loudly_or_fails_when_required() {
+    assert!(lab::have_commands("commands", &["ip", "sh"]));
+    let required = std::env::var(lab::REQUIRE_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
+    let r =
+        std::panic::catch_unwind(|| lab::have_commands("commands", &["sh", "no-such-program-hq"]));
+    match r {
+        Ok(found) => {
+            assert!(
+                !required,
+                "a missing program must fail the test under {}",
+                lab::REQUIRE_ENV
+            );
+            assert!(!found);
+        }
+        Err(_) => assert!(
+            required,
+            "a missing program must only skip without {}",
+            lab::REQUIRE_ENV
+        ),
+    }
+}

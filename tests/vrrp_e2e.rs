@@ -245,14 +245,7 @@ fn mixed_pair(version: u8) {
     let Some(mut lab) = Lab::new(&format!("vrrp_keepalived_v{version}")) else {
         return;
     };
-    if !std::path::Path::new("/usr/sbin/keepalived").exists() {
-        assert!(
-            std::env::var("HAMASQ_REQUIRE_LAB")
-                .map(|v| v.is_empty() || v == "0")
-                .unwrap_or(true),
-            "keepalived is not installed"
-        );
-        eprintln!("SKIPPED: keepalived is not installed (contrib/run-tests installs it)");
+    if !lab::have_commands("vrrp_keepalived", &["keepalived"]) {
         return;
     }
     lab.add_host("h", &["10.77.0.1/24"]);

@@ -560,6 +560,33 @@ fn unavailable(test: &str, reason: &str) -> Option<Lab> {
     None
 }
 
+/// Whether every program in `cmds` is installed (in sbin or bin). When
+/// one is missing the test skips as loudly as a lab that cannot be made,
+/// and fails instead when CI requires the lab: `contrib/run-tests`
+/// installs them all.
+pub fn have_commands(test: &str, cmds: &[&str]) -> bool {
+    for c in cmds {
+        let found = [
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ]
+        .iter()
+        .any(|d| Path::new(d).join(c).exists());
+        if !found {
+            unavailable(
+                test,
+                &format!("{c} is not installed (contrib/run-tests installs it)"),
+            );
+            return false;
+        }
+    }
+    true
+}
+
 fn require_lab() -> bool {
     std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
