@@ -34,6 +34,7 @@ pub mod dns;
 pub mod log;
 pub mod memory;
 pub mod metrics;
+pub mod net;
 pub mod pidfile;
 pub mod privilege;
 pub mod sd_notify;

@@ -9,35 +9,22 @@
 //! that fails the reply is broadcast and the failure counted.
 
 use std::io;
-use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::libc;
-use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
-    sockopt,
-};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::unix::AsyncFd;
+
+use crate::net::PktinfoSocket;
 
 use super::binding::HwAddr;
 
 pub const SERVER_PORT: u16 = 67;
 pub const CLIENT_PORT: u16 = 68;
 
-/// One received datagram's envelope.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Envelope {
-    pub len: usize,
-    pub src: SocketAddrV4,
-    pub ifindex: u32,
-    /// The destination address of the datagram (broadcast or one of ours).
-    pub dst: Ipv4Addr,
-}
+pub use crate::net::Envelope;
 
 pub struct DhcpSocket {
-    fd: AsyncFd<OwnedFd>,
+    sock: PktinfoSocket,
 }
 
 impl DhcpSocket {
@@ -46,67 +33,22 @@ impl DhcpSocket {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         s.set_reuse_address(true)?;
         s.set_broadcast(true)?;
-        s.set_nonblocking(true)?;
         // Bursts of DISCOVERs must queue, not drop: 1 MiB receive buffer.
         let _ = s.set_recv_buffer_size(1 << 20);
         s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
-        let fd: OwnedFd = s.into();
-        setsockopt(&fd, sockopt::Ipv4PacketInfo, &true).map_err(io::Error::from)?;
-        // SAFETY: the descriptor is moved into the AsyncFd, which owns it
-        // until drop; nothing else closes or reuses it meanwhile.
-        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(DhcpSocket { fd })
+        Ok(DhcpSocket {
+            sock: PktinfoSocket::new(s)?,
+        })
     }
 
     /// Waits until a datagram can be read.
     pub async fn readable(&self) -> io::Result<()> {
-        let mut g = self.fd.readable().await?;
-        g.clear_ready();
-        Ok(())
+        self.sock.readable().await
     }
 
     /// Reads one datagram without blocking; `Ok(None)` when none is queued.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Envelope>> {
-        let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
-        let mut iov = [IoSliceMut::new(buf)];
-        let r = recvmsg::<SockaddrIn>(
-            self.fd.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_DONTWAIT,
-        );
-        let msg = match r {
-            Ok(m) => m,
-            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let mut ifindex = 0;
-        let mut dst = Ipv4Addr::UNSPECIFIED;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::Ipv4PacketInfo(pi) = c {
-                    ifindex = pi.ipi_ifindex as u32;
-                    dst = Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr));
-                }
-            }
-        }
-        let src = msg
-            .address
-            .map(|a| SocketAddrV4::new(a.ip(), a.port()))
-            .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-        let len = msg.bytes;
-        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "datagram larger than the receive buffer",
-            ));
-        }
-        Ok(Some(Envelope {
-            len,
-            src,
-            ifindex,
-            dst,
-        }))
+        self.sock.try_recv(buf)
     }
 
     /// Sends `data` to `to`, out of `ifindex` (0 = routing decides), from
@@ -118,31 +60,13 @@ impl DhcpSocket {
         ifindex: u32,
         src: Ipv4Addr,
     ) -> io::Result<()> {
-        let pi = libc::in_pktinfo {
-            ipi_ifindex: ifindex as i32,
-            ipi_spec_dst: libc::in_addr {
-                s_addr: u32::from(src).to_be(),
-            },
-            ipi_addr: libc::in_addr { s_addr: 0 },
-        };
-        let cmsgs = [ControlMessage::Ipv4PacketInfo(&pi)];
-        let use_pi = ifindex != 0 || !src.is_unspecified();
-        let addr = SockaddrIn::from(to);
-        sendmsg(
-            self.fd.as_raw_fd(),
-            &[IoSlice::new(data)],
-            if use_pi { &cmsgs } else { &[] },
-            MsgFlags::MSG_DONTWAIT,
-            Some(&addr),
-        )
-        .map(|_| ())
-        .map_err(io::Error::from)
+        self.sock.send(data, to, ifindex, src)
     }
 
     /// Installs an ARP entry `ip → hw` on `ifname` so a unicast reply can
     /// reach a client that has no address yet (RFC 2131 §4.1).
     pub fn set_arp(&self, ifname: &str, ip: Ipv4Addr, hw: &HwAddr) -> io::Result<()> {
-        set_arp_entry(self.fd.as_raw_fd(), ifname, ip, hw)
+        set_arp_entry(self.sock.as_raw_fd(), ifname, ip, hw)
     }
 }
 
