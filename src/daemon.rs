@@ -373,6 +373,15 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         start_dhcp(&mut tasks, &channels, &g.state_dir, dhcp, plan.clone())?;
     }
 
+    if let Some(dns) = resolved.config.dns.as_ref().filter(|d| d.port != 0) {
+        let task = crate::dns::driver::DnsTask::open(
+            dns,
+            channels.hosts.subscribe(),
+            channels.config.subscribe(),
+        )?;
+        tasks.spawn("dns", Stage::Dns, move |sd| task.run(sd));
+    }
+
     if let Some(run_as) = &resolved.run_as {
         if nix::unistd::Uid::effective().is_root() {
             privilege::drop_to(run_as)

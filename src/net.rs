@@ -131,3 +131,274 @@ impl PktinfoSocket {
         .map_err(io::Error::from)
     }
 }
+
+/// Datagrams moved per `recvmmsg`/`sendmmsg` call.
+pub const BATCH: usize = 32;
+/// Bytes per received datagram slot; a longer datagram is cut and flagged.
+pub const SLOT: usize = 4096;
+
+/// Receive buffers for [`PktinfoSocket::recv_batch`]: `BATCH` datagrams in
+/// one system call, each with its source and IP_PKTINFO.
+pub struct RecvBatch {
+    data: Box<[[u8; SLOT]]>,
+    names: Box<[libc::sockaddr_in]>,
+    /// CMSG space per datagram, u64-aligned (CMSG_SPACE of in_pktinfo is 32
+    /// bytes on Linux).
+    cmsgs: Box<[[u64; 8]]>,
+    iovs: Box<[libc::iovec]>,
+    hdrs: Box<[libc::mmsghdr]>,
+    got: usize,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        RecvBatch::new()
+    }
+}
+
+// SAFETY: the raw pointers inside the iovec/mmsghdr arrays point only into
+// this struct's own boxes, are rebuilt before each call, and are never
+// dereferenced outside `recv_batch`.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    pub fn new() -> RecvBatch {
+        // SAFETY: sockaddr_in, iovec and mmsghdr are plain C structs for
+        // which all-zero bytes are valid values.
+        let zero_name: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let zero_iov: libc::iovec = unsafe { std::mem::zeroed() };
+        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        RecvBatch {
+            data: vec![[0u8; SLOT]; BATCH].into_boxed_slice(),
+            names: vec![zero_name; BATCH].into_boxed_slice(),
+            cmsgs: vec![[0u64; 8]; BATCH].into_boxed_slice(),
+            iovs: vec![zero_iov; BATCH].into_boxed_slice(),
+            hdrs: vec![zero_hdr; BATCH].into_boxed_slice(),
+            got: 0,
+        }
+    }
+
+    /// Datagrams held after the last [`PktinfoSocket::recv_batch`].
+    pub fn len(&self) -> usize {
+        self.got
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.got == 0
+    }
+
+    /// Datagram `i`: its bytes and envelope, or `None` for one that was
+    /// longer than [`SLOT`] (cut by the kernel: junk for DNS and DHCP).
+    pub fn get(&self, i: usize) -> Option<(&[u8], Envelope)> {
+        if i >= self.got {
+            return None;
+        }
+        let h = &self.hdrs[i];
+        if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            return None;
+        }
+        let len = (h.msg_len as usize).min(SLOT);
+        let n = &self.names[i];
+        let src = SocketAddrV4::new(
+            Ipv4Addr::from(u32::from_be(n.sin_addr.s_addr)),
+            u16::from_be(n.sin_port),
+        );
+        let (mut ifindex, mut dst) = (0, Ipv4Addr::UNSPECIFIED);
+        // SAFETY: msg_hdr describes this slot's control buffer as filled by
+        // the kernel (msg_controllen updated by recvmmsg); CMSG_FIRSTHDR /
+        // CMSG_NXTHDR stay within it and return null at its end.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&h.msg_hdr);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
+                    let pi =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in_pktinfo);
+                    ifindex = pi.ipi_ifindex as u32;
+                    dst = Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr));
+                }
+                c = libc::CMSG_NXTHDR(&h.msg_hdr, c);
+            }
+        }
+        Some((
+            &self.data[i][..len],
+            Envelope {
+                len,
+                src,
+                ifindex,
+                dst,
+            },
+        ))
+    }
+}
+
+/// Replies gathered for one [`PktinfoSocket::send_batch`].
+pub struct SendBatch {
+    bufs: Vec<Vec<u8>>,
+    to: Vec<SocketAddrV4>,
+    from: Vec<Ipv4Addr>,
+    used: usize,
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        SendBatch::new()
+    }
+}
+
+impl SendBatch {
+    pub fn new() -> SendBatch {
+        SendBatch {
+            bufs: (0..BATCH).map(|_| Vec::with_capacity(1500)).collect(),
+            to: Vec::with_capacity(BATCH),
+            from: Vec::with_capacity(BATCH),
+            used: 0,
+        }
+    }
+
+    /// The next free reply buffer (cleared), or `None` when the batch is
+    /// full: flush it first.
+    pub fn slot(&mut self) -> Option<&mut Vec<u8>> {
+        let b = self.bufs.get_mut(self.used)?;
+        b.clear();
+        Some(b)
+    }
+
+    /// Keeps the reply written into the last [`SendBatch::slot`], to go to
+    /// `to` from our address `from` (UNSPECIFIED = the kernel picks).
+    pub fn commit(&mut self, to: SocketAddrV4, from: Ipv4Addr) {
+        if self.used < self.bufs.len() {
+            self.to.push(to);
+            self.from.push(from);
+            self.used += 1;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+}
+
+impl PktinfoSocket {
+    /// Reads up to [`BATCH`] datagrams in one `recvmmsg`. `Ok(0)` when none
+    /// is queued.
+    pub fn recv_batch(&self, b: &mut RecvBatch) -> io::Result<usize> {
+        b.got = 0;
+        for i in 0..BATCH {
+            b.iovs[i] = libc::iovec {
+                iov_base: b.data[i].as_mut_ptr().cast(),
+                iov_len: SLOT,
+            };
+            let h = &mut b.hdrs[i].msg_hdr;
+            h.msg_name = (&mut b.names[i] as *mut libc::sockaddr_in).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_iov = &mut b.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = b.cmsgs[i].as_mut_ptr().cast();
+            h.msg_controllen = std::mem::size_of::<[u64; 8]>() as _;
+            h.msg_flags = 0;
+            b.hdrs[i].msg_len = 0;
+        }
+        // SAFETY: every header points into `b`'s own buffers, sized as
+        // declared above, which outlive the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                b.hdrs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(0)
+            } else {
+                Err(e)
+            };
+        }
+        b.got = n as usize;
+        Ok(b.got)
+    }
+
+    /// Sends every reply in `b` with `sendmmsg` and empties it. Returns how
+    /// many the kernel refused (counted by the caller, not retried: a
+    /// client whose reply is lost asks again).
+    pub fn send_batch(&self, b: &mut SendBatch) -> usize {
+        let n = b.used;
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: as in `RecvBatch::new`: plain C structs, zero is valid.
+        let mut names: [libc::sockaddr_in; BATCH] = unsafe { std::mem::zeroed() };
+        let mut pis: [[u64; 8]; BATCH] = [[0; 8]; BATCH];
+        let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let cmsg_space =
+            unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::in_pktinfo>() as u32) };
+        for i in 0..n {
+            names[i].sin_family = libc::AF_INET as libc::sa_family_t;
+            names[i].sin_port = b.to[i].port().to_be();
+            names[i].sin_addr.s_addr = u32::from(*b.to[i].ip()).to_be();
+            iovs[i] = libc::iovec {
+                iov_base: b.bufs[i].as_mut_ptr().cast(),
+                iov_len: b.bufs[i].len(),
+            };
+            let h = &mut hdrs[i].msg_hdr;
+            h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_iov = &mut iovs[i];
+            h.msg_iovlen = 1;
+            if !b.from[i].is_unspecified() {
+                h.msg_control = pis[i].as_mut_ptr().cast();
+                h.msg_controllen = cmsg_space as _;
+                // SAFETY: the control buffer is 64 bytes, larger than
+                // CMSG_SPACE(in_pktinfo); CMSG_FIRSTHDR points at its start.
+                unsafe {
+                    let c = libc::CMSG_FIRSTHDR(h);
+                    (*c).cmsg_level = libc::IPPROTO_IP;
+                    (*c).cmsg_type = libc::IP_PKTINFO;
+                    (*c).cmsg_len =
+                        libc::CMSG_LEN(std::mem::size_of::<libc::in_pktinfo>() as u32) as _;
+                    let pi = libc::in_pktinfo {
+                        ipi_ifindex: 0,
+                        ipi_spec_dst: libc::in_addr {
+                            s_addr: u32::from(b.from[i]).to_be(),
+                        },
+                        ipi_addr: libc::in_addr { s_addr: 0 },
+                    };
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::in_pktinfo, pi);
+                }
+            }
+        }
+        let mut sent = 0usize;
+        let mut failed = 0usize;
+        while sent < n {
+            // SAFETY: headers sent..n point into the arrays above and into
+            // `b`'s buffers, all alive for the call.
+            let r = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    hdrs[sent..].as_mut_ptr(),
+                    (n - sent) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r <= 0 {
+                // The first unsent message failed: skip it, go on.
+                failed += 1;
+                sent += 1;
+            } else {
+                sent += r as usize;
+            }
+        }
+        b.used = 0;
+        b.to.clear();
+        b.from.clear();
+        failed
+    }
+}

@@ -32,6 +32,8 @@ pub struct Config {
     pub general: General,
     /// `[dhcp]`, if present.
     pub dhcp: Option<crate::dhcp::config::DhcpConfig>,
+    /// `[dns]`, if present.
+    pub dns: Option<crate::dns::config::DnsConfig>,
     /// Every `[vrrp NAME]`, in file order.
     pub vrrp: Vec<crate::vrrp::config::VrrpConfig>,
 }

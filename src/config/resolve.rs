@@ -131,6 +131,12 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 Ok(subnets) => {
                     let mut p = Plan::new(d, subnets);
                     p.local_addrs = ifaces;
+                    // dnsmasq's default: when this box serves DNS on the
+                    // standard port, clients get it as their DNS server.
+                    p.dns_server = config
+                        .dns
+                        .as_ref()
+                        .is_some_and(|dns| dns.port == crate::dns::config::DEFAULT_PORT);
                     Some(p)
                 }
                 Err(e) => {

@@ -13,9 +13,6 @@ use super::raw::{Entry, RawConfig, RawSection};
 use super::{Config, ConfigError, General};
 use crate::log::{Facility, Level, Target};
 
-/// The sections hamasq knows. Subsystem keys arrive with each subsystem.
-const SUBSYSTEMS_NOT_BUILT: &[(&str, &str)] = &[("dns", "DNS forwarder")];
-
 /// Turns a parsed file into a [`Config`], or every error in it.
 pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     let mut errs = Vec::new();
@@ -34,6 +31,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
 
     let mut general_entries: Vec<&RawSection> = Vec::new();
     let mut dhcp_entries: Vec<&RawSection> = Vec::new();
+    let mut dns_entries: Vec<&RawSection> = Vec::new();
     let mut vrrp_sections: Vec<(&str, &RawSection)> = Vec::new();
     for s in &raw.sections {
         let (kind, name) = match s.name.split_once(char::is_whitespace) {
@@ -68,20 +66,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
                     vrrp_sections.push((n, s));
                 }
             }
-            ("dns", None) => {
-                let what = SUBSYSTEMS_NOT_BUILT
-                    .iter()
-                    .find(|(k, _)| *k == kind)
-                    .map_or(kind, |p| p.1);
-                errs.push(section_error(
-                    raw,
-                    s,
-                    format!(
-                        "the {what} is not part of this version of hamasq yet \
-                         (see the status table in README.md); remove this section"
-                    ),
-                ));
-            }
+            ("dns", None) => dns_entries.push(s),
             _ => errs.push(section_error(
                 raw,
                 s,
@@ -130,11 +115,22 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         Some(d)
     };
 
+    let dns = if dns_entries.is_empty() {
+        None
+    } else {
+        let merged = merge("dns", &dns_entries);
+        let mut r = SectionReader::new(&raw.file, &merged);
+        let d = crate::dns::config::read(&mut r);
+        errs.extend(r.finish());
+        Some(d)
+    };
+
     if errs.is_empty() {
         Ok(Config {
             file: raw.file.clone(),
             general,
             dhcp,
+            dns,
             vrrp,
         })
     } else {
@@ -534,13 +530,15 @@ mod tests {
     }
 
     #[test]
-    fn subsystems_not_built_yet_are_refused_honestly() {
-        let errs = check("[dns]\n").unwrap_err();
+    fn a_dns_section_given_twice_is_merged_and_checked_as_one() {
+        let errs = check("[dns]\nport = 53\n[dns]\nport = 5353\n").unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(
-            errs.iter()
-                .all(|e| e.message.contains("not part of this version"))
+            errs[0].message.contains("first set on line 2"),
+            "{}",
+            errs[0]
         );
+        assert!(check("[dns]\nport = 5353\n[dns]\ncache-size = 0\n").is_ok());
     }
 
     #[test]
@@ -613,6 +611,13 @@ mod tests {
             .join("\n");
         let c = check(&uncommented).unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(c.vrrp.len(), 1, "the sample documents [vrrp NAME]");
+        let dns = c.dns.expect("the sample documents [dns]");
+        assert!(
+            !dns.servers.is_empty()
+                && !dns.locals.is_empty()
+                && !dns.addresses.is_empty()
+                && dns.domain.is_some()
+        );
         let d = c.dhcp.expect("the sample documents [dhcp]");
         assert!(
             !d.ranges.is_empty()

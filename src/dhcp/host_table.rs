@@ -51,6 +51,13 @@ impl HostTable {
         self.by_addr.get(&addr).map(String::as_str)
     }
 
+    /// Every `(name, address)` pair.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, Ipv4Addr)> {
+        self.by_name
+            .iter()
+            .flat_map(|(n, addrs)| addrs.iter().map(move |a| (n.as_str(), *a)))
+    }
+
     /// Number of distinct names.
     pub fn len(&self) -> usize {
         self.by_name.len()

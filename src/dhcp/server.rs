@@ -199,6 +199,9 @@ pub struct Plan {
     /// Every IPv4 address of this machine, for the server identifier on a
     /// relayed subnet and to recognise our identifiers in requests.
     pub local_addrs: Vec<IfAddr>,
+    /// This box answers DNS on port 53: local subnets get this server (the
+    /// VIP in an HA pair) as their DNS server unless `dns-server` is set.
+    pub dns_server: bool,
 }
 
 impl Plan {
@@ -214,6 +217,7 @@ impl Plan {
             offer_time: cfg.offer_time,
             server_id: None,
             local_addrs: Vec::new(),
+            dns_server: false,
         }
     }
 }
@@ -847,14 +851,19 @@ impl Server {
 
     /// Options a subnet gets unless configured otherwise (dnsmasq's
     /// behaviour): its netmask and broadcast address, and on a local
-    /// subnet this server as the router.
+    /// subnet this server as the router and, when it serves DNS, as the
+    /// DNS server.
     fn default_options(&self, subnet: &Subnet) -> Vec<(u8, Vec<u8>)> {
         let mut d = vec![
             (1, subnet.mask().octets().to_vec()),
             (28, subnet.broadcast().octets().to_vec()),
         ];
         if subnet.local.is_some() {
-            d.push((3, self.server_id(subnet, None).octets().to_vec()));
+            let me = self.server_id(subnet, None).octets().to_vec();
+            if self.plan.dns_server {
+                d.push((6, me.clone()));
+            }
+            d.push((3, me));
         }
         d
     }

@@ -101,6 +101,7 @@ fn plan_with(pool: (u8, u8), hosts: &[&str], options: &[&str]) -> Plan {
         offer_time: Duration::from_secs(30),
         server_id: None,
         local_addrs: Vec::new(),
+        dns_server: false,
     }
 }
 
@@ -286,6 +287,26 @@ fn silent(s: Silence) -> Outcome {
 }
 
 // ---- §4.3.1 DISCOVER ----------------------------------------------------------
+
+#[test]
+fn with_dns_on_clients_get_this_server_as_dns_server_unless_configured() {
+    let d = Req {
+        prl: Some(vec![6, 3]),
+        ..discover(1)
+    };
+    let dns = |opts: &[&str], on: bool| {
+        let mut p = plan_with((100, 149), &[], opts);
+        p.dns_server = on;
+        let a = offer(server(p).handle(at(0), &d));
+        a.options.iter().find(|o| o.0 == 6).map(|o| o.1.clone())
+    };
+    assert_eq!(dns(&[], true), Some(ME.octets().to_vec()));
+    assert_eq!(dns(&[], false), None);
+    assert_eq!(
+        dns(&["option:dns-server,192.0.2.53"], true),
+        Some(vec![192, 0, 2, 53])
+    );
+}
 
 #[test]
 fn discover_offers_an_own_range_address_with_the_table_3_options() {

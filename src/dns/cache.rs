@@ -389,6 +389,20 @@ impl Cache {
         self.bytes = 0;
     }
 
+    /// Drops every entry whose (lower-case, wire-form) name `matches`: one
+    /// pass over the cache, for names that have just become local.
+    pub fn purge_names(&mut self, matches: impl Fn(&[u8]) -> bool) {
+        let doomed: Vec<u32> = self
+            .map
+            .iter()
+            .filter(|(k, _)| k.len() >= 5 && matches(&k[..k.len() - 5]))
+            .map(|(_, &i)| i)
+            .collect();
+        for i in doomed {
+            self.remove(i);
+        }
+    }
+
     /// The fast path: answers `query` (a raw client query) from the cache
     /// into `out` (cleared first) on [`Lookup::Hit`]. See [`Lookup`].
     pub fn lookup(

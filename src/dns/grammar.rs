@@ -151,7 +151,10 @@ fn is_number(v: &str) -> bool {
 
 /// Splits `/a/b/c` into its slash-separated parts: the domains and the last
 /// part (an address, or empty).
-fn slash_domains<'a>(v: &'a str, example: &str) -> Result<(Vec<String>, &'a str), String> {
+pub(crate) fn slash_domains<'a>(
+    v: &'a str,
+    example: &str,
+) -> Result<(Vec<String>, &'a str), String> {
     let Some(rest) = v.strip_prefix('/') else {
         return Err(format!("expected {example}"));
     };

@@ -463,6 +463,11 @@ impl LocalData {
         }
     }
 
+    /// `domain=`: the domain DHCP names are qualified with.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
     /// The local answer for a question, or `None` to forward it.
     pub fn answer(
         &self,

@@ -74,8 +74,10 @@ pub const CLASS_IN: u16 = 1;
 /// Response codes the cache handles (RFC 1035 §4.1.1).
 pub mod rcode {
     pub const NOERROR: u8 = 0;
+    pub const FORMERR: u8 = 1;
     pub const SERVFAIL: u8 = 2;
     pub const NXDOMAIN: u8 = 3;
+    pub const NOTIMP: u8 = 4;
     pub const REFUSED: u8 = 5;
 }
 
@@ -154,6 +156,68 @@ pub fn skip_name(buf: &[u8], pos: usize) -> Option<usize> {
             _ => return None,
         }
     }
+}
+
+/// An uncompressed wire name (as in a cache key) in presentation form,
+/// lower-case as given, without the trailing dot; bytes outside
+/// `[A-Za-z0-9_-]` are escaped `\DDD` so a name in a log line cannot forge
+/// anything. The root is "".
+pub fn name_text(wire: &[u8]) -> String {
+    let mut s = String::with_capacity(wire.len());
+    let mut p = 0;
+    while let Some(&l) = wire.get(p) {
+        if l == 0 || l as usize > MAX_LABEL {
+            break;
+        }
+        let Some(label) = wire.get(p + 1..p + 1 + l as usize) else {
+            break;
+        };
+        if !s.is_empty() {
+            s.push('.');
+        }
+        for &b in label {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                s.push(b as char);
+            } else {
+                s.push_str(&format!("\\{b:03}"));
+            }
+        }
+        p += 1 + l as usize;
+    }
+    s
+}
+
+/// [`name_text`] of the (possibly compressed) name at `pos` in `msg`,
+/// lower-cased; pointers are followed backwards only, so it cannot loop.
+pub fn name_text_at(msg: &[u8], pos: usize) -> Option<String> {
+    let mut wire = Vec::with_capacity(64);
+    let mut p = pos;
+    loop {
+        let b = *msg.get(p)?;
+        match b & 0xC0 {
+            0x00 => {
+                let l = b as usize;
+                wire.extend_from_slice(msg.get(p..p + 1 + l)?);
+                if wire.len() > MAX_NAME_WIRE {
+                    return None;
+                }
+                if l == 0 {
+                    break;
+                }
+                p += 1 + l;
+            }
+            0xC0 => {
+                let target = (get_u16(msg, p)? & 0x3FFF) as usize;
+                if target >= p {
+                    return None;
+                }
+                p = target;
+            }
+            _ => return None,
+        }
+    }
+    wire.make_ascii_lowercase();
+    Some(name_text(&wire))
 }
 
 /// Where the parts of one resource record sit in a message.

@@ -6,15 +6,22 @@
 //! * [`local`]: answers that never go upstream, merged from
 //!   [`hosts`] files, the dnsmasq-style records of [`grammar`], the DHCP
 //!   host table and the [`special_use`] names (RFC 6761/6303/8375).
-//!
-//! Sockets, forwarding (RFC 5452) and the `[dns]` config keys arrive with
-//! the server and forwarder.
+//! * [`forward`]: the upstream forwarder (RFC 5452 matching, coalescing,
+//!   server selection, retries, TCP fallback).
+//! * [`resolver`]: the per-query decisions joining all of the above.
+//! * [`driver`]: the task with the sockets; [`acl`] says who may ask;
+//!   [`config`] reads `[dns]`.
 
+pub mod acl;
 pub mod cache;
+pub mod config;
+pub mod driver;
+pub mod forward;
 pub mod grammar;
 pub mod hosts;
 pub mod local;
 pub mod message;
+pub mod resolver;
 pub mod special_use;
 
 pub use cache::{Cache, CacheConfig, CacheStats, Lookup, NotCached, Question};

@@ -1,0 +1,1098 @@
+//! The DNS task: sockets, clock and entropy around the sans-IO
+//! [`Resolver`] (design §1, §6). It owns the cache, local data and
+//! forwarder; nothing else touches them.
+//!
+//! * Listeners: one wildcard UDP socket with IP_PKTINFO and one TCP
+//!   listener on the DNS port. Replies leave from the address the client
+//!   queried, so the VIP is served the moment VRRP adds it, with no
+//!   re-bind (dnsmasq needs `bind-dynamic` for that). [`Acl`] decides who
+//!   may ask.
+//! * Fast path: the UDP socket is drained in batches; a cache hit costs one
+//!   `recvmsg`, one lookup and one `sendmsg` (design §6).
+//! * TCP (RFC 7766): at most `max-tcp-connections` connections; a
+//!   connection idle for [`TCP_IDLE`] or slower than [`TCP_IO`] to send a
+//!   query or take a reply is closed (§6.2.3); queries on one connection are
+//!   answered in order.
+//! * Upstreams (RFC 5452 §9.2): every query gets its own UDP socket on a
+//!   random source port (from the kernel's CSPRNG, `getrandom(2)`),
+//!   `connect()`ed to the server; a small task relays what arrives to the
+//!   resolver, which checks every reply. TCP retries get a connection each.
+//! * Inputs from the rest of the daemon: the DHCP host table
+//!   (`watch<Arc<HostTable>>`), reloads (`watch<Arc<Config>>`: hosts files
+//!   re-read, cache cleared), and `resolv-file`, polled for changes every
+//!   [`RESOLV_POLL`].
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio::time::{sleep_until, timeout};
+
+use super::acl::Acl;
+use super::cache::CacheStats;
+use super::config::{DnsConfig, SYSTEM_HOSTS, parse_resolv_conf};
+use super::forward::{Entropy, ForwardConfig, ForwardStats, Policy, Token, UpstreamSpec};
+use super::hosts::HostsFile;
+use super::local::{LocalData, LocalSources};
+use super::message::Transport;
+use super::resolver::{Client, Io, Options, Outcome, Resolver, ResolverStats};
+use crate::clock::Mono;
+use crate::config::Config;
+use crate::daemon::{Shutdown, TaskError};
+use crate::dhcp::HostTable;
+use crate::dhcp::subnet::{IfAddr, local_interfaces};
+use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
+use crate::{event, event_limited, stats};
+
+/// A TCP connection with no query for this long is closed (RFC 7766
+/// §6.2.3 asks for idle timeouts of seconds, not minutes).
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
+/// A query must arrive, and a reply be taken, within this once started.
+pub const TCP_IO: Duration = Duration::from_secs(5);
+/// How long a forwarded query over TCP may wait for the resolver.
+const TCP_ANSWER_WAIT: Duration = Duration::from_secs(10);
+/// How long an upstream UDP socket lives at most (the forwarder closes it
+/// sooner; this bounds a socket whose close was lost).
+const UPSTREAM_SOCKET_LIFE: Duration = Duration::from_secs(30);
+/// Upstream TCP: connect, send and read one message within this.
+const UPSTREAM_TCP_LIFE: Duration = Duration::from_secs(5);
+/// Datagrams handled per wake before other work gets a turn.
+const UDP_BATCH: usize = 256;
+/// How often `resolv-file` is checked for a change (dnsmasq polls too).
+pub const RESOLV_POLL: Duration = Duration::from_secs(2);
+/// The interface list (for [`Acl`]) is refreshed at most this often when a
+/// query is refused, and at least this often anyway.
+const IFACES_RETRY: Duration = Duration::from_secs(1);
+const IFACES_REFRESH: Duration = Duration::from_secs(30);
+/// Largest UDP datagram read (queries are small; anything larger is junk).
+const UDP_BUF: usize = 4096;
+
+/// How a waiting client is answered.
+pub enum ReplyTo {
+    Udp { to: SocketAddrV4, from: Ipv4Addr },
+    Tcp(Option<oneshot::Sender<Vec<u8>>>),
+}
+
+/// A client waiting for an upstream answer.
+pub struct Pending {
+    query: Vec<u8>,
+    to: ReplyTo,
+}
+
+impl Client for Pending {
+    fn query(&self) -> &[u8] {
+        &self.query
+    }
+    fn transport(&self) -> Transport {
+        match self.to {
+            ReplyTo::Udp { .. } => Transport::Udp,
+            ReplyTo::Tcp(_) => Transport::Tcp,
+        }
+    }
+}
+
+/// Random numbers from the kernel (`getrandom(2)`), buffered: the IDs and
+/// source ports of RFC 5452 must not be predictable.
+pub struct OsEntropy {
+    buf: [u64; 64],
+    left: usize,
+}
+
+impl OsEntropy {
+    pub fn new() -> OsEntropy {
+        OsEntropy {
+            buf: [0; 64],
+            left: 0,
+        }
+    }
+
+    fn refill(&mut self) {
+        let bytes = std::mem::size_of_val(&self.buf);
+        // SAFETY: getrandom writes at most `bytes` bytes into the buffer,
+        // which is exactly that large and lives across the call.
+        let n = unsafe { nix::libc::getrandom(self.buf.as_mut_ptr().cast(), bytes, 0) };
+        if n != bytes as isize {
+            // getrandom cannot fail for ≤ 256 bytes once the pool is
+            // initialised (man 2 getrandom); if it ever does, mix the clock
+            // in rather than repeat numbers.
+            let t = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            for (i, v) in self.buf.iter_mut().enumerate() {
+                *v ^= t.rotate_left(i as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            }
+        }
+        self.left = self.buf.len();
+    }
+}
+
+impl Default for OsEntropy {
+    fn default() -> Self {
+        OsEntropy::new()
+    }
+}
+
+impl Entropy for OsEntropy {
+    fn next_u64(&mut self) -> u64 {
+        if self.left == 0 {
+            self.refill();
+        }
+        self.left -= 1;
+        self.buf[self.left]
+    }
+}
+
+/// What the per-upstream tasks report.
+enum UpEvent {
+    Udp {
+        token: Token,
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+    Tcp {
+        token: Token,
+        result: Result<Vec<u8>, ()>,
+    },
+}
+
+/// A query read from a TCP connection.
+struct TcpQuery {
+    query: Vec<u8>,
+    reply: oneshot::Sender<Vec<u8>>,
+}
+
+/// Driver counters (the resolver, cache and forwarder keep theirs).
+#[derive(Clone, Copy, Debug, Default)]
+struct DriverStats {
+    udp_received: u64,
+    udp_sent: u64,
+    udp_send_errors: u64,
+    udp_oversized: u64,
+    refused_acl: u64,
+    tcp_accepted: u64,
+    tcp_refused_limit: u64,
+    upstream_socket_errors: u64,
+    resolv_reloads: u64,
+}
+
+/// Everything the metrics endpoint and SIGUSR1 show, copied out of the task
+/// after each batch of work.
+#[derive(Clone, Copy, Debug, Default)]
+struct Snapshot {
+    cache: CacheStats,
+    resolver: ResolverStats,
+    forward: ForwardStats,
+    driver: DriverStats,
+    tcp_open: u64,
+}
+
+/// Reads the `[dns]` local-data sources: the keys plus hosts files.
+/// Unreadable hosts files are logged and skipped (dnsmasq does the same).
+pub fn local_sources(cfg: &DnsConfig) -> LocalSources {
+    let mut hosts = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    if !cfg.no_hosts {
+        files.push(PathBuf::from(SYSTEM_HOSTS));
+    }
+    files.extend(cfg.addn_hosts.iter().cloned());
+    for f in &files {
+        match HostsFile::load(f) {
+            Ok(list) => {
+                for h in list {
+                    h.log();
+                    hosts.push(h);
+                }
+            }
+            Err(e) => event!(
+                Warn,
+                "dns.hosts_unreadable",
+                "file={} error={:?}",
+                f.display(),
+                e.to_string()
+            ),
+        }
+    }
+    LocalSources {
+        hosts,
+        addresses: cfg.addresses.clone(),
+        locals: cfg.locals.clone(),
+        host_records: cfg.host_records.clone(),
+        cnames: cfg.cnames.clone(),
+        srv_hosts: cfg.srv_hosts.clone(),
+        txt_records: cfg.txt_records.clone(),
+        ptr_records: cfg.ptr_records.clone(),
+        domain: cfg.domain.clone(),
+        expand_hosts: cfg.expand_hosts,
+        bogus_priv: cfg.bogus_priv,
+        local_ttl: cfg.local_ttl,
+        dhcp_ttl: cfg.dhcp_ttl,
+        forward_domains: cfg
+            .servers
+            .iter()
+            .filter(|s| s.addr.is_some())
+            .flat_map(|s| s.domains.iter().cloned())
+            .collect(),
+    }
+}
+
+fn build_local(cfg: &DnsConfig) -> Arc<LocalData> {
+    let local = LocalData::build(&local_sources(cfg));
+    for w in local.warnings() {
+        event!(Warn, "dns.local_data", "warning={w:?}");
+    }
+    Arc::new(local)
+}
+
+fn options(cfg: &DnsConfig) -> Options {
+    Options {
+        chaos_stats: cfg.chaos_stats,
+        domain_needed: cfg.domain_needed,
+        stop_dns_rebind: cfg.stop_dns_rebind,
+        rebind_localhost_ok: cfg.rebind_localhost_ok,
+        rebind_domain_ok: cfg.rebind_domain_ok.clone(),
+    }
+}
+
+/// `server=` upstreams plus, unless `no-resolv` (or explicit defaults),
+/// those of `resolv-file`.
+fn upstreams(cfg: &DnsConfig, resolv: &[SocketAddr]) -> Vec<UpstreamSpec> {
+    let mut v: Vec<UpstreamSpec> = cfg
+        .configured_upstreams()
+        .map(|(doms, addr)| UpstreamSpec::for_domains(addr, doms.iter().cloned()))
+        .collect();
+    if cfg.uses_resolv_file() {
+        v.extend(resolv.iter().map(|a| UpstreamSpec::new(*a)));
+    }
+    v
+}
+
+fn forward_config(cfg: &DnsConfig, ups: Vec<UpstreamSpec>) -> ForwardConfig {
+    ForwardConfig {
+        upstreams: ups,
+        policy: if cfg.strict_order {
+            Policy::StrictOrder
+        } else if cfg.all_servers {
+            Policy::AllServers
+        } else {
+            Policy::Fastest
+        },
+        max_inflight: cfg.forward_max as usize,
+        ..ForwardConfig::default()
+    }
+}
+
+/// `resolv-file` and what was last read from it.
+struct ResolvWatch {
+    path: PathBuf,
+    stamp: Option<(SystemTime, u64)>,
+    servers: Vec<SocketAddr>,
+}
+
+impl ResolvWatch {
+    fn new(path: PathBuf) -> ResolvWatch {
+        ResolvWatch {
+            path,
+            stamp: None,
+            servers: Vec::new(),
+        }
+    }
+
+    /// Re-reads the file if its mtime or size changed; `true` when the
+    /// server list changed.
+    fn poll(&mut self) -> bool {
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        if stamp == self.stamp {
+            return false;
+        }
+        self.stamp = stamp;
+        let servers = match std::fs::read_to_string(&self.path) {
+            Ok(t) => parse_resolv_conf(&t),
+            Err(e) => {
+                event!(
+                    Warn,
+                    "dns.resolv_unreadable",
+                    "file={} error={:?}",
+                    self.path.display(),
+                    e.to_string()
+                );
+                Vec::new()
+            }
+        };
+        if servers == self.servers {
+            return false;
+        }
+        event!(
+            Info,
+            "dns.resolv_read",
+            "file={} servers={:?}",
+            self.path.display(),
+            servers
+        );
+        self.servers = servers;
+        true
+    }
+}
+
+/// The DNS task.
+pub struct DnsTask {
+    cfg: Arc<DnsConfig>,
+    udp: PktinfoSocket,
+    tcp: TcpListener,
+    resolver: Resolver<Pending>,
+    acl: Acl,
+    ifaces: Vec<IfAddr>,
+    ifaces_at: Option<Mono>,
+    resolv: Option<ResolvWatch>,
+    hosts: watch::Receiver<Arc<HostTable>>,
+    config: watch::Receiver<Arc<Config>>,
+    ports: OsEntropy,
+    stats: DriverStats,
+    snapshot: Arc<Mutex<Snapshot>>,
+    tcp_open: Arc<AtomicUsize>,
+}
+
+impl DnsTask {
+    /// Binds the listeners (before privileges are dropped) and builds the
+    /// resolver.
+    pub fn open(
+        cfg: &DnsConfig,
+        hosts: watch::Receiver<Arc<HostTable>>,
+        config: watch::Receiver<Arc<Config>>,
+    ) -> Result<DnsTask, String> {
+        let port = cfg.port;
+        let udp =
+            bind_udp(port).map_err(|e| format!("cannot listen for DNS on UDP port {port}: {e}"))?;
+        let tcp =
+            bind_tcp(port).map_err(|e| format!("cannot listen for DNS on TCP port {port}: {e}"))?;
+        let mut resolv = cfg
+            .uses_resolv_file()
+            .then(|| ResolvWatch::new(cfg.resolv_file.clone()));
+        if let Some(r) = &mut resolv {
+            r.poll();
+        }
+        let ups = upstreams(cfg, resolv.as_ref().map_or(&[], |r| &r.servers));
+        if ups.is_empty() {
+            event!(
+                Warn,
+                "dns.no_upstreams",
+                "note=\"no server= lines and no nameserver in resolv-file: only local names will resolve\""
+            );
+        }
+        let resolver = Resolver::new(
+            options(cfg),
+            cfg.cache(),
+            build_local(cfg),
+            forward_config(cfg, ups),
+            Box::new(OsEntropy::new()),
+        );
+        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+        register_metrics(&snapshot);
+        Ok(DnsTask {
+            cfg: Arc::new(cfg.clone()),
+            udp,
+            tcp,
+            resolver,
+            acl: Acl::from_config(cfg),
+            ifaces: Vec::new(),
+            ifaces_at: None,
+            resolv,
+            hosts,
+            config,
+            ports: OsEntropy::new(),
+            stats: DriverStats::default(),
+            snapshot,
+            tcp_open: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    pub async fn run(mut self, mut sd: Shutdown) -> Result<(), TaskError> {
+        let (up_tx, mut up_rx) = mpsc::channel::<UpEvent>(1024);
+        let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpQuery>(256);
+        let mut upstream_tasks: HashMap<Token, AbortHandle> = HashMap::new();
+        let mut rb = RecvBatch::new();
+        let mut sb = SendBatch::new();
+        let mut out = Vec::with_capacity(1500);
+        let mut resolv_tick = tokio::time::interval(RESOLV_POLL);
+        resolv_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.resolver
+            .set_host_table(self.hosts.borrow_and_update().clone());
+        event!(
+            Info,
+            "dns.listening",
+            "port={} acl={:?} cache_size={} upstreams={}",
+            self.cfg.port,
+            self.acl,
+            self.cfg.cache_size,
+            self.resolver.forwarder().servers().len()
+        );
+        loop {
+            let wake = self.resolver.next_wakeup();
+            let timer = async {
+                match wake {
+                    Some(t) => sleep_until(t.to_instant().into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sd.wait() => break,
+                r = self.udp.readable() => {
+                    r.map_err(|e| TaskError::new(format!("DNS UDP socket failed: {e}")))?;
+                    self.drain_udp(&mut rb, &mut sb);
+                }
+                acc = self.tcp.accept() => {
+                    match acc {
+                        Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
+                        Err(e) => event_limited!(Warn, "dns.tcp_accept_failed", "error={:?}", e.to_string()),
+                    }
+                }
+                Some(q) = tcp_rx.recv() => self.tcp_query(q, &mut out),
+                Some(ev) = up_rx.recv() => {
+                    let now = Mono::now();
+                    let udp = &self.udp;
+                    let st = &mut self.stats;
+                    let mut deliver = |c: Pending, b: &[u8]| send_to_client(udp, st, c, b);
+                    match ev {
+                        UpEvent::Udp { token, from, data } => {
+                            self.resolver.upstream_udp(now, token, from, &data, &mut deliver)
+                        }
+                        UpEvent::Tcp { token, result } => self.resolver.upstream_tcp(
+                            now,
+                            token,
+                            result.as_deref().map_err(|_| ()),
+                            &mut deliver,
+                        ),
+                    }
+                }
+                _ = timer => {
+                    let now = Mono::now();
+                    let udp = &self.udp;
+                    let st = &mut self.stats;
+                    self.resolver.timer(now, &mut |c, b| send_to_client(udp, st, c, b));
+                }
+                Ok(()) = self.hosts.changed() => {
+                    let t = self.hosts.borrow_and_update().clone();
+                    self.resolver.set_host_table(t);
+                }
+                Ok(()) = self.config.changed() => {
+                    let c = self.config.borrow_and_update().clone();
+                    self.reload(&c);
+                }
+                _ = resolv_tick.tick() => self.poll_resolv(),
+            }
+            self.do_io(&up_tx, &mut upstream_tasks);
+            self.publish();
+        }
+        for (_, h) in upstream_tasks.drain() {
+            h.abort();
+        }
+        Ok(())
+    }
+
+    /// The fast path: datagrams in batches of [`BATCH`] (`recvmmsg`), the
+    /// replies of a batch in one `sendmmsg`.
+    fn drain_udp(&mut self, rb: &mut RecvBatch, sb: &mut SendBatch) {
+        let now = Mono::now();
+        for _ in 0..UDP_BATCH.div_ceil(BATCH) {
+            let n = match self.udp.recv_batch(rb) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    event_limited!(Warn, "dns.udp_receive_failed", "error={:?}", e.to_string());
+                    break;
+                }
+            };
+            for i in 0..n {
+                self.stats.udp_received += 1;
+                let Some((query, env)) = rb.get(i) else {
+                    self.stats.udp_oversized += 1;
+                    continue;
+                };
+                if !self.allowed(now, *env.src.ip(), env.dst, env.ifindex) {
+                    continue;
+                }
+                // Replies leave from the address the client asked (the VIP
+                // in an HA pair); a query to a broadcast address gets the
+                // kernel's choice.
+                let from = if env.dst.is_broadcast() || env.dst.is_multicast() {
+                    Ipv4Addr::UNSPECIFIED
+                } else {
+                    env.dst
+                };
+                let Some(out) = sb.slot() else {
+                    break;
+                };
+                let outcome = self
+                    .resolver
+                    .query(now, query, Transport::Udp, out, || Pending {
+                        query: query.to_vec(),
+                        to: ReplyTo::Udp { to: env.src, from },
+                    });
+                if outcome == Outcome::Reply {
+                    sb.commit(env.src, from);
+                }
+            }
+            let replies = sb.len() as u64;
+            let failed = self.udp.send_batch(sb) as u64;
+            self.stats.udp_sent += replies - failed;
+            self.stats.udp_send_errors += failed;
+            if n < BATCH {
+                break;
+            }
+        }
+    }
+
+    fn allowed(&mut self, now: Mono, src: Ipv4Addr, dst: Ipv4Addr, ifindex: u32) -> bool {
+        if self.acl.uses_interfaces()
+            && self
+                .ifaces_at
+                .is_none_or(|t| now.since(t) >= IFACES_REFRESH)
+        {
+            self.refresh_ifaces(now);
+        }
+        if self.acl.allows(&self.ifaces, src, dst, ifindex) {
+            return true;
+        }
+        // An address added since the last look (a new VIP, DHCP on the WAN)
+        // must not make us refuse for long.
+        if self.acl.uses_interfaces() && self.ifaces_at.is_none_or(|t| now.since(t) >= IFACES_RETRY)
+        {
+            self.refresh_ifaces(now);
+            if self.acl.allows(&self.ifaces, src, dst, ifindex) {
+                return true;
+            }
+        }
+        self.stats.refused_acl += 1;
+        event_limited!(
+            Info,
+            "dns.query_refused",
+            "client={src} to={dst} ifindex={ifindex} rule={:?}",
+            self.acl
+        );
+        false
+    }
+
+    fn refresh_ifaces(&mut self, now: Mono) {
+        self.ifaces_at = Some(now);
+        match local_interfaces() {
+            Ok(l) => self.ifaces = l,
+            Err(e) => event_limited!(
+                Warn,
+                "dns.interfaces_unreadable",
+                "error={:?}",
+                e.to_string()
+            ),
+        }
+    }
+
+    fn accept_tcp(&mut self, stream: TcpStream, peer: SocketAddr, tx: &mpsc::Sender<TcpQuery>) {
+        let local = stream.local_addr().ok();
+        let (IpAddr::V4(src), Some(SocketAddr::V4(dst))) = (peer.ip(), local) else {
+            return;
+        };
+        if !self.allowed(Mono::now(), src, *dst.ip(), 0) {
+            return;
+        }
+        let open = self.tcp_open.load(Ordering::Relaxed);
+        if open >= self.cfg.max_tcp_connections as usize {
+            // Closing at once is the cheapest refusal; the client retries
+            // (dnsmasq refuses the same way past max-tcp-connections).
+            self.stats.tcp_refused_limit += 1;
+            event_limited!(
+                Warn,
+                "dns.tcp_limit",
+                "client={peer} open={open} max-tcp-connections={}",
+                self.cfg.max_tcp_connections
+            );
+            return;
+        }
+        self.stats.tcp_accepted += 1;
+        let guard = ConnGuard::new(self.tcp_open.clone());
+        let tx = tx.clone();
+        tokio::spawn(serve_tcp(stream, tx, guard));
+    }
+
+    fn tcp_query(&mut self, q: TcpQuery, out: &mut Vec<u8>) {
+        let now = Mono::now();
+        let mut reply = Some(q.reply);
+        let query = q.query;
+        let outcome = self
+            .resolver
+            .query(now, &query, Transport::Tcp, out, || Pending {
+                query: query.clone(),
+                to: ReplyTo::Tcp(reply.take()),
+            });
+        if outcome == Outcome::Reply
+            && let Some(r) = reply
+        {
+            let _ = r.send(out.clone());
+        }
+    }
+
+    fn reload(&mut self, c: &Config) {
+        let Some(new) = &c.dns else {
+            event!(
+                Warn,
+                "config.restart_needed",
+                "section=dns note=\"removing [dns] takes effect at the next start\""
+            );
+            return;
+        };
+        if new.port != self.cfg.port {
+            event!(
+                Warn,
+                "config.restart_needed",
+                "section=dns key=port note=\"a new port takes effect at the next start\""
+            );
+        }
+        let mut resolv = new
+            .uses_resolv_file()
+            .then(|| ResolvWatch::new(new.resolv_file.clone()));
+        if let Some(r) = &mut resolv {
+            r.poll();
+        }
+        let ups = upstreams(new, resolv.as_ref().map_or(&[], |r| &r.servers));
+        self.resolver
+            .reconfigure(options(new), new.cache(), build_local(new), ups);
+        self.acl = Acl::from_config(new);
+        self.ifaces_at = None;
+        self.resolv = resolv;
+        let port = self.cfg.port;
+        let mut kept = new.clone();
+        kept.port = port;
+        self.cfg = Arc::new(kept);
+        event!(
+            Info,
+            "dns.reloaded",
+            "cache=cleared upstreams={}",
+            self.resolver.forwarder().servers().len()
+        );
+    }
+
+    fn poll_resolv(&mut self) {
+        let Some(r) = &mut self.resolv else {
+            return;
+        };
+        if r.poll() {
+            self.stats.resolv_reloads += 1;
+            let ups = upstreams(&self.cfg, &r.servers);
+            self.resolver.set_upstreams(ups);
+        }
+    }
+
+    fn do_io(&mut self, tx: &mpsc::Sender<UpEvent>, tasks: &mut HashMap<Token, AbortHandle>) {
+        let io: Vec<Io> = self.resolver.take_io().collect();
+        for a in io {
+            match a {
+                Io::SendUdp { token, to, packet } => {
+                    match upstream_socket(&mut self.ports, to) {
+                        Ok(sock) => {
+                            let tx = tx.clone();
+                            let h = tokio::spawn(upstream_udp(sock, token, packet, tx));
+                            tasks.insert(token, h.abort_handle());
+                        }
+                        Err(e) => {
+                            // The forwarder times this send out and moves on.
+                            self.stats.upstream_socket_errors += 1;
+                            event_limited!(
+                                Warn,
+                                "dns.upstream_socket_failed",
+                                "server={to} error={:?}",
+                                e.to_string()
+                            );
+                        }
+                    }
+                }
+                Io::SendTcp { token, to, packet } => {
+                    let tx = tx.clone();
+                    let h = tokio::spawn(upstream_tcp(token, to, packet, tx));
+                    tasks.insert(token, h.abort_handle());
+                }
+                Io::Close { token } => {
+                    if let Some(h) = tasks.remove(&token) {
+                        h.abort();
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let mut s = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        s.cache = self.resolver.cache().stats();
+        s.resolver = self.resolver.stats();
+        s.forward = self.resolver.forwarder().stats();
+        s.driver = self.stats;
+        s.tcp_open = self.tcp_open.load(Ordering::Relaxed) as u64;
+    }
+}
+
+fn send_to_client(udp: &PktinfoSocket, st: &mut DriverStats, c: Pending, bytes: &[u8]) {
+    match c.to {
+        ReplyTo::Udp { to, from } => match udp.send(bytes, to, 0, from) {
+            Ok(()) => st.udp_sent += 1,
+            Err(_) => st.udp_send_errors += 1,
+        },
+        ReplyTo::Tcp(Some(tx)) => {
+            let _ = tx.send(bytes.to_vec());
+        }
+        ReplyTo::Tcp(None) => {}
+    }
+}
+
+fn bind_udp(port: u16) -> std::io::Result<PktinfoSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    // Bursts must queue, not drop: 1 MiB (the kernel caps it at rmem_max).
+    let _ = s.set_recv_buffer_size(1 << 20);
+    s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
+    PktinfoSocket::new(s)
+}
+
+fn bind_tcp(port: u16) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
+    s.listen(64)?;
+    TcpListener::from_std(s.into())
+}
+
+/// A UDP socket on a random source port (RFC 5452 §9.2), connected to the
+/// upstream so the kernel drops datagrams from anyone else (the resolver
+/// checks the source again).
+fn upstream_socket(rng: &mut OsEntropy, to: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if to.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_nonblocking(true)?;
+    let any: IpAddr = if to.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let mut bound = false;
+    for _ in 0..16 {
+        // 1024-65535, as dnsmasq's default min-port/max-port.
+        let port = 1024 + (rng.next_u64() % (65_536 - 1024)) as u16;
+        if s.bind(&SocketAddr::new(any, port).into()).is_ok() {
+            bound = true;
+            break;
+        }
+    }
+    if !bound {
+        // Every guess taken: let the kernel choose (still randomised).
+        s.bind(&SocketAddr::new(any, 0).into())?;
+    }
+    s.connect(&to.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+async fn upstream_udp(sock: UdpSocket, token: Token, packet: Vec<u8>, tx: mpsc::Sender<UpEvent>) {
+    if sock.send(&packet).await.is_err() {
+        // Nothing sent: the forwarder's timer moves the query on.
+        return;
+    }
+    let mut buf = vec![0u8; UDP_BUF];
+    let deadline = tokio::time::Instant::now() + UPSTREAM_SOCKET_LIFE;
+    loop {
+        match tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
+            Ok(Ok((n, from))) => {
+                let ev = UpEvent::Udp {
+                    token,
+                    from,
+                    data: buf[..n].to_vec(),
+                };
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP port unreachable and the like: keep listening, the
+            // forwarder's timer decides.
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(_) => return,
+        }
+    }
+}
+
+async fn upstream_tcp(token: Token, to: SocketAddr, packet: Vec<u8>, tx: mpsc::Sender<UpEvent>) {
+    let r = timeout(UPSTREAM_TCP_LIFE, async {
+        let mut s = TcpStream::connect(to).await.map_err(|_| ())?;
+        let len = u16::try_from(packet.len()).map_err(|_| ())?;
+        let mut msg = Vec::with_capacity(2 + packet.len());
+        msg.extend_from_slice(&len.to_be_bytes());
+        msg.extend_from_slice(&packet);
+        s.write_all(&msg).await.map_err(|_| ())?;
+        let n = s.read_u16().await.map_err(|_| ())? as usize;
+        let mut body = vec![0u8; n];
+        s.read_exact(&mut body).await.map_err(|_| ())?;
+        Ok::<_, ()>(body)
+    })
+    .await
+    .unwrap_or(Err(()));
+    let _ = tx.send(UpEvent::Tcp { token, result: r }).await;
+}
+
+/// Counts open TCP connections; decrements on drop, whatever ends the
+/// connection task.
+struct ConnGuard(Arc<AtomicUsize>);
+
+impl ConnGuard {
+    fn new(n: Arc<AtomicUsize>) -> ConnGuard {
+        n.fetch_add(1, Ordering::Relaxed);
+        ConnGuard(n)
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One client TCP connection (RFC 7766): length-prefixed queries, answered
+/// in order; closed when idle, slow, or the client closes.
+async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _guard: ConnGuard) {
+    let _ = s.set_nodelay(true);
+    loop {
+        let Ok(Ok(len)) = timeout(TCP_IDLE, s.read_u16()).await else {
+            return;
+        };
+        let mut query = vec![0u8; len as usize];
+        if !matches!(timeout(TCP_IO, s.read_exact(&mut query)).await, Ok(Ok(_))) {
+            return;
+        }
+        let (rtx, rrx) = oneshot::channel();
+        if tx.send(TcpQuery { query, reply: rtx }).await.is_err() {
+            return;
+        }
+        // A dropped query (malformed, overloaded) closes the connection:
+        // the client cannot tell one unanswered query from another.
+        let Ok(Ok(reply)) = timeout(TCP_ANSWER_WAIT, rrx).await else {
+            return;
+        };
+        let Ok(n) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut msg = Vec::with_capacity(2 + reply.len());
+        msg.extend_from_slice(&n.to_be_bytes());
+        msg.extend_from_slice(&reply);
+        if !matches!(timeout(TCP_IO, s.write_all(&msg)).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
+fn register_metrics(snap: &Arc<Mutex<Snapshot>>) {
+    type Get = fn(&Snapshot) -> u64;
+    const METRICS: &[(&str, &str, Get)] = &[
+        (
+            "hamasq_dns_cache_size",
+            "cache-size: most cached answers.",
+            |s| s.cache.cachesize,
+        ),
+        (
+            "hamasq_dns_cache_entries",
+            "Answers in the cache now.",
+            |s| s.cache.entries,
+        ),
+        (
+            "hamasq_dns_cache_insertions_total",
+            "Answers cached (dnsmasq insertions.bind).",
+            |s| s.cache.insertions,
+        ),
+        (
+            "hamasq_dns_cache_evictions_total",
+            "Live answers evicted for room (dnsmasq evictions.bind).",
+            |s| s.cache.evictions,
+        ),
+        (
+            "hamasq_dns_cache_hits_total",
+            "Queries answered from the cache (dnsmasq hits.bind).",
+            |s| s.cache.hits,
+        ),
+        (
+            "hamasq_dns_cache_misses_total",
+            "Cacheable queries not in the cache (dnsmasq misses.bind).",
+            |s| s.cache.misses,
+        ),
+        (
+            "hamasq_dns_stale_served_total",
+            "Stale answers served (RFC 8767).",
+            |s| s.resolver.stale_served,
+        ),
+        (
+            "hamasq_dns_queries_total",
+            "Client queries received.",
+            |s| s.resolver.queries,
+        ),
+        (
+            "hamasq_dns_local_answers_total",
+            "Queries answered from local data.",
+            |s| s.resolver.local_answers,
+        ),
+        (
+            "hamasq_dns_forwarded_total",
+            "Queries forwarded (or coalesced).",
+            |s| s.resolver.forwarded,
+        ),
+        (
+            "hamasq_dns_malformed_total",
+            "Client datagrams dropped as malformed.",
+            |s| s.resolver.malformed + s.driver.udp_oversized,
+        ),
+        ("hamasq_dns_formerr_total", "FORMERR replies.", |s| {
+            s.resolver.formerr
+        }),
+        ("hamasq_dns_notimp_total", "NOTIMP replies.", |s| {
+            s.resolver.notimp
+        }),
+        (
+            "hamasq_dns_refused_total",
+            "REFUSED replies (no upstream, CHAOS off).",
+            |s| s.resolver.refused,
+        ),
+        (
+            "hamasq_dns_acl_refused_total",
+            "Queries ignored by interface/listen-address/local-service.",
+            |s| s.driver.refused_acl,
+        ),
+        (
+            "hamasq_dns_domain_needed_total",
+            "Dotless names not forwarded (domain-needed).",
+            |s| s.resolver.domain_needed,
+        ),
+        (
+            "hamasq_dns_rebind_blocked_total",
+            "Upstream answers blocked by stop-dns-rebind.",
+            |s| s.resolver.rebind_blocked,
+        ),
+        (
+            "hamasq_dns_servfail_total",
+            "SERVFAIL replies after every upstream failed.",
+            |s| s.resolver.servfail,
+        ),
+        (
+            "hamasq_dns_overloaded_total",
+            "Queries dropped at dns-forward-max.",
+            |s| s.resolver.overloaded,
+        ),
+        (
+            "hamasq_dns_upstream_sent_total",
+            "Queries sent upstream over UDP.",
+            |s| s.forward.sent,
+        ),
+        (
+            "hamasq_dns_upstream_tcp_sent_total",
+            "Queries retried upstream over TCP after TC=1.",
+            |s| s.forward.tcp_sent,
+        ),
+        (
+            "hamasq_dns_upstream_retries_total",
+            "Upstream sends after the first try.",
+            |s| s.forward.retries,
+        ),
+        (
+            "hamasq_dns_upstream_timeouts_total",
+            "Upstream tries that timed out.",
+            |s| s.forward.timeouts,
+        ),
+        (
+            "hamasq_dns_upstream_coalesced_total",
+            "Client queries joined to an identical outstanding one.",
+            |s| s.forward.coalesced,
+        ),
+        (
+            "hamasq_dns_upstream_accepted_total",
+            "Upstream replies that matched their query.",
+            |s| s.forward.accepted,
+        ),
+        (
+            "hamasq_dns_upstream_inflight",
+            "Distinct questions outstanding upstream.",
+            |s| s.forward.inflight,
+        ),
+        (
+            "hamasq_dns_reply_dropped_wrong_source_total",
+            "Upstream replies from the wrong address or port (RFC 5452).",
+            |s| s.forward.drops.wrong_source,
+        ),
+        (
+            "hamasq_dns_reply_dropped_wrong_id_total",
+            "Upstream replies with the wrong ID (RFC 5452).",
+            |s| s.forward.drops.wrong_id,
+        ),
+        (
+            "hamasq_dns_reply_dropped_wrong_question_total",
+            "Upstream replies for another question (RFC 5452).",
+            |s| s.forward.drops.wrong_question,
+        ),
+        (
+            "hamasq_dns_reply_dropped_no_question_total",
+            "Upstream replies without a question.",
+            |s| s.forward.drops.no_question,
+        ),
+        (
+            "hamasq_dns_reply_dropped_malformed_total",
+            "Upstream replies that do not parse or are not responses.",
+            |s| s.forward.drops.malformed + s.forward.drops.not_response,
+        ),
+        (
+            "hamasq_dns_reply_dropped_late_total",
+            "Upstream replies for a query already answered.",
+            |s| s.forward.drops.unknown_token,
+        ),
+        (
+            "hamasq_dns_udp_received_total",
+            "Client datagrams received.",
+            |s| s.driver.udp_received,
+        ),
+        (
+            "hamasq_dns_udp_send_errors_total",
+            "Replies the kernel refused to send.",
+            |s| s.driver.udp_send_errors,
+        ),
+        (
+            "hamasq_dns_tcp_accepted_total",
+            "TCP connections accepted.",
+            |s| s.driver.tcp_accepted,
+        ),
+        (
+            "hamasq_dns_tcp_refused_total",
+            "TCP connections closed at max-tcp-connections.",
+            |s| s.driver.tcp_refused_limit,
+        ),
+        ("hamasq_dns_tcp_open", "TCP connections open now.", |s| {
+            s.tcp_open
+        }),
+        (
+            "hamasq_dns_upstream_socket_errors_total",
+            "Upstream sockets that could not be opened.",
+            |s| s.driver.upstream_socket_errors,
+        ),
+        (
+            "hamasq_dns_resolv_reloads_total",
+            "Times resolv-file changed its servers.",
+            |s| s.driver.resolv_reloads,
+        ),
+    ];
+    let reg = stats::global();
+    for &(name, help, get) in METRICS {
+        let s = snap.clone();
+        reg.gauge(name, help, move || {
+            get(&s.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+    }
+}

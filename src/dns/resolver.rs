@@ -1,0 +1,614 @@
+//! The DNS server's decisions, sans-IO (design §3, §6): what to answer to
+//! each client query, and what to do with each upstream reply. The driver
+//! ([`super::driver`]) owns the sockets and the clock and passes `now` in.
+//!
+//! A client query goes, in order:
+//! 1. [`QueryView::parse`]; a message that is not a well-formed query gets
+//!    FORMERR, NOTIMP (another opcode, RFC 1035 §4.1.1) or BADVERS
+//!    (RFC 6891 §6.1.3), and a response (QR=1) or a runt is dropped: a
+//!    reply to a reply could start a loop.
+//! 2. CHAOS TXT `*.bind`: the statistics names, answered locally in
+//!    dnsmasq's formats (or REFUSED with `chaos-stats = false`).
+//! 3. The cache fast path ([`Cache::lookup`]): one parse, one lookup, one
+//!    copy into `out`.
+//! 4. Local data ([`LocalData::answer`], with the DHCP host table): local
+//!    names shadow upstream answers, and never go upstream.
+//! 5. `domain-needed`: a name without a dot is not forwarded (NXDOMAIN), as
+//!    dnsmasq does; a public resolver would only leak it.
+//! 6. The forwarder ([`Forwarder::submit`]): RFC 5452 matching, coalescing,
+//!    upstream policies. A cache entry within its stale window is served
+//!    stale if every upstream fails (RFC 8767 §5).
+//!
+//! Upstream answers pass `stop-dns-rebind` (an answer for a public name that
+//! points into private address space is blocked: NOERROR without records,
+//! never cached, as dnsmasq does), then go to the cache and to every waiting
+//! client through [`relay`].
+//!
+//! The cache holds only forwarded answers, so when the DHCP host table
+//! changes, entries for its names are purged: a name that appears with a
+//! new lease is not hidden behind an NXDOMAIN cached earlier.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{DNSClass, RData, Record};
+
+use super::cache::{Cache, CacheConfig, Lookup};
+use super::forward::{
+    Action, Entropy, ForwardConfig, Forwarder, Submitted, Token, UpstreamSpec, relay,
+};
+use super::local::{LocalAnswer, LocalData, respond};
+use super::message::{
+    HEADER_LEN, QueryError, QueryView, Transport, at, flag, get_u16, put_u16, rcode, rtype,
+    skip_name, walk_record, wire_name,
+};
+use super::special_use::in_domain;
+use crate::clock::Mono;
+use crate::dhcp::HostTable;
+
+/// CHAOS class (RFC 1035 §3.2.4).
+const CLASS_CH: u16 = 3;
+
+/// A client waiting for an upstream answer: its raw query and how to reach
+/// it. The driver chooses the type.
+pub trait Client {
+    fn query(&self) -> &[u8];
+    fn transport(&self) -> Transport;
+}
+
+/// What [`Resolver::query`] did with a client query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `out` holds the reply: send it.
+    Reply,
+    /// Forwarded (or joined an identical outstanding query); the reply comes
+    /// later through the `deliver` callback.
+    Forwarded,
+    /// Nothing to send.
+    Dropped(Drop),
+}
+
+/// Why a client query got no reply. Each is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drop {
+    /// Too short for a header, or a response (QR=1).
+    Malformed,
+    /// `dns-forward-max` reached.
+    Overloaded,
+}
+
+/// Policy switches of the `[dns]` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub chaos_stats: bool,
+    pub domain_needed: bool,
+    pub stop_dns_rebind: bool,
+    pub rebind_localhost_ok: bool,
+    /// Lower-case domains exempt from rebind protection.
+    pub rebind_domain_ok: Vec<String>,
+}
+
+/// Counters of the resolver (the cache and the forwarder keep their own).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResolverStats {
+    pub queries: u64,
+    pub local_answers: u64,
+    pub forwarded: u64,
+    pub malformed: u64,
+    pub formerr: u64,
+    pub notimp: u64,
+    pub refused: u64,
+    pub chaos: u64,
+    pub domain_needed: u64,
+    pub rebind_blocked: u64,
+    pub servfail: u64,
+    pub stale_served: u64,
+    pub overloaded: u64,
+    pub upstream_answers: u64,
+}
+
+/// A request to the driver: open a socket and send, or close one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Io {
+    SendUdp {
+        token: Token,
+        to: SocketAddr,
+        packet: Vec<u8>,
+    },
+    SendTcp {
+        token: Token,
+        to: SocketAddr,
+        packet: Vec<u8>,
+    },
+    Close {
+        token: Token,
+    },
+}
+
+/// The resolver: cache, local data and forwarder, one owner (the DNS task).
+pub struct Resolver<C> {
+    opts: Options,
+    cache: Cache,
+    local: Arc<LocalData>,
+    table: Arc<HostTable>,
+    fwd: Forwarder<C>,
+    entropy: Box<dyn Entropy + Send>,
+    io: Vec<Io>,
+    stats: ResolverStats,
+    scratch: Vec<u8>,
+}
+
+impl<C: Client> Resolver<C> {
+    pub fn new(
+        opts: Options,
+        cache: CacheConfig,
+        local: Arc<LocalData>,
+        fwd: ForwardConfig,
+        entropy: Box<dyn Entropy + Send>,
+    ) -> Resolver<C> {
+        Resolver {
+            opts,
+            cache: Cache::new(cache),
+            local,
+            table: Arc::new(HostTable::default()),
+            fwd: Forwarder::new(fwd),
+            entropy,
+            io: Vec::new(),
+            stats: ResolverStats::default(),
+            scratch: Vec::with_capacity(1500),
+        }
+    }
+
+    pub fn stats(&self) -> ResolverStats {
+        self.stats
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub fn forwarder(&self) -> &Forwarder<C> {
+        &self.fwd
+    }
+
+    /// A reload: new local data, options and upstreams; the cache is
+    /// cleared (dnsmasq clears it on SIGHUP too) and resized.
+    pub fn reconfigure(
+        &mut self,
+        opts: Options,
+        cache: CacheConfig,
+        local: Arc<LocalData>,
+        upstreams: Vec<UpstreamSpec>,
+    ) {
+        self.opts = opts;
+        if *self.cache.config() != cache {
+            self.cache = Cache::new(cache);
+        } else {
+            self.cache.clear();
+        }
+        self.local = local;
+        self.fwd.set_upstreams(upstreams);
+    }
+
+    /// New upstreams (resolv-file changed); the cache stays.
+    pub fn set_upstreams(&mut self, upstreams: Vec<UpstreamSpec>) {
+        self.fwd.set_upstreams(upstreams);
+    }
+
+    /// A new DHCP host table. Cached entries for its names (and their
+    /// reverse names) are purged so local data is not shadowed.
+    pub fn set_host_table(&mut self, table: Arc<HostTable>) {
+        if !self.cache.is_empty() && !table.is_empty() {
+            let mut names: HashSet<Vec<u8>> = HashSet::new();
+            let domain = self.local.domain();
+            for (name, addr) in table.entries() {
+                if let Some(w) = wire_name(name) {
+                    names.insert(w);
+                }
+                if let Some(d) = domain
+                    && let Some(w) = wire_name(&format!("{name}.{d}"))
+                {
+                    names.insert(w);
+                }
+                if let Some(w) = wire_name(&super::special_use::reverse_name(IpAddr::V4(addr))) {
+                    names.insert(w);
+                }
+            }
+            self.cache.purge_names(|n| names.contains(n));
+        }
+        self.table = table;
+    }
+
+    /// Requests for the driver, in order.
+    pub fn take_io(&mut self) -> std::vec::Drain<'_, Io> {
+        self.io.drain(..)
+    }
+
+    /// When [`Resolver::timer`] wants to run next.
+    pub fn next_wakeup(&self) -> Option<Mono> {
+        self.fwd.next_wakeup()
+    }
+
+    /// Handles one client query. On [`Outcome::Reply`], `out` holds the
+    /// reply; `client` is called only when the query is forwarded.
+    pub fn query(
+        &mut self,
+        now: Mono,
+        query: &[u8],
+        transport: Transport,
+        out: &mut Vec<u8>,
+        client: impl FnOnce() -> C,
+    ) -> Outcome {
+        self.stats.queries += 1;
+        // The fast path first: a cached answer needs nothing else.
+        let lookup = self.cache.lookup(query, transport, now, out);
+        if lookup == Lookup::Hit {
+            return Outcome::Reply;
+        }
+        let q = match QueryView::parse(query) {
+            Ok(q) => q,
+            Err(e) => return self.bad_query(query, e, transport, out),
+        };
+        if q.qclass == CLASS_CH {
+            return self.chaos(query, &q, transport, out);
+        }
+        if let Some(answer) = self.local_answer(query) {
+            return match respond(query, &answer, transport) {
+                Some(bytes) => {
+                    self.stats.local_answers += 1;
+                    *out = bytes;
+                    Outcome::Reply
+                }
+                None => self.error_reply(query, rcode::FORMERR, out),
+            };
+        }
+        if self.opts.domain_needed && !has_dot(q.name()) {
+            self.stats.domain_needed += 1;
+            return self.error_reply(query, rcode::NXDOMAIN, out);
+        }
+        match self.fwd.submit(now, query, client(), &mut *self.entropy) {
+            Submitted::Sent | Submitted::Coalesced => {
+                self.stats.forwarded += 1;
+                self.drain_actions(now, &mut |_, _| {});
+                Outcome::Forwarded
+            }
+            Submitted::NoServer(_) => {
+                // No upstream for this name: REFUSED, as dnsmasq answers.
+                self.stats.refused += 1;
+                self.error_reply(query, rcode::REFUSED, out)
+            }
+            Submitted::Invalid(_) => self.error_reply(query, rcode::FORMERR, out),
+            Submitted::Overloaded(_) => {
+                self.stats.overloaded += 1;
+                Outcome::Dropped(Drop::Overloaded)
+            }
+        }
+    }
+
+    /// A datagram on upstream socket `token`.
+    pub fn upstream_udp(
+        &mut self,
+        now: Mono,
+        token: Token,
+        from: SocketAddr,
+        reply: &[u8],
+        deliver: &mut dyn FnMut(C, &[u8]),
+    ) {
+        self.fwd
+            .on_udp_reply(now, token, from, reply, &mut *self.entropy);
+        self.drain_actions(now, deliver);
+    }
+
+    /// One message (or a failure) on upstream TCP connection `token`.
+    pub fn upstream_tcp(
+        &mut self,
+        now: Mono,
+        token: Token,
+        reply: Result<&[u8], ()>,
+        deliver: &mut dyn FnMut(C, &[u8]),
+    ) {
+        self.fwd.on_tcp_reply(now, token, reply, &mut *self.entropy);
+        self.drain_actions(now, deliver);
+    }
+
+    /// Timeouts and retries.
+    pub fn timer(&mut self, now: Mono, deliver: &mut dyn FnMut(C, &[u8])) {
+        self.fwd.on_timer(now, &mut *self.entropy);
+        self.drain_actions(now, deliver);
+    }
+
+    fn drain_actions(&mut self, now: Mono, deliver: &mut dyn FnMut(C, &[u8])) {
+        while let Some(a) = self.fwd.poll_action() {
+            match a {
+                Action::SendUdp { token, to, packet } => {
+                    self.io.push(Io::SendUdp { token, to, packet })
+                }
+                Action::SendTcp { token, to, packet } => {
+                    self.io.push(Io::SendTcp { token, to, packet })
+                }
+                Action::Close { token } => self.io.push(Io::Close { token }),
+                Action::Answer {
+                    question,
+                    response,
+                    clients,
+                    cacheable,
+                } => {
+                    self.stats.upstream_answers += 1;
+                    let mut response = response;
+                    let blocked = self.opts.stop_dns_rebind && self.rebinds(&response);
+                    if blocked {
+                        self.stats.rebind_blocked += 1;
+                        crate::event_limited!(
+                            Warn,
+                            "dns.rebind_blocked",
+                            "name={:?} note=\"an upstream answer for a public name points into private address space\"",
+                            question
+                                .as_ref()
+                                .map(|q| super::message::name_text(q.name()))
+                                .unwrap_or_default()
+                        );
+                        strip_records(&mut response);
+                    } else if cacheable && let Some(q) = &question {
+                        let _ = self.cache.insert(q, &response, now);
+                    }
+                    for c in clients {
+                        self.scratch.clear();
+                        if relay(c.query(), &response, c.transport(), &mut self.scratch) {
+                            deliver(c, &self.scratch);
+                        }
+                    }
+                }
+                Action::Fail { clients } => {
+                    for c in clients {
+                        let mut out = std::mem::take(&mut self.scratch);
+                        out.clear();
+                        if self
+                            .cache
+                            .serve_stale(c.query(), c.transport(), now, &mut out)
+                        {
+                            self.stats.stale_served += 1;
+                        } else {
+                            self.stats.servfail += 1;
+                            error_reply_into(c.query(), rcode::SERVFAIL, &mut out);
+                        }
+                        if !out.is_empty() {
+                            deliver(c, &out);
+                        }
+                        self.scratch = out;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_answer(&self, query: &[u8]) -> Option<LocalAnswer> {
+        let m = Message::from_vec(query).ok()?;
+        let q = m.queries.first()?;
+        self.local
+            .answer(&self.table, q.name(), q.query_type(), q.query_class())
+    }
+
+    fn bad_query(
+        &mut self,
+        query: &[u8],
+        e: QueryError,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        match e {
+            QueryError::Short | QueryError::NotQuery => {
+                self.stats.malformed += 1;
+                Outcome::Dropped(Drop::Malformed)
+            }
+            QueryError::Opcode => {
+                self.stats.notimp += 1;
+                self.error_reply(query, rcode::NOTIMP, out)
+            }
+            QueryError::EdnsVersion => {
+                // RFC 6891 §6.1.3: BADVERS, with our OPT (built by respond).
+                let none = LocalAnswer {
+                    rcode: ResponseCode::NoError,
+                    answers: Vec::new(),
+                    authority: Vec::new(),
+                    authoritative: false,
+                };
+                match respond(query, &none, transport) {
+                    Some(b) => {
+                        *out = b;
+                        Outcome::Reply
+                    }
+                    None => {
+                        self.stats.formerr += 1;
+                        self.error_reply(query, rcode::FORMERR, out)
+                    }
+                }
+            }
+            QueryError::Counts
+            | QueryError::Name
+            | QueryError::Additional
+            | QueryError::Trailing => {
+                self.stats.formerr += 1;
+                self.error_reply(query, rcode::FORMERR, out)
+            }
+        }
+    }
+
+    fn error_reply(&mut self, query: &[u8], rc: u8, out: &mut Vec<u8>) -> Outcome {
+        error_reply_into(query, rc, out);
+        if out.is_empty() {
+            self.stats.malformed += 1;
+            Outcome::Dropped(Drop::Malformed)
+        } else {
+            Outcome::Reply
+        }
+    }
+
+    /// dnsmasq's CHAOS statistics names (`dig CH TXT hits.bind`).
+    fn chaos(
+        &mut self,
+        query: &[u8],
+        q: &QueryView,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        self.stats.chaos += 1;
+        let name = super::message::name_text(q.name());
+        let texts: Option<Vec<String>> =
+            if !self.opts.chaos_stats || !matches!(q.qtype, rtype::TXT | rtype::ANY) {
+                None
+            } else if name == "servers.bind" {
+                Some(self.fwd.servers_bind_txt())
+            } else {
+                let mut s = self.cache.stats();
+                s.cachesize = self.cache.config().size as u64;
+                s.chaos_txt(&name).map(|t| vec![t])
+            };
+        let Some(texts) = texts else {
+            self.stats.refused += 1;
+            return self.error_reply(query, rcode::REFUSED, out);
+        };
+        let Ok(owner) = hickory_proto::rr::Name::from_ascii(format!("{name}.")) else {
+            return self.error_reply(query, rcode::FORMERR, out);
+        };
+        let mut rec = Record::from_rdata(owner, 0, RData::TXT(TXT::new(texts)));
+        rec.dns_class = DNSClass::CH;
+        let answer = LocalAnswer {
+            rcode: ResponseCode::NoError,
+            answers: vec![rec],
+            authority: Vec::new(),
+            authoritative: true,
+        };
+        match respond(query, &answer, transport) {
+            Some(b) => {
+                *out = b;
+                Outcome::Reply
+            }
+            None => self.error_reply(query, rcode::FORMERR, out),
+        }
+    }
+
+    /// Whether an upstream answer is a DNS rebinding attempt: an A record in
+    /// private, loopback (unless `rebind-localhost-ok`), link-local,
+    /// shared or documentation space, for a name not in
+    /// `rebind-domain-ok` (dnsmasq's `stop-dns-rebind` ranges).
+    fn rebinds(&self, response: &[u8]) -> bool {
+        let Some(qd) = get_u16(response, at::QDCOUNT) else {
+            return false;
+        };
+        let Some(an) = get_u16(response, at::ANCOUNT) else {
+            return false;
+        };
+        let mut p = HEADER_LEN;
+        let mut qname = String::new();
+        for i in 0..qd {
+            if i == 0 {
+                qname = super::message::name_text_at(response, p).unwrap_or_default();
+            }
+            let Some(e) = skip_name(response, p) else {
+                return false;
+            };
+            p = e + 4;
+        }
+        if self
+            .opts
+            .rebind_domain_ok
+            .iter()
+            .any(|d| in_domain(&qname, d))
+        {
+            return false;
+        }
+        for _ in 0..an {
+            let Some(r) = walk_record(response, p) else {
+                return false;
+            };
+            if r.rtype == rtype::A
+                && r.rdlen == 4
+                && let Some(b) = response.get(r.rdata_at..r.rdata_at + 4)
+            {
+                let a = Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+                if private_v4(a, self.opts.rebind_localhost_ok) {
+                    return true;
+                }
+            }
+            p = r.end;
+        }
+        false
+    }
+}
+
+/// dnsmasq's private-address test for rebind protection.
+pub fn private_v4(a: Ipv4Addr, localhost_ok: bool) -> bool {
+    let o = a.octets();
+    (a.is_loopback() && !localhost_ok)
+        || o[0] == 0
+        || a.is_private()
+        || a.is_link_local()
+        || (o[0] == 100 && (o[1] & 0xC0) == 64)
+        || a.is_documentation()
+        || a.is_broadcast()
+}
+
+fn has_dot(wire: &[u8]) -> bool {
+    // Wire form: the first label's length, then its bytes; a second label
+    // means the name has a dot.
+    wire.first()
+        .is_some_and(|&l| wire.get(1 + l as usize).is_some_and(|&n| n != 0))
+}
+
+/// Cuts an answer down to its header and question, NOERROR: what a blocked
+/// rebinding answer becomes (dnsmasq returns the name with no records).
+fn strip_records(response: &mut Vec<u8>) {
+    let Some(qd) = get_u16(response, at::QDCOUNT) else {
+        return;
+    };
+    let mut p = HEADER_LEN;
+    for _ in 0..qd {
+        match skip_name(response, p) {
+            Some(e) if e + 4 <= response.len() => p = e + 4,
+            _ => return,
+        }
+    }
+    response.truncate(p);
+    for c in [at::ANCOUNT, at::NSCOUNT, at::ARCOUNT] {
+        put_u16(response, c, 0);
+    }
+    if let Some(f) = get_u16(response, at::FLAGS) {
+        put_u16(
+            response,
+            at::FLAGS,
+            (f & !flag::RCODE) | rcode::NOERROR as u16,
+        );
+    }
+}
+
+/// A header-only error reply (with the question when it can be read):
+/// the client's ID, opcode and RD; QR and RA set; `rc`. Empty `out` when
+/// the query is too short to have an ID.
+pub fn error_reply_into(query: &[u8], rc: u8, out: &mut Vec<u8>) {
+    out.clear();
+    if query.len() < HEADER_LEN {
+        return;
+    }
+    out.extend_from_slice(&query[..HEADER_LEN]);
+    let flags = get_u16(query, at::FLAGS).unwrap_or(0);
+    let f = flag::QR | (flags & (flag::OPCODE | flag::RD | flag::CD)) | flag::RA | rc as u16;
+    put_u16(out, at::FLAGS, f);
+    for c in [at::QDCOUNT, at::ANCOUNT, at::NSCOUNT, at::ARCOUNT] {
+        put_u16(out, c, 0);
+    }
+    if get_u16(query, at::QDCOUNT) == Some(1)
+        && let Some(end) = skip_name(query, HEADER_LEN)
+        && end + 4 <= query.len()
+        && query[HEADER_LEN..end].last() == Some(&0)
+    {
+        out.extend_from_slice(&query[HEADER_LEN..end + 4]);
+        put_u16(out, at::QDCOUNT, 1);
+    }
+}
+
+#[cfg(test)]
+#[path = "resolver_tests.rs"]
+mod tests;

@@ -1,0 +1,476 @@
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, SOA};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use super::*;
+use crate::dns::cache::CacheConfig;
+use crate::dns::forward::{ForwardConfig, UpstreamSpec};
+use crate::dns::grammar::parse_host_record;
+use crate::dns::local::{LocalData, LocalSources};
+
+const UP: &str = "192.0.2.53:53";
+
+struct C {
+    query: Vec<u8>,
+    transport: Transport,
+}
+
+impl Client for C {
+    fn query(&self) -> &[u8] {
+        &self.query
+    }
+    fn transport(&self) -> Transport {
+        self.transport
+    }
+}
+
+fn up() -> SocketAddr {
+    UP.parse().unwrap()
+}
+
+fn resolver(opts: Options, cache: CacheConfig) -> Resolver<C> {
+    let src = LocalSources {
+        host_records: vec![parse_host_record("router.lan,192.168.1.1").unwrap()],
+        locals: vec![vec!["lan".into()]],
+        domain: Some("lan".into()),
+        ..LocalSources::default()
+    };
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    Resolver::new(
+        opts,
+        cache,
+        Arc::new(LocalData::build(&src)),
+        ForwardConfig {
+            upstreams: vec![UpstreamSpec::new(up())],
+            ..ForwardConfig::default()
+        },
+        Box::new(move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }),
+    )
+}
+
+fn default_resolver() -> Resolver<C> {
+    resolver(
+        Options {
+            chaos_stats: true,
+            ..Options::default()
+        },
+        CacheConfig::default(),
+    )
+}
+
+fn query(id: u16, name: &str, qtype: RecordType) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = id;
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_str(name).unwrap(), qtype));
+    m.to_vec().unwrap()
+}
+
+fn ask(r: &mut Resolver<C>, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
+    let mut out = Vec::new();
+    let o = r.query(now, q, Transport::Udp, &mut out, || C {
+        query: q.to_vec(),
+        transport: Transport::Udp,
+    });
+    (o, out)
+}
+
+/// The upstream sends of the last step.
+fn sends(r: &mut Resolver<C>) -> Vec<(Token, Vec<u8>)> {
+    r.take_io()
+        .filter_map(|io| match io {
+            Io::SendUdp { token, to, packet } => {
+                assert_eq!(to, up());
+                Some((token, packet))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Upstream's answer to `packet`: `addrs` as A records, or NXDOMAIN with
+/// an SOA when empty.
+fn answer(packet: &[u8], addrs: &[Ipv4Addr], ttl: u32) -> Vec<u8> {
+    let q = Message::from_vec(packet).unwrap();
+    let mut m = Message::response(q.metadata.id, OpCode::Query);
+    m.metadata.message_type = MessageType::Response;
+    m.metadata.recursion_desired = true;
+    m.metadata.recursion_available = true;
+    m.add_query(q.queries[0].clone());
+    let name = q.queries[0].name().clone();
+    if addrs.is_empty() {
+        m.metadata.response_code = ResponseCode::NXDomain;
+        let zone = name.base_name();
+        m.add_authority(Record::from_rdata(
+            zone.clone(),
+            ttl,
+            RData::SOA(SOA::new(zone.clone(), zone, 1, 3600, 600, 86400, 60)),
+        ));
+    }
+    for a in addrs {
+        m.add_answer(Record::from_rdata(name.clone(), ttl, RData::A(A(*a))));
+    }
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    m.set_edns(e);
+    m.to_vec().unwrap()
+}
+
+fn deliver_all(
+    r: &mut Resolver<C>,
+    now: Mono,
+    token: Token,
+    reply: &[u8],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut got = Vec::new();
+    r.upstream_udp(now, token, up(), reply, &mut |c, b| {
+        got.push((c.query.clone(), b.to_vec()))
+    });
+    got
+}
+
+fn msg(b: &[u8]) -> Message {
+    Message::from_vec(b).unwrap()
+}
+
+fn a_records(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_forwarded_answer_reaches_the_client_and_the_next_one_is_a_cache_hit() {
+    let mut r = default_resolver();
+    let t0 = Mono(1_000);
+    let q = query(0x1111, "www.example.com.", RecordType::A);
+    assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
+    let s = sends(&mut r);
+    assert_eq!(s.len(), 1);
+    let up_id = u16::from_be_bytes([s[0].1[0], s[0].1[1]]);
+    let reply = answer(&s[0].1, &[Ipv4Addr::new(198, 51, 100, 10)], 300);
+    let got = deliver_all(&mut r, t0 + Duration::from_millis(20), s[0].0, &reply);
+    assert_eq!(got.len(), 1);
+    let m = msg(&got[0].1);
+    assert_eq!(
+        m.metadata.id, 0x1111,
+        "the client's ID, not upstream's {up_id:#x}"
+    );
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(198, 51, 100, 10)]);
+
+    // 10 s later: from the cache, TTL counted down, nothing sent.
+    let q2 = query(0x2222, "WWW.example.COM.", RecordType::A);
+    let (o, out) = ask(&mut r, t0 + Duration::from_millis(10_020), &q2);
+    assert_eq!(o, Outcome::Reply);
+    assert!(sends(&mut r).is_empty());
+    let m = msg(&out);
+    assert_eq!(m.metadata.id, 0x2222);
+    assert_eq!(m.answers[0].ttl, 290);
+    let qlen = q2.len() - 12;
+    assert_eq!(
+        &out[12..12 + qlen],
+        &q2[12..],
+        "the question as the client wrote it"
+    );
+    assert_eq!(r.cache().stats().hits, 1);
+}
+
+#[test]
+fn local_names_are_answered_here_and_never_forwarded() {
+    let mut r = default_resolver();
+    let now = Mono(1);
+    let (o, out) = ask(&mut r, now, &query(1, "router.lan.", RecordType::A));
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::new(192, 168, 1, 1)]);
+    let (o, out) = ask(&mut r, now, &query(2, "unknown.lan.", RecordType::A));
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(msg(&out).metadata.response_code, ResponseCode::NXDomain);
+    let (o, out) = ask(&mut r, now, &query(3, "localhost.", RecordType::A));
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::LOCALHOST]);
+    assert!(sends(&mut r).is_empty());
+    assert_eq!(r.stats().local_answers, 3);
+}
+
+#[test]
+fn a_new_dhcp_name_is_not_hidden_by_an_answer_cached_before_its_lease() {
+    // No local=/lan/ here: the name was forwarded (and NXDOMAIN cached)
+    // before the laptop got its lease.
+    let mut r = default_resolver();
+    r.reconfigure(
+        Options::default(),
+        CacheConfig {
+            neg_ttl: Some(600),
+            ..CacheConfig::default()
+        },
+        Arc::new(LocalData::build(&LocalSources {
+            domain: Some("home".into()),
+            ..LocalSources::default()
+        })),
+        vec![UpstreamSpec::new(up())],
+    );
+    let now = Mono(5);
+    let q = query(7, "laptop.home.", RecordType::A);
+    assert_eq!(ask(&mut r, now, &q).0, Outcome::Forwarded);
+    let s = sends(&mut r);
+    let got = deliver_all(&mut r, now, s[0].0, &answer(&s[0].1, &[], 600));
+    assert_eq!(
+        msg(&got[0].1).metadata.response_code,
+        ResponseCode::NXDomain
+    );
+    assert_eq!(ask(&mut r, now, &q).0, Outcome::Reply, "cached NXDOMAIN");
+
+    let laptop = Ipv4Addr::new(192, 168, 1, 77);
+    r.set_host_table(Arc::new(HostTable::new([("laptop", laptop)])));
+    let (o, out) = ask(&mut r, now, &q);
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(a_records(&msg(&out)), vec![laptop]);
+    let (_, out) = ask(
+        &mut r,
+        now,
+        &query(8, "77.1.168.192.in-addr.arpa.", RecordType::PTR),
+    );
+    assert_eq!(msg(&out).answers.len(), 1, "PTR for the lease");
+    // The lease goes: the name goes with it (forwarded again).
+    r.set_host_table(Arc::new(HostTable::default()));
+    assert_eq!(ask(&mut r, now, &q).0, Outcome::Forwarded);
+}
+
+#[test]
+fn rebinding_answers_are_blocked_unless_the_domain_is_allowed() {
+    let opts = Options {
+        stop_dns_rebind: true,
+        rebind_domain_ok: vec!["corp.example".into()],
+        ..Options::default()
+    };
+    let mut r = resolver(opts, CacheConfig::default());
+    let now = Mono(9);
+    let evil = Ipv4Addr::new(192, 168, 1, 10);
+    for (name, blocked) in [("evil.example.", true), ("files.corp.example.", false)] {
+        let q = query(5, name, RecordType::A);
+        assert_eq!(ask(&mut r, now, &q).0, Outcome::Forwarded);
+        let s = sends(&mut r);
+        let got = deliver_all(&mut r, now, s[0].0, &answer(&s[0].1, &[evil], 300));
+        let m = msg(&got[0].1);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        if blocked {
+            assert!(a_records(&m).is_empty(), "{name}");
+            assert_eq!(ask(&mut r, now, &q).0, Outcome::Forwarded, "never cached");
+            sends(&mut r);
+        } else {
+            assert_eq!(a_records(&m), vec![evil]);
+        }
+    }
+    assert_eq!(r.stats().rebind_blocked, 1);
+    assert!(private_v4(Ipv4Addr::LOCALHOST, false));
+    assert!(!private_v4(Ipv4Addr::LOCALHOST, true));
+    assert!(private_v4(Ipv4Addr::new(100, 64, 0, 1), false));
+    assert!(!private_v4(Ipv4Addr::new(8, 8, 8, 8), false));
+}
+
+#[test]
+fn domain_needed_keeps_dotless_names_home() {
+    let mut r = resolver(
+        Options {
+            domain_needed: true,
+            ..Options::default()
+        },
+        CacheConfig::default(),
+    );
+    let (o, out) = ask(&mut r, Mono(1), &query(1, "printer.", RecordType::A));
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(msg(&out).metadata.response_code, ResponseCode::NXDomain);
+    assert!(sends(&mut r).is_empty());
+    assert_eq!(
+        ask(
+            &mut r,
+            Mono(1),
+            &query(2, "printer.example.", RecordType::A)
+        )
+        .0,
+        Outcome::Forwarded
+    );
+}
+
+#[test]
+fn chaos_statistics_names() {
+    let mut r = default_resolver();
+    let mut m = Message::query();
+    m.metadata.id = 3;
+    let mut q = Query::query(Name::from_str("cachesize.bind.").unwrap(), RecordType::TXT);
+    q.set_query_class(DNSClass::CH);
+    m.add_query(q);
+    let bytes = m.to_vec().unwrap();
+    let (o, out) = ask(&mut r, Mono(1), &bytes);
+    assert_eq!(o, Outcome::Reply);
+    let reply = msg(&out);
+    assert_eq!(reply.answers.len(), 1);
+    assert_eq!(reply.answers[0].dns_class, DNSClass::CH);
+    match &reply.answers[0].data {
+        RData::TXT(t) => assert_eq!(t.to_string(), "150"),
+        other => panic!("{other:?}"),
+    }
+    let mut off = resolver(Options::default(), CacheConfig::default());
+    let (_, out) = ask(&mut off, Mono(1), &bytes);
+    assert_eq!(msg(&out).metadata.response_code, ResponseCode::Refused);
+}
+
+#[test]
+fn bad_queries_get_the_right_error_or_nothing() {
+    let mut r = default_resolver();
+    let now = Mono(1);
+    let good = query(0x4242, "a.example.", RecordType::A);
+    // A response is never answered (no reply loops), nor a runt.
+    let mut resp = good.clone();
+    resp[2] |= 0x80;
+    assert_eq!(ask(&mut r, now, &resp).0, Outcome::Dropped(Drop::Malformed));
+    assert_eq!(
+        ask(&mut r, now, &good[..5]).0,
+        Outcome::Dropped(Drop::Malformed)
+    );
+    // Another opcode: NOTIMP.
+    let mut notify = good.clone();
+    notify[2] |= 4 << 3;
+    let (o, out) = ask(&mut r, now, &notify);
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(out[3] & 0x0f, rcode::NOTIMP);
+    assert_eq!(&out[..2], &[0x42, 0x42]);
+    // Two questions: FORMERR.
+    let mut two = Message::query();
+    two.add_query(Query::query(Name::from_str("a.").unwrap(), RecordType::A));
+    two.add_query(Query::query(Name::from_str("b.").unwrap(), RecordType::A));
+    let (o, out) = ask(&mut r, now, &two.to_vec().unwrap());
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(out[3] & 0x0f, rcode::FORMERR);
+    // EDNS version 1: BADVERS (RFC 6891 §6.1.3).
+    let mut v1 = Message::query();
+    v1.add_query(Query::query(
+        Name::from_str("a.example.").unwrap(),
+        RecordType::A,
+    ));
+    let mut e = Edns::new();
+    e.set_version(1);
+    v1.set_edns(e);
+    let (o, out) = ask(&mut r, now, &v1.to_vec().unwrap());
+    assert_eq!(o, Outcome::Reply);
+    // 16 is BADVERS here (hickory names it BADSIG, the same number).
+    assert_eq!(u16::from(msg(&out).metadata.response_code), 16);
+    assert!(sends(&mut r).is_empty());
+}
+
+#[test]
+fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
+    let mut r = resolver(
+        Options::default(),
+        CacheConfig {
+            stale_window: Some(Duration::from_secs(3600)),
+            ..CacheConfig::default()
+        },
+    );
+    let t0 = Mono(1_000);
+    let q = query(9, "stale.example.", RecordType::A);
+    assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
+    let s = sends(&mut r);
+    deliver_all(
+        &mut r,
+        t0,
+        s[0].0,
+        &answer(&s[0].1, &[Ipv4Addr::new(203, 0, 113, 1)], 60),
+    );
+    let never = query(10, "never.example.", RecordType::A);
+    // Past the TTL: both go upstream, which is dead.
+    let t1 = t0 + Duration::from_secs(120);
+    assert_eq!(ask(&mut r, t1, &q).0, Outcome::Forwarded);
+    assert_eq!(ask(&mut r, t1, &never).0, Outcome::Forwarded);
+    let mut got = Vec::new();
+    let mut now = t1;
+    for _ in 0..200 {
+        let Some(w) = r.next_wakeup() else { break };
+        now = w.max(now);
+        r.timer(now, &mut |c, b| got.push((c.query.clone(), b.to_vec())));
+        r.take_io().for_each(drop);
+        if got.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 2, "both clients answered");
+    assert!(now.since(t1) <= Duration::from_secs(6), "gave up in time");
+    for (cq, reply) in got {
+        let m = msg(&reply);
+        if cq == q {
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+            assert_eq!(m.answers[0].ttl, crate::dns::cache::STALE_TTL);
+        } else {
+            assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+        }
+    }
+    assert_eq!((r.stats().stale_served, r.stats().servfail), (1, 1));
+}
+
+#[test]
+fn no_upstream_is_refused() {
+    let mut r = default_resolver();
+    r.set_upstreams(Vec::new());
+    let (o, out) = ask(&mut r, Mono(1), &query(1, "x.example.", RecordType::A));
+    assert_eq!(o, Outcome::Reply);
+    assert_eq!(out[3] & 0x0f, rcode::REFUSED);
+}
+
+#[test]
+fn random_and_mutated_queries_never_panic() {
+    let mut r = default_resolver();
+    let mut seed = 99u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let base = query(1, "www.example.com.", RecordType::A);
+    for i in 0..20_000u64 {
+        let mut q = if i % 2 == 0 {
+            base.clone()
+        } else {
+            (0..(next() % 80)).map(|_| next() as u8).collect()
+        };
+        for _ in 0..(next() % 4) {
+            if !q.is_empty() {
+                let at = (next() as usize) % q.len();
+                q[at] = next() as u8;
+            }
+        }
+        let _ = ask(&mut r, Mono(i), &q);
+        r.take_io().for_each(drop);
+        // Upstream junk on a live token never panics either.
+        let junk: Vec<u8> = (0..(next() % 64)).map(|_| next() as u8).collect();
+        r.upstream_udp(Mono(i), Token(next() % 8), up(), &junk, &mut |_, _| {});
+    }
+}
+
+#[test]
+fn error_replies_keep_id_and_question() {
+    let q = query(0xabcd, "x.example.", RecordType::AAAA);
+    let mut out = Vec::new();
+    error_reply_into(&q, rcode::SERVFAIL, &mut out);
+    let m = msg(&out);
+    assert_eq!(m.metadata.id, 0xabcd);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(m.queries[0].query_type(), RecordType::AAAA);
+    assert!(m.metadata.recursion_available && m.metadata.recursion_desired);
+    error_reply_into(&q[..11], rcode::SERVFAIL, &mut out);
+    assert!(out.is_empty());
+}
