@@ -187,7 +187,7 @@ impl NameData {
 }
 
 /// RFC 8482 §4.2: `HINFO "RFC8482" ""`.
-fn hinfo_rfc8482(owner: &Name, ttl: u32) -> Record {
+pub fn hinfo_rfc8482(owner: &Name, ttl: u32) -> Record {
     Record::from_rdata(
         owner.clone(),
         ttl,

@@ -13,9 +13,10 @@
 //!    copy into `out`.
 //! 4. Local data ([`LocalData::answer`], with the DHCP host table): local
 //!    names shadow upstream answers, and never go upstream.
-//! 5. `domain-needed`: a name without a dot is not forwarded (NXDOMAIN), as
+//! 5. ANY (class IN) is answered with RFC 8482's HINFO, not forwarded.
+//! 6. `domain-needed`: a name without a dot is not forwarded (NXDOMAIN), as
 //!    dnsmasq does; a public resolver would only leak it.
-//! 6. The forwarder ([`Forwarder::submit`]): RFC 5452 matching, coalescing,
+//! 7. The forwarder ([`Forwarder::submit`]): RFC 5452 matching, coalescing,
 //!    upstream policies. A cache entry within its stale window is served
 //!    stale if every upstream fails (RFC 8767 §5).
 //!
@@ -108,6 +109,8 @@ pub struct ResolverStats {
     pub stale_served: u64,
     pub overloaded: u64,
     pub upstream_answers: u64,
+    /// ANY queries answered with the RFC 8482 HINFO.
+    pub minimal_any: u64,
 }
 
 /// A request to the driver: open a socket and send, or close one.
@@ -264,6 +267,9 @@ impl<C: Client> Resolver<C> {
                 }
                 None => self.error_reply(query, rcode::FORMERR, out),
             };
+        }
+        if q.qtype == rtype::ANY && q.qclass == super::message::CLASS_IN {
+            return self.minimal_any(query, transport, out);
         }
         if self.opts.domain_needed && !has_dot(q.name()) {
             self.stats.domain_needed += 1;
@@ -443,6 +449,32 @@ impl<C: Client> Resolver<C> {
             Outcome::Dropped(Drop::Malformed)
         } else {
             Outcome::Reply
+        }
+    }
+
+    /// RFC 8482 §4.2: ANY for a name without local data is answered here
+    /// with one synthesized HINFO ("RFC8482"), never forwarded: ANY answers
+    /// are an amplification tool and no client needs them.
+    fn minimal_any(&mut self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> Outcome {
+        let Ok(m) = Message::from_vec(query) else {
+            return self.error_reply(query, rcode::FORMERR, out);
+        };
+        let Some(q) = m.queries.first() else {
+            return self.error_reply(query, rcode::FORMERR, out);
+        };
+        let answer = LocalAnswer {
+            rcode: ResponseCode::NoError,
+            answers: vec![super::local::hinfo_rfc8482(q.name(), 3600)],
+            authority: Vec::new(),
+            authoritative: false,
+        };
+        self.stats.minimal_any += 1;
+        match respond(query, &answer, transport) {
+            Some(b) => {
+                *out = b;
+                Outcome::Reply
+            }
+            None => self.error_reply(query, rcode::FORMERR, out),
         }
     }
 

@@ -474,3 +474,17 @@ fn error_replies_keep_id_and_question() {
     error_reply_into(&q[..11], rcode::SERVFAIL, &mut out);
     assert!(out.is_empty());
 }
+
+#[test]
+fn any_is_answered_minimally_not_forwarded() {
+    let mut r = default_resolver();
+    let (o, out) = ask(&mut r, Mono(1), &query(1, "big.example.", RecordType::ANY));
+    assert_eq!(o, Outcome::Reply);
+    let m = msg(&out);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].record_type(), RecordType::HINFO);
+    assert!(sends(&mut r).is_empty());
+    // Local names answer ANY from their own data (one RRset).
+    let (_, out) = ask(&mut r, Mono(1), &query(2, "router.lan.", RecordType::ANY));
+    assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::new(192, 168, 1, 1)]);
+}
