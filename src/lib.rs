@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod daemonize;
 pub mod dhcp;
 pub mod dns;
+pub mod import;
 pub mod log;
 pub mod memory;
 pub mod metrics;

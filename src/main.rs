@@ -11,6 +11,7 @@ use hamasq::log::{Level, Target};
 
 const USAGE: &str = "\
 usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
+       hamasq import-dnsmasq DNSMASQ.CONF   (hamasq INI on stdout, lines left out on stderr)
 
   -c, --config FILE     config file (default /etc/hamasq.conf)
   -t, --test            check the config, print `config OK` or every error, and exit
@@ -36,6 +37,7 @@ struct Cli {
 enum Parsed {
     Run(Cli),
     Print(String),
+    Import(PathBuf),
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
@@ -45,7 +47,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
         foreground: false,
         log_level: None,
     };
-    let mut it = args.into_iter();
+    let mut it = args.into_iter().peekable();
+    if it.peek().map(String::as_str) == Some("import-dnsmasq") {
+        it.next();
+        let file = it
+            .next()
+            .ok_or("import-dnsmasq needs the dnsmasq config file")?;
+        if let Some(extra) = it.next() {
+            return Err(format!(
+                "unexpected argument {extra:?} after import-dnsmasq FILE"
+            ));
+        }
+        return Ok(Parsed::Import(PathBuf::from(file)));
+    }
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -80,6 +94,36 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     Ok(Parsed::Run(cli))
 }
 
+/// `hamasq import-dnsmasq FILE`: the INI on stdout, every line left out on
+/// stderr with its reason.
+fn import_dnsmasq(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("hamasq: cannot read {}: {e}", path.display());
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    let c = hamasq::import::convert(&text);
+    print!("{}", c.ini);
+    for s in &c.skipped {
+        eprintln!(
+            "{}:{}: not converted: {}: {}",
+            path.display(),
+            s.line,
+            s.text,
+            s.reason
+        );
+    }
+    eprintln!(
+        "hamasq: converted {}; {} line{} left out (listed above and at the end of the output)",
+        path.display(),
+        c.skipped.len(),
+        if c.skipped.len() == 1 { "" } else { "s" }
+    );
+    ExitCode::SUCCESS
+}
+
 fn print_errors(errs: &[ConfigError]) {
     for e in errs {
         eprintln!("{e}");
@@ -95,6 +139,7 @@ fn main() -> ExitCode {
             println!("{s}");
             return ExitCode::SUCCESS;
         }
+        Ok(Parsed::Import(path)) => return import_dnsmasq(&path),
         Err(e) => {
             eprintln!("hamasq: {e}\n\n{USAGE}");
             return ExitCode::from(exit::CONFIG);
