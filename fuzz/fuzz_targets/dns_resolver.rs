@@ -1,0 +1,143 @@
+//! DNS query handling and upstream-reply handling: the fuzzer's bytes are
+//! a script of client queries (UDP and TCP), upstream replies (raw, and
+//! mutations of a genuine answer to the last query sent upstream) and
+//! clock steps, run through the sans-IO resolver (cache, local data,
+//! forwarder). Nothing may panic, and every reply a client gets carries
+//! that client's ID.
+
+#![no_main]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hamasq::clock::Mono;
+use hamasq::dns::cache::CacheConfig;
+use hamasq::dns::forward::{ForwardConfig, Token, UpstreamSpec};
+use hamasq::dns::local::{LocalData, LocalSources};
+use hamasq::dns::message::Transport;
+use hamasq::dns::resolver::{Client, Io, Options, Resolver};
+use hamasq::dns::{parse_address, parse_host_record};
+use libfuzzer_sys::fuzz_target;
+
+struct C {
+    query: Vec<u8>,
+    transport: Transport,
+}
+
+impl Client for C {
+    fn query(&self) -> &[u8] {
+        &self.query
+    }
+    fn transport(&self) -> Transport {
+        self.transport
+    }
+}
+
+fn check(c: &C, reply: &[u8]) {
+    assert!(reply.len() >= 12, "a reply has a header");
+    assert_eq!(&reply[..2], &c.query[..2], "the client's ID");
+    if c.transport == Transport::Udp {
+        assert!(reply.len() <= 1232, "UDP replies fit 1232 bytes");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let up: SocketAddr = "192.0.2.53:53".parse().unwrap();
+    let local = LocalData::build(&LocalSources {
+        host_records: vec![parse_host_record("router.lan,192.168.1.1").unwrap()],
+        addresses: vec![parse_address("/ads.example/0.0.0.0").unwrap()],
+        locals: vec![vec!["lan".into()]],
+        domain: Some("lan".into()),
+        bogus_priv: true,
+        ..LocalSources::default()
+    });
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut r: Resolver<C> = Resolver::new(
+        Options {
+            chaos_stats: true,
+            stop_dns_rebind: true,
+            domain_needed: true,
+            ..Options::default()
+        },
+        CacheConfig {
+            size: 64,
+            neg_ttl: Some(30),
+            stale_window: Some(Duration::from_secs(60)),
+            ..CacheConfig::default()
+        },
+        Arc::new(local),
+        ForwardConfig {
+            upstreams: vec![UpstreamSpec::new(up)],
+            ..ForwardConfig::default()
+        },
+        Box::new(move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }),
+    );
+    let mut now = Mono(1_000);
+    let mut last_sent: Option<(Token, Vec<u8>)> = None;
+    let mut out = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let op = rest[0];
+        let len = (rest[1] as usize).min(rest.len() - 2);
+        let chunk = &rest[2..2 + len];
+        rest = &rest[2 + len..];
+        let mut deliver = |c: C, b: &[u8]| check(&c, b);
+        match op % 5 {
+            0 | 1 => {
+                let transport = if op % 5 == 0 {
+                    Transport::Udp
+                } else {
+                    Transport::Tcp
+                };
+                let o = r.query(now, chunk, transport, &mut out, || C {
+                    query: chunk.to_vec(),
+                    transport,
+                });
+                if o == hamasq::dns::resolver::Outcome::Reply {
+                    check(
+                        &C {
+                            query: chunk.to_vec(),
+                            transport,
+                        },
+                        &out,
+                    );
+                }
+            }
+            2 => {
+                if let Some((t, _)) = &last_sent {
+                    r.upstream_udp(now, *t, up, chunk, &mut deliver);
+                }
+            }
+            3 => {
+                // A genuine-looking answer: the query sent, QR set, with
+                // the chunk's bytes appended as (probably broken) records.
+                if let Some((t, q)) = &last_sent {
+                    let mut reply = q.clone();
+                    reply[2] |= 0x80;
+                    if let Some(&n) = chunk.first() {
+                        reply[7] = n % 4;
+                    }
+                    reply.extend_from_slice(chunk);
+                    r.upstream_udp(now, *t, up, &reply, &mut deliver);
+                    r.upstream_tcp(now, *t, Ok(&reply), &mut deliver);
+                }
+            }
+            _ => {
+                let step = chunk.first().copied().unwrap_or(1) as u64 * 50;
+                now = now + Duration::from_millis(step);
+                r.timer(now, &mut deliver);
+            }
+        }
+        for io in r.take_io() {
+            if let Io::SendUdp { token, packet, .. } | Io::SendTcp { token, packet, .. } = io {
+                last_sent = Some((token, packet));
+            }
+        }
+    }
+});
