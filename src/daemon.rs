@@ -565,8 +565,20 @@ fn prepare_state_dir(r: &Resolved) -> Result<(), String> {
 impl Daemon {
     /// Waits for a stop signal or a task failure. Returns the exit code.
     async fn main_loop(&mut self) -> u8 {
+        // systemd's watchdog: pinged from this loop, which shares the one
+        // runtime thread with every task, so a task that wedges the runtime
+        // stops the pings and systemd restarts the daemon.
+        let wd = sd_notify::watchdog_interval();
+        let mut watchdog = tokio::time::interval(wd.unwrap_or(Duration::from_secs(3600)));
+        if let Some(i) = wd {
+            event!(Info, "daemon.watchdog", "interval_ms={}", i.as_millis());
+        }
         loop {
             let wake = tokio::select! {
+                _ = watchdog.tick(), if wd.is_some() => {
+                    sd_notify::notify("WATCHDOG=1");
+                    continue;
+                }
                 _ = self.sigs.term.recv() => Wake::Stop("SIGTERM"),
                 _ = self.sigs.int.recv() => Wake::Stop("SIGINT"),
                 _ = self.sigs.hup.recv() => Wake::Reload,

@@ -26,6 +26,28 @@ pub fn notify(state: &str) {
     }
 }
 
+/// How often to send `WATCHDOG=1`: half of systemd's `WATCHDOG_USEC`
+/// (sd_watchdog_enabled(3) recommends pinging at half the timeout), when
+/// the watchdog is on and meant for this process (`WATCHDOG_PID` unset or
+/// ours).
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    watchdog_from(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+fn watchdog_from(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<std::time::Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|u| *u > 0)?;
+    if let Some(p) = pid
+        && p.trim().parse::<u32>().ok() != Some(me)
+    {
+        return None;
+    }
+    Some(std::time::Duration::from_micros(usec / 2))
+}
+
 /// `MONOTONIC_USEC=` value: CLOCK_MONOTONIC in microseconds.
 pub fn monotonic_usec() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
@@ -36,6 +58,23 @@ pub fn monotonic_usec() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watchdog_interval_is_half_the_timeout_and_only_for_us() {
+        use std::time::Duration;
+        assert_eq!(
+            watchdog_from(Some("30000000"), None, 7),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            watchdog_from(Some("30000000"), Some("7"), 7),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(watchdog_from(Some("30000000"), Some("8"), 7), None);
+        assert_eq!(watchdog_from(Some("0"), None, 7), None);
+        assert_eq!(watchdog_from(Some("x"), None, 7), None);
+        assert_eq!(watchdog_from(None, None, 7), None);
+    }
 
     #[test]
     fn sends_to_a_path_socket() {

@@ -59,9 +59,14 @@ struct Daemon {
 
 impl Daemon {
     fn start(conf: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_env(conf, extra, &[])
+    }
+
+    fn start_env(conf: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let log = conf.with_extension("log");
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("-f")
             .arg("-c")
             .arg(conf)
@@ -433,4 +438,72 @@ fn runs_as_an_unprivileged_user_with_only_three_capabilities() {
     );
     dm.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(dm.wait_exit(Duration::from_secs(5)).0, Some(0));
+}
+
+/// Plays systemd: a datagram socket as NOTIFY_SOCKET and a watchdog. The
+/// daemon says READY=1 once up, pings WATCHDOG=1 at half of WATCHDOG_USEC,
+/// brackets a reload with RELOADING=1 / READY=1 and says STOPPING=1.
+#[test]
+fn sd_notify_ready_watchdog_reload_and_stop() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tmpdir("sdnotify");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let conf = write_conf(&dir, &base_conf(&dir));
+    let mut d = Daemon::start_env(
+        &conf,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut got: Vec<String> = Vec::new();
+    let recv_until = |got: &mut Vec<String>, want: &dyn Fn(&[String]) -> bool, within: Duration| {
+        let t0 = Instant::now();
+        let mut buf = [0u8; 512];
+        while !want(got) {
+            assert!(t0.elapsed() < within, "notifications so far: {got:?}");
+            if let Ok(n) = sock.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    };
+    recv_until(
+        &mut got,
+        &|g| g.iter().any(|m| m.starts_with("READY=1")),
+        Duration::from_secs(5),
+    );
+    let ready_at = got.len();
+    // Two pings within a second at a 400 ms watchdog (every 200 ms).
+    recv_until(
+        &mut got,
+        &|g| g[ready_at..].iter().filter(|m| *m == "WATCHDOG=1").count() >= 2,
+        Duration::from_secs(1),
+    );
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    recv_until(
+        &mut got,
+        &|g| {
+            let r = g.iter().position(|m| m.starts_with("RELOADING=1"));
+            r.is_some_and(|r| g[r..].iter().any(|m| m.starts_with("READY=1")))
+        },
+        Duration::from_secs(5),
+    );
+    assert!(
+        got.iter()
+            .find(|m| m.starts_with("RELOADING=1"))
+            .is_some_and(|m| m.contains("MONOTONIC_USEC=")),
+        "{got:?}"
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    recv_until(
+        &mut got,
+        &|g| g.iter().any(|m| m.starts_with("STOPPING=1")),
+        Duration::from_secs(5),
+    );
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }
