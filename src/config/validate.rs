@@ -235,6 +235,9 @@ pub struct SectionReader<'a> {
     section: &'a RawSection,
     used: Vec<bool>,
     errs: Vec<ConfigError>,
+    /// Every key name asked for, present or not: the section's vocabulary
+    /// (see [`known_keys`]).
+    asked: Vec<String>,
 }
 
 impl<'a> SectionReader<'a> {
@@ -244,6 +247,13 @@ impl<'a> SectionReader<'a> {
             section,
             used: vec![false; section.entries.len()],
             errs: Vec::new(),
+            asked: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, key: &str) {
+        if !self.asked.iter().any(|k| k == key) {
+            self.asked.push(key.to_string());
         }
     }
 
@@ -259,6 +269,7 @@ impl<'a> SectionReader<'a> {
     }
 
     fn take(&mut self, key: &str) -> Vec<&'a Entry> {
+        self.note(key);
         let mut out = Vec::new();
         for (i, e) in self.section.entries.iter().enumerate() {
             if e.key == key {
@@ -309,6 +320,7 @@ impl<'a> SectionReader<'a> {
         placeholder: T,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> T {
+        self.note(key);
         if !self.section.entries.iter().any(|e| e.key == key) {
             self.missing(key);
             return placeholder;
@@ -374,6 +386,37 @@ impl<'a> SectionReader<'a> {
         }
         self.errs
     }
+}
+
+/// Every key each section understands, in the order its reader asks for
+/// them: `[general]`, `[dns]`, `[dhcp]` and `[vrrp NAME]` (as `vrrp`). The
+/// sample config and the manual page are checked against this list, so
+/// neither can drift from the parser.
+pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
+    let file = Path::new("/known-keys");
+    let empty = |name: &str| RawSection {
+        name: name.into(),
+        line: None,
+        entries: Vec::new(),
+    };
+    let mut out = Vec::new();
+    let s = empty("general");
+    let mut r = SectionReader::new(file, &s);
+    read_general(&mut r);
+    out.push(("general", r.asked));
+    let s = empty("dns");
+    let mut r = SectionReader::new(file, &s);
+    crate::dns::config::read(&mut r);
+    out.push(("dns", r.asked));
+    let s = empty("dhcp");
+    let mut r = SectionReader::new(file, &s);
+    crate::dhcp::config::read(&mut r, &mut Vec::new(), file);
+    out.push(("dhcp", r.asked));
+    let s = empty("vrrp x");
+    let mut r = SectionReader::new(file, &s);
+    crate::vrrp::config::read("x", &mut r);
+    out.push(("vrrp", r.asked));
+    out
 }
 
 /// A boolean flag value (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`).
@@ -592,6 +635,52 @@ mod tests {
         ] {
             let text = format!("[general]\nuser = {bad}\n");
             assert!(check(&text).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    /// `(section, key)` of every `key = value` / `#key = value` line of the
+    /// sample config (`[vrrp NAME]` as `vrrp`).
+    fn documented_keys() -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/etc/hamasq.conf"))
+            .unwrap();
+        let mut section = String::new();
+        let mut out = Vec::new();
+        for l in text.lines() {
+            let l = l.strip_prefix('#').unwrap_or(l);
+            if let Some(h) = l.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                section = h.split_whitespace().next().unwrap_or("").to_string();
+            } else if let Some((k, _)) = l.split_once('=')
+                && let k = k.trim_end()
+                && !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-' || b.is_ascii_digit())
+            {
+                out.push((section.clone(), k.to_string()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_key_the_parser_knows_is_documented_and_nothing_else() {
+        let documented = documented_keys();
+        let mut known = Vec::new();
+        for (section, keys) in known_keys() {
+            for k in keys {
+                assert!(
+                    documented.iter().any(|(s, d)| s == section && *d == k),
+                    "[{section}] {k} is read by the parser but not documented in etc/hamasq.conf"
+                );
+                known.push((section.to_string(), k));
+            }
+        }
+        for d in &documented {
+            assert!(
+                known.contains(d),
+                "etc/hamasq.conf documents [{}] {}, which the parser does not read",
+                d.0,
+                d.1
+            );
         }
     }
 
