@@ -587,6 +587,23 @@ pub fn have_commands(test: &str, cmds: &[&str]) -> bool {
     true
 }
 
+/// Like [`have_commands`] for programs named by their full path (e.g.
+/// `/usr/bin/python3`, Debian's, when another `python3` may come first on
+/// PATH): skips loudly, or fails when CI requires the lab, when one is
+/// missing.
+pub fn have_programs_at(test: &str, paths: &[&str]) -> bool {
+    for p in paths {
+        if !Path::new(p).exists() {
+            unavailable(
+                test,
+                &format!("{p} is not installed (contrib/run-tests installs it)"),
+            );
+            return false;
+        }
+    }
+    true
+}
+
 fn require_lab() -> bool {
     std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
