@@ -348,6 +348,12 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     let mut tasks = Supervisor::default();
 
     // Sockets are bound before privileges are dropped.
+    if let Some(path) = g.control_socket.clone() {
+        let listener = crate::control::bind(&path)?;
+        tasks.spawn("control", Stage::Service, move |sd| {
+            crate::control::serve(listener, path, sd)
+        });
+    }
     if let Some(addr) = g.metrics_listen {
         let listener = metrics::bind(addr).await.map_err(|e| e.0)?;
         tasks.spawn("metrics", Stage::Service, move |sd| {
@@ -645,6 +651,7 @@ impl Daemon {
                 merged.config.general.state_dir = old.state_dir.clone();
                 merged.config.general.user = old.user.clone();
                 merged.config.general.metrics_listen = old.metrics_listen;
+                merged.config.general.control_socket = old.control_socket.clone();
                 merged.run_as = self.current.run_as.clone();
                 merged.config.vrrp = self.current.config.vrrp.clone();
                 merged.vrrp = self.current.vrrp.clone();
@@ -711,6 +718,9 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if a.metrics_listen != b.metrics_listen {
         v.push("metrics-listen");
+    }
+    if a.control_socket != b.control_socket {
+        v.push("control-socket");
     }
     v
 }
@@ -815,7 +825,11 @@ mod tests {
             "[general]\nstate-dir = /b\nlog-level = debug\nmetrics-listen = 127.0.0.1:1\n",
         )
         .unwrap();
-        assert_eq!(restart_needed(&a, &b), vec!["state-dir", "metrics-listen"]);
+        // The control socket lives in state-dir by default, so it moves too.
+        assert_eq!(
+            restart_needed(&a, &b),
+            vec!["state-dir", "metrics-listen", "control-socket"]
+        );
         assert!(restart_needed(&a, &a).is_empty());
     }
 }

@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod daemonize;
 pub mod dhcp;
@@ -40,4 +41,5 @@ pub mod pidfile;
 pub mod privilege;
 pub mod sd_notify;
 pub mod stats;
+pub mod status;
 pub mod vrrp;

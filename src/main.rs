@@ -11,6 +11,7 @@ use hamasq::log::{Level, Target};
 
 const USAGE: &str = "\
 usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
+       hamasq status [-c FILE]              (ask the running daemon: VRRP role, VIP, peer, DHCP, DNS)
        hamasq import-dnsmasq DNSMASQ.CONF   (hamasq INI on stdout, lines left out on stderr)
 
   -c, --config FILE     config file (default /etc/hamasq.conf)
@@ -38,6 +39,7 @@ enum Parsed {
     Run(Cli),
     Print(String),
     Import(PathBuf),
+    Status(PathBuf),
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
@@ -48,6 +50,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
         log_level: None,
     };
     let mut it = args.into_iter().peekable();
+    if it.peek().map(String::as_str) == Some("status") {
+        it.next();
+        let mut config = PathBuf::from(config::DEFAULT_PATH);
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "-c" | "--config" => {
+                    config = PathBuf::from(it.next().ok_or("--config needs a value")?)
+                }
+                other => return Err(format!("unknown argument {other:?} after status")),
+            }
+        }
+        return Ok(Parsed::Status(config));
+    }
     if it.peek().map(String::as_str) == Some("import-dnsmasq") {
         it.next();
         let file = it
@@ -92,6 +107,44 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
         }
     }
     Ok(Parsed::Run(cli))
+}
+
+/// `hamasq status`: the running daemon's answer on its control socket.
+fn status(config_path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(config_path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("hamasq: cannot read {}: {e}", config_path.display());
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    let cfg = match config::parse_and_validate(config_path, &text) {
+        Ok(c) => c,
+        Err(errs) => {
+            print_errors(&errs);
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    let Some(sock) = cfg.general.control_socket else {
+        eprintln!(
+            "hamasq: control-socket = none in {}: no status to ask for",
+            config_path.display()
+        );
+        return ExitCode::from(exit::CONFIG);
+    };
+    match hamasq::control::request(&sock, "status") {
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "hamasq: no daemon answers on {}: {e} (is it running with this config?)",
+                sock.display()
+            );
+            ExitCode::from(exit::FAILURE)
+        }
+    }
 }
 
 /// `hamasq import-dnsmasq FILE`: the INI on stdout, every line left out on
@@ -140,6 +193,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Import(path)) => return import_dnsmasq(&path),
+        Ok(Parsed::Status(path)) => return status(&path),
         Err(e) => {
             eprintln!("hamasq: {e}\n\n{USAGE}");
             return ExitCode::from(exit::CONFIG);

@@ -507,3 +507,38 @@ fn sd_notify_ready_watchdog_reload_and_stop() {
     assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `hamasq status` over the control socket (mode 0600, removed at exit);
+/// without a daemon it fails with exit 1 and says why.
+#[test]
+fn status_asks_the_running_daemon_over_its_control_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmpdir("status");
+    let port = free_port();
+    let body = format!(
+        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\n",
+        base_conf(&dir)
+    );
+    let conf = write_conf(&dir, &body);
+    let sock = dir.join("state").join("control.sock");
+    let mut d = Daemon::start(&conf, &[]);
+    d.wait_log("daemon.ready", Duration::from_secs(5));
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let out = run(&["status", "-c", conf.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("vrrp: none configured"), "{text}");
+    assert!(text.contains("dhcp: off"), "{text}");
+    assert!(
+        text.contains("dns: queries 0, cache 0/150 entries"),
+        "{text}"
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
+    assert!(!sock.exists(), "the socket is removed at exit");
+    let out = run(&["status", "-c", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no daemon answers"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -85,6 +85,22 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(!has_vip(lab.host("b")), "both hold the VIP");
 
+    // `hamasq status` asks each daemon over its control socket.
+    let status = |c: &Path| {
+        let out = std::process::Command::new(BIN)
+            .args(["status", "-c", c.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sa = status(&ca);
+    assert!(sa.contains("vrrp lan: MASTER"), "{sa}");
+    assert!(sa.contains(&format!("vip {VIP}/24")), "{sa}");
+    let sb = status(&cb);
+    assert!(sb.contains("vrrp lan: BACKUP"), "{sb}");
+    assert!(sb.contains("peer 10.77.0.1 last heard 0."), "{sb}");
+
     // 1. SIGKILL: b takes over within Master_Down_Interval (3 x 100 ms +
     //    skew 61 ms) plus polling slack; a's stale VIP stays behind.
     a.signal(lab::SIGKILL).unwrap();

@@ -55,6 +55,9 @@ pub struct General {
     pub user: Option<String>,
     /// `metrics-listen`: serve Prometheus text on this TCP address; `None` = off.
     pub metrics_listen: Option<SocketAddr>,
+    /// `control-socket`: where `hamasq status` finds the daemon; `None` =
+    /// off. Default: `control.sock` in `state-dir`.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for General {
@@ -67,6 +70,9 @@ impl Default for General {
             state_dir: PathBuf::from("/var/lib/hamasq"),
             user: None,
             metrics_listen: None,
+            control_socket: Some(
+                PathBuf::from("/var/lib/hamasq").join(crate::control::DEFAULT_NAME),
+            ),
         }
     }
 }

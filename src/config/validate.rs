@@ -200,6 +200,21 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
             parse_socket_addr(v).map(Some)
         }
     });
+    // sun_path holds 108 bytes with the terminating NUL.
+    const SUN_PATH_MAX: usize = 107;
+    let default_socket = Some(state_dir.join(crate::control::DEFAULT_NAME))
+        .filter(|p| p.as_os_str().len() <= SUN_PATH_MAX);
+    let control_socket = r.scalar("control-socket", default_socket, |v| {
+        if v == "none" {
+            Ok(None)
+        } else if v.len() > SUN_PATH_MAX {
+            Err(format!(
+                "longer than {SUN_PATH_MAX} bytes, the limit of a Unix socket path"
+            ))
+        } else {
+            absolute_path(v).map(Some)
+        }
+    });
     General {
         log_target,
         log_level,
@@ -208,6 +223,7 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
         state_dir,
         user,
         metrics_listen,
+        control_socket,
     }
 }
 

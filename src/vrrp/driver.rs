@@ -19,7 +19,7 @@ use super::Role;
 use super::config::VrrpConfig;
 use super::hooks::{Notifier, Tracker, notify_args, state_word};
 use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
-use super::router::{self, Action, Received, Router};
+use super::router::{self, Action, Received, Router, State};
 use super::vip::{Garp, Netlink, Vip, interface_mac};
 use crate::clock::Mono;
 use crate::daemon::{Shutdown, TaskError};
@@ -189,6 +189,8 @@ pub struct VrrpTask {
     notifier: Option<Notifier>,
     trackers: Vec<Tracker>,
     stopping: bool,
+    /// When an advert from another router was last accepted (status).
+    last_heard: Option<std::time::Instant>,
 }
 
 impl VrrpTask {
@@ -237,6 +239,7 @@ impl VrrpTask {
             notifier: None,
             trackers: Vec::new(),
             stopping: false,
+            last_heard: None,
         })
     }
 
@@ -401,6 +404,7 @@ impl VrrpTask {
                         Ok(Received::SteppedDown)
                             if prio == 255 && self.cfg.unicast_peers.is_empty() =>
                         {
+                            self.last_heard = Some(std::time::Instant::now());
                             // Checklist 36: RFC mode has no allow-list; we obey, loudly.
                             event!(
                                 Warn,
@@ -410,7 +414,8 @@ impl VrrpTask {
                                 ip.src
                             );
                         }
-                        Ok(_) => {}
+                        Ok(Received::Own | Received::NotRunning) => {}
+                        Ok(_) => self.last_heard = Some(std::time::Instant::now()),
                     }
                 }
             }
@@ -508,6 +513,29 @@ impl VrrpTask {
             }
         }
         self.sync_counters();
+        self.publish_status();
+    }
+
+    /// The board `hamasq status` reads.
+    fn publish_status(&self) {
+        let (state, active_router) = match self.router.state() {
+            State::Initialize { .. } if self.stopping => ("STOP", None),
+            State::Initialize { .. } if !self.router.link_is_up() => ("FAULT", None),
+            State::Initialize { .. } => ("INIT", None),
+            State::Backup(b) => ("BACKUP", b.active_router),
+            State::Active(_) => ("MASTER", None),
+        };
+        crate::status::publish_vrrp(crate::status::VrrpStatus {
+            name: self.cfg.name.clone(),
+            interface: self.cfg.interface.clone(),
+            vrid: self.cfg.vrid,
+            state,
+            priority: self.router.priority(),
+            vips: self.cfg.vips.clone(),
+            active_router,
+            last_heard: self.last_heard,
+            since: std::time::Instant::now(),
+        });
     }
 
     fn remove_vips(&mut self) {

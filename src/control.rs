@@ -1,0 +1,113 @@
+//! The control socket: `hamasq status` asks the running daemon over a Unix
+//! stream socket (mode 0600: root and the daemon's user only). One request
+//! line per connection (`status`), one text answer, then close. Bounded:
+//! a few connections at once, a 64-byte request, 2 s to send it.
+
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::daemon::{Shutdown, TaskError};
+use crate::{event, event_limited, stats, status};
+
+/// The socket's name in `state-dir` unless `control-socket` says otherwise.
+pub const DEFAULT_NAME: &str = "control.sock";
+const MAX_CONNECTIONS: usize = 4;
+const MAX_REQUEST: usize = 64;
+const REQUEST_TIME: Duration = Duration::from_secs(2);
+
+/// Binds the socket (at start-up, after the pid-file lock: a file left by
+/// a dead daemon is ours to remove).
+pub fn bind(path: &Path) -> Result<UnixListener, String> {
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_socket() {
+            return Err(format!(
+                "control-socket {}: exists and is not a socket; remove it or set another path",
+                path.display()
+            ));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let l = UnixListener::bind(path)
+        .map_err(|e| format!("control-socket {}: cannot listen: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+        format!(
+            "control-socket {}: cannot set mode 0600: {e}",
+            path.display()
+        )
+    })?;
+    Ok(l)
+}
+
+/// Serves requests until shutdown, then removes the socket file.
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    mut sd: Shutdown,
+) -> Result<(), TaskError> {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        tokio::select! {
+            _ = sd.wait() => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                        continue; // dropped: closed at once
+                    }
+                    open.fetch_add(1, Ordering::Relaxed);
+                    let open = open.clone();
+                    tokio::spawn(async move {
+                        answer(stream).await;
+                        open.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+                Err(e) => event_limited!(Warn, "control.accept_failed", "error={:?}", e.to_string()),
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+async fn answer(mut s: UnixStream) {
+    let mut req = Vec::with_capacity(MAX_REQUEST);
+    let read = tokio::time::timeout(REQUEST_TIME, async {
+        let mut b = [0u8; MAX_REQUEST];
+        while !req.contains(&b'\n') && req.len() < MAX_REQUEST {
+            match s.read(&mut b[..MAX_REQUEST - req.len()]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => req.extend_from_slice(&b[..n]),
+            }
+        }
+    })
+    .await;
+    if read.is_err() {
+        return;
+    }
+    let cmd = String::from_utf8_lossy(&req);
+    let reply = match cmd.trim() {
+        "status" => status::render(Instant::now(), &status::vrrp(), &stats::global().snapshot()),
+        other => {
+            event!(Info, "control.unknown_command", "command={other:?}");
+            format!("error: unknown command {other:?}; expected status\n")
+        }
+    };
+    let _ = tokio::time::timeout(REQUEST_TIME, s.write_all(reply.as_bytes())).await;
+}
+
+/// The client side, for `hamasq status`: sends `cmd`, returns the answer.
+pub fn request(path: &Path, cmd: &str) -> io::Result<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(format!("{cmd}\n").as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}

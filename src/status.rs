@@ -1,0 +1,193 @@
+//! What `hamasq status` shows: a small board each task writes its state to
+//! (one entry per VRRP instance), read by the control socket
+//! ([`crate::control`]) together with the metrics registry. Writers hold
+//! the lock for a copy, never across I/O.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// One VRRP instance, as its task last saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    /// `INIT`, `BACKUP`, `MASTER` (keepalived's words) or `FAULT` (link down).
+    pub state: &'static str,
+    pub priority: u8,
+    pub vips: Vec<(Ipv4Addr, u8)>,
+    /// The Active router we follow (Backup).
+    pub active_router: Option<Ipv4Addr>,
+    /// When an advert from another router was last accepted.
+    pub last_heard: Option<Instant>,
+    /// When the state last changed.
+    pub since: Instant,
+}
+
+#[derive(Default)]
+struct Board {
+    vrrp: Vec<VrrpStatus>,
+}
+
+static BOARD: Mutex<Board> = Mutex::new(Board { vrrp: Vec::new() });
+
+/// Records an instance's status (replacing its previous one). Keeps `since`
+/// when the state did not change.
+pub fn publish_vrrp(mut s: VrrpStatus) {
+    let mut b = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    match b.vrrp.iter_mut().find(|v| v.name == s.name) {
+        Some(old) => {
+            if old.state == s.state {
+                s.since = old.since;
+            }
+            *old = s;
+        }
+        None => b.vrrp.push(s),
+    }
+}
+
+/// The VRRP part of the board.
+pub fn vrrp() -> Vec<VrrpStatus> {
+    BOARD.lock().unwrap_or_else(|e| e.into_inner()).vrrp.clone()
+}
+
+fn ago(t: Option<Instant>, now: Instant) -> String {
+    match t {
+        Some(t) => format!("{:.1}s ago", now.saturating_duration_since(t).as_secs_f64()),
+        None => "never".into(),
+    }
+}
+
+/// The text of `hamasq status`: VRRP instances from the board, then DHCP
+/// and DNS figures from the metrics registry (`metrics` is its snapshot).
+pub fn render(now: Instant, vrrp: &[VrrpStatus], metrics: &[(&str, u64)]) -> String {
+    let m = |name: &str| metrics.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "hamasq {} up {}s",
+        env!("CARGO_PKG_VERSION"),
+        m("hamasq_uptime_seconds").unwrap_or(0)
+    );
+    if vrrp.is_empty() {
+        let _ = writeln!(out, "vrrp: none configured (standalone)");
+    }
+    for v in vrrp {
+        let vips: Vec<String> = v.vips.iter().map(|(a, p)| format!("{a}/{p}")).collect();
+        let _ = writeln!(
+            out,
+            "vrrp {}: {} for {:.0}s, interface {} vrid {} priority {}, vip {}, peer {} last heard {}",
+            v.name,
+            v.state,
+            now.saturating_duration_since(v.since).as_secs_f64(),
+            v.interface,
+            v.vrid,
+            v.priority,
+            vips.join(","),
+            v.active_router.map_or("-".to_string(), |a| a.to_string()),
+            ago(v.last_heard, now)
+        );
+    }
+    if let Some(rx) = m("hamasq_dhcp_pkt4_received_total") {
+        let _ = writeln!(
+            out,
+            "dhcp: received {rx}, offers {}, acks {}, naks {}, silent (gate) {}, pool exhausted {}",
+            m("hamasq_dhcp_pkt4_offer_sent_total").unwrap_or(0),
+            m("hamasq_dhcp_pkt4_ack_sent_total").unwrap_or(0),
+            m("hamasq_dhcp_pkt4_nak_sent_total").unwrap_or(0),
+            m("hamasq_dhcp_gated_total").unwrap_or(0),
+            m("hamasq_dhcp_pool_exhausted_total").unwrap_or(0),
+        );
+    } else {
+        let _ = writeln!(out, "dhcp: off");
+    }
+    if let Some(size) = m("hamasq_dns_cache_size") {
+        let _ = writeln!(
+            out,
+            "dns: queries {}, cache {}/{size} entries, hits {}, misses {}, insertions {}, evictions {}, forwarded {}, local {}, servfail {}",
+            m("hamasq_dns_queries_total").unwrap_or(0),
+            m("hamasq_dns_cache_entries").unwrap_or(0),
+            m("hamasq_dns_cache_hits_total").unwrap_or(0),
+            m("hamasq_dns_cache_misses_total").unwrap_or(0),
+            m("hamasq_dns_cache_insertions_total").unwrap_or(0),
+            m("hamasq_dns_cache_evictions_total").unwrap_or(0),
+            m("hamasq_dns_forwarded_total").unwrap_or(0),
+            m("hamasq_dns_local_answers_total").unwrap_or(0),
+            m("hamasq_dns_servfail_total").unwrap_or(0),
+        );
+    } else {
+        let _ = writeln!(out, "dns: off");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn status_text_names_role_vip_peer_and_cache() {
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_secs(30);
+        let v = VrrpStatus {
+            name: "lan".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            state: "BACKUP",
+            priority: 100,
+            vips: vec![(Ipv4Addr::new(192, 168, 1, 254), 24)],
+            active_router: Some(Ipv4Addr::new(192, 168, 1, 2)),
+            last_heard: Some(now - Duration::from_millis(400)),
+            since: t0,
+        };
+        let text = render(
+            now,
+            &[v],
+            &[
+                ("hamasq_uptime_seconds", 31),
+                ("hamasq_dns_cache_size", 150),
+                ("hamasq_dns_cache_entries", 7),
+                ("hamasq_dns_cache_hits_total", 42),
+            ],
+        );
+        assert!(text.contains("vrrp lan: BACKUP for 30s"), "{text}");
+        assert!(text.contains("vip 192.168.1.254/24, peer 192.168.1.2 last heard 0.4s ago"));
+        assert!(text.contains("dhcp: off"));
+        assert!(text.contains("cache 7/150 entries, hits 42"));
+    }
+
+    #[test]
+    fn publishing_keeps_since_while_the_state_holds() {
+        let t0 = Instant::now();
+        let mk = |state, since| VrrpStatus {
+            name: "status-test".into(),
+            interface: "x".into(),
+            vrid: 1,
+            state,
+            priority: 1,
+            vips: Vec::new(),
+            active_router: None,
+            last_heard: None,
+            since,
+        };
+        publish_vrrp(mk("BACKUP", t0));
+        publish_vrrp(mk("BACKUP", t0 + Duration::from_secs(5)));
+        let got = vrrp()
+            .into_iter()
+            .find(|v| v.name == "status-test")
+            .unwrap();
+        assert_eq!(got.since, t0);
+        publish_vrrp(mk("MASTER", t0 + Duration::from_secs(9)));
+        let got = vrrp()
+            .into_iter()
+            .find(|v| v.name == "status-test")
+            .unwrap();
+        assert_eq!(
+            (got.state, got.since),
+            ("MASTER", t0 + Duration::from_secs(9))
+        );
+    }
+}
