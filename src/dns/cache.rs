@@ -37,6 +37,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -67,8 +68,8 @@ pub const DEFAULT_MAX_BYTES: usize = 4 << 20;
 pub const MAX_ENTRY_BYTES: usize = 16 << 10;
 
 /// Fixed per-entry overhead counted against the byte budget (slot, map
-/// entry, key copies), an estimate.
-const ENTRY_OVERHEAD: usize = 96;
+/// bucket, allocator header), an estimate.
+const ENTRY_OVERHEAD: usize = 80;
 
 /// The cache's settings (the `[dns]` keys named in each field).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,13 +256,17 @@ struct TtlSlot {
     ttl: u32,
 }
 
+/// One cached answer. Key, answer and TTL slots share one allocation (a
+/// router caching thousands of names pays one heap block per name).
 struct Entry {
-    key: Box<[u8]>,
-    /// Header (ID 0, counts cut), question, kept records.
-    wire: Box<[u8]>,
+    /// The key, then the wire answer (header with ID 0 and counts cut,
+    /// question, kept records), then each TTL slot as `at` (u16) and `ttl`
+    /// (u32), big-endian.
+    data: Box<[u8]>,
+    key_len: u16,
+    wire_len: u16,
     /// Just past QTYPE/QCLASS; the question name starts at [`HEADER_LEN`].
     question_end: u16,
-    ttls: Box<[TtlSlot]>,
     inserted: Mono,
     expires: Mono,
     negative: bool,
@@ -269,12 +274,71 @@ struct Entry {
 }
 
 impl Entry {
+    fn new(key: &[u8], wire: &[u8], ttls: &[TtlSlot]) -> Entry {
+        let mut data = Vec::with_capacity(key.len() + wire.len() + 6 * ttls.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(wire);
+        for t in ttls {
+            data.extend_from_slice(&t.at.to_be_bytes());
+            data.extend_from_slice(&t.ttl.to_be_bytes());
+        }
+        Entry {
+            data: data.into_boxed_slice(),
+            key_len: key.len() as u16,
+            wire_len: wire.len() as u16,
+            question_end: 0,
+            inserted: Mono(0),
+            expires: Mono(0),
+            negative: false,
+            rcode: 0,
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        self.data.get(..self.key_len as usize).unwrap_or(&[])
+    }
+
+    fn wire(&self) -> &[u8] {
+        let k = self.key_len as usize;
+        self.data.get(k..k + self.wire_len as usize).unwrap_or(&[])
+    }
+
+    fn ttls(&self) -> impl Iterator<Item = TtlSlot> + '_ {
+        let from = self.key_len as usize + self.wire_len as usize;
+        self.data
+            .get(from..)
+            .unwrap_or(&[])
+            .chunks_exact(6)
+            .map(|c| TtlSlot {
+                at: u16::from_be_bytes([c[0], c[1]]),
+                ttl: u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+            })
+    }
+
     fn cost(&self) -> usize {
-        ENTRY_OVERHEAD + self.wire.len() + 2 * self.key.len() + self.ttls.len() * 8
+        ENTRY_OVERHEAD + self.data.len()
     }
 }
 
 const NIL: u32 = u32::MAX;
+
+/// The map's keys are already keyed SipHash values: hash them as they are.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
 
 struct Slot {
     entry: Option<Entry>,
@@ -325,7 +389,11 @@ pub struct Cache {
     cfg: CacheConfig,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    map: HashMap<Box<[u8]>, u32>,
+    /// Key hash → slot. The key itself lives only in the entry, which is
+    /// compared on every lookup, so a hash collision is a miss, never a
+    /// wrong answer.
+    map: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+    hasher: std::collections::hash_map::RandomState,
     /// Most recently used.
     head: u32,
     /// Least recently used: the next to go.
@@ -350,7 +418,8 @@ impl Cache {
             cfg: CacheConfig { size, ..cfg },
             slots: Vec::new(),
             free: Vec::new(),
-            map: HashMap::with_capacity(size.min(1 << 16)),
+            map: HashMap::with_capacity_and_hasher(size.min(1 << 16), Default::default()),
+            hasher: std::collections::hash_map::RandomState::new(),
             head: NIL,
             tail: NIL,
             bytes: 0,
@@ -393,10 +462,13 @@ impl Cache {
     /// pass over the cache, for names that have just become local.
     pub fn purge_names(&mut self, matches: impl Fn(&[u8]) -> bool) {
         let doomed: Vec<u32> = self
-            .map
+            .slots
             .iter()
-            .filter(|(k, _)| k.len() >= 5 && matches(&k[..k.len() - 5]))
-            .map(|(_, &i)| i)
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let k = slot.entry.as_ref()?.key();
+                (k.len() >= 5 && matches(&k[..k.len() - 5])).then_some(i as u32)
+            })
             .collect();
         for i in doomed {
             self.remove(i);
@@ -528,12 +600,12 @@ impl Cache {
         // under its own key. An answer that proves the name exists drops
         // the name-wide NXDOMAIN.
         let nx_key = nxdomain_key(&question.key);
-        let mut stale_keys = [Some(&question.key[..]), Some(&entry.key[..]), None];
+        let mut stale_keys = [Some(&question.key[..]), Some(entry.key()), None];
         if !entry.negative {
             stale_keys[2] = Some(&nx_key[..]);
         }
         for k in stale_keys.into_iter().flatten() {
-            if let Some(&idx) = self.map.get(k) {
+            if let Some(idx) = self.get(k) {
                 self.remove(idx);
             }
         }
@@ -542,7 +614,7 @@ impl Cache {
                 break;
             }
         }
-        let key = entry.key.clone();
+        let hash = self.hasher.hash_one(entry.key());
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -558,7 +630,7 @@ impl Cache {
             s.entry = Some(entry);
         }
         self.link_front(idx);
-        self.map.insert(key, idx);
+        self.map.insert(hash, idx);
         self.bytes += cost;
         self.stats.insertions += 1;
         Ok(())
@@ -568,12 +640,18 @@ impl Cache {
         self.cfg.stale_window.is_some_and(|w| now < e.expires + w)
     }
 
+    /// The slot holding exactly `key`.
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        let idx = *self.map.get(&self.hasher.hash_one(key))?;
+        (self.entry(idx)?.key() == key).then_some(idx)
+    }
+
     fn find(&self, q: &QueryView) -> Option<u32> {
-        if let Some(&i) = self.map.get(q.key()) {
+        if let Some(i) = self.get(q.key()) {
             return Some(i);
         }
         let (k, n) = q.nxdomain_key();
-        self.map.get(&k[..n.min(KEY_MAX)]).copied()
+        self.get(&k[..n.min(KEY_MAX)])
     }
 
     fn entry(&self, idx: u32) -> Option<&Entry> {
@@ -600,7 +678,11 @@ impl Cache {
             .and_then(|s| s.entry.take())
         {
             self.bytes = self.bytes.saturating_sub(e.cost());
-            self.map.remove(&e.key);
+            // Only this slot's mapping: a colliding key may own the hash.
+            let h = self.hasher.hash_one(e.key());
+            if self.map.get(&h) == Some(&idx) {
+                self.map.remove(&h);
+            }
             self.free.push(idx);
         }
     }
@@ -651,7 +733,7 @@ impl Cache {
         let mut i = self.head;
         while let Some(s) = self.slots.get(i as usize) {
             if let Some(e) = &s.entry {
-                out.push(e.key.clone());
+                out.push(e.key().into());
             }
             i = s.next;
             if out.len() > self.slots.len() {
@@ -677,7 +759,7 @@ fn write_answer(
     ede: Option<u16>,
 ) {
     out.clear();
-    out.extend_from_slice(&e.wire);
+    out.extend_from_slice(e.wire());
     let qend = e.question_end as usize;
     if q.question_end == qend
         && let (Some(dst), Some(src)) = (out.get_mut(HEADER_LEN..qend), query.get(HEADER_LEN..qend))
@@ -692,7 +774,7 @@ fn write_answer(
     if stored & flag::AD != 0 && client_ad_or_do {
         flags |= flag::AD;
     }
-    for s in e.ttls.iter() {
+    for s in e.ttls() {
         put_u32(out, s.at as usize, ttl_of(s.ttl));
     }
     let opt = q.edns.map(|_| opt_len(ede)).unwrap_or(0);
@@ -894,14 +976,12 @@ fn prepare(
         question.key.clone()
     };
     Ok(Entry {
-        key,
-        wire: wire.into(),
         question_end: question_end as u16,
-        ttls: ttls.into(),
         inserted: now,
         expires: now + Duration::from_secs(entry_ttl as u64),
         negative,
         rcode: rc,
+        ..Entry::new(&key, &wire, &ttls)
     })
 }
 
