@@ -89,6 +89,38 @@ fn set_caps(caps: &[u32]) -> io::Result<()> {
     }
 }
 
+/// For a hook script's child process, between fork and exec: no
+/// capabilities at all, now or after exec, whether the daemon runs as root
+/// or as `user` with ambient capabilities from systemd. Clears the ambient
+/// set, locks root out of its exec-time capabilities (SECBIT_NOROOT, when
+/// we may set securebits: only a root daemon needs it), empties the
+/// capability sets and sets no_new_privs, so a setuid or file-capability
+/// program the script runs gains nothing either.
+///
+/// Only async-signal-safe calls (prctl, capset): it runs in the forked
+/// child of a multi-threaded process.
+pub fn drop_all_for_exec() -> io::Result<()> {
+    const PR_CAP_AMBIENT: libc::c_int = 47;
+    const PR_CAP_AMBIENT_CLEAR_ALL: libc::c_ulong = 4;
+    const PR_SET_SECUREBITS: libc::c_int = 28;
+    // SECBIT_NOROOT | _LOCKED | SECBIT_NO_SETUID_FIXUP | _LOCKED.
+    const SECBITS: libc::c_ulong = 0x1 | 0x2 | 0x4 | 0x8;
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        // Ambient capabilities (kernel >= 4.3); EINVAL on older ones.
+        libc::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        if Uid::effective().is_root() && libc::prctl(PR_SET_SECUREBITS, SECBITS, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    set_caps(&[])?;
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

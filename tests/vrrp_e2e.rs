@@ -342,7 +342,14 @@ fn notify_hook_and_track_script() {
     let rec_b = d.join("hook-b.rec");
     let hook_for = |rec: &PathBuf| {
         let h = d.join(format!("{}.sh", rec.file_stem().unwrap().to_string_lossy()));
-        std::fs::write(&h, format!("#!/bin/sh\necho \"$*\" >> {}\n", rec.display())).unwrap();
+        std::fs::write(
+            &h,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {rec}\ngrep -E '^Cap(Prm|Eff|Amb):' /proc/self/status >> {rec}\n",
+                rec = rec.display()
+            ),
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).unwrap();
         h
@@ -381,6 +388,16 @@ fn notify_hook_and_track_script() {
         "{}",
         read(&rec_b)
     );
+
+    // Hooks run with no capabilities although the daemon is root.
+    assert!(lab::wait_until(Duration::from_secs(5), || read(&rec_a).contains("CapAmb:")));
+    let rec = read(&rec_a);
+    for set in ["CapPrm", "CapEff", "CapAmb"] {
+        assert!(
+            rec.contains(&format!("{set}:\t0000000000000000")),
+            "{set} not empty in the hook:\n{rec}"
+        );
+    }
 
     // The check fails: a's priority drops to 90 < 100 and b preempts.
     std::fs::write(&flag, "").unwrap();

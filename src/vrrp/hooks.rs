@@ -73,14 +73,25 @@ impl Notifier {
     }
 }
 
+/// Hook scripts run with no capabilities (packaging issue: least
+/// privilege): see [`crate::privilege::drop_all_for_exec`].
+fn without_capabilities(cmd: &mut Command) {
+    // SAFETY: the closure only makes async-signal-safe system calls
+    // (prctl, capset) in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(crate::privilege::drop_all_for_exec);
+    }
+}
+
 async fn run_bounded(script: &PathBuf, args: &[String], timeout: Duration) {
-    let child = Command::new(script)
-        .args(args)
+    let mut cmd = Command::new(script);
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
+        .kill_on_drop(true);
+    without_capabilities(&mut cmd);
+    let child = cmd.spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -221,13 +232,13 @@ impl Tracker {
         }
         if self.running.is_none() && now >= self.next_at {
             self.next_at = now + self.script.interval;
-            match Command::new(&self.script.path)
-                .stdin(Stdio::null())
+            let mut cmd = Command::new(&self.script.path);
+            cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-            {
+                .kill_on_drop(true);
+            without_capabilities(&mut cmd);
+            match cmd.spawn() {
                 Ok(c) => self.running = Some((c, now + self.script.timeout)),
                 Err(e) => {
                     event_limited!(
