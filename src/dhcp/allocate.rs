@@ -16,27 +16,54 @@
 //! reserved for another client, and DECLINEd ones under quarantine
 //! (RFC 2131 §4.3.3).
 
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 
 use super::binding::{ClientKey, Lease};
+use super::packed::{KeyParts, PackedLease};
 use super::subnet::{Reservations, Subnet};
 use crate::clock::{Mono, UnixTime};
 
-/// All bindings, indexed by address and by client.
+/// All bindings, indexed by address, by client and by name.
+///
+/// Memory (design §5; 50,000 leases must fit a small router): the leases
+/// live packed in one dense vector ([`PackedLease`], 48 bytes each). The
+/// indexes hold only 32-bit numbers: address → position, and for clients
+/// and names a 32-bit keyed hash → address, checked against the lease
+/// itself; the rare keys whose hash collides with another one's go to a
+/// small exact map instead. The expiry index packs (expiry, address) into
+/// one u64. About 75 bytes per lease in all, against ~400 for maps of
+/// owned [`Lease`]s.
 #[derive(Clone, Debug, Default)]
 pub struct LeaseDb {
-    by_ip: HashMap<Ipv4Addr, Lease>,
-    by_key: HashMap<ClientKey, Ipv4Addr>,
-    /// (expiry, ip) of every finite lease, for counting active ones and
-    /// finding the next expiry without a scan.
-    expiry: BTreeSet<(u64, Ipv4Addr)>,
+    /// Dense: a removal moves the last lease into the hole.
+    slots: Vec<PackedLease>,
+    /// Address → position in `slots`.
+    by_ip: HashMap<u32, u32, Mix>,
+    /// Client → address.
+    by_key: HashIndex,
     /// Host name → address, for the one-name-one-client rule and the DNS
-    /// host table, without scanning every lease.
-    by_name: HashMap<String, Ipv4Addr>,
+    /// host table, without scanning every lease. When loaded leases share
+    /// a name, the one inserted last holds it.
+    by_name: HashIndex,
+    /// Every finite expiry, for counting active leases and finding the
+    /// next expiry without a scan.
+    expiry: ExpiryIndex,
     /// A sparse bitmap of bound addresses (word = address / 64), so a free
     /// address is found 64 at a time even in a pool with 50,000 leases.
-    bound: HashMap<u32, u64>,
+    bound: HashMap<u32, u64, Mix>,
+    /// Keys the client and name hashes (per process: unpredictable, so
+    /// collisions cannot be forced; they stay correct anyway).
+    seed: RandomState,
+    /// Bumped whenever the DNS view of the names may have changed.
+    names_gen: u64,
+    /// When that view was last taken ([`LeaseDb::names_published`]).
+    names_seen: u64,
+    /// Tests: every client and name hashes to this (all keys collide).
+    #[cfg(test)]
+    fixed_hash: Option<u32>,
 }
 
 impl LeaseDb {
@@ -52,117 +79,232 @@ impl LeaseDb {
             }
         });
         let mut db = LeaseDb::default();
+        db.slots.reserve_exact(v.len());
+        db.by_ip.reserve(v.len());
+        db.by_key.primary.reserve(v.len());
         for l in v {
-            db.insert(l);
+            db.put(PackedLease::new(&l), false);
         }
+        // Built in bulk: full B-tree nodes, not the half-full ones that
+        // one-by-one inserts of sorted keys leave behind.
+        db.expiry = ExpiryIndex::build(db.slots.iter().map(|l| (l.expires().0, l.ip_u32())));
         db
     }
 
-    pub fn get(&self, ip: Ipv4Addr) -> Option<&Lease> {
-        self.by_ip.get(&ip)
+    fn slot(&self, ip: u32) -> Option<&PackedLease> {
+        lease_at(&self.slots, &self.by_ip, ip)
     }
 
-    pub fn of_client(&self, key: &ClientKey) -> Option<&Lease> {
-        self.by_key.get(key).and_then(|ip| self.by_ip.get(ip))
+    pub fn get(&self, ip: Ipv4Addr) -> Option<&PackedLease> {
+        self.slot(u32::from(ip))
+    }
+
+    fn key_hash(&self, k: KeyParts<'_>) -> u32 {
+        #[cfg(test)]
+        if let Some(h) = self.fixed_hash {
+            return h;
+        }
+        let mut h = self.seed.build_hasher();
+        k.hash_into(&mut h);
+        h.finish() as u32
+    }
+
+    fn name_hash(&self, name: &str) -> u32 {
+        #[cfg(test)]
+        if let Some(h) = self.fixed_hash {
+            return h;
+        }
+        let mut h = self.seed.build_hasher();
+        h.write_u8(2);
+        h.write(name.as_bytes());
+        h.finish() as u32
+    }
+
+    fn find_client(&self, k: KeyParts<'_>) -> Option<u32> {
+        self.by_key.get(
+            self.key_hash(k),
+            |ip| self.slot(ip).is_some_and(|l| l.key_parts() == k),
+            || key_bytes(k),
+        )
+    }
+
+    pub fn of_client(&self, key: &ClientKey) -> Option<&PackedLease> {
+        self.find_client(KeyParts::of(key))
+            .and_then(|ip| self.slot(ip))
     }
 
     /// Inserts or replaces; returns the bindings this displaced (the
     /// client's old address, or another client's binding of this address).
     pub fn insert(&mut self, lease: Lease) -> Vec<Lease> {
+        self.put(PackedLease::new(&lease), true)
+            .into_iter()
+            .map(|l| l.to_lease())
+            .collect()
+    }
+
+    /// [`LeaseDb::insert`] of a packed lease; `expiry`: keep the expiry
+    /// index (off while loading, which builds it at the end).
+    fn put(&mut self, new: PackedLease, expiry: bool) -> Vec<PackedLease> {
         let mut displaced = Vec::new();
-        let key = lease.key();
-        if let Some(old_ip) = self.by_key.get(&key).copied()
-            && old_ip != lease.ip
-            && let Some(old) = self.remove(old_ip)
+        let ip = new.ip_u32();
+        let k = new.key_parts();
+        if let Some(old_ip) = self.find_client(k)
+            && old_ip != ip
+            && let Some(old) = self.take(old_ip, expiry)
         {
             displaced.push(old);
         }
-        if let Some(prev) = self.by_ip.get(&lease.ip) {
-            if prev.key() != key {
-                if let Some(old) = self.remove(lease.ip) {
+        match self.by_ip.get(&ip).map(|i| *i as usize) {
+            Some(i) if self.slots[i].key_parts() == k => {
+                // The client's own binding: replaced in place.
+                let old = &self.slots[i];
+                let (on, nn) = (old.hostname(), new.hostname());
+                if (on.is_some() || nn.is_some())
+                    && !(on == nn
+                        && extends(old.expires().0, new.expires().0)
+                        && old.is_active(UnixTime(self.names_seen)))
+                {
+                    self.names_gen += 1;
+                }
+                let old = std::mem::replace(&mut self.slots[i], new);
+                self.unindex(&old, expiry);
+                self.index(i, expiry);
+            }
+            other => {
+                if other.is_some()
+                    && let Some(old) = self.take(ip, expiry)
+                {
                     displaced.push(old);
                 }
-            } else {
-                self.expiry.remove(&(prev.expires.0, prev.ip));
+                let i = self.slots.len();
+                if new.hostname().is_some() {
+                    self.names_gen += 1;
+                }
+                self.slots.push(new);
+                self.by_ip.insert(ip, i as u32);
+                *self.bound.entry(ip >> 6).or_insert(0) |= 1 << (ip & 63);
+                self.index(i, expiry);
             }
         }
-        if lease.expires.0 != 0 {
-            self.expiry.insert((lease.expires.0, lease.ip));
-        }
-        if let Some(old) = self.by_ip.get(&lease.ip).and_then(|l| l.hostname.as_ref())
-            && self.by_name.get(old) == Some(&lease.ip)
-        {
-            self.by_name.remove(old);
-        }
-        if let Some(n) = &lease.hostname {
-            self.by_name.insert(n.clone(), lease.ip);
-        }
-        let ip = u32::from(lease.ip);
-        *self.bound.entry(ip >> 6).or_insert(0) |= 1 << (ip & 63);
-        self.by_key.insert(key, lease.ip);
-        self.by_ip.insert(lease.ip, lease);
         displaced
     }
 
+    /// Adds the client, name and expiry entries of `slots[i]`.
+    fn index(&mut self, i: usize, expiry: bool) {
+        let l = &self.slots[i];
+        let ip = l.ip_u32();
+        let (slots, by_ip) = (&self.slots, &self.by_ip);
+        let k = l.key_parts();
+        let kh = self.key_hash(k);
+        self.by_key.insert(
+            kh,
+            ip,
+            |other| lease_at(slots, by_ip, other).is_some_and(|o| o.key_parts() == k),
+            || key_bytes(k),
+        );
+        if let Some(n) = l.hostname() {
+            let nh = self.name_hash(n);
+            self.by_name.insert(
+                nh,
+                ip,
+                |other| lease_at(slots, by_ip, other).is_some_and(|o| o.hostname() == Some(n)),
+                || n.as_bytes().into(),
+            );
+        }
+        if expiry {
+            self.expiry.insert(l.expires().0, ip);
+        }
+    }
+
+    /// Drops the client, name and expiry entries of `old`.
+    fn unindex(&mut self, old: &PackedLease, expiry: bool) {
+        let ip = old.ip_u32();
+        let k = old.key_parts();
+        self.by_key.remove(self.key_hash(k), ip, || key_bytes(k));
+        if let Some(n) = old.hostname() {
+            self.by_name
+                .remove(self.name_hash(n), ip, || n.as_bytes().into());
+        }
+        if expiry {
+            self.expiry.remove(old.expires().0, ip);
+        }
+    }
+
+    /// Removes the binding of `ip` from the vector and every index.
+    fn take(&mut self, ip: u32, expiry: bool) -> Option<PackedLease> {
+        let i = self.by_ip.remove(&ip)? as usize;
+        let old = self.slots.swap_remove(i);
+        if let Some(moved) = self.slots.get(i) {
+            self.by_ip.insert(moved.ip_u32(), i as u32);
+        }
+        self.unindex(&old, expiry);
+        clear_bit(&mut self.bound, ip);
+        if old.hostname().is_some() {
+            self.names_gen += 1;
+        }
+        Some(old)
+    }
+
     pub fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
-        let l = self.by_ip.remove(&ip)?;
-        self.expiry.remove(&(l.expires.0, ip));
-        if let Some(n) = &l.hostname
-            && self.by_name.get(n) == Some(&ip)
-        {
-            self.by_name.remove(n);
-        }
-        let x = u32::from(ip);
-        if let Some(w) = self.bound.get_mut(&(x >> 6)) {
-            *w &= !(1 << (x & 63));
-            if *w == 0 {
-                self.bound.remove(&(x >> 6));
-            }
-        }
-        if self.by_key.get(&l.key()) == Some(&ip) {
-            self.by_key.remove(&l.key());
-        }
-        Some(l)
+        self.take(u32::from(ip), true).map(|l| l.to_lease())
     }
 
     /// Bindings, active or not.
     pub fn len(&self) -> usize {
-        self.by_ip.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_ip.is_empty()
+        self.slots.is_empty()
     }
 
     /// Leases still holding their address at `now`.
     pub fn active_count(&self, now: UnixTime) -> usize {
-        let expired = self
-            .expiry
-            .range(..(now.0.saturating_add(1), Ipv4Addr::UNSPECIFIED))
-            .count();
-        self.by_ip.len() - expired
+        self.slots.len() - self.expiry.expired(now.0)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Lease> {
-        self.by_ip.values()
+    pub fn iter(&self) -> impl Iterator<Item = &PackedLease> {
+        self.slots.iter()
+    }
+
+    /// A copy of every lease (for a compaction on another thread): one
+    /// block of 48 bytes per lease, copied in a few milliseconds.
+    pub fn snapshot(&self) -> Vec<PackedLease> {
+        self.slots.clone()
     }
 
     /// The lease holding host name `name`, if any.
-    pub fn by_name(&self, name: &str) -> Option<&Lease> {
-        self.by_name.get(name).and_then(|ip| self.by_ip.get(ip))
+    pub fn by_name(&self, name: &str) -> Option<&PackedLease> {
+        self.by_name
+            .get(
+                self.name_hash(name),
+                |ip| self.slot(ip).is_some_and(|l| l.hostname() == Some(name)),
+                || name.as_bytes().into(),
+            )
+            .and_then(|ip| self.slot(ip))
     }
 
     /// Leases with a host name (for the DNS host table).
-    pub fn named(&self) -> impl Iterator<Item = &Lease> {
-        self.by_name.values().filter_map(|ip| self.by_ip.get(ip))
+    pub fn named(&self) -> impl Iterator<Item = &PackedLease> {
+        self.by_name.ips().filter_map(|ip| self.slot(ip))
+    }
+
+    /// Changes whenever the set of (name, address) of active named leases
+    /// may have changed other than by time passing their expiry, so the
+    /// host table need not be rebuilt after every commit.
+    pub fn names_generation(&self) -> u64 {
+        self.names_gen
+    }
+
+    /// The host table was built at `at`: a named lease active then and
+    /// renewed later (same name and address) leaves it unchanged.
+    pub fn names_published(&mut self, at: UnixTime) {
+        self.names_seen = at.0;
     }
 
     /// The first expiry later than `now`, in O(log n).
     pub fn next_expiry_after(&self, now: UnixTime) -> Option<UnixTime> {
-        self.expiry
-            .range((now.0.saturating_add(1), Ipv4Addr::UNSPECIFIED)..)
-            .next()
-            .map(|(e, _)| UnixTime(*e))
+        self.expiry.next_after(now.0).map(UnixTime)
     }
 
     /// The first address in `from..=to` with no binding at all.
@@ -188,9 +330,255 @@ impl LeaseDb {
 
     /// Whether `ip` is actively leased to a client other than `key`.
     pub fn held_by_other(&self, ip: Ipv4Addr, key: &ClientKey, now: UnixTime) -> bool {
-        self.by_ip
-            .get(&ip)
-            .is_some_and(|l| l.is_active(now) && &l.key() != key)
+        self.get(ip)
+            .is_some_and(|l| l.is_active(now) && !l.is_client(key))
+    }
+
+    /// Approximate heap bytes held (leases and indexes), for tests and
+    /// the memory budget; hash tables counted at their bucket count.
+    pub fn heap_bytes(&self) -> usize {
+        fn table<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+            buckets(m.capacity()) * (std::mem::size_of::<(K, V)>() + 1)
+        }
+        self.slots.capacity() * std::mem::size_of::<PackedLease>()
+            + self
+                .slots
+                .iter()
+                .map(PackedLease::heap_bytes)
+                .sum::<usize>()
+            + table(&self.by_ip)
+            + self.by_key.heap_bytes()
+            + self.by_name.heap_bytes()
+            + self.expiry.heap_bytes()
+            + table(&self.bound)
+    }
+}
+
+/// The lease at `ip`, given the db's vector and address index (a free
+/// function so index updates can borrow them beside another field).
+fn lease_at<'a>(
+    slots: &'a [PackedLease],
+    by_ip: &HashMap<u32, u32, Mix>,
+    ip: u32,
+) -> Option<&'a PackedLease> {
+    by_ip.get(&ip).map(|i| &slots[*i as usize])
+}
+
+/// Whether a renewal from expiry `old` to `new` keeps the lease active at
+/// least as long (0 = infinite).
+fn extends(old: u64, new: u64) -> bool {
+    new == 0 || (old != 0 && new >= old)
+}
+
+/// The exact bytes of a client key, for the collision map.
+fn key_bytes(k: KeyParts<'_>) -> Box<[u8]> {
+    match k {
+        KeyParts::ClientId(id) => [&[0u8][..], id].concat().into(),
+        KeyParts::Hw(t, hw) => [&[1u8, t][..], hw].concat().into(),
+    }
+}
+
+/// Hash-table buckets for `cap` usable entries (hashbrown: 7/8 load,
+/// power of two).
+fn buckets(cap: usize) -> usize {
+    if cap == 0 {
+        0
+    } else if cap < 8 {
+        (cap + 1).next_power_of_two()
+    } else {
+        (cap * 8 / 7).next_power_of_two()
+    }
+}
+
+/// Key (client, name) → address through a 32-bit keyed hash of the key,
+/// so the index owns no copy of the keys: each key is in exactly one of
+/// `primary`, under its hash, verified against the lease it points to,
+/// or `overflow` (exact bytes), when another key with the same hash held
+/// that entry first.
+#[derive(Clone, Debug, Default)]
+struct HashIndex {
+    primary: HashMap<u32, u32, Mix>,
+    overflow: HashMap<Box<[u8]>, u32>,
+}
+
+impl HashIndex {
+    /// The address of the key hashing to `h`; `is_at(ip)`: whether the
+    /// lease at `ip` has this key; `bytes()`: the key's exact bytes.
+    fn get(
+        &self,
+        h: u32,
+        is_at: impl Fn(u32) -> bool,
+        bytes: impl FnOnce() -> Box<[u8]>,
+    ) -> Option<u32> {
+        match self.primary.get(&h) {
+            Some(ip) if is_at(*ip) => Some(*ip),
+            _ if self.overflow.is_empty() => None,
+            _ => self.overflow.get(&bytes()).copied(),
+        }
+    }
+
+    /// Points the key at `ip`, replacing its previous entry (the last
+    /// writer wins); `is_at` and `bytes` as for [`HashIndex::get`].
+    fn insert(
+        &mut self,
+        h: u32,
+        ip: u32,
+        is_at: impl Fn(u32) -> bool,
+        bytes: impl FnOnce() -> Box<[u8]>,
+    ) {
+        let mut bytes = Some(bytes);
+        let mut key = || bytes.take().map(|f| f()).unwrap_or_default();
+        let mut held = None;
+        if !self.overflow.is_empty() {
+            let k = key();
+            self.overflow.remove(&k);
+            held = Some(k);
+        }
+        match self.primary.entry(h) {
+            Entry::Vacant(e) => {
+                e.insert(ip);
+            }
+            Entry::Occupied(mut e) => {
+                if is_at(*e.get()) {
+                    e.insert(ip);
+                } else {
+                    let k = held.unwrap_or_else(key);
+                    self.overflow.insert(k, ip);
+                }
+            }
+        }
+    }
+
+    /// Drops the key's entry if it points at `ip`.
+    fn remove(&mut self, h: u32, ip: u32, bytes: impl FnOnce() -> Box<[u8]>) {
+        if self.primary.get(&h) == Some(&ip) {
+            self.primary.remove(&h);
+        } else if !self.overflow.is_empty() {
+            let k = bytes();
+            if self.overflow.get(&k) == Some(&ip) {
+                self.overflow.remove(&k);
+            }
+        }
+    }
+
+    fn ips(&self) -> impl Iterator<Item = u32> + '_ {
+        self.primary.values().chain(self.overflow.values()).copied()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        buckets(self.primary.capacity()) * 9
+            + self.overflow.keys().map(|k| k.len() + 24).sum::<usize>()
+    }
+}
+
+/// Expiries of the finite leases. `near` packs (expiry, address) into one
+/// u64 for expiries up to 2106 (u32 seconds); later ones (only from a
+/// hand-edited lease file) go to `far`.
+#[derive(Clone, Debug, Default)]
+struct ExpiryIndex {
+    near: BTreeSet<u64>,
+    far: BTreeSet<(u64, u32)>,
+}
+
+impl ExpiryIndex {
+    fn build(entries: impl Iterator<Item = (u64, u32)>) -> ExpiryIndex {
+        let mut far = BTreeSet::new();
+        let near = entries
+            .filter(|(e, ip)| match u32::try_from(*e) {
+                Ok(_) => *e != 0,
+                Err(_) => {
+                    far.insert((*e, *ip));
+                    false
+                }
+            })
+            .map(|(e, ip)| (e << 32) | ip as u64)
+            .collect();
+        ExpiryIndex { near, far }
+    }
+
+    fn insert(&mut self, expires: u64, ip: u32) {
+        match expires {
+            0 => {}
+            e if e <= u32::MAX as u64 => {
+                self.near.insert((e << 32) | ip as u64);
+            }
+            e => {
+                self.far.insert((e, ip));
+            }
+        }
+    }
+
+    fn remove(&mut self, expires: u64, ip: u32) {
+        match expires {
+            0 => {}
+            e if e <= u32::MAX as u64 => {
+                self.near.remove(&((e << 32) | ip as u64));
+            }
+            e => {
+                self.far.remove(&(e, ip));
+            }
+        }
+    }
+
+    /// Leases whose expiry is `<= now`.
+    fn expired(&self, now: u64) -> usize {
+        match u32::try_from(now) {
+            Ok(n) => self
+                .near
+                .range(..=((n as u64) << 32 | u32::MAX as u64))
+                .count(),
+            Err(_) => self.near.len() + self.far.range(..=(now, u32::MAX)).count(),
+        }
+    }
+
+    /// The first expiry later than `now`.
+    fn next_after(&self, now: u64) -> Option<u64> {
+        let after = now.checked_add(1)?;
+        u32::try_from(after)
+            .ok()
+            .and_then(|a| self.near.range((a as u64) << 32..).next())
+            .map(|k| k >> 32)
+            .or_else(|| self.far.range((after, 0)..).next().map(|(e, _)| *e))
+    }
+
+    fn heap_bytes(&self) -> usize {
+        // B-tree leaves: up to 11 keys plus ~16 bytes of node header.
+        self.near.len() * 8 * 12 / 11 + self.far.len() * 24
+    }
+}
+
+/// A hasher for u32 keys that are addresses or already keyed hashes: one
+/// multiplication (Fibonacci hashing). Its low bits are a bijection of
+/// the key's low bits, so consecutive addresses fill consecutive buckets.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mix;
+
+struct MixHasher(u64);
+
+impl BuildHasher for Mix {
+    type Hasher = MixHasher;
+    fn build_hasher(&self) -> MixHasher {
+        MixHasher(0)
+    }
+}
+
+impl Hasher for MixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u8(*b);
+        }
+    }
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(x as u64);
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(29) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -204,7 +592,7 @@ pub struct Holds {
     pub quarantine: HashMap<Ipv4Addr, Mono>,
     /// Sparse bitmap of addresses in `offers`, so the free-address search
     /// skips 64 offered addresses at a time during a DISCOVER flood.
-    offered: HashMap<u32, u64>,
+    offered: HashMap<u32, u64, Mix>,
 }
 
 impl Holds {
@@ -248,10 +636,21 @@ impl Holds {
             keep
         });
         self.quarantine.retain(|_, until| *until > now);
+        // A DISCOVER burst grew these; do not keep its peak for good.
+        shrink(&mut self.offers);
+        shrink(&mut self.offered);
+        shrink(&mut self.quarantine);
     }
 }
 
-fn clear_bit(map: &mut HashMap<u32, u64>, x: u32) {
+/// Gives back a map's memory once it holds far less than it can.
+pub(crate) fn shrink<K: Eq + std::hash::Hash, V, S: BuildHasher>(m: &mut HashMap<K, V, S>) {
+    if m.capacity() > 64 && m.capacity() > 4 * m.len() {
+        m.shrink_to_fit();
+    }
+}
+
+fn clear_bit<S: BuildHasher>(map: &mut HashMap<u32, u64, S>, x: u32) {
     if let Some(w) = map.get_mut(&(x >> 6)) {
         *w &= !(1 << (x & 63));
         if *w == 0 {
@@ -315,7 +714,7 @@ pub fn choose(
         }
     }
     if let Some(prev) = db.of_client(ask.key) {
-        let ip = prev.ip;
+        let ip = prev.ip();
         // An address we adopted from the peer's range stays the client's
         // while its lease runs; once expired, the peer owns it again.
         let ours = prev.is_active(ask.wall) || !subnet.in_peer_range(ip);
@@ -403,10 +802,10 @@ fn hashed(
         }
         match db.get(ip) {
             None => return Some(ip),
-            Some(l) if &l.key() == ask.key => return Some(ip),
+            Some(l) if l.is_client(ask.key) => return Some(ip),
             Some(l) => {
-                if best_expired.is_none_or(|(e, _)| l.expires.0 < e) {
-                    best_expired = Some((l.expires.0, ip));
+                if best_expired.is_none_or(|(e, _)| l.expires().0 < e) {
+                    best_expired = Some((l.expires().0, ip));
                 }
             }
         }
@@ -625,7 +1024,7 @@ mod tests {
         assert_eq!(d[0].hw, HwAddr::ether([2, 0, 0, 0, 0, 1]));
         assert!(db.of_client(&key(1)).is_none());
         assert_eq!(
-            db.of_client(&key(2)).unwrap().ip,
+            db.of_client(&key(2)).unwrap().ip(),
             Ipv4Addr::new(10, 0, 0, 11)
         );
         assert_eq!(db.active_count(UnixTime(0)), 1);
@@ -634,8 +1033,304 @@ mod tests {
             lease([10, 0, 0, 6], 1, 100),
         ]);
         assert_eq!(
-            db.of_client(&key(1)).unwrap().ip,
+            db.of_client(&key(1)).unwrap().ip(),
             Ipv4Addr::new(10, 0, 0, 5)
         );
+    }
+
+    /// The map-of-owned-leases db this one replaced, kept as the oracle:
+    /// the packed db must answer every question exactly as it did.
+    #[derive(Default)]
+    struct Oracle {
+        by_ip: HashMap<Ipv4Addr, Lease>,
+        by_key: HashMap<ClientKey, Ipv4Addr>,
+        expiry: BTreeSet<(u64, Ipv4Addr)>,
+        by_name: HashMap<String, Ipv4Addr>,
+    }
+
+    impl Oracle {
+        fn insert(&mut self, lease: Lease) -> Vec<Lease> {
+            let mut displaced = Vec::new();
+            let key = lease.key();
+            if let Some(old_ip) = self.by_key.get(&key).copied()
+                && old_ip != lease.ip
+                && let Some(old) = self.remove(old_ip)
+            {
+                displaced.push(old);
+            }
+            if let Some(prev) = self.by_ip.get(&lease.ip) {
+                if prev.key() != key {
+                    if let Some(old) = self.remove(lease.ip) {
+                        displaced.push(old);
+                    }
+                } else {
+                    self.expiry.remove(&(prev.expires.0, prev.ip));
+                }
+            }
+            if lease.expires.0 != 0 {
+                self.expiry.insert((lease.expires.0, lease.ip));
+            }
+            if let Some(old) = self.by_ip.get(&lease.ip).and_then(|l| l.hostname.as_ref())
+                && self.by_name.get(old) == Some(&lease.ip)
+            {
+                self.by_name.remove(old);
+            }
+            if let Some(n) = &lease.hostname {
+                self.by_name.insert(n.clone(), lease.ip);
+            }
+            self.by_key.insert(key, lease.ip);
+            self.by_ip.insert(lease.ip, lease);
+            displaced
+        }
+
+        fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+            let l = self.by_ip.remove(&ip)?;
+            self.expiry.remove(&(l.expires.0, ip));
+            if let Some(n) = &l.hostname
+                && self.by_name.get(n) == Some(&ip)
+            {
+                self.by_name.remove(n);
+            }
+            if self.by_key.get(&l.key()) == Some(&ip) {
+                self.by_key.remove(&l.key());
+            }
+            Some(l)
+        }
+
+        fn active_count(&self, now: u64) -> usize {
+            let expired = self
+                .expiry
+                .range(..(now.saturating_add(1), Ipv4Addr::UNSPECIFIED))
+                .count();
+            self.by_ip.len() - expired
+        }
+
+        fn next_expiry_after(&self, now: u64) -> Option<u64> {
+            self.expiry
+                .range((now.saturating_add(1), Ipv4Addr::UNSPECIFIED)..)
+                .next()
+                .map(|(e, _)| *e)
+        }
+    }
+
+    fn sorted(mut v: Vec<Lease>) -> Vec<Lease> {
+        v.sort_by_key(|l| (l.ip, l.expires.0));
+        v
+    }
+
+    /// Every answer of `db` equals the oracle's.
+    fn same(db: &LeaseDb, o: &Oracle, keys: &[ClientKey], names: &[String]) {
+        assert_eq!(db.len(), o.by_ip.len());
+        for l in o.by_ip.values() {
+            assert_eq!(db.get(l.ip).map(PackedLease::to_lease).as_ref(), Some(l));
+        }
+        assert_eq!(
+            sorted(db.iter().map(PackedLease::to_lease).collect()),
+            sorted(o.by_ip.values().cloned().collect())
+        );
+        for k in keys {
+            let want = o.by_key.get(k).map(|ip| &o.by_ip[ip]);
+            assert_eq!(
+                db.of_client(k).map(PackedLease::to_lease).as_ref(),
+                want,
+                "{k:?}"
+            );
+        }
+        for n in names {
+            let want = o.by_name.get(n).map(|ip| &o.by_ip[ip]);
+            assert_eq!(
+                db.by_name(n).map(PackedLease::to_lease).as_ref(),
+                want,
+                "{n}"
+            );
+        }
+        let mut named: Vec<Ipv4Addr> = db.named().map(PackedLease::ip).collect();
+        named.sort();
+        let mut want: Vec<Ipv4Addr> = o.by_name.values().copied().collect();
+        want.sort();
+        assert_eq!(named, want);
+        for t in [
+            0,
+            99,
+            100,
+            150,
+            250,
+            1_000,
+            u32::MAX as u64,
+            u32::MAX as u64 + 5,
+            u64::MAX,
+        ] {
+            assert_eq!(db.active_count(UnixTime(t)), o.active_count(t), "at {t}");
+            assert_eq!(
+                db.next_expiry_after(UnixTime(t)).map(|e| e.0),
+                o.next_expiry_after(t),
+                "after {t}"
+            );
+        }
+        for ip in o.by_ip.keys() {
+            let x = u32::from(*ip);
+            assert_eq!(db.first_unbound(x, x), None, "{ip} is bound");
+        }
+    }
+
+    /// Random inserts and removals over a few addresses, clients (by
+    /// client id and by MAC, some with an empty client id) and names, with
+    /// real hashing and with every hash colliding: the packed db and the
+    /// oracle agree after every step, including the displaced bindings.
+    #[test]
+    fn packed_db_answers_like_the_map_of_leases() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let keys: Vec<ClientKey> = (0..12u8)
+            .map(|n| match n % 3 {
+                0 => ClientKey::ClientId(vec![1, 2, 0, 0, 0, 0, n]),
+                1 => ClientKey::ClientId(vec![n; 40]),
+                _ => key(n),
+            })
+            .collect();
+        let names: Vec<String> = ["a", "b", "c", "desktop-0123456789abcdef"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for collide in [None, Some(7)] {
+            let mut db = LeaseDb {
+                fixed_hash: collide,
+                ..LeaseDb::default()
+            };
+            let mut o = Oracle::default();
+            let mut overflowed = false;
+            for step in 0..4000 {
+                if rnd(8) == 0 {
+                    let ip = Ipv4Addr::new(10, 0, 0, rnd(20) as u8);
+                    assert_eq!(db.remove(ip), o.remove(ip), "step {step}");
+                } else {
+                    let n = rnd(12) as u8;
+                    let (client_id, hw) = match &keys[n as usize] {
+                        ClientKey::ClientId(id) => (
+                            Some(id.clone()),
+                            HwAddr::ether([2, 0, 0, 0, 1, rnd(3) as u8]),
+                        ),
+                        // An empty client id keys by MAC as no client id does.
+                        ClientKey::Hw(hw) => ((rnd(2) == 0).then(Vec::new), *hw),
+                    };
+                    let l = Lease {
+                        ip: Ipv4Addr::new(10, 0, 0, rnd(20) as u8),
+                        hw,
+                        client_id,
+                        hostname: (rnd(2) == 0).then(|| names[rnd(4) as usize].clone()),
+                        expires: UnixTime(match rnd(6) {
+                            0 => 0,
+                            1 => u32::MAX as u64 + 1 + rnd(3),
+                            _ => 100 + rnd(100),
+                        }),
+                    };
+                    assert_eq!(
+                        sorted(db.insert(l.clone())),
+                        sorted(o.insert(l)),
+                        "step {step}"
+                    );
+                }
+                same(&db, &o, &keys, &names);
+                overflowed |= !db.by_key.overflow.is_empty() && !db.by_name.overflow.is_empty();
+            }
+            assert_eq!(overflowed, collide.is_some(), "collisions exercised");
+            // Loading: sorted by expiry, then one by one.
+            let mut all: Vec<Lease> = o.by_ip.values().cloned().collect();
+            all.sort_by_key(|l| l.ip);
+            let loaded = LeaseDb::from_leases(all.iter().rev().cloned());
+            let mut by_expiry = all.clone();
+            by_expiry.reverse();
+            by_expiry.sort_by_key(|l| {
+                if l.expires.0 == 0 {
+                    u64::MAX
+                } else {
+                    l.expires.0
+                }
+            });
+            let mut lo = Oracle::default();
+            for l in by_expiry {
+                lo.insert(l);
+            }
+            same(&loaded, &lo, &keys, &names);
+        }
+    }
+
+    #[test]
+    fn fifty_thousand_leases_fit_in_a_few_megabytes() {
+        let leases = (0..50_000u32).map(|n| {
+            let mac = [2, 0x42, 0, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+            Lease {
+                ip: Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 201, 0, 10)) + n),
+                hw: HwAddr::ether(mac),
+                client_id: Some([&[1u8][..], &mac].concat()),
+                hostname: (n % 4 == 0).then(|| format!("host-{n}")),
+                expires: UnixTime(1_800_000_000),
+            }
+        });
+        let db = LeaseDb::from_leases(leases);
+        assert_eq!(db.len(), 50_000);
+        let per_lease = db.heap_bytes() / db.len();
+        eprintln!("{per_lease} bytes per lease");
+        // Maps of owned leases took ~400 bytes a lease.
+        assert!(per_lease <= 100, "{per_lease} bytes per lease");
+        let k = ClientKey::ClientId(vec![1, 2, 0x42, 0, 0, 0x30, 0x39]);
+        assert_eq!(
+            db.of_client(&k).map(PackedLease::ip),
+            Some(Ipv4Addr::from(
+                u32::from(Ipv4Addr::new(10, 201, 0, 10)) + 12_345
+            ))
+        );
+        assert_eq!(
+            db.by_name("host-12344").map(|l| l.key()),
+            db.get(Ipv4Addr::from(
+                u32::from(Ipv4Addr::new(10, 201, 0, 10)) + 12_344
+            ))
+            .map(|l| l.key())
+        );
+    }
+
+    /// The DNS view changes with named leases, not with renewals of
+    /// active ones nor with unnamed leases.
+    #[test]
+    fn names_generation_moves_only_when_the_dns_view_may_change() {
+        let mut db = LeaseDb::default();
+        let named = |n: u8, exp: u64, name: &str| Lease {
+            hostname: Some(name.to_string()),
+            ..lease([10, 0, 0, n], n, exp)
+        };
+        let g = |db: &LeaseDb| db.names_generation();
+        let g0 = g(&db);
+        db.insert(lease([10, 0, 0, 1], 1, 500));
+        db.insert(lease([10, 0, 0, 1], 1, 900));
+        db.remove(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(g(&db), g0, "unnamed leases are not in DNS");
+        db.insert(named(2, 500, "pc"));
+        let g1 = g(&db);
+        assert_ne!(g1, g0, "a new name");
+        db.names_published(UnixTime(100));
+        db.insert(named(2, 900, "pc"));
+        assert_eq!(g(&db), g1, "a renewal of an active lease");
+        db.insert(named(2, 0, "pc"));
+        assert_eq!(g(&db), g1, "renewed for ever");
+        db.insert(named(2, 950, "pc"));
+        assert_ne!(g(&db), g1, "infinite to finite");
+        let g2 = g(&db);
+        db.insert(named(2, 150, "pc"));
+        assert_ne!(g(&db), g2, "shortened (a RELEASE)");
+        let g3 = g(&db);
+        db.names_published(UnixTime(200));
+        db.insert(named(2, 900, "pc"));
+        assert_ne!(g(&db), g3, "renewed after it left DNS");
+        let g4 = g(&db);
+        db.insert(named(2, 900, "laptop"));
+        assert_ne!(g(&db), g4, "renamed");
+        let g5 = g(&db);
+        db.remove(Ipv4Addr::new(10, 0, 0, 2));
+        assert_ne!(g(&db), g5, "removed");
     }
 }

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::binding::Lease;
 use super::gate::{Gate, gate};
 use super::host_table::HostTable;
 use super::leases::{Change, LeaseStore};
+use super::packed::PackedLease;
 use super::ping::{PROBE_WAIT, Pinger};
 use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Server, Silence};
 use super::socket::{CLIENT_PORT, DhcpSocket, Envelope, SERVER_PORT, ifname};
@@ -263,7 +263,7 @@ impl DhcpTask {
             }
             if let Err(e) = store
                 .commit()
-                .and_then(|()| store.compact(self.server.db().iter()))
+                .and_then(|()| store.compact(self.server.db().iter().map(PackedLease::to_lease)))
             {
                 event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
             }
@@ -360,16 +360,17 @@ impl DhcpTask {
         }
         // Compaction rewrites every lease: it runs on the writer thread
         // too, after the commit, from a copy of the state as of now (which
-        // includes every change just staged).
-        let snapshot: Option<Vec<Lease>> = store
+        // includes every change just staged): the packed leases, one
+        // memcpy-like copy, unpacked one at a time as they are written.
+        let snapshot: Option<Vec<PackedLease>> = store
             .needs_compaction(self.server.db().len())
-            .then(|| self.server.db().iter().cloned().collect());
+            .then(|| self.server.db().snapshot());
         self.commit.inflight_replies = std::mem::take(&mut self.commit.pending_replies);
         self.commit.compacting = snapshot.is_some();
         self.commit.inflight = Some(tokio::task::spawn_blocking(move || {
             let r = store.commit();
             if let (Ok(()), Some(leases)) = (&r, snapshot)
-                && let Err(e) = store.compact(leases.iter())
+                && let Err(e) = store.compact(leases.iter().map(PackedLease::to_lease))
             {
                 event!(Warn, "dhcp.compaction_failed", "error={e:?}");
             }

@@ -4,7 +4,8 @@
 //! * [`wire`]: bytes ⇄ packets; [`options`], [`names`]: option values and
 //!   client names.
 //! * [`server`]: the sans-IO core, one function per RFC 2131 §4.3 case;
-//!   [`allocate`]: bindings in memory and the address choice.
+//!   [`allocate`]: bindings in memory and the address choice;
+//!   [`packed`]: a lease as memory holds it.
 //! * [`leases`]: the durable store (journal + dnsmasq-format snapshot).
 //! * [`driver`] and [`socket`]: the task, its socket, group commit.
 //! * [`HostTable`]: the names published to DNS (design §1).
@@ -18,6 +19,7 @@ mod host_table;
 pub mod leases;
 pub mod names;
 pub mod options;
+pub mod packed;
 pub mod ping;
 pub mod server;
 pub mod socket;

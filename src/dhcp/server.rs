@@ -445,7 +445,7 @@ impl Server {
         let subnet = &self.plan.subnets[si];
         let mut answer = self.answer(req, subnet, &c, MsgType::Offer, ip, Some(lease), Vec::new());
         answer.probe = matches!(src, Source::Hashed | Source::Requested)
-            && self.db.get(ip).is_none_or(|l| l.key() != c.key);
+            && self.db.get(ip).is_none_or(|l| !l.is_client(&c.key));
         Outcome::Reply(answer)
     }
 
@@ -547,7 +547,7 @@ impl Server {
                 );
             }
         }
-        let current = self.db.of_client(&c.key).filter(|l| l.ip == ip);
+        let current = self.db.of_client(&c.key).filter(|l| l.ip() == ip);
         let ours = current.is_some();
         // The client's name survives a renewal that does not repeat it
         // (dnsmasq keeps it too); a name taken by another client since is
@@ -555,7 +555,7 @@ impl Server {
         let name = c
             .name
             .clone()
-            .or_else(|| current.and_then(|l| l.hostname.clone()));
+            .or_else(|| current.and_then(|l| l.hostname().map(str::to_string)));
         let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == c.key);
         if self.db.held_by_other(ip, &c.key, now.wall) {
             // Design §4: an address another client holds is NAKed.
@@ -601,8 +601,8 @@ impl Server {
             let clash = self
                 .db
                 .by_name(n)
-                .filter(|l| l.ip != ip && l.key() != c.key)
-                .cloned();
+                .filter(|l| l.ip() != ip && !l.is_client(&c.key))
+                .map(|l| l.to_lease());
             if let Some(mut l) = clash {
                 l.hostname = None;
                 self.db.insert(l.clone());
@@ -680,7 +680,7 @@ impl Server {
             return Outcome::Silent(Silence::OtherServer);
         }
         let key = ClientKey::new(req.client_id.as_deref(), req.hw);
-        let bound = self.db.get(ip).is_some_and(|l| l.key() == key);
+        let bound = self.db.get(ip).is_some_and(|l| l.is_client(&key));
         let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == key);
         if !(bound || offered) {
             return Outcome::Silent(Silence::NoRecord);
@@ -706,8 +706,8 @@ impl Server {
         let key = ClientKey::new(req.client_id.as_deref(), req.hw);
         let ip = req.ciaddr;
         match self.db.get(ip) {
-            Some(l) if l.key() == key && l.is_active(now.wall) => {
-                let mut l = l.clone();
+            Some(l) if l.is_client(&key) && l.is_active(now.wall) => {
+                let mut l = l.to_lease();
                 l.expires = UnixTime(now.wall.0.max(1));
                 self.db.insert(l.clone());
                 Outcome::Store(vec![Change::Upsert(l)], Silence::NoReplyNeeded)
@@ -873,6 +873,7 @@ impl Server {
         self.holds.expire(now.mono);
         self.offer_of
             .retain(|_, ip| self.holds.offers.contains_key(ip));
+        super::allocate::shrink(&mut self.offer_of);
     }
 
     /// Names for DNS (design §1): active leases with a name, and
@@ -882,14 +883,14 @@ impl Server {
             .db
             .named()
             .filter(|l| l.is_active(now))
-            .filter_map(|l| l.hostname.as_deref().map(|n| (n.to_string(), l.ip)));
+            .filter_map(|l| l.hostname().map(|n| (n, l.ip())));
         let reserved = self
             .plan
             .reservations
             .hosts
             .iter()
             .filter(|h| !h.ignore)
-            .filter_map(|h| Some((h.name.clone()?, h.ip?)));
+            .filter_map(|h| Some((h.name.as_deref()?, h.ip?)));
         HostTable::new(reserved.chain(leases))
     }
 

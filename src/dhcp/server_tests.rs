@@ -16,6 +16,7 @@ use crate::dhcp::binding::{ClientKey, HwAddr, Lease};
 use crate::dhcp::config::{Boot, LeaseTime, parse_host};
 use crate::dhcp::leases::Change;
 use crate::dhcp::options::parse_dhcp_option;
+use crate::dhcp::packed::PackedLease;
 use crate::dhcp::subnet::{IfAddr, Range, Reservations, Span, Subnet};
 
 // ---- fixtures ---------------------------------------------------------------
@@ -496,7 +497,7 @@ fn selecting_with_our_id_is_acked_and_recorded() {
     );
     let want = lease(y, 1, Some("laptop"), WALL0 + 1 + 3600);
     assert_eq!(a.changes, vec![Change::Upsert(want.clone())]);
-    assert_eq!(s.db().get(y), Some(&want));
+    assert_eq!(s.db().get(y).map(PackedLease::to_lease), Some(want.clone()));
     assert_eq!(s.db().active_count(at(1500).wall), 1);
     assert!(
         s.holds.offers.is_empty() && s.offer_of.is_empty(),
@@ -651,7 +652,7 @@ fn init_reboot_for_an_address_another_client_holds_is_naked() {
     let n = nak(s.handle(secs(5), &init_reboot(2, x)));
     assert_eq!(nak_reason(&n), "address is leased to another client");
     assert_eq!(n.to, Destination::Broadcast);
-    assert_eq!(s.db().get(x).map(|l| l.hw), Some(mac(1)));
+    assert_eq!(s.db().get(x).map(|l| l.hw()), Some(mac(1)));
     // Adopted peer-range addresses are protected the same way.
     ack(s.handle(secs(6), &init_reboot(3, lan(170))));
     nak(s.handle(secs(7), &init_reboot(4, lan(170))));
@@ -861,7 +862,7 @@ fn release_keeps_the_binding_expired_for_affinity() {
         s.handle(secs(100), &release(1, x)),
         Outcome::Store(vec![Change::Upsert(want.clone())], Silence::NoReplyNeeded)
     );
-    assert_eq!(s.db().get(x), Some(&want));
+    assert_eq!(s.db().get(x).map(PackedLease::to_lease), Some(want.clone()));
     assert_eq!(s.db().active_count(secs(100).wall), 0);
     // Released twice, or by someone else: nothing to do.
     assert_eq!(
@@ -1175,7 +1176,7 @@ fn the_client_is_keyed_by_option_61_over_chaddr() {
     assert_eq!(
         s.db()
             .of_client(&ClientKey::ClientId(id.clone()))
-            .map(|l| l.ip),
+            .map(|l| l.ip()),
         Some(x)
     );
     // The first NIC without option 61 is another client.
@@ -1461,7 +1462,10 @@ fn hostnames_are_sanitised_unique_and_published() {
             Change::Upsert(l2.clone())
         ]
     );
-    assert_eq!(s.db().get(x1), Some(&l1_unnamed));
+    assert_eq!(
+        s.db().get(x1).map(PackedLease::to_lease),
+        Some(l1_unnamed.clone())
+    );
     let t = s.host_table(secs(11).wall);
     assert_eq!(t.addrs(name), &[x2]);
     assert_eq!(t.name(x1), None);
@@ -1506,10 +1510,7 @@ fn hostnames_are_sanitised_unique_and_published() {
         opt(&a, 81),
         Some(&[0x07, 255, 255, 5, b'h', b'o', b's', b't', b'4'][..])
     );
-    assert_eq!(
-        s.db().get(x4).and_then(|l| l.hostname.as_deref()),
-        Some("host4")
-    );
+    assert_eq!(s.db().get(x4).and_then(|l| l.hostname()), Some("host4"));
 
     // Expired leases leave the table; reservations stay.
     let later = UnixTime(WALL0 + 1800 + 3600);
@@ -1580,7 +1581,7 @@ fn property_random_client_churn_keeps_the_invariants() {
             ..r
         };
         let key = ClientKey::new(ids[n as usize].as_deref(), mac(n));
-        let bound = s.db().of_client(&key).cloned();
+        let bound = s.db().of_client(&key).map(PackedLease::to_lease);
         let mine = bound.as_ref().map(|l| l.ip);
         // An address: mostly the client's own or one of the pool, else the
         // peer's range, outside both, or another network.
@@ -1621,7 +1622,7 @@ fn property_random_client_churn_keeps_the_invariants() {
             },
             _ => inform(n, addr),
         };
-        let bound = s.db().of_client(&key).cloned();
+        let bound = s.db().of_client(&key).map(PackedLease::to_lease);
         let o = s.handle(now, &with_id(r.clone()));
         let what = match &o {
             Outcome::Reply(a) => format!("{:?}", a.msg),
@@ -1712,13 +1713,13 @@ fn check_step(
         }
     }
     // The store, fed only the changes, is the memory.
-    let mem: BTreeMap<Ipv4Addr, Lease> = s.db().iter().map(|l| (l.ip, l.clone())).collect();
+    let mem: BTreeMap<Ipv4Addr, Lease> = s.db().iter().map(|l| (l.ip(), l.to_lease())).collect();
     assert_eq!(&mem, store);
     // One address per client, one client per address.
     for l in s.db().iter() {
         assert_eq!(
-            s.db().of_client(&l.key()).map(|m| m.ip),
-            Some(l.ip),
+            s.db().of_client(&l.key()).map(|m| m.ip()),
+            Some(l.ip()),
             "{l:?}"
         );
     }

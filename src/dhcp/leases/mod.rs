@@ -71,6 +71,7 @@ mod format;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -99,6 +100,8 @@ const FILE_MODE: u32 = 0o640;
 const COMPACT_BYTES: u64 = 1 << 20;
 /// Journal records below which compaction is never worth it.
 const COMPACT_MIN_RECORDS: u64 = 1000;
+/// Compaction writes the new snapshot in pieces of about this size.
+const COMPACT_CHUNK: usize = 64 * 1024;
 
 /// One change to the set of leases.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -532,23 +535,22 @@ impl LeaseStore {
     ///
     /// On error the state on disk is still consistent (at worst new
     /// snapshot + old journal, see above) and the scratch file is removed.
-    pub fn compact<'a>(&mut self, leases: impl IntoIterator<Item = &'a Lease>) -> io::Result<()> {
+    pub fn compact<L: Borrow<Lease>>(
+        &mut self,
+        leases: impl IntoIterator<Item = L>,
+    ) -> io::Result<()> {
         self.compact_write_tmp(leases)?;
         self.compact_install()?;
         self.compact_cut_journal()
     }
 
     /// Compaction step (1): the new snapshot in the scratch file, synced.
-    fn compact_write_tmp<'a>(
+    fn compact_write_tmp<L: Borrow<Lease>>(
         &mut self,
-        leases: impl IntoIterator<Item = &'a Lease>,
+        leases: impl IntoIterator<Item = L>,
     ) -> io::Result<()> {
-        let mut buf = Vec::new();
-        for l in leases {
-            format::put_snapshot_line(&mut buf, l);
-        }
         let tmp = self.dir.join(SNAPSHOT_TMP);
-        let written = self.write_tmp(&tmp, &buf);
+        let written = self.write_tmp(&tmp, leases);
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }
@@ -584,11 +586,28 @@ impl LeaseStore {
         Ok(())
     }
 
-    fn write_tmp(&mut self, tmp: &Path, buf: &[u8]) -> io::Result<()> {
+    fn write_tmp<L: Borrow<Lease>>(
+        &mut self,
+        tmp: &Path,
+        leases: impl IntoIterator<Item = L>,
+    ) -> io::Result<()> {
         let mut f =
             open_mode(OpenOptions::new().write(true).create(true).truncate(true)).open(tmp)?;
-        f.write_all(buf)?;
-        self.stats.bytes_written += buf.len() as u64;
+        // Written in pieces of COMPACT_CHUNK: a snapshot of 50,000 leases
+        // (~4 MB) is never held whole in memory.
+        let mut buf = Vec::with_capacity(COMPACT_CHUNK + 1024);
+        let mut leases = leases.into_iter().peekable();
+        while leases.peek().is_some() {
+            for l in leases.by_ref() {
+                format::put_snapshot_line(&mut buf, l.borrow());
+                if buf.len() >= COMPACT_CHUNK {
+                    break;
+                }
+            }
+            f.write_all(&buf)?;
+            self.stats.bytes_written += buf.len() as u64;
+            buf.clear();
+        }
         if self.durable {
             self.stats.fsyncs += 1;
             f.sync_all()?;
