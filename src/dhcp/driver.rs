@@ -201,7 +201,6 @@ impl DhcpTask {
         let mut out = Vec::with_capacity(1500);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut next_expiry = self.server.next_expiry_after(UnixTime::now());
         loop {
             tokio::select! {
                 _ = shutdown.wait() => break,
@@ -212,17 +211,13 @@ impl DhcpTask {
                 }
                 done = commit_done(&mut self.commit.inflight) => {
                     self.commit_finished(done, &mut out);
-                    next_expiry = self.server.next_expiry_after(UnixTime::now());
                     self.kick_commit();
                 }
                 _ = tick.tick() => {
                     let n = now();
                     self.server.tick(n);
-                    if next_expiry.is_some_and(|e| e <= n.wall) {
-                        // A lease ran out: its name leaves DNS.
-                        self.publish_hosts();
-                        next_expiry = self.server.next_expiry_after(n.wall);
-                    }
+                    // A named lease ran out: its name leaves DNS.
+                    self.publish_hosts();
                 }
                 r = ping_readable(&self.pinger) => {
                     if let Err(e) = r {
@@ -614,8 +609,12 @@ impl DhcpTask {
         }
     }
 
-    fn publish_hosts(&self) {
-        let t = self.server.host_table(UnixTime::now());
+    /// Publishes the host table if it may have changed (a commit of a
+    /// named lease, a reload, an expiry); otherwise costs nothing.
+    fn publish_hosts(&mut self) {
+        let Some(t) = self.server.refresh_host_table(UnixTime::now()) else {
+            return;
+        };
         self.hosts.send_if_modified(|cur| {
             if **cur == t {
                 false

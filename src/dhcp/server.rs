@@ -230,6 +230,17 @@ pub struct Server {
     /// Outstanding offer per client, to release it on a SELECTING for
     /// another server (RFC 2131 §4.3.2).
     offer_of: HashMap<ClientKey, Ipv4Addr>,
+    /// What the last published host table was built from.
+    hosts: Option<HostsBuilt>,
+}
+
+/// See [`Server::refresh_host_table`].
+#[derive(Clone, Copy, Debug)]
+struct HostsBuilt {
+    at: UnixTime,
+    names_gen: u64,
+    /// The first expiry of a named lease in that table.
+    valid_until: Option<UnixTime>,
 }
 
 /// The result of identifying the client of a request.
@@ -246,12 +257,14 @@ impl Server {
             db: LeaseDb::from_leases(leases),
             holds: Holds::default(),
             offer_of: HashMap::new(),
+            hosts: None,
         }
     }
 
     /// Applies a reloaded config, keeping every binding.
     pub fn reconfigure(&mut self, plan: Plan) {
         self.plan = plan;
+        self.hosts = None;
     }
 
     pub fn plan(&self) -> &Plan {
@@ -892,6 +905,37 @@ impl Server {
             .filter(|h| !h.ignore)
             .filter_map(|h| Some((h.name.as_deref()?, h.ip?)));
         HostTable::new(reserved.chain(leases))
+    }
+
+    /// The host table at `now` if it may differ from the one this returned
+    /// last, else `None`: a commit that touched no named lease, or only
+    /// renewed active ones, costs nothing here even with 50,000 leases
+    /// (building the table is O(named leases)). It changes with the named
+    /// leases ([`LeaseDb::names_generation`]), a reload, the first expiry
+    /// of a named lease in it, and a clock set back.
+    pub fn refresh_host_table(&mut self, now: UnixTime) -> Option<HostTable> {
+        let names_gen = self.db.names_generation();
+        if let Some(b) = self.hosts
+            && b.names_gen == names_gen
+            && b.at <= now
+            && b.valid_until.is_none_or(|t| now < t)
+        {
+            return None;
+        }
+        let table = self.host_table(now);
+        let valid_until = self
+            .db
+            .named()
+            .map(|l| l.expires())
+            .filter(|e| e.0 != 0 && *e > now)
+            .min();
+        self.db.names_published(now);
+        self.hosts = Some(HostsBuilt {
+            at: now,
+            names_gen,
+            valid_until,
+        });
+        Some(table)
     }
 
     /// The next wall time a lease expires (to refresh the host table).

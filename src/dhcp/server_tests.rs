@@ -1524,6 +1524,104 @@ fn hostnames_are_sanitised_unique_and_published() {
     assert_eq!(t.len(), 1);
 }
 
+/// The table is rebuilt only when it may have changed: not for a commit
+/// of an unnamed lease nor the renewal of an active named one.
+#[test]
+fn the_host_table_is_rebuilt_only_when_it_may_have_changed() {
+    let mut s = server(plan_with(
+        (100, 149),
+        &["02:00:00:00:00:0a,192.168.1.10,printer"],
+        &[],
+    ));
+    let t = s.refresh_host_table(secs(0).wall).expect("the first one");
+    assert_eq!(t.addrs("printer"), &[lan(10)]);
+    assert!(s.refresh_host_table(secs(0).wall).is_none());
+    dora(&mut s, secs(1), 1);
+    assert!(s.refresh_host_table(secs(1).wall).is_none(), "no name");
+    let x = offer(s.handle(secs(2), &discover(2))).yiaddr;
+    let r = Req {
+        hostname: Some(b"tv".to_vec()),
+        ..selecting(2, x)
+    };
+    ack(s.handle(secs(2), &r));
+    let t = s.refresh_host_table(secs(2).wall).expect("a new name");
+    assert_eq!(t.addrs("tv"), &[x]);
+    ack(s.handle(secs(1800), &renewing(2, x)));
+    assert!(s.refresh_host_table(secs(1800).wall).is_none(), "renewed");
+    // The first lease ran out at 3602 s; the renewed one runs to 5400 s.
+    let t = s.refresh_host_table(secs(3602).wall).expect("an expiry");
+    assert_eq!(t.addrs("tv"), &[x]);
+    let t = s.refresh_host_table(secs(5400).wall).expect("its expiry");
+    assert_eq!(t.addrs("tv"), &[] as &[Ipv4Addr]);
+    assert!(s.refresh_host_table(secs(5401).wall).is_none());
+    s.reconfigure(plan_with((100, 149), &[], &[]));
+    let t = s.refresh_host_table(secs(5402).wall).expect("a reload");
+    assert!(t.is_empty());
+    // A clock set back: a lease expired then may be active again.
+    assert!(s.refresh_host_table(secs(10).wall).is_some());
+}
+
+/// Random named churn (names shared between clients, renewals, releases,
+/// declines, hours passing, the clock set back, reloads): the table
+/// published through `refresh_host_table` always equals one built from
+/// scratch, so skipping rebuilds never hides a change from DNS.
+#[test]
+fn property_the_published_host_table_is_never_stale() {
+    let hosts = ["02:00:00:00:00:0a,192.168.1.10,printer"];
+    let mut s = server(plan_with((100, 119), &hosts, &[]));
+    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    let mut published = s.refresh_host_table(secs(0).wall).unwrap();
+    let (mut ms, mut rebuilt) = (0u64, 0);
+    for step in 0..4_000 {
+        ms = match rng.below(100) {
+            0 => ms.saturating_sub(rng.below(600_000)),
+            1 => ms + rng.below(2 * 3_600_000),
+            _ => ms + rng.below(30_000),
+        };
+        let now = at(ms);
+        let n = rng.below(30) as u32;
+        let name = (rng.below(3) > 0).then(|| format!("host{}", rng.below(12)).into_bytes());
+        let mine = s
+            .db()
+            .of_client(&ClientKey::Hw(mac(n)))
+            .map(|l| l.ip())
+            .unwrap_or(lan(100 + rng.below(20) as u8));
+        let r = match rng.below(10) {
+            0..=3 => {
+                let y = match s.handle(now, &discover(n)) {
+                    Outcome::Reply(a) => a.yiaddr,
+                    _ => continue,
+                };
+                selecting(n, y)
+            }
+            4..=6 => renewing(n, mine),
+            7 => release(n, mine),
+            8 => decline(n, mine),
+            _ => {
+                let hosts: &[&str] = if rng.below(2) == 0 { &hosts } else { &[] };
+                s.reconfigure(plan_with((100, 119), hosts, &[]));
+                init_reboot(n, mine)
+            }
+        };
+        s.handle(
+            now,
+            &Req {
+                hostname: name,
+                ..r
+            },
+        );
+        if rng.below(4) > 0 {
+            // The driver publishes after most commits and every second.
+            if let Some(t) = s.refresh_host_table(now.wall) {
+                published = t;
+                rebuilt += 1;
+            }
+            assert_eq!(published, s.host_table(now.wall), "step {step}");
+        }
+    }
+    assert!(rebuilt > 100 && rebuilt < 2_500, "{rebuilt} rebuilds");
+}
+
 // ---- a bounded property test -------------------------------------------------------
 
 struct XorShift(u64);
