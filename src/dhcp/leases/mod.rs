@@ -303,6 +303,9 @@ impl LeaseStore {
     /// wins); see the module doc. Creates missing files (not the directory)
     /// and deletes a leftover `dhcp.leases.tmp`. Fails only on I/O errors.
     pub fn open(dir: &Path, durable: bool) -> io::Result<(LeaseStore, LoadReport)> {
+        // The leases are the daemon's one big heap user; loading them is
+        // its first large allocation.
+        crate::memory::tune();
         // Whether a directory entry changed (to be synced when durable).
         let mut dir_changed = false;
         match fs::remove_file(dir.join(SNAPSHOT_TMP)) {
