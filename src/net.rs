@@ -309,7 +309,7 @@ impl PktinfoSocket {
                 self.fd.as_raw_fd(),
                 b.hdrs.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
             )
         };
@@ -385,7 +385,7 @@ impl PktinfoSocket {
                     self.fd.as_raw_fd(),
                     hdrs[sent..].as_mut_ptr(),
                     (n - sent) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
+                    libc::MSG_DONTWAIT as _,
                 )
             };
             if r <= 0 {
