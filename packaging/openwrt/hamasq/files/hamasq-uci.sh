@@ -1,0 +1,431 @@
+# hamasq: UCI to hamasq INI. Sourced by /etc/init.d/hamasq; plain POSIX sh
+# and awk (busybox's is enough), no `uci` binary, so the same code runs in
+# the test suite on sample files (tests/packaging.rs).
+#
+#   hamasq_uci_to_ini [CONFDIR [IFACES]] > hamasq.conf
+#
+# CONFDIR holds the UCI files `hamasq`, `dhcp` and `network` (default
+# /etc/config; a missing file counts as empty). IFACES, optional, has one
+# line per logical interface that is up: `NAME DEVICE ADDRESS/PREFIX`
+# (the init script writes it from netifd's state); an interface not in it
+# is taken from its static `config interface` section in `network`.
+#
+# Read from /etc/config/dhcp, as dnsmasq's init script reads it:
+#   config dnsmasq: authoritative, domain, dhcpleasemax, logdhcp
+#   config dhcp:    interface, start, limit, leasetime, ignore, dhcpv4,
+#                   dhcp_option, dhcp_option_force
+#   config host:    mac, ip, name, leasetime, tag
+#   config odhcpd:  maindhcp (odhcpd serves DHCPv4: hamasq does not)
+# and, with `option dns 1` in /etc/config/hamasq, for hamasq's [dns]:
+#   config dnsmasq: port, domain, cachesize, dnsforwardmax, resolvfile,
+#                   local_ttl, min/max_cache_ttl, localservice, noresolv,
+#                   strictorder, allservers, nohosts, expandhosts,
+#                   domainneeded, boguspriv, rebind_protection,
+#                   rebind_localhost, server, local, address, addnhosts,
+#                   rebind_domain
+#   config domain:  name, ip (host-record);  config cname: cname, target
+# Read from /etc/config/hamasq: see that file.
+#
+# Writes the INI on stdout and one `hamasq-uci: ...` line per warning on
+# stderr. Returns 1 when the files cannot be read.
+
+hamasq_uci_to_ini() {
+	local dir="${1:-/etc/config}" ifaces="${2:-}" f
+	local hamasq=/dev/null dhcp=/dev/null network=/dev/null
+	[ -r "$dir/hamasq" ] && hamasq="$dir/hamasq"
+	[ -r "$dir/dhcp" ] && dhcp="$dir/dhcp"
+	[ -r "$dir/network" ] && network="$dir/network"
+	[ -n "$ifaces" ] && [ -r "$ifaces" ] || ifaces=/dev/null
+	for f in "$hamasq" "$dhcp" "$network" "$ifaces"; do
+		[ -r "$f" ] || { echo "hamasq-uci: cannot read $f" >&2; return 1; }
+	done
+	${HAMASQ_AWK:-awk} "$HAMASQ_UCI_AWK" \
+		pkg=hamasq "$hamasq" pkg=dhcp "$dhcp" pkg=network "$network" \
+		pkg=ifaces "$ifaces"
+}
+
+HAMASQ_UCI_AWK='
+function warn(m) { printf "hamasq-uci: %s\n", m > "/dev/stderr" }
+
+# UCI line -> T[1..n]; quotes and backslashes as uci(1) writes them.
+function tokenize(s,   n, i, c, w, have, q) {
+	n = 0; w = ""; have = 0; q = ""
+	for (i = 1; i <= length(s); i++) {
+		c = substr(s, i, 1)
+		if (q == "\047") {
+			if (c == "\047") q = ""; else w = w c
+			continue
+		}
+		if (q == "\"") {
+			if (c == "\\" && i < length(s)) { i++; w = w substr(s, i, 1) }
+			else if (c == "\"") q = ""
+			else w = w c
+			continue
+		}
+		if (c == " " || c == "\t" || c == "\r") {
+			if (have) { T[++n] = w; w = ""; have = 0 }
+			continue
+		}
+		if (c == "#" && !have) break
+		have = 1
+		if (c == "\047" || c == "\"") q = c
+		else if (c == "\\" && i < length(s)) { i++; w = w substr(s, i, 1) }
+		else w = w c
+	}
+	if (have) T[++n] = w
+	return n
+}
+
+# --- the store: S[pkg] sections; per section type, name, options, lists
+function addsec(p, type, name,   i) {
+	i = ++S[p]
+	STYPE[p, i] = type
+	NTYPE[p, type]++
+	if (name == "") name = "@" type "[" (NTYPE[p, type] - 1) "]"
+	SNAME[p, i] = name
+	SIDX[p, name] = i
+	return i
+}
+function opt(p, i, k, def) { return ((p, i, k) in OPT) ? OPT[p, i, k] : def }
+# Values of a list option (or of a plain option, split at blanks) into V.
+function vals(p, i, k,   n, j, m, a) {
+	n = 0
+	for (j = 1; j <= LN[p, i, k]; j++) V[++n] = L[p, i, k, j]
+	if (((p, i, k) in OPT) && OPT[p, i, k] != "") {
+		m = split(OPT[p, i, k], a, /[ \t]+/)
+		for (j = 1; j <= m; j++) if (a[j] != "") V[++n] = a[j]
+	}
+	return n
+}
+function first(p, type,   i) {
+	for (i = 1; i <= S[p]; i++) if (STYPE[p, i] == type) return i
+	return 0
+}
+function truthy(v) { return v == "1" || v == "on" || v == "true" || v == "yes" || v == "enabled" }
+
+# --- IPv4 arithmetic without bit operations (POSIX awk has none) nor ^
+# (busybox awk may be built without its maths library)
+function ip2int(s,   a, n, j, r) {
+	n = split(s, a, ".")
+	if (n != 4) return -1
+	r = 0
+	for (j = 1; j <= 4; j++) {
+		if (a[j] !~ /^[0-9]+$/ || a[j] + 0 > 255) return -1
+		r = r * 256 + a[j]
+	}
+	return r
+}
+function int2ip(n,   a, b, c) {
+	a = int(n / 16777216); n -= a * 16777216
+	b = int(n / 65536); n -= b * 65536
+	c = int(n / 256); n -= c * 256
+	return a "." b "." c "." n
+}
+function mask2prefix(m,   v, p, blk) {
+	v = ip2int(m)
+	if (v < 0) return -1
+	blk = 4294967296 - v
+	for (p = 32; p >= 0; p--) {
+		if (blk == 1) return p
+		if (blk % 2) return -1
+		blk /= 2
+	}
+	return -1
+}
+
+# Device and ADDR/PREFIX of logical interface `lif` into DEV, CIDR.
+function iface(lif,   i, d, a, m, pfx, n, j, x) {
+	DEV = ""; CIDR = ""
+	if ((lif) in RDEV) { DEV = RDEV[lif]; CIDR = RCIDR[lif]; return 1 }
+	i = SIDX["network", lif]
+	if (!i || STYPE["network", i] != "interface") return 0
+	d = opt("network", i, "device", "")
+	if (d == "") d = opt("network", i, "ifname", "")
+	if (opt("network", i, "type", "") == "bridge") d = "br-" lif
+	if (opt("network", i, "proto", "") != "static") return 0
+	n = vals("network", i, "ipaddr")
+	a = (n > 0) ? V[1] : ""
+	if (index(a, "/")) { pfx = substr(a, index(a, "/") + 1); a = substr(a, 1, index(a, "/") - 1) }
+	else {
+		m = opt("network", i, "netmask", "")
+		pfx = (m == "") ? -1 : mask2prefix(m)
+	}
+	if (d == "" || ip2int(a) < 0 || pfx !~ /^[0-9]+$/ || pfx + 0 < 8 || pfx + 0 > 30) return 0
+	DEV = d; CIDR = a "/" pfx
+	return 1
+}
+
+function leasetime(v) {
+	if (v == "") return "12h"
+	if (v == "infinite") return v
+	if (v ~ /^[0-9]+s$/) v = substr(v, 1, length(v) - 1)
+	if (v ~ /^[0-9]+[mhdw]?$/) return v
+	return ""
+}
+
+function out(s) { print s }
+function kv(k, v) { print k " = " v }
+
+BEGIN { pkg = "" }
+FNR == 1 { cur = 0 }
+{
+	if (pkg == "ifaces") {
+		if (NF >= 3 && $1 !~ /^#/) { RDEV[$1] = $2; RCIDR[$1] = $3 }
+		next
+	}
+	n = tokenize($0)
+	if (n == 0) next
+	if (T[1] == "package") next
+	if (T[1] == "config") { cur = addsec(pkg, T[2], (n >= 3) ? T[3] : ""); next }
+	if (n < 2 || !cur) { warn(FILENAME ":" FNR ": not understood: " $0); next }
+	if (T[1] == "option") OPT[pkg, cur, T[2]] = (n >= 3) ? T[3] : ""
+	else if (T[1] == "list") L[pkg, cur, T[2], ++LN[pkg, cur, T[2]]] = (n >= 3) ? T[3] : ""
+	else warn(FILENAME ":" FNR ": not understood: " $0)
+}
+
+END {
+	m = first("hamasq", "hamasq")
+	out("# Written by /etc/init.d/hamasq from /etc/config/hamasq, /etc/config/dhcp")
+	out("# and /etc/config/network: edit those, then /etc/init.d/hamasq reload.")
+	out("[general]")
+	kv("log-target", opt("hamasq", m, "log_target", "stderr"))
+	if (opt("hamasq", m, "log_facility", "") != "") kv("log-facility", opt("hamasq", m, "log_facility", ""))
+	kv("log-level", opt("hamasq", m, "log_level", "info"))
+	kv("pid-file", "none")
+	statedir = opt("hamasq", m, "state_dir", "/var/lib/hamasq")
+	kv("state-dir", statedir)
+	if (opt("hamasq", m, "metrics_listen", "") != "") kv("metrics-listen", opt("hamasq", m, "metrics_listen", ""))
+
+	nvrrp = 0
+	for (i = 1; i <= S["hamasq"]; i++)
+		if (STYPE["hamasq", i] == "vrrp" && opt("hamasq", i, "enabled", "1") != "0") nvrrp++
+
+	# ---- [dhcp]
+	if (opt("hamasq", m, "dhcp", "1") != "0") dhcp_section()
+
+	# ---- [vrrp NAME]
+	hook = opt("hamasq", m, "hotplug", "1")
+	for (i = 1; i <= S["hamasq"]; i++) {
+		if (STYPE["hamasq", i] != "vrrp" || opt("hamasq", i, "enabled", "1") == "0") continue
+		name = SNAME["hamasq", i]
+		if (name ~ /^@/) { warn("a config vrrp section needs a name (config vrrp NAME): skipped"); continue }
+		out("")
+		out("[vrrp " name "]")
+		hasnotify = 0
+		for (k in OPT) {
+			split(k, ks, SUBSEP)
+			if (ks[1] == "hamasq" && ks[2] == i) VKEYS[i, ks[3]] = 1
+		}
+		for (k in LN) {
+			split(k, ks, SUBSEP)
+			if (ks[1] == "hamasq" && ks[2] == i) VKEYS[i, ks[3]] = 1
+		}
+		# a fixed order, so the file only changes when the config does
+		nk = split("interface virtual_router_id priority advert_int version virtual_ipaddress nopreempt preempt_delay unicast_src_ip unicast_peer checksum garp_master_repeat garp_master_delay garp_master_refresh startup_delay down_timer_adverts track_interface track_script notify notify_timeout", order, " ")
+		for (j = 1; j <= nk; j++) vrrp_key(i, order[j])
+		for (k in VKEYS) {
+			split(k, ks, SUBSEP)
+			if (ks[1] != i || ks[2] == "enabled" || (ks[2] in DONE)) continue
+			vrrp_key(i, ks[2])
+		}
+		for (k in DONE) delete DONE[k]
+		if (!hasnotify && hook != "0")
+			kv("notify", opt("hamasq", m, "hotplug_script", "/usr/libexec/hamasq/vrrp-hotplug"))
+	}
+
+	# ---- [dns]
+	if (truthy(opt("hamasq", m, "dns", "0"))) dns_section()
+	else for (i = 1; i <= S["dhcp"]; i++)
+		if (STYPE["dhcp", i] == "domain" || STYPE["dhcp", i] == "cname") {
+			warn("config " STYPE["dhcp", i] " sections are DNS names, served only with option dns 1 in /etc/config/hamasq: ignored")
+			break
+		}
+}
+
+# dnsmasq`s DNS settings in /etc/config/dhcp, as dnsmasq.init maps them
+function dns_section(   dm, n, j, k, nk, v, keys, ini, i, name, ip) {
+	dm = first("dhcp", "dnsmasq")
+	out("")
+	out("[dns]")
+	if (dm) {
+		# UCI option -> hamasq key, for values
+		nk = split("port:port domain:domain cachesize:cache-size dnsforwardmax:dns-forward-max resolvfile:resolv-file local_ttl:local-ttl min_cache_ttl:min-cache-ttl max_cache_ttl:max-cache-ttl", keys, " ")
+		for (j = 1; j <= nk; j++) {
+			split(keys[j], k, ":")
+			v = opt("dhcp", dm, k[1], "")
+			if (v != "") kv(k[2], v)
+		}
+		# ... for flags (written only when set, as true or false)
+		nk = split("localservice:local-service noresolv:no-resolv strictorder:strict-order allservers:all-servers nohosts:no-hosts expandhosts:expand-hosts domainneeded:domain-needed boguspriv:bogus-priv rebind_protection:stop-dns-rebind rebind_localhost:rebind-localhost-ok", keys, " ")
+		for (j = 1; j <= nk; j++) {
+			split(keys[j], k, ":")
+			v = opt("dhcp", dm, k[1], "")
+			if (v != "") kv(k[2], truthy(v) ? "true" : "false")
+		}
+		# ... and for lists
+		nk = split("server:server local:local address:address addnhosts:addn-hosts rebind_domain:rebind-domain-ok", keys, " ")
+		for (j = 1; j <= nk; j++) {
+			split(keys[j], k, ":")
+			n = vals("dhcp", dm, k[1])
+			for (i = 1; i <= n; i++) {
+				v = V[i]
+				if (k[1] == "rebind_domain" && v !~ /^\//) v = "/" v "/"
+				kv(k[2], v)
+			}
+		}
+	}
+	for (i = 1; i <= S["dhcp"]; i++) {
+		if (STYPE["dhcp", i] == "domain") {
+			name = opt("dhcp", i, "name", ""); ip = opt("dhcp", i, "ip", "")
+			if (name == "" || ip == "") warn("dhcp." SNAME["dhcp", i] ": a domain needs name and ip: skipped")
+			else {
+				# dnsmasq.init puts these in a hosts file, which expandhosts
+				# qualifies with the domain
+				if (dm && index(name, ".") == 0 && truthy(opt("dhcp", dm, "expandhosts", "0")) && opt("dhcp", dm, "domain", "") != "")
+					name = name "," name "." opt("dhcp", dm, "domain", "")
+				kv("host-record", name "," ip)
+			}
+		} else if (STYPE["dhcp", i] == "cname") {
+			name = opt("dhcp", i, "cname", ""); ip = opt("dhcp", i, "target", "")
+			if (name == "" || ip == "") warn("dhcp." SNAME["dhcp", i] ": a cname needs cname and target: skipped")
+			else kv("cname", name "," ip)
+		}
+	}
+}
+
+function vrrp_key(i, k,   n, j, v, key, a) {
+	if (k in DONE) return
+	DONE[k] = 1
+	n = 0
+	if (LN["hamasq", i, k] > 0) {
+		# a list: one value per entry
+		for (j = 1; j <= LN["hamasq", i, k]; j++) V[++n] = L["hamasq", i, k, j]
+	} else if (("hamasq", i, k) in OPT) {
+		# an option: one value (track_interface = wan0 weight -60), but
+		# addresses may be given blank-separated
+		if (k == "virtual_ipaddress" || k == "unicast_peer") n = split(OPT["hamasq", i, k], V, /[ \t]+/)
+		else V[++n] = OPT["hamasq", i, k]
+	}
+	key = k
+	gsub(/_/, "-", key)
+	for (j = 1; j <= n; j++) {
+		v = V[j]
+		if (v == "") continue
+		if (k == "notify") hasnotify = 1
+		if (k == "interface" && iface(v)) v = DEV
+		if (k == "nopreempt") v = truthy(v) ? "true" : "false"
+		kv(key, v)
+	}
+}
+
+function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim, lt, half, split_, nr, ni, dm, hostcount, macs, addr, name, line, tag) {
+	o = first("dhcp", "odhcpd")
+	if (o && opt("dhcp", o, "maindhcp", "0") == "1") {
+		warn("odhcpd is the DHCPv4 server (dhcp.odhcpd.maindhcp=1): hamasq serves no DHCP")
+		return
+	}
+	dm = first("dhcp", "dnsmasq")
+	split_ = opt("hamasq", m, "ha_split", "")
+	if (split_ != "" && split_ != "lower" && split_ != "upper") {
+		warn("ha_split must be lower or upper, not " split_ ": ignored"); split_ = ""
+	}
+	nr = 0; ni = 0
+	# which config dhcp sections: the list dhcp_section, else every one not ignored
+	n = vals("hamasq", m, "dhcp_section")
+	if (n > 0) for (j = 1; j <= n; j++) WANT[V[j]] = 1
+	for (i = 1; i <= S["dhcp"]; i++) {
+		if (STYPE["dhcp", i] != "dhcp") continue
+		sec = SNAME["dhcp", i]
+		if (n > 0) { if (!(sec in WANT)) continue }
+		else if (truthy(opt("dhcp", i, "ignore", "0")) || opt("dhcp", i, "dhcpv4", "") == "disabled") continue
+		if (sec ~ /^@/) sec = "dhcp" i
+		lif = opt("dhcp", i, "interface", SNAME["dhcp", i])
+		if (!iface(lif)) { warn("dhcp." sec ": interface " lif " has no static IPv4 address: skipped"); continue }
+		ip = ip2int(substr(CIDR, 1, index(CIDR, "/") - 1))
+		pfx = substr(CIDR, index(CIDR, "/") + 1) + 0
+		blk = 1; for (j = pfx; j < 32; j++) blk *= 2
+		net = ip - ip % blk; bc = net + blk - 1
+		# ipcalc.sh as dnsmasq.init calls it: START = network | (start & ~mask)
+		s = opt("dhcp", i, "start", "100")
+		s = (index(s, ".") ? ip2int(s) : s + 0) % blk + net
+		lim = opt("dhcp", i, "limit", "150") + 0
+		if (s < net + 1) s = net + 1
+		if (s == ip) s = ip + 1
+		e = s + lim - 1
+		if (e > bc - 1) e = bc - 1
+		if (e == ip) e = ip - 1
+		if (lim < 1 || s > e) { warn("dhcp." sec ": start/limit leave no address in " CIDR ": skipped"); continue }
+		if (ip > s && ip < e) warn("dhcp." sec ": the pool " int2ip(s) "-" int2ip(e) " contains this router (" int2ip(ip) ")")
+		lt = leasetime(opt("dhcp", i, "leasetime", ""))
+		if (lt == "") { warn("dhcp." sec ": leasetime " opt("dhcp", i, "leasetime", "") " not understood: 12h used"); lt = "12h" }
+		if (!(DEV in SEEN)) { SEEN[DEV] = 1; IFL[++ni] = DEV }
+		tag = (sec ~ /^[A-Za-z0-9_.-]+$/) ? sec : "dhcp" i
+		if (split_ != "" && e > s) {
+			half = int((e - s + 1) / 2)
+			if (split_ == "lower") { RANGE[++nr] = "set:" tag "," int2ip(s) "," int2ip(s + half - 1) "," lt; PEER[nr] = int2ip(s + half) "," int2ip(e) }
+			else { RANGE[++nr] = "set:" tag "," int2ip(s + half) "," int2ip(e) "," lt; PEER[nr] = int2ip(s) "," int2ip(s + half - 1) }
+		} else { RANGE[++nr] = "set:" tag "," int2ip(s) "," int2ip(e) "," lt; PEER[nr] = "" }
+		no = 0
+		k = vals("dhcp", i, "dhcp_option")
+		for (j = 1; j <= k; j++) OPTS[nr, ++no] = "dhcp-option = " tagged(tag, V[j])
+		k = vals("dhcp", i, "dhcp_option_force")
+		for (j = 1; j <= k; j++) OPTS[nr, ++no] = "dhcp-option-force = " tagged(tag, V[j])
+		NO[nr] = no
+	}
+	if (nr == 0) {
+		warn("no config dhcp section to serve: no [dhcp] section written")
+		return
+	}
+	out("")
+	out("[dhcp]")
+	for (j = 1; j <= ni; j++) kv("interface", IFL[j])
+	for (j = 1; j <= nr; j++) {
+		kv("dhcp-range", RANGE[j])
+		if (PEER[j] != "") kv("dhcp-peer-range", PEER[j])
+	}
+	if (opt("hamasq", m, "dns_self", "1") != "0") kv("dhcp-option", "option:dns-server,0.0.0.0")
+	if (dm && opt("dhcp", dm, "domain", "") != "") kv("dhcp-option", "option:domain-name," opt("dhcp", dm, "domain", ""))
+	for (j = 1; j <= nr; j++) for (k = 1; k <= NO[j]; k++) out(OPTS[j, k])
+	hostcount = 0
+	for (i = 1; i <= S["dhcp"]; i++) {
+		if (STYPE["dhcp", i] != "host") continue
+		n = vals("dhcp", i, "mac")
+		macs = ""
+		for (j = 1; j <= n; j++) macs = macs (macs == "" ? "" : ",") V[j]
+		addr = opt("dhcp", i, "ip", "")
+		name = opt("dhcp", i, "name", "")
+		if (macs == "" && name == "") { warn("dhcp." SNAME["dhcp", i] ": a host needs mac or name: skipped"); continue }
+		line = macs
+		if (addr == "ignore") line = line ",ignore"
+		else {
+			if (addr != "") line = line (line == "" ? "" : ",") addr
+			if (name != "") line = line (line == "" ? "" : ",") name
+			if (opt("dhcp", i, "leasetime", "") != "") {
+				lt = leasetime(opt("dhcp", i, "leasetime", ""))
+				if (lt == "") warn("dhcp." SNAME["dhcp", i] ": leasetime " opt("dhcp", i, "leasetime", "") " not understood: left out")
+				else line = line "," lt
+			}
+			if (opt("dhcp", i, "tag", "") != "") line = line ",set:" opt("dhcp", i, "tag", "")
+		}
+		kv("dhcp-host", line)
+	}
+	if (dm && opt("dhcp", dm, "dhcpleasemax", "") != "") kv("dhcp-lease-max", opt("dhcp", dm, "dhcpleasemax", ""))
+	if (dm && truthy(opt("dhcp", dm, "authoritative", "0"))) {
+		if (nvrrp > 0) warn("dhcp authoritative left off: it is wrong for an HA pair")
+		else kv("dhcp-authoritative", "true")
+	}
+	if (dm && truthy(opt("dhcp", dm, "logdhcp", "0"))) kv("log-dhcp", "true")
+	# the state directory is in RAM on OpenWrt (/var is /tmp): fsync buys nothing
+	if (opt("hamasq", m, "lease_fsync", "") != "") kv("dhcp-lease-fsync", truthy(opt("hamasq", m, "lease_fsync", "")) ? "true" : "false")
+	else if (statedir ~ /^\/(tmp|var)\//) kv("dhcp-lease-fsync", "false")
+	n = vals("hamasq", m, "dhcp_ping")
+	if (n > 0) kv("dhcp-ping", truthy(V[1]) ? "true" : "false")
+	k = LN["hamasq", m, "dhcp_extra"]
+	for (j = 1; j <= k; j++) out(L["hamasq", m, "dhcp_extra", j])
+}
+
+function tagged(tag, v) {
+	if (v ~ /^(tag|set):/) return v
+	return "tag:" tag "," v
+}
+'
