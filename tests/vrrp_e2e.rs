@@ -99,6 +99,11 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
     assert!(sa.contains(&format!("vip {VIP}/24")), "{sa}");
     let sb = status(&cb);
     assert!(sb.contains("vrrp lan: BACKUP"), "{sb}");
+    b.signal(lab::SIGUSR1).unwrap();
+    b.wait_for_log(
+        "stats.metric hamasq_vrrp_state_lan=1",
+        Duration::from_secs(3),
+    );
     assert!(sb.contains("peer 10.77.0.1 last heard 0."), "{sb}");
 
     // 1. SIGKILL: b takes over within Master_Down_Interval (3 x 100 ms +

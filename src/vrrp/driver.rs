@@ -191,6 +191,9 @@ pub struct VrrpTask {
     stopping: bool,
     /// When an advert from another router was last accepted (status).
     last_heard: Option<std::time::Instant>,
+    /// keepalived exporter's `vrrp_state` values: 0 init, 1 backup,
+    /// 2 master, 3 fault.
+    state_gauge: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl VrrpTask {
@@ -226,6 +229,23 @@ impl VrrpTask {
                 )
             })
             .collect();
+        let state_gauge = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let metric: &'static str = Box::leak(
+            format!(
+                "hamasq_vrrp_state_{}",
+                cfg.name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect::<String>()
+            )
+            .into_boxed_str(),
+        );
+        let g = state_gauge.clone();
+        reg.gauge(
+            metric,
+            "VRRP state of this instance, keepalived's numbers: 0 init, 1 backup, 2 master, 3 fault.",
+            move || g.load(std::sync::atomic::Ordering::Relaxed),
+        );
         Ok(VrrpTask {
             cfg,
             ifindex,
@@ -240,6 +260,7 @@ impl VrrpTask {
             trackers: Vec::new(),
             stopping: false,
             last_heard: None,
+            state_gauge,
         })
     }
 
@@ -525,6 +546,14 @@ impl VrrpTask {
             State::Backup(b) => ("BACKUP", b.active_router),
             State::Active(_) => ("MASTER", None),
         };
+        let number = match state {
+            "BACKUP" => 1,
+            "MASTER" => 2,
+            "FAULT" => 3,
+            _ => 0,
+        };
+        self.state_gauge
+            .store(number, std::sync::atomic::Ordering::Relaxed);
         crate::status::publish_vrrp(crate::status::VrrpStatus {
             name: self.cfg.name.clone(),
             interface: self.cfg.interface.clone(),
