@@ -551,9 +551,9 @@ impl ExpiryIndex {
 /// multiplication (Fibonacci hashing). Its low bits are a bijection of
 /// the key's low bits, so consecutive addresses fill consecutive buckets.
 #[derive(Clone, Copy, Debug, Default)]
-struct Mix;
+pub(crate) struct Mix;
 
-struct MixHasher(u64);
+pub(crate) struct MixHasher(u64);
 
 impl BuildHasher for Mix {
     type Hasher = MixHasher;
