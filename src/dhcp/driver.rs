@@ -173,7 +173,13 @@ pub struct Commit {
     /// Whether the commit in flight also compacts.
     compacting: bool,
     inflight_replies: Vec<(Answer, Envelope)>,
+    /// Requests were handled since the last tick (see [`DhcpTask::run`]).
+    busy: bool,
 }
+
+/// Changes kept allocated in `pending` between commits; a burst that
+/// queued more (a slow fsync under load) gives the rest back.
+const PENDING_KEEP: usize = 4 * BATCH;
 
 /// An OFFER held while its address is probed.
 pub struct Probe {
@@ -218,6 +224,14 @@ impl DhcpTask {
                     self.server.tick(n);
                     // A named lease ran out: its name leaves DNS.
                     self.publish_hosts();
+                    if std::mem::take(&mut self.commit.busy) {
+                        // Replies queued behind a slow fsync, offers and
+                        // per-packet buffers of a burst were freed into the
+                        // heap: give those pages back, at most once a second
+                        // while busy (well under a millisecond) and once
+                        // after, so RSS follows the leases, not the peak.
+                        crate::memory::trim();
+                    }
                 }
                 r = ping_readable(&self.pinger) => {
                     if let Err(e) = r {
@@ -271,6 +285,7 @@ impl DhcpTask {
     /// changes go out now; the others wait for their commit.
     fn batch(&mut self, buf: &mut [u8], out: &mut Vec<u8>) {
         let n = now();
+        self.commit.busy = true;
         for _ in 0..BATCH {
             let env = match self.socket.try_recv(buf) {
                 Ok(Some(env)) => env,
@@ -353,6 +368,7 @@ impl DhcpTask {
         for c in self.commit.pending.drain(..) {
             store.stage(&c);
         }
+        self.commit.pending.shrink_to(PENDING_KEEP);
         // Compaction rewrites every lease: it runs on the writer thread
         // too, after the commit, from a copy of the state as of now (which
         // includes every change just staged): the packed leases, one

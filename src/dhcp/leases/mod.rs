@@ -102,6 +102,8 @@ const FILE_MODE: u32 = 0o640;
 const COMPACT_BYTES: u64 = 1 << 20;
 /// Journal records below which compaction is never worth it.
 const COMPACT_MIN_RECORDS: u64 = 1000;
+/// Bytes the staged-batch buffer keeps between commits.
+const BATCH_KEEP: usize = 64 * 1024;
 /// Compaction writes the new snapshot in pieces of about this size.
 const COMPACT_CHUNK: usize = 64 * 1024;
 
@@ -493,6 +495,9 @@ impl LeaseStore {
         let n = self.batch.len() as u64;
         let records = self.batch_records as u64;
         self.batch.clear();
+        // A burst (commits held up by a slow disk) may have grown it far
+        // beyond a usual batch: do not keep that for good.
+        self.batch.shrink_to(BATCH_KEEP);
         self.batch_records = 0;
         match res {
             Ok(()) => {
