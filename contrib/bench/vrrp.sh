@@ -280,7 +280,9 @@ log "lab up: $NS_BR ${NS[a]} ${NS[b]} ${NS[c]}"
 has_vip() { ip -n "${NS[$1]}" -4 -o addr show dev eth0 2>/dev/null | grep -q "inet $VIP/"; }
 # wait_until TIMEOUT_S CMD...: polls every 20 ms
 wait_until() {
-    local end; end=$(fcalc "$(now) + $1"); shift
+    # %.6f, not fcalc's %s: mawk prints an epoch as 1.79581e+09 with %s,
+    # a deadline already past.
+    local end; end=$(awk "BEGIN { printf \"%.6f\", ($(now) + $1) }"); shift
     while :; do
         "$@" && return 0
         awk "BEGIN { exit !($(now) > $end) }" && return 1
