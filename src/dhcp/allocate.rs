@@ -81,7 +81,7 @@ impl LeaseDb {
         let mut db = LeaseDb::default();
         db.slots.reserve_exact(v.len());
         db.by_ip.reserve(v.len());
-        db.by_key.primary.reserve(v.len());
+        db.by_key.reserve(v.len());
         for l in v {
             db.put(PackedLease::new(&l), false);
         }
@@ -390,21 +390,26 @@ fn buckets(cap: usize) -> usize {
     }
 }
 
-/// Key (client, name) → address through a 32-bit keyed hash of the key,
-/// so the index owns no copy of the keys: each key is in exactly one of
-/// `primary`, under its hash, verified against the lease it points to,
-/// or `overflow` (exact bytes), when another key with the same hash held
+/// Key (client, name) → u32 (an address here; a name's position in
+/// [`super::HostTable`]) through a 32-bit keyed hash of the key, so the
+/// index owns no copy of the keys: each key is in exactly one of
+/// `primary`, under its hash, verified against what it points to, or
+/// `overflow` (exact bytes), when another key with the same hash held
 /// that entry first.
 #[derive(Clone, Debug, Default)]
-struct HashIndex {
+pub(crate) struct HashIndex {
     primary: HashMap<u32, u32, Mix>,
     overflow: HashMap<Box<[u8]>, u32>,
 }
 
 impl HashIndex {
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.primary.reserve(n);
+    }
+
     /// The address of the key hashing to `h`; `is_at(ip)`: whether the
     /// lease at `ip` has this key; `bytes()`: the key's exact bytes.
-    fn get(
+    pub(crate) fn get(
         &self,
         h: u32,
         is_at: impl Fn(u32) -> bool,
@@ -419,7 +424,7 @@ impl HashIndex {
 
     /// Points the key at `ip`, replacing its previous entry (the last
     /// writer wins); `is_at` and `bytes` as for [`HashIndex::get`].
-    fn insert(
+    pub(crate) fn insert(
         &mut self,
         h: u32,
         ip: u32,
@@ -450,7 +455,7 @@ impl HashIndex {
     }
 
     /// Drops the key's entry if it points at `ip`.
-    fn remove(&mut self, h: u32, ip: u32, bytes: impl FnOnce() -> Box<[u8]>) {
+    pub(crate) fn remove(&mut self, h: u32, ip: u32, bytes: impl FnOnce() -> Box<[u8]>) {
         if self.primary.get(&h) == Some(&ip) {
             self.primary.remove(&h);
         } else if !self.overflow.is_empty() {
@@ -461,11 +466,11 @@ impl HashIndex {
         }
     }
 
-    fn ips(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn ips(&self) -> impl Iterator<Item = u32> + '_ {
         self.primary.values().chain(self.overflow.values()).copied()
     }
 
-    fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         buckets(self.primary.capacity()) * 9
             + self.overflow.keys().map(|k| k.len() + 24).sum::<usize>()
     }
