@@ -186,6 +186,8 @@ fn print_errors(errs: &[ConfigError]) {
 }
 
 fn main() -> ExitCode {
+    // Allocator settings before anything big is allocated (glibc only).
+    hamasq::memory::tune();
     let cli = match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Run(c)) => c,
         Ok(Parsed::Print(s)) => {

@@ -201,13 +201,19 @@ impl<C: Client> Resolver<C> {
         self.fwd.set_upstreams(upstreams);
     }
 
-    /// A new DHCP host table. Cached entries for its names (and their
-    /// reverse names) are purged so local data is not shadowed.
+    /// A new DHCP host table. Cached entries for the names it adds (and
+    /// their reverse names) are purged so local data is not shadowed. Only
+    /// the pairs that are new are looked at: a table of 50,000 names
+    /// changes by one lease at a time.
     pub fn set_host_table(&mut self, table: Arc<HostTable>) {
         if !self.cache.is_empty() && !table.is_empty() {
             let mut names: HashSet<Vec<u8>> = HashSet::new();
             let domain = self.local.domain();
-            for (name, addr) in table.entries() {
+            let old = &self.table;
+            let added = table
+                .entries()
+                .filter(|(name, addr)| !old.addrs(name).contains(addr));
+            for (name, addr) in added {
                 if let Some(w) = wire_name(name) {
                     names.insert(w);
                 }
@@ -220,7 +226,9 @@ impl<C: Client> Resolver<C> {
                     names.insert(w);
                 }
             }
-            self.cache.purge_names(|n| names.contains(n));
+            if !names.is_empty() {
+                self.cache.purge_names(|n| names.contains(n));
+            }
         }
         self.table = table;
     }
