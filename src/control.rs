@@ -1,7 +1,9 @@
-//! The control socket: `hamasq status` asks the running daemon over a Unix
-//! stream socket (mode 0600: root and the daemon's user only). One request
-//! line per connection (`status`), one text answer, then close. Bounded:
-//! a few connections at once, a 64-byte request, 2 s to send it.
+//! The control socket: `hamasq status` and `hamasq leases` ask the running
+//! daemon over a Unix stream socket (mode 0600: root and the daemon's user
+//! only). One request line per connection (`status` or `leases`), one text
+//! answer, then close. Bounded: a few connections at once, a 64-byte
+//! request, 2 s to send it; the DHCP task's part is asked over a channel
+//! and waited for at most 2 s.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -12,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::dhcp::report::Query;
 
 use crate::daemon::{Shutdown, TaskError};
 use crate::{event, event_limited, stats, status};
@@ -49,6 +54,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
+    dhcp: Option<mpsc::Sender<Query>>,
     mut sd: Shutdown,
 ) -> Result<(), TaskError> {
     let open = Arc::new(AtomicUsize::new(0));
@@ -62,8 +68,9 @@ pub async fn serve(
                     }
                     open.fetch_add(1, Ordering::Relaxed);
                     let open = open.clone();
+                    let dhcp = dhcp.clone();
                     tokio::spawn(async move {
-                        answer(stream).await;
+                        answer(stream, dhcp).await;
                         open.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
@@ -75,7 +82,19 @@ pub async fn serve(
     Ok(())
 }
 
-async fn answer(mut s: UnixStream) {
+/// Asks the DHCP task; `None` without DHCP or when it does not answer in
+/// time.
+async fn ask_dhcp(
+    dhcp: &Option<mpsc::Sender<Query>>,
+    make: fn(oneshot::Sender<String>) -> Query,
+) -> Option<String> {
+    let tx = dhcp.as_ref()?;
+    let (rtx, rrx) = oneshot::channel();
+    tx.send(make(rtx)).await.ok()?;
+    tokio::time::timeout(REQUEST_TIME, rrx).await.ok()?.ok()
+}
+
+async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
     let mut req = Vec::with_capacity(MAX_REQUEST);
     let read = tokio::time::timeout(REQUEST_TIME, async {
         let mut b = [0u8; MAX_REQUEST];
@@ -92,10 +111,22 @@ async fn answer(mut s: UnixStream) {
     }
     let cmd = String::from_utf8_lossy(&req);
     let reply = match cmd.trim() {
-        "status" => status::render(Instant::now(), &status::vrrp(), &stats::global().snapshot()),
+        "status" => {
+            let mut text =
+                status::render(Instant::now(), &status::vrrp(), &stats::global().snapshot());
+            if let Some(r) = ask_dhcp(&dhcp, Query::Ranges).await {
+                text.push_str(&r);
+            }
+            text
+        }
+        "leases" => match ask_dhcp(&dhcp, Query::Leases).await {
+            Some(l) => l,
+            None if dhcp.is_none() => "error: DHCP is not configured\n".to_string(),
+            None => "error: the DHCP task did not answer in time\n".to_string(),
+        },
         other => {
             event!(Info, "control.unknown_command", "command={other:?}");
-            format!("error: unknown command {other:?}; expected status\n")
+            format!("error: unknown command {other:?}; expected status or leases\n")
         }
     };
     let _ = tokio::time::timeout(REQUEST_TIME, s.write_all(reply.as_bytes())).await;

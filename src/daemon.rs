@@ -348,12 +348,10 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     let mut tasks = Supervisor::default();
 
     // Sockets are bound before privileges are dropped.
-    if let Some(path) = g.control_socket.clone() {
-        let listener = crate::control::bind(&path)?;
-        tasks.spawn("control", Stage::Service, move |sd| {
-            crate::control::serve(listener, path, sd)
-        });
-    }
+    let control = match g.control_socket.clone() {
+        Some(path) => Some((crate::control::bind(&path)?, path)),
+        None => None,
+    };
     if let Some(addr) = g.metrics_listen {
         let listener = metrics::bind(addr).await.map_err(|e| e.0)?;
         tasks.spawn("metrics", Stage::Service, move |sd| {
@@ -370,13 +368,26 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         tasks.spawn(name, Stage::Vrrp, move |sd| task.run(sd));
     }
 
+    let mut dhcp_queries = None;
     if let Some(plan) = &resolved.dhcp {
         let dhcp = resolved
             .config
             .dhcp
             .as_ref()
             .expect("a DHCP plan comes from a [dhcp] section");
-        start_dhcp(&mut tasks, &channels, &g.state_dir, dhcp, plan.clone())?;
+        dhcp_queries = Some(start_dhcp(
+            &mut tasks,
+            &channels,
+            &g.state_dir,
+            dhcp,
+            plan.clone(),
+        )?);
+    }
+    if let Some((listener, path)) = control {
+        let dhcp = dhcp_queries.clone();
+        tasks.spawn("control", Stage::Service, move |sd| {
+            crate::control::serve(listener, path, dhcp, sd)
+        });
     }
 
     if let Some(dns) = resolved.config.dns.as_ref().filter(|d| d.port != 0) {
@@ -439,14 +450,15 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     Ok((d, pid))
 }
 
-/// Opens the lease store, binds port 67 and spawns the DHCP task.
+/// Opens the lease store, binds port 67 and spawns the DHCP task. Returns
+/// the channel the control socket asks it on.
 fn start_dhcp(
     tasks: &mut Supervisor,
     channels: &Channels,
     state_dir: &std::path::Path,
     cfg: &crate::dhcp::config::DhcpConfig,
     plan: crate::dhcp::server::Plan,
-) -> Result<(), String> {
+) -> Result<tokio::sync::mpsc::Sender<crate::dhcp::report::Query>, String> {
     use crate::dhcp::{driver, leases, server, socket};
     let (mut store, report) =
         leases::LeaseStore::open(state_dir, cfg.lease_fsync).map_err(|e| {
@@ -520,6 +532,7 @@ fn start_dhcp(
         );
     }
     let server = server::Server::new(plan, leases);
+    let (query_tx, query_rx) = tokio::sync::mpsc::channel(4);
     // Loading freed the file buffer and the loaded list; hand those pages
     // back so a router's RSS reflects the leases, not the load.
     crate::memory::trim();
@@ -542,9 +555,10 @@ fn start_dhcp(
         },
         probing: Default::default(),
         commit: Default::default(),
+        control: Some(query_rx),
     };
     tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
-    Ok(())
+    Ok(query_tx)
 }
 
 /// Creates `state-dir` if needed, owned by `user`, mode 0750.

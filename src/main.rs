@@ -12,6 +12,7 @@ use hamasq::log::{Level, Target};
 const USAGE: &str = "\
 usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
        hamasq status [-c FILE]              (ask the running daemon: VRRP role, VIP, peer, DHCP, DNS)
+       hamasq leases [-c FILE]              (the running daemon's active DHCP leases)
        hamasq import-dnsmasq DNSMASQ.CONF   (hamasq INI on stdout, lines left out on stderr)
 
   -c, --config FILE     config file (default /etc/hamasq.conf)
@@ -39,7 +40,7 @@ enum Parsed {
     Run(Cli),
     Print(String),
     Import(PathBuf),
-    Status(PathBuf),
+    Status(PathBuf, &'static str),
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
@@ -50,7 +51,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
         log_level: None,
     };
     let mut it = args.into_iter().peekable();
-    if it.peek().map(String::as_str) == Some("status") {
+    let ask = match it.peek().map(String::as_str) {
+        Some("status") => Some("status"),
+        Some("leases") => Some("leases"),
+        _ => None,
+    };
+    if let Some(cmd) = ask {
         it.next();
         let mut config = PathBuf::from(config::DEFAULT_PATH);
         while let Some(a) = it.next() {
@@ -58,10 +64,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 "-c" | "--config" => {
                     config = PathBuf::from(it.next().ok_or("--config needs a value")?)
                 }
-                other => return Err(format!("unknown argument {other:?} after status")),
+                other => return Err(format!("unknown argument {other:?} after {cmd}")),
             }
         }
-        return Ok(Parsed::Status(config));
+        return Ok(Parsed::Status(config, cmd));
     }
     if it.peek().map(String::as_str) == Some("import-dnsmasq") {
         it.next();
@@ -109,8 +115,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     Ok(Parsed::Run(cli))
 }
 
-/// `hamasq status`: the running daemon's answer on its control socket.
-fn status(config_path: &std::path::Path) -> ExitCode {
+/// `hamasq status` / `hamasq leases`: the running daemon's answer on its
+/// control socket.
+fn status(config_path: &std::path::Path, cmd: &str) -> ExitCode {
     let text = match std::fs::read_to_string(config_path) {
         Ok(t) => t,
         Err(e) => {
@@ -132,7 +139,11 @@ fn status(config_path: &std::path::Path) -> ExitCode {
         );
         return ExitCode::from(exit::CONFIG);
     };
-    match hamasq::control::request(&sock, "status") {
+    match hamasq::control::request(&sock, cmd) {
+        Ok(s) if s.starts_with("error: ") => {
+            eprint!("hamasq: {}", &s[7..]);
+            ExitCode::from(exit::FAILURE)
+        }
         Ok(s) => {
             print!("{s}");
             ExitCode::SUCCESS
@@ -195,7 +206,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Import(path)) => return import_dnsmasq(&path),
-        Ok(Parsed::Status(path)) => return status(&path),
+        Ok(Parsed::Status(path, cmd)) => return status(&path, cmd),
         Err(e) => {
             eprintln!("hamasq: {e}\n\n{USAGE}");
             return ExitCode::from(exit::CONFIG);

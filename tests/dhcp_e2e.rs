@@ -158,6 +158,33 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
         .to_string();
     assert!(routes.contains("routes=10.20.0.0/16"), "{routes}");
 
+    // `hamasq leases` / `hamasq status` ask the running daemon.
+    let conf = _dir.join("hamasq.conf");
+    let ask = |cmd: &str| {
+        let out = std::process::Command::new(BIN)
+            .args([cmd, "-c", conf.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let leases = ask("leases");
+    let line = leases
+        .lines()
+        .find(|l| l.contains(&format!(" {ip} ")))
+        .unwrap_or_else(|| panic!("{ip} not in `hamasq leases`:\n{leases}"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        (f.len(), f[1], f[3]),
+        (5, lab.host("ua").mac(), "alpha"),
+        "{line}"
+    );
+    let status = ask("status");
+    assert!(
+        status.contains("dhcp 192.168.77.0/24: leased 192.168.77.100-192.168.77.149 1/50"),
+        "{status}"
+    );
+
     // ISC dhclient with a recording script.
     let drec = lab.dir().join("dc.rec");
     let dscript = lab.dir().join("dc.sh");

@@ -153,7 +153,7 @@ fn hamasq_8_names_every_command_line_option() {
         .filter(|w| w.starts_with('-') && w.len() > 1)
         .map(str::to_string)
         .collect();
-    opts.push("import-dnsmasq".into());
+    opts.extend(["import-dnsmasq", "status", "leases"].map(String::from));
     opts.dedup();
     assert!(opts.len() >= 10, "{opts:?}");
     for o in opts {

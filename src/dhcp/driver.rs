@@ -155,6 +155,8 @@ pub struct DhcpTask {
     pub pinger: Option<Pinger>,
     pub probing: HashMap<Ipv4Addr, Probe>,
     pub commit: Commit,
+    /// Requests from the control socket (`hamasq leases`, `status`).
+    pub control: Option<tokio::sync::mpsc::Receiver<super::report::Query>>,
 }
 
 /// Group commit, pipelined (design §5): while one batch of lease changes
@@ -192,6 +194,15 @@ pub struct Probe {
 
 /// Probes per request before giving up on finding a free address.
 const MAX_PROBES: u8 = 3;
+
+async fn recv_query(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<super::report::Query>>,
+) -> Option<super::report::Query> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 fn now() -> Now {
     Now {
@@ -241,6 +252,17 @@ impl DhcpTask {
                 }
                 _ = sleep_until_mono(self.probing.values().map(|p| p.until).min()) => {
                     self.probes_expired(&mut out);
+                }
+                Some(q) = recv_query(&mut self.control) => {
+                    let now = UnixTime::now();
+                    match q {
+                        super::report::Query::Leases(tx) => {
+                            let _ = tx.send(super::report::leases(&self.server, now));
+                        }
+                        super::report::Query::Ranges(tx) => {
+                            let _ = tx.send(super::report::ranges(&self.server, now));
+                        }
+                    }
                 }
                 Ok(()) = self.plans.changed() => {
                     let plan = self.plans.borrow_and_update().clone();

@@ -21,6 +21,7 @@ pub mod names;
 pub mod options;
 pub mod packed;
 pub mod ping;
+pub mod report;
 pub mod server;
 pub mod socket;
 pub mod subnet;

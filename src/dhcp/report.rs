@@ -1,0 +1,81 @@
+//! What `hamasq leases` and the DHCP part of `hamasq status` print, from
+//! the DHCP task's own state (it answers on request over the control
+//! socket; nothing is copied until someone asks).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use super::binding::colon_hex;
+use super::server::Server;
+use super::subnet::Span;
+use crate::clock::UnixTime;
+
+/// A request from the control socket to the DHCP task.
+pub enum Query {
+    /// Active leases, one line each.
+    Leases(tokio::sync::oneshot::Sender<String>),
+    /// Leases per range.
+    Ranges(tokio::sync::oneshot::Sender<String>),
+}
+
+/// Active leases in dnsmasq's lease-file form (`EXPIRY MAC IP NAME
+/// CLIENT-ID`, `*` for none, expiry 0 = infinite), sorted by address.
+pub fn leases(server: &Server, now: UnixTime) -> String {
+    let mut active: Vec<_> = server.db().iter().filter(|l| l.is_active(now)).collect();
+    active.sort_by_key(|l| l.ip_u32());
+    let mut out = String::with_capacity(64 * active.len() + 32);
+    for l in active {
+        let _ = writeln!(
+            out,
+            "{} {} {} {} {}",
+            l.expires().0,
+            l.hw(),
+            l.ip(),
+            l.hostname().unwrap_or("*"),
+            l.client_id().map_or_else(|| "*".to_string(), colon_hex)
+        );
+    }
+    out
+}
+
+fn span_text(s: &Span) -> String {
+    format!("{}-{}", Ipv4Addr::from(s.start), Ipv4Addr::from(s.end))
+}
+
+/// Per subnet: each own range's active leases of its size, and the leases
+/// held in the peer's range (adopted after a failover).
+pub fn ranges(server: &Server, now: UnixTime) -> String {
+    let mut out = String::new();
+    for sub in &server.plan().subnets {
+        let count = |span: &Span| {
+            server
+                .db()
+                .iter()
+                .filter(|l| l.is_active(now) && span.contains(l.ip()))
+                .count()
+        };
+        let own: Vec<String> = sub
+            .ranges
+            .iter()
+            .map(|r| format!("{} {}/{}", span_text(&r.span), count(&r.span), r.span.len()))
+            .collect();
+        let peer: Vec<String> = sub
+            .peer
+            .iter()
+            .map(|s| format!("{} {}", span_text(s), count(s)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "dhcp {}/{}: leased {}{}",
+            sub.network,
+            sub.prefix,
+            own.join(", "),
+            if peer.is_empty() {
+                String::new()
+            } else {
+                format!("; in the peer's range {}", peer.join(", "))
+            }
+        );
+    }
+    out
+}
