@@ -444,6 +444,16 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// A network interface name: 1 to 15 bytes (IFNAMSIZ), no '/', space or
+/// ',' (the kernel refuses '/' and whitespace; ',' separates list items).
+pub fn parse_ifname(v: &str) -> Result<String, String> {
+    if !v.is_empty() && v.len() < 16 && !v.contains(['/', ' ', ',']) {
+        Ok(v.to_string())
+    } else {
+        Err("not an interface name".into())
+    }
+}
+
 /// An unsigned integer within `[min, max]`.
 pub fn parse_u32_in(v: &str, min: u32, max: u32) -> Result<u32, String> {
     match v.parse::<u64>() {
@@ -616,6 +626,10 @@ mod tests {
     #[test]
     fn value_parsers() {
         assert_eq!(parse_bool("Yes"), Ok(true));
+        assert_eq!(parse_ifname("br-lan"), Ok("br-lan".into()));
+        for bad in ["", "a/b", "a b", "a,b", "sixteen-chars-xx"] {
+            assert!(parse_ifname(bad).is_err(), "{bad:?}");
+        }
         assert!(parse_bool("maybe").is_err());
         assert_eq!(parse_u32_in("7", 1, 10), Ok(7));
         assert!(

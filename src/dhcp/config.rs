@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::ConfigError;
-use crate::config::validate::{SectionReader, absolute_path, parse_bool, parse_u32_in};
+use crate::config::validate::{
+    SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
+};
 use crate::dhcp::binding::{HwAddr, parse_colon_hex};
 use crate::dhcp::options::{OptionSpec, parse_dhcp_option};
 
@@ -371,13 +373,7 @@ pub fn read(
     errs: &mut Vec<ConfigError>,
     file: &std::path::Path,
 ) -> DhcpConfig {
-    let interfaces = r.list("interface", |v| {
-        if !v.is_empty() && v.len() < 16 && !v.contains(['/', ' ']) {
-            Ok(v.to_string())
-        } else {
-            Err("not an interface name".into())
-        }
-    });
+    let interfaces = r.list("interface", parse_ifname);
     let ranges = r.list_with_line("dhcp-range", parse_range, |x, l| x.line = l);
     let peer_ranges = r.list_with_line("dhcp-peer-range", parse_peer_range, |x, l| x.line = l);
     let hosts = r.list_with_line("dhcp-host", parse_host, |x, l| x.line = l);

@@ -14,7 +14,9 @@ use super::cache::{CacheConfig, DEFAULT_CACHE_SIZE, DEFAULT_MAX_TTL};
 use super::grammar::{
     self, AddressRule, CnameRecord, HostRecord, MAX_TTL, PtrRecord, SrvRecord, TxtRecord,
 };
-use crate::config::validate::{SectionReader, absolute_path, parse_bool, parse_u32_in};
+use crate::config::validate::{
+    SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
+};
 
 /// The DNS port.
 pub const DEFAULT_PORT: u16 = 53;
@@ -219,14 +221,6 @@ pub fn parse_server(v: &str) -> Result<ServerLine, String> {
 
 fn parse_ttl(v: &str) -> Result<u32, String> {
     parse_u32_in(v, 0, MAX_TTL)
-}
-
-fn parse_ifname(v: &str) -> Result<String, String> {
-    if !v.is_empty() && v.len() < 16 && !v.contains(['/', ' ', ',']) {
-        Ok(v.to_string())
-    } else {
-        Err("not an interface name".into())
-    }
 }
 
 /// Reads `[dns]`.

@@ -15,7 +15,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::packet::ChecksumMode;
-use crate::config::validate::{SectionReader, absolute_path, parse_bool, parse_u32_in};
+use crate::config::validate::{
+    SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
+};
 
 /// A tracked interface: down lowers the priority by `weight` (0 = the
 /// instance goes to Backup / releases the VIP, keepalived's meaning).
@@ -124,13 +126,7 @@ fn parse_track(v: &str) -> Result<TrackInterface, String> {
 
 /// Reads one `[vrrp NAME]` section; missing required keys are errors.
 pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
-    let interface = r.required("interface", String::new(), |v| {
-        if !v.is_empty() && v.len() < 16 && !v.contains(['/', ' ']) {
-            Ok(v.to_string())
-        } else {
-            Err("not an interface name".into())
-        }
-    });
+    let interface = r.required("interface", String::new(), parse_ifname);
     let vrid = r.required("virtual-router-id", 0, |v| {
         parse_u32_in(v, 1, 255).map(|n| n as u8)
     });
