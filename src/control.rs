@@ -9,12 +9,11 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::dhcp::report::Query;
 
@@ -57,21 +56,19 @@ pub async fn serve(
     dhcp: Option<mpsc::Sender<Query>>,
     mut sd: Shutdown,
 ) -> Result<(), TaskError> {
-    let open = Arc::new(AtomicUsize::new(0));
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             _ = sd.wait() => break,
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
-                    if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
                         continue; // dropped: closed at once
-                    }
-                    open.fetch_add(1, Ordering::Relaxed);
-                    let open = open.clone();
+                    };
                     let dhcp = dhcp.clone();
                     tokio::spawn(async move {
+                        let _permit = permit;
                         answer(stream, dhcp).await;
-                        open.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
                 Err(e) => event_limited!(Warn, "control.accept_failed", "error={:?}", e.to_string()),

@@ -542,3 +542,41 @@ fn status_asks_the_running_daemon_over_its_control_socket() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no daemon answers"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `max-tcp-connections`: connections beyond the limit are closed at once;
+/// one that ends frees its slot.
+#[test]
+fn dns_tcp_connections_are_bounded() {
+    let dir = tmpdir("dnstcp");
+    let port = free_port();
+    let body = format!(
+        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\nmax-tcp-connections = 2\n",
+        base_conf(&dir)
+    );
+    let conf = write_conf(&dir, &body);
+    let _d = Daemon::start(&conf, &[]);
+    let connect = || {
+        let t0 = Instant::now();
+        loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                return s;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(5), "DNS TCP not listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Closed by the server: read() says end of file at once.
+    let closed = |s: &mut TcpStream| matches!(s.read(&mut [0u8; 2]), Ok(0));
+    let a = connect();
+    let b = connect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = connect();
+    assert!(closed(&mut c), "a third connection must be refused");
+    drop(a);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut d = connect();
+    assert!(!closed(&mut d), "a freed slot must be usable again");
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}

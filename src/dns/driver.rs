@@ -25,14 +25,13 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, timeout};
 
@@ -358,7 +357,10 @@ pub struct DnsTask {
     ports: OsEntropy,
     stats: DriverStats,
     snapshot: Arc<Mutex<Snapshot>>,
-    tcp_open: Arc<AtomicUsize>,
+    /// One permit per TCP connection allowed (`max-tcp-connections`, fixed
+    /// at start), as the metrics endpoint bounds its connections.
+    tcp_slots: Arc<Semaphore>,
+    tcp_max: usize,
 }
 
 impl DnsTask {
@@ -411,7 +413,8 @@ impl DnsTask {
             ports: OsEntropy::new(),
             stats: DriverStats::default(),
             snapshot,
-            tcp_open: Arc::new(AtomicUsize::new(0)),
+            tcp_slots: Arc::new(Semaphore::new(cfg.max_tcp_connections as usize)),
+            tcp_max: cfg.max_tcp_connections as usize,
         })
     }
 
@@ -602,23 +605,20 @@ impl DnsTask {
         if !self.allowed(Mono::now(), src, *dst.ip(), 0) {
             return;
         }
-        let open = self.tcp_open.load(Ordering::Relaxed);
-        if open >= self.cfg.max_tcp_connections as usize {
+        let Ok(permit) = self.tcp_slots.clone().try_acquire_owned() else {
             // Closing at once is the cheapest refusal; the client retries
             // (dnsmasq refuses the same way past max-tcp-connections).
             self.stats.tcp_refused_limit += 1;
             event_limited!(
                 Warn,
                 "dns.tcp_limit",
-                "client={peer} open={open} max-tcp-connections={}",
-                self.cfg.max_tcp_connections
+                "client={peer} max-tcp-connections={}",
+                self.tcp_max
             );
             return;
-        }
+        };
         self.stats.tcp_accepted += 1;
-        let guard = ConnGuard::new(self.tcp_open.clone());
-        let tx = tx.clone();
-        tokio::spawn(serve_tcp(stream, tx, guard));
+        tokio::spawn(serve_tcp(stream, tx.clone(), permit));
     }
 
     fn tcp_query(&mut self, q: TcpQuery, out: &mut Vec<u8>) {
@@ -732,7 +732,7 @@ impl DnsTask {
         s.resolver = self.resolver.stats();
         s.forward = self.resolver.forwarder().stats();
         s.driver = self.stats;
-        s.tcp_open = self.tcp_open.load(Ordering::Relaxed) as u64;
+        s.tcp_open = (self.tcp_max - self.tcp_slots.available_permits()) as u64;
     }
 }
 
@@ -845,26 +845,9 @@ async fn upstream_tcp(token: Token, to: SocketAddr, packet: Vec<u8>, tx: mpsc::S
     let _ = tx.send(UpEvent::Tcp { token, result: r }).await;
 }
 
-/// Counts open TCP connections; decrements on drop, whatever ends the
-/// connection task.
-struct ConnGuard(Arc<AtomicUsize>);
-
-impl ConnGuard {
-    fn new(n: Arc<AtomicUsize>) -> ConnGuard {
-        n.fetch_add(1, Ordering::Relaxed);
-        ConnGuard(n)
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// One client TCP connection (RFC 7766): length-prefixed queries, answered
 /// in order; closed when idle, slow, or the client closes.
-async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _guard: ConnGuard) {
+async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedSemaphorePermit) {
     let _ = s.set_nodelay(true);
     loop {
         let Ok(Ok(len)) = timeout(TCP_IDLE, s.read_u16()).await else {
