@@ -255,44 +255,9 @@ mod tests {
 
     /// An OpenWrt-style generated dnsmasq.conf (trimmed from
     /// /var/etc/dnsmasq.conf.cfg01411c on a stock 23.05 router) plus common
-    /// hand-written lines.
-    pub const OPENWRT: &str = "\
-# auto-generated config file from /etc/config/dhcp
-conf-file=/etc/dnsmasq.conf
-dhcp-authoritative
-domain-needed
-no-negcache
-localise-queries
-read-ethers
-enable-ubus=dnsmasq
-expand-hosts
-bind-dynamic
-local-service
-edns-packet-max=1232
-domain=lan
-server=/lan/
-dhcp-leasefile=/tmp/dhcp.leases
-resolv-file=/tmp/resolv.conf.d/resolv.conf.auto
-stop-dns-rebind
-rebind-localhost-ok
-dhcp-broadcast=tag:needs-broadcast
-addn-hosts=/tmp/hosts
-conf-dir=/tmp/dnsmasq.d
-user=dnsmasq
-group=dnsmasq
-dhcp-ignore-names=tag:dhcp_bogus_hostname
-bogus-priv
-dhcp-range=set:lan,192.168.1.100,192.168.1.249,255.255.255.0,12h
-no-dhcp-interface=eth1
-dhcp-host=00:11:22:33:44:55,192.168.1.10,printer,infinite
-dhcp-option=option:ntp-server,192.168.1.1
-address=/ads.example/0.0.0.0
-server=9.9.9.9
-server=/corp.example/10.0.0.53#5353
-cache-size=1000
-interface=br-lan
-enable-ra
-";
+    /// hand-written lines; tests/import_dnsmasq.rs converts the same file
+    /// and checks the result with `hamasq --test`.
+    pub const OPENWRT: &str = include_str!("../tests/data/openwrt-dnsmasq.conf");
 
     #[test]
     fn openwrt_config_converts_and_lists_what_it_left_out() {
