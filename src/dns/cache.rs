@@ -499,16 +499,7 @@ impl Cache {
             return Lookup::Miss;
         };
         if now < e.expires {
-            let elapsed = now.since(e.inserted).as_secs().min(u32::MAX as u64) as u32;
-            write_answer(
-                e,
-                &q,
-                query,
-                transport,
-                out,
-                |ttl| ttl.saturating_sub(elapsed),
-                None,
-            );
+            write_fresh(e, &q, query, transport, now, out);
             self.touch(idx);
             self.stats.hits += 1;
             return Lookup::Hit;
@@ -548,16 +539,7 @@ impl Cache {
             return false;
         };
         if now < e.expires {
-            let elapsed = now.since(e.inserted).as_secs().min(u32::MAX as u64) as u32;
-            write_answer(
-                e,
-                &q,
-                query,
-                transport,
-                out,
-                |ttl| ttl.saturating_sub(elapsed),
-                None,
-            );
+            write_fresh(e, &q, query, transport, now, out);
         } else if self.within_stale_window(e, now) {
             write_answer(
                 e,
@@ -791,6 +773,28 @@ fn write_answer(
         let ar = get_u16(out, at::ARCOUNT).unwrap_or(0);
         put_u16(out, at::ARCOUNT, ar.saturating_add(1));
     }
+}
+
+/// [`write_answer`] for a live entry: every TTL counted down by the whole
+/// seconds since it was cached.
+fn write_fresh(
+    e: &Entry,
+    q: &QueryView,
+    query: &[u8],
+    transport: Transport,
+    now: Mono,
+    out: &mut Vec<u8>,
+) {
+    let elapsed = now.since(e.inserted).as_secs().min(u32::MAX as u64) as u32;
+    write_answer(
+        e,
+        q,
+        query,
+        transport,
+        out,
+        |ttl| ttl.saturating_sub(elapsed),
+        None,
+    );
 }
 
 /// RFC 2181 §8: a TTL with the most significant bit set is treated as 0.
