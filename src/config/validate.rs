@@ -624,6 +624,22 @@ mod tests {
     }
 
     #[test]
+    fn the_control_socket_lives_in_state_dir_unless_set() {
+        let g = |t: &str| check(t).unwrap().general.control_socket;
+        assert_eq!(
+            g("[general]\nstate-dir = /srv/hq\n"),
+            Some(PathBuf::from("/srv/hq/control.sock"))
+        );
+        assert_eq!(g("[general]\ncontrol-socket = none\n"), None);
+        // A default path too long for sun_path turns the socket off rather
+        // than failing the start; an explicit one is an error.
+        let long = format!("/{}", "d".repeat(110));
+        assert_eq!(g(&format!("[general]\nstate-dir = {long}\n")), None);
+        let errs = check(&format!("[general]\ncontrol-socket = {long}/s\n")).unwrap_err();
+        assert!(errs[0].message.contains("107 bytes"), "{}", errs[0]);
+    }
+
+    #[test]
     fn value_parsers() {
         assert_eq!(parse_bool("Yes"), Ok(true));
         assert_eq!(parse_ifname("br-lan"), Ok("br-lan".into()));

@@ -1079,3 +1079,31 @@ fn register_metrics(snap: &Arc<Mutex<Snapshot>>) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_entropy_is_not_constant_across_refills() {
+        let mut e = OsEntropy::new();
+        let v: Vec<u64> = (0..200).map(|_| e.next_u64()).collect();
+        let mut distinct = v.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // 200 draws span three refills; a broken refill repeats or zeroes.
+        assert_eq!(distinct.len(), v.len());
+        assert!(!v.contains(&0));
+    }
+
+    #[test]
+    fn resolv_conf_feeds_default_upstreams_unless_server_lines_do() {
+        let r: Vec<SocketAddr> = vec!["192.0.2.53:53".parse().unwrap()];
+        let mut cfg = DnsConfig::default();
+        assert_eq!(upstreams(&cfg, &r), vec![UpstreamSpec::new(r[0])]);
+        cfg.servers = vec![super::super::config::parse_server("198.51.100.1").unwrap()];
+        let ups = upstreams(&cfg, &r);
+        assert_eq!(ups.len(), 1);
+        assert_eq!(ups[0].addr, "198.51.100.1:53".parse().unwrap());
+    }
+}
