@@ -559,10 +559,14 @@ fn dns_tcp_connections_are_bounded() {
         let t0 = Instant::now();
         loop {
             if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-                s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
                 return s;
             }
-            assert!(t0.elapsed() < Duration::from_secs(5), "DNS TCP not listening");
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "DNS TCP not listening"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     };
