@@ -375,12 +375,14 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             .dhcp
             .as_ref()
             .expect("a DHCP plan comes from a [dhcp] section");
+        let domain = resolved.config.dns.as_ref().and_then(|d| d.domain.clone());
         dhcp_queries = Some(start_dhcp(
             &mut tasks,
             &channels,
             &g.state_dir,
             dhcp,
             plan.clone(),
+            domain,
         )?);
     }
     if let Some((listener, path)) = control {
@@ -458,8 +460,9 @@ fn start_dhcp(
     state_dir: &std::path::Path,
     cfg: &crate::dhcp::config::DhcpConfig,
     plan: crate::dhcp::server::Plan,
+    dns_domain: Option<String>,
 ) -> Result<tokio::sync::mpsc::Sender<crate::dhcp::report::Query>, String> {
-    use crate::dhcp::{driver, leases, server, socket};
+    use crate::dhcp::{driver, lease_hook, leases, server, socket};
     let (mut store, report) =
         leases::LeaseStore::open(state_dir, cfg.lease_fsync).map_err(|e| {
             format!(
@@ -531,7 +534,41 @@ fn start_dhcp(
             s.peer.len()
         );
     }
+    let loaded = cfg.script.is_some().then(|| leases.clone());
     let server = server::Server::new(plan, leases);
+    // dhcp-script: its own task (stopped after DHCP and VRRP), told of
+    // every lease now (`old`/`del`) and of each change once it is on disk.
+    let hook = match &cfg.script {
+        None => None,
+        Some(script) => {
+            check_executable(script).map_err(|e| {
+                format!(
+                    "dhcp-script {}: {e} (check the path in the config)",
+                    script.display()
+                )
+            })?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let loaded = loaded
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| {
+                    let d = server.domain_of(l.ip);
+                    (l, d)
+                })
+                .collect();
+            let _ = tx.send(lease_hook::Note::Loaded(loaded));
+            let hook_cfg = lease_hook::HookConfig {
+                script: script.clone(),
+                on_renewal: cfg.script_on_renewal,
+                default_domain: dns_domain,
+                log_dhcp: cfg.log_dhcp,
+            };
+            tasks.spawn("dhcp-script", Stage::Leases, move |sd| {
+                lease_hook::run(hook_cfg, rx, sd)
+            });
+            Some(tx)
+        }
+    };
     let (query_tx, query_rx) = tokio::sync::mpsc::channel(4);
     // Loading freed the file buffer and the loaded list; hand those pages
     // back so a router's RSS reflects the leases, not the load.
@@ -556,6 +593,7 @@ fn start_dhcp(
         probing: Default::default(),
         commit: Default::default(),
         control: Some(query_rx),
+        hook,
     };
     tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
     Ok(query_tx)
@@ -676,6 +714,18 @@ impl Daemon {
                         "section=vrrp note=\"VRRP changes take effect at the next start\""
                     );
                 }
+                let script = |c: &Config| {
+                    c.dhcp
+                        .as_ref()
+                        .map(|d| (d.script.clone(), d.script_on_renewal))
+                };
+                if script(&merged.config) != script(&self.current.config) {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=dhcp key=dhcp-script note=\"takes effect at the next start\""
+                    );
+                }
                 if merged.config.dhcp.is_some() != self.current.config.dhcp.is_some() {
                     event!(
                         Warn,
@@ -715,6 +765,19 @@ impl Daemon {
             event!(Info, "stats.metric", "{name}={v}");
         }
     }
+}
+
+/// A hook script must be a regular file someone may execute.
+fn check_executable(p: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a regular file".into());
+    }
+    if m.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
 }
 
 /// `[general]` keys whose change only takes effect at the next start.

@@ -572,3 +572,212 @@ fn ping_before_offer_skips_addresses_in_use() {
     );
     assert_eq!(field(&read(&rec), "bound", "ip"), "192.168.77.102");
 }
+
+/// One-shot udhcpc on `host`'s eth0 (`-R`: release on exit).
+fn udhcpc_once(lab: &Lab, host: &str, script: &Path, extra: &[&str]) -> std::process::Output {
+    let mut argv = vec![
+        "udhcpc",
+        "-i",
+        "eth0",
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "5",
+        "-T",
+        "2",
+        "-s",
+        script.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(extra);
+    lab.host(host).run_timeout(&argv, Duration::from_secs(30))
+}
+
+/// `dhcp-script` with dnsmasq's contract (packaging issue, item 7):
+/// `add|old|del MAC IP [HOSTNAME]` and the DNSMASQ_* environment, runs
+/// never overlap, `old` for every lease at start-up, `del` on release,
+/// a client-chosen name only ever as data, and no capabilities.
+#[test]
+fn dhcp_script_gets_dnsmasqs_arguments_and_environment() {
+    if !lab::have_commands(module_path!(), &["udhcpc"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_script") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    for c in ["c1", "c2", "c3", "c4"] {
+        lab.add_host(c, &[]);
+    }
+    let rec = lab.dir().join("hook.rec");
+    let lock = lab.dir().join("hook.lock");
+    let pwned = lab.dir().join("pwned");
+    let hook = lab.dir().join("hook.sh");
+    // Records argv and environment; a second run starting while one is in
+    // progress finds the lock taken and records OVERLAP.
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n\
+             mkdir {lock} 2>/dev/null || echo OVERLAP >> {rec}\n\
+             cap=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)\n\
+             echo \"$*|exp=$DNSMASQ_LEASE_EXPIRES|rem=$DNSMASQ_TIME_REMAINING|dom=$DNSMASQ_DOMAIN|sup=$DNSMASQ_SUPPLIED_HOSTNAME|if=$DNSMASQ_INTERFACE|opts=$DNSMASQ_REQUESTED_OPTIONS|missing=$DNSMASQ_DATA_MISSING|cap=$cap|\" >> {rec}\n\
+             sleep 0.3\n\
+             rmdir {lock}\n",
+            lock = lock.display(),
+            rec = rec.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&hook);
+    let cfg = format!("{BASE}dhcp-script = {}\n", hook.display());
+    let (srv, dir) = start_server(&lab, lab.host("srv"), &cfg);
+    let (script, crec) = udhcpc_script(&lab, "cl");
+
+    // A lease with a name: `add MAC IP NAME` and the request's data.
+    let out = udhcpc_once(&lab, "c1", &script, &["-x", "hostname:gamma"]);
+    assert!(out.status.success(), "{}", srv.logs());
+    let ip1 = field(&read(&crec), "bound", "ip");
+    let mac1 = lab.host("c1").mac().to_string();
+    let r = wait_file(
+        &rec,
+        &format!("add {mac1} {ip1} gamma|"),
+        Duration::from_secs(10),
+    );
+    let line = r.lines().find(|l| l.starts_with("add ")).unwrap();
+    for want in [
+        "|dom=lan|",
+        "|sup=gamma|",
+        "|if=eth0|",
+        "|missing=|",
+        "|cap=0000000000000000|",
+    ] {
+        assert!(line.contains(want), "{want} not in {line}");
+    }
+    let rem: u64 = line
+        .split("|rem=")
+        .nth(1)
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((43_100..=43_200).contains(&rem), "{line}");
+    assert!(line.contains("|opts=1,"), "{line}");
+
+    // Three clients at once, one with a hostile name: the runs queue one
+    // behind the other, and the name is data, never shell text.
+    // No space: udhcpc cuts the value there; ${IFS} is one to a shell.
+    let hostile = format!("x;$(touch${{IFS}}{})", pwned.display());
+    let hostile_arg = format!("hostname:{hostile}");
+    let procs: Vec<_> = ["c2", "c3", "c4"]
+        .iter()
+        .map(|h| {
+            let mut argv = vec![
+                "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "2", "-s",
+            ];
+            argv.push(script.to_str().unwrap());
+            if *h == "c4" {
+                argv.extend(["-x", hostile_arg.as_str()]);
+            }
+            lab.host(h).spawn(&argv)
+        })
+        .collect();
+    for p in &procs {
+        assert!(
+            p.wait_exit(Duration::from_secs(30))
+                .is_some_and(|s| s.success()),
+            "{}",
+            p.logs()
+        );
+    }
+    let ok = lab::wait_until(Duration::from_secs(15), || {
+        read(&rec).matches("add ").count() >= 4
+    });
+    let r = read(&rec);
+    assert!(ok, "{r}\n{}", srv.logs());
+    assert!(r.contains(&format!("|sup={hostile}|")), "{r}");
+    assert!(
+        !pwned.exists(),
+        "a client's host name was run as shell text"
+    );
+
+    // Restart: `old` for every lease, marked DNSMASQ_DATA_MISSING.
+    srv.signal(lab::SIGTERM).unwrap();
+    assert!(
+        srv.wait_exit(Duration::from_secs(5))
+            .is_some_and(|s| s.success())
+    );
+    let conf = dir.join("hamasq.conf");
+    let srv2 = lab
+        .host("srv")
+        .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+    srv2.wait_for_log("daemon.ready", Duration::from_secs(10));
+    let ok = lab::wait_until(Duration::from_secs(15), || {
+        read(&rec).matches("|missing=1|").count() >= 4
+    });
+    let r = read(&rec);
+    assert!(ok, "{r}\n{}", srv2.logs());
+    assert!(
+        r.lines()
+            .any(|l| l.starts_with(&format!("old {mac1} {ip1} gamma|"))
+                && l.contains("|missing=1|")
+                && l.contains("|dom=lan|")),
+        "{r}"
+    );
+
+    // SIGHUP: `old` again for every lease (dnsmasq does the same).
+    srv2.signal(lab::SIGHUP).unwrap();
+    let ok = lab::wait_until(Duration::from_secs(15), || {
+        read(&rec).matches("|missing=1|").count() >= 8
+    });
+    assert!(ok, "{}\n{}", read(&rec), srv2.logs());
+
+    // Release: a udhcpc that stays bound, stopped with -R (release on
+    // exit; a one-shot -q client never reaches BOUND, so sends none).
+    let bound_before = read(&crec).matches("bound ").count();
+    let client = lab.host("c1").spawn(&[
+        "udhcpc",
+        "-i",
+        "eth0",
+        "-f",
+        "-R",
+        "-t",
+        "5",
+        "-T",
+        "2",
+        "-s",
+        script.to_str().unwrap(),
+        "-x",
+        "hostname:gamma",
+    ]);
+    let ok = lab::wait_until(Duration::from_secs(30), || {
+        read(&crec).matches("bound ").count() > bound_before
+    });
+    assert!(ok, "{}", client.logs());
+    client.signal(lab::SIGTERM).unwrap();
+    client.wait_exit(Duration::from_secs(10));
+    let del = format!("del {mac1} {ip1} gamma|");
+    let ok = lab::wait_until(Duration::from_secs(10), || read(&rec).contains(&del));
+    assert!(
+        ok,
+        "no {del}:\n{}\nserver:\n{}\nclient:\n{}",
+        read(&rec),
+        srv2.logs(),
+        client.logs()
+    );
+    let r = read(&rec);
+    assert!(!r.contains("OVERLAP"), "two runs at once:\n{r}");
+    assert!(
+        r.lines()
+            .filter(|l| l.contains("|cap="))
+            .all(|l| l.contains("|cap=0000000000000000|")),
+        "a run had capabilities:\n{r}"
+    );
+    srv2.signal(lab::SIGTERM).unwrap();
+    assert!(
+        srv2.wait_exit(Duration::from_secs(5))
+            .is_some_and(|s| s.success())
+    );
+}

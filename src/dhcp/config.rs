@@ -147,6 +147,10 @@ pub struct DhcpConfig {
     pub ping: bool,
     pub import_dnsmasq: Option<PathBuf>,
     pub log_dhcp: bool,
+    /// `dhcp-script`: the lease-change hook ([`super::lease_hook`]).
+    pub script: Option<PathBuf>,
+    /// `script-on-renewal`: also run it (`old`) when a lease is renewed.
+    pub script_on_renewal: bool,
 }
 
 impl DhcpConfig {
@@ -405,6 +409,8 @@ pub fn read(
     let ping = r.scalar("dhcp-ping", false, parse_bool);
     let import_dnsmasq = r.scalar("dhcp-import-dnsmasq", None, |v| absolute_path(v).map(Some));
     let log_dhcp = r.scalar("log-dhcp", false, parse_bool);
+    let script = r.scalar("dhcp-script", None, |v| absolute_path(v).map(Some));
+    let script_on_renewal = r.scalar("script-on-renewal", false, parse_bool);
 
     let cfg = DhcpConfig {
         interfaces,
@@ -421,6 +427,8 @@ pub fn read(
         ping,
         import_dnsmasq,
         log_dhcp,
+        script,
+        script_on_renewal,
     };
     cross_check(&cfg, errs, file);
     cfg

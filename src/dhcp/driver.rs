@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::gate::{Gate, gate};
 use super::host_table::HostTable;
+use super::lease_hook::{Context, Note};
 use super::leases::{Change, LeaseStore};
 use super::packed::PackedLease;
 use super::ping::{PROBE_WAIT, Pinger};
@@ -157,6 +158,8 @@ pub struct DhcpTask {
     pub commit: Commit,
     /// Requests from the control socket (`hamasq leases`, `status`).
     pub control: Option<tokio::sync::mpsc::Receiver<super::report::Query>>,
+    /// `dhcp-script`: committed changes go to the hook task.
+    pub hook: Option<tokio::sync::mpsc::UnboundedSender<Note>>,
 }
 
 /// Group commit, pipelined (design §5): while one batch of lease changes
@@ -175,6 +178,10 @@ pub struct Commit {
     /// Whether the commit in flight also compacts.
     compacting: bool,
     inflight_replies: Vec<(Answer, Envelope)>,
+    /// For `dhcp-script`: the changes of `pending` and of the commit in
+    /// flight, with their requests; told to the hook once on disk.
+    pending_notes: Vec<Note>,
+    inflight_notes: Vec<Note>,
     /// Requests were handled since the last tick (see [`DhcpTask::run`]).
     busy: bool,
 }
@@ -190,6 +197,12 @@ pub struct Probe {
     answer: Answer,
     until: Mono,
     tries: u8,
+}
+
+/// Which notes a successful commit covered.
+enum Flight {
+    Inflight,
+    Pending,
 }
 
 /// Probes per request before giving up on finding a free address.
@@ -269,6 +282,10 @@ impl DhcpTask {
                     if let Some(p) = plan {
                         self.server.reconfigure((*p).clone());
                         self.publish_hosts();
+                        // dnsmasq reruns the script with `old` for every lease on SIGHUP.
+                        if let Some(h) = &self.hook {
+                            let _ = h.send(Note::Reload);
+                        }
                         event!(Info, "dhcp.reconfigured", "subnets={}", self.server.plan().subnets.len());
                     }
                 }
@@ -280,8 +297,11 @@ impl DhcpTask {
         if let Some(h) = self.commit.inflight.take() {
             match h.await {
                 Ok((store, r)) => {
-                    if let Err(e) = r {
-                        event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}");
+                    match r {
+                        Ok(()) => self.tell_hook(Flight::Inflight),
+                        Err(e) => {
+                            event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}")
+                        }
                     }
                     self.store = Some(store);
                 }
@@ -292,11 +312,17 @@ impl DhcpTask {
             for c in self.commit.pending.drain(..) {
                 store.stage(&c);
             }
-            if let Err(e) = store
-                .commit()
-                .and_then(|()| store.compact(self.server.db().iter().map(PackedLease::to_lease)))
-            {
-                event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
+            match store.commit() {
+                Ok(()) => {
+                    self.tell_hook(Flight::Pending);
+                    let store = self.store.as_mut().expect("checked above");
+                    if let Err(e) =
+                        store.compact(self.server.db().iter().map(PackedLease::to_lease))
+                    {
+                        event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
+                    }
+                }
+                Err(e) => event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}"),
             }
         }
         event!(Info, "dhcp.stopped", "leases={}", self.server.db().len());
@@ -350,6 +376,7 @@ impl DhcpTask {
             match self.server.handle(n, &req) {
                 Outcome::Silent(s) => self.count_silence(s, &req),
                 Outcome::Store(changes, s) => {
+                    self.note(&changes, &req, &[]);
                     if self.log_dhcp {
                         event!(
                             Info,
@@ -372,6 +399,7 @@ impl DhcpTask {
                     self.send(&mut a, &env, out);
                 }
                 Outcome::Reply(a) => {
+                    self.note(&a.changes, &req, &a.options);
                     self.commit.pending.extend(a.changes.iter().cloned());
                     self.commit.pending_replies.push((a, env));
                 }
@@ -399,6 +427,7 @@ impl DhcpTask {
             .needs_compaction(self.server.db().len())
             .then(|| self.server.db().snapshot());
         self.commit.inflight_replies = std::mem::take(&mut self.commit.pending_replies);
+        self.commit.inflight_notes = std::mem::take(&mut self.commit.pending_notes);
         self.commit.compacting = snapshot.is_some();
         self.commit.inflight = Some(tokio::task::spawn_blocking(move || {
             let r = store.commit();
@@ -439,10 +468,13 @@ impl DhcpTask {
                     self.log_reply(&a);
                     self.send(&mut a, &env, out);
                 }
+                self.tell_hook(Flight::Inflight);
             }
             Err(e) => {
                 // Our disk's fault: log loudly, withhold every reply of the
-                // batch; the clients will retry.
+                // batch; the clients will retry. The hook hears nothing of
+                // changes that are not on disk.
+                self.commit.inflight_notes.clear();
                 self.counters.commit_failed.inc();
                 event!(
                     Error,
@@ -453,6 +485,33 @@ impl DhcpTask {
             }
         }
         self.publish_hosts();
+    }
+
+    /// Queues `dhcp-script` notes for `changes`, to go out with their
+    /// commit (nothing when no script is configured).
+    fn note(&mut self, changes: &[Change], req: &Req, reply_options: &[(u8, Vec<u8>)]) {
+        if self.hook.is_none() || changes.is_empty() {
+            return;
+        }
+        let ctx = Context::of(req, reply_options);
+        for c in changes {
+            self.commit
+                .pending_notes
+                .push(Note::Committed(c.clone(), Some(Box::new(ctx.clone()))));
+        }
+    }
+
+    /// A commit succeeded: its notes go to the hook task.
+    fn tell_hook(&mut self, which: Flight) {
+        let notes = match which {
+            Flight::Inflight => std::mem::take(&mut self.commit.inflight_notes),
+            Flight::Pending => std::mem::take(&mut self.commit.pending_notes),
+        };
+        if let Some(h) = &self.hook {
+            for n in notes {
+                let _ = h.send(n);
+            }
+        }
     }
 
     fn log_reply(&self, a: &Answer) {

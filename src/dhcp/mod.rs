@@ -8,6 +8,7 @@
 //!   [`packed`]: a lease as memory holds it.
 //! * [`leases`]: the durable store (journal + dnsmasq-format snapshot).
 //! * [`driver`] and [`socket`]: the task, its socket, group commit.
+//! * [`lease_hook`]: `dhcp-script`, dnsmasq's lease-change hook.
 //! * [`HostTable`]: the names published to DNS (design §1).
 
 pub mod allocate;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod driver;
 pub mod gate;
 mod host_table;
+pub mod lease_hook;
 pub mod leases;
 pub mod names;
 pub mod options;

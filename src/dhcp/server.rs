@@ -889,6 +889,23 @@ impl Server {
         super::allocate::shrink(&mut self.offer_of);
     }
 
+    /// The domain name (option 15) a client at `ip` is given, as its
+    /// range's tag selects it; for `dhcp-script`'s DNSMASQ_DOMAIN.
+    pub fn domain_of(&self, ip: Ipv4Addr) -> Option<String> {
+        let subnet = self.plan.subnets.iter().find(|s| s.contains(ip))?;
+        let tags: Vec<&str> = subnet
+            .own_range(ip)
+            .and_then(|r| r.tag.as_deref())
+            .into_iter()
+            .collect();
+        let matching = self
+            .plan
+            .options
+            .iter()
+            .filter(|o| options::tags_match(&o.tags, &tags));
+        options::first_wins(matching, 15).map(|o| String::from_utf8_lossy(&o.data).into_owned())
+    }
+
     /// Names for DNS (design §1): active leases with a name, and
     /// reservations with a name and an address.
     pub fn host_table(&self, now: UnixTime) -> HostTable {

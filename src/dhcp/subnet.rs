@@ -366,6 +366,8 @@ mod tests {
             ping: false,
             import_dnsmasq: None,
             log_dhcp: false,
+            script: None,
+            script_on_renewal: false,
         }
     }
 
