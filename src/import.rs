@@ -79,8 +79,8 @@ fn rule(key: &str) -> Rule {
         | "rebind-localhost-ok"
         | "local-service" => DnsFlag,
         "dhcp-range" | "dhcp-host" | "dhcp-option" | "dhcp-option-force" | "dhcp-lease-max"
-        | "dhcp-boot" => Dhcp,
-        "dhcp-authoritative" | "log-dhcp" => DhcpFlag,
+        | "dhcp-boot" | "dhcp-script" => Dhcp,
+        "dhcp-authoritative" | "log-dhcp" | "script-on-renewal" => DhcpFlag,
         "interface" => Both,
         "user" => General,
         "log-facility" => Renamed("general", "log-facility"),
@@ -100,7 +100,7 @@ fn rule(key: &str) -> Rule {
         "group" => Skip("hamasq runs with the primary group of `user`"),
         "log-queries" => Skip("use log-level = debug"),
         "edns-packet-max" => Skip("hamasq always advertises 1232 (DNS Flag Day 2020)"),
-        "dhcp-script" | "dhcp-luascript" => Skip("the lease-change hook is not in this version"),
+        "dhcp-luascript" => Skip("Lua hooks are not supported; use dhcp-script"),
         "enable-ra" | "dhcp-range6" | "ra-param" | "quiet-ra" => {
             Skip("IPv6 router advertisements and DHCPv6 are not supported")
         }
@@ -278,6 +278,7 @@ mod tests {
             "dhcp-range = set:lan,192.168.1.100,192.168.1.249,255.255.255.0,12h",
             "dhcp-import-dnsmasq = /tmp/dhcp.leases",
             "user = dnsmasq",
+            "dhcp-script = /usr/lib/dnsmasq/dhcp-script.sh",
         ] {
             assert!(c.ini.contains(l), "{l:?} missing:\n{}", c.ini);
         }

@@ -704,6 +704,62 @@ fn openwrt_vrrp_hotplug_hook() {
     );
 }
 
+/// The `dhcp-script` bridge: dnsmasq's OpenWrt contract for
+/// /etc/hotplug.d/dhcp/ (ACTION=add|remove|update MACADDR IPADDR HOSTNAME),
+/// the user's dhcpscript sourced first with the same arguments.
+#[test]
+fn openwrt_dhcp_hotplug_bridge() {
+    let work = scratch("openwrt-dhcp-hotplug");
+    let stub = work.join("hotplug-call");
+    let log = work.join("events");
+    fs::write(
+        &stub,
+        format!(
+            "#!/bin/sh\necho \"$1 ACTION=$ACTION MACADDR=$MACADDR IPADDR=$IPADDR HOSTNAME=$HOSTNAME DOMAIN=$DNSMASQ_DOMAIN\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new("chmod").arg("+x").arg(&stub));
+    let user = work.join("user.sh");
+    fs::write(
+        &user,
+        format!("echo \"user $*\" >> {}\nexit 3\n", log.display()),
+    )
+    .unwrap();
+    let hook = fs::read_to_string(openwrt().join("hamasq/files/dhcp-hotplug"))
+        .unwrap()
+        .replace("/sbin/hotplug-call", stub.to_str().unwrap());
+    let hook_path = work.join("dhcp-hotplug");
+    fs::write(&hook_path, hook).unwrap();
+    let call = |user_script: Option<&Path>, args: &[&str]| {
+        let mut c = Command::new("sh");
+        c.arg(&hook_path).args(args).env("DNSMASQ_DOMAIN", "lan");
+        match user_script {
+            Some(u) => c.env("USER_DHCPSCRIPT", u),
+            None => c.env_remove("USER_DHCPSCRIPT"),
+        };
+        run_ok(&mut c);
+    };
+    call(
+        None,
+        &["add", "02:00:00:00:00:01", "192.168.1.100", "alpha"],
+    );
+    call(
+        Some(&user),
+        &["old", "02:00:00:00:00:01", "192.168.1.100", "beta"],
+    );
+    call(None, &["del", "02:00:00:00:00:01", "192.168.1.100"]);
+    call(None, &["arp-add", "02:00:00:00:00:01", "192.168.1.100"]);
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "dhcp ACTION=add MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME=alpha DOMAIN=lan\n\
+         user old 02:00:00:00:00:01 192.168.1.100 beta\n\
+         dhcp ACTION=update MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME=beta DOMAIN=lan\n\
+         dhcp ACTION=remove MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME= DOMAIN=lan\n"
+    );
+}
+
 /// The package Makefile: OpenWrt's Rust support, and every file it
 /// installs exists where the init script looks for it.
 #[test]
@@ -740,6 +796,7 @@ fn openwrt_package_makefile_and_capabilities() {
         "/etc/capabilities/hamasq.json",
         "/usr/share/hamasq/hamasq-uci.sh",
         "/usr/libexec/hamasq/vrrp-hotplug",
+        "/usr/libexec/hamasq/dhcp-hotplug",
     ] {
         assert!(
             installed.iter().any(|i| i == path),
@@ -750,7 +807,13 @@ fn openwrt_package_makefile_and_capabilities() {
     assert!(init.contains(". /usr/share/hamasq/hamasq-uci.sh"));
     let uci = fs::read_to_string(openwrt().join("hamasq/files/hamasq-uci.sh")).unwrap();
     assert!(uci.contains("/usr/libexec/hamasq/vrrp-hotplug"));
-    for f in ["hamasq.init", "hamasq-uci.sh", "vrrp-hotplug"] {
+    assert!(uci.contains("/usr/libexec/hamasq/dhcp-hotplug"));
+    for f in [
+        "hamasq.init",
+        "hamasq-uci.sh",
+        "vrrp-hotplug",
+        "dhcp-hotplug",
+    ] {
         run_ok(Command::new("sh").arg("-n").arg(pkg.join("files").join(f)));
     }
     // procd's capabilities file: the three capabilities in all five sets.

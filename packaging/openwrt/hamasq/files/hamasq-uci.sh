@@ -415,6 +415,8 @@ function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim,
 		else kv("dhcp-authoritative", "true")
 	}
 	if (dm && truthy(opt("dhcp", dm, "logdhcp", "0"))) kv("log-dhcp", "true")
+	# lease changes as hotplug events (subsystem dhcp), as dnsmasq on OpenWrt
+	if (opt("hamasq", m, "hotplug", "1") != "0") kv("dhcp-script", opt("hamasq", m, "dhcp_hotplug_script", "/usr/libexec/hamasq/dhcp-hotplug"))
 	# the state directory is in RAM on OpenWrt (/var is /tmp): fsync buys nothing
 	if (opt("hamasq", m, "lease_fsync", "") != "") kv("dhcp-lease-fsync", truthy(opt("hamasq", m, "lease_fsync", "")) ? "true" : "false")
 	else if (statedir ~ /^\/(tmp|var)\//) kv("dhcp-lease-fsync", "false")
