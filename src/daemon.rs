@@ -594,6 +594,7 @@ fn start_dhcp(
         commit: Default::default(),
         control: Some(query_rx),
         hook,
+        counts: address_gauges(),
     };
     tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
     Ok(query_tx)
@@ -764,7 +765,39 @@ impl Daemon {
         for (name, v) in stats::global().snapshot() {
             event!(Info, "stats.metric", "{name}={v}");
         }
+        for (name, v) in stats::global().labelled_snapshot() {
+            event!(Info, "stats.metric", "{name}={v}");
+        }
     }
+}
+
+/// Kea's address statistics per pool as labelled gauges, fed by the DHCP
+/// task over a watch channel (read at each scrape, never blocking it).
+fn address_gauges() -> watch::Sender<Arc<Vec<crate::dhcp::report::PoolCount>>> {
+    use crate::dhcp::report::PoolCount;
+    let (tx, rx) = watch::channel(Arc::new(Vec::<PoolCount>::new()));
+    let family = |name: &'static str, help: &'static str, get: fn(&PoolCount) -> u64| {
+        let rx = rx.clone();
+        stats::global().gauge_family(name, help, move || {
+            rx.borrow().iter().map(|p| (p.labels(), get(p))).collect()
+        });
+    };
+    family(
+        "hamasq_dhcp_addresses_total",
+        "Addresses in the pool (Kea's total-addresses).",
+        |p| p.total,
+    );
+    family(
+        "hamasq_dhcp_addresses_assigned_total",
+        "Addresses of the pool with an active lease (Kea's assigned-addresses).",
+        |p| p.assigned,
+    );
+    family(
+        "hamasq_dhcp_addresses_declined_total",
+        "Addresses of the pool under DECLINE quarantine (Kea's declined-addresses).",
+        |p| p.declined,
+    );
+    tx
 }
 
 /// A hook script must be a regular file someone may execute.

@@ -30,10 +30,14 @@ impl Counter {
 }
 
 type GaugeFn = Box<dyn Fn() -> u64 + Send + Sync>;
+/// A labelled gauge family: `(labels, value)` per series, the labels as
+/// Prometheus writes them between the braces (`subnet="10.0.0.0/24"`).
+type FamilyFn = Box<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
 
 enum Value {
     Counter(Counter),
     Gauge(GaugeFn),
+    Family(FamilyFn),
 }
 
 struct Metric {
@@ -84,18 +88,51 @@ impl Registry {
         });
     }
 
-    /// `(name, value)` of every metric, in registration order.
+    /// Registers a labelled gauge family read by calling `f` (replacing
+    /// one of the same name).
+    pub fn gauge_family(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        f: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static,
+    ) {
+        let mut m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|x| x.name != name);
+        m.push(Metric {
+            name,
+            help,
+            value: Value::Family(Box::new(f)),
+        });
+    }
+
+    /// `(name, value)` of every unlabelled metric, in registration order.
     pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
         let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
         m.iter()
-            .map(|x| {
+            .filter_map(|x| {
                 let v = match &x.value {
                     Value::Counter(c) => c.get(),
                     Value::Gauge(f) => f(),
+                    Value::Family(_) => return None,
                 };
-                (x.name, v)
+                Some((x.name, v))
             })
             .collect()
+    }
+
+    /// `name{labels}` and value of every series of the labelled families.
+    pub fn labelled_snapshot(&self) -> Vec<(String, u64)> {
+        let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for x in m.iter() {
+            if let Value::Family(f) = &x.value {
+                out.extend(
+                    f().into_iter()
+                        .map(|(l, v)| (format!("{}{{{l}}}", x.name), v)),
+                );
+            }
+        }
+        out
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -110,13 +147,25 @@ impl Registry {
             env!("CARGO_PKG_VERSION")
         );
         for x in m.iter() {
-            let (kind, v) = match &x.value {
-                Value::Counter(c) => ("counter", c.get()),
-                Value::Gauge(f) => ("gauge", f()),
+            let kind = match &x.value {
+                Value::Counter(_) => "counter",
+                Value::Gauge(_) | Value::Family(_) => "gauge",
             };
             let _ = writeln!(out, "# HELP {} {}", x.name, x.help);
             let _ = writeln!(out, "# TYPE {} {}", x.name, kind);
-            let _ = writeln!(out, "{} {}", x.name, v);
+            match &x.value {
+                Value::Counter(c) => {
+                    let _ = writeln!(out, "{} {}", x.name, c.get());
+                }
+                Value::Gauge(f) => {
+                    let _ = writeln!(out, "{} {}", x.name, f());
+                }
+                Value::Family(f) => {
+                    for (labels, v) in f() {
+                        let _ = writeln!(out, "{}{{{labels}}} {v}", x.name);
+                    }
+                }
+            }
         }
         out
     }
@@ -154,5 +203,25 @@ mod tests {
             "{text}"
         );
         assert!(text.starts_with("# HELP hamasq_build_info"));
+        // A labelled family: every series under one HELP/TYPE; not in the
+        // unlabelled snapshot.
+        r.gauge_family("hamasq_test_family", "A test family.", || {
+            vec![("pool=\"a\"".into(), 1), ("pool=\"b\"".into(), 2)]
+        });
+        let text = r.render_prometheus();
+        assert!(
+            text.contains(
+                "# TYPE hamasq_test_family gauge\nhamasq_test_family{pool=\"a\"} 1\nhamasq_test_family{pool=\"b\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(r.snapshot().len(), 2);
+        assert_eq!(
+            r.labelled_snapshot(),
+            vec![
+                ("hamasq_test_family{pool=\"a\"}".to_string(), 1),
+                ("hamasq_test_family{pool=\"b\"}".to_string(), 2)
+            ]
+        );
     }
 }

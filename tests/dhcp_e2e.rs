@@ -727,6 +727,19 @@ fn dhcp_script_gets_dnsmasqs_arguments_and_environment() {
         "{r}"
     );
 
+    // Kea-style address counts (metrics endpoint; SIGUSR1 logs them too):
+    // the four leases loaded, out of the 50 addresses of the range.
+    srv2.signal(lab::SIGUSR1).unwrap();
+    let pool = "subnet=\"192.168.77.0/24\",pool=\"192.168.77.100-192.168.77.149\",scope=\"own\"";
+    srv2.wait_for_log(
+        &format!("hamasq_dhcp_addresses_assigned_total{{{pool}}}=4"),
+        Duration::from_secs(5),
+    );
+    srv2.wait_for_log(
+        &format!("hamasq_dhcp_addresses_total{{{pool}}}=50"),
+        Duration::from_secs(5),
+    );
+
     // SIGHUP: `old` again for every lease (dnsmasq does the same).
     srv2.signal(lab::SIGHUP).unwrap();
     let ok = lab::wait_until(Duration::from_secs(15), || {

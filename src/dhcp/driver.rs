@@ -160,6 +160,9 @@ pub struct DhcpTask {
     pub control: Option<tokio::sync::mpsc::Receiver<super::report::Query>>,
     /// `dhcp-script`: committed changes go to the hook task.
     pub hook: Option<tokio::sync::mpsc::UnboundedSender<Note>>,
+    /// Address counts per pool for the metrics endpoint, refreshed
+    /// once a second.
+    pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
 }
 
 /// Group commit, pipelined (design §5): while one batch of lease changes
@@ -227,6 +230,7 @@ fn now() -> Now {
 impl DhcpTask {
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), TaskError> {
         self.publish_hosts();
+        self.publish_counts();
         let mut buf = vec![0u8; 65_536];
         let mut out = Vec::with_capacity(1500);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -248,6 +252,7 @@ impl DhcpTask {
                     self.server.tick(n);
                     // A named lease ran out: its name leaves DNS.
                     self.publish_hosts();
+                    self.publish_counts();
                     if std::mem::take(&mut self.commit.busy) {
                         // Replies queued behind a slow fsync, offers and
                         // per-packet buffers of a burst were freed into the
@@ -704,6 +709,20 @@ impl DhcpTask {
                 event_limited!(Warn, "dhcp.send_failed", "to={to} error={e:?}");
             }
         }
+    }
+
+    /// Publishes the address counts when they changed (one pass over the
+    /// leases, once a second).
+    fn publish_counts(&mut self) {
+        let c = super::report::address_counts(&self.server, UnixTime::now());
+        self.counts.send_if_modified(|cur| {
+            if **cur == c {
+                false
+            } else {
+                *cur = Arc::new(c);
+                true
+            }
+        });
     }
 
     /// Publishes the host table if it may have changed (a commit of a

@@ -42,6 +42,69 @@ fn span_text(s: &Span) -> String {
     format!("{}-{}", Ipv4Addr::from(s.start), Ipv4Addr::from(s.end))
 }
 
+/// One pool's address counts, Kea's `total-addresses`,
+/// `assigned-addresses` and `declined-addresses` (per pool rather than per
+/// subnet, so the two halves of a split scope show apart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolCount {
+    /// `NETWORK/PREFIX`.
+    pub subnet: String,
+    /// `START-END`.
+    pub pool: String,
+    /// The HA peer's range (`dhcp-peer-range`): its leases are clients
+    /// this box adopted after a failover.
+    pub peer: bool,
+    pub total: u64,
+    pub assigned: u64,
+    pub declined: u64,
+}
+
+impl PoolCount {
+    /// Prometheus labels.
+    pub fn labels(&self) -> String {
+        format!(
+            "subnet=\"{}\",pool=\"{}\",scope=\"{}\"",
+            self.subnet,
+            self.pool,
+            if self.peer { "peer" } else { "own" }
+        )
+    }
+}
+
+/// Address counts of every pool, in one pass over the leases (the DHCP
+/// task publishes them once a second for the metrics endpoint).
+pub fn address_counts(server: &Server, now: UnixTime) -> Vec<PoolCount> {
+    let mut spans: Vec<Span> = Vec::new();
+    let mut out: Vec<PoolCount> = Vec::new();
+    for sub in &server.plan().subnets {
+        let subnet = format!("{}/{}", sub.network, sub.prefix);
+        let own = sub.ranges.iter().map(|r| (r.span, false));
+        for (span, peer) in own.chain(sub.peer.iter().map(|s| (*s, true))) {
+            spans.push(span);
+            out.push(PoolCount {
+                subnet: subnet.clone(),
+                pool: span_text(&span),
+                peer,
+                total: u64::from(span.len()),
+                assigned: 0,
+                declined: 0,
+            });
+        }
+    }
+    let pool_of = |ip: Ipv4Addr| spans.iter().position(|s| s.contains(ip));
+    for l in server.db().iter().filter(|l| l.is_active(now)) {
+        if let Some(i) = pool_of(l.ip()) {
+            out[i].assigned += 1;
+        }
+    }
+    for ip in server.quarantined() {
+        if let Some(i) = pool_of(ip) {
+            out[i].declined += 1;
+        }
+    }
+    out
+}
+
 /// Per subnet: each own range's active leases of its size, and the leases
 /// held in the peer's range (adopted after a failover).
 pub fn ranges(server: &Server, now: UnixTime) -> String {

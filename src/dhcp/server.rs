@@ -271,6 +271,11 @@ impl Server {
         &self.plan
     }
 
+    /// Addresses under DECLINE (or ping-conflict) quarantine.
+    pub fn quarantined(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.holds.quarantine.keys().copied()
+    }
+
     pub fn db(&self) -> &LeaseDb {
         &self.db
     }

@@ -1881,3 +1881,33 @@ fn relayed_only_server_uses_the_arrival_interface_address_as_its_id() {
     assert_eq!(a.msg, MsgType::Ack);
     assert_eq!(a.yiaddr, o.yiaddr);
 }
+
+#[test]
+fn address_counts_per_pool_follow_leases_adoption_and_declines() {
+    use crate::dhcp::report::address_counts;
+    let mut s = server(plan());
+    let x = dora(&mut s, secs(0), 1).yiaddr;
+    dora(&mut s, secs(1), 2);
+    // A client of the peer's range adopted after a failover.
+    ack(s.handle(secs(2), &init_reboot(3, lan(170))));
+    // A DECLINEd address: quarantined, and its lease gone.
+    s.handle(secs(3), &decline(1, x));
+    let c = address_counts(&s, secs(4).wall);
+    let row = |pool: &str| c.iter().find(|p| p.pool == pool).unwrap().clone();
+    let own = row("192.168.1.100-192.168.1.149");
+    assert_eq!(
+        (own.total, own.assigned, own.declined, own.peer),
+        (50, 1, 1, false)
+    );
+    assert_eq!(
+        own.labels(),
+        "subnet=\"192.168.1.0/24\",pool=\"192.168.1.100-192.168.1.149\",scope=\"own\""
+    );
+    let peer = row("192.168.1.150-192.168.1.199");
+    assert_eq!((peer.total, peer.assigned, peer.peer), (50, 1, true));
+    let relayed = row("10.9.0.10-10.9.0.200");
+    assert_eq!((relayed.total, relayed.assigned), (191, 0));
+    // An hour later every lease has run out.
+    let c = address_counts(&s, secs(4000).wall);
+    assert!(c.iter().all(|p| p.assigned == 0), "{c:?}");
+}
