@@ -90,6 +90,9 @@ pub struct Context {
     pub domain: Option<String>,
     /// Option 12 exactly as the client sent it.
     pub supplied_hostname: Option<Vec<u8>>,
+    /// The arrival interface: its index from the request, its name filled
+    /// in by the hook task (a system call kept off the DHCP task).
+    pub ifindex: Option<u32>,
     pub interface: Option<String>,
     /// `giaddr`, for a relayed request.
     pub relay: Option<Ipv4Addr>,
@@ -108,7 +111,8 @@ impl Context {
                 .find(|(c, _)| *c == 15)
                 .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
             supplied_hostname: req.hostname.clone(),
-            interface: req.ifindex.and_then(super::socket::ifname),
+            ifindex: req.ifindex,
+            interface: None,
             relay: Some(req.giaddr).filter(|g| !g.is_unspecified()),
             requested_options: req.prl.clone(),
             relay_info: req.relay_info.clone(),
@@ -458,7 +462,14 @@ pub async fn run(
         }
         tokio::select! {
             n = rx.recv(), if rx_open => match n {
-                Some(n) => q.apply(n, UnixTime::now()),
+                Some(mut n) => {
+                    if let Note::Committed(_, Some(ctx)) = &mut n
+                        && ctx.interface.is_none()
+                    {
+                        ctx.interface = ctx.ifindex.and_then(super::socket::ifname);
+                    }
+                    q.apply(n, UnixTime::now())
+                }
                 None => rx_open = false,
             },
             st = wait(&mut running) => {
@@ -801,6 +812,7 @@ mod tests {
         let ctx = Context {
             domain: Some("lan".into()),
             supplied_hostname: Some(b";$(reboot)\0tail".to_vec()),
+            ifindex: None,
             interface: Some("eth1".into()),
             relay: Some(Ipv4Addr::new(10, 9, 0, 1)),
             requested_options: Some(vec![1, 3, 6, 15]),
