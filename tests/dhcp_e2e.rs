@@ -112,26 +112,11 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
 
     // busybox udhcpc: one shot, asks for static routes.
     let (script, rec) = udhcpc_script(&lab, "ua");
-    let out = lab.host("ua").run_timeout(
-        &[
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-O",
-            "staticroutes",
-            "-s",
-            script.to_str().unwrap(),
-            "-x",
-            "hostname:alpha",
-        ],
-        Duration::from_secs(30),
+    let out = udhcpc_once(
+        &lab,
+        "ua",
+        &script,
+        &["-O", "staticroutes", "-x", "hostname:alpha"],
     );
     assert!(
         out.status.success(),
@@ -573,8 +558,9 @@ fn ping_before_offer_skips_addresses_in_use() {
     assert_eq!(field(&read(&rec), "bound", "ip"), "192.168.77.102");
 }
 
-/// One-shot udhcpc on `host`'s eth0 (`-R`: release on exit).
-fn udhcpc_once(lab: &Lab, host: &str, script: &Path, extra: &[&str]) -> std::process::Output {
+/// A one-shot udhcpc on eth0 (`-q`: quit once bound; 5 tries 2 s apart)
+/// running `script`, then `extra`.
+fn udhcpc_argv<'a>(script: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut argv = vec![
         "udhcpc",
         "-i",
@@ -590,7 +576,13 @@ fn udhcpc_once(lab: &Lab, host: &str, script: &Path, extra: &[&str]) -> std::pro
         script.to_str().unwrap(),
     ];
     argv.extend_from_slice(extra);
-    lab.host(host).run_timeout(&argv, Duration::from_secs(30))
+    argv
+}
+
+/// Runs [`udhcpc_argv`] on `host`, for at most 30 s.
+fn udhcpc_once(lab: &Lab, host: &str, script: &Path, extra: &[&str]) -> std::process::Output {
+    lab.host(host)
+        .run_timeout(&udhcpc_argv(script, extra), Duration::from_secs(30))
 }
 
 /// `dhcp-script` with dnsmasq's contract (packaging issue, item 7):
@@ -674,14 +666,12 @@ fn dhcp_script_gets_dnsmasqs_arguments_and_environment() {
     let procs: Vec<_> = ["c2", "c3", "c4"]
         .iter()
         .map(|h| {
-            let mut argv = vec![
-                "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "2", "-s",
-            ];
-            argv.push(script.to_str().unwrap());
-            if *h == "c4" {
-                argv.extend(["-x", hostile_arg.as_str()]);
-            }
-            lab.host(h).spawn(&argv)
+            let extra: &[&str] = if *h == "c4" {
+                &["-x", hostile_arg.as_str()]
+            } else {
+                &[]
+            };
+            lab.host(h).spawn(&udhcpc_argv(&script, extra))
         })
         .collect();
     for p in &procs {

@@ -579,13 +579,7 @@ fn start(cfg: &HookConfig, ev: &Event, counters: &Counters) -> Option<Running> {
         Err(e) => {
             // Our side (or the operator's path): logged, the event dropped;
             // the next start replays every lease.
-            counters.failed.inc();
-            event_limited!(
-                Warn,
-                "dhcp.script_failed",
-                "script={} args={args:?} error={e:?}",
-                cfg.script.display()
-            );
+            failed(cfg, &args, &e, counters);
             None
         }
     }
@@ -608,25 +602,20 @@ fn finished(
                 );
             }
         }
-        Ok(s) => {
-            counters.failed.inc();
-            event_limited!(
-                Warn,
-                "dhcp.script_failed",
-                "script={} args={args:?} status={s}",
-                cfg.script.display()
-            );
-        }
-        Err(e) => {
-            counters.failed.inc();
-            event_limited!(
-                Warn,
-                "dhcp.script_failed",
-                "script={} args={args:?} error={e:?}",
-                cfg.script.display()
-            );
-        }
+        Ok(s) => failed(cfg, args, &s, counters),
+        Err(e) => failed(cfg, args, &e, counters),
     }
+}
+
+/// A run that could not start, or exited non-zero: counted and logged.
+fn failed(cfg: &HookConfig, args: &[OsString], why: &dyn std::fmt::Debug, counters: &Counters) {
+    counters.failed.inc();
+    event_limited!(
+        Warn,
+        "dhcp.script_failed",
+        "script={} args={args:?} cause={why:?}",
+        cfg.script.display()
+    );
 }
 
 /// Logs the first [`OUTPUT_LOGGED`] bytes of a run's output line by line,
