@@ -1059,6 +1059,115 @@ fn container_files() {
     }
 }
 
+/// The image itself: `buildah` (Debian's; no Docker daemon needed) builds
+/// the Dockerfile from the tree and the static binary, and the binary runs
+/// inside the image's root with nothing else in it.
+#[test]
+fn container_image_builds_and_runs() {
+    if !lab::is_root() {
+        let _ = lab::unavailable("container_image_builds_and_runs", "buildah needs root here");
+        return;
+    }
+    if !lab::have_commands("container_image_builds_and_runs", &["buildah"]) {
+        return;
+    }
+    let triple = "x86_64-unknown-linux-musl";
+    static_binary(triple);
+    let work = scratch("container-image");
+    // A storage of its own (vfs: no overlay mount needed), removed at the end.
+    let store = work.join("storage");
+    let buildah = |args: &[&str]| -> Output {
+        let mut c = Command::new("buildah");
+        c.arg("--root")
+            .arg(store.join("root"))
+            .arg("--runroot")
+            .arg(store.join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args);
+        run(&mut c)
+    };
+    let tag = format!("localhost/hamasq-ci-{}:test", std::process::id());
+    let df = root().join("packaging/docker/Dockerfile");
+    let o = buildah(&[
+        "bud",
+        "--build-arg",
+        &format!("TRIPLE={triple}"),
+        "-f",
+        df.to_str().unwrap(),
+        "-t",
+        &tag,
+        root().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "buildah bud: {}", text(&o));
+    let o = buildah(&["inspect", "--type", "image", &tag]);
+    assert!(o.status.success(), "{}", text(&o));
+    let cfg: String = stdout(&o).chars().filter(|c| !c.is_whitespace()).collect();
+    for want in [
+        r#""Entrypoint":["/usr/sbin/hamasq","--foreground"]"#,
+        r#""Cmd":["-c","/etc/hamasq.conf"]"#,
+        r#""/var/lib/hamasq":{}"#,
+    ] {
+        assert!(cfg.contains(want), "{want} not in {cfg}");
+    }
+    let o = buildah(&[
+        "from",
+        "--name",
+        &format!("hamasq-ci-{}", std::process::id()),
+        &tag,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ctr = stdout(&o).trim().to_string();
+    // Exactly the binary and the config: FROM scratch.
+    let o = buildah(&["mount", &ctr]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mnt = PathBuf::from(stdout(&o).trim());
+    let mut files = Vec::new();
+    let mut stack = vec![mnt.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p.strip_prefix(&mnt).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(files, ["etc/hamasq.conf", "usr/sbin/hamasq"]);
+    assert_eq!(
+        fs::read(mnt.join("usr/sbin/hamasq")).unwrap(),
+        fs::read(static_binary(triple)).unwrap()
+    );
+    let _ = buildah(&["umount", &ctr]);
+    // It runs in the image's root (chroot isolation: no cgroups needed).
+    let exec = |args: &[&str]| {
+        let mut v = vec![
+            "run",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+            &ctr,
+            "--",
+        ];
+        v.extend_from_slice(args);
+        buildah(&v)
+    };
+    let o = exec(&["/usr/sbin/hamasq", "--version"]);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("hamasq {VERSION}"),
+        "{}",
+        text(&o)
+    );
+    let o = exec(&["/usr/sbin/hamasq", "--test", "-c", "/etc/hamasq.conf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = buildah(&["rm", &ctr]);
+    let _ = buildah(&["rmi", &tag]);
+    let _ = fs::remove_dir_all(&store);
+}
+
 /// The pair's two configs of the compose example pass `hamasq --test` on a
 /// box with their eth0, and split the pool between them.
 #[test]

@@ -544,7 +544,7 @@ impl Drop for Lab {
 }
 
 /// Skip (loudly) or, when CI requires the lab, panic.
-fn unavailable(test: &str, reason: &str) -> Option<Lab> {
+pub fn unavailable(test: &str, reason: &str) -> Option<Lab> {
     if require_lab() {
         panic!(
             "lab test {test} cannot run: {reason} ({REQUIRE_ENV} is set, so this is an error, not a skip)"
