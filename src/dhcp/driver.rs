@@ -21,7 +21,7 @@ use super::leases::{Change, LeaseStore};
 use super::packed::PackedLease;
 use super::ping::{PROBE_WAIT, Pinger};
 use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Server, Silence};
-use super::socket::{CLIENT_PORT, DhcpSocket, Envelope, SERVER_PORT, ifname};
+use super::socket::{CLIENT_PORT, DhcpSocket, Envelope, SERVER_PORT, SendFailure, ifname};
 use super::wire::{self, BootFile, Packet, Reply, Sname};
 use crate::clock::{Mono, UnixTime};
 use crate::daemon::{Shutdown, TaskError};
@@ -273,6 +273,8 @@ impl DhcpTask {
                     }
                 }
             }
+            // Whatever the branch queued leaves now, in one sendmmsg.
+            self.flush();
         }
         // Stage "leases": the commit in flight and what is pending reach
         // the disk (their replies are not sent: DHCP has stopped), then the
@@ -591,7 +593,7 @@ impl DhcpTask {
         }
     }
 
-    fn send(&self, a: &mut Answer, env: &Envelope, out: &mut Vec<u8>) {
+    fn send(&mut self, a: &mut Answer, env: &Envelope, out: &mut Vec<u8>) {
         match encode_answer(a, out) {
             Ok(dropped) if !dropped.is_empty() => {
                 // The client's maximum message size (RFC 2132 §9.10) left
@@ -633,18 +635,15 @@ impl DhcpTask {
                 }
             }
         };
-        match self.socket.send(out, to, ifindex, src) {
-            Ok(()) => match a.msg {
-                MsgType::Offer => self.counters.offer_sent.inc(),
-                MsgType::Ack => self.counters.ack_sent.inc(),
-                MsgType::Nak => self.counters.nak_sent.inc(),
-                _ => {}
-            },
-            Err(e) => {
-                self.counters.send_failed.inc();
-                event_limited!(Warn, "dhcp.send_failed", "to={to} error={e:?}");
-            }
-        }
+        let c = &self.counters;
+        self.socket
+            .send(out, to, ifindex, src, a.msg, |m, r| count_sent(c, m, r));
+    }
+
+    /// Sends the replies queued by [`DhcpTask::send`].
+    fn flush(&mut self) {
+        let c = &self.counters;
+        self.socket.flush(|m, r| count_sent(c, m, r));
     }
 
     /// Publishes the host table if it may have changed (a commit of a
@@ -661,6 +660,22 @@ impl DhcpTask {
                 true
             }
         });
+    }
+}
+
+/// Counts a reply the socket sent or could not send.
+fn count_sent(c: &Counters, msg: MsgType, r: Result<(), SendFailure>) {
+    match r {
+        Ok(()) => match msg {
+            MsgType::Offer => c.offer_sent.inc(),
+            MsgType::Ack => c.ack_sent.inc(),
+            MsgType::Nak => c.nak_sent.inc(),
+            _ => {}
+        },
+        Err(f) => {
+            c.send_failed.inc();
+            event_limited!(Warn, "dhcp.send_failed", "to={} error={:?}", f.to, f.error);
+        }
     }
 }
 
