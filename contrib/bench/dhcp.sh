@@ -68,6 +68,19 @@
 # builds in the same run, which two separate runs on a noisy machine are
 # not. Its ratio to hamasq is printed with the targets.
 #
+# CLIENT_RCVBUF (bytes, default 4194304; 0 = off): perfdhcp's UDP receive
+# buffer. perfdhcp never sets one, so it gets net.core.rmem_default
+# (212,992 bytes here: ~166 replies). On this 2-core machine perfdhcp
+# shares the CPUs with the server, and a few milliseconds without its
+# receive thread running overflowed that buffer: most failed steps were
+# perfdhcp's own drops (cli_rcvbuf= below), which measured scheduling
+# jitter, and punished a server for sending its replies in bursts (as a
+# group commit does) rather than for being slow. rmem_default cannot be
+# set per network namespace here, so a tiny LD_PRELOAD shim (built with
+# cc into the work dir) sets SO_RCVBUF on perfdhcp's UDP sockets; the
+# kernel caps it at net.core.rmem_max (and doubles it). Same for every
+# server. Without cc, or with CLIENT_RCVBUF=0, perfdhcp runs as before.
+#
 # Each step also notes the UDP receive-buffer drops (UdpRcvbufErrors) of
 # the client namespace (perfdhcp could not keep up: cli_rcvbuf=) and of
 # the server namespace (the server could not: srv_rcvbuf=), to tell whose
@@ -95,6 +108,7 @@ PREFILL=${PREFILL:-50000}                 # leases in the 50k case
 PREFILL_LAYOUT=${PREFILL_LAYOUT:-low}     # low: one block from the pool start; spread: scattered
 SERVERS=${SERVERS:-"hamasq kea dnsmasq"}
 HAMASQ_BASE=${HAMASQ_BASE:-}
+CLIENT_RCVBUF=${CLIENT_RCVBUF:-4194304}
 if [ -n "$HAMASQ_BASE" ]; then
     case " $SERVERS " in *" hamasq0 "*) ;; *) SERVERS="hamasq0 $SERVERS" ;; esac
 fi
@@ -167,6 +181,38 @@ WORK=$(mktemp -d /var/tmp/hqbench.XXXXXX)   # /var/tmp: on disk, not tmpfs
 STEPS_TSV=$WORK/steps.tsv
 printf 'run\tcase\tserver\toffered\tdo_sent\tdo_drop%%\tra_sent\tra_recv\tra_drop%%\tcompleted/s\tdo_ms\tra_ms\trss_kb\tpass\tloadavg1\tnote\trss_load_kb\thwm_kb\n' > "$STEPS_TSV"
 log "logs and state in $WORK"
+
+# perfdhcp's receive buffer (see CLIENT_RCVBUF above).
+PERF_ENV=()
+if [ "$CLIENT_RCVBUF" -gt 0 ] 2>/dev/null; then
+    if command -v cc >/dev/null; then
+        cat > "$WORK/rcvbuf.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+/* Every UDP socket the process opens gets SO_RCVBUF = $RCVBUF_BYTES. */
+int socket(int domain, int type, int protocol) {
+    static int (*real)(int, int, int);
+    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    int fd = real(domain, type, protocol);
+    const char *e = getenv("RCVBUF_BYTES");
+    int n = e ? atoi(e) : 0;
+    if (fd >= 0 && (type & 0xf) == SOCK_DGRAM && n > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+    return fd;
+}
+EOF_C
+        if cc -O2 -shared -fPIC -o "$WORK/rcvbuf.so" "$WORK/rcvbuf.c" -ldl 2>/dev/null; then
+            PERF_ENV=(env "LD_PRELOAD=$WORK/rcvbuf.so" "RCVBUF_BYTES=$CLIENT_RCVBUF")
+            log "perfdhcp receive buffer: SO_RCVBUF $CLIENT_RCVBUF (rmem_max $(cat /proc/sys/net/core/rmem_max))"
+        else
+            log "WARNING: could not build the SO_RCVBUF shim; perfdhcp keeps the default receive buffer"
+        fi
+    else
+        log "WARNING: no cc: perfdhcp keeps the default receive buffer ($(cat /proc/sys/net/core/rmem_default) bytes)"
+    fi
+fi
 
 # ---------------------------------------------------------------- cleanup
 SRV_PID=""; PERF_PID=""; TMPFS_MOUNTED=0
@@ -341,7 +387,7 @@ hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0;
 # Runs perfdhcp as a relay at $1 DORA/s for $2 s; output to $3. -W: wait
 # 0.3 s after the last send for replies still in flight.
 perf() {
-    timeout -k 2 $(( $2 + 20 )) ip netns exec "$NS_CLI" "$PERFDHCP" -4 \
+    timeout -k 2 $(( $2 + 20 )) ip netns exec "$NS_CLI" "${PERF_ENV[@]}" "$PERFDHCP" -4 \
         -l "$RELAY_ADDR" -r "$1" -p "$2" -W 300000 -R "$CLIENTS" "$SRV_ADDR" > "$3" 2>&1 &
     PERF_PID=$!
     wait "$PERF_PID"; PERF_PID=""
@@ -500,6 +546,7 @@ echo "DHCPv4 relayed DORA, max completed rate with REQUEST-ACK drops <= $DROP_PC
 [ -n "$HAMASQ_BASE" ] && echo "hamasq0 = $HAMASQ_BASE; hamasq = $HAMASQ"
 echo "hamasq $("$HAMASQ" --version 2>/dev/null | head -1) | Kea $("$KEA_BIN" -v) (memfile, MT 2 threads) | dnsmasq $("$DNSMASQ" -v | head -1 | awk '{print $3}') (--no-ping)"
 echo "runs=$RUNS step=${STEP_SECS}s clients=$CLIENTS factor=$FACTOR refine=$REFINE; median of runs; $(nproc) cores, perfdhcp on the same machine"
+echo "perfdhcp receive buffer: $([ ${#PERF_ENV[@]} -gt 0 ] && echo "SO_RCVBUF $CLIENT_RCVBUF (shim)" || echo "default ($(cat /proc/sys/net/core/rmem_default) bytes)")"
 echo
 printf '%-8s | %-8s | %12s | %14s | %8s | %11s | %8s | %s\n' case server "max DORA/s" "avg delay ms" "RSS MB" "RSS load MB" "best" "DORA/s per run"
 printf -- '---------+----------+--------------+----------------+----------+-------------+----------+---------------\n'
@@ -552,7 +599,10 @@ for cs in disk tmpfs 50k; do
 done
 if [ -n "$HAMASQ_BASE" ]; then   # A/B: information, no target
     for cs in $CASES; do
-        ratio_line "hamasq / hamasq0 (A/B)    [$cs]" "$cs,hamasq" "$cs,hamasq0" "> 0"
+        a=${MED[$cs,hamasq]:-0} b=${MED[$cs,hamasq0]:-0}
+        if [ "$(fcalc "$b > 0")" = 1 ]; then
+            printf '  %-44s %8.2f  (A/B, no target)\n' "hamasq / hamasq0          [$cs]" "$(fcalc "$a / $b")"
+        fi
     done
 fi
 for srv in $SERVERS; do   # the target is hamasq's; the others for comparison
