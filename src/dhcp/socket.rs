@@ -43,23 +43,10 @@ pub struct DhcpSocket {
     /// without asking the kernel again. Safe, because readiness is cleared
     /// before reading: a datagram queued since wakes `readable` again.
     rx_short: bool,
-    /// `readable` waits for this before it waits for the kernel (see
-    /// [`RX_SPACING`]).
-    rx_hold: Option<tokio::time::Instant>,
     /// Replies queued for the next `sendmmsg`, and the type of each.
     tx: Box<SendBatch>,
     msgs: Vec<MsgType>,
 }
-
-/// Least time between two reads that found requests, unless a read
-/// came back full. Under a stream of requests (more than one a
-/// millisecond) the task then wakes about once a millisecond for all that
-/// came meanwhile, instead of once for every request or two: a wake-up
-/// (epoll_wait, context switch, recvmmsg, sendmmsg) cost more than
-/// deciding the request itself. A request after a quiet spell is read at
-/// once; one in a stream waits at most this long (clients retry after
-/// seconds). The kernel queue holds the requests meanwhile (1 MiB asked).
-pub const RX_SPACING: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A reply the kernel refused, reported by [`DhcpSocket::flush`].
 #[derive(Debug)]
@@ -83,7 +70,6 @@ impl DhcpSocket {
             next: 0,
             rx_full: false,
             rx_short: false,
-            rx_hold: None,
             tx: Box::new(SendBatch::new()),
             msgs: Vec::with_capacity(net::BATCH),
         })
@@ -95,14 +81,10 @@ impl DhcpSocket {
     /// hold raw pointers and are not `Sync`.)
     pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
         let ready = self.next < self.rx.len() || self.rx_full;
-        let hold = self.rx_hold.filter(|t| *t > tokio::time::Instant::now());
         let sock = &self.sock;
         async move {
             if ready {
                 return Ok(());
-            }
-            if let Some(t) = hold {
-                tokio::time::sleep_until(t).await;
             }
             sock.readable().await
         }
@@ -123,7 +105,6 @@ impl DhcpSocket {
             if n? == 0 {
                 return Ok(None);
             }
-            self.rx_hold = Some(tokio::time::Instant::now() + RX_SPACING);
         }
         let i = self.next;
         self.next += 1;
