@@ -236,6 +236,8 @@ pub struct SendBatch {
     bufs: Vec<Vec<u8>>,
     to: Vec<SocketAddrV4>,
     from: Vec<Ipv4Addr>,
+    /// Outgoing interface per reply (0 = routing decides).
+    ifindex: Vec<u32>,
     used: usize,
 }
 
@@ -251,6 +253,7 @@ impl SendBatch {
             bufs: (0..BATCH).map(|_| Vec::with_capacity(1500)).collect(),
             to: Vec::with_capacity(BATCH),
             from: Vec::with_capacity(BATCH),
+            ifindex: Vec::with_capacity(BATCH),
             used: 0,
         }
     }
@@ -266,9 +269,17 @@ impl SendBatch {
     /// Keeps the reply written into the last [`SendBatch::slot`], to go to
     /// `to` from our address `from` (UNSPECIFIED = the kernel picks).
     pub fn commit(&mut self, to: SocketAddrV4, from: Ipv4Addr) {
+        self.commit_via(to, from, 0);
+    }
+
+    /// [`SendBatch::commit`], leaving by interface `ifindex` (0 = routing
+    /// decides), as [`PktinfoSocket::send`] does: a broadcast reply must
+    /// go out of the interface its request came in on.
+    pub fn commit_via(&mut self, to: SocketAddrV4, from: Ipv4Addr, ifindex: u32) {
         if self.used < self.bufs.len() {
             self.to.push(to);
             self.from.push(from);
+            self.ifindex.push(ifindex);
             self.used += 1;
         }
     }
@@ -329,6 +340,16 @@ impl PktinfoSocket {
     /// many the kernel refused (counted by the caller, not retried: a
     /// client whose reply is lost asks again).
     pub fn send_batch(&self, b: &mut SendBatch) -> usize {
+        self.send_batch_with(b, |_, _, _| {})
+    }
+
+    /// [`PktinfoSocket::send_batch`], calling `failed_at(i, to, error)`
+    /// for each reply `i` (in order of the batch) the kernel refused.
+    pub fn send_batch_with(
+        &self,
+        b: &mut SendBatch,
+        mut failed_at: impl FnMut(usize, SocketAddrV4, io::Error),
+    ) -> usize {
         let n = b.used;
         if n == 0 {
             return 0;
@@ -353,7 +374,7 @@ impl PktinfoSocket {
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
             h.msg_iov = &mut iovs[i];
             h.msg_iovlen = 1;
-            if !b.from[i].is_unspecified() {
+            if !b.from[i].is_unspecified() || b.ifindex[i] != 0 {
                 h.msg_control = pis[i].as_mut_ptr().cast();
                 h.msg_controllen = cmsg_space as _;
                 // SAFETY: the control buffer is 64 bytes, larger than
@@ -365,7 +386,7 @@ impl PktinfoSocket {
                     (*c).cmsg_len =
                         libc::CMSG_LEN(std::mem::size_of::<libc::in_pktinfo>() as u32) as _;
                     let pi = libc::in_pktinfo {
-                        ipi_ifindex: 0,
+                        ipi_ifindex: b.ifindex[i] as i32,
                         ipi_spec_dst: libc::in_addr {
                             s_addr: u32::from(b.from[i]).to_be(),
                         },
@@ -390,6 +411,7 @@ impl PktinfoSocket {
             };
             if r <= 0 {
                 // The first unsent message failed: skip it, go on.
+                failed_at(sent, b.to[sent], io::Error::last_os_error());
                 failed += 1;
                 sent += 1;
             } else {
@@ -399,6 +421,7 @@ impl PktinfoSocket {
         b.used = 0;
         b.to.clear();
         b.from.clear();
+        b.ifindex.clear();
         failed
     }
 }

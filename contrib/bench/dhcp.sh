@@ -63,6 +63,28 @@
 # SEARCH_SECS HAMASQ (binary; default: cargo build --release of this repo)
 # HAMASQ_LOCAL_RANGE (default 0, see hamasq_conf below) KEEP_STATE=1
 # PREFILL_LAYOUT (low | spread).
+# HAMASQ_BASE=/path/to/other/hamasq adds a server "hamasq0" (same config,
+# that binary) to SERVERS, interleaved with the others: an A/B of two
+# builds in the same run, which two separate runs on a noisy machine are
+# not. Its ratio to hamasq is printed with the targets.
+#
+# CLIENT_RCVBUF (bytes, default 4194304; 0 = off): perfdhcp's UDP receive
+# buffer. perfdhcp never sets one, so it gets net.core.rmem_default
+# (212,992 bytes here: ~166 replies). On this 2-core machine perfdhcp
+# shares the CPUs with the server, and a few milliseconds without its
+# receive thread running overflowed that buffer: most failed steps were
+# perfdhcp's own drops (cli_rcvbuf= below), which measured scheduling
+# jitter, and punished a server for sending its replies in bursts (as a
+# group commit does) rather than for being slow. rmem_default cannot be
+# set per network namespace here, so a tiny LD_PRELOAD shim (built with
+# cc into the work dir) sets SO_RCVBUF on perfdhcp's UDP sockets; the
+# kernel caps it at net.core.rmem_max (and doubles it). Same for every
+# server. Without cc, or with CLIENT_RCVBUF=0, perfdhcp runs as before.
+#
+# Each step also notes the UDP receive-buffer drops (UdpRcvbufErrors) of
+# the client namespace (perfdhcp could not keep up: cli_rcvbuf=) and of
+# the server namespace (the server could not: srv_rcvbuf=), to tell whose
+# drops failed a step.
 
 set -uo pipefail   # no -e: a failing step is data, not an error
 
@@ -85,6 +107,11 @@ CLIENTS=${CLIENTS:-10000}                 # perfdhcp -R (must fit the free pool)
 PREFILL=${PREFILL:-50000}                 # leases in the 50k case
 PREFILL_LAYOUT=${PREFILL_LAYOUT:-low}     # low: one block from the pool start; spread: scattered
 SERVERS=${SERVERS:-"hamasq kea dnsmasq"}
+HAMASQ_BASE=${HAMASQ_BASE:-}
+CLIENT_RCVBUF=${CLIENT_RCVBUF:-4194304}
+if [ -n "$HAMASQ_BASE" ]; then
+    case " $SERVERS " in *" hamasq0 "*) ;; *) SERVERS="hamasq0 $SERVERS" ;; esac
+fi
 SEARCH_SECS=${SEARCH_SECS:-240}           # time bound of one search
 MAX_STEPS=20                              # step bound of one search
 HAMASQ_LOCAL_RANGE=${HAMASQ_LOCAL_RANGE:-0}
@@ -147,12 +174,45 @@ if [ -z "${HAMASQ:-}" ]; then
     HAMASQ="${CARGO_TARGET_DIR:-$REPO/target}/release/hamasq"
 fi
 [ -x "$HAMASQ" ] || die "no hamasq binary at $HAMASQ"
+[ -z "$HAMASQ_BASE" ] || [ -x "$HAMASQ_BASE" ] || die "no hamasq binary at HAMASQ_BASE=$HAMASQ_BASE"
 
 # ---------------------------------------------------------------- workdir
 WORK=$(mktemp -d /var/tmp/hqbench.XXXXXX)   # /var/tmp: on disk, not tmpfs
 STEPS_TSV=$WORK/steps.tsv
 printf 'run\tcase\tserver\toffered\tdo_sent\tdo_drop%%\tra_sent\tra_recv\tra_drop%%\tcompleted/s\tdo_ms\tra_ms\trss_kb\tpass\tloadavg1\tnote\trss_load_kb\thwm_kb\n' > "$STEPS_TSV"
 log "logs and state in $WORK"
+
+# perfdhcp's receive buffer (see CLIENT_RCVBUF above).
+PERF_ENV=()
+if [ "$CLIENT_RCVBUF" -gt 0 ] 2>/dev/null; then
+    if command -v cc >/dev/null; then
+        cat > "$WORK/rcvbuf.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+/* Every UDP socket the process opens gets SO_RCVBUF = $RCVBUF_BYTES. */
+int socket(int domain, int type, int protocol) {
+    static int (*real)(int, int, int);
+    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    int fd = real(domain, type, protocol);
+    const char *e = getenv("RCVBUF_BYTES");
+    int n = e ? atoi(e) : 0;
+    if (fd >= 0 && (type & 0xf) == SOCK_DGRAM && n > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+    return fd;
+}
+EOF_C
+        if cc -O2 -shared -fPIC -o "$WORK/rcvbuf.so" "$WORK/rcvbuf.c" -ldl 2>/dev/null; then
+            PERF_ENV=(env "LD_PRELOAD=$WORK/rcvbuf.so" "RCVBUF_BYTES=$CLIENT_RCVBUF")
+            log "perfdhcp receive buffer: SO_RCVBUF $CLIENT_RCVBUF (rmem_max $(cat /proc/sys/net/core/rmem_max))"
+        else
+            log "WARNING: could not build the SO_RCVBUF shim; perfdhcp keeps the default receive buffer"
+        fi
+    else
+        log "WARNING: no cc: perfdhcp keeps the default receive buffer ($(cat /proc/sys/net/core/rmem_default) bytes)"
+    fi
+fi
 
 # ---------------------------------------------------------------- cleanup
 SRV_PID=""; PERF_PID=""; TMPFS_MOUNTED=0
@@ -274,11 +334,12 @@ start_server() {  # $1 = server, $2 = case; sets SRV_PID; returns 1 if it is not
     rm -rf "$dir"; mkdir -p "$dir"
     echo "---- $(date +%T) start" >> "$log"
     case $srv in
-    hamasq)
+    hamasq|hamasq0)
         [ -f "$seed/dhcp.leases" ] && [ -s "$seed/dhcp.leases" ] && cp "$seed/dhcp.leases" "$dir/"
         [ "$cs" = nofsync ] && fsync=false
         hamasq_conf "$dir" "$fsync" > "$dir/hamasq.conf"
-        ip netns exec "$NS_SRV" "$HAMASQ" -f -c "$dir/hamasq.conf" >> "$log" 2>&1 &
+        local bin=$HAMASQ; [ "$srv" = hamasq0 ] && bin=$HAMASQ_BASE
+        ip netns exec "$NS_SRV" "$bin" -f -c "$dir/hamasq.conf" >> "$log" 2>&1 &
         ;;
     kea)
         [ -s "$seed/leases4.csv" ] && [ "$(wc -l < "$seed/leases4.csv")" -gt 1 ] && cp "$seed/leases4.csv" "$dir/"
@@ -317,6 +378,8 @@ stop_server() {
     SRV_PID=""
 }
 
+# UDP datagrams dropped for a full receive buffer in namespace $1, so far.
+rcvbuf_errors() { ip netns exec "$1" nstat -az UdpRcvbufErrors 2>/dev/null | awk '$1 == "UdpRcvbufErrors" { v = $2 } END { print v + 0 }'; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }   # peak RSS
 
@@ -324,7 +387,7 @@ hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0;
 # Runs perfdhcp as a relay at $1 DORA/s for $2 s; output to $3. -W: wait
 # 0.3 s after the last send for replies still in flight.
 perf() {
-    timeout -k 2 $(( $2 + 20 )) ip netns exec "$NS_CLI" "$PERFDHCP" -4 \
+    timeout -k 2 $(( $2 + 20 )) ip netns exec "$NS_CLI" "${PERF_ENV[@]}" "$PERFDHCP" -4 \
         -l "$RELAY_ADDR" -r "$1" -p "$2" -W 300000 -R "$CLIENTS" "$SRV_ADDR" > "$3" 2>&1 &
     PERF_PID=$!
     wait "$PERF_PID"; PERF_PID=""
@@ -354,7 +417,10 @@ run_step() {   # $1 run, $2 case, $3 server, $4 rate
     S_PASS=0; S_DONE=0; S_DO_MS=nan; S_RA_MS=nan; S_RSS=0; S_RSS0=0; S_HWM=0; S_FATAL=0
     start_server "$srv" "$cs" || { note="server-not-up"; S_FATAL=1; printf '%s\t%s\t%s\t%s\t\t\t\t\t\t0\t\t\t0\t0\t\t%s\n' "$run" "$cs" "$srv" "$rate" "$note" >> "$STEPS_TSV"; return; }
     S_RSS0=$(rss_kb "$SRV_PID")
+    local cli0 srv0
+    cli0=$(rcvbuf_errors "$NS_CLI"); srv0=$(rcvbuf_errors "$NS_SRV")
     perf "$rate" "$STEP_SECS" "$out"
+    local cli_drop=$(( $(rcvbuf_errors "$NS_CLI") - cli0 )) srv_drop=$(( $(rcvbuf_errors "$NS_SRV") - srv0 ))
     S_RSS=$(rss_kb "$SRV_PID"); S_HWM=$(hwm_kb "$SRV_PID")
     kill -0 "$SRV_PID" 2>/dev/null || note="server-died"
     stop_server
@@ -369,6 +435,8 @@ run_step() {   # $1 run, $2 case, $3 server, $4 rate
     # perfdhcp itself could not send the offered rate: say so in the log.
     [ "$(fcalc "$do_sent < 0.9 * $rate * $STEP_SECS")" = 1 ] && note="${note:+$note,}client-short(sent $do_sent)"
     [ "$ll" != 0 ] && note="${note:+$note,}locallimit=$ll"
+    [ "$cli_drop" -gt 0 ] && note="${note:+$note,}cli_rcvbuf=$cli_drop"
+    [ "$srv_drop" -gt 0 ] && note="${note:+$note,}srv_rcvbuf=$srv_drop"
     # 1-minute load average: this machine is shared; a high one explains outliers.
     printf '%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$cs" "$srv" "$rate" \
         "$do_sent" "$do_pct" "$ra_sent" "$ra_recv" "$ra_pct" "$S_DONE" "$do_ms" "$ra_ms" "$S_RSS" "$S_PASS" \
@@ -462,7 +530,7 @@ for run in $(seq 1 "$RUNS"); do
     for cs in $CASES; do
         for srv in $SERVERS; do
             [ -n "${BROKEN[$srv]:-}" ] && continue
-            [ "$cs" = nofsync ] && [ "$srv" != hamasq ] && continue   # hamasq-only extra row
+            [ "$cs" = nofsync ] && [ "${srv%0}" != hamasq ] && continue   # hamasq-only extra row
             search "$run" "$cs" "$srv"
             RATES[$cs,$srv]+="$R_RATE "; DELAYS[$cs,$srv]+="$R_DELAY "; RSSES[$cs,$srv]+="$R_RSS "; RSS0S[$cs,$srv]+="$R_RSS0 "; HWMS[$cs,$srv]+="$R_HWM "
         done
@@ -475,8 +543,10 @@ declare -A MED
 {
 echo
 echo "DHCPv4 relayed DORA, max completed rate with REQUEST-ACK drops <= $DROP_PCT %"
+[ -n "$HAMASQ_BASE" ] && echo "hamasq0 = $HAMASQ_BASE; hamasq = $HAMASQ"
 echo "hamasq $("$HAMASQ" --version 2>/dev/null | head -1) | Kea $("$KEA_BIN" -v) (memfile, MT 2 threads) | dnsmasq $("$DNSMASQ" -v | head -1 | awk '{print $3}') (--no-ping)"
 echo "runs=$RUNS step=${STEP_SECS}s clients=$CLIENTS factor=$FACTOR refine=$REFINE; median of runs; $(nproc) cores, perfdhcp on the same machine"
+echo "perfdhcp receive buffer: $([ ${#PERF_ENV[@]} -gt 0 ] && echo "SO_RCVBUF $CLIENT_RCVBUF (shim)" || echo "default ($(cat /proc/sys/net/core/rmem_default) bytes)")"
 echo
 printf '%-8s | %-8s | %12s | %14s | %8s | %11s | %8s | %s\n' case server "max DORA/s" "avg delay ms" "RSS MB" "RSS load MB" "best" "DORA/s per run"
 printf -- '---------+----------+--------------+----------------+----------+-------------+----------+---------------\n'
@@ -527,6 +597,14 @@ for cs in disk tmpfs 50k; do
     case " $CASES " in *" $cs "*) ;; *) continue ;; esac
     ratio_line "hamasq / dnsmasq          [$cs]" "$cs,hamasq" "$cs,dnsmasq" ">= 50"
 done
+if [ -n "$HAMASQ_BASE" ]; then   # A/B: information, no target
+    for cs in $CASES; do
+        a=${MED[$cs,hamasq]:-0} b=${MED[$cs,hamasq0]:-0}
+        if [ "$(fcalc "$b > 0")" = 1 ]; then
+            printf '  %-44s %8.2f  (A/B, no target)\n' "hamasq / hamasq0          [$cs]" "$(fcalc "$a / $b")"
+        fi
+    done
+fi
 for srv in $SERVERS; do   # the target is hamasq's; the others for comparison
     ratio_line "$srv 50k leases / empty file" "50k,$srv" "disk,$srv" ">= 0.9"
 done

@@ -7,6 +7,12 @@
 //! clear, `ciaddr` = 0) are unicast to `yiaddr` after installing an ARP
 //! entry for `chaddr` (SIOCSARP, needs CAP_NET_ADMIN, as dnsmasq does); if
 //! that fails the reply is broadcast and the failure counted.
+//!
+//! Datagrams move in batches, as on the DNS fast path: requests are read
+//! with one `recvmmsg` per [`net::BATCH`] and replies queued by
+//! [`DhcpSocket::send`] leave with one `sendmmsg` per [`DhcpSocket::flush`]
+//! (or per full batch). Under load this turns ~4 system calls per DORA
+//! into a handful per batch of requests.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -14,9 +20,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use nix::libc;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::net::PktinfoSocket;
+use crate::net::{self, PktinfoSocket, RecvBatch, SendBatch};
 
 use super::binding::HwAddr;
+use super::server::MsgType;
 
 pub const SERVER_PORT: u16 = 67;
 pub const CLIENT_PORT: u16 = 68;
@@ -25,6 +32,27 @@ pub use crate::net::Envelope;
 
 pub struct DhcpSocket {
     sock: PktinfoSocket,
+    /// The last `recvmmsg`'s datagrams; `next` is the first not yet read.
+    rx: Box<RecvBatch>,
+    next: usize,
+    /// The last `recvmmsg` filled every slot: more may be queued in the
+    /// kernel although no new readiness event will say so.
+    rx_full: bool,
+    /// The last `recvmmsg` came back short (so the kernel queue was empty)
+    /// and all its datagrams were read: the next `try_recv` says "none"
+    /// without asking the kernel again. Safe, because readiness is cleared
+    /// before reading: a datagram queued since wakes `readable` again.
+    rx_short: bool,
+    /// Replies queued for the next `sendmmsg`, and the type of each.
+    tx: Box<SendBatch>,
+    msgs: Vec<MsgType>,
+}
+
+/// A reply the kernel refused, reported by [`DhcpSocket::flush`].
+#[derive(Debug)]
+pub struct SendFailure {
+    pub to: SocketAddrV4,
+    pub error: io::Error,
 }
 
 impl DhcpSocket {
@@ -38,29 +66,101 @@ impl DhcpSocket {
         s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
         Ok(DhcpSocket {
             sock: PktinfoSocket::new(s)?,
+            rx: Box::new(RecvBatch::new()),
+            next: 0,
+            rx_full: false,
+            rx_short: false,
+            tx: Box::new(SendBatch::new()),
+            msgs: Vec::with_capacity(net::BATCH),
         })
     }
 
-    /// Waits until a datagram can be read.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.sock.readable().await
+    /// Waits until a datagram can be read: at once while datagrams of the
+    /// last `recvmmsg` are unread or it came back full.
+    /// (The future borrows only the socket, not the batch buffers, which
+    /// hold raw pointers and are not `Sync`.)
+    pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        let ready = self.next < self.rx.len() || self.rx_full;
+        let sock = &self.sock;
+        async move {
+            if ready {
+                return Ok(());
+            }
+            sock.readable().await
+        }
     }
 
-    /// Reads one datagram without blocking; `Ok(None)` when none is queued.
-    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Envelope>> {
-        self.sock.try_recv(buf)
+    /// Reads one datagram without blocking (copied into `buf`); `Ok(None)`
+    /// when none is queued. A datagram longer than `buf` or than a receive
+    /// slot ([`net::SLOT`]) is an `InvalidData` error (and gone).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<Option<Envelope>> {
+        if self.next >= self.rx.len() {
+            if std::mem::take(&mut self.rx_short) {
+                return Ok(None);
+            }
+            self.next = 0;
+            let n = self.sock.recv_batch(&mut self.rx);
+            self.rx_full = matches!(n, Ok(n) if n == net::BATCH);
+            self.rx_short = matches!(n, Ok(n) if n > 0 && n < net::BATCH);
+            if n? == 0 {
+                return Ok(None);
+            }
+        }
+        let i = self.next;
+        self.next += 1;
+        match self.rx.get(i) {
+            Some((data, env)) if data.len() <= buf.len() => {
+                buf[..data.len()].copy_from_slice(data);
+                Ok(Some(env))
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "datagram larger than the receive buffer",
+            )),
+        }
     }
 
-    /// Sends `data` to `to`, out of `ifindex` (0 = routing decides), from
-    /// `src` (UNSPECIFIED = the kernel picks).
+    /// Queues the reply `data` (a `msg`) for `to`, out of `ifindex` (0 =
+    /// routing decides), from `src` (UNSPECIFIED = the kernel picks). It
+    /// leaves at the next [`DhcpSocket::flush`], or before if the queue is
+    /// full: then `sent` hears how the queued replies fared, as in `flush`.
     pub fn send(
-        &self,
+        &mut self,
         data: &[u8],
         to: SocketAddrV4,
         ifindex: u32,
         src: Ipv4Addr,
-    ) -> io::Result<()> {
-        self.sock.send(data, to, ifindex, src)
+        msg: MsgType,
+        sent: impl FnMut(MsgType, Result<(), SendFailure>),
+    ) {
+        if self.tx.slot().is_none() {
+            self.flush(sent);
+        }
+        if let Some(b) = self.tx.slot() {
+            b.extend_from_slice(data);
+            self.tx.commit_via(to, src, ifindex);
+            self.msgs.push(msg);
+        }
+    }
+
+    /// Sends every queued reply (one `sendmmsg` for the lot) and tells
+    /// `sent` how each fared, in the order they were queued.
+    pub fn flush(&mut self, mut sent: impl FnMut(MsgType, Result<(), SendFailure>)) {
+        if self.tx.is_empty() {
+            return;
+        }
+        // Empty (no allocation) unless the kernel refused some.
+        let mut refused = Vec::new();
+        self.sock.send_batch_with(&mut self.tx, |i, to, error| {
+            refused.push((i, SendFailure { to, error }))
+        });
+        let mut refused = refused.into_iter().peekable();
+        for (i, msg) in self.msgs.drain(..).enumerate() {
+            match refused.next_if(|(j, _)| *j == i) {
+                Some((_, f)) => sent(msg, Err(f)),
+                None => sent(msg, Ok(())),
+            }
+        }
     }
 
     /// Installs an ARP entry `ip → hw` on `ifname` so a unicast reply can
