@@ -106,32 +106,33 @@ pub fn address_counts(server: &Server, now: UnixTime) -> Vec<PoolCount> {
 }
 
 /// Per subnet: each own range's active leases of its size, and the leases
-/// held in the peer's range (adopted after a failover).
+/// held in the peer's range (adopted after a failover); the same counts as
+/// the metrics endpoint's, as text.
 pub fn ranges(server: &Server, now: UnixTime) -> String {
+    let counts = address_counts(server, now);
     let mut out = String::new();
-    for sub in &server.plan().subnets {
-        let count = |span: &Span| {
-            server
-                .db()
-                .iter()
-                .filter(|l| l.is_active(now) && span.contains(l.ip()))
-                .count()
-        };
-        let own: Vec<String> = sub
-            .ranges
+    let mut i = 0;
+    while i < counts.len() {
+        let subnet = &counts[i].subnet;
+        let n = counts[i..]
             .iter()
-            .map(|r| format!("{} {}/{}", span_text(&r.span), count(&r.span), r.span.len()))
+            .take_while(|p| &p.subnet == subnet)
+            .count();
+        let rows = &counts[i..i + n];
+        i += n;
+        let own: Vec<String> = rows
+            .iter()
+            .filter(|p| !p.peer)
+            .map(|p| format!("{} {}/{}", p.pool, p.assigned, p.total))
             .collect();
-        let peer: Vec<String> = sub
-            .peer
+        let peer: Vec<String> = rows
             .iter()
-            .map(|s| format!("{} {}", span_text(s), count(s)))
+            .filter(|p| p.peer)
+            .map(|p| format!("{} {}", p.pool, p.assigned))
             .collect();
         let _ = writeln!(
             out,
-            "dhcp {}/{}: leased {}{}",
-            sub.network,
-            sub.prefix,
+            "dhcp {subnet}: leased {}{}",
             own.join(", "),
             if peer.is_empty() {
                 String::new()

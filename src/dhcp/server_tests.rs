@@ -1907,6 +1907,13 @@ fn address_counts_per_pool_follow_leases_adoption_and_declines() {
     assert_eq!((peer.total, peer.assigned, peer.peer), (50, 1, true));
     let relayed = row("10.9.0.10-10.9.0.200");
     assert_eq!((relayed.total, relayed.assigned), (191, 0));
+    // `hamasq status` prints the same counts.
+    assert_eq!(
+        crate::dhcp::report::ranges(&s, secs(4).wall),
+        "dhcp 192.168.1.0/24: leased 192.168.1.100-192.168.1.149 1/50; \
+         in the peer's range 192.168.1.150-192.168.1.199 1\n\
+         dhcp 10.9.0.0/24: leased 10.9.0.10-10.9.0.200 0/191\n"
+    );
     // An hour later every lease has run out.
     let c = address_counts(&s, secs(4000).wall);
     assert!(c.iter().all(|p| p.assigned == 0), "{c:?}");
