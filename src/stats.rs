@@ -79,13 +79,7 @@ impl Registry {
         help: &'static str,
         f: impl Fn() -> u64 + Send + Sync + 'static,
     ) {
-        let mut m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        m.retain(|x| x.name != name);
-        m.push(Metric {
-            name,
-            help,
-            value: Value::Gauge(Box::new(f)),
-        });
+        self.replace(name, help, Value::Gauge(Box::new(f)));
     }
 
     /// Registers a labelled gauge family read by calling `f` (replacing
@@ -96,13 +90,13 @@ impl Registry {
         help: &'static str,
         f: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static,
     ) {
+        self.replace(name, help, Value::Family(Box::new(f)));
+    }
+
+    fn replace(&self, name: &'static str, help: &'static str, value: Value) {
         let mut m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
         m.retain(|x| x.name != name);
-        m.push(Metric {
-            name,
-            help,
-            value: Value::Family(Box::new(f)),
-        });
+        m.push(Metric { name, help, value });
     }
 
     /// `(name, value)` of every unlabelled metric, in registration order.
