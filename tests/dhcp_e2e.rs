@@ -37,9 +37,9 @@ fn start_server(lab: &Lab, host: &Host, dhcp: &str) -> (Proc, PathBuf) {
 fn udhcpc_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
     let rec = lab.dir().join(format!("{tag}.rec"));
     let script = lab.dir().join(format!("{tag}.sh"));
-    std::fs::write(
+    lab::write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n\
              echo \"$1 ip=$ip mask=$mask router=$router dns=$dns domain=$domain lease=$lease serverid=$serverid routes=$staticroutes hostname=$hostname\" >> {rec}\n\
              case \"$1\" in\n\
@@ -49,15 +49,8 @@ fn udhcpc_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
              exit 0\n",
             rec = rec.display()
         ),
-    )
-    .unwrap();
-    make_executable(&script);
+    );
     (script, rec)
-}
-
-fn make_executable(p: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn read(p: &Path) -> String {
@@ -173,15 +166,13 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
     // ISC dhclient with a recording script.
     let drec = lab.dir().join("dc.rec");
     let dscript = lab.dir().join("dc.sh");
-    std::fs::write(
+    lab::write_script(
         &dscript,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$reason ip=$new_ip_address mask=$new_subnet_mask router=$new_routers dns=$new_domain_name_servers domain=$new_domain_name lease=$new_dhcp_lease_time routes=$new_rfc3442_classless_static_routes\" >> {}\n",
             drec.display()
         ),
-    )
-    .unwrap();
-    make_executable(&dscript);
+    );
     let lf = lab.dir().join("dc.leases");
     let pf = lab.dir().join("dc.pid");
     // -d keeps dhclient in the foreground (killed with the lab).
@@ -217,15 +208,13 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
     // dhcpcd, one shot, in the foreground, with its hook.
     let prec = lab.dir().join("dd.rec");
     let pscript = lab.dir().join("dd.sh");
-    std::fs::write(
+    lab::write_script(
         &pscript,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$reason ip=$new_ip_address mask=$new_subnet_mask router=$new_routers dns=$new_domain_name_servers domain=$new_domain_name lease=$new_dhcp_lease_time\" >> {}\n",
             prec.display()
         ),
-    )
-    .unwrap();
-    make_executable(&pscript);
+    );
     let dconf = lab.dir().join("dhcpcd.conf");
     std::fs::write(
         &dconf,
@@ -273,9 +262,9 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
 fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
     let rec = lab.dir().join(format!("{tag}.rec"));
     let script = lab.dir().join(format!("{tag}.sh"));
-    std::fs::write(
+    lab::write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n\
              echo \"$reason ip=$new_ip_address mask=$new_subnet_mask lease=$new_dhcp_lease_time\" >> {rec}\n\
              case \"$reason\" in\n\
@@ -285,9 +274,7 @@ fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
              exit 0\n",
             rec = rec.display()
         ),
-    )
-    .unwrap();
-    make_executable(&script);
+    );
     (script, rec)
 }
 
@@ -448,20 +435,7 @@ fn a_relayed_client_is_served_through_dhcrelay_with_option_82_echoed() {
     relay.wait_for_log("Sending on", Duration::from_secs(10));
     let (script, rec) = udhcpc_script(&lab, "cl");
     let out = lab.host("cl").run_timeout(
-        &[
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "6",
-            "-T",
-            "2",
-            "-s",
-            script.to_str().unwrap(),
-        ],
+        &lab::udhcpc_argv(&script, "6", "2", &[]),
         Duration::from_secs(40),
     );
     let r = read(&rec);
@@ -502,20 +476,7 @@ fn ping_before_offer_skips_addresses_in_use() {
     let (script, rec) = udhcpc_script(&lab, "cl");
     let udhcpc = |tries: &str| {
         lab.host("cl").run_timeout(
-            &[
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                tries,
-                "-T",
-                "1",
-                "-s",
-                script.to_str().unwrap(),
-            ],
+            &lab::udhcpc_argv(&script, tries, "1", &[]),
             Duration::from_secs(30),
         )
     };
@@ -558,25 +519,9 @@ fn ping_before_offer_skips_addresses_in_use() {
     assert_eq!(field(&read(&rec), "bound", "ip"), "192.168.77.102");
 }
 
-/// A one-shot udhcpc on eth0 (`-q`: quit once bound; 5 tries 2 s apart)
-/// running `script`, then `extra`.
+/// [`lab::udhcpc_argv`] with 5 tries 2 s apart.
 fn udhcpc_argv<'a>(script: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut argv = vec![
-        "udhcpc",
-        "-i",
-        "eth0",
-        "-f",
-        "-q",
-        "-n",
-        "-t",
-        "5",
-        "-T",
-        "2",
-        "-s",
-        script.to_str().unwrap(),
-    ];
-    argv.extend_from_slice(extra);
-    argv
+    lab::udhcpc_argv(script, "5", "2", extra)
 }
 
 /// Runs [`udhcpc_argv`] on `host`, for at most 30 s.
@@ -607,9 +552,9 @@ fn dhcp_script_gets_dnsmasqs_arguments_and_environment() {
     let hook = lab.dir().join("hook.sh");
     // Records argv and environment; a second run starting while one is in
     // progress finds the lock taken and records OVERLAP.
-    std::fs::write(
+    lab::write_script(
         &hook,
-        format!(
+        &format!(
             "#!/bin/sh\n\
              mkdir {lock} 2>/dev/null || echo OVERLAP >> {rec}\n\
              cap=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)\n\
@@ -619,9 +564,7 @@ fn dhcp_script_gets_dnsmasqs_arguments_and_environment() {
             lock = lock.display(),
             rec = rec.display()
         ),
-    )
-    .unwrap();
-    make_executable(&hook);
+    );
     let cfg = format!("{BASE}dhcp-script = {}\n", hook.display());
     let (srv, dir) = start_server(&lab, lab.host("srv"), &cfg);
     let (script, crec) = udhcpc_script(&lab, "cl");

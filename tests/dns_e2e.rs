@@ -956,34 +956,16 @@ fn dhcp_client_names_resolve() {
         ],
     );
     let rec = lab.dir().join("udhcpc.rec");
-    let script = write(
-        &lab.dir().join("udhcpc.sh"),
+    let script = lab.dir().join("udhcpc.sh");
+    lab::write_script(
+        &script,
         &format!(
             "#!/bin/sh\n[ \"$1\" = bound ] && echo \"ip=$ip\" >> {}\nexit 0\n",
             rec.display()
         ),
     );
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
     let out = lab.host("dh").run_timeout(
-        &[
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-s",
-            script.to_str().unwrap(),
-            "-x",
-            "hostname:alpha",
-        ],
+        &lab::udhcpc_argv(&script, "5", "2", &["-x", "hostname:alpha"]),
         Duration::from_secs(30),
     );
     assert!(

@@ -98,11 +98,6 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
 
-fn chmod_x(p: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn ip_of(s: &str) -> Ipv4Addr {
     s.parse()
         .unwrap_or_else(|_| panic!("not an IPv4 address: {s:?}"))
@@ -410,16 +405,14 @@ impl Client {
         let script = d.join(format!("{host}.sh"));
         let proc = match kind {
             Kind::Dhclient => {
-                std::fs::write(
+                lab::write_script(
                     &script,
-                    format!(
+                    &format!(
                         "#!/bin/sh\necho \"$reason ip=$new_ip_address sid=$new_dhcp_server_identifier router=$new_routers dns=$new_domain_name_servers\" >> {}\n\
                          case \"$reason\" in BOUND|RENEW|REBIND|REBOOT) ip addr replace \"$new_ip_address/$new_subnet_mask\" dev \"$interface\" ;; esac\nexit 0\n",
                         rec.display()
                     ),
-                )
-                .unwrap();
-                chmod_x(&script);
+                );
                 let cf = d.join(format!("{host}.conf"));
                 std::fs::write(
                     &cf,
@@ -443,17 +436,15 @@ impl Client {
                 ])
             }
             Kind::Udhcpc => {
-                std::fs::write(
+                lab::write_script(
                     &script,
-                    format!(
+                    &format!(
                         "#!/bin/sh\necho \"$(echo \"$1\" | tr a-z A-Z) ip=$ip sid=$serverid router=$router dns=$dns\" >> {}\n\
                          case \"$1\" in bound|renew) ip addr replace \"$ip/$mask\" dev \"$interface\" ;; \
                          deconfig) ip -4 addr flush dev \"$interface\" ;; esac\nexit 0\n",
                         rec.display()
                     ),
-                )
-                .unwrap();
-                chmod_x(&script);
+                );
                 let hn = format!("hostname:{host}");
                 lab.host(host).spawn(&[
                     "udhcpc",
@@ -1526,30 +1517,15 @@ fn dns_continuity(test: &str, failure: Failure) {
 fn udhcpc_once(lab: &Lab, host: &str) -> Option<String> {
     let rec = lab.dir().join(format!("{host}.urec"));
     let script = lab.dir().join(format!("{host}.ush"));
-    std::fs::write(
+    lab::write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip\" >> {}\nexit 0\n",
             rec.display()
         ),
-    )
-    .unwrap();
-    chmod_x(&script);
+    );
     lab.host(host).run_timeout(
-        &[
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "4",
-            "-T",
-            "1",
-            "-s",
-            script.to_str().unwrap(),
-        ],
+        &lab::udhcpc_argv(&script, "4", "1", &[]),
         Duration::from_secs(20),
     );
     read(&rec).lines().last().map(str::to_string)

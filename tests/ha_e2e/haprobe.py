@@ -199,23 +199,21 @@ def csum(b):
     return ~t & 0xFFFF
 
 
-def ping(dst, interval, secs):
-    ident = os.getpid() & 0xFFFF
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+def paced(s, interval, secs, send_one, on_datagram, bufsize=2048):
+    """Calls send_one() every INTERVAL on an absolute schedule (no burst
+    after falling behind) and on_datagram(data, addr, ts) for each datagram
+    on socket s (ts: kernel receive time, SO_TIMESTAMPNS), until SECS have
+    passed or a signal stops us. Returns how many sends succeeded."""
     s.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
     s.setblocking(False)
-    seq = sent = recv = 0
+    sent = 0
     t_end = time.monotonic() + secs
     nxt = time.monotonic()
     while not stop and time.monotonic() < t_end:
         now = time.monotonic()
         if now >= nxt:
-            seq = (seq + 1) & 0xFFFF
-            body = b"hamasq-ha-probe"
-            hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-            pkt = struct.pack("!BBHHH", 8, 0, csum(hdr + body), ident, seq) + body
             try:
-                s.sendto(pkt, (dst, 0))
+                send_one()
                 sent += 1
             except OSError:
                 pass
@@ -231,23 +229,42 @@ def ping(dst, interval, secs):
             continue
         while True:
             try:
-                data, anc, _, addr = s.recvmsg(2048, 256)
+                data, anc, _, addr = s.recvmsg(bufsize, 256)
             except BlockingIOError:
                 break
-            ihl = (data[0] & 15) * 4
-            if len(data) < ihl + 8:
-                continue
-            typ, _, _, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-            if typ != 0 or rid != ident or addr[0] != dst:
-                continue
             ts = time.time()
             for lvl, t, d in anc:
                 if lvl == socket.SOL_SOCKET and t == 35:
                     sec, nsec = struct.unpack("qq", d[:16])
                     ts = sec + nsec / 1e9
-            recv += 1
-            emit("reply %.6f %d" % (ts, rseq))
-    emit("# sent %d received %d" % (sent, recv))
+            on_datagram(data, addr, ts)
+    return sent
+
+
+def ping(dst, interval, secs):
+    ident = os.getpid() & 0xFFFF
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    st = {"seq": 0, "recv": 0}
+    body = b"hamasq-ha-probe"
+
+    def send_one():
+        st["seq"] = seq = (st["seq"] + 1) & 0xFFFF
+        hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+        pkt = struct.pack("!BBHHH", 8, 0, csum(hdr + body), ident, seq) + body
+        s.sendto(pkt, (dst, 0))
+
+    def on_datagram(data, addr, ts):
+        ihl = (data[0] & 15) * 4
+        if len(data) < ihl + 8:
+            return
+        typ, _, _, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+        if typ != 0 or rid != ident or addr[0] != dst:
+            return
+        st["recv"] += 1
+        emit("reply %.6f %d" % (ts, rseq))
+
+    sent = paced(s, interval, secs, send_one, on_datagram)
+    emit("# sent %d received %d" % (sent, st["recv"]))
 
 
 # ----------------------------------------------------------------- DNS
@@ -291,54 +308,28 @@ def parse_answer(data):
 
 def dns(server, name, interval, secs):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
-    s.setblocking(False)
     pending = set()
-    sent = recv = 0
-    qid = random.randrange(1 << 16)
-    t_end = time.monotonic() + secs
-    nxt = time.monotonic()
-    while not stop and time.monotonic() < t_end:
-        now = time.monotonic()
-        if now >= nxt:
-            qid = (qid + 1) & 0xFFFF
-            pending.add(qid)
-            if len(pending) > 1000:
-                pending.pop()
-            try:
-                s.sendto(dns_query(qid, name), (server, 53))
-                sent += 1
-            except OSError:
-                pass
-            nxt += interval
-            if nxt < now:
-                nxt = now + interval
-            continue
-        try:
-            r, _, _ = select.select([s], [], [], max(0.0, nxt - now))
-        except InterruptedError:
-            continue
-        if not r:
-            continue
-        while True:
-            try:
-                data, anc, _, addr = s.recvmsg(4096, 256)
-            except BlockingIOError:
-                break
-            ts = time.time()
-            for lvl, t, d in anc:
-                if lvl == socket.SOL_SOCKET and t == 35:
-                    sec, nsec = struct.unpack("qq", d[:16])
-                    ts = sec + nsec / 1e9
-            if addr[0] != server:
-                continue
-            p = parse_answer(data)
-            if p is None or p[0] not in pending:
-                continue
-            pending.discard(p[0])
-            recv += 1
-            emit("answer %.6f %d %s" % (ts, p[1], ",".join(p[2]) or "-"))
-    emit("# sent %d received %d" % (sent, recv))
+    st = {"qid": random.randrange(1 << 16), "recv": 0}
+
+    def send_one():
+        st["qid"] = qid = (st["qid"] + 1) & 0xFFFF
+        pending.add(qid)
+        if len(pending) > 1000:
+            pending.pop()
+        s.sendto(dns_query(qid, name), (server, 53))
+
+    def on_datagram(data, addr, ts):
+        if addr[0] != server:
+            return
+        p = parse_answer(data)
+        if p is None or p[0] not in pending:
+            return
+        pending.discard(p[0])
+        st["recv"] += 1
+        emit("answer %.6f %d %s" % (ts, p[1], ",".join(p[2]) or "-"))
+
+    sent = paced(s, interval, secs, send_one, on_datagram, bufsize=4096)
+    emit("# sent %d received %d" % (sent, st["recv"]))
 
 
 def main(argv):

@@ -1520,3 +1520,36 @@ fn tail(s: &str, lines: usize) -> &str {
         None => s,
     }
 }
+
+/// Writes `text` to `path` as an executable script (mode 0755).
+pub fn write_script(path: &Path, text: &str) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A one-shot busybox udhcpc on eth0 (`-q`: quit once bound; `tries`
+/// DISCOVERs `wait_s` seconds apart), running `script`, then `extra`. The
+/// script must only record, or configure the namespace's own eth0.
+pub fn udhcpc_argv<'a>(
+    script: &'a Path,
+    tries: &'a str,
+    wait_s: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut argv = vec![
+        "udhcpc",
+        "-i",
+        "eth0",
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        tries,
+        "-T",
+        wait_s,
+        "-s",
+        script.to_str().expect("a UTF-8 path"),
+    ];
+    argv.extend_from_slice(extra);
+    argv
+}
