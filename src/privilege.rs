@@ -121,6 +121,25 @@ pub fn drop_all_for_exec() -> io::Result<()> {
     Ok(())
 }
 
+/// The command for a hook script (VRRP `notify` and `track-script`,
+/// `dhcp-script`): run directly (no shell), stdin `/dev/null`, stdout and
+/// stderr discarded unless the caller pipes them, killed if its handle is
+/// dropped, and with no capabilities ([`drop_all_for_exec`]).
+pub fn hook_command(path: &std::path::Path) -> tokio::process::Command {
+    use std::process::Stdio;
+    let mut cmd = tokio::process::Command::new(path);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: the closure only makes async-signal-safe system calls
+    // (prctl, capset) in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(drop_all_for_exec);
+    }
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 
 use super::binding::{HwAddr, Lease};
@@ -539,12 +539,10 @@ async fn wait(r: &mut Option<Running>) -> std::io::Result<std::process::ExitStat
 
 fn start(cfg: &HookConfig, ev: &Event, counters: &Counters) -> Option<Running> {
     let args = argv(ev);
-    let mut cmd = Command::new(&cfg.script);
+    let mut cmd = crate::privilege::hook_command(&cfg.script);
     cmd.args(&args)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     // Nothing of an earlier run's, or of our own environment's, DNSMASQ_*
     // may leak into this one.
     for (k, _) in std::env::vars_os() {
@@ -554,11 +552,6 @@ fn start(cfg: &HookConfig, ev: &Event, counters: &Counters) -> Option<Running> {
     }
     for (k, v) in environment(ev, UnixTime::now(), cfg.log_dhcp) {
         cmd.env(k, v);
-    }
-    // SAFETY: the closure only makes async-signal-safe system calls
-    // (prctl, capset) in the forked child before exec.
-    unsafe {
-        cmd.pre_exec(crate::privilege::drop_all_for_exec);
     }
     counters.runs.inc();
     match cmd.spawn() {

@@ -14,14 +14,14 @@
 //! Scripts get no shell: the path is executed directly with argv.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 
 use super::Role;
 use crate::clock::Mono;
+use crate::privilege::hook_command;
 use crate::{event, event_limited};
 
 /// keepalived's state word for a role; `stopping` turns Initialize into STOP.
@@ -73,25 +73,8 @@ impl Notifier {
     }
 }
 
-/// Hook scripts run with no capabilities (packaging issue: least
-/// privilege): see [`crate::privilege::drop_all_for_exec`].
-fn without_capabilities(cmd: &mut Command) {
-    // SAFETY: the closure only makes async-signal-safe system calls
-    // (prctl, capset) in the forked child before exec.
-    unsafe {
-        cmd.pre_exec(crate::privilege::drop_all_for_exec);
-    }
-}
-
-async fn run_bounded(script: &PathBuf, args: &[String], timeout: Duration) {
-    let mut cmd = Command::new(script);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    without_capabilities(&mut cmd);
-    let child = cmd.spawn();
+async fn run_bounded(script: &std::path::Path, args: &[String], timeout: Duration) {
+    let child = hook_command(script).args(args).spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -232,13 +215,7 @@ impl Tracker {
         }
         if self.running.is_none() && now >= self.next_at {
             self.next_at = now + self.script.interval;
-            let mut cmd = Command::new(&self.script.path);
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true);
-            without_capabilities(&mut cmd);
-            match cmd.spawn() {
+            match hook_command(&self.script.path).spawn() {
                 Ok(c) => self.running = Some((c, now + self.script.timeout)),
                 Err(e) => {
                     event_limited!(
