@@ -126,8 +126,8 @@ NS_SRV="$$-hqb-srv"; NS_CLI="$$-hqb-cli"
 IF_SRV="hqb$$s"; IF_CLI="hqb$$c"          # <= 15 chars for any pid
 T0=$(date +%s)
 
-log()  { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-die()  { log "FATAL: $*"; exit 1; }
+# log, die, apt_install
+. "$REPO/contrib/bench/lib.sh"
 fcalc() { awk "BEGIN { printf \"%s\", ($1) }"; }       # float arithmetic
 fint()  { awk "BEGIN { printf \"%d\", ($1) + 0.5 }"; } # rounded
 
@@ -143,19 +143,7 @@ command -v kea-dhcp4 >/dev/null || need_pkgs+=(kea-dhcp4-server)
 [ -x /usr/sbin/dnsmasq ]        || need_pkgs+=(dnsmasq-base)
 { command -v ip && command -v ss; } >/dev/null || need_pkgs+=(iproute2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "installing ${need_pkgs[*]}"
-    made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\n# dhcp.sh: no service starts during install\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d; made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1 || {
-        apt-get update -q >/dev/null 2>&1
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1
-    }
-    rc=$?
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    [ $rc = 0 ] || die "apt-get install ${need_pkgs[*]} failed"
+    apt_install "${need_pkgs[@]}" || die "apt-get install ${need_pkgs[*]} failed"
     # Belt and braces: if a service of a package we just installed runs
     # anyway (no policy-rc.d support), stop it by its service name.
     for svc in kea-dhcp4-server kea-ctrl-agent dnsmasq; do

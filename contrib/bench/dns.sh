@@ -74,8 +74,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NS_CLI="$$-hqd-cli"; NS_SRV="$$-hqd-srv"; NS_UP="$$-hqd-up"
 T0=$(date +%s)
 
-log()  { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-die()  { log "FATAL: $*"; exit 1; }
+# log, die, apt_install
+. "$REPO/contrib/bench/lib.sh"
 fcalc() { awk "BEGIN { printf \"%s\", ($1) }"; }
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, apt-get)"
@@ -88,19 +88,7 @@ command -v dig     >/dev/null || need_pkgs+=(bind9-dnsutils)
 [ -x /usr/sbin/dnsmasq ]      || need_pkgs+=(dnsmasq-base)
 { command -v ip && command -v ss; } >/dev/null || need_pkgs+=(iproute2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "installing ${need_pkgs[*]}"
-    made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then   # no service starts during install
-        printf '#!/bin/sh\n# dns.sh: no service starts during install\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d; made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1 || {
-        apt-get update -q >/dev/null 2>&1
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1
-    }
-    rc=$?
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    [ $rc = 0 ] || die "apt-get install ${need_pkgs[*]} failed"
+    apt_install "${need_pkgs[@]}" || die "apt-get install ${need_pkgs[*]} failed"
     for svc in unbound dnsmasq; do
         if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
             log "stopping service $svc started by its package"; systemctl stop "$svc"

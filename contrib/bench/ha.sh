@@ -112,8 +112,8 @@ P=$$
 NS_BR="$P-hab-br"
 T0=$(date +%s)
 
-log()   { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-die()   { log "FATAL: $*"; exit 1; }
+# log, die, apt_install
+. "$REPO/contrib/bench/lib.sh"
 fcalc() { awk "BEGIN { printf \"%.6f\", ($1) }"; }   # %.6f: mawk prints %s as %.6g
 now()   { date +%s.%N; }
 
@@ -135,19 +135,7 @@ case " $SYSTEMS " in *" kea "*)
     { command -v kea-dhcp4 >/dev/null && [ -e "$KEA_HOOKS/libdhcp_ha.so" ]; } || need_pkgs+=(kea-dhcp4-server) ;;
 esac
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "installing ${need_pkgs[*]}"
-    made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then   # no service starts during install
-        printf '#!/bin/sh\n# ha.sh: no service starts during install\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d; made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1 || {
-        apt-get update -q >/dev/null 2>&1
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1
-    }
-    rc=$?
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    [ $rc = 0 ] || log "WARNING: apt-get install ${need_pkgs[*]} failed; missing systems are skipped"
+    apt_install "${need_pkgs[@]}" || log "WARNING: apt-get install ${need_pkgs[*]} failed; missing systems are skipped"
     for svc in kea-dhcp4-server kea-ctrl-agent dnsmasq keepalived; do
         if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
             log "stopping service $svc started by its package"; systemctl stop "$svc"

@@ -102,8 +102,8 @@ NS_BR="$P-vb-br"
 declare -A NS=([a]="$P-vb-a" [b]="$P-vb-b" [c]="$P-vb-c")
 T0=$(date +%s)
 
-log()   { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-die()   { log "FATAL: $*"; exit 1; }
+# log, die, apt_install
+. "$REPO/contrib/bench/lib.sh"
 fcalc() { awk "BEGIN { printf \"%s\", ($1) }"; }
 fms()   { awk "BEGIN { printf \"%.1f\", ($1) }"; }
 now()   { date +%s.%N; }
@@ -117,19 +117,7 @@ command -v ping >/dev/null || need_pkgs+=(iputils-ping)
 command -v ip   >/dev/null || need_pkgs+=(iproute2)
 [ -x /usr/sbin/keepalived ] || case " $PAIRS " in *" keepalived "*) need_pkgs+=(keepalived);; esac
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "installing ${need_pkgs[*]}"
-    made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then   # no service starts during install
-        printf '#!/bin/sh\n# vrrp.sh: no service starts during install\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d; made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1 || {
-        apt-get update -q >/dev/null 2>&1
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1
-    }
-    rc=$?
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    [ $rc = 0 ] || die "apt-get install ${need_pkgs[*]} failed"
+    apt_install "${need_pkgs[@]}" || die "apt-get install ${need_pkgs[*]} failed"
 fi
 KEEPALIVED=/usr/sbin/keepalived
 
