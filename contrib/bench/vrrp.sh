@@ -135,86 +135,15 @@ RESULTS="$WORK/results.tsv"
 printf 'pair\tinterval\tfailure\trun\tgap_ms\ttakeover_ms\n' > "$RESULTS"
 log "work dir: $WORK"
 
-# The client's pinger: one ICMP echo every PING_INTERVAL on an absolute
-# schedule, one line per reply with the kernel receive time (SO_TIMESTAMPNS),
-# in ping -D's format. iputils ping is not used: here `ping -i 0.01` sends
-# every ~18 ms on average (and bursts after stalls). It runs SCHED_FIFO
-# (PING_RT) so that the measuring instrument is not the noise; the routers
-# run at normal priority (ROUTER_PREFIX, e.g. "chrt -f 10", to change that).
+# The client's pinger: tests/ha_e2e/haprobe.py's ping mode, one ICMP echo
+# every PING_INTERVAL on an absolute schedule, one line `reply T SEQ` per
+# reply with the kernel receive time (SO_TIMESTAMPNS). iputils ping is not
+# used: here `ping -i 0.01` sends every ~18 ms on average (and bursts after
+# stalls). It runs SCHED_FIFO (PING_RT) so that the measuring instrument is
+# not the noise; the routers run at normal priority (ROUTER_PREFIX, e.g.
+# "chrt -f 10", to change that).
 PYTHON=$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3 ) || die "python3 is needed (pinger)"
-cat > "$WORK/pinger.py" <<'PYEOF'
-import os, select, signal, socket, struct, sys, time
-
-dst, interval, maxsecs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-ident = os.getpid() & 0xFFFF
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-s.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS: kernel receive time
-s.setblocking(False)
-stop = False
-def on_sig(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGINT, on_sig)
-signal.signal(signal.SIGTERM, on_sig)
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xFFFF)
-    t += t >> 16
-    return ~t & 0xFFFF
-
-out = sys.stdout
-seq = 0
-sent = recv = 0
-t_end = time.monotonic() + maxsecs
-nxt = time.monotonic()
-while not stop and time.monotonic() < t_end:
-    now = time.monotonic()
-    if now >= nxt:
-        seq = (seq + 1) & 0xFFFF
-        body = struct.pack("!d", time.time()) + b"hamasq-vrrp-bench"
-        hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-        pkt = struct.pack("!BBHHH", 8, 0, csum(hdr + body), ident, seq) + body
-        try:
-            s.sendto(pkt, (dst, 0))
-            sent += 1
-        except OSError as e:
-            out.write("# send seq=%d error %s\n" % (seq, e))
-        nxt += interval
-        if nxt < now:  # fell behind (CPU starvation): do not burst
-            out.write("# late %.1f ms\n" % ((now - nxt) * 1000))
-            nxt = now + interval
-        continue
-    try:
-        r, _, _ = select.select([s], [], [], max(0.0, nxt - now))
-    except InterruptedError:
-        continue
-    if not r:
-        continue
-    while True:
-        try:
-            data, anc, _, addr = s.recvmsg(2048, 256)
-        except BlockingIOError:
-            break
-        ihl = (data[0] & 15) * 4
-        if len(data) < ihl + 8:
-            continue
-        typ, code, _, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-        if typ != 0 or rid != ident or addr[0] != dst:
-            continue
-        ts = time.time()
-        for lvl, t, d in anc:
-            if lvl == socket.SOL_SOCKET and t == 35:
-                sec, nsec = struct.unpack("qq", d[:16])
-                ts = sec + nsec / 1e9
-        recv += 1
-        out.write("[%.6f] 64 bytes from %s: icmp_seq=%d\n" % (ts, addr[0], rseq))
-    out.flush()
-out.write("# sent %d received %d\n" % (sent, recv))
-PYEOF
-PINGER=("$PYTHON" "$WORK/pinger.py")
+PINGER=("$PYTHON" "$REPO/tests/ha_e2e/haprobe.py" ping)
 [ "$PING_RT" -gt 0 ] 2>/dev/null && PINGER=(chrt -f "$PING_RT" "${PINGER[@]}")
 
 # ---------------------------------------------------------------- cleanup
@@ -388,8 +317,8 @@ bring_up() {
 # gap_ms PINGFILE TRIGGER_EPOCH: longest reply gap ending after the trigger.
 gap_ms() {
     awk -v tf="$2" '
-        /bytes from/ && !/DUP/ {
-            t = substr($1, 2, length($1) - 2) + 0
+        /^reply / {
+            t = $2 + 0
             if (have && t > tf && t - prev > max) max = t - prev
             prev = t; have = 1; if (t > tf) after = 1
         }
@@ -454,7 +383,7 @@ run_once() {   # run_once PAIR INTERVAL FAILURE IDX
     pf="$dir/ping.txt"
     start_bg c "$pf" "${PINGER[@]}" "$VIP" "$PING_INTERVAL" 120
     ppid=$LAST_PID
-    wait_until 3 awk 'END { exit !(n >= 20) } /bytes from/ { n++ }' "$pf"
+    wait_until 3 awk 'END { exit !(n >= 20) } /^reply / { n++ }' "$pf"
     # Random phase against A's advert timer (uniform over one interval):
     # otherwise every run cuts at the same point of A's advert cycle.
     sleep "$(awk -v r="$RANDOM" -v iv="$iv" 'BEGIN { printf "%.3f", 0.2 + r / 32768 * iv }')"
@@ -554,7 +483,7 @@ EOF
     sleep "$secs"
     stop_pid "$pp" INT
     # client view: longest reply gap, and gaps >= 50 ms
-    gaps=$(awk '/bytes from/ { t = substr($1, 2, length($1) - 2) + 0
+    gaps=$(awk '/^reply / { t = $2 + 0
                  if (p) { d = (t - p) * 1000; if (d > m) m = d; if (d >= 50) n++ } p = t; r++ }
                 END { printf "client: %d replies, longest gap %.0f ms, %d gaps >= 50 ms", r, m, n }' "$pf")
     drops=$(ip netns exec "${NS[b]}" nft list table inet vrrpbench | awk '/counter/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }' | paste -sd/)
