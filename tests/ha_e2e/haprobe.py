@@ -114,78 +114,63 @@ def dora(iface, interval, secs, prefix, release, timeout):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
     s.bind(("0.0.0.0", 68))
-    s.setblocking(False)
     live = {}  # xid -> [mac, start, state]  state: 0 discover, 1 request
-    sent = acks = naks = 0
-    counter = random.randrange(1 << 20) << 8
-    t_end = time.monotonic() + secs
-    nxt = time.monotonic()
-    while not stop and time.monotonic() < t_end:
+    st = {"counter": random.randrange(1 << 20) << 8, "acks": 0, "naks": 0}
+
+    def send_one():
         now = time.monotonic()
-        if now >= nxt:
-            counter += 1
-            mac = pre + struct.pack("!I", counter & 0xFFFFFFFF)
-            xid = random.randrange(1 << 32)
-            live[xid] = [mac, now, 0]
+        for x in [x for x, v in live.items() if now - v[1] > timeout]:
+            del live[x]
+        st["counter"] += 1
+        mac = pre + struct.pack("!I", st["counter"] & 0xFFFFFFFF)
+        xid = random.randrange(1 << 32)
+        live[xid] = [mac, now, 0]
+        try:
+            s.sendto(dhcp_packet(1, xid, mac), ("255.255.255.255", 67))
+        except OSError as e:
+            emit("# send error %s" % e)
+            raise
+
+    def on_datagram(data, _addr, t):
+        p = parse_dhcp(data)
+        if p is None:
+            return
+        xid, mt, yiaddr, sid, mac = p
+        ex = live.get(xid)
+        if ex is None or ex[0] != mac:
+            return
+        if mt == 2:  # OFFER
+            emit("offer %.6f %s %s %s" % (t, yiaddr, sid, macstr(mac)))
+            if ex[2] != 0:
+                return
+            ex[2] = 1
+            opts = bytes([50, 4]) + socket.inet_aton(yiaddr)
+            if sid != "-":
+                opts += bytes([54, 4]) + socket.inet_aton(sid)
             try:
-                s.sendto(dhcp_packet(1, xid, mac), ("255.255.255.255", 67))
-                sent += 1
+                s.sendto(dhcp_packet(3, xid, mac, opts), ("255.255.255.255", 67))
             except OSError as e:
                 emit("# send error %s" % e)
-            nxt += interval
-            if nxt < now:
-                nxt = now + interval
-            for x in [x for x, v in live.items() if now - v[1] > timeout]:
-                del live[x]
-            continue
-        try:
-            r, _, _ = select.select([s], [], [], max(0.0, nxt - now))
-        except InterruptedError:
-            continue
-        if not r:
-            continue
-        while True:
-            try:
-                data, _ = s.recvfrom(2048)
-            except BlockingIOError:
-                break
-            t = time.time()
-            p = parse_dhcp(data)
-            if p is None:
-                continue
-            xid, mt, yiaddr, sid, mac = p
-            ex = live.get(xid)
-            if ex is None or ex[0] != mac:
-                continue
-            if mt == 2:  # OFFER
-                emit("offer %.6f %s %s %s" % (t, yiaddr, sid, macstr(mac)))
-                if ex[2] != 0:
-                    continue
-                ex[2] = 1
-                opts = bytes([50, 4]) + socket.inet_aton(yiaddr)
-                if sid != "-":
-                    opts += bytes([54, 4]) + socket.inet_aton(sid)
+        elif mt == 5 and ex[2] == 1:  # ACK
+            st["acks"] += 1
+            emit("ack %.6f %s %s %s %.1f" % (t, yiaddr, sid, macstr(mac),
+                                             (time.monotonic() - ex[1]) * 1000))
+            del live[xid]
+            if release and sid != "-":
+                rel = dhcp_packet(7, random.randrange(1 << 32), mac,
+                                  bytes([54, 4]) + socket.inet_aton(sid),
+                                  ciaddr=socket.inet_aton(yiaddr), bcast=False)
                 try:
-                    s.sendto(dhcp_packet(3, xid, mac, opts), ("255.255.255.255", 67))
+                    s.sendto(rel, (sid, 67))
                 except OSError as e:
-                    emit("# send error %s" % e)
-            elif mt == 5 and ex[2] == 1:  # ACK
-                acks += 1
-                emit("ack %.6f %s %s %s %.1f" % (t, yiaddr, sid, macstr(mac),
-                                                 (time.monotonic() - ex[1]) * 1000))
-                del live[xid]
-                if release and sid != "-":
-                    rel = dhcp_packet(7, random.randrange(1 << 32), mac,
-                                      bytes([54, 4]) + socket.inet_aton(sid),
-                                      ciaddr=socket.inet_aton(yiaddr), bcast=False)
-                    try:
-                        s.sendto(rel, (sid, 67))
-                    except OSError as e:
-                        emit("# release error %s" % e)
-            elif mt == 6:  # NAK
-                naks += 1
-                emit("nak %.6f %s %s" % (t, sid, macstr(mac)))
-                del live[xid]
+                    emit("# release error %s" % e)
+        elif mt == 6:  # NAK
+            st["naks"] += 1
+            emit("nak %.6f %s %s" % (t, sid, macstr(mac)))
+            del live[xid]
+
+    sent = paced(s, interval, secs, send_one, on_datagram)
+    acks, naks = st["acks"], st["naks"]
     emit("# sent %d received %d naks %d" % (sent, acks, naks))
 
 
