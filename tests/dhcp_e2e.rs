@@ -565,6 +565,31 @@ fn dhcp_script_gets_dnsmasqs_arguments_and_environment() {
             rec = rec.display()
         ),
     );
+    // A script that cannot be run stops the start, naming the key.
+    let noexec = lab.dir().join("noexec.sh");
+    std::fs::write(&noexec, "#!/bin/sh\n").unwrap();
+    let bad = lab.dir().join("bad.conf");
+    std::fs::write(
+        &bad,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\n\n[dhcp]\n{BASE}dhcp-script = {}\n",
+            lab.dir().join("bad-state").display(),
+            noexec.display()
+        ),
+    )
+    .unwrap();
+    let p = lab
+        .host("srv")
+        .spawn(&[BIN, "-f", "-c", bad.to_str().unwrap()]);
+    let st = p.wait_exit(Duration::from_secs(10));
+    assert_eq!(st.and_then(|s| s.code()), Some(1), "{}", p.logs());
+    assert!(
+        p.logs()
+            .contains(&format!("dhcp-script {}: not executable", noexec.display())),
+        "{}",
+        p.logs()
+    );
+
     let cfg = format!("{BASE}dhcp-script = {}\n", hook.display());
     let (srv, dir) = start_server(&lab, lab.host("srv"), &cfg);
     let (script, crec) = udhcpc_script(&lab, "cl");

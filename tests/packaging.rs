@@ -572,6 +572,7 @@ config_get_bool() { config_get "$@"; }
 procd_open_instance() { echo "open_instance $*" >> "$LOG"; }
 procd_set_param() { echo "set_param $*" >> "$LOG"; }
 procd_close_instance() { echo "close_instance" >> "$LOG"; }
+uci() { [ "$*" = "-q get dhcp.@dnsmasq[0].dhcpscript" ] && echo /etc/lease-hook.sh; }
 procd_add_reload_trigger() { echo "reload_trigger $*" >> "$LOG"; }
 procd_add_raw_trigger() { echo "raw_trigger $*" >> "$LOG"; }
 procd_send_signal() { echo "send_signal $*" >> "$LOG"; }
@@ -631,7 +632,9 @@ service_triggers
                     "set_param user hamasq".into(),
                     "set_param capabilities /etc/capabilities/hamasq.json".into(),
                     "set_param no_new_privs 1".into(),
-                    "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq".into(),
+                    // dnsmasq's user lease script, for the dhcp hotplug bridge.
+                    "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq USER_DHCPSCRIPT=/etc/lease-hook.sh"
+                        .into(),
                     "close_instance".into(),
                     "rc=0".into(),
                     "reload_trigger hamasq dhcp network".into(),

@@ -200,6 +200,15 @@ impl Commit {
         }
         self.not_before
     }
+
+    /// Whether a commit may start at `now`: something pending, none in
+    /// flight, and [`COMMIT_SPACING`] passed since the last start or a
+    /// full [`BATCH`] of replies waiting.
+    fn may_start(&self, now: tokio::time::Instant) -> bool {
+        self.inflight.is_none()
+            && !self.pending.is_empty()
+            && (self.pending_replies.len() >= BATCH || self.not_before.is_none_or(|t| now >= t))
+    }
 }
 
 /// Least time between the starts of two commits, unless [`BATCH`]
@@ -440,14 +449,9 @@ impl DhcpTask {
 
     /// Starts a commit of everything pending, unless one is in flight.
     fn kick_commit(&mut self) {
-        if self.commit.inflight.is_some() || self.commit.pending.is_empty() {
-            return;
-        }
         let now = tokio::time::Instant::now();
-        if self.commit.pending_replies.len() < BATCH
-            && self.commit.not_before.is_some_and(|t| now < t)
-        {
-            return; // the `due` branch of `run` comes back then
+        if !self.commit.may_start(now) {
+            return; // if held back, the `due` branch of `run` comes back
         }
         let Some(mut store) = self.store.take() else {
             return;
@@ -924,6 +928,24 @@ pub fn rai_suboption(rai: &[u8], code: u8) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commits_are_spaced_under_load_but_never_held_when_idle() {
+        let t0 = tokio::time::Instant::now();
+        let mut c = Commit::default();
+        // Nothing pending: nothing to start, nothing due.
+        assert!(!c.may_start(t0));
+        assert_eq!(c.due(), None);
+        c.pending.push(Change::Remove(Ipv4Addr::new(10, 0, 0, 1)));
+        // The first change after a quiet spell commits at once.
+        assert!(c.may_start(t0));
+        // Just after a commit started: held back until the spacing passed,
+        // and the task is told when.
+        c.not_before = Some(t0 + COMMIT_SPACING);
+        assert!(!c.may_start(t0 + COMMIT_SPACING / 2));
+        assert_eq!(c.due(), Some(t0 + COMMIT_SPACING));
+        assert!(c.may_start(t0 + COMMIT_SPACING));
+    }
 
     #[test]
     fn relay_suboptions() {
