@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::dhcp::report::Query;
 
-use crate::daemon::{Shutdown, TaskError};
+use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited, stats, status};
 
 /// The socket's name in `state-dir` unless `control-socket` says otherwise.

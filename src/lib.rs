@@ -42,4 +42,5 @@ pub mod privilege;
 pub mod sd_notify;
 pub mod stats;
 pub mod status;
+pub mod task;
 pub mod vrrp;

@@ -12,9 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::daemon::{Shutdown, TaskError};
 use crate::event;
 use crate::stats;
+use crate::task::{Shutdown, TaskError};
 
 pub const MAX_CONNS: usize = 8;
 pub const MAX_HEAD: usize = 4096;

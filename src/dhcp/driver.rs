@@ -25,8 +25,8 @@ use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Serve
 use super::socket::{CLIENT_PORT, DhcpSocket, Envelope, SERVER_PORT, SendFailure, ifname};
 use super::wire::{self, BootFile, Packet, Reply, Sname};
 use crate::clock::{Mono, UnixTime};
-use crate::daemon::{Shutdown, TaskError};
 use crate::stats::{self, Counter};
+use crate::task::{Shutdown, TaskError};
 use crate::vrrp::Role;
 use crate::{event, event_limited};
 

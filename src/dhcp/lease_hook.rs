@@ -51,12 +51,12 @@ use super::binding::{HwAddr, Lease};
 use super::leases::Change;
 use super::server::Req;
 use crate::clock::UnixTime;
-use crate::daemon::{Shutdown, TaskError};
 use crate::stats::{self, Counter};
+use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
 
 /// How long queued runs may go on once the daemon is told to stop (the
-/// whole ordered shutdown has [`crate::daemon::SHUTDOWN_BUDGET`]).
+/// whole ordered shutdown has [`crate::task::SHUTDOWN_BUDGET`]).
 pub const STOP_GRACE: Duration = Duration::from_millis(400);
 
 /// A run still going after this is logged (once); it is not killed, as
@@ -860,8 +860,8 @@ mod tests {
             default_domain: None,
             log_dhcp: false,
         };
-        let mut tasks = crate::daemon::Supervisor::default();
-        tasks.spawn("dhcp-script", crate::daemon::Stage::Leases, move |sd| {
+        let mut tasks = crate::task::Supervisor::default();
+        tasks.spawn("dhcp-script", crate::task::Stage::Leases, move |sd| {
             run(cfg, rx, sd)
         });
         let far = UnixTime::now().0 + 3600;
@@ -882,7 +882,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let ended = tasks.shutdown(Duration::from_secs(5)).await;
-        assert_eq!(ended, [("dhcp-script", crate::daemon::TaskEnd::Ok)]);
+        assert_eq!(ended, [("dhcp-script", crate::task::TaskEnd::Ok)]);
         let r = std::fs::read_to_string(&rec).unwrap();
         let lines: Vec<&str> = r.lines().collect();
         assert_eq!(lines.len(), 6, "{r}");

@@ -45,10 +45,10 @@ use super::message::Transport;
 use super::resolver::{Client, Io, Options, Outcome, Resolver, ResolverStats};
 use crate::clock::Mono;
 use crate::config::Config;
-use crate::daemon::{Shutdown, TaskError};
 use crate::dhcp::HostTable;
 use crate::dhcp::subnet::{IfAddr, local_interfaces};
 use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
+use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited, stats};
 
 /// A TCP connection with no query for this long is closed (RFC 7766

@@ -22,8 +22,8 @@ use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
 use super::router::{self, Action, Received, Router, State};
 use super::vip::{Garp, Netlink, Vip, interface_mac};
 use crate::clock::Mono;
-use crate::daemon::{Shutdown, TaskError};
 use crate::stats::{self, Counter};
+use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
 
 /// How often link state (ours and tracked interfaces) is polled.
