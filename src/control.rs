@@ -6,7 +6,7 @@
 //! and waited for at most 2 s.
 
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,15 +38,15 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
         }
         let _ = std::fs::remove_file(path);
     }
-    let l = UnixListener::bind(path)
-        .map_err(|e| format!("control-socket {}: cannot listen: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-        format!(
-            "control-socket {}: cannot set mode 0600: {e}",
-            path.display()
-        )
-    })?;
-    Ok(l)
+    // Created 0600 by the umask, not chmod'ed after: a chmod by path would
+    // follow a symbolic link that the owner of the state directory swapped
+    // in between bind and chmod. Start-up is single-threaded here, so the
+    // process-wide umask affects nothing else.
+    use nix::sys::stat::{Mode, umask};
+    let old = umask(Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    umask(old);
+    bound.map_err(|e| format!("control-socket {}: cannot listen: {e}", path.display()))
 }
 
 /// Serves requests until shutdown, then removes the socket file.

@@ -211,3 +211,105 @@ fn every_acked_lease_survives_kill_9() {
     }
     assert!(Path::new(&state).join("dhcp.leases.journal").exists());
 }
+
+/// Hardening (issue 17, item 1): the unprivileged `user` owns the state
+/// directory, so it can swap the journal for a symbolic link to a file
+/// only root may touch. The next start, still as root, must refuse the
+/// link with a clear error and leave the target byte for byte as it was,
+/// never cutting its "torn tail" nor appending leases to it; once the
+/// operator removes the link, the daemon starts and serves.
+#[test]
+fn a_journal_symlinked_to_a_root_file_is_refused_and_the_file_untouched() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(mut lab) = lab::Lab::new("dhcp_symlink") else {
+        return;
+    };
+    if !lab::have_commands("dhcp_symlink", &["udhcpc"]) {
+        return;
+    }
+    lab.add_host("srv", &["10.1.0.1/24"]);
+    lab.add_host("cli", &[]);
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+
+    // A root-only file: a directory of mode 0700, the file 0600, no newline
+    // at the end (what the torn-tail repair would cut).
+    let vault = lab.dir().join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    std::fs::set_permissions(&vault, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let victim = vault.join("shadow");
+    let content = b"root:$6$secret:19000:0:99999:7:::\nno newline".to_vec();
+    std::fs::write(&victim, &content).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // The state directory as a previous run left it: the user's.
+    let state = lab.dir().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let journal = state.join("dhcp.leases.journal");
+    std::os::unix::fs::symlink(&victim, &journal).unwrap();
+    for p in [&state, &journal] {
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            p.as_path(),
+            Some(nobody.uid),
+            Some(nobody.gid),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+    }
+    // The user must be able to reach its state directory after the drop.
+    std::fs::set_permissions(lab.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let conf = lab.dir().join("hamasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\nuser = nobody\nlog-level = info\n\n\
+             [dhcp]\ninterface = eth0\ndhcp-range = 10.1.0.100,10.1.0.150,255.255.255.0,1h\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let srv = lab
+        .host("srv")
+        .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+    let st = srv.wait_exit(Duration::from_secs(10));
+    let logs = srv.logs();
+    assert_eq!(st.and_then(|s| s.code()), Some(1), "{logs}");
+    assert!(
+        logs.contains("dhcp.leases.journal") && logs.contains("symbolic link"),
+        "the error must name the file and the link:\n{logs}"
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), content, "victim changed");
+    let m = std::fs::metadata(&victim).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid()), (0o600, 0));
+
+    // The operator removes the link: the daemon starts and serves.
+    std::fs::remove_file(&journal).unwrap();
+    let srv = lab
+        .host("srv")
+        .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+    srv.wait_for_log("daemon.ready", Duration::from_secs(10));
+    // A recording script: it touches nothing of the machine's own.
+    let script = lab.dir().join("udhcpc.sh");
+    lab::write_script(&script, "#!/bin/sh\necho \"$1 $ip\" >> \"$0.log\"\n");
+    let out = lab.host("cli").run_timeout(
+        &lab::udhcpc_argv(&script, "6", "2", &[]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "udhcpc: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        srv.logs()
+    );
+    assert!(
+        std::fs::symlink_metadata(&journal)
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), content);
+    srv.signal(lab::SIGTERM).unwrap();
+    srv.wait_exit(Duration::from_secs(5));
+}

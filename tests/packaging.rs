@@ -191,7 +191,13 @@ fn elf(b: &[u8]) -> Elf {
 #[test]
 fn static_binaries_are_static_small_and_run() {
     let good = scratch("static").join("good.conf");
-    fs::write(&good, "[general]\npid-file = none\nstate-dir = /tmp\n").unwrap();
+    // Not /tmp: a state directory every user can write is refused.
+    let state = good.parent().unwrap().display().to_string();
+    fs::write(
+        &good,
+        format!("[general]\npid-file = none\nstate-dir = {state}\n"),
+    )
+    .unwrap();
     let bad = good.with_file_name("bad.conf");
     fs::write(&bad, "[general]\nlog-level = loud\n").unwrap();
     let builds = static_builds();

@@ -89,6 +89,17 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
             sd.display().to_string(),
             "exists but is not a directory".into(),
         ));
+    } else if std::fs::metadata(sd).is_ok_and(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o002 != 0
+    }) {
+        // hamasq opens its lease files there as root: a directory every
+        // user can write would let anyone plant files in it.
+        errs.push(err(
+            "state-dir",
+            sd.display().to_string(),
+            "is writable by every user (mode o+w); use a directory of its own, e.g. /var/lib/hamasq".into(),
+        ));
     } else if !sd.exists() && !sd.parent().is_some_and(Path::is_dir) {
         errs.push(err(
             "state-dir",
@@ -237,7 +248,7 @@ mod tests {
 
     #[test]
     fn existing_user_resolves_to_ids() {
-        let r = res("[general]\nuser = root\nstate-dir = /tmp\npid-file = none\n").unwrap();
+        let r = res("[general]\nuser = root\nstate-dir = /\npid-file = none\n").unwrap();
         let ra = r.run_as.unwrap();
         assert_eq!(ra.uid, Uid::from_raw(0));
     }
@@ -262,5 +273,17 @@ mod tests {
         ));
         std::fs::remove_file(&f).unwrap();
         assert!(errs.unwrap_err()[0].message.contains("not a directory"));
+    }
+
+    #[test]
+    fn state_dir_every_user_can_write_is_refused() {
+        // /tmp is the classic: mode 1777.
+        let errs = res("[general]\nstate-dir = /tmp\npid-file = none\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].key.as_deref(), Some("state-dir"));
+        assert!(
+            errs[0].message.contains("writable by every user"),
+            "{errs:?}"
+        );
     }
 }

@@ -37,6 +37,17 @@
 //! * `dhcp.leases.tmp`: compaction's scratch file; a leftover one is deleted
 //!   at open.
 //!
+//! # Who may touch the files
+//!
+//! The store is opened while the daemon is still root, in a directory that
+//! belongs to the unprivileged `user` (who also runs `dhcp-script`). So it
+//! trusts nothing it finds there: every file is opened with `O_NOFOLLOW`
+//! and must be a regular file with one link, owned by us or by the owner of
+//! the directory; anything else (a symbolic link to `/etc/shadow`, a hard
+//! link, a FIFO) stops the open with [`io::ErrorKind::PermissionDenied`]
+//! and is never truncated or written. A directory that every user may write
+//! to is refused too. Compaction's scratch file is created with `O_EXCL`.
+//!
 //! # Field rules
 //!
 //! The store never writes a line it cannot read back: in a hostname, every
@@ -170,6 +181,77 @@ pub struct LeaseStore {
 
 fn open_mode(opts: &mut OpenOptions) -> &mut OpenOptions {
     opts.mode(FILE_MODE)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+}
+
+/// The error for a state file or directory we must not use.
+fn refused(path: &Path, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("{}: {why}; refusing to use it", path.display()),
+    )
+}
+
+/// Checks the state directory: a directory that no other user may write.
+/// Returns its owner, the only uid besides ours a state file may have.
+fn check_dir(dir: &Path) -> io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(dir)?;
+    if !m.is_dir() {
+        return Err(refused(dir, "not a directory"));
+    }
+    if m.mode() & 0o002 != 0 {
+        return Err(refused(
+            dir,
+            "the state directory is writable by every user (mode o+w), so anyone could plant files in it",
+        ));
+    }
+    Ok(m.uid())
+}
+
+/// Opens the state file `path` with `opts` (through [`open_mode`], so
+/// never through a symbolic link) and checks what was opened: a regular
+/// file with one link, owned by us or by `dir_owner`. Nothing is read,
+/// cut or written before that check.
+fn open_state_file(path: &Path, opts: &mut OpenOptions, dir_owner: u32) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    let f = match open_mode(opts).open(path) {
+        Ok(f) => f,
+        // O_NOFOLLOW on a symbolic link: ELOOP.
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(refused(
+                path,
+                "a symbolic link where a state file belongs (someone who can write the state directory may be trying to make hamasq overwrite another file); remove it",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Err(refused(path, "not a regular file; remove it"));
+    }
+    if m.nlink() != 1 {
+        return Err(refused(
+            path,
+            "a file with more than one hard link (it may be another file's); remove it",
+        ));
+    }
+    let me = nix::unistd::Uid::effective().as_raw();
+    if m.uid() != me && m.uid() != dir_owner {
+        return Err(refused(
+            path,
+            &format!(
+                "owned by uid {}, neither hamasq (uid {me}) nor the state directory's owner (uid {dir_owner}); remove it",
+                m.uid()
+            ),
+        ));
+    }
+    // Blocking I/O from here on: O_NONBLOCK was only there so that opening
+    // a planted FIFO cannot hang the start.
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(&f, FcntlArg::F_GETFL)?);
+    fcntl(&f, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(f)
 }
 
 /// Makes the directory entries of `dir` durable (a rename, a new file).
@@ -351,6 +433,7 @@ impl LeaseStore {
         // The leases are the daemon's one big heap user; loading them is
         // its first large allocation.
         crate::memory::tune();
+        let dir_owner = check_dir(dir)?;
         // Whether a directory entry changed (to be synced when durable).
         let mut dir_changed = false;
         match fs::remove_file(dir.join(SNAPSHOT_TMP)) {
@@ -372,15 +455,14 @@ impl LeaseStore {
         let mut report = LoadReport::default();
         let mut map = ByIp::default();
         let snapshot = dir.join(SNAPSHOT);
-        let counts = match File::open(&snapshot) {
-            Ok(f) => read_dnsmasq_lines(BufReader::with_capacity(READ_BUF, f), &mut map)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                open_mode(OpenOptions::new().write(true).create(true)).open(&snapshot)?;
-                dir_changed = true;
-                DnsmasqCounts::default()
-            }
-            Err(e) => return Err(e),
-        };
+        let existed = fs::symlink_metadata(&snapshot).is_ok();
+        let f = open_state_file(
+            &snapshot,
+            OpenOptions::new().read(true).write(true).create(true),
+            dir_owner,
+        )?;
+        dir_changed |= !existed;
+        let counts = read_dnsmasq_lines(BufReader::with_capacity(READ_BUF, f), &mut map)?;
         report.bad_records += counts.bad_lines;
         report.ignored_lines += counts.ignored();
         if counts.bad_lines > 0 {
@@ -394,9 +476,12 @@ impl LeaseStore {
         }
 
         let journal_path = dir.join(JOURNAL);
-        let existed = journal_path.exists();
-        let journal = open_mode(OpenOptions::new().read(true).append(true).create(true))
-            .open(&journal_path)?;
+        let existed = fs::symlink_metadata(&journal_path).is_ok();
+        let journal = open_state_file(
+            &journal_path,
+            OpenOptions::new().read(true).append(true).create(true),
+            dir_owner,
+        )?;
         dir_changed |= !existed;
         let r = replay(BufReader::with_capacity(READ_BUF, &journal), &mut map)?;
         report.bad_records += r.bad;
@@ -637,8 +722,16 @@ impl LeaseStore {
         tmp: &Path,
         leases: impl IntoIterator<Item = L>,
     ) -> io::Result<()> {
-        let mut f =
-            open_mode(OpenOptions::new().write(true).create(true).truncate(true)).open(tmp)?;
+        // O_EXCL: a file someone planted there since open (as a link to
+        // another file) is removed, never written through.
+        let create = || open_mode(OpenOptions::new().write(true).create_new(true)).open(tmp);
+        let mut f = match create() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(tmp)?;
+                create()?
+            }
+            r => r?,
+        };
         // Written in pieces of COMPACT_CHUNK: a snapshot of 50,000 leases
         // (~4 MB) is never held whole in memory.
         let mut buf = Vec::with_capacity(COMPACT_CHUNK + 1024);

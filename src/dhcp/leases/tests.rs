@@ -567,6 +567,112 @@ fn open_fails_only_on_io_errors() {
     assert!(LeaseStore::open(dir.path(), false).is_err());
 }
 
+/// A file outside the state directory that a planted link points at: it
+/// must come out of every open byte for byte as it went in.
+fn victim(dir: &TempDir) -> (PathBuf, Vec<u8>) {
+    let outside = dir.file("outside");
+    fs::create_dir(&outside).unwrap();
+    let v = outside.join("victim");
+    // Ends without '\n' and is not a lease file: the torn-tail repair
+    // would cut it, and a commit would append to it.
+    let content = b"root:secret:19000:0:99999:7:::\nno newline at the end".to_vec();
+    fs::write(&v, &content).unwrap();
+    (v, content)
+}
+
+fn state_dir(dir: &TempDir) -> PathBuf {
+    let s = dir.file("state");
+    fs::create_dir(&s).unwrap();
+    s
+}
+
+fn refused(r: io::Result<(LeaseStore, LoadReport)>) -> String {
+    let e = r.expect_err("the open must fail");
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+    e.to_string()
+}
+
+#[test]
+fn a_symlinked_journal_is_refused_and_its_target_untouched() {
+    let dir = TempDir::new("symlink-journal");
+    let (v, content) = victim(&dir);
+    let state = state_dir(&dir);
+    std::os::unix::fs::symlink(&v, state.join(JOURNAL)).unwrap();
+    let msg = refused(LeaseStore::open(&state, true));
+    assert!(
+        msg.contains("symbolic link") && msg.contains(JOURNAL),
+        "{msg}"
+    );
+    assert_eq!(fs::read(&v).unwrap(), content);
+    // The link itself is left for the operator to see.
+    assert!(
+        fs::symlink_metadata(state.join(JOURNAL))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_symlinked_snapshot_is_refused_also_when_dangling() {
+    let dir = TempDir::new("symlink-snapshot");
+    let (v, content) = victim(&dir);
+    let state = state_dir(&dir);
+    std::os::unix::fs::symlink(&v, state.join(SNAPSHOT)).unwrap();
+    assert!(refused(LeaseStore::open(&state, false)).contains("symbolic link"));
+    assert_eq!(fs::read(&v).unwrap(), content);
+    // A dangling link must not make the open create its target.
+    let gone = dir.file("outside").join("created-through-link");
+    fs::remove_file(state.join(SNAPSHOT)).unwrap();
+    std::os::unix::fs::symlink(&gone, state.join(SNAPSHOT)).unwrap();
+    refused(LeaseStore::open(&state, false));
+    assert!(!gone.exists());
+}
+
+#[test]
+fn a_hard_link_or_a_fifo_is_refused() {
+    let dir = TempDir::new("hardlink");
+    let (v, content) = victim(&dir);
+    let state = state_dir(&dir);
+    fs::hard_link(&v, state.join(JOURNAL)).unwrap();
+    assert!(refused(LeaseStore::open(&state, true)).contains("hard link"));
+    assert_eq!(fs::read(&v).unwrap(), content);
+    fs::remove_file(state.join(JOURNAL)).unwrap();
+    // A FIFO would hang a blocking open or read forever.
+    nix::unistd::mkfifo(&state.join(JOURNAL), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    assert!(refused(LeaseStore::open(&state, true)).contains("not a regular file"));
+}
+
+#[test]
+fn a_state_dir_every_user_can_write_is_refused() {
+    let dir = TempDir::new("world-writable");
+    let state = state_dir(&dir);
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(refused(LeaseStore::open(&state, true)).contains("writable by every user"));
+    assert!(
+        fs::read_dir(&state).unwrap().next().is_none(),
+        "nothing created"
+    );
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o750)).unwrap();
+    LeaseStore::open(&state, true).unwrap();
+}
+
+#[test]
+fn compaction_never_writes_through_a_planted_scratch_file() {
+    let dir = TempDir::new("planted-tmp");
+    let (v, content) = victim(&dir);
+    let state = state_dir(&dir);
+    let (mut s, _) = LeaseStore::open(&state, true).unwrap();
+    s.stage(&Change::Upsert(lease(1)));
+    s.commit().unwrap();
+    // Planted after open, while the daemon runs.
+    std::os::unix::fs::symlink(&v, state.join(SNAPSHOT_TMP)).unwrap();
+    s.compact([storable(&lease(1))]).unwrap();
+    assert_eq!(fs::read(&v).unwrap(), content);
+    let (_, r) = LeaseStore::open(&state, true).unwrap();
+    assert_eq!(r.leases, vec![storable(&lease(1))]);
+}
+
 const DNSMASQ_FILE: &str = "\
 1767225600 00:20:e0:3b:13:af 192.168.0.23 laptop 01:00:20:e0:3b:13:af
 1767229200 a4:5e:60:d1:22:01 192.168.0.42 * *
