@@ -37,10 +37,14 @@ pub mod log;
 pub mod memory;
 pub mod metrics;
 pub mod net;
+#[cfg(test)]
+mod pair_sim;
 pub mod pidfile;
 pub mod privilege;
 pub mod sd_notify;
 pub mod stats;
 pub mod status;
 pub mod task;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod vrrp;

@@ -1,0 +1,985 @@
+//! An in-process simulation of a whole HA pair (tests only; design §3,
+//! issue 12 item 8): two boxes, each a VRRP router ([`Router`]), a DHCP
+//! server core ([`Server`]) and the HA gate, on one virtual LAN with
+//! simulated DHCP clients, a virtual clock and seeded loss, delay, crashes,
+//! restarts and partitions between the boxes. Everything the real daemon
+//! decides is decided by the real cores; only the sockets, the disk (an
+//! in-memory map that every committed change reaches at once) and the
+//! clients are simulated. A run of many simulated minutes takes a few
+//! milliseconds, so the suite explores a thousand seeded schedules.
+//!
+//! What every run checks, at every step:
+//! * **No address is bound to two clients**: a client that receives an ACK
+//!   for an address while another client holds an unexpired lease on it
+//!   fails the run.
+//! * **Only the Active box speaks**: an OFFER, ACK or NAK from a box whose
+//!   role (as its router last published it) does not serve fails the run.
+//! * **Clients keep their addresses**: a client whose lease never lapsed is
+//!   never NAKed and never moves to another address. This is checked in
+//!   the scenarios where the boxes can hear each other (failover, return
+//!   with preempt, churn of crashes); during a partition both boxes are
+//!   Active by design and the count is reported, not asserted.
+//!
+//! The clients follow RFC 2131 §4.4: INIT → SELECTING → REQUESTING → BOUND
+//! → RENEWING at T1 (unicast to the server identifier, the VIP) →
+//! REBINDING at T2 (broadcast) → INIT at expiry; INIT-REBOOT after a
+//! reboot with an unexpired lease. A unicast to the VIP reaches the box
+//! that the clients' ARP caches point at: the last box that sent a
+//! gratuitous ARP for it, and only while it still holds the VIP.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::clock::{Mono, UnixTime};
+use crate::dhcp::binding::{HwAddr, Lease};
+use crate::dhcp::gate::{Gate, gate};
+use crate::dhcp::leases::Change;
+use crate::dhcp::server::{Answer, MsgType, Now, Outcome, Plan, Req, Server};
+use crate::dhcp::subnet::IfAddr;
+use crate::testkit::Rng;
+use crate::vrrp::Role;
+use crate::vrrp::packet::{self, Centis, ChecksumMode, Interval, IpHeader, MULTICAST_V4, TTL};
+use crate::vrrp::router::{Action, Config, Router, Vip};
+
+const VIP: Vip = Vip {
+    addr: Ipv4Addr::new(192, 168, 1, 1),
+    prefix_len: 24,
+};
+/// Wall-clock time at the start of every run (any fixed value).
+const WALL0: u64 = 1_800_000_000;
+/// Lease time of both ranges: short, so a run sees many renewals.
+const LEASE_S: u64 = 120;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// The config both boxes share but for which range is whose.
+fn plan(own: &str, peer: &str, me: Ipv4Addr, authoritative: bool) -> Plan {
+    let text = format!(
+        "[dhcp]\ndhcp-range = {own},{LEASE_S}s\ndhcp-peer-range = {peer}\ndhcp-authoritative = {authoritative}\n"
+    );
+    let cfg = crate::config::parse_and_validate(Path::new("pair.conf"), &text)
+        .unwrap_or_else(|e| panic!("pair config: {e:?}"));
+    let d = cfg.dhcp.expect("a [dhcp] section");
+    let ifaces = vec![IfAddr {
+        name: "eth0".into(),
+        index: 2,
+        addr: me,
+        prefix: 24,
+    }];
+    let mut subnets = crate::dhcp::subnet::plan(&d, &ifaces, Path::new("pair.conf")).unwrap();
+    subnets[0].vip = Some(VIP.addr);
+    let mut p = Plan::new(&d, subnets);
+    p.local_addrs = ifaces;
+    p
+}
+
+/// One box: a router, a DHCP core, its disk, and what its driver knows.
+struct Box {
+    ip: Ipv4Addr,
+    priority: u8,
+    plan: Plan,
+    router: Router,
+    server: Server,
+    /// The lease store as committed: every change of an answer reaches it
+    /// before the answer leaves (the real driver's commit-before-ACK).
+    disk: BTreeMap<Ipv4Addr, Lease>,
+    alive: bool,
+    role: Role,
+    holds_vip: bool,
+}
+
+impl Box {
+    fn new(priority: u8, ip: Ipv4Addr, plan: Plan, now: Mono) -> Box {
+        let mut b = Box {
+            ip,
+            priority,
+            server: Server::new(plan.clone(), Vec::new()),
+            router: Router::new(router_config(priority, ip)).unwrap(),
+            plan,
+            disk: BTreeMap::new(),
+            alive: true,
+            role: Role::Initialize,
+            holds_vip: false,
+        };
+        b.router.startup(now);
+        b
+    }
+
+    /// A crash (power cut, SIGKILL with the VIP lifetime of issue 13 not
+    /// yet there: the simulated kernel forgets the VIP with the process).
+    fn crash(&mut self) {
+        self.alive = false;
+        self.role = Role::Initialize;
+        self.holds_vip = false;
+    }
+
+    /// A restart from what is on disk.
+    fn restart(&mut self, now: Mono) {
+        self.server = Server::new(self.plan.clone(), self.disk.values().cloned().collect());
+        self.router = Router::new(router_config(self.priority, self.ip)).unwrap();
+        self.alive = true;
+        self.role = Role::Initialize;
+        self.holds_vip = false;
+        self.router.startup(now);
+    }
+
+    fn store(&mut self, changes: &[Change]) {
+        for c in changes {
+            match c {
+                Change::Upsert(l) => {
+                    self.disk.insert(l.ip, l.clone());
+                }
+                Change::Remove(ip) => {
+                    self.disk.remove(ip);
+                }
+            }
+        }
+    }
+}
+
+fn router_config(priority: u8, ip: Ipv4Addr) -> Config {
+    let mut c = Config::new(51, priority, ip, vec![VIP]);
+    c.interval = Interval::V3(Centis::new(100).unwrap());
+    c
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Init,
+    Selecting,
+    Requesting,
+    Bound,
+    Renewing,
+    Rebinding,
+    InitReboot,
+}
+
+/// A DHCP client (RFC 2131 §4.4).
+struct Client {
+    hw: HwAddr,
+    name: String,
+    state: State,
+    xid: u32,
+    /// The next time this client acts (a retransmission or a state timer).
+    next: Mono,
+    /// The offer being requested: (address, server identifier).
+    offer: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// The address held and until when (client's view).
+    lease: Option<(Ipv4Addr, Mono)>,
+    t1: Mono,
+    t2: Mono,
+    /// Whether the client has been down (off the LAN) since this time.
+    off: bool,
+}
+
+impl Client {
+    fn holds(&self, now: Mono) -> Option<Ipv4Addr> {
+        self.lease.filter(|(_, exp)| *exp > now).map(|(ip, _)| ip)
+    }
+}
+
+/// What travels on the virtual LAN.
+enum Msg {
+    Advert {
+        from: usize,
+        bytes: Vec<u8>,
+    },
+    /// Client → server(s); `to` is `None` for a broadcast.
+    Request {
+        to: Option<usize>,
+        req: Req,
+    },
+    /// Server → client.
+    Reply {
+        from: usize,
+        client: usize,
+        answer: Answer,
+    },
+}
+
+struct Event {
+    at: Mono,
+    seq: u64,
+    msg: Msg,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Event {
+    /// Earliest first in a max-heap.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// What a run saw, for the assertions and the failure message.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    acks: u64,
+    naks: u64,
+    /// NAKs to a client whose lease was still valid.
+    naks_of_valid: u64,
+    /// ACKs moving a client with a valid lease to another address.
+    moves: u64,
+    /// Replies dropped because the box was not serving (gate).
+    gated: u64,
+    /// An ACK for an address another client held unexpired.
+    duplicates: Vec<String>,
+    /// A reply from a box whose role does not serve.
+    wrong_speaker: Vec<String>,
+}
+
+struct Pair {
+    now: Mono,
+    boxes: [Box; 2],
+    clients: Vec<Client>,
+    wire: BinaryHeap<Event>,
+    seq: u64,
+    rng: Rng,
+    /// Loss on every delivery, in percent.
+    loss: u64,
+    /// Adverts between the boxes are dropped (split brain).
+    cut: bool,
+    /// The box the clients' ARP caches point the VIP at.
+    arp_vip: Option<usize>,
+    /// Test of the checks themselves: the simulated drivers skip the gate.
+    broken_gate: bool,
+    tally: Tally,
+    /// The last events, for the failure message.
+    trace: std::collections::VecDeque<String>,
+    /// The trace as it was at the first broken rule.
+    first_failure: Vec<String>,
+}
+
+impl Pair {
+    /// A pair and its clients. With `pressure`, the ranges are small for
+    /// the number of clients, so expired addresses get reused.
+    fn new(seed: u64, loss: u64, pressure: bool) -> Pair {
+        let mut rng = Rng::new(seed);
+        let authoritative = rng.chance(50);
+        let a_ip = Ipv4Addr::new(192, 168, 1, 2);
+        let b_ip = Ipv4Addr::new(192, 168, 1, 3);
+        // Under pressure, ranges of 6 to 10 addresses each for up to 4
+        // clients more: expired addresses are reused, which is where a box
+        // that does not know its peer's leases binds one address twice.
+        let size = if pressure { rng.between(6, 10) } else { 20 };
+        let n = if pressure {
+            rng.between(4, size + 4)
+        } else {
+            rng.between(4, 12)
+        } as usize;
+        let size = size as u8;
+        let own_a = format!("192.168.1.100,192.168.1.{}", 99 + size);
+        let own_b = format!("192.168.1.150,192.168.1.{}", 149 + size);
+        let now = Mono(0);
+        let boxes = [
+            Box::new(200, a_ip, plan(&own_a, &own_b, a_ip, authoritative), now),
+            Box::new(100, b_ip, plan(&own_b, &own_a, b_ip, authoritative), now),
+        ];
+        let clients = (0..n)
+            .map(|i| Client {
+                hw: HwAddr::ether([0x02, 0x51, 0, 0, (i >> 8) as u8, i as u8]),
+                name: format!("c{i}"),
+                state: State::Init,
+                xid: 0,
+                next: Mono(rng.between(0, 8_000)),
+                offer: None,
+                lease: None,
+                t1: Mono(0),
+                t2: Mono(0),
+                off: false,
+            })
+            .collect();
+        let mut p = Pair {
+            now,
+            boxes,
+            clients,
+            wire: BinaryHeap::new(),
+            seq: 0,
+            rng,
+            loss,
+            cut: false,
+            arp_vip: None,
+            broken_gate: false,
+            tally: Tally::default(),
+            trace: std::collections::VecDeque::new(),
+            first_failure: Vec::new(),
+        };
+        for i in 0..2 {
+            p.drain(i);
+        }
+        p
+    }
+
+    fn note(&mut self, what: String) {
+        if self.trace.len() == 80 {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("t={}ms {what}", self.now.0));
+    }
+
+    fn wall(&self) -> UnixTime {
+        UnixTime(WALL0 + self.now.0 / 1000)
+    }
+
+    fn now2(&self) -> Now {
+        Now {
+            mono: self.now,
+            wall: self.wall(),
+        }
+    }
+
+    fn send(&mut self, msg: Msg) {
+        if self.rng.chance(self.loss) {
+            return;
+        }
+        let delay = 1 + self.rng.below(3);
+        self.seq += 1;
+        self.wire.push(Event {
+            at: self.now + ms(delay),
+            seq: self.seq,
+            msg,
+        });
+    }
+
+    /// Runs until `end`, event by event.
+    fn run_until(&mut self, end: Mono) {
+        loop {
+            let timers = self
+                .boxes
+                .iter()
+                .filter(|b| b.alive)
+                .filter_map(|b| b.router.poll_timeout());
+            let clients = self.clients.iter().filter(|c| !c.off).map(|c| c.next);
+            let wire = self.wire.peek().map(|e| e.at);
+            let next = timers.chain(clients).chain(wire).min().unwrap_or(end);
+            if next > end {
+                self.now = end;
+                return;
+            }
+            self.now = self.now.max(next);
+            while self.wire.peek().is_some_and(|e| e.at <= self.now) {
+                let e = self.wire.pop().unwrap();
+                self.deliver(e.msg);
+            }
+            for i in 0..2 {
+                let b = &mut self.boxes[i];
+                if b.alive && b.router.poll_timeout().is_some_and(|t| t <= self.now) {
+                    b.router.poll(self.now);
+                    b.server.tick(Now {
+                        mono: self.now,
+                        wall: UnixTime(WALL0 + self.now.0 / 1000),
+                    });
+                    self.drain(i);
+                }
+            }
+            for c in 0..self.clients.len() {
+                if !self.clients[c].off && self.clients[c].next <= self.now {
+                    self.client_timer(c);
+                }
+            }
+        }
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    /// The simulated VRRP driver: carries out the router's actions.
+    fn drain(&mut self, i: usize) {
+        while let Some(a) = self.boxes[i].router.poll_action() {
+            let b = &mut self.boxes[i];
+            match a {
+                Action::SendAdvert { priority } => {
+                    let advert = b.router.advert(priority);
+                    let bytes = packet::encode(&advert, ChecksumMode::Rfc9568, b.ip, MULTICAST_V4);
+                    self.send(Msg::Advert { from: i, bytes });
+                }
+                Action::AddVip(_) => b.holds_vip = true,
+                Action::SendGratuitousArp { .. } => {
+                    assert!(b.holds_vip, "box {i}: gratuitous ARP without the VIP");
+                    self.arp_vip = Some(i);
+                }
+                Action::RemoveVip(_) => b.holds_vip = false,
+                Action::RoleChanged(r) => {
+                    b.role = r;
+                    self.note(format!("box {i} is {}", r.as_str()));
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, msg: Msg) {
+        match msg {
+            Msg::Advert { from, bytes } => {
+                let to = 1 - from;
+                if self.cut || !self.boxes[to].alive || !self.boxes[from].alive {
+                    return;
+                }
+                let src = self.boxes[from].ip;
+                let ip = IpHeader {
+                    src,
+                    dst: MULTICAST_V4,
+                    ttl: TTL,
+                };
+                let d = packet::decode(ip, &bytes).expect("the wire carries valid adverts");
+                let _ = self.boxes[to].router.receive(self.now, &d.advert, src);
+                self.drain(to);
+            }
+            Msg::Request { to: Some(b), req } => self.serve(b, req),
+            Msg::Request { to: None, req } => {
+                for b in 0..2 {
+                    self.serve(b, req.clone());
+                }
+            }
+            Msg::Reply {
+                from,
+                client,
+                answer,
+            } => self.client_reply(from, client, answer),
+        }
+    }
+
+    /// The simulated DHCP driver of box `b`: the gate, then the core; the
+    /// answer's changes reach the disk before the answer leaves.
+    fn serve(&mut self, b: usize, req: Req) {
+        if !self.boxes[b].alive {
+            return;
+        }
+        let now = self.now2();
+        let bx = &mut self.boxes[b];
+        if !self.broken_gate && gate(bx.role, req.msg) == Gate::Silent {
+            self.tally.gated += 1;
+            return;
+        }
+        let outcome = bx.server.handle(now, &req);
+        let answer = match outcome {
+            Outcome::Silent(_) => return,
+            Outcome::Store(changes, _) => {
+                bx.store(&changes);
+                return;
+            }
+            Outcome::Reply(a) => a,
+        };
+        bx.store(&answer.changes);
+        let role = bx.role;
+        if !role.serves() {
+            if self.first_failure.is_empty() {
+                self.first_failure = self.trace.iter().cloned().collect();
+            }
+            self.tally.wrong_speaker.push(format!(
+                "t={}ms box {b} ({}) sent {:?} to {}",
+                self.now.0,
+                role.as_str(),
+                answer.msg,
+                answer.hw
+            ));
+        }
+        let Some(client) = self.clients.iter().position(|c| c.hw == answer.hw) else {
+            return;
+        };
+        let what = format!(
+            "box {b} {:?} {} to {} (asked {:?} ciaddr {} requested {:?})",
+            answer.msg,
+            answer.yiaddr,
+            self.clients[client].name,
+            req.msg,
+            req.ciaddr,
+            req.requested
+        );
+        self.note(what);
+        self.send(Msg::Reply {
+            from: b,
+            client,
+            answer,
+        });
+    }
+
+    fn option(a: &Answer, code: u8) -> Option<&[u8]> {
+        a.options
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn client_reply(&mut self, from: usize, c: usize, a: Answer) {
+        let now = self.now;
+        let cl = &self.clients[c];
+        if cl.off || a.xid != cl.xid {
+            return;
+        }
+        match (cl.state, a.msg) {
+            (State::Selecting, MsgType::Offer) => {
+                let sid = Self::option(&a, 54)
+                    .and_then(|v| <[u8; 4]>::try_from(v).ok())
+                    .map(Ipv4Addr::from)
+                    .expect("an OFFER carries a server identifier");
+                assert_eq!(
+                    sid, VIP.addr,
+                    "box {from}: the server identifier is the VIP"
+                );
+                let cl = &mut self.clients[c];
+                cl.offer = Some((a.yiaddr, sid));
+                cl.state = State::Requesting;
+                cl.next = now;
+                self.client_send(c);
+            }
+            (
+                State::Requesting | State::Renewing | State::Rebinding | State::InitReboot,
+                MsgType::Ack,
+            ) => {
+                self.tally.acks += 1;
+                let secs = Self::option(&a, 51)
+                    .and_then(|v| <[u8; 4]>::try_from(v).ok())
+                    .map(u32::from_be_bytes)
+                    .expect("an ACK carries a lease time") as u64;
+                let held = self.clients[c].holds(now);
+                if let Some(old) = held
+                    && old != a.yiaddr
+                {
+                    self.tally.moves += 1;
+                }
+                let dup = self
+                    .clients
+                    .iter()
+                    .enumerate()
+                    .any(|(o, other)| o != c && other.holds(now) == Some(a.yiaddr));
+                if dup && self.first_failure.is_empty() {
+                    self.first_failure = self.trace.iter().cloned().collect();
+                }
+                for (o, other) in self.clients.iter().enumerate() {
+                    if o != c && other.holds(now) == Some(a.yiaddr) {
+                        self.tally.duplicates.push(format!(
+                            "t={}ms box {from} ACKed {} to {} while {} holds it until t={}ms",
+                            now.0,
+                            a.yiaddr,
+                            self.clients[c].name,
+                            other.name,
+                            other.lease.unwrap().1.0
+                        ));
+                    }
+                }
+                let cl = &mut self.clients[c];
+                cl.lease = Some((a.yiaddr, now + Duration::from_secs(secs)));
+                cl.t1 = now + Duration::from_millis(secs * 500);
+                cl.t2 = now + Duration::from_millis(secs * 875);
+                cl.state = State::Bound;
+                cl.next = cl.t1;
+            }
+            (
+                State::Requesting | State::Renewing | State::Rebinding | State::InitReboot,
+                MsgType::Nak,
+            ) => {
+                self.tally.naks += 1;
+                if self.clients[c].holds(now).is_some() {
+                    self.tally.naks_of_valid += 1;
+                }
+                let cl = &mut self.clients[c];
+                cl.lease = None;
+                cl.state = State::Init;
+                cl.next = now + ms(500);
+            }
+            _ => {}
+        }
+    }
+
+    fn request(&self, c: usize, msg: MsgType) -> Req {
+        let cl = &self.clients[c];
+        Req {
+            msg,
+            xid: cl.xid,
+            flags: 0,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            giaddr: Ipv4Addr::UNSPECIFIED,
+            hw: cl.hw,
+            client_id: None,
+            requested: None,
+            server_id: None,
+            prl: Some(vec![1, 3, 6, 15, 51, 54]),
+            max_len: 548,
+            hostname: Some(cl.name.clone().into_bytes()),
+            fqdn: None,
+            relay_info: None,
+            subnet_select: None,
+            unicast: false,
+            ifindex: Some(2),
+        }
+    }
+
+    /// Sends what the client's state calls for and sets its retransmission.
+    fn client_send(&mut self, c: usize) {
+        let now = self.now;
+        let state = self.clients[c].state;
+        let (msg, to) = match state {
+            State::Init | State::Selecting => {
+                let mut r = self.request(c, MsgType::Discover);
+                r.requested = self.clients[c].lease.map(|l| l.0);
+                (r, None)
+            }
+            State::Requesting => {
+                let (ip, sid) = self.clients[c].offer.expect("an offer to request");
+                let mut r = self.request(c, MsgType::Request);
+                r.requested = Some(ip);
+                r.server_id = Some(sid);
+                (r, None)
+            }
+            State::InitReboot => {
+                let mut r = self.request(c, MsgType::Request);
+                r.requested = self.clients[c].lease.map(|l| l.0);
+                (r, None)
+            }
+            State::Renewing => {
+                let mut r = self.request(c, MsgType::Request);
+                r.ciaddr = self.clients[c].lease.unwrap().0;
+                r.unicast = true;
+                // Unicast to the VIP: it reaches the box the ARP caches
+                // name, if that box still holds the VIP.
+                let to = self.arp_vip.filter(|b| self.boxes[*b].holds_vip);
+                let Some(to) = to else {
+                    self.clients[c].next = now + ms(10_000);
+                    return;
+                };
+                (r, Some(to))
+            }
+            State::Rebinding => {
+                let mut r = self.request(c, MsgType::Request);
+                r.ciaddr = self.clients[c].lease.unwrap().0;
+                (r, None)
+            }
+            State::Bound => return,
+        };
+        let wait = match state {
+            State::Renewing | State::Rebinding => 10_000,
+            _ => 2_000 + self.rng.below(2_000),
+        };
+        self.clients[c].next = now + ms(wait);
+        self.send(Msg::Request { to, req: msg });
+    }
+
+    fn client_timer(&mut self, c: usize) {
+        let now = self.now;
+        let cl = &mut self.clients[c];
+        // Expiry ends every state that holds a lease (RFC 2131 §4.4.5).
+        if let Some((_, exp)) = cl.lease
+            && exp <= now
+        {
+            cl.lease = None;
+            cl.state = State::Init;
+        }
+        match cl.state {
+            State::Init => {
+                cl.state = State::Selecting;
+                cl.xid = cl.xid.wrapping_add(1);
+            }
+            State::Selecting | State::Requesting | State::InitReboot => {
+                // No answer: start over (a lease, if any, is still tried).
+                cl.state = if cl.holds(now).is_some() {
+                    State::InitReboot
+                } else {
+                    State::Selecting
+                };
+                cl.xid = cl.xid.wrapping_add(1);
+            }
+            State::Bound => {
+                cl.state = State::Renewing;
+                cl.xid = cl.xid.wrapping_add(1);
+            }
+            State::Renewing if now >= cl.t2 => {
+                cl.state = State::Rebinding;
+                cl.xid = cl.xid.wrapping_add(1);
+            }
+            State::Renewing | State::Rebinding => {}
+        }
+        self.client_send(c);
+    }
+
+    /// A client reboots: INIT-REBOOT with its lease if still valid.
+    fn reboot_client(&mut self, c: usize) {
+        let now = self.now;
+        let what = format!("{} reboots", self.clients[c].name);
+        self.note(what);
+        let cl = &mut self.clients[c];
+        cl.xid = cl.xid.wrapping_add(1);
+        cl.state = if cl.holds(now).is_some() {
+            State::InitReboot
+        } else {
+            State::Init
+        };
+        cl.next = now;
+    }
+
+    /// A client leaves the LAN, or comes back (INIT-REBOOT with a lease
+    /// that is still valid, INIT otherwise).
+    fn toggle_client(&mut self, c: usize) {
+        let now = self.now;
+        let cl = &mut self.clients[c];
+        cl.off = !cl.off;
+        let what = format!("{} {}", cl.name, if cl.off { "leaves" } else { "returns" });
+        if !cl.off {
+            cl.next = now;
+            cl.xid = cl.xid.wrapping_add(1);
+            cl.state = if cl.holds(now).is_some() {
+                State::InitReboot
+            } else {
+                State::Init
+            };
+        }
+        self.note(what);
+    }
+
+    fn crash(&mut self, b: usize) {
+        self.boxes[b].crash();
+        self.note(format!("box {b} crashed"));
+    }
+
+    fn restart(&mut self, b: usize) {
+        let now = self.now;
+        self.boxes[b].restart(now);
+        self.note(format!(
+            "box {b} restarted with {} leases",
+            self.boxes[b].disk.len()
+        ));
+        self.drain(b);
+    }
+
+    fn actives(&self) -> usize {
+        self.boxes
+            .iter()
+            .filter(|b| b.alive && b.role == Role::Active)
+            .count()
+    }
+
+    /// Every client that is on the LAN and bound.
+    fn bound(&self) -> usize {
+        self.clients
+            .iter()
+            .filter(|c| !c.off && c.holds(self.now).is_some())
+            .count()
+    }
+
+    fn check(&self, seed: u64, scenario: &str, continuity: bool) {
+        let t = &self.tally;
+        let trace: Vec<&str> = if self.first_failure.is_empty() {
+            self.trace.iter().map(String::as_str).collect()
+        } else {
+            self.first_failure.iter().map(String::as_str).collect()
+        };
+        let ctx = || {
+            format!(
+                "scenario {scenario}, seed {seed}: {t:?}\nlast events:\n{}",
+                trace.join("\n")
+            )
+        };
+        assert!(t.duplicates.is_empty(), "duplicate address: {}", ctx());
+        assert!(
+            t.wrong_speaker.is_empty(),
+            "a box spoke out of turn: {}",
+            ctx()
+        );
+        if continuity {
+            assert_eq!(
+                (t.naks_of_valid, t.moves),
+                (0, 0),
+                "a client lost its address: {}",
+                ctx()
+            );
+        }
+        assert!(t.acks > 0, "no client was ever served: {}", ctx());
+    }
+}
+
+/// The pair comes up, A (priority 200) Active, and every client binds.
+fn settled(seed: u64, loss: u64, pressure: bool) -> Pair {
+    let mut p = Pair::new(seed, loss, pressure);
+    p.run_for(Duration::from_secs(30));
+    assert_eq!(p.actives(), 1, "seed {seed}: one Active after start");
+    assert!(p.boxes[0].role == Role::Active, "seed {seed}: A is Active");
+    p
+}
+
+/// A dies at a random moment; B takes over; the clients renew with B and
+/// keep their addresses (the adopt rule), new clients get B's range.
+fn failover(seed: u64) -> Pair {
+    let mut p = settled(seed, seed % 3, false);
+    let wait = p.rng.between(0, 2 * LEASE_S * 1000);
+    p.run_for(ms(wait));
+    p.crash(0);
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.actives(), 1, "seed {seed}: B took over");
+    assert!(p.boxes[1].role == Role::Active);
+    p.run_for(Duration::from_secs(3 * LEASE_S));
+    assert_eq!(
+        p.bound(),
+        p.clients.len(),
+        "seed {seed}: every client bound"
+    );
+    p.check(seed, "failover", true);
+    p
+}
+
+/// After the failover A comes back from its disk and preempts.
+fn return_with_preempt(seed: u64) {
+    let mut p = failover(seed);
+    p.restart(0);
+    p.run_for(Duration::from_secs(10));
+    assert!(p.boxes[0].role == Role::Active, "seed {seed}: A preempted");
+    assert_eq!(p.actives(), 1);
+    // A client reboots too, claiming its lease from A, which may not know it.
+    let c = p.rng.below(p.clients.len() as u64) as usize;
+    p.reboot_client(c);
+    p.run_for(Duration::from_secs(3 * LEASE_S));
+    assert_eq!(
+        p.bound(),
+        p.clients.len(),
+        "seed {seed}: every client bound"
+    );
+    p.check(seed, "return-with-preempt", true);
+}
+
+/// The boxes stop hearing each other (both Active) for a while, clients
+/// come and go, then the link heals and one Active remains.
+fn split_brain_and_heal(seed: u64) {
+    let mut p = settled(seed, 0, false);
+    p.cut = true;
+    let cut_for = p.rng.between(5_000, LEASE_S * 1000 / 2);
+    let t_end = p.now + ms(cut_for);
+    while p.now < t_end {
+        let step = p.rng.between(500, 5_000);
+        p.run_for(ms(step));
+        let c = p.rng.below(p.clients.len() as u64) as usize;
+        p.reboot_client(c);
+    }
+    assert_eq!(p.actives(), 2, "seed {seed}: split brain makes two Actives");
+    p.cut = false;
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.actives(), 1, "seed {seed}: one Active after heal");
+    p.run_for(Duration::from_secs(3 * LEASE_S));
+    p.check(seed, "split-brain", false);
+}
+
+/// Repeated failures: crashes and restarts of either box, client reboots
+/// and clients leaving and coming back, with loss.
+fn churn(seed: u64, pressure: bool) -> Pair {
+    let mut p = settled(seed, 1 + seed % 4, pressure);
+    for _ in 0..12 {
+        let step = p.rng.between(2_000, 40_000);
+        p.run_for(ms(step));
+        match p.rng.below(4) {
+            0 => {
+                // Crash one box if the other is up, or bring a dead one back.
+                let b = p.rng.below(2) as usize;
+                if p.boxes[b].alive && p.boxes[1 - b].alive {
+                    p.crash(b);
+                } else if !p.boxes[b].alive {
+                    p.restart(b);
+                }
+            }
+            1 => {
+                let c = p.rng.below(p.clients.len() as u64) as usize;
+                p.reboot_client(c);
+            }
+            2 => {
+                let c = p.rng.below(p.clients.len() as u64) as usize;
+                p.toggle_client(c);
+            }
+            _ => {}
+        }
+    }
+    for b in 0..2 {
+        if !p.boxes[b].alive {
+            p.restart(b);
+        }
+    }
+    for c in &mut p.clients {
+        c.off = false;
+    }
+    p.run_for(Duration::from_secs(3 * LEASE_S));
+    assert_eq!(p.actives(), 1, "seed {seed}: one Active at the end");
+    p
+}
+
+/// Seeds per scenario in the suite; `HAMASQ_SIM_SEEDS` runs more.
+fn seeds() -> u64 {
+    std::env::var("HAMASQ_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(250)
+}
+
+#[test]
+fn failover_keeps_every_client_and_its_address() {
+    for seed in 0..seeds() {
+        failover(seed);
+    }
+}
+
+#[test]
+fn return_with_preempt_keeps_every_client() {
+    for seed in 0..seeds() {
+        return_with_preempt(seed);
+    }
+}
+
+#[test]
+fn split_brain_then_heal_binds_no_address_twice() {
+    for seed in 0..seeds() {
+        split_brain_and_heal(seed);
+    }
+}
+
+#[test]
+fn churn_of_failures_binds_no_address_twice() {
+    for seed in 0..seeds() {
+        churn(seed, false).check(seed, "churn", true);
+    }
+}
+
+/// What the simulation found (issue 13): under pool pressure a box that
+/// comes back from a crash knows only what its own disk holds, not the
+/// renewals its peer granted meanwhile, so it hands an address that a
+/// client still holds to another client (e.g. seed 3: A crashes, B renews
+/// c0's address from A's range, A returns, preempts, and offers that
+/// address, expired on its own disk, to c1). Lease replication between
+/// the pair closes this; until it lands the schedules run on demand:
+/// `cargo test --lib pair_sim -- --ignored`.
+#[test]
+#[ignore = "finds duplicate addresses under pool pressure until lease replication (issue 13) lands"]
+fn churn_under_pool_pressure_binds_no_address_twice() {
+    for seed in 0..seeds() {
+        churn(seed, true).check(seed, "churn-pressure", false);
+    }
+}
+
+/// The checks can fail: with the gate left out, the Backup answers too,
+/// and the run catches it.
+#[test]
+fn a_box_that_answers_out_of_turn_is_caught() {
+    let mut p = settled(1, 0, false);
+    p.broken_gate = true;
+    let c = 0;
+    p.reboot_client(c);
+    p.run_for(Duration::from_secs(10));
+    assert!(
+        p.tally
+            .wrong_speaker
+            .iter()
+            .any(|w| w.contains("box 1 (backup)")),
+        "{:?}",
+        p.tally
+    );
+    let caught = std::panic::catch_unwind(|| p.check(1, "broken-gate", true));
+    assert!(caught.is_err());
+}
