@@ -8,7 +8,9 @@
 //!   that are stored or shown to people, such as lease expiry.
 //!
 //! Protocol cores never read a clock: their caller passes `now` (design §3).
-//! Only drivers call [`Mono::now`] / [`UnixTime::now`].
+//! Only drivers call [`Mono::now`] / [`UnixTime::now`]. [`Mono::now`] reads
+//! tokio's clock, so a driver under `tokio::time::pause` runs on virtual
+//! time in tests (the same instant as `std::time::Instant` otherwise).
 
 use std::ops::{Add, Sub};
 use std::sync::OnceLock;
@@ -20,13 +22,13 @@ pub struct Mono(pub u64);
 
 fn base() -> Instant {
     static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
+    *BASE.get_or_init(|| tokio::time::Instant::now().into_std())
 }
 
 impl Mono {
     /// The current monotonic time. Drivers only; cores take `now` as input.
     pub fn now() -> Mono {
-        Mono::from_instant(Instant::now())
+        Mono::from_instant(tokio::time::Instant::now().into_std())
     }
 
     /// Converts a tokio/std instant to `Mono` (saturating at the base).
@@ -128,6 +130,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Drivers read `Mono::now`; under a paused tokio clock it moves only
+    /// when the test moves it, so driver tests run on virtual time.
+    #[tokio::test(start_paused = true)]
+    async fn mono_follows_the_tokio_clock() {
+        let a = Mono::now();
+        tokio::time::advance(Duration::from_secs(3609)).await;
+        assert_eq!(Mono::now().since(a), Duration::from_secs(3609));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(Mono::now().since(a), Duration::from_millis(3_609_250));
+    }
 
     #[test]
     fn formats_known_instants() {

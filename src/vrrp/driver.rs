@@ -425,7 +425,7 @@ impl VrrpTask {
                         Ok(Received::SteppedDown)
                             if prio == 255 && self.cfg.unicast_peers.is_empty() =>
                         {
-                            self.last_heard = Some(std::time::Instant::now());
+                            self.last_heard = Some(Mono::now().to_instant());
                             // Checklist 36: RFC mode has no allow-list; we obey, loudly.
                             event!(
                                 Warn,
@@ -436,7 +436,7 @@ impl VrrpTask {
                             );
                         }
                         Ok(Received::Own | Received::NotRunning) => {}
-                        Ok(_) => self.last_heard = Some(std::time::Instant::now()),
+                        Ok(_) => self.last_heard = Some(Mono::now().to_instant()),
                     }
                 }
             }
@@ -563,7 +563,7 @@ impl VrrpTask {
             vips: self.cfg.vips.clone(),
             active_router,
             last_heard: self.last_heard,
-            since: std::time::Instant::now(),
+            since: Mono::now().to_instant(),
         });
     }
 
