@@ -32,6 +32,7 @@ pub mod daemon;
 pub mod daemonize;
 pub mod dhcp;
 pub mod dns;
+pub mod ha;
 pub mod import;
 pub mod log;
 pub mod memory;

@@ -1,0 +1,11 @@
+//! The pair link (design §9, issue 13): one authenticated TCP connection
+//! between the two boxes of a pair, over which each streams its committed
+//! lease changes to the other.
+//!
+//! * [`auth`]: the pre-shared key, per-connection session keys from both
+//!   sides' fresh nonces, and a MAC on every frame (HMAC-SHA-256).
+//! * [`link`]: one connection, sans-IO: handshake, framing, heartbeat,
+//!   the dead-peer timer, and why a link closed.
+
+pub mod auth;
+pub mod link;
