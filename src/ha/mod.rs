@@ -6,6 +6,10 @@
 //!   sides' fresh nonces, and a MAC on every frame (HMAC-SHA-256).
 //! * [`link`]: one connection, sans-IO: handshake, framing, heartbeat,
 //!   the dead-peer timer, and why a link closed.
+//! * [`stream`]: the replication stream over a link: numbered changes
+//!   with remaining lifetimes, acknowledgements, a bounded window, and the
+//!   resume (or full transfer) on every new connection.
 
 pub mod auth;
 pub mod link;
+pub mod stream;
