@@ -11,5 +11,6 @@
 //!   resume (or full transfer) on every new connection.
 
 pub mod auth;
+pub mod driver;
 pub mod link;
 pub mod stream;

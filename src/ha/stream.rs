@@ -256,6 +256,16 @@ impl Outbox {
         self.last
     }
 
+    /// The sequence number of the last change pushed.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Every change up to this one has been handed to the link.
+    pub fn sent_through(&self) -> u64 {
+        self.next_to_send - 1
+    }
+
     /// Changes not yet acknowledged: the replication lag in changes.
     pub fn lag(&self) -> u64 {
         self.last - self.acked
@@ -291,8 +301,10 @@ impl Outbox {
         (KIND_FULL, b)
     }
 
+    /// The end of a catch-up: every change up to the one this names has
+    /// been handed to the link (a later one may still wait in the ring).
     pub fn full_done(&self) -> Frame {
-        (KIND_DONE, self.last.to_be_bytes().to_vec())
+        (KIND_DONE, self.sent_through().to_be_bytes().to_vec())
     }
 
     /// The peer acknowledged up to `seq` of `epoch`.

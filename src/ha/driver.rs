@@ -1,0 +1,722 @@
+//! The pair link's driver: the TCP connection, reconnects with backoff,
+//! and the channels to the DHCP task (design §1, §9). The decisions are
+//! in [`super::link`] and [`super::stream`]; this file only moves bytes
+//! and messages.
+//!
+//! * One connection between the boxes' own addresses, never the VIP: the
+//!   box with the lower address connects, the other accepts, and only
+//!   from the configured peer (anything else is refused and counted).
+//! * The DHCP task hands over its committed changes on an unbounded
+//!   channel that this task drains at once into the bounded ring of the
+//!   [`Outbox`], so a slow or dead peer never holds up DHCP; past the
+//!   ring, the peer gets a full transfer when it comes back.
+//! * Peer changes go to the DHCP task, which owns the lease store; each
+//!   batch is acknowledged to the peer only once the DHCP task reports it
+//!   durably stored.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::auth::{End, NONCE_LEN, Psk};
+use super::link::{Close, Event, Link, Timers};
+use super::stream::{self, Inbound, Outbox, Position, Record};
+use crate::clock::{Mono, UnixTime};
+use crate::dhcp::binding::Lease;
+use crate::dhcp::leases::Change;
+use crate::stats::Counter;
+use crate::task::{Shutdown, TaskError};
+use crate::{event, event_limited};
+
+/// Bytes queued on the link past which no more changes are pulled.
+const HIGH_WATER: usize = 256 * 1024;
+/// Reconnect backoff: from this, doubling, to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Changes kept for a resume; an older peer gets a full transfer.
+const RING: usize = 65_536;
+/// Frames in flight before an acknowledgement.
+const WINDOW: u64 = 4096;
+
+/// Settings of the link.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// This box's own address (never the VIP).
+    pub me: Ipv4Addr,
+    pub peer: Ipv4Addr,
+    pub port: u16,
+    pub psk: Psk,
+    pub timers: Timers,
+    /// The epoch of this box's lease store.
+    pub epoch: u64,
+    /// Where this box stood in the peer's stream when it last stored a
+    /// peer change.
+    pub seen: Position,
+}
+
+/// Peer changes for the DHCP task to store; `done` says whether the
+/// commit succeeded. `at` is where that leaves us in the peer's stream.
+pub struct Apply {
+    pub changes: Vec<Change>,
+    pub at: Option<Position>,
+    pub done: oneshot::Sender<bool>,
+}
+
+/// The DHCP task's ends.
+pub struct Channels {
+    /// Committed local changes, in commit order.
+    pub committed: mpsc::UnboundedReceiver<Vec<Change>>,
+    /// Peer changes to store.
+    pub apply: mpsc::Sender<Apply>,
+    /// A full transfer asks the DHCP task for every lease it holds.
+    pub snapshot: mpsc::Sender<oneshot::Sender<Vec<Lease>>>,
+    /// What the link knows, for VRRP (sync-aware preemption) and status.
+    pub state: watch::Sender<PeerState>,
+}
+
+/// The link as status, metrics and VRRP see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerState {
+    pub connected: bool,
+    /// This box has stored everything the peer had when they connected.
+    pub caught_up: bool,
+    /// Our changes the peer has not acknowledged.
+    pub lag: u64,
+    /// The peer's wall clock minus ours, seconds, at the last connect.
+    pub skew_s: i64,
+    /// Why the last connection ended.
+    pub last_close: Option<&'static str>,
+}
+
+struct Counters {
+    frames_in: Counter,
+    frames_out: Counter,
+    auth_failures: Counter,
+    refused: Counter,
+    connects: Counter,
+}
+
+impl Counters {
+    fn register() -> Counters {
+        let r = crate::stats::global();
+        Counters {
+            frames_in: r.counter(
+                "hamasq_ha_frames_received_total",
+                "Pair link frames received.",
+            ),
+            frames_out: r.counter("hamasq_ha_frames_sent_total", "Pair link frames sent."),
+            auth_failures: r.counter(
+                "hamasq_ha_auth_failures_total",
+                "Pair link connections closed for a wrong key or a bad frame tag.",
+            ),
+            refused: r.counter(
+                "hamasq_ha_connections_refused_total",
+                "Pair link connections refused: not from the configured peer.",
+            ),
+            connects: r.counter(
+                "hamasq_ha_connections_total",
+                "Pair link connections authenticated.",
+            ),
+        }
+    }
+}
+
+/// The pair link task.
+pub struct HaTask {
+    s: Settings,
+    listener: Option<TcpListener>,
+    outbox: Outbox,
+    counters: Counters,
+}
+
+impl HaTask {
+    /// Binds the listening socket when this box accepts (the higher
+    /// address), before privileges are dropped.
+    pub async fn open(s: Settings) -> Result<HaTask, String> {
+        let listener = if s.me > s.peer {
+            let at = SocketAddr::V4(SocketAddrV4::new(s.me, s.port));
+            Some(
+                TcpListener::bind(at)
+                    .await
+                    .map_err(|e| format!("[ha] cannot listen on {at}: {e}"))?,
+            )
+        } else {
+            None
+        };
+        Ok(HaTask {
+            outbox: Outbox::new(s.epoch, RING, WINDOW),
+            s,
+            listener,
+            counters: Counters::register(),
+        })
+    }
+
+    pub async fn run(mut self, mut ch: Channels, mut sd: Shutdown) -> Result<(), TaskError> {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let conn = tokio::select! {
+                _ = sd.wait() => return Ok(()),
+                c = self.connect() => c,
+                batch = ch.committed.recv() => {
+                    match batch {
+                        Some(b) => self.take(&b),
+                        None => return Ok(()),
+                    }
+                    continue;
+                }
+            };
+            let stream = match conn {
+                Ok(s) => s,
+                Err(e) => {
+                    event_limited!(Info, "ha.connect_failed", "peer={} error={e}", self.s.peer);
+                    self.wait(&mut ch, &mut sd, backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            };
+            let why = self.serve(stream, &mut ch, &mut sd).await;
+            ch.state.send_modify(|st| {
+                st.connected = false;
+                st.last_close = Some(why.as_str());
+            });
+            if sd.is_set() {
+                return Ok(());
+            }
+            if why.is_auth_failure() {
+                self.counters.auth_failures.inc();
+                event!(
+                    Warn,
+                    "ha.auth_failed",
+                    "peer={} reason={}",
+                    self.s.peer,
+                    why.as_str()
+                );
+            } else {
+                event!(
+                    Info,
+                    "ha.disconnected",
+                    "peer={} reason={}",
+                    self.s.peer,
+                    why.as_str()
+                );
+            }
+            self.wait(&mut ch, &mut sd, backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            if why == Close::PeerClosed || why == Close::Silent {
+                backoff = BACKOFF_MIN;
+            }
+        }
+    }
+
+    /// Keeps taking committed changes while waiting to reconnect.
+    async fn wait(&mut self, ch: &mut Channels, sd: &mut Shutdown, d: Duration) {
+        let until = tokio::time::Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = sd.wait() => return,
+                _ = tokio::time::sleep_until(until) => return,
+                b = ch.committed.recv() => match b {
+                    Some(b) => self.take(&b),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn take(&mut self, batch: &[Change]) {
+        let now = UnixTime::now();
+        for c in batch {
+            self.outbox.push(Record::of(c, now));
+        }
+    }
+
+    async fn connect(&mut self) -> io::Result<TcpStream> {
+        match &self.listener {
+            None => {
+                let to = SocketAddr::V4(SocketAddrV4::new(self.s.peer, self.s.port));
+                let sock = tokio::net::TcpSocket::new_v4()?;
+                sock.bind(SocketAddr::V4(SocketAddrV4::new(self.s.me, 0)))?;
+                tokio::time::timeout(Duration::from_secs(3), sock.connect(to))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+            }
+            Some(l) => loop {
+                let (s, from) = l.accept().await?;
+                if from.ip() == std::net::IpAddr::V4(self.s.peer) {
+                    return Ok(s);
+                }
+                self.counters.refused.inc();
+                event_limited!(
+                    Warn,
+                    "ha.connection_refused",
+                    "from={from} expected={} reason=not_the_configured_peer",
+                    self.s.peer
+                );
+            },
+        }
+    }
+
+    /// One connection, until it closes.
+    async fn serve(&mut self, stream: TcpStream, ch: &mut Channels, sd: &mut Shutdown) -> Close {
+        let _ = stream.set_nodelay(true);
+        let end = if self.listener.is_some() {
+            End::Acceptor
+        } else {
+            End::Connector
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        if getrandom::fill(&mut nonce).is_err() {
+            return Close::Silent;
+        }
+        let mut link = Link::new(
+            end,
+            self.s.psk.clone(),
+            nonce,
+            self.s.me,
+            self.s.timers,
+            Mono::now(),
+        );
+        let mut out: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        // Batches handed to the DHCP task, oldest first.
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        // The catch-up of the peer ends at this sequence number.
+        let mut done_after: Option<u64> = None;
+        let mut snapshot: Option<oneshot::Receiver<Vec<Lease>>> = None;
+        let mut up = false;
+        loop {
+            while let Some(f) = link.poll_event() {
+                match f {
+                    Event::Closed(why) => {
+                        // What the link still queued (our proof, after a
+                        // wrong key, so the peer can say so too) goes out
+                        // first, briefly.
+                        while let Some(b) = link.poll_transmit() {
+                            out.extend_from_slice(&b);
+                        }
+                        if !out.is_empty() {
+                            use tokio::io::AsyncWriteExt;
+                            let mut stream = stream;
+                            let _ = tokio::time::timeout(
+                                Duration::from_millis(500),
+                                stream.write_all(&out),
+                            )
+                            .await;
+                        }
+                        return why;
+                    }
+                    Event::Up { peer } => {
+                        up = true;
+                        self.counters.connects.inc();
+                        event!(
+                            Info,
+                            "ha.connected",
+                            "peer={peer} epoch={:016x}",
+                            self.s.epoch
+                        );
+                        let (k, b) =
+                            stream::resume_frame(self.s.epoch, self.s.seen, UnixTime::now());
+                        link.send(Mono::now(), k, &b);
+                        ch.state.send_modify(|st| {
+                            st.connected = true;
+                            st.caught_up = false;
+                        });
+                    }
+                    Event::Frame { kind, body } => {
+                        self.counters.frames_in.inc();
+                        match stream::decode(kind, &body, self.peer_epoch()) {
+                            Err(m) => {
+                                event_limited!(
+                                    Warn,
+                                    "ha.bad_frame",
+                                    "peer={} reason={}",
+                                    self.s.peer,
+                                    m.0
+                                );
+                            }
+                            Ok(Inbound::Resume {
+                                seen,
+                                peer_epoch,
+                                wall,
+                            }) => {
+                                if self.s.seen.epoch != peer_epoch {
+                                    // The peer has another store than we last saw:
+                                    // everything we know of it arrives anew.
+                                    self.s.seen = Position {
+                                        epoch: peer_epoch,
+                                        seq: 0,
+                                    };
+                                }
+                                let skew = wall.0 as i64 - UnixTime::now().0 as i64;
+                                if skew.abs() > 30 {
+                                    event!(
+                                        Warn,
+                                        "ha.clock_skew",
+                                        "peer={} skew_s={skew}",
+                                        self.s.peer
+                                    );
+                                }
+                                ch.state.send_modify(|st| st.skew_s = skew);
+                                self.outbox.resume(seen.epoch, seen.seq);
+                                if self.outbox.take_full() {
+                                    let (tx, rx) = oneshot::channel();
+                                    if ch.snapshot.send(tx).await.is_ok() {
+                                        snapshot = Some(rx);
+                                    }
+                                } else {
+                                    done_after = Some(self.outbox.last());
+                                }
+                            }
+                            Ok(Inbound::Apply { rec, ack }) => {
+                                let (tx, rx) = oneshot::channel();
+                                let now = UnixTime::now();
+                                let _ = ch
+                                    .apply
+                                    .send(Apply {
+                                        changes: vec![rec.to_change(now)],
+                                        at: ack,
+                                        done: tx,
+                                    })
+                                    .await;
+                                pending.push_back(Pending::Stored(rx, ack));
+                            }
+                            Ok(Inbound::FullStart { count }) => {
+                                event!(
+                                    Info,
+                                    "ha.full_transfer_start",
+                                    "peer={} leases={count}",
+                                    self.s.peer
+                                );
+                            }
+                            Ok(Inbound::FullDone { at }) => {
+                                let (tx, rx) = oneshot::channel();
+                                let _ = ch
+                                    .apply
+                                    .send(Apply {
+                                        changes: Vec::new(),
+                                        at: Some(at),
+                                        done: tx,
+                                    })
+                                    .await;
+                                pending.push_back(Pending::Stored(rx, Some(at)));
+                                pending.push_back(Pending::CaughtUp);
+                            }
+                            Ok(Inbound::Acked(at)) => {
+                                self.outbox.ack(at.epoch, at.seq);
+                                let lag = self.outbox.lag();
+                                ch.state.send_if_modified(|st| {
+                                    std::mem::replace(&mut st.lag, lag) != lag
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            if up {
+                let now = Mono::now();
+                while link.queued() < HIGH_WATER {
+                    let Some((k, b)) = self.outbox.poll_frame() else {
+                        break;
+                    };
+                    link.send(now, k, &b);
+                    self.counters.frames_out.inc();
+                }
+                if let Some(d) = done_after
+                    && self.outbox.sent_through() >= d
+                {
+                    let (k, b) = self.outbox.full_done();
+                    link.send(now, k, &b);
+                    done_after = None;
+                }
+            }
+            while let Some(b) = link.poll_transmit() {
+                out.extend_from_slice(&b);
+            }
+            let deadline = link
+                .poll_timeout()
+                .map(|m| tokio::time::Instant::from_std(m.to_instant()));
+            tokio::select! {
+                _ = sd.wait() => return Close::PeerClosed,
+                r = stream.readable() => {
+                    if r.is_err() { link.handle_eof(); continue; }
+                    match stream.try_read(&mut buf) {
+                        Ok(0) => link.handle_eof(),
+                        Ok(n) => link.handle_input(Mono::now(), &buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => link.handle_eof(),
+                    }
+                }
+                r = stream.writable(), if !out.is_empty() => {
+                    if r.is_err() { link.handle_eof(); continue; }
+                    match stream.try_write(&out) {
+                        Ok(n) => { out.drain(..n); }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => link.handle_eof(),
+                    }
+                }
+                _ = sleep_until_opt(deadline) => link.handle_timeout(Mono::now()),
+                b = ch.committed.recv() => match b {
+                    Some(b) => self.take(&b),
+                    None => return Close::PeerClosed,
+                },
+                r = front(&mut pending) => {
+                    match (pending.pop_front().expect("front was there"), r) {
+                        (Pending::Stored(_, Some(at)), true) => {
+                            self.s.seen = at;
+                            let (k, b) = stream::ack_frame(at);
+                            link.send(Mono::now(), k, &b);
+                        }
+                        (Pending::Stored(_, None), true) => {}
+                        (Pending::CaughtUp, _) => {
+                            ch.state.send_modify(|st| st.caught_up = true);
+                            event!(Info, "ha.caught_up", "peer={} at={}", self.s.peer, self.s.seen.seq);
+                        }
+                        // The DHCP task could not store it: no ACK; the
+                        // peer sends it again on the next connection.
+                        (Pending::Stored(..), false) => return Close::PeerClosed,
+                    }
+                }
+                s = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
+                    snapshot = None;
+                    let leases = s.unwrap_or_default();
+                    let now = UnixTime::now();
+                    let (k, b) = self.outbox.full_header(leases.len() as u64);
+                    link.send(Mono::now(), k, &b);
+                    // Streamed: the link's output drains while we go.
+                    for l in &leases {
+                        let (k, b) = stream::full_record(&Record::of(&Change::Upsert(l.clone()), now));
+                        link.send(Mono::now(), k, &b);
+                        while let Some(b) = link.poll_transmit() {
+                            out.extend_from_slice(&b);
+                        }
+                    }
+                    done_after = Some(self.outbox.last());
+                    event!(Info, "ha.full_transfer_sent", "peer={} leases={}", self.s.peer, leases.len());
+                }
+            }
+        }
+    }
+
+    fn peer_epoch(&self) -> u64 {
+        self.s.seen.epoch
+    }
+}
+
+/// A peer batch handed to the DHCP task, in order.
+enum Pending {
+    /// Its commit result; acknowledged at this position once stored.
+    Stored(oneshot::Receiver<bool>, Option<Position>),
+    /// Everything before this is stored: caught up with the peer.
+    CaughtUp,
+}
+
+/// Whether the oldest pending batch was stored (pending forever when
+/// none; a dropped result counts as not stored).
+async fn front(p: &mut VecDeque<Pending>) -> bool {
+    match p.front_mut() {
+        Some(Pending::Stored(rx, _)) => rx.await.unwrap_or(false),
+        Some(Pending::CaughtUp) => true,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dhcp::binding::HwAddr;
+    use crate::task::Supervisor;
+
+    fn free_port(ip: Ipv4Addr) -> u16 {
+        std::net::TcpListener::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn lease(i: u8) -> Lease {
+        Lease {
+            ip: Ipv4Addr::new(192, 168, 1, i),
+            hw: HwAddr::ether([2, 0, 0, 0, 0, i]),
+            client_id: None,
+            hostname: Some(format!("host-{i}")),
+            expires: UnixTime(UnixTime::now().0 + 3600),
+        }
+    }
+
+    /// One box's link task with a fake DHCP task: it stores every peer
+    /// change in `stored` and answers snapshots with `table`.
+    struct Box {
+        committed: mpsc::UnboundedSender<Vec<Change>>,
+        state: watch::Receiver<PeerState>,
+        stored: std::sync::Arc<std::sync::Mutex<Vec<Change>>>,
+    }
+
+    async fn start(
+        tasks: &mut Supervisor,
+        name: &'static str,
+        me: Ipv4Addr,
+        peer: Ipv4Addr,
+        port: u16,
+        key: u8,
+        table: Vec<Lease>,
+    ) -> Box {
+        let s = Settings {
+            me,
+            peer,
+            port,
+            psk: Psk::from_hex(&format!("{key:02x}").repeat(32)).unwrap(),
+            timers: Timers::default(),
+            epoch: u64::from(u32::from(me)),
+            seen: Position::default(),
+        };
+        let task = HaTask::open(s).await.unwrap();
+        let (committed_tx, committed) = mpsc::unbounded_channel();
+        let (apply, mut apply_rx) = mpsc::channel::<Apply>(64);
+        let (snapshot, mut snap_rx) = mpsc::channel::<oneshot::Sender<Vec<Lease>>>(4);
+        let (state, state_rx) = watch::channel(PeerState::default());
+        let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let st = stored.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    a = apply_rx.recv() => {
+                        let Some(a) = a else { return };
+                        st.lock().unwrap().extend(a.changes);
+                        let _ = a.done.send(true);
+                    }
+                    s = snap_rx.recv() => {
+                        let Some(s) = s else { return };
+                        let _ = s.send(table.clone());
+                    }
+                }
+            }
+        });
+        let ch = Channels {
+            committed,
+            apply,
+            snapshot,
+            state,
+        };
+        tasks.spawn(name, crate::task::Stage::Leases, move |sd| task.run(ch, sd));
+        Box {
+            committed: committed_tx,
+            state: state_rx,
+            stored,
+        }
+    }
+
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        let t0 = std::time::Instant::now();
+        while !f() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "waited 10 s for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+    const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+    #[tokio::test]
+    async fn changes_cross_the_link_and_a_new_peer_gets_everything() {
+        let port = free_port(B);
+        let mut tasks = Supervisor::default();
+        // A already holds two leases; B starts empty (a lost store).
+        let a = start(&mut tasks, "ha-a", A, B, port, 7, vec![lease(1), lease(2)]).await;
+        let b = start(&mut tasks, "ha-b", B, A, port, 7, vec![lease(9)]).await;
+        until("both caught up", || {
+            b.state.borrow().caught_up && a.state.borrow().caught_up
+        })
+        .await;
+        // The full transfers: B has A's table, A has B's.
+        let got = |x: &Box| {
+            let mut v: Vec<_> = x
+                .stored
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|c| match c {
+                    Change::Upsert(l) => l.ip,
+                    Change::Remove(ip) => *ip,
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(got(&b), vec![lease(1).ip, lease(2).ip]);
+        assert_eq!(got(&a), vec![lease(9).ip]);
+        // Then A's new commits, in order, with their names.
+        a.committed
+            .send(vec![Change::Upsert(lease(3)), Change::Remove(lease(1).ip)])
+            .unwrap();
+        until("B stored A's changes", || {
+            b.stored.lock().unwrap().len() == 4
+        })
+        .await;
+        let s = b.stored.lock().unwrap().clone();
+        assert!(matches!(&s[2], Change::Upsert(l) if l.hostname.as_deref() == Some("host-3")));
+        assert_eq!(s[3], Change::Remove(lease(1).ip));
+        until("A's lag back to 0", || a.state.borrow().lag == 0).await;
+        assert!(a.state.borrow().connected && b.state.borrow().connected);
+        let ended = tasks.shutdown(Duration::from_secs(2)).await;
+        assert!(
+            ended.iter().all(|(_, e)| *e == crate::task::TaskEnd::Ok),
+            "{ended:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_with_another_key_gets_nothing() {
+        let port = free_port(B);
+        let mut tasks = Supervisor::default();
+        let a = start(&mut tasks, "ha-a", A, B, port, 7, vec![lease(1)]).await;
+        let b = start(&mut tasks, "ha-b", B, A, port, 8, vec![]).await;
+        a.committed.send(vec![Change::Upsert(lease(3))]).unwrap();
+        until("both refused the key", || {
+            a.state.borrow().last_close == Some("wrong_key")
+                && b.state.borrow().last_close == Some("wrong_key")
+        })
+        .await;
+        assert!(b.stored.lock().unwrap().is_empty());
+        assert!(!b.state.borrow().connected);
+        tasks.shutdown(Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test]
+    async fn only_the_configured_peer_may_connect() {
+        let port = free_port(B);
+        let mut tasks = Supervisor::default();
+        // B accepts from A only; a stranger at 127.0.0.9 with the right
+        // key is refused before any byte is read.
+        let b = start(&mut tasks, "ha-b", B, A, port, 7, vec![lease(1)]).await;
+        let stranger = start(
+            &mut tasks,
+            "ha-x",
+            Ipv4Addr::new(127, 0, 0, 1),
+            B,
+            port,
+            7,
+            vec![],
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(stranger.stored.lock().unwrap().is_empty());
+        assert!(!b.state.borrow().connected);
+        assert!(!stranger.state.borrow().caught_up);
+        tasks.shutdown(Duration::from_secs(2)).await;
+    }
+}
