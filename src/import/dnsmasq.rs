@@ -204,6 +204,11 @@ fn value_of(sec: Sec, key: &str, v: &str) -> Result<Out, String> {
             Err("a source address or interface after '@' is not supported".into())
         }
         "rev-server" => rev_server(v),
+        "dhcp-boot" if v.starts_with("tag:") || v.starts_with("net:") => Err(
+            "tag: conditions on dhcp-boot are not supported: hamasq has one dhcp-boot for every \
+             client"
+                .into(),
+        ),
         // OpenWrt writes rebind_domain entries without slashes.
         "rebind-domain-ok" if !v.starts_with('/') => Ok(Out::one(sec, key, format!("/{v}/"))),
         "use-stale-cache" if v == "0" => Ok(Out::one(sec, key, "true")),

@@ -179,9 +179,47 @@ fn build(lines: &[source::Line], keepalived_conf: Option<(&str, &str)>) -> Conve
     for (_, entries) in &mut sections {
         keep_last_of_scalars(entries, &mut reports);
     }
+    refuse_what_hamasq_refuses(&mut sections, &mut reports);
     Converted {
-        ini: render(&sections, &reports),
+        ini: render(&sections, &reports).0,
         lines: reports,
+    }
+}
+
+/// The safety net: the result goes through hamasq's own parser and
+/// validator (what `--test` runs before it looks at the system), and an
+/// entry it refuses is taken out, its input line listed with hamasq's
+/// error. So the output never carries a line the converter passed through
+/// that hamasq does not accept. Errors that name no line of an entry
+/// (a required key missing) stay for `--test` to show.
+fn refuse_what_hamasq_refuses(sections: &mut [(String, Vec<Entry>)], reports: &mut [Report]) {
+    // Each round removes at least one entry or stops.
+    for _ in 0..reports.len() + 1 {
+        let (ini, at) = render(sections, reports);
+        let Err(errs) = crate::config::parse_and_validate(std::path::Path::new("converted"), &ini)
+        else {
+            return;
+        };
+        let mut bad: Vec<(usize, usize, String)> = errs
+            .iter()
+            .filter_map(|e| {
+                let &(s, i) = at.get(&e.line?)?;
+                Some((s, i, e.message.clone()))
+            })
+            .collect();
+        if bad.is_empty() {
+            return;
+        }
+        bad.sort_by_key(|b| std::cmp::Reverse((b.0, b.1)));
+        bad.dedup_by_key(|b| (b.0, b.1));
+        for (s, i, message) in bad {
+            let e = sections[s].1.remove(i);
+            let r = &mut reports[e.src];
+            r.outcome = Outcome::Skipped(format!(
+                "hamasq refuses `{} = {}`: {message}",
+                e.key, e.value
+            ));
+        }
     }
 }
 
@@ -219,17 +257,23 @@ fn keep_last_of_scalars(entries: &mut Vec<Entry>, reports: &mut [Report]) {
     });
 }
 
-fn render(sections: &[(String, Vec<Entry>)], reports: &[Report]) -> String {
+/// The INI text, and for each line holding an entry: (section, entry).
+fn render(
+    sections: &[(String, Vec<Entry>)],
+    reports: &[Report],
+) -> (String, HashMap<usize, (usize, usize)>) {
     let mut ini = String::from(
         "# Converted by `hamasq import-dnsmasq`.\n\
          # Check it with `hamasq --test -c FILE` before use.\n",
     );
-    for (name, entries) in sections {
+    let mut at = HashMap::new();
+    for (s, (name, entries)) in sections.iter().enumerate() {
         if entries.is_empty() && name != "dns" {
             continue;
         }
         let _ = writeln!(ini, "\n[{name}]");
-        for e in entries {
+        for (i, e) in entries.iter().enumerate() {
+            at.insert(ini.lines().count() + 1, (s, i));
             let _ = writeln!(ini, "{} = {}", e.key, e.value);
         }
     }
@@ -247,7 +291,7 @@ fn render(sections: &[(String, Vec<Entry>)], reports: &[Report]) -> String {
             let _ = writeln!(ini, "#   {}:{}: {} -- {}", r.file, r.line, r.text, why);
         }
     }
-    ini
+    (ini, at)
 }
 
 #[cfg(test)]
@@ -358,6 +402,27 @@ mod tests {
         let skipped: Vec<usize> = c.skipped().map(|(r, _)| r.line).collect();
         assert_eq!(skipped, [4, 8], "{}", c.ini);
         assert_eq!(c.changed().map(|(r, _)| r.line).collect::<Vec<_>>(), [2, 5]);
+    }
+
+    #[test]
+    fn a_value_hamasq_refuses_is_listed_with_hamasqs_error() {
+        // Both pass the converter's own rules; hamasq's validator refuses
+        // them (a bad netmask, an unknown option name).
+        let c = convert(
+            "dhcp-range=192.168.1.10,192.168.1.20,255.0.255.0\n\
+             dhcp-option=option:no-such-option,1\n\
+             cache-size=100\n",
+        );
+        let skipped: Vec<(usize, &str)> = c.skipped().map(|(r, w)| (r.line, w)).collect();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(
+            skipped[0].1.contains("hamasq refuses `dhcp-range = "),
+            "{skipped:?}"
+        );
+        assert!(skipped[1].1.contains("no-such-option"), "{skipped:?}");
+        assert!(c.ini.contains("cache-size = 100\n"));
+        crate::config::parse_and_validate(std::path::Path::new("/c.conf"), &c.ini)
+            .unwrap_or_else(|e| panic!("{e:#?}\n{}", c.ini));
     }
 
     #[test]
