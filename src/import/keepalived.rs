@@ -127,11 +127,7 @@ impl Conv<'_> {
         self.reports.push(Report {
             file: self.file.to_string(),
             line: n.line,
-            text: self
-                .text
-                .get(n.line - 1)
-                .map_or("", |t| t.trim())
-                .to_string(),
+            text: shown(self.text.get(n.line - 1).map_or("", |t| t.trim())),
             outcome,
         });
         self.first_src + self.reports.len() - 1
@@ -142,6 +138,16 @@ impl Conv<'_> {
         for c in n.children.iter().flatten() {
             self.skip(c, "inside a block that is not converted");
         }
+    }
+}
+
+/// A line as it may be shown: a password is not repeated into the output
+/// and the terminal.
+fn shown(line: &str) -> String {
+    if line.starts_with("auth_pass") {
+        "auth_pass (not shown)".into()
+    } else {
+        line.to_string()
     }
 }
 
@@ -752,6 +758,10 @@ vrrp_instance VI_1 {
         assert_eq!(lines, [3, 12, 13, 18, 29, 30, 31, 40], "{skipped:#?}");
         assert!(skipped[3].1.contains("RFC 9568"));
         assert!(skipped[7].1.contains("dispatch on the third argument"));
+        // The password is not repeated.
+        assert!(k.reports.iter().all(|r| !r.text.contains("secret")));
+        let pass = k.reports.iter().find(|r| r.line == 31).unwrap();
+        assert_eq!(pass.text, "auth_pass (not shown)");
         // Every non-blank, non-comment line has exactly one report.
         let expected = PAIR
             .lines()
