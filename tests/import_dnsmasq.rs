@@ -145,6 +145,22 @@ fn run_case(test: &str, case: &Case) {
     let at = |rel: &str| -> PathBuf { root.join(rel) };
     let dnsmasq = at(case.dnsmasq);
     let keepalived = case.keepalived.map(at);
+    // The keepalived corpus is a config keepalived itself accepts.
+    if let Some(k) = &keepalived {
+        if !lab::have_commands(test, &["keepalived"]) {
+            return;
+        }
+        let t = lab
+            .host("box")
+            .run(&["keepalived", "-t", "-l", "-f", k.to_str().unwrap()]);
+        assert!(
+            t.status.success(),
+            "keepalived -t refuses {}:\n{}{}",
+            k.display(),
+            String::from_utf8_lossy(&t.stdout),
+            String::from_utf8_lossy(&t.stderr)
+        );
+    }
 
     // Library: every line of every file read has exactly one outcome.
     let c = hamasq::import::convert_files(
