@@ -231,8 +231,13 @@ fn run_case(test: &str, case: &Case) {
         assert!(ini.contains(&format!("{l}\n")), "{l:?} missing:\n{ini}");
     }
 
-    // The result passes --test on the box. A `user` that does not exist on
-    // the test machine is the one edit (resolving `user` checks it).
+    passes_test(&lab, "box", &ini);
+}
+
+/// `ini` with a state directory of the lab's passes `hamasq --test` on
+/// `host`. A `user` that does not exist on the test machine is the one edit
+/// (resolving `user` checks it).
+fn passes_test(lab: &Lab, host: &str, ini: &str) {
     let mut conf_text = String::new();
     for l in ini.lines() {
         if let Some(u) = l.strip_prefix("user = ") {
@@ -254,7 +259,7 @@ fn run_case(test: &str, case: &Case) {
     )
     .unwrap();
     let t = lab
-        .host("box")
+        .host(host)
         .run(&[BIN, "--test", "-c", conf.to_str().unwrap()]);
     assert!(
         t.status.success(),
@@ -491,24 +496,7 @@ fn known_failures_convert_from_stdin() {
         stderr.contains("hamasq: 7 lines from 1 file: 5 converted"),
         "{stderr}"
     );
-    let conf = lab.dir().join("hamasq.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "{ini}\n[general]\npid-file = none\nstate-dir = {}\n",
-            lab.dir().join("state").display()
-        ),
-    )
-    .unwrap();
-    let t = lab
-        .host("r")
-        .run(&[BIN, "--test", "-c", conf.to_str().unwrap()]);
-    assert!(
-        t.status.success(),
-        "{}{}\n{ini}",
-        String::from_utf8_lossy(&t.stdout),
-        String::from_utf8_lossy(&t.stderr)
-    );
+    passes_test(&lab, "r", &ini);
 }
 
 #[test]
