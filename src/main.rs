@@ -332,6 +332,31 @@ mod tests {
     }
 
     #[test]
+    fn import_takes_a_file_or_stdin_and_keepalived_on_either_side() {
+        let import = |s: &str| match parse_args(args(s)) {
+            Ok(Parsed::Import {
+                dnsmasq,
+                keepalived,
+            }) => Ok((dnsmasq, keepalived)),
+            Ok(other) => panic!("{s}: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(import("import-dnsmasq -"), Ok(("-".into(), None)));
+        let both = Ok(("/d.conf".into(), Some("/k.conf".into())));
+        assert_eq!(import("import-dnsmasq --keepalived /k.conf /d.conf"), both);
+        assert_eq!(import("import-dnsmasq /d.conf --keepalived /k.conf"), both);
+        assert_eq!(import("import-dnsmasq /d.conf --keepalived=/k.conf"), both);
+        assert!(
+            import("import-dnsmasq")
+                .unwrap_err()
+                .contains("needs the dnsmasq")
+        );
+        assert!(import("import-dnsmasq /d.conf --keepalived").is_err());
+        assert!(import("import-dnsmasq /a.conf /b.conf").is_err());
+        assert!(import("import-dnsmasq --bogus /a.conf").is_err());
+    }
+
+    #[test]
     fn rejects_unknown_and_incomplete_arguments() {
         assert!(parse_args(args("--bogus")).is_err());
         assert!(parse_args(args("-c")).is_err());
