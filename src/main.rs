@@ -13,7 +13,8 @@ const USAGE: &str = "\
 usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
        hamasq status [-c FILE]              (ask the running daemon: VRRP role, VIP, peer, DHCP, DNS)
        hamasq leases [-c FILE]              (the running daemon's active DHCP leases)
-       hamasq import-dnsmasq DNSMASQ.CONF   (hamasq INI on stdout, lines left out on stderr)
+       hamasq import-dnsmasq [--keepalived KEEPALIVED.CONF] DNSMASQ.CONF|-
+                                            (hamasq INI on stdout, lines left out on stderr)
 
   -c, --config FILE     config file (default /etc/hamasq.conf)
   -t, --test            check the config, print `config OK` or every error, and exit
@@ -39,7 +40,10 @@ struct Cli {
 enum Parsed {
     Run(Cli),
     Print(String),
-    Import(PathBuf),
+    Import {
+        dnsmasq: String,
+        keepalived: Option<String>,
+    },
     Status(PathBuf, &'static str),
 }
 
@@ -71,15 +75,29 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     }
     if it.peek().map(String::as_str) == Some("import-dnsmasq") {
         it.next();
-        let file = it
-            .next()
-            .ok_or("import-dnsmasq needs the dnsmasq config file")?;
-        if let Some(extra) = it.next() {
-            return Err(format!(
-                "unexpected argument {extra:?} after import-dnsmasq FILE"
-            ));
+        let mut dnsmasq = None;
+        let mut keepalived = None;
+        while let Some(a) = it.next() {
+            if a == "--keepalived" {
+                keepalived = Some(
+                    it.next()
+                        .ok_or("--keepalived needs the keepalived.conf file")?,
+                );
+            } else if let Some(f) = a.strip_prefix("--keepalived=") {
+                keepalived = Some(f.to_string());
+            } else if dnsmasq.is_none() && (a == "-" || !a.starts_with('-')) {
+                dnsmasq = Some(a);
+            } else {
+                return Err(format!(
+                    "unexpected argument {a:?} after import-dnsmasq [--keepalived FILE] FILE"
+                ));
+            }
         }
-        return Ok(Parsed::Import(PathBuf::from(file)));
+        let dnsmasq = dnsmasq.ok_or("import-dnsmasq needs the dnsmasq config file (- = stdin)")?;
+        return Ok(Parsed::Import {
+            dnsmasq,
+            keepalived,
+        });
     }
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -158,32 +176,48 @@ fn status(config_path: &std::path::Path, cmd: &str) -> ExitCode {
     }
 }
 
-/// `hamasq import-dnsmasq FILE`: the INI on stdout, every line left out on
-/// stderr with its reason.
-fn import_dnsmasq(path: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+/// `hamasq import-dnsmasq [--keepalived FILE] FILE`: the INI on stdout;
+/// on stderr every line left out or changed, with its reason, and a count
+/// that accounts for every input line.
+fn import_dnsmasq(dnsmasq: &str, keepalived: Option<&str>) -> ExitCode {
+    let c = match hamasq::import::convert_files(dnsmasq, keepalived, &mut std::io::stdin()) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("hamasq: cannot read {}: {e}", path.display());
+            eprintln!("hamasq: {e}");
             return ExitCode::from(exit::CONFIG);
         }
     };
-    let c = hamasq::import::convert(&text);
     print!("{}", c.ini);
-    for s in &c.skipped {
-        eprintln!(
-            "{}:{}: not converted: {}: {}",
-            path.display(),
-            s.line,
-            s.text,
-            s.reason
-        );
+    use hamasq::import::Outcome;
+    let (mut converted, mut changed, mut followed, mut skipped) = (0, 0, 0, 0);
+    for r in &c.lines {
+        match &r.outcome {
+            Outcome::Converted => converted += 1,
+            Outcome::Followed(_) => followed += 1,
+            Outcome::Changed(n) => {
+                changed += 1;
+                eprintln!(
+                    "{}:{}: converted with a change: {}: {n}",
+                    r.file, r.line, r.text
+                );
+            }
+            Outcome::Skipped(n) => {
+                skipped += 1;
+                eprintln!("{}:{}: not converted: {}: {n}", r.file, r.line, r.text);
+            }
+        }
     }
+    let mut files: Vec<&str> = c.lines.iter().map(|r| r.file.as_str()).collect();
+    files.sort_unstable();
+    files.dedup();
     eprintln!(
-        "hamasq: converted {}; {} line{} left out (listed above and at the end of the output)",
-        path.display(),
-        c.skipped.len(),
-        if c.skipped.len() == 1 { "" } else { "s" }
+        "hamasq: {} lines from {} file{}: {converted} converted, {changed} converted with a \
+         change, {followed} include{} followed, {skipped} not converted (listed above and at \
+         the end of the output)",
+        c.lines.len(),
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        if followed == 1 { "" } else { "s" },
     );
     ExitCode::SUCCESS
 }
@@ -205,7 +239,10 @@ fn main() -> ExitCode {
             println!("{s}");
             return ExitCode::SUCCESS;
         }
-        Ok(Parsed::Import(path)) => return import_dnsmasq(&path),
+        Ok(Parsed::Import {
+            dnsmasq,
+            keepalived,
+        }) => return import_dnsmasq(&dnsmasq, keepalived.as_deref()),
         Ok(Parsed::Status(path, cmd)) => return status(&path, cmd),
         Err(e) => {
             eprintln!("hamasq: {e}\n\n{USAGE}");
@@ -292,6 +329,31 @@ mod tests {
         let c = run("--config=/a.conf -f");
         assert_eq!(c.config, PathBuf::from("/a.conf"));
         assert_eq!(run("").config, PathBuf::from("/etc/hamasq.conf"));
+    }
+
+    #[test]
+    fn import_takes_a_file_or_stdin_and_keepalived_on_either_side() {
+        let import = |s: &str| match parse_args(args(s)) {
+            Ok(Parsed::Import {
+                dnsmasq,
+                keepalived,
+            }) => Ok((dnsmasq, keepalived)),
+            Ok(other) => panic!("{s}: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(import("import-dnsmasq -"), Ok(("-".into(), None)));
+        let both = Ok(("/d.conf".into(), Some("/k.conf".into())));
+        assert_eq!(import("import-dnsmasq --keepalived /k.conf /d.conf"), both);
+        assert_eq!(import("import-dnsmasq /d.conf --keepalived /k.conf"), both);
+        assert_eq!(import("import-dnsmasq /d.conf --keepalived=/k.conf"), both);
+        assert!(
+            import("import-dnsmasq")
+                .unwrap_err()
+                .contains("needs the dnsmasq")
+        );
+        assert!(import("import-dnsmasq /d.conf --keepalived").is_err());
+        assert!(import("import-dnsmasq /a.conf /b.conf").is_err());
+        assert!(import("import-dnsmasq --bogus /a.conf").is_err());
     }
 
     #[test]

