@@ -24,6 +24,13 @@
 //! | Initialize → Backup (§6.4.1) | `RoleChanged(Backup)` |
 //! | Backup → Initialize (§6.4.2, link down) | `RoleChanged(Initialize)` |
 //!
+//! The address owner (priority 255) gets no `AddVip` / `RemoveVip` at all:
+//! RFC 9568 §1.6 (Definitions) defines it as the router that "has the virtual router's
+//! IPvX address(es) as real interface address(es)", so the addresses are
+//! the system's, configured outside VRRP, and must outlive every state
+//! change and our own exit (issue 17, item 6). The owner still advertises
+//! and sends the gratuitous ARPs of §6.4.1.
+//!
 //! On becoming Active the advert goes first, as §6.4.1 and §6.4.2 list it
 //! (and keepalived does): the other routers stop claiming the VIP as soon
 //! as possible. The VIP is added before the gratuitous ARPs that announce
@@ -709,8 +716,11 @@ impl Router {
     /// the addresses, set the Adver_Timer, go Active.
     fn become_active(&mut self, now: Mono) {
         self.send_advert(self.priority);
-        for v in &self.cfg.vips {
-            self.actions.push_back(Action::AddVip(*v));
+        // The owner's addresses are already its own (RFC 9568 §1.6 Definitions).
+        if !self.is_owner() {
+            for v in &self.cfg.vips {
+                self.actions.push_back(Action::AddVip(*v));
+            }
         }
         self.send_garps(self.cfg.garp.repeat);
         let g = self.cfg.garp;
@@ -724,8 +734,11 @@ impl Router {
     }
 
     fn release_vips(&mut self) {
-        for v in &self.cfg.vips {
-            self.actions.push_back(Action::RemoveVip(*v));
+        // Never the owner's: they are interface addresses (RFC 9568 §1.6 Definitions).
+        if !self.is_owner() {
+            for v in &self.cfg.vips {
+                self.actions.push_back(Action::RemoveVip(*v));
+            }
         }
         self.stats.release_master += 1;
     }

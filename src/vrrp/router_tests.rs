@@ -46,7 +46,7 @@ fn advert(priority: u8, interval: Interval) -> Advert {
 }
 
 fn becoming_active(priority: u8) -> Vec<Action> {
-    vec![
+    let mut a = vec![
         Action::SendAdvert { priority },
         Action::AddVip(VIP),
         Action::SendGratuitousArp {
@@ -54,7 +54,12 @@ fn becoming_active(priority: u8) -> Vec<Action> {
             count: 5,
         },
         Action::RoleChanged(Role::Active),
-    ]
+    ];
+    // The owner's addresses are its own (RFC 9568 §1.6): never added.
+    if priority == PRIORITY_OWNER {
+        a.retain(|a| !matches!(a, Action::AddVip(_)));
+    }
+    a
 }
 
 /// A router of `priority` that is Active at `t=0` (owner start or timeout).
@@ -118,6 +123,38 @@ fn owner_is_active_at_startup() {
     assert_eq!(drain(&mut r), becoming_active(255));
     assert_eq!(r.poll_timeout(), Some(t(1000)));
     assert!(r.is_owner());
+}
+
+#[test]
+fn owner_never_adds_or_removes_its_own_addresses() {
+    // RFC 9568 §1.6 Definitions: the owner has the virtual addresses as
+    // real interface addresses. Issue 17 item 6: stepping down, link loss
+    // and shutdown deleted them. None of them may emit RemoveVip.
+    let mut r = active(255);
+    assert_eq!(
+        r.receive(t(500), &advert(255, cs(100)), HIGHER_IP),
+        Ok(Received::SteppedDown)
+    );
+    assert_eq!(drain(&mut r), [Action::RoleChanged(Role::Backup)]);
+    r.poll(master_down_at(&r));
+    assert_eq!(drain(&mut r), becoming_active(255));
+    r.link(t(9000), false);
+    assert_eq!(drain(&mut r), [Action::RoleChanged(Role::Initialize)]);
+    r.link(t(9100), true);
+    drain(&mut r);
+    assert_eq!(r.role(), Role::Active);
+    r.shutdown(t(9200));
+    assert_eq!(
+        drain(&mut r),
+        [
+            Action::RoleChanged(Role::Initialize),
+            Action::SendAdvert { priority: 0 }
+        ]
+    );
+    // A non-owner does release its VIP on the same path.
+    let mut r = active(100);
+    r.shutdown(t(100));
+    assert!(drain(&mut r).contains(&Action::RemoveVip(VIP)));
 }
 
 #[test]
@@ -698,7 +735,6 @@ fn garp_defaults_are_keepalived_s() {
         drain(&mut r),
         [
             Action::SendAdvert { priority: 255 },
-            Action::AddVip(VIP),
             Action::RoleChanged(Role::Active)
         ]
     );
