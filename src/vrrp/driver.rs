@@ -519,6 +519,19 @@ impl VrrpTask {
                         }
                     }
                 }
+                Action::IntervalMismatch {
+                    from,
+                    advertised,
+                    used,
+                } => {
+                    event_limited!(
+                        Warn,
+                        "vrrp.interval_mismatch",
+                        "instance={} from={from} advertised={advertised} configured={} used={used}",
+                        self.cfg.name,
+                        self.router.config().interval
+                    );
+                }
                 Action::RoleChanged(r) => {
                     event!(
                         Info,

@@ -405,6 +405,75 @@ fn interval_is_learned_from_the_active_router() {
 }
 
 #[test]
+fn a_forged_slow_interval_cannot_stretch_the_down_timer() {
+    // Issue 17 item 7: three priority-255 adverts with 40.95 s made the
+    // Active step down and wait 3 x 40.95 s + skew for the next one: no
+    // Active router for two minutes. The learned interval is bounded to
+    // MAX_LEARNED_FACTOR x ours: 200 cs, so Active_Down_Interval is
+    // 3 x 2000 + 156 x 2000 / 256 = 7218 ms.
+    let mut r = active(100);
+    let forged = advert(255, cs(4095));
+    let x = Ipv4Addr::new(10, 0, 0, 66);
+    assert_eq!(r.receive(t(100), &forged, x), Ok(Received::SteppedDown));
+    let mismatch = Action::IntervalMismatch {
+        from: x,
+        advertised: cs(4095),
+        used: cs(200),
+    };
+    assert_eq!(
+        drain(&mut r),
+        [
+            Action::RoleChanged(Role::Backup),
+            Action::RemoveVip(VIP),
+            mismatch.clone()
+        ]
+    );
+    assert_eq!(master_down_at(&r), t(100 + 7218));
+    // Two more: followed, the timer reset each time, reported once.
+    for at in [200, 300] {
+        assert_eq!(r.receive(t(at), &forged, x), Ok(Received::Followed));
+    }
+    assert_eq!(drain(&mut r), []);
+    assert_eq!(master_down_at(&r), t(300 + 7218));
+    // The forger goes quiet: we are Active again 7.2 s later, not 123 s.
+    r.poll(t(300 + 7218));
+    assert_eq!(drain(&mut r), becoming_active(100));
+    // The same mismatch is reported again after MISMATCH_REPORT_EVERY, and
+    // a different one at once.
+    let mut b = router(config(100));
+    b.startup(t(0));
+    b.receive(t(10), &forged, x).unwrap();
+    b.receive(t(20), &advert(255, cs(150)), x).unwrap();
+    b.receive(t(30), &forged, x).unwrap();
+    b.receive(t(30 + 60_000), &forged, x).unwrap();
+    b.receive(t(40 + 60_000), &forged, x).unwrap();
+    let reported: Vec<_> = drain(&mut b)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::IntervalMismatch {
+                advertised, used, ..
+            } => Some((advertised, used)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            (cs(4095), cs(200)),
+            (cs(150), cs(150)),
+            (cs(4095), cs(200)),
+            (cs(4095), cs(200))
+        ]
+    );
+    // Within the bound the advertised interval is adopted as it is (the
+    // learned-interval test above), and our own interval is never reported.
+    let mut c = router(config(100));
+    c.startup(t(0));
+    c.receive(t(10), &advert(255, cs(100)), x).unwrap();
+    assert_eq!(drain(&mut c), [Action::RoleChanged(Role::Backup)]);
+}
+
+#[test]
 fn down_timer_adverts_widens_the_window() {
     // keepalived `down_timer_adverts`: 10 x 100 ms + 60 ms skew at 100 cs/10.
     let mut c = config(100);
@@ -426,10 +495,19 @@ fn higher_priority_advert_makes_active_step_down() {
         r.receive(t(5000), &advert(200, cs(50)), LOWER_IP),
         Ok(Received::SteppedDown)
     );
-    // Role first (DHCP silent), then the VIP is released.
+    // Role first (DHCP silent), then the VIP is released; the other
+    // interval is reported for the log (§7.1).
     assert_eq!(
         drain(&mut r),
-        [Action::RoleChanged(Role::Backup), Action::RemoveVip(VIP)]
+        [
+            Action::RoleChanged(Role::Backup),
+            Action::RemoveVip(VIP),
+            Action::IntervalMismatch {
+                from: LOWER_IP,
+                advertised: cs(50),
+                used: cs(50)
+            }
+        ]
     );
     // §6.4.3: the sender's interval, Active_Down_Timer armed.
     let State::Backup(b) = r.state() else {
