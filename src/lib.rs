@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod net;
 pub mod pidfile;
 pub mod privilege;
+pub mod rlimit;
 pub mod sd_notify;
 pub mod stats;
 pub mod status;

@@ -584,3 +584,102 @@ fn dns_tcp_connections_are_bounded() {
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 17 item 8: the soft open-file limit is raised at start to what
+/// `dns-forward-max` and `max-tcp-connections` need (read back from
+/// /proc/PID/limits), and when the hard limit is too small the DNS limits
+/// shrink to fit it, with a warning naming the key.
+#[test]
+fn the_open_file_limit_is_raised_to_what_the_config_needs() {
+    use std::os::unix::process::CommandExt;
+    fn start_limited(conf: &Path, soft: u64, hard: u64) -> Daemon {
+        let log = conf.with_extension("log");
+        let f = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-f")
+            .arg("-c")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(f);
+        // SAFETY: setrlimit is async-signal-safe; the struct lives on the
+        // child's stack across the call.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = nix::libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+    let soft_of = |pid: i32| -> u64 {
+        let l = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let line = l.lines().find(|l| l.starts_with("Max open files")).unwrap();
+        line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    };
+    let dir = tmpdir("nofile");
+    let port = free_port();
+    let body = format!(
+        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\ndns-forward-max = 3000\n",
+        base_conf(&dir)
+    );
+    let conf = write_conf(&dir, &body);
+
+    // Our own hard limit (raising it needs CAP_SYS_RESOURCE), if large
+    // enough: the soft limit goes from 256 to the need (> 3000).
+    let mut ours = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct that lives across the call.
+    assert_eq!(
+        unsafe { nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut ours) },
+        0
+    );
+    let hard = ours.rlim_max;
+    assert!(
+        hard >= 4096,
+        "this test needs a hard open-file limit of 4096 or more, not {hard}"
+    );
+    let mut d = start_limited(&conf, 256, hard);
+    let log = d.wait_log("daemon.ready", Duration::from_secs(10));
+    let soft = soft_of(d.pid());
+    assert!((3000..4000).contains(&soft), "soft={soft}\n{log}");
+    let hard_text = if hard == nix::libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    assert!(
+        log.contains(&format!(
+            "daemon.open_files soft={soft} was=256 hard={hard_text}"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("open_files_short"), "{log}");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
+
+    // Hard limit 1024: soft goes to 1024 and dns-forward-max shrinks.
+    let mut d = start_limited(&conf, 256, 1024);
+    let log = d.wait_log("daemon.ready", Duration::from_secs(10));
+    assert_eq!(soft_of(d.pid()), 1024, "{log}");
+    assert!(
+        log.contains(
+            "daemon.open_files_short section=dns key=dns-forward-max configured=3000 using="
+        ),
+        "{log}"
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
