@@ -183,8 +183,9 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     };
     if let Some(addr) = g.metrics_listen {
         let listener = metrics::bind(addr).await.map_err(|e| e.0)?;
+        let allow = g.metrics_allow.clone();
         tasks.spawn("metrics", Stage::Service, move |sd| {
-            metrics::serve(listener, sd)
+            metrics::serve(listener, allow, sd)
         });
     }
 
@@ -657,6 +658,9 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if a.metrics_listen != b.metrics_listen {
         v.push("metrics-listen");
+    }
+    if a.metrics_allow != b.metrics_allow {
+        v.push("metrics-allow");
     }
     if a.control_socket != b.control_socket {
         v.push("control-socket");

@@ -42,6 +42,7 @@ pub mod net;
 mod pair_sim;
 pub mod pidfile;
 pub mod privilege;
+pub mod rlimit;
 pub mod sd_notify;
 pub mod stats;
 pub mod status;

@@ -250,7 +250,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let resolved = match config::load(&cli.config) {
+    let mut resolved = match config::load(&cli.config) {
         Ok(r) => r,
         Err(errs) => {
             print_errors(&errs);
@@ -263,6 +263,7 @@ fn main() -> ExitCode {
     }
 
     daemon::apply_logging(&resolved.config, cli.log_level);
+    hamasq::rlimit::fit_open_files(&mut resolved.config);
     let ready = if cli.foreground {
         Ready::foreground()
     } else {

@@ -584,3 +584,165 @@ fn dns_tcp_connections_are_bounded() {
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 17 item 8: the soft open-file limit is raised at start to what
+/// `dns-forward-max` and `max-tcp-connections` need (read back from
+/// /proc/PID/limits), and when the hard limit is too small the DNS limits
+/// shrink to fit it, with a warning naming the key.
+#[test]
+fn the_open_file_limit_is_raised_to_what_the_config_needs() {
+    use std::os::unix::process::CommandExt;
+    fn start_limited(conf: &Path, soft: u64, hard: u64) -> Daemon {
+        let log = conf.with_extension("log");
+        let f = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-f")
+            .arg("-c")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(f);
+        // SAFETY: setrlimit is async-signal-safe; the struct lives on the
+        // child's stack across the call.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = nix::libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+    let soft_of = |pid: i32| -> u64 {
+        let l = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let line = l.lines().find(|l| l.starts_with("Max open files")).unwrap();
+        line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    };
+    let dir = tmpdir("nofile");
+    let port = free_port();
+    let body = format!(
+        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\ndns-forward-max = 3000\n",
+        base_conf(&dir)
+    );
+    let conf = write_conf(&dir, &body);
+
+    // Our own hard limit (raising it needs CAP_SYS_RESOURCE), if large
+    // enough: the soft limit goes from 256 to the need (> 3000).
+    let mut ours = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct that lives across the call.
+    assert_eq!(
+        unsafe { nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut ours) },
+        0
+    );
+    let hard = ours.rlim_max;
+    assert!(
+        hard >= 4096,
+        "this test needs a hard open-file limit of 4096 or more, not {hard}"
+    );
+    let mut d = start_limited(&conf, 256, hard);
+    let log = d.wait_log("daemon.ready", Duration::from_secs(10));
+    let soft = soft_of(d.pid());
+    assert!((3000..4000).contains(&soft), "soft={soft}\n{log}");
+    let hard_text = if hard == nix::libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    assert!(
+        log.contains(&format!(
+            "daemon.open_files soft={soft} was=256 hard={hard_text}"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("open_files_short"), "{log}");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
+
+    // Hard limit 1024: soft goes to 1024 and dns-forward-max shrinks.
+    let mut d = start_limited(&conf, 256, 1024);
+    let log = d.wait_log("daemon.ready", Duration::from_secs(10));
+    assert_eq!(soft_of(d.pid()), 1024, "{log}");
+    assert!(
+        log.contains(
+            "daemon.open_files_short section=dns key=dns-forward-max configured=3000 using="
+        ),
+        "{log}"
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 17 item 9: idle connections from one address do not block a
+/// scrape from another, an idle one is closed within seconds, and an
+/// address outside `metrics-allow` is closed unanswered.
+#[test]
+fn metrics_idle_clients_cannot_block_a_scrape_and_the_allow_list_holds() {
+    fn connect_from(src: &str, port: u16) -> TcpStream {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let from: std::net::SocketAddr = format!("{src}:0").parse().unwrap();
+        s.bind(&from.into()).unwrap();
+        let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        s.connect(&to.into()).unwrap();
+        let s: TcpStream = s.into();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+    fn scrape_from(src: &str, port: u16) -> String {
+        let mut s = connect_from(src, port);
+        // A refused connection may be reset before the request is written.
+        let _ = write!(s, "GET /metrics HTTP/1.0\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+    let d = tmpdir("metrics_allow");
+    let port = free_port();
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}metrics-listen = 127.0.0.1:{port}\nmetrics-allow = 127.0.0.2\nmetrics-allow = 127.0.0.3/32\n",
+            base_conf(&d)
+        ),
+    );
+    let dm = Daemon::start(&conf, &[]);
+    dm.wait_log("daemon.ready", Duration::from_secs(10));
+    // Ten idle connections from 127.0.0.3: more than all the slots.
+    let mut idle: Vec<TcpStream> = (0..10).map(|_| connect_from("127.0.0.3", port)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let r = scrape_from("127.0.0.2", port);
+    assert!(
+        r.starts_with("HTTP/1.0 200 OK"),
+        "scrape blocked: {r:?}\n{}",
+        dm.log()
+    );
+    // The idle ones are closed by the server (end of file, not our
+    // 10 s read timeout).
+    // idle[0] got a slot; the server closes it when its head is late.
+    let r = idle[0].read(&mut [0u8; 16]);
+    assert!(
+        matches!(r, Ok(0))
+            || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "an idle connection stayed open: {r:?}"
+    );
+    idle.clear();
+    // 127.0.0.1 is not in the list: closed without an answer.
+    let r = scrape_from("127.0.0.1", port);
+    assert!(r.is_empty(), "a client outside metrics-allow got {r:?}");
+    let log = dm.wait_log("metrics.refused peer=127.0.0.1:", Duration::from_secs(5));
+    assert!(log.contains("reason=\"not in metrics-allow\""), "{log}");
+    // The refusals are counted.
+    let r = scrape_from("127.0.0.2", port);
+    assert!(r.contains("hamasq_metrics_refused_total "), "{r}");
+}

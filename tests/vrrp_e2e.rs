@@ -532,3 +532,53 @@ fn several_instances_in_one_daemon() {
     drop(a);
     drop(b);
 }
+
+/// Issue 17 item 6: a VIP that is the box's own address. As the address
+/// owner (priority 255, RFC 9568 §1.6 Definitions and §5.2.4) hamasq goes
+/// Active and the address survives start and stop; as a backup priority
+/// the config is refused, by `--test` too, naming the key.
+#[test]
+fn the_address_owner_keeps_its_own_address() {
+    let Some(mut lab) = Lab::new("vrrp_owner") else {
+        return;
+    };
+    lab.add_host("a", &["10.77.0.1/24"]);
+    let a = lab.host("a");
+    let own = |a: &Host| {
+        String::from_utf8_lossy(
+            &a.run(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+                .stdout,
+        )
+        .contains("inet 10.77.0.1/24")
+    };
+    let owner = "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\npriority = 255\n\
+                 advert-int = 0.1\nvirtual-ipaddress = 10.77.0.1/24\n";
+    let c = conf(&lab, "a", owner);
+    let h = start(a, &c);
+    h.wait_for_log(
+        "vrrp.state instance=lan role=active",
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(own(a), "the owner's address went at start:\n{}", h.logs());
+    assert!(!h.logs().contains("stale_vip_removed"), "{}", h.logs());
+    h.signal(lab::SIGTERM).unwrap();
+    assert!(h.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(own(a), "the owner's address went at stop:\n{}", h.logs());
+
+    // The same address at a backup priority: refused before anything runs.
+    let c = conf(
+        &lab,
+        "a",
+        &owner.replace("priority = 255", "priority = 100"),
+    );
+    let out = a.run(&[BIN, "--test", "-c", c.to_str().unwrap()]);
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("virtual-ipaddress") && err.contains("priority = 255"),
+        "{err}"
+    );
+    assert!(own(a));
+}

@@ -55,6 +55,8 @@ pub struct General {
     pub user: Option<String>,
     /// `metrics-listen`: serve Prometheus text on this TCP address; `None` = off.
     pub metrics_listen: Option<SocketAddr>,
+    /// `metrics-allow`: client networks that may scrape; empty = anyone.
+    pub metrics_allow: Vec<crate::metrics::Net>,
     /// `control-socket`: where `hamasq status` finds the daemon; `None` =
     /// off. Default: `control.sock` in `state-dir`.
     pub control_socket: Option<PathBuf>,
@@ -70,6 +72,7 @@ impl Default for General {
             state_dir: PathBuf::from("/var/lib/hamasq"),
             user: None,
             metrics_listen: None,
+            metrics_allow: Vec::new(),
             control_socket: Some(
                 PathBuf::from("/var/lib/hamasq").join(crate::control::DEFAULT_NAME),
             ),

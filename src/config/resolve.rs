@@ -191,6 +191,10 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 Some(src) => src,
                 None => first.addr,
             };
+            if let Some(e) = crate::vrrp::config::owner_error(v, primary, &on_if) {
+                errs.push(verr("virtual-ipaddress", e.0, e.1));
+                continue;
+            }
             vrrp.push(VrrpInstance {
                 config: v.clone(),
                 ifindex: first.index,

@@ -200,6 +200,7 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
             parse_socket_addr(v).map(Some)
         }
     });
+    let metrics_allow = r.list("metrics-allow", crate::metrics::parse_net);
     // sun_path holds 108 bytes with the terminating NUL.
     const SUN_PATH_MAX: usize = 107;
     let default_socket = Some(state_dir.join(crate::control::DEFAULT_NAME))
@@ -223,6 +224,7 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
         state_dir,
         user,
         metrics_listen,
+        metrics_allow,
         control_socket,
     }
 }

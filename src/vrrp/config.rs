@@ -201,6 +201,47 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
     }
 }
 
+/// The address-owner rule against the interface's addresses, as
+/// `(value, message)` for `virtual-ipaddress`. RFC 9568 §1.6 (Definitions)
+/// calls the router that has the virtual addresses as real interface
+/// addresses their owner, and §5.2.4 gives the owner priority 255 and
+/// every other router 1..=254. So priority 255 needs every VIP on the
+/// interface already (hamasq then never adds or removes them), and a
+/// lower priority must not list the box's own primary address (hamasq
+/// would delete it at start and stop, issue 17 item 6).
+pub fn owner_error(
+    c: &VrrpConfig,
+    primary: Ipv4Addr,
+    on_if: &[&crate::dhcp::subnet::IfAddr],
+) -> Option<(String, String)> {
+    let owner = c.priority == super::router::PRIORITY_OWNER;
+    for (addr, prefix) in &c.vips {
+        let present = on_if.iter().any(|i| i.addr == *addr);
+        if owner && !present {
+            return Some((
+                format!("{addr}/{prefix}"),
+                format!(
+                    "priority 255 means this box owns the address (RFC 9568 §1.6, §5.2.4), \
+                     but it is not an address of {}; use priority 1..254 for a virtual address",
+                    c.interface
+                ),
+            ));
+        }
+        if !owner && *addr == primary {
+            return Some((
+                format!("{addr}/{prefix}"),
+                format!(
+                    "is this box's own address on {} (its VRRP source); only the address \
+                     owner may list it, with priority = 255 (RFC 9568 §5.2.4), and then \
+                     hamasq never adds or removes it",
+                    c.interface
+                ),
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +273,57 @@ mod tests {
         assert_eq!(parse_track("wan0 weight -50").unwrap().weight, -50);
         assert_eq!(parse_track("wan0").unwrap().weight, 0);
         assert!(parse_track("wan0 weight 300").is_err());
+    }
+
+    #[test]
+    fn the_owner_must_hold_its_addresses_and_only_the_owner_may() {
+        use crate::dhcp::subnet::IfAddr;
+        let ifa = |a: [u8; 4]| IfAddr {
+            name: "eth0".into(),
+            index: 2,
+            addr: Ipv4Addr::from(a),
+            prefix: 24,
+        };
+        let (own, other) = (ifa([10, 0, 0, 2]), ifa([10, 0, 0, 9]));
+        let on_if = [&own, &other];
+        let mut c = VrrpConfig {
+            name: "lan".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            priority: 255,
+            advert_int_cs: 100,
+            version: 3,
+            vips: vec![(Ipv4Addr::new(10, 0, 0, 2), 24)],
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            unicast_src: None,
+            unicast_peers: vec![],
+            checksum: ChecksumMode::PseudoHeader,
+            garp_repeat: 5,
+            garp_delay: Duration::ZERO,
+            garp_refresh: Duration::ZERO,
+            startup_delay: Duration::ZERO,
+            down_timer_adverts: 3,
+            track_interfaces: vec![],
+            track_scripts: vec![],
+            notify: None,
+            notify_timeout: Duration::from_secs(10),
+        };
+        let primary = own.addr;
+        // The owner with its own address: fine.
+        assert_eq!(owner_error(&c, primary, &on_if), None);
+        // The owner of an address the box does not have: refused.
+        c.vips = vec![(Ipv4Addr::new(10, 0, 0, 254), 24)];
+        let e = owner_error(&c, primary, &on_if).unwrap();
+        assert!(e.1.contains("not an address of eth0"), "{e:?}");
+        // A backup listing the box's own primary address: refused.
+        c.priority = 100;
+        c.vips = vec![(primary, 24)];
+        let e = owner_error(&c, primary, &on_if).unwrap();
+        assert_eq!(e.0, "10.0.0.2/24");
+        assert!(e.1.contains("priority = 255"), "{e:?}");
+        // A backup with a real virtual address: fine.
+        c.vips = vec![(Ipv4Addr::new(10, 0, 0, 254), 24)];
+        assert_eq!(owner_error(&c, primary, &on_if), None);
     }
 }

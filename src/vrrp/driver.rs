@@ -279,8 +279,15 @@ impl VrrpTask {
             .map(|t| Tracker::new(t, now))
             .collect();
         // A VIP left by a crashed run must not answer while we are not
-        // Active; the core adds it back when it becomes Active.
-        for v in &self.router.config().vips.clone() {
+        // Active; the core adds it back when it becomes Active. Never the
+        // owner's: its VIPs are its own interface addresses (RFC 9568
+        // §1.6 Definitions, §5.2.4), which config resolution checked.
+        let stale = if self.router.is_owner() {
+            Vec::new()
+        } else {
+            self.router.config().vips.clone()
+        };
+        for v in &stale {
             if self.netlink.has(self.ifindex, v.addr).unwrap_or(false) {
                 event!(
                     Warn,
@@ -512,6 +519,19 @@ impl VrrpTask {
                         }
                     }
                 }
+                Action::IntervalMismatch {
+                    from,
+                    advertised,
+                    used,
+                } => {
+                    event_limited!(
+                        Warn,
+                        "vrrp.interval_mismatch",
+                        "instance={} from={from} advertised={advertised} configured={} used={used}",
+                        self.cfg.name,
+                        self.router.config().interval
+                    );
+                }
                 Action::RoleChanged(r) => {
                     event!(
                         Info,
@@ -567,7 +587,12 @@ impl VrrpTask {
         });
     }
 
+    /// At exit. The owner's addresses are not ours to remove (RFC 9568
+    /// §1.6 Definitions).
     fn remove_vips(&mut self) {
+        if self.router.is_owner() {
+            return;
+        }
         for v in self.router.config().vips.clone() {
             let _ = self.netlink.remove(self.ifindex, &v);
         }

@@ -24,6 +24,13 @@
 //! | Initialize → Backup (§6.4.1) | `RoleChanged(Backup)` |
 //! | Backup → Initialize (§6.4.2, link down) | `RoleChanged(Initialize)` |
 //!
+//! The address owner (priority 255) gets no `AddVip` / `RemoveVip` at all:
+//! RFC 9568 §1.6 (Definitions) defines it as the router that "has the virtual router's
+//! IPvX address(es) as real interface address(es)", so the addresses are
+//! the system's, configured outside VRRP, and must outlive every state
+//! change and our own exit (issue 17, item 6). The owner still advertises
+//! and sends the gratuitous ARPs of §6.4.1.
+//!
 //! On becoming Active the advert goes first, as §6.4.1 and §6.4.2 list it
 //! (and keepalived does): the other routers stop claiming the VIP as soon
 //! as possible. The VIP is added before the gratuitous ARPs that announce
@@ -57,6 +64,19 @@ pub const PRIORITY_STOP: u8 = 0;
 /// a second gratuitous ARP burst this much later: past the claimer's own
 /// late ARPs and past Linux's 1 s neighbour `locktime`.
 pub const REASSERT_GARP_DELAY: Duration = Duration::from_millis(1100);
+
+/// A VRRPv3 Backup adopts the Active router's interval (RFC 9568 §6.4.2:
+/// "Set Active_Adver_Interval to Adver Interval contained in the ADVERTISEMENT")
+/// and its Active_Down_Interval grows with it (§6.1). Unbounded, one forged
+/// advert of 40.95 s held a Backup silent for two minutes (issue 17, item
+/// 7). We adopt at most this many times our own Advertisement_Interval:
+/// both boxes of a pair normally share one interval, and even so a peer up
+/// to three times this slow (3 adverts per Active_Down_Interval) is still
+/// followed without a spurious takeover.
+pub const MAX_LEARNED_FACTOR: u16 = 2;
+
+/// How often the same interval mismatch is reported again.
+pub const MISMATCH_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Vip {
@@ -182,6 +202,16 @@ pub enum Action {
     SendGratuitousArp { vip: Ipv4Addr, count: u32 },
     /// Publish this role on `watch<Role>` (and run the notify hook).
     RoleChanged(Role),
+    /// For the log (RFC 9568 §7.1: a differing interval SHOULD be logged):
+    /// the Active router `from` advertises `advertised`, not our own
+    /// interval; `used` is what the Backup adopted (bounded by
+    /// [`MAX_LEARNED_FACTOR`]). Once per source and interval, and again
+    /// at most every [`MISMATCH_REPORT_EVERY`].
+    IntervalMismatch {
+        from: Ipv4Addr,
+        advertised: Interval,
+        used: Interval,
+    },
 }
 
 /// Where the instance stands, with the timers each state owns.
@@ -308,6 +338,8 @@ pub struct Router {
     role: Role,
     actions: VecDeque<Action>,
     stats: Stats,
+    /// The last interval mismatch reported: source, interval, when.
+    mismatch_reported: Option<(Ipv4Addr, Interval, Mono)>,
 }
 
 impl Router {
@@ -341,6 +373,7 @@ impl Router {
             role: Role::Initialize,
             actions: VecDeque::new(),
             stats: Stats::default(),
+            mismatch_reported: None,
         })
     }
 
@@ -449,6 +482,7 @@ impl Router {
         // the driver logs the misconfiguration (`is_owner()`).
         let local = self.priority;
         let mut lower_claim = false;
+        let learned = self.bounded_interval(a.interval);
         let outcome = match &mut self.state {
             State::Initialize { .. } => Received::NotRunning,
             State::Backup(b) => {
@@ -478,7 +512,7 @@ impl Router {
                         // interval, recompute Skew_Time and
                         // Active_Down_Interval, reset the timer. VRRPv2 has
                         // nothing to adopt: other intervals were refused.
-                        b.active_interval = a.interval;
+                        b.active_interval = learned;
                         b.master_down_at = now
                             + master_down_interval(
                                 local,
@@ -535,9 +569,14 @@ impl Router {
             Received::SteppedDown => {
                 self.publish(Role::Backup);
                 self.release_vips();
-                self.enter_backup(now, a.interval, Some(src));
+                self.enter_backup(now, learned, Some(src));
             }
             _ => {}
+        }
+        if matches!(outcome, Received::Followed | Received::SteppedDown)
+            && a.interval != self.cfg.interval
+        {
+            self.report_mismatch(now, src, a.interval, learned);
         }
         Ok(outcome)
     }
@@ -709,8 +748,11 @@ impl Router {
     /// the addresses, set the Adver_Timer, go Active.
     fn become_active(&mut self, now: Mono) {
         self.send_advert(self.priority);
-        for v in &self.cfg.vips {
-            self.actions.push_back(Action::AddVip(*v));
+        // The owner's addresses are already its own (RFC 9568 §1.6 Definitions).
+        if !self.is_owner() {
+            for v in &self.cfg.vips {
+                self.actions.push_back(Action::AddVip(*v));
+            }
         }
         self.send_garps(self.cfg.garp.repeat);
         let g = self.cfg.garp;
@@ -723,9 +765,43 @@ impl Router {
         self.publish(Role::Active);
     }
 
+    /// The Active_Adver_Interval to adopt from an advert: the advertised
+    /// one, at most [`MAX_LEARNED_FACTOR`] times ours (RFC 9568 §6.4.2
+    /// adopts it; the bound keeps a forged or misconfigured peer from
+    /// stretching Active_Down_Interval beyond reason).
+    fn bounded_interval(&self, advertised: Interval) -> Interval {
+        match (advertised, self.cfg.interval) {
+            (Interval::V3(adv), Interval::V3(own)) => {
+                let cap = own.get().saturating_mul(MAX_LEARNED_FACTOR);
+                Centis::new(adv.get().min(cap))
+                    .or(Centis::new(cap.min(Centis::MAX.get())))
+                    .map_or(advertised, Interval::V3)
+            }
+            _ => advertised,
+        }
+    }
+
+    fn report_mismatch(&mut self, now: Mono, from: Ipv4Addr, advertised: Interval, used: Interval) {
+        let again = match self.mismatch_reported {
+            Some((f, i, at)) if f == from && i == advertised => now >= at + MISMATCH_REPORT_EVERY,
+            _ => true,
+        };
+        if again {
+            self.mismatch_reported = Some((from, advertised, now));
+            self.actions.push_back(Action::IntervalMismatch {
+                from,
+                advertised,
+                used,
+            });
+        }
+    }
+
     fn release_vips(&mut self) {
-        for v in &self.cfg.vips {
-            self.actions.push_back(Action::RemoveVip(*v));
+        // Never the owner's: they are interface addresses (RFC 9568 §1.6 Definitions).
+        if !self.is_owner() {
+            for v in &self.cfg.vips {
+                self.actions.push_back(Action::RemoveVip(*v));
+            }
         }
         self.stats.release_master += 1;
     }

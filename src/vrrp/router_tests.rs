@@ -46,7 +46,7 @@ fn advert(priority: u8, interval: Interval) -> Advert {
 }
 
 fn becoming_active(priority: u8) -> Vec<Action> {
-    vec![
+    let mut a = vec![
         Action::SendAdvert { priority },
         Action::AddVip(VIP),
         Action::SendGratuitousArp {
@@ -54,7 +54,12 @@ fn becoming_active(priority: u8) -> Vec<Action> {
             count: 5,
         },
         Action::RoleChanged(Role::Active),
-    ]
+    ];
+    // The owner's addresses are its own (RFC 9568 §1.6): never added.
+    if priority == PRIORITY_OWNER {
+        a.retain(|a| !matches!(a, Action::AddVip(_)));
+    }
+    a
 }
 
 /// A router of `priority` that is Active at `t=0` (owner start or timeout).
@@ -118,6 +123,38 @@ fn owner_is_active_at_startup() {
     assert_eq!(drain(&mut r), becoming_active(255));
     assert_eq!(r.poll_timeout(), Some(t(1000)));
     assert!(r.is_owner());
+}
+
+#[test]
+fn owner_never_adds_or_removes_its_own_addresses() {
+    // RFC 9568 §1.6 Definitions: the owner has the virtual addresses as
+    // real interface addresses. Issue 17 item 6: stepping down, link loss
+    // and shutdown deleted them. None of them may emit RemoveVip.
+    let mut r = active(255);
+    assert_eq!(
+        r.receive(t(500), &advert(255, cs(100)), HIGHER_IP),
+        Ok(Received::SteppedDown)
+    );
+    assert_eq!(drain(&mut r), [Action::RoleChanged(Role::Backup)]);
+    r.poll(master_down_at(&r));
+    assert_eq!(drain(&mut r), becoming_active(255));
+    r.link(t(9000), false);
+    assert_eq!(drain(&mut r), [Action::RoleChanged(Role::Initialize)]);
+    r.link(t(9100), true);
+    drain(&mut r);
+    assert_eq!(r.role(), Role::Active);
+    r.shutdown(t(9200));
+    assert_eq!(
+        drain(&mut r),
+        [
+            Action::RoleChanged(Role::Initialize),
+            Action::SendAdvert { priority: 0 }
+        ]
+    );
+    // A non-owner does release its VIP on the same path.
+    let mut r = active(100);
+    r.shutdown(t(100));
+    assert!(drain(&mut r).contains(&Action::RemoveVip(VIP)));
 }
 
 #[test]
@@ -368,6 +405,75 @@ fn interval_is_learned_from_the_active_router() {
 }
 
 #[test]
+fn a_forged_slow_interval_cannot_stretch_the_down_timer() {
+    // Issue 17 item 7: three priority-255 adverts with 40.95 s made the
+    // Active step down and wait 3 x 40.95 s + skew for the next one: no
+    // Active router for two minutes. The learned interval is bounded to
+    // MAX_LEARNED_FACTOR x ours: 200 cs, so Active_Down_Interval is
+    // 3 x 2000 + 156 x 2000 / 256 = 7218 ms.
+    let mut r = active(100);
+    let forged = advert(255, cs(4095));
+    let x = Ipv4Addr::new(10, 0, 0, 66);
+    assert_eq!(r.receive(t(100), &forged, x), Ok(Received::SteppedDown));
+    let mismatch = Action::IntervalMismatch {
+        from: x,
+        advertised: cs(4095),
+        used: cs(200),
+    };
+    assert_eq!(
+        drain(&mut r),
+        [
+            Action::RoleChanged(Role::Backup),
+            Action::RemoveVip(VIP),
+            mismatch.clone()
+        ]
+    );
+    assert_eq!(master_down_at(&r), t(100 + 7218));
+    // Two more: followed, the timer reset each time, reported once.
+    for at in [200, 300] {
+        assert_eq!(r.receive(t(at), &forged, x), Ok(Received::Followed));
+    }
+    assert_eq!(drain(&mut r), []);
+    assert_eq!(master_down_at(&r), t(300 + 7218));
+    // The forger goes quiet: we are Active again 7.2 s later, not 123 s.
+    r.poll(t(300 + 7218));
+    assert_eq!(drain(&mut r), becoming_active(100));
+    // The same mismatch is reported again after MISMATCH_REPORT_EVERY, and
+    // a different one at once.
+    let mut b = router(config(100));
+    b.startup(t(0));
+    b.receive(t(10), &forged, x).unwrap();
+    b.receive(t(20), &advert(255, cs(150)), x).unwrap();
+    b.receive(t(30), &forged, x).unwrap();
+    b.receive(t(30 + 60_000), &forged, x).unwrap();
+    b.receive(t(40 + 60_000), &forged, x).unwrap();
+    let reported: Vec<_> = drain(&mut b)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::IntervalMismatch {
+                advertised, used, ..
+            } => Some((advertised, used)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            (cs(4095), cs(200)),
+            (cs(150), cs(150)),
+            (cs(4095), cs(200)),
+            (cs(4095), cs(200))
+        ]
+    );
+    // Within the bound the advertised interval is adopted as it is (the
+    // learned-interval test above), and our own interval is never reported.
+    let mut c = router(config(100));
+    c.startup(t(0));
+    c.receive(t(10), &advert(255, cs(100)), x).unwrap();
+    assert_eq!(drain(&mut c), [Action::RoleChanged(Role::Backup)]);
+}
+
+#[test]
 fn down_timer_adverts_widens_the_window() {
     // keepalived `down_timer_adverts`: 10 x 100 ms + 60 ms skew at 100 cs/10.
     let mut c = config(100);
@@ -389,10 +495,19 @@ fn higher_priority_advert_makes_active_step_down() {
         r.receive(t(5000), &advert(200, cs(50)), LOWER_IP),
         Ok(Received::SteppedDown)
     );
-    // Role first (DHCP silent), then the VIP is released.
+    // Role first (DHCP silent), then the VIP is released; the other
+    // interval is reported for the log (§7.1).
     assert_eq!(
         drain(&mut r),
-        [Action::RoleChanged(Role::Backup), Action::RemoveVip(VIP)]
+        [
+            Action::RoleChanged(Role::Backup),
+            Action::RemoveVip(VIP),
+            Action::IntervalMismatch {
+                from: LOWER_IP,
+                advertised: cs(50),
+                used: cs(50)
+            }
+        ]
     );
     // §6.4.3: the sender's interval, Active_Down_Timer armed.
     let State::Backup(b) = r.state() else {
@@ -698,7 +813,6 @@ fn garp_defaults_are_keepalived_s() {
         drain(&mut r),
         [
             Action::SendAdvert { priority: 255 },
-            Action::AddVip(VIP),
             Action::RoleChanged(Role::Active)
         ]
     );

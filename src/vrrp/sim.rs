@@ -237,6 +237,7 @@ impl Sim {
                     assert_ne!(n.role, Role::Active, "node {i}: VIP removed while Active");
                     n.holds_vip = false;
                 }
+                Action::IntervalMismatch { .. } => {}
                 Action::RoleChanged(r) => {
                     if r == Role::Active {
                         assert!(n.holds_vip, "node {i}: Active without the VIP");

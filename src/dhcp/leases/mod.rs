@@ -68,6 +68,17 @@
 //! errors, never on content; the caller applies its own limit (checklist
 //! §28 `max-record-errors`) to [`LoadReport::bad_records`].
 //!
+//! A line longer than [`MAX_LINE`] cannot be a record we wrote: it is
+//! skipped and counted as bad without being buffered (issue 17 item 10: a
+//! 100 MB line cost 106 MB of RAM). A file with bad records (in the
+//! snapshot, in the middle of the journal, or complete lines in its torn
+//! tail) is damaged rather than merely torn: before anything cuts or
+//! replaces it, open copies it aside as `<name>.damaged-<unix seconds>`
+//! (created with `O_EXCL | O_NOFOLLOW`), so the records that could not be
+//! read stay there for the operator; compaction and the tail cut then go
+//! on as usual. A plain torn tail (a last line without `\n`, the normal
+//! result of a crash) is not copied.
+//!
 //! # Durability
 //!
 //! [`LeaseStore::stage`] serialises changes into one reusable buffer;
@@ -254,6 +265,73 @@ fn open_state_file(path: &Path, opts: &mut OpenOptions, dir_owner: u32) -> io::R
     Ok(f)
 }
 
+/// Copies the damaged state file `f` (at `path`) to a new file
+/// `<path>.damaged-<unix seconds>[-N]` beside it, created with `O_EXCL` and
+/// `O_NOFOLLOW` (never through anything planted), streamed (never held in
+/// memory), and synced when `durable`. Logs the outcome; a failure is
+/// logged and loading goes on (every readable record is restored anyway).
+/// Returns whether a directory entry was made.
+fn keep_aside(f: &File, path: &Path, durable: bool) -> bool {
+    use std::io::{Seek, SeekFrom};
+    let now = crate::clock::UnixTime::now().0;
+    let name = |n: u32| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".damaged-{now}"));
+        if n > 0 {
+            p.push(format!("-{n}"));
+        }
+        PathBuf::from(p)
+    };
+    let result = (|| -> io::Result<(PathBuf, u64)> {
+        let (aside, mut out) = (0..100)
+            .find_map(|n| {
+                let p = name(n);
+                match open_mode(OpenOptions::new().write(true).create_new(true)).open(&p) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
+                    r => Some(r.map(|f| (p, f))),
+                }
+            })
+            .unwrap_or_else(|| Err(io::Error::other("100 copies exist already")))?;
+        let mut rd = f.try_clone()?;
+        rd.seek(SeekFrom::Start(0))?;
+        let copied = io::copy(&mut rd, &mut out);
+        let copied = copied.and_then(|n| {
+            if durable {
+                out.sync_all()?;
+            }
+            Ok(n)
+        });
+        match copied {
+            Ok(n) => Ok((aside, n)),
+            Err(e) => {
+                let _ = fs::remove_file(&aside);
+                Err(e)
+            }
+        }
+    })();
+    match result {
+        Ok((aside, bytes)) => {
+            crate::event!(
+                Warn,
+                "dhcp.leases_kept_aside",
+                "file={} copy={} bytes={bytes} note=\"damaged records are kept there; the file itself is rewritten\"",
+                path.display(),
+                aside.display()
+            );
+            true
+        }
+        Err(e) => {
+            crate::event!(
+                Error,
+                "dhcp.leases_keep_aside_failed",
+                "file={} error=\"{e}\" note=\"the damaged file will be rewritten without a copy\"",
+                path.display()
+            );
+            false
+        }
+    }
+}
+
 /// Makes the directory entries of `dir` durable (a rename, a new file).
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -304,9 +382,14 @@ fn read_dnsmasq_lines(mut r: impl BufRead, map: &mut ByIp) -> io::Result<Dnsmasq
     let mut c = DnsmasqCounts::default();
     let mut line = Vec::with_capacity(256);
     loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line)? == 0 {
+        let got = read_line(&mut r, &mut line)?;
+        if got.consumed == 0 {
             break;
+        }
+        if got.too_long {
+            c.bad_lines += 1;
+            c.long_lines += 1;
+            continue;
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         match format::classify_dnsmasq_line(text) {
@@ -327,6 +410,62 @@ fn read_dnsmasq_lines(mut r: impl BufRead, map: &mut ByIp) -> io::Result<Dnsmasq
 /// Buffer of the line readers.
 const READ_BUF: usize = 64 * 1024;
 
+/// Longest line the loader keeps. Our longest record (255-byte host name,
+/// 255-byte client id as colon hex, 20-byte hardware address) is under
+/// 1,200 bytes; dnsmasq's lines are shorter.
+pub const MAX_LINE: usize = 4096;
+
+/// One line read by [`read_line`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LineRead {
+    /// Bytes consumed from the reader (0 = end of file).
+    consumed: u64,
+    /// Longer than [`MAX_LINE`]: the buffer was left empty.
+    too_long: bool,
+    /// Ended with `\n` (else the file ended first).
+    complete: bool,
+}
+
+/// Reads one line into `line` (cleared first; with its `\n`), but never
+/// more than [`MAX_LINE`] bytes: the rest of a longer line is consumed and
+/// dropped straight from the reader's buffer.
+fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<LineRead> {
+    line.clear();
+    let mut out = LineRead {
+        consumed: 0,
+        too_long: false,
+        complete: false,
+    };
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(out);
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !out.too_long {
+            if line.len() + take <= MAX_LINE {
+                line.extend_from_slice(&buf[..take]);
+            } else {
+                out.too_long = true;
+                line.clear();
+            }
+        }
+        r.consume(take);
+        out.consumed += take as u64;
+        if done {
+            out.complete = true;
+            return Ok(out);
+        }
+    }
+}
+
 /// Counts of [`import_dnsmasq`] (and of reading our snapshot).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DnsmasqCounts {
@@ -334,6 +473,8 @@ pub struct DnsmasqCounts {
     pub leases: u64,
     /// Lines that are not a valid lease nor a known kind of line.
     pub bad_lines: u64,
+    /// Of those, lines longer than [`MAX_LINE`] (skipped unread).
+    pub long_lines: u64,
     pub blank_lines: u64,
     /// `duid <server-duid>` lines (start of the DHCPv6 section).
     pub duid_lines: u64,
@@ -371,8 +512,12 @@ struct Replay {
     good_len: u64,
     records: u64,
     bad: u64,
+    /// Lines longer than [`MAX_LINE`] (counted in `bad` or in the tail).
+    long: u64,
     ignored: u64,
     torn: bool,
+    /// Complete lines that failed in the torn tail: damage, not a crash.
+    tail_bad: u64,
 }
 
 /// Replays the journal read from `rd` over `map`, a line at a time.
@@ -382,26 +527,36 @@ fn replay(mut rd: impl BufRead, map: &mut ByIp) -> io::Result<Replay> {
         good_len: 0,
         records: 0,
         bad: 0,
+        long: 0,
         ignored: 0,
         torn: false,
+        tail_bad: 0,
     };
     // Bad complete lines since the last good record: bad in the middle
     // if a good record follows, part of the torn tail if none does.
     let mut bad_run = 0u64;
+    let mut long_partial = false;
     let mut line = Vec::with_capacity(256);
     loop {
-        line.clear();
-        let n = rd.read_until(b'\n', &mut line)?;
-        if n == 0 {
+        let got = read_line(&mut rd, &mut line)?;
+        if got.consumed == 0 {
             break;
         }
-        r.len += n as u64;
-        let Some(text) = line.strip_suffix(b"\n") else {
-            // A last line without '\n': the write of its batch never ended.
+        r.len += got.consumed;
+        r.long += u64::from(got.too_long);
+        if !got.complete {
+            // A last line without '\n': the write of its batch never ended
+            // (torn), unless it is longer than any batch write could leave.
             r.torn = true;
+            long_partial = got.too_long;
             break;
+        }
+        let parsed = if got.too_long {
+            None
+        } else {
+            format::parse_record(line.strip_suffix(b"\n").unwrap_or(&line))
         };
-        match format::parse_record(text) {
+        match parsed {
             Some(rec) => {
                 match rec {
                     Record::Upsert(l) => map.upsert(l),
@@ -422,6 +577,7 @@ fn replay(mut rd: impl BufRead, map: &mut ByIp) -> io::Result<Replay> {
         r.torn = true;
         r.bad += bad_run - 1;
     }
+    r.tail_bad = bad_run + u64::from(long_partial);
     Ok(r)
 }
 
@@ -462,18 +618,22 @@ impl LeaseStore {
             dir_owner,
         )?;
         dir_changed |= !existed;
-        let counts = read_dnsmasq_lines(BufReader::with_capacity(READ_BUF, f), &mut map)?;
+        let counts = read_dnsmasq_lines(BufReader::with_capacity(READ_BUF, &f), &mut map)?;
         report.bad_records += counts.bad_lines;
         report.ignored_lines += counts.ignored();
         if counts.bad_lines > 0 {
             crate::event!(
                 Warn,
                 "dhcp.leases_bad_records",
-                "file={} count={} action=skipped",
+                "file={} count={} too_long={} action=skipped",
                 snapshot.display(),
-                counts.bad_lines
+                counts.bad_lines,
+                counts.long_lines
             );
+            // The next compaction replaces it: keep the damaged one.
+            dir_changed |= keep_aside(&f, &snapshot, durable);
         }
+        drop(f);
 
         let journal_path = dir.join(JOURNAL);
         let existed = fs::symlink_metadata(&journal_path).is_ok();
@@ -492,10 +652,15 @@ impl LeaseStore {
             crate::event!(
                 Warn,
                 "dhcp.leases_bad_records",
-                "file={} count={} action=skipped",
+                "file={} count={} too_long={} action=skipped",
                 journal_path.display(),
-                r.bad
+                r.bad,
+                r.long
             );
+        }
+        if r.bad > 0 || r.tail_bad > 0 {
+            // The tail cut below and the next compaction would destroy it.
+            dir_changed |= keep_aside(&journal, &journal_path, durable);
         }
 
         let mut store = LeaseStore {

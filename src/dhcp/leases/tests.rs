@@ -730,6 +730,7 @@ fn dnsmasq_lease_file_is_imported() {
         DnsmasqCounts {
             leases: 4,
             bad_lines: 1,
+            long_lines: 0,
             blank_lines: 0,
             duid_lines: 1,
             v6_lines: 2,
@@ -966,4 +967,156 @@ fn large_files_are_read_and_written_in_pieces() {
     assert_eq!(fs::read(dir.file(SNAPSHOT)).unwrap(), by_ref);
     let (_, again) = reopen(&dir, false);
     assert_eq!(again.leases, sorted(&model));
+}
+
+/// Files in `dir` whose name starts with `prefix.damaged-`.
+fn kept_aside(dir: &TempDir, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{prefix}.damaged-")))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A reader that serves `len` bytes of `b'x'` then `tail`, in pieces, so
+/// nothing but the reader's own buffer ever holds the long line.
+struct LongLine {
+    left: usize,
+    tail: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for LongLine {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left > 0 {
+            let n = buf.len().min(self.left);
+            buf[..n].fill(b'x');
+            self.left -= n;
+            return Ok(n);
+        }
+        self.tail.read(buf)
+    }
+}
+
+#[test]
+fn an_overlong_line_is_skipped_without_being_buffered() {
+    // Issue 17 item 10: a 100 MB journal line cost 106 MB of RAM.
+    let mut rd = BufReader::with_capacity(
+        READ_BUF,
+        LongLine {
+            left: 100 << 20,
+            tail: std::io::Cursor::new(b"\nshort\nend".to_vec()),
+        },
+    );
+    let mut line = Vec::new();
+    let got = read_line(&mut rd, &mut line).unwrap();
+    assert_eq!(
+        got,
+        LineRead {
+            consumed: (100 << 20) + 1,
+            too_long: true,
+            complete: true
+        }
+    );
+    assert!(line.is_empty());
+    assert!(line.capacity() <= 2 * MAX_LINE, "{}", line.capacity());
+    let got = read_line(&mut rd, &mut line).unwrap();
+    assert!(got.complete && !got.too_long);
+    assert_eq!(line, b"short\n");
+    let got = read_line(&mut rd, &mut line).unwrap();
+    assert!(!got.complete && !got.too_long);
+    assert_eq!(line, b"end");
+    assert_eq!(read_line(&mut rd, &mut line).unwrap().consumed, 0);
+    // Exactly MAX_LINE is kept; one more byte is too long.
+    for (len, long) in [(MAX_LINE - 1, false), (MAX_LINE, true)] {
+        let mut data = vec![b'a'; len];
+        data.push(b'\n');
+        let got = read_line(&mut &data[..], &mut line).unwrap();
+        assert_eq!(got.too_long, long, "{len}");
+    }
+}
+
+#[test]
+fn overlong_lines_in_both_files_are_skipped_counted_and_kept_aside() {
+    let dir = TempDir::new("long");
+    let changes: Vec<Change> = (1..=6).map(|n| Change::Upsert(lease(n))).collect();
+    let (good, ends) = build_journal(&dir, &changes);
+    // A 2 MB line in the middle of the journal, and one in the snapshot.
+    let mut journal = good[..ends[2]].to_vec();
+    journal.extend(std::iter::repeat_n(b'L', 2 << 20));
+    journal.push(b'\n');
+    journal.extend_from_slice(&good[ends[2]..]);
+    fs::write(dir.file(JOURNAL), &journal).unwrap();
+    let mut snapshot = Vec::new();
+    format::put_snapshot_line(&mut snapshot, &lease(40));
+    snapshot.extend(std::iter::repeat_n(b'9', 3 << 20));
+    snapshot.push(b'\n');
+    format::put_snapshot_line(&mut snapshot, &lease(41));
+    fs::write(dir.file(SNAPSHOT), &snapshot).unwrap();
+
+    let (mut s, r) = reopen(&dir, true);
+    let mut want: Vec<Lease> = (1..=6)
+        .chain([40, 41])
+        .map(|n| storable(&lease(n)))
+        .collect();
+    want.sort_by_key(|l| l.ip);
+    assert_eq!(r.leases, want);
+    assert_eq!(r.bad_records, 2);
+    assert!(!r.torn_tail);
+    // Both damaged files were copied aside, byte for byte, before any
+    // write; compaction then rewrites the originals, not the copies.
+    let (js, ss) = (kept_aside(&dir, JOURNAL), kept_aside(&dir, SNAPSHOT));
+    assert_eq!((js.len(), ss.len()), (1, 1), "{js:?} {ss:?}");
+    s.compact(&r.leases).unwrap();
+    drop(s);
+    assert_eq!(fs::read(&js[0]).unwrap(), journal);
+    assert_eq!(fs::read(&ss[0]).unwrap(), snapshot);
+    assert_snapshot_is_strict(&dir, want.len());
+    let (_, r) = reopen(&dir, true);
+    assert_eq!(r.leases, want);
+    assert_eq!(r.bad_records, 0);
+    // Nothing damaged this time: no further copies.
+    assert_eq!(kept_aside(&dir, JOURNAL).len(), 1);
+    assert_eq!(kept_aside(&dir, SNAPSHOT).len(), 1);
+}
+
+#[test]
+fn a_damaged_tail_is_kept_aside_and_a_crash_tail_is_not() {
+    let changes = torn_tail_changes();
+    // A crash: the last record lacks its end. Cut, nothing kept.
+    let dir = TempDir::new("tail-crash");
+    let (bytes, _) = build_journal(&dir, &changes);
+    fs::write(dir.file(JOURNAL), &bytes[..bytes.len() - 5]).unwrap();
+    let (_, r) = reopen(&dir, true);
+    assert!(r.torn_tail);
+    assert!(kept_aside(&dir, JOURNAL).is_empty());
+    // Complete lines that fail their checksum at the end: damage. The cut
+    // happens, but only after the copy.
+    let dir = TempDir::new("tail-damage");
+    let (mut bytes, ends) = build_journal(&dir, &changes);
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x01;
+    fs::write(dir.file(JOURNAL), &bytes).unwrap();
+    let (_, r) = reopen(&dir, true);
+    assert!(r.torn_tail);
+    assert_eq!(
+        fs::metadata(dir.file(JOURNAL)).unwrap().len(),
+        ends[ends.len() - 2] as u64
+    );
+    let kept = kept_aside(&dir, JOURNAL);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(fs::read(&kept[0]).unwrap(), bytes);
+    // A partial last line longer than any write: damage too.
+    let dir = TempDir::new("tail-long");
+    let (mut bytes, _) = build_journal(&dir, &changes);
+    bytes.extend(std::iter::repeat_n(b'L', MAX_LINE + 10));
+    fs::write(dir.file(JOURNAL), &bytes).unwrap();
+    let (_, r) = reopen(&dir, true);
+    assert!(r.torn_tail);
+    assert_eq!(kept_aside(&dir, JOURNAL).len(), 1);
 }

@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""Mixed LAN floods for contrib/bench/soak.sh. Standard library only; run
+with /usr/bin/python3 inside the soak's client namespace, as root.
+
+    soakload.py IFACE SERVER SECS DNS_QPS DHCP_PPS VRRP_PPS FORGE255_EVERY
+
+Paced on one absolute schedule per kind, for SECS seconds (or until
+SIGINT/SIGTERM), all bounded:
+  * DNS: DNS_QPS UDP queries to SERVER:53, half for 200 names that stay
+    cached, half for fresh random names (each a cache miss forwarded
+    upstream); answers are counted.
+  * DHCP: DHCP_PPS DISCOVERs, each from a fresh random MAC, broadcast on
+    IFACE; OFFERs are counted.
+  * VRRP: VRRP_PPS forged VRRPv3 adverts for VRID 51 at priority 50 (a
+    lower claim the Active router must assert over, RFC 9568 §6.4.3), and
+    every FORGE255_EVERY seconds (0 = never) three priority-255 adverts
+    with a 40.95 s interval (issue 17 item 7: the Backup must be Active
+    again within a few seconds, not minutes).
+Every 10 s, and at the end, one line:
+    load T dns_sent N dns_answered N dhcp_sent N dhcp_offers N vrrp_sent N forged255 N
+"""
+
+import os
+import random
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+stop = False
+
+
+def on_sig(*_):
+    global stop
+    stop = True
+
+
+signal.signal(signal.SIGINT, on_sig)
+signal.signal(signal.SIGTERM, on_sig)
+
+
+def dns_query(qid, name):
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack("!HH", 1, 1)
+
+
+def discover(mac, xid):
+    p = struct.pack("!BBBBIHH", 1, 1, 6, 0, xid, 0, 0x8000)
+    p += b"\0" * 16 + mac + b"\0" * 10 + b"\0" * 192
+    p += b"\x63\x82\x53\x63" + b"\x35\x01\x01" + b"\x37\x03\x01\x03\x06" + b"\xff"
+    return p
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def advert(prio, centis, vip):
+    """A VRRPv3 advert, checksum over the message (RFC 9568 §5.2.8)."""
+    body = struct.pack("!BBBBHH", 0x31, 51, prio, 1, centis & 0x0FFF, 0) + socket.inet_aton(vip)
+    c = csum(body)
+    return body[:6] + struct.pack("!H", c) + body[8:]
+
+
+def main(argv):
+    iface, server, secs = argv[1], argv[2], float(argv[3])
+    dns_qps, dhcp_pps, vrrp_pps = float(argv[4]), float(argv[5]), float(argv[6])
+    forge_every = float(argv[7])
+    vip = os.environ.get("SOAK_VIP", "10.98.0.254")
+
+    d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    d.setblocking(False)
+    h = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    h.bind(("0.0.0.0", 68))
+    h.setblocking(False)
+    v = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+    v.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+    v.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+    v.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+
+    n = dict(dns_sent=0, dns_answered=0, dhcp_sent=0, dhcp_offers=0, vrrp_sent=0, forged255=0)
+    t0 = time.monotonic()
+    next_dns = next_dhcp = next_vrrp = t0
+    next_forge = t0 + forge_every if forge_every > 0 else float("inf")
+    next_report = t0 + 10
+    low = advert(50, 100, vip)
+    high = advert(255, 4095, vip)
+
+    def report():
+        print("load %.3f %s" % (time.time(), " ".join("%s %d" % kv for kv in n.items())), flush=True)
+
+    while not stop:
+        now = time.monotonic()
+        if now - t0 >= secs:
+            break
+        # Bounded catch-up: at most 50 of each kind per turn.
+        for _ in range(50):
+            if dns_qps <= 0 or now < next_dns:
+                break
+            if random.random() < 0.5:
+                name = "h%d.cached.soak" % random.randrange(200)
+            else:
+                name = "r%016x.fresh.soak" % random.getrandbits(64)
+            try:
+                d.sendto(dns_query(random.getrandbits(16), name), (server, 53))
+                n["dns_sent"] += 1
+            except OSError:
+                pass
+            next_dns += 1.0 / dns_qps
+        for _ in range(50):
+            if dhcp_pps <= 0 or now < next_dhcp:
+                break
+            mac = bytes([0x02, 0x5A] + [random.randrange(256) for _ in range(4)])
+            try:
+                h.sendto(discover(mac, random.getrandbits(32)), ("255.255.255.255", 67))
+                n["dhcp_sent"] += 1
+            except OSError:
+                pass
+            next_dhcp += 1.0 / dhcp_pps
+        for _ in range(50):
+            if vrrp_pps <= 0 or now < next_vrrp:
+                break
+            try:
+                v.sendto(low, ("224.0.0.18", 0))
+                n["vrrp_sent"] += 1
+            except OSError:
+                pass
+            next_vrrp += 1.0 / vrrp_pps
+        if now >= next_forge:
+            for _ in range(3):
+                try:
+                    v.sendto(high, ("224.0.0.18", 0))
+                    n["forged255"] += 1
+                except OSError:
+                    pass
+            next_forge += forge_every
+        if now >= next_report:
+            report()
+            next_report += 10
+        wait = max(0.0, min(next_dns, next_dhcp, next_vrrp, next_forge, next_report) - time.monotonic())
+        r, _, _ = select.select([d, h], [], [], min(wait, 0.05))
+        for s in r:
+            for _ in range(256):
+                try:
+                    data = s.recv(2048)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if s is d:
+                    n["dns_answered"] += 1
+                elif len(data) > 242 and b"\x35\x01\x02" in data[240:]:
+                    n["dhcp_offers"] += 1
+    report()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
