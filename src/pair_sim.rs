@@ -414,6 +414,8 @@ impl Pair {
                     self.arp_vip = Some(i);
                 }
                 Action::RemoveVip(_) => b.holds_vip = false,
+                // Both boxes share one interval here; nothing to report.
+                Action::IntervalMismatch { .. } => {}
                 Action::RoleChanged(r) => {
                     b.role = r;
                     self.note(format!("box {i} is {}", r.as_str()));
