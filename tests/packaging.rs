@@ -1209,3 +1209,99 @@ fn container_pair_configs_pass_hamasq_test() {
         assert!(o.status.success(), "{side}: {}", text(&o));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Portability: 32-bit MIPS/PowerPC, MSRV
+// ---------------------------------------------------------------------------
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// 32-bit MIPS (OpenWrt's ath79, ramips), PowerPC and ARMv5 have no 64-bit
+/// atomics: `std::sync::atomic::AtomicU64` does not exist there and the
+/// crate would not compile (the MIPS build of `build-static.sh` proves it
+/// for real; this catches a new use early, on any host). 64-bit counters
+/// use `portable_atomic::AtomicU64`, which falls back to a lock there.
+#[test]
+fn no_std_64_bit_atomics() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let src = fs::read_to_string(f).unwrap();
+        for (n, line) in src.lines().enumerate() {
+            let code = line.split("//").next().unwrap();
+            let std_atomic =
+                code.contains("std::sync::atomic") || code.contains("core::sync::atomic");
+            if std_atomic && (code.contains("AtomicU64") || code.contains("AtomicI64")) {
+                bad.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "64-bit atomics from std (absent on 32-bit MIPS/PowerPC; use portable_atomic):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// `x.y` or `x.y.z` as a comparable triple.
+fn version(v: &str) -> (u32, u32, u32) {
+    let mut p = v.split('.').map(|x| x.parse::<u32>().unwrap());
+    (
+        p.next().unwrap(),
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+    )
+}
+
+/// `rust-version` in Cargo.toml is the real floor: no locked dependency
+/// needs a newer Rust (`cargo metadata` gives each one's `rust-version`),
+/// and packaging/README.md tells OpenWrt users that version.
+#[test]
+fn rust_version_covers_the_dependencies_and_is_documented() {
+    let toml = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let msrv = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version in Cargo.toml")
+        .trim_matches('"')
+        .to_string();
+    let o = run_ok(Command::new(env!("CARGO")).current_dir(root()).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--locked",
+        "--offline",
+    ]));
+    let json = stdout(&o);
+    let key = "\"rust_version\":\"";
+    let mut needs: Vec<&str> = json
+        .match_indices(key)
+        .map(|(i, _)| {
+            let rest = &json[i + key.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert!(needs.len() > 5, "no rust_version in cargo metadata?");
+    needs.sort_by_key(|v| version(v));
+    let highest = needs.last().unwrap();
+    assert!(
+        version(highest) <= version(&msrv),
+        "a dependency needs Rust {highest}, Cargo.toml says rust-version = {msrv}"
+    );
+    let readme = fs::read_to_string(root().join("packaging/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("Rust {msrv}")),
+        "packaging/README.md does not state the MSRV (Rust {msrv})"
+    );
+}
