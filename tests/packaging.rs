@@ -456,12 +456,21 @@ fn uci_to_ini(shell: &[&str], awk: &str, dir: &Path) -> (String, String) {
             .arg("sh")
             .arg(&lib)
             .arg(dir)
-            .env("HAMASQ_AWK", awk),
+            .env("HAMASQ_AWK", awk)
+            // a sample's /etc/ethers, never the machine's
+            .env(
+                "HAMASQ_ETHERS",
+                if dir.join("ethers").exists() {
+                    dir.join("ethers")
+                } else {
+                    PathBuf::new()
+                },
+            ),
     );
     (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-const SAMPLES: [&str; 3] = ["default", "ha-pair", "odhcpd"];
+const SAMPLES: [&str; 4] = ["default", "ha-pair", "odhcpd", "features"];
 
 #[test]
 fn openwrt_uci_to_ini() {
@@ -475,12 +484,58 @@ fn openwrt_uci_to_ini() {
                 assert_eq!(warnings, "");
                 // option dns 0: dnsmasq keeps port 53
                 assert!(!ini.contains("[dns]"));
+                // hamasq drops root itself to this user (procd's `user`
+                // would leave it no capabilities); lan reloads it
+                assert!(ini.contains("\nuser = hamasq\n"), "{ini}");
+                assert!(ini.ends_with("\n# netifd interfaces: lan\n"), "{ini}");
+            }
+            "features" => {
+                // every setting hamasq cannot honour is named
+                for want in [
+                    "dhcp.lan: force 1",
+                    "dhcp.guest: options \"netmask-only\"",
+                    "dhcp.iot: dynamicdhcp 0",
+                    "dhcp.@host[3]: duid not converted",
+                    "/etc/ethers: 00:11:22:33:44:55 already has a config host",
+                    "dhcp.uefi: boot for networkid efi64 not converted",
+                    "dhcp.efi: config match (sets tag efi64) not converted",
+                    "dhcp.@vendorclass[0]: config vendorclass (sets tag msft)",
+                    "confdir /tmp/dnsmasq.d is not read",
+                    "notinterface not converted",
+                ] {
+                    assert!(warnings.contains(want), "no {want:?} in:\n{warnings}");
+                }
+                // a static-only pool is never opened, a disabled host
+                // never served
+                assert!(!ini.contains("10.20.0."), "{ini}");
+                assert!(!ini.contains("00:11:22:33:44:88"), "{ini}");
+                // dnsmasq.init's defaults when the options are absent
+                assert!(ini.contains("\nbogus-priv = true\n"), "{ini}");
+                assert!(ini.contains("\nstop-dns-rebind = true\n"), "{ini}");
+                // networkid is the pool's tag; config tag sections become
+                // tagged options; readethers brings /etc/ethers
+                assert!(
+                    ini.contains("dhcp-range = set:visitors,10.10.0.50,10.10.0.149,1h"),
+                    "{ini}"
+                );
+                assert!(
+                    ini.contains("dhcp-option-force = tag:kids,option:dns-server,192.168.1.3"),
+                    "{ini}"
+                );
+                assert!(
+                    ini.contains("dhcp-host = 00:11:22:33:44:bb,laptop"),
+                    "{ini}"
+                );
+                assert!(
+                    ini.contains("dhcp-boot = pxelinux.0,tftp,192.168.1.5"),
+                    "{ini}"
+                );
             }
             "ha-pair" => {
                 assert!(warnings.contains("authoritative left off"), "{warnings}");
                 assert!(ini.contains("\n[dns]\n"));
             }
-            _ => assert!(warnings.contains("maindhcp"), "{warnings}"),
+            _ => assert!(warnings.contains("maindhcp=true"), "{warnings}"),
         }
     }
     // OpenWrt's shell and awk are busybox's: same result with them.
@@ -510,15 +565,56 @@ fn openwrt_converted_configs_pass_hamasq_test() {
          ip link add br-guest type bridge && ip addr add 10.10.0.1/24 dev br-guest && ip link set br-guest up",
     );
     let work = scratch("openwrt-test");
+    // The package creates the user hamasq; this box has nobody.
+    let as_here = |ini: &str| ini.replace("\nuser = hamasq\n", "\nuser = nobody\n");
     for s in SAMPLES {
         let dir = openwrt().join("test").join(s);
         let (ini, _) = uci_to_ini(&["sh"], "awk", &dir);
         let conf = work.join(format!("{s}.conf"));
-        fs::write(&conf, &ini).unwrap();
+        fs::write(&conf, as_here(&ini)).unwrap();
         let o = r.run(&[BIN, "--test", "-c", conf.to_str().unwrap()]);
         assert!(o.status.success(), "sample {s}:\n{ini}\n{}", text(&o));
         assert_eq!(stdout(&o).trim(), "config OK");
     }
+
+    // The default sample run as procd runs it (as root, the init script's
+    // command line, no procd `user`): hamasq drops to its user itself and
+    // keeps exactly its three capabilities (procd outside ujail would
+    // setuid and leave none: service/instance.c, instance_run).
+    let (ini, _) = uci_to_ini(&["sh"], "awk", &openwrt().join("test/default"));
+    let state = work.join("state");
+    let ini = as_here(&ini)
+        .replace("/var/lib/hamasq", state.to_str().unwrap())
+        .replace(
+            "/usr/libexec/hamasq/dhcp-hotplug",
+            openwrt()
+                .join("hamasq/files/dhcp-hotplug")
+                .to_str()
+                .unwrap(),
+        );
+    let conf = work.join("run.conf");
+    fs::write(&conf, &ini).unwrap();
+    let d = r.spawn(&[BIN, "--foreground", "-c", conf.to_str().unwrap()]);
+    d.wait_for_log("daemon.ready", std::time::Duration::from_secs(20));
+    let status = fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(field("Uid:"), nobody.uid.to_string(), "{status}");
+    assert_eq!(field("CapEff:"), "0000000000003400", "{status}");
+    assert_eq!(field("CapPrm:"), "0000000000003400", "{status}");
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    d.signal(15).unwrap();
+    assert!(
+        d.wait_exit(std::time::Duration::from_secs(5)).is_some(),
+        "{}",
+        d.logs()
+    );
     // And --test really looks at the box: the default sample with a LAN
     // of 192.168.5.0/24 gives a pool that br-lan does not have.
     let bad = work.join("bad-uci");
@@ -543,22 +639,28 @@ fn openwrt_converted_configs_pass_hamasq_test() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
-/// The procd init script's start_service/service_triggers with procd's
-/// and UCI's functions stubbed: what it hands procd, and that a config
-/// `hamasq --test` refuses is not started.
+/// The procd init script run as rc.common runs it, with procd's, UCI's
+/// and BusyBox's `logger` stubbed to record what they are asked:
+/// `start` registers one instance (respawn with procd's defaults, no procd
+/// `user`: hamasq drops root itself), per-interface triggers and a
+/// validation; a reload whose generated config fails `hamasq --test` logs
+/// why and asks procd nothing, so the running instance keeps its last
+/// good config; a good reload re-registers and sends SIGHUP; `enabled 0`
+/// (the package default) registers no instance.
 #[test]
 fn openwrt_init_script() {
     let work = scratch("openwrt-init");
     let init = fs::read_to_string(openwrt().join("hamasq/files/hamasq.init")).unwrap();
-    for want in [
-        "USE_PROCD=1",
-        "procd_set_param respawn",
-        "procd_add_reload_trigger",
-        "procd_set_param capabilities /etc/capabilities/hamasq.json",
-        ". /usr/share/hamasq/hamasq-uci.sh",
-    ] {
-        assert!(init.contains(want), "init script lacks {want}");
-    }
+    assert!(
+        !init.lines().any(|l| !l.trim_start().starts_with('#')
+            && l.contains("logger ")
+            && l.contains(" -f ")),
+        "BusyBox's logger has no -f"
+    );
+    assert!(
+        !init.contains("procd_add_raw_trigger"),
+        "no catch-all interface.* trigger"
+    );
     let var_etc = work.join("var-etc");
     let init = init
         .replace(
@@ -570,100 +672,260 @@ fn openwrt_init_script() {
         )
         .replace("/usr/sbin/hamasq", BIN)
         .replace("/var/etc", var_etc.to_str().unwrap());
+    // rc.common's start (rc_procd: open the service, start_service, then
+    // `ubus call service set`), procd.sh's helpers and uci_load_validate
+    // (defaults from the spec, CFG_name overrides), BusyBox's logger
+    // (-s, -t TAG, -p PRIO, the message or stdin; any other option fails).
     let stubs = r#"
 LOG="$WORK/procd.log"
-config_load() { :; }
-config_get() { eval "$1=\"\${CFG_$3-\${4-}}\""; }
-config_get_bool() { config_get "$@"; }
-procd_open_instance() { echo "open_instance $*" >> "$LOG"; }
-procd_set_param() { echo "set_param $*" >> "$LOG"; }
-procd_close_instance() { echo "close_instance" >> "$LOG"; }
+log() { echo "$*" >> "$LOG"; }
+procd_open_service() { log "open_service $*"; }
+procd_close_service() { log "ubus call service set"; }
+rc_procd() { procd_open_service hamasq; "$@"; procd_close_service; }
+start() { rc_procd start_service "$@"; }
+procd_open_instance() { log "open_instance $*"; }
+procd_set_param() { log "set_param $*"; }
+procd_close_instance() { log "close_instance"; }
+procd_add_reload_trigger() { log "reload_trigger $*"; }
+procd_add_interface_trigger() { log "interface_trigger $*"; }
+procd_add_raw_trigger() { log "raw_trigger $*"; }
+procd_send_signal() { log "send_signal $*"; }
+procd_add_validation() { VALIDATING=1; "$@"; VALIDATING=; }
+uci_load_validate() {
+	local pkg=$1 type=$2 name=$3 cb=$4 spec var def v; shift 4
+	if [ -n "$VALIDATING" ]; then log "validate $pkg $type $*"; return 0; fi
+	for spec in "$@"; do
+		var=${spec%%:*}; def=${spec#*:}; def=${def#*:}
+		case "$spec" in *:*:*) ;; *) def= ;; esac
+		eval "v=\${CFG_$var-\$def}"
+		eval "$var=\$v"
+	done
+	"$cb" "$name" 0
+}
 uci() { [ "$*" = "-q get dhcp.@dnsmasq[0].dhcpscript" ] && echo /etc/lease-hook.sh; }
-procd_add_reload_trigger() { echo "reload_trigger $*" >> "$LOG"; }
-procd_add_raw_trigger() { echo "raw_trigger $*" >> "$LOG"; }
-procd_send_signal() { echo "send_signal $*" >> "$LOG"; }
-chown() { echo "chown $*" >> "$LOG"; }
-logger() { echo "logger $*" >> "$LOG"; while [ $# -gt 1 ]; do [ "$1" = -f ] && cat "$2" >> "$LOG"; shift; done; }
-CFG_state_dir="$WORK/state"
+logger() {
+	local s= tag= prio=
+	while [ $# -gt 0 ]; do
+		case "$1" in
+			-s) s=" -s"; shift ;;
+			-t) tag=$2; shift 2 ;;
+			-p) prio=$2; shift 2 ;;
+			-*) echo "logger: invalid option -- '$1'" >&2; return 1 ;;
+			*) break ;;
+		esac
+	done
+	if [ $# -gt 0 ]; then log "logger$s $tag $prio: $*"
+	else while IFS= read -r line; do log "logger$s $tag $prio: $line"; done
+	fi
+}
 . "$INIT"
-start_service; echo "rc=$?" >> "$LOG"
-service_triggers
+case "$ACT" in
+	start) start; log "rc=$?"; service_triggers ;;
+	boot) boot; log "rc=$?" ;;
+	reload) reload_service; log "rc=$?" ;;
+esac
 "#;
     let shells: &[&[&str]] = if lab::have_commands("openwrt_init_script_busybox", &["busybox"]) {
+        // The stub's strictness is BusyBox's: its logger has no -f.
+        let o = run(Command::new("busybox").args(["logger", "-f", "/dev/null", "x"]));
+        assert!(
+            !o.status.success(),
+            "busybox logger accepted -f: {}",
+            text(&o)
+        );
         &[&["sh"], &["busybox", "sh"]]
     } else {
         &[&["sh"]]
     };
-    // The odhcpd sample needs no interface: its config passes --test here.
-    let good = openwrt().join("test/odhcpd");
+    // The odhcpd sample needs no interface: its config passes --test here
+    // (and it warns: odhcpd serves DHCPv4).
+    // with the user this box has (the package creates hamasq)
+    let sample = openwrt().join("test/odhcpd");
+    let good = work.join("good-uci");
     let bad = work.join("bad-uci");
-    fs::create_dir_all(&bad).unwrap();
-    for f in ["dhcp", "network"] {
-        fs::copy(good.join(f), bad.join(f)).unwrap();
+    let h = fs::read_to_string(sample.join("hamasq")).unwrap();
+    assert!(h.contains("option user 'hamasq'"));
+    let h = h.replace("option user 'hamasq'", "option user 'nobody'");
+    for d in [&good, &bad] {
+        fs::create_dir_all(d).unwrap();
+        for f in ["dhcp", "network"] {
+            fs::copy(sample.join(f), d.join(f)).unwrap();
+        }
     }
-    let h = fs::read_to_string(good.join("hamasq")).unwrap();
+    fs::write(good.join("hamasq"), &h).unwrap();
     fs::write(
         bad.join("hamasq"),
         h.replace("option log_level 'info'", "option log_level 'loud'"),
     )
     .unwrap();
+    let conf = var_etc.join("hamasq.conf");
+    let want_conf = fs::read_to_string(sample.join("expected.conf"))
+        .unwrap()
+        .replace("\nuser = hamasq\n", "\nuser = nobody\n");
 
     for shell in shells {
-        for (uci, ok) in [(&good, true), (&bad, false)] {
-            let _ = fs::remove_dir_all(&var_etc);
+        let act = |act: &str, uci: &Path, env: &[(&str, &str)]| -> String {
             let _ = fs::remove_file(work.join("procd.log"));
-            let init_copy = work.join(format!("hamasq.init.{ok}"));
+            let init_copy = work.join("hamasq.init");
             fs::write(
                 &init_copy,
                 init.replace("/etc/config", uci.to_str().unwrap()),
             )
             .unwrap();
-            run_ok(
-                Command::new(shell[0])
-                    .args(&shell[1..])
-                    .arg("-c")
-                    .arg(stubs)
-                    .env("WORK", &work)
-                    .env("INIT", &init_copy),
-            );
-            let log = fs::read_to_string(work.join("procd.log")).unwrap();
-            let conf = var_etc.join("hamasq.conf");
-            let ctx = format!("{shell:?} ok={ok}:\n{log}");
-            if ok {
-                for want in [
-                    "open_instance hamasq".to_string(),
-                    format!("set_param command {BIN} --foreground -c {}", conf.display()),
-                    "set_param respawn 3600 5 5".into(),
-                    "set_param stderr 1".into(),
-                    "set_param user hamasq".into(),
-                    "set_param capabilities /etc/capabilities/hamasq.json".into(),
-                    "set_param no_new_privs 1".into(),
-                    // dnsmasq's user lease script, for the dhcp hotplug bridge.
-                    "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq USER_DHCPSCRIPT=/etc/lease-hook.sh"
-                        .into(),
-                    "close_instance".into(),
-                    "rc=0".into(),
-                    "reload_trigger hamasq dhcp network".into(),
-                    "raw_trigger interface.*".into(),
-                ] {
-                    assert!(
-                        log.lines().any(|l| l.starts_with(&want)),
-                        "no {want:?} in {ctx}"
-                    );
-                }
-                assert_eq!(
-                    fs::read_to_string(&conf).unwrap(),
-                    fs::read_to_string(good.join("expected.conf")).unwrap()
-                );
-            } else {
-                assert!(!log.contains("open_instance"), "{ctx}");
-                assert!(log.contains("rc=1"), "{ctx}");
-                assert!(log.contains("logger -t hamasq -p daemon.err"), "{ctx}");
-                assert!(log.contains("log-level"), "{ctx}");
-                assert!(!conf.exists(), "{ctx}");
+            let mut c = Command::new(shell[0]);
+            c.args(&shell[1..])
+                .arg("-c")
+                .arg(stubs)
+                .env("WORK", &work)
+                .env("INIT", &init_copy)
+                .env("ACT", act)
+                .env("CFG_enabled", "1")
+                .env("CFG_user", "nobody");
+            for (k, v) in env {
+                c.env(k, v);
             }
+            run_ok(&mut c);
+            fs::read_to_string(work.join("procd.log")).unwrap_or_default()
+        };
+        let _ = fs::remove_dir_all(&var_etc);
+
+        // start
+        let log = act("start", &good, &[]);
+        let ctx = format!("{shell:?} start:\n{log}");
+        let lines: Vec<&str> = log.lines().collect();
+        for want in [
+            "open_service hamasq".to_string(),
+            "open_instance hamasq".into(),
+            format!("set_param command {BIN} --foreground -c {}", conf.display()),
+            // procd's defaults (3600 5 5), as dnsmasq's init has it
+            "set_param respawn".into(),
+            "set_param stderr 1".into(),
+            "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq USER_DHCPSCRIPT=/etc/lease-hook.sh HAMASQ_USER=nobody".into(),
+            "close_instance".into(),
+            "ubus call service set".into(),
+            "rc=0".into(),
+            "reload_trigger hamasq dhcp network".into(),
+        ] {
+            assert!(lines.contains(&want.as_str()), "no {want:?} in {ctx}");
         }
+        // no procd user (it would leave hamasq without capabilities), no
+        // catch-all trigger; the validation covers the section's options
+        assert!(!log.contains("set_param user"), "{ctx}");
+        assert!(!log.contains("raw_trigger"), "{ctx}");
+        assert!(
+            log.contains("validate hamasq hamasq enabled:bool:0 "),
+            "{ctx}"
+        );
+        assert!(log.contains(" user:string:hamasq "), "{ctx}");
+        // conversion warnings reach syslog (and the terminal: -s)
+        assert!(
+            log.contains("logger -s hamasq daemon.warn: hamasq-uci: odhcpd is the DHCPv4 server"),
+            "{ctx}"
+        );
+        assert_eq!(fs::read_to_string(&conf).unwrap(), want_conf, "{ctx}");
+
+        // a reload whose config fails --test: logged, procd asked nothing,
+        // the running instance's config untouched
+        let log = act("reload", &bad, &[]);
+        let ctx = format!("{shell:?} failed reload:\n{log}");
+        assert!(log.contains("rc=1"), "{ctx}");
+        assert!(!log.contains("open_service"), "{ctx}");
+        assert!(!log.contains("ubus call service set"), "{ctx}");
+        assert!(!log.contains("send_signal"), "{ctx}");
+        assert!(log.contains("logger -s hamasq daemon.err: "), "{ctx}");
+        assert!(log.contains("log-level"), "{ctx}");
+        assert!(log.contains("not replaced"), "{ctx}");
+        assert_eq!(fs::read_to_string(&conf).unwrap(), want_conf, "{ctx}");
+        // and no temporary file left behind
+        let mut left: Vec<String> = fs::read_dir(&var_etc)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["hamasq.conf", "hamasq.ifaces", "hamasq.triggers"],
+            "{ctx}"
+        );
+
+        // a good reload: re-registered (same parameters: procd keeps the
+        // process), then SIGHUP
+        let log = act("reload", &good, &[]);
+        let ctx = format!("{shell:?} reload:\n{log}");
+        let set = log
+            .find("ubus call service set")
+            .unwrap_or_else(|| panic!("{ctx}"));
+        let sig = log
+            .find("send_signal hamasq")
+            .unwrap_or_else(|| panic!("{ctx}"));
+        assert!(set < sig, "{ctx}");
+        assert!(log.contains("rc=0"), "{ctx}");
+
+        // boot: quiet (syslog only, warnings as notices)
+        let log = act("boot", &good, &[]);
+        let ctx = format!("{shell:?} boot:\n{log}");
+        assert!(
+            log.contains("logger hamasq daemon.notice: hamasq-uci: odhcpd"),
+            "{ctx}"
+        );
+        assert!(!log.contains("logger -s"), "{ctx}");
+        assert!(log.contains("open_instance hamasq"), "{ctx}");
+
+        // the package's default, enabled 0: no instance at all
+        let log = act("start", &good, &[("CFG_enabled", "0")]);
+        let ctx = format!("{shell:?} disabled:\n{log}");
+        assert!(!log.contains("open_instance"), "{ctx}");
+        assert!(log.contains("rc=0"), "{ctx}");
     }
+    let shipped = fs::read_to_string(openwrt().join("hamasq/files/hamasq.config")).unwrap();
+    assert!(
+        shipped.contains("option enabled '0'"),
+        "the package must install disabled"
+    );
+}
+
+/// The per-interface triggers: the interfaces hamasq serves (DHCP pools
+/// and VRRP), from the generated config, and no others.
+#[test]
+fn openwrt_init_interface_triggers() {
+    let work = scratch("openwrt-triggers");
+    let init = fs::read_to_string(openwrt().join("hamasq/files/hamasq.init")).unwrap();
+    let trig = work.join("hamasq.triggers");
+    let init = init.replace("/var/etc", work.to_str().unwrap()).replace(
+        "/usr/share/hamasq/hamasq-uci.sh",
+        openwrt()
+            .join("hamasq/files/hamasq-uci.sh")
+            .to_str()
+            .unwrap(),
+    );
+    // what hamasq_genconf writes there: the conversion's interface line
+    let (ini, _) = uci_to_ini(&["sh"], "awk", &openwrt().join("test/ha-pair"));
+    let line = ini
+        .lines()
+        .find_map(|l| l.strip_prefix("# netifd interfaces: "))
+        .unwrap_or_else(|| panic!("{ini}"));
+    assert_eq!(line, "lan guest");
+    fs::write(&trig, format!("{line}\n")).unwrap();
+    let init_path = work.join("init");
+    fs::write(&init_path, &init).unwrap();
+    let o = run_ok(
+        Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"
+procd_add_reload_trigger() { :; }
+procd_add_validation() { :; }
+procd_add_interface_trigger() { echo "$*"; }
+. "$INIT"
+service_triggers
+"#,
+            )
+            .env("INIT", &init_path),
+    );
+    assert_eq!(
+        stdout(&o),
+        "interface.* lan /etc/init.d/hamasq reload\ninterface.* guest /etc/init.d/hamasq reload\n"
+    );
 }
 
 /// The VRRP notify hook turns hamasq's notify arguments into hotplug
