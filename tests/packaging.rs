@@ -538,6 +538,37 @@ fn openwrt_uci_to_ini() {
             _ => assert!(warnings.contains("maindhcp=true"), "{warnings}"),
         }
     }
+    // Coexistence: with dnsmasq enabled (the init script passes
+    // HAMASQ_DNSMASQ=1), a pool dnsmasq serves is left to it, saying how
+    // to switch over; an ignored pool listed in dhcp_section is ours.
+    let lib = openwrt().join("hamasq/files/hamasq-uci.sh");
+    let with_dnsmasq = |dir: &Path| {
+        let o = run_ok(
+            Command::new("sh")
+                .arg("-c")
+                .arg(r#". "$1" && hamasq_uci_to_ini "$2""#)
+                .arg("sh")
+                .arg(&lib)
+                .arg(dir)
+                .env("HAMASQ_DNSMASQ", "1")
+                .env("HAMASQ_ETHERS", ""),
+        );
+        (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (ini, warnings) = with_dnsmasq(&openwrt().join("test/default"));
+    assert!(!ini.contains("[dhcp]"), "{ini}");
+    assert!(
+        warnings.contains("dhcp.lan: dnsmasq is enabled and serves this pool: left to dnsmasq. To switch over: uci set dhcp.lan.ignore=1"),
+        "{warnings}"
+    );
+    let (ini, warnings) = with_dnsmasq(&openwrt().join("test/ha-pair"));
+    assert!(ini.contains("dhcp-range = set:lan,"), "{ini}");
+    assert!(!ini.contains("dhcp-range = set:guest,"), "{ini}");
+    assert!(
+        warnings.contains("dhcp.guest: dnsmasq is enabled"),
+        "{warnings}"
+    );
+
     // OpenWrt's shell and awk are busybox's: same result with them.
     if lab::have_commands("openwrt_uci_to_ini_busybox", &["busybox"]) {
         for s in SAMPLES {
@@ -780,7 +811,9 @@ esac
                 .env("INIT", &init_copy)
                 .env("ACT", act)
                 .env("CFG_enabled", "1")
-                .env("CFG_user", "nobody");
+                .env("CFG_user", "nobody")
+                .env("CFG_leasefile", work.join("dhcp.leases"))
+                .env("CFG_hostsfile", work.join("hosts/hamasq"));
             for (k, v) in env {
                 c.env(k, v);
             }
@@ -800,7 +833,11 @@ esac
             // procd's defaults (3600 5 5), as dnsmasq's init has it
             "set_param respawn".into(),
             "set_param stderr 1".into(),
-            "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq USER_DHCPSCRIPT=/etc/lease-hook.sh HAMASQ_USER=nobody".into(),
+            format!(
+                "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq USER_DHCPSCRIPT=/etc/lease-hook.sh HAMASQ_USER=nobody HAMASQ_LEASEFILE={} HAMASQ_HOSTSFILE={}",
+                work.join("dhcp.leases").display(),
+                work.join("hosts/hamasq").display()
+            ),
             "close_instance".into(),
             "ubus call service set".into(),
             "rc=0".into(),
@@ -928,113 +965,210 @@ service_triggers
     );
 }
 
+/// A directory holding a `ubus` that records its arguments (one call per
+/// line, arguments separated by ` | `), to put first on PATH.
+fn ubus_stub(work: &Path) -> (PathBuf, PathBuf) {
+    let bin = work.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = work.join("ubus.log");
+    let _ = fs::remove_file(&log);
+    fs::write(
+        bin.join("ubus"),
+        format!(
+            "#!/bin/sh\nout=\nfor a in \"$@\"; do out=\"${{out:+$out | }}$a\"; done\nprintf '%s\\n' \"$out\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new("chmod").arg("+x").arg(bin.join("ubus")));
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    (PathBuf::from(path), log)
+}
+
 /// The VRRP notify hook turns hamasq's notify arguments into hotplug
-/// events in keepalived's vocabulary.
+/// events in keepalived's vocabulary, handed to procd over ubus (so the
+/// hotplug scripts run as root, not as hamasq's unprivileged user).
 #[test]
 fn openwrt_vrrp_hotplug_hook() {
     let work = scratch("openwrt-hotplug");
-    let stub = work.join("hotplug-call");
-    let log = work.join("events");
-    fs::write(
-        &stub,
-        format!(
-            "#!/bin/sh\necho \"$1 ACTION=$ACTION TYPE=$TYPE NAME=$NAME PRIORITY=$PRIORITY X=${{HAMASQ_HOTPLUG_SUBSYSTEMS-}}\" >> {}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    run_ok(Command::new("chmod").arg("+x").arg(&stub));
-    let hook = fs::read_to_string(openwrt().join("hamasq/files/vrrp-hotplug"))
-        .unwrap()
-        .replace("/sbin/hotplug-call", stub.to_str().unwrap());
-    let hook_path = work.join("vrrp-hotplug");
-    fs::write(&hook_path, hook).unwrap();
-    let call = |subs: Option<&str>, args: &[&str]| {
-        let mut c = Command::new("sh");
-        c.arg(&hook_path).args(args);
-        match subs {
-            Some(s) => c.env("HAMASQ_HOTPLUG_SUBSYSTEMS", s),
-            None => c.env_remove("HAMASQ_HOTPLUG_SUBSYSTEMS"),
-        };
-        run_ok(&mut c);
+    let (path, log) = ubus_stub(&work);
+    let hook = openwrt().join("hamasq/files/vrrp-hotplug");
+    let shells: &[&[&str]] = if lab::have_commands("openwrt_vrrp_hotplug_busybox", &["busybox"]) {
+        &[&["sh"], &["busybox", "sh"]]
+    } else {
+        &[&["sh"]]
     };
-    call(
-        Some("hamasq keepalived"),
-        &["INSTANCE", "lan", "MASTER", "150"],
-    );
-    call(None, &["INSTANCE", "lan", "BACKUP", "100"]);
-    call(Some("hamasq"), &["INSTANCE", "lan", "FAULT", "0"]);
-    call(Some("hamasq"), &["INSTANCE", "lan", "DELETED", "0"]);
-    call(Some("hamasq"), &["GROUP", "g", "MASTER", "0"]);
-    assert_eq!(
-        fs::read_to_string(&log).unwrap(),
-        "hamasq ACTION=NOTIFY_MASTER TYPE=INSTANCE NAME=lan PRIORITY=150 X=\n\
-         keepalived ACTION=NOTIFY_MASTER TYPE=INSTANCE NAME=lan PRIORITY=150 X=\n\
-         hamasq ACTION=NOTIFY_BACKUP TYPE=INSTANCE NAME=lan PRIORITY=100 X=\n\
-         hamasq ACTION=NOTIFY_FAULT TYPE=INSTANCE NAME=lan PRIORITY=0 X=\n"
-    );
+    for shell in shells {
+        let _ = fs::remove_file(&log);
+        let call = |subs: Option<&str>, args: &[&str]| {
+            let mut c = Command::new(shell[0]);
+            c.args(&shell[1..]).arg(&hook).args(args).env("PATH", &path);
+            match subs {
+                Some(s) => c.env("HAMASQ_HOTPLUG_SUBSYSTEMS", s),
+                None => c.env_remove("HAMASQ_HOTPLUG_SUBSYSTEMS"),
+            };
+            run_ok(&mut c);
+        };
+        call(
+            Some("hamasq keepalived"),
+            &["INSTANCE", "lan", "MASTER", "150"],
+        );
+        call(None, &["INSTANCE", "lan", "BACKUP", "100"]);
+        call(Some("hamasq"), &["INSTANCE", "lan", "FAULT", "0"]);
+        call(Some("hamasq"), &["INSTANCE", "lan", "DELETED", "0"]);
+        call(Some("hamasq"), &["GROUP", "g", "MASTER", "0"]);
+        // a name that would break the JSON is not passed on
+        call(Some("hamasq"), &["INSTANCE", "a\"b", "MASTER", "1"]);
+        assert_eq!(
+            fs::read_to_string(&log).unwrap(),
+            "call | hotplug.hamasq | call | {\"env\":[\"ACTION=NOTIFY_MASTER\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=150\"]}\n\
+             call | hotplug.keepalived | call | {\"env\":[\"ACTION=NOTIFY_MASTER\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=150\"]}\n\
+             call | hotplug.hamasq | call | {\"env\":[\"ACTION=NOTIFY_BACKUP\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=100\"]}\n\
+             call | hotplug.hamasq | call | {\"env\":[\"ACTION=NOTIFY_FAULT\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=0\"]}\n",
+            "{shell:?}"
+        );
+    }
 }
 
-/// The `dhcp-script` bridge: dnsmasq's OpenWrt contract for
-/// /etc/hotplug.d/dhcp/ (ACTION=add|remove|update MACADDR IPADDR HOSTNAME),
-/// the user's dhcpscript sourced first with the same arguments.
+/// The `dhcp-script` bridge: dnsmasq's hotplug events over ubus (with the
+/// DNSMASQ_* variables, JSON-escaped), the user's dhcpscript first, and
+/// dnsmasq's lease file (for LuCI) and a hosts file (for dnsmasq's DNS)
+/// kept in step, with dnsmasq told to re-read.
 #[test]
 fn openwrt_dhcp_hotplug_bridge() {
     let work = scratch("openwrt-dhcp-hotplug");
-    let stub = work.join("hotplug-call");
-    let log = work.join("events");
-    fs::write(
-        &stub,
-        format!(
-            "#!/bin/sh\necho \"$1 ACTION=$ACTION MACADDR=$MACADDR IPADDR=$IPADDR HOSTNAME=$HOSTNAME DOMAIN=$DNSMASQ_DOMAIN\" >> {}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    run_ok(Command::new("chmod").arg("+x").arg(&stub));
+    let (path, ubus) = ubus_stub(&work);
+    let events = work.join("events");
     let user = work.join("user.sh");
     fs::write(
         &user,
-        format!("echo \"user $*\" >> {}\nexit 3\n", log.display()),
+        format!("echo \"user $*\" >> {}\nexit 3\n", events.display()),
     )
     .unwrap();
-    let hook = fs::read_to_string(openwrt().join("hamasq/files/dhcp-hotplug"))
-        .unwrap()
-        .replace("/sbin/hotplug-call", stub.to_str().unwrap());
-    let hook_path = work.join("dhcp-hotplug");
-    fs::write(&hook_path, hook).unwrap();
-    let call = |user_script: Option<&Path>, args: &[&str]| {
-        let mut c = Command::new("sh");
-        c.arg(&hook_path).args(args).env("DNSMASQ_DOMAIN", "lan");
-        match user_script {
-            Some(u) => c.env("USER_DHCPSCRIPT", u),
-            None => c.env_remove("USER_DHCPSCRIPT"),
-        };
-        run_ok(&mut c);
+    let hook = openwrt().join("hamasq/files/dhcp-hotplug");
+    let leases = work.join("dhcp.leases");
+    let hosts = work.join("hosts");
+    let shells: &[&[&str]] = if lab::have_commands("openwrt_dhcp_hotplug_busybox", &["busybox"]) {
+        &[&["sh"], &["busybox", "sh"]]
+    } else {
+        &[&["sh"]]
     };
-    call(
-        None,
-        &["add", "02:00:00:00:00:01", "192.168.1.100", "alpha"],
-    );
-    call(
-        Some(&user),
-        &["old", "02:00:00:00:00:01", "192.168.1.100", "beta"],
-    );
-    call(None, &["del", "02:00:00:00:00:01", "192.168.1.100"]);
-    call(None, &["arp-add", "02:00:00:00:00:01", "192.168.1.100"]);
-    assert_eq!(
-        fs::read_to_string(&log).unwrap(),
-        "dhcp ACTION=add MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME=alpha DOMAIN=lan\n\
-         user old 02:00:00:00:00:01 192.168.1.100 beta\n\
-         dhcp ACTION=update MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME=beta DOMAIN=lan\n\
-         dhcp ACTION=remove MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME= DOMAIN=lan\n"
-    );
+    for shell in shells {
+        for f in [&ubus, &events, &leases, &hosts] {
+            let _ = fs::remove_file(f);
+        }
+        // a line of dnsmasq's own, which the bridge leaves alone
+        fs::write(
+            &leases,
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n",
+        )
+        .unwrap();
+        let call = |user_script: Option<&Path>, args: &[&str], env: &[(&str, &str)]| {
+            let mut c = Command::new(shell[0]);
+            c.args(&shell[1..])
+                .arg(&hook)
+                .args(args)
+                .env("PATH", &path)
+                .env("HAMASQ_LEASEFILE", &leases)
+                .env("HAMASQ_HOSTSFILE", &hosts)
+                .env("DNSMASQ_DOMAIN", "lan")
+                .env("DNSMASQ_LEASE_EXPIRES", "1800000000");
+            for (k, v) in env {
+                c.env(k, v);
+            }
+            match user_script {
+                Some(u) => c.env("USER_DHCPSCRIPT", u),
+                None => c.env_remove("USER_DHCPSCRIPT"),
+            };
+            run_ok(&mut c);
+        };
+        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+
+        call(
+            None,
+            &["add", "02:00:00:00:00:01", "192.168.1.100", "alpha"],
+            &[("DNSMASQ_CLIENT_ID", "01:02:00:00:00:00:01")],
+        );
+        assert_eq!(
+            read(&leases),
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n\
+             1800000000 02:00:00:00:00:01 192.168.1.100 alpha 01:02:00:00:00:00:01\n"
+        );
+        assert_eq!(read(&hosts), "192.168.1.100 alpha alpha.lan\n");
+        call(
+            Some(&user),
+            &["old", "02:00:00:00:00:01", "192.168.1.100", "beta"],
+            &[],
+        );
+        assert_eq!(
+            read(&leases),
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n\
+             1800000000 02:00:00:00:00:01 192.168.1.100 beta *\n"
+        );
+        assert_eq!(read(&hosts), "192.168.1.100 beta beta.lan\n");
+        // a hostile name reaches the hotplug scripts escaped, and neither file
+        call(
+            None,
+            &[
+                "add",
+                "02:00:00:00:00:02",
+                "192.168.1.101",
+                "x\"y\\z;$(reboot)",
+            ],
+            &[],
+        );
+        assert!(read(&leases).contains(" 02:00:00:00:00:02 192.168.1.101 * *\n"));
+        assert!(!read(&hosts).contains("192.168.1.101"));
+        call(None, &["del", "02:00:00:00:00:01", "192.168.1.100"], &[]);
+        call(None, &["del", "02:00:00:00:00:02", "192.168.1.101"], &[]);
+        call(
+            None,
+            &["arp-add", "02:00:00:00:00:01", "192.168.1.100"],
+            &[],
+        );
+        assert_eq!(
+            read(&leases),
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n"
+        );
+        assert_eq!(read(&hosts), "");
+        assert_eq!(
+            read(&events),
+            "user old 02:00:00:00:00:01 192.168.1.100 beta\n"
+        );
+        let sighup = "call | service | signal | {\"name\":\"dnsmasq\",\"signal\":1}";
+        let ev = |a: &str, mac: &str, ip: &str, name: &str, extra: &str| {
+            format!(
+                "{sighup}\ncall | hotplug.dhcp | call | {{\"env\":[\"ACTION={a}\",\"MACADDR={mac}\",\"IPADDR={ip}\",\"HOSTNAME={name}\"{extra},\"DNSMASQ_DOMAIN=lan\",\"DNSMASQ_LEASE_EXPIRES=1800000000\"]}}\n"
+            )
+        };
+        let want = [
+            ev(
+                "add",
+                "02:00:00:00:00:01",
+                "192.168.1.100",
+                "alpha",
+                ",\"DNSMASQ_CLIENT_ID=01:02:00:00:00:00:01\"",
+            ),
+            ev("update", "02:00:00:00:00:01", "192.168.1.100", "beta", ""),
+            ev(
+                "add",
+                "02:00:00:00:00:02",
+                "192.168.1.101",
+                "x\\\"y\\\\z;$(reboot)",
+                "",
+            ),
+            ev("remove", "02:00:00:00:00:01", "192.168.1.100", "", ""),
+            ev("remove", "02:00:00:00:00:02", "192.168.1.101", "", ""),
+        ]
+        .concat();
+        assert_eq!(read(&ubus), want, "{shell:?}");
+    }
 }
 
 /// The package Makefile: OpenWrt's Rust support, and every file it
 /// installs exists where the init script looks for it.
 #[test]
-fn openwrt_package_makefile_and_capabilities() {
+fn openwrt_package_makefile_and_acl() {
     let pkg = openwrt().join("hamasq");
     let mk = fs::read_to_string(pkg.join("Makefile")).unwrap();
     for want in [
@@ -1046,6 +1180,14 @@ fn openwrt_package_makefile_and_capabilities() {
         "$(eval $(call BuildPackage,hamasq))",
         "$(HAMASQ_SRC)/Cargo.lock",
         "/etc/config/hamasq\n",
+        // what openwrt/packages expects of a feed package
+        "PKG_MAINTAINER:=",
+        "  URL:=",
+        "PKG_SOURCE_PROTO:=git",
+        "PKG_SOURCE_URL:=",
+        "PKG_SOURCE_VERSION:=v$(PKG_VERSION)",
+        "PKG_MIRROR_HASH:=",
+        "PKG_FILE_DEPENDS:=",
     ] {
         assert!(mk.contains(want), "Makefile lacks {want}");
     }
@@ -1064,7 +1206,7 @@ fn openwrt_package_makefile_and_capabilities() {
     for path in [
         "/etc/init.d/hamasq",
         "/etc/config/hamasq",
-        "/etc/capabilities/hamasq.json",
+        "/usr/share/acl.d/hamasq.json",
         "/usr/share/hamasq/hamasq-uci.sh",
         "/usr/libexec/hamasq/vrrp-hotplug",
         "/usr/libexec/hamasq/dhcp-hotplug",
@@ -1074,7 +1216,8 @@ fn openwrt_package_makefile_and_capabilities() {
             "{path} not installed: {installed:?}"
         );
     }
-    assert!(init.contains("/etc/capabilities/hamasq.json"));
+    // no procd capabilities: they apply only in ujail (see the init script)
+    assert!(!init.contains("capabilities /etc"), "{init}");
     assert!(init.contains(". /usr/share/hamasq/hamasq-uci.sh"));
     let uci = fs::read_to_string(openwrt().join("hamasq/files/hamasq-uci.sh")).unwrap();
     assert!(uci.contains("/usr/libexec/hamasq/vrrp-hotplug"));
@@ -1087,23 +1230,31 @@ fn openwrt_package_makefile_and_capabilities() {
     ] {
         run_ok(Command::new("sh").arg("-n").arg(pkg.join("files").join(f)));
     }
-    // procd's capabilities file: the three capabilities in all five sets.
-    let caps = fs::read_to_string(pkg.join("files/hamasq.json")).unwrap();
-    let body: String = caps.chars().filter(|c| !c.is_whitespace()).collect();
-    let list = format!("[{}]", CAPS.map(|c| format!("\"{c}\"")).join(","));
-    for set in [
-        "bounding",
-        "effective",
-        "ambient",
-        "permitted",
-        "inheritable",
-    ] {
-        assert!(body.contains(&format!("\"{set}\":{list}")), "{set}: {caps}");
-    }
-    assert_eq!(body.matches("CAP_").count(), 15, "{caps}");
-    // The default /etc/config/hamasq is the default sample's.
+    // ubusd's ACL: hamasq's user may call procd's hotplug objects (so the
+    // hotplug scripts run as root) and signal services (dnsmasq re-reads
+    // the hosts file), nothing else.
+    let acl = fs::read_to_string(pkg.join("files/hamasq.acl.json")).unwrap();
+    let body: String = acl.chars().filter(|c| !c.is_whitespace()).collect();
     assert_eq!(
-        fs::read_to_string(pkg.join("files/hamasq.config")).unwrap(),
+        body,
+        "{\"user\":\"hamasq\",\"access\":{\"hotplug.dhcp\":{\"methods\":[\"call\"]},\
+         \"hotplug.hamasq\":{\"methods\":[\"call\"]},\"hotplug.keepalived\":{\"methods\":[\"call\"]},\
+         \"service\":{\"methods\":[\"signal\"]}}}"
+    );
+    for f in ["vrrp-hotplug", "dhcp-hotplug"] {
+        let hook = fs::read_to_string(pkg.join("files").join(f)).unwrap();
+        assert!(hook.contains("ubus call"), "{f}");
+        assert!(
+            !hook.contains("/sbin/hotplug-call"),
+            "{f} runs hotplug scripts unprivileged"
+        );
+    }
+    // The default /etc/config/hamasq is the default sample's, installed
+    // disabled.
+    let shipped = fs::read_to_string(pkg.join("files/hamasq.config")).unwrap();
+    assert!(shipped.contains("\toption enabled '0'\n"));
+    assert_eq!(
+        shipped.replace("\toption enabled '0'\n", "\toption enabled '1'\n"),
         fs::read_to_string(openwrt().join("test/default/hamasq")).unwrap()
     );
 }
