@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::clock::{Mono, rfc3339_millis};
@@ -150,7 +150,9 @@ static TARGET: Mutex<Target> = Mutex::new(Target::Stderr);
 static RATE_BURST: AtomicU32 = AtomicU32::new(DEFAULT_RATE_LIMIT);
 static RATE: Mutex<Option<RateLimiter>> = Mutex::new(None);
 /// Lines held back by the rate limiter since start, for the stats summary.
-pub static SUPPRESSED_TOTAL: AtomicU64 = AtomicU64::new(0);
+/// A 64-bit count from `portable-atomic`, which falls back to a lock on
+/// targets without 64-bit atomics (32-bit MIPS, PowerPC, ARMv5).
+pub static SUPPRESSED_TOTAL: portable_atomic::AtomicU64 = portable_atomic::AtomicU64::new(0);
 
 /// Default of `log-rate-limit`.
 pub const DEFAULT_RATE_LIMIT: u32 = 20;

@@ -5,11 +5,16 @@
 //! hot path). SIGUSR1 writes them all to the log and `metrics-listen`
 //! serves them as Prometheus text. Counters survive a config reload.
 
+use portable_atomic::{AtomicU64, Ordering};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// A monotonically increasing count.
+///
+/// 64 bits so that it never wraps (a DNS counter at 100 queries/s would wrap
+/// 32 bits in 16 months). `portable-atomic`'s `AtomicU64` is the native one
+/// where the target has 64-bit atomics, and a lock-based fallback where it
+/// has not (32-bit MIPS and PowerPC, ARMv5: OpenWrt's ath79, ramips, mpc85xx).
 #[derive(Clone, Debug, Default)]
 pub struct Counter(Arc<AtomicU64>);
 

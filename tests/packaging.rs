@@ -456,12 +456,21 @@ fn uci_to_ini(shell: &[&str], awk: &str, dir: &Path) -> (String, String) {
             .arg("sh")
             .arg(&lib)
             .arg(dir)
-            .env("HAMASQ_AWK", awk),
+            .env("HAMASQ_AWK", awk)
+            // a sample's /etc/ethers, never the machine's
+            .env(
+                "HAMASQ_ETHERS",
+                if dir.join("ethers").exists() {
+                    dir.join("ethers")
+                } else {
+                    PathBuf::new()
+                },
+            ),
     );
     (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-const SAMPLES: [&str; 3] = ["default", "ha-pair", "odhcpd"];
+const SAMPLES: [&str; 4] = ["default", "ha-pair", "odhcpd", "features"];
 
 #[test]
 fn openwrt_uci_to_ini() {
@@ -475,14 +484,91 @@ fn openwrt_uci_to_ini() {
                 assert_eq!(warnings, "");
                 // option dns 0: dnsmasq keeps port 53
                 assert!(!ini.contains("[dns]"));
+                // hamasq drops root itself to this user (procd's `user`
+                // would leave it no capabilities); lan reloads it
+                assert!(ini.contains("\nuser = hamasq\n"), "{ini}");
+                assert!(ini.ends_with("\n# netifd interfaces: lan\n"), "{ini}");
+            }
+            "features" => {
+                // every setting hamasq cannot honour is named
+                for want in [
+                    "dhcp.lan: force 1",
+                    "dhcp.guest: options \"netmask-only\"",
+                    "dhcp.iot: dynamicdhcp 0",
+                    "dhcp.@host[3]: duid not converted",
+                    "/etc/ethers: 00:11:22:33:44:55 already has a config host",
+                    "dhcp.uefi: boot for networkid efi64 not converted",
+                    "dhcp.efi: config match (sets tag efi64) not converted",
+                    "dhcp.@vendorclass[0]: config vendorclass (sets tag msft)",
+                    "confdir /tmp/dnsmasq.d is not read",
+                    "notinterface not converted",
+                ] {
+                    assert!(warnings.contains(want), "no {want:?} in:\n{warnings}");
+                }
+                // a static-only pool is never opened, a disabled host
+                // never served
+                assert!(!ini.contains("10.20.0."), "{ini}");
+                assert!(!ini.contains("00:11:22:33:44:88"), "{ini}");
+                // dnsmasq.init's defaults when the options are absent
+                assert!(ini.contains("\nbogus-priv = true\n"), "{ini}");
+                assert!(ini.contains("\nstop-dns-rebind = true\n"), "{ini}");
+                // networkid is the pool's tag; config tag sections become
+                // tagged options; readethers brings /etc/ethers
+                assert!(
+                    ini.contains("dhcp-range = set:visitors,10.10.0.50,10.10.0.149,1h"),
+                    "{ini}"
+                );
+                assert!(
+                    ini.contains("dhcp-option-force = tag:kids,option:dns-server,192.168.1.3"),
+                    "{ini}"
+                );
+                assert!(
+                    ini.contains("dhcp-host = 00:11:22:33:44:bb,laptop"),
+                    "{ini}"
+                );
+                assert!(
+                    ini.contains("dhcp-boot = pxelinux.0,tftp,192.168.1.5"),
+                    "{ini}"
+                );
             }
             "ha-pair" => {
                 assert!(warnings.contains("authoritative left off"), "{warnings}");
                 assert!(ini.contains("\n[dns]\n"));
             }
-            _ => assert!(warnings.contains("maindhcp"), "{warnings}"),
+            _ => assert!(warnings.contains("maindhcp=true"), "{warnings}"),
         }
     }
+    // Coexistence: with dnsmasq enabled (the init script passes
+    // HAMASQ_DNSMASQ=1), a pool dnsmasq serves is left to it, saying how
+    // to switch over; an ignored pool listed in dhcp_section is ours.
+    let lib = openwrt().join("hamasq/files/hamasq-uci.sh");
+    let with_dnsmasq = |dir: &Path| {
+        let o = run_ok(
+            Command::new("sh")
+                .arg("-c")
+                .arg(r#". "$1" && hamasq_uci_to_ini "$2""#)
+                .arg("sh")
+                .arg(&lib)
+                .arg(dir)
+                .env("HAMASQ_DNSMASQ", "1")
+                .env("HAMASQ_ETHERS", ""),
+        );
+        (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (ini, warnings) = with_dnsmasq(&openwrt().join("test/default"));
+    assert!(!ini.contains("[dhcp]"), "{ini}");
+    assert!(
+        warnings.contains("dhcp.lan: dnsmasq is enabled and serves this pool: left to dnsmasq. To switch over: uci set dhcp.lan.ignore=1"),
+        "{warnings}"
+    );
+    let (ini, warnings) = with_dnsmasq(&openwrt().join("test/ha-pair"));
+    assert!(ini.contains("dhcp-range = set:lan,"), "{ini}");
+    assert!(!ini.contains("dhcp-range = set:guest,"), "{ini}");
+    assert!(
+        warnings.contains("dhcp.guest: dnsmasq is enabled"),
+        "{warnings}"
+    );
+
     // OpenWrt's shell and awk are busybox's: same result with them.
     if lab::have_commands("openwrt_uci_to_ini_busybox", &["busybox"]) {
         for s in SAMPLES {
@@ -510,15 +596,56 @@ fn openwrt_converted_configs_pass_hamasq_test() {
          ip link add br-guest type bridge && ip addr add 10.10.0.1/24 dev br-guest && ip link set br-guest up",
     );
     let work = scratch("openwrt-test");
+    // The package creates the user hamasq; this box has nobody.
+    let as_here = |ini: &str| ini.replace("\nuser = hamasq\n", "\nuser = nobody\n");
     for s in SAMPLES {
         let dir = openwrt().join("test").join(s);
         let (ini, _) = uci_to_ini(&["sh"], "awk", &dir);
         let conf = work.join(format!("{s}.conf"));
-        fs::write(&conf, &ini).unwrap();
+        fs::write(&conf, as_here(&ini)).unwrap();
         let o = r.run(&[BIN, "--test", "-c", conf.to_str().unwrap()]);
         assert!(o.status.success(), "sample {s}:\n{ini}\n{}", text(&o));
         assert_eq!(stdout(&o).trim(), "config OK");
     }
+
+    // The default sample run as procd runs it (as root, the init script's
+    // command line, no procd `user`): hamasq drops to its user itself and
+    // keeps exactly its three capabilities (procd outside ujail would
+    // setuid and leave none: service/instance.c, instance_run).
+    let (ini, _) = uci_to_ini(&["sh"], "awk", &openwrt().join("test/default"));
+    let state = work.join("state");
+    let ini = as_here(&ini)
+        .replace("/var/lib/hamasq", state.to_str().unwrap())
+        .replace(
+            "/usr/libexec/hamasq/dhcp-hotplug",
+            openwrt()
+                .join("hamasq/files/dhcp-hotplug")
+                .to_str()
+                .unwrap(),
+        );
+    let conf = work.join("run.conf");
+    fs::write(&conf, &ini).unwrap();
+    let d = r.spawn(&[BIN, "--foreground", "-c", conf.to_str().unwrap()]);
+    d.wait_for_log("daemon.ready", std::time::Duration::from_secs(20));
+    let status = fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(field("Uid:"), nobody.uid.to_string(), "{status}");
+    assert_eq!(field("CapEff:"), "0000000000003400", "{status}");
+    assert_eq!(field("CapPrm:"), "0000000000003400", "{status}");
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    d.signal(15).unwrap();
+    assert!(
+        d.wait_exit(std::time::Duration::from_secs(5)).is_some(),
+        "{}",
+        d.logs()
+    );
     // And --test really looks at the box: the default sample with a LAN
     // of 192.168.5.0/24 gives a pool that br-lan does not have.
     let bad = work.join("bad-uci");
@@ -543,22 +670,28 @@ fn openwrt_converted_configs_pass_hamasq_test() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
-/// The procd init script's start_service/service_triggers with procd's
-/// and UCI's functions stubbed: what it hands procd, and that a config
-/// `hamasq --test` refuses is not started.
+/// The procd init script run as rc.common runs it, with procd's, UCI's
+/// and BusyBox's `logger` stubbed to record what they are asked:
+/// `start` registers one instance (respawn with procd's defaults, no procd
+/// `user`: hamasq drops root itself), per-interface triggers and a
+/// validation; a reload whose generated config fails `hamasq --test` logs
+/// why and asks procd nothing, so the running instance keeps its last
+/// good config; a good reload re-registers and sends SIGHUP; `enabled 0`
+/// (the package default) registers no instance.
 #[test]
 fn openwrt_init_script() {
     let work = scratch("openwrt-init");
     let init = fs::read_to_string(openwrt().join("hamasq/files/hamasq.init")).unwrap();
-    for want in [
-        "USE_PROCD=1",
-        "procd_set_param respawn",
-        "procd_add_reload_trigger",
-        "procd_set_param capabilities /etc/capabilities/hamasq.json",
-        ". /usr/share/hamasq/hamasq-uci.sh",
-    ] {
-        assert!(init.contains(want), "init script lacks {want}");
-    }
+    assert!(
+        !init.lines().any(|l| !l.trim_start().starts_with('#')
+            && l.contains("logger ")
+            && l.contains(" -f ")),
+        "BusyBox's logger has no -f"
+    );
+    assert!(
+        !init.contains("procd_add_raw_trigger"),
+        "no catch-all interface.* trigger"
+    );
     let var_etc = work.join("var-etc");
     let init = init
         .replace(
@@ -570,209 +703,472 @@ fn openwrt_init_script() {
         )
         .replace("/usr/sbin/hamasq", BIN)
         .replace("/var/etc", var_etc.to_str().unwrap());
+    // rc.common's start (rc_procd: open the service, start_service, then
+    // `ubus call service set`), procd.sh's helpers and uci_load_validate
+    // (defaults from the spec, CFG_name overrides), BusyBox's logger
+    // (-s, -t TAG, -p PRIO, the message or stdin; any other option fails).
     let stubs = r#"
 LOG="$WORK/procd.log"
-config_load() { :; }
-config_get() { eval "$1=\"\${CFG_$3-\${4-}}\""; }
-config_get_bool() { config_get "$@"; }
-procd_open_instance() { echo "open_instance $*" >> "$LOG"; }
-procd_set_param() { echo "set_param $*" >> "$LOG"; }
-procd_close_instance() { echo "close_instance" >> "$LOG"; }
+log() { echo "$*" >> "$LOG"; }
+procd_open_service() { log "open_service $*"; }
+procd_close_service() { log "ubus call service set"; }
+rc_procd() { procd_open_service hamasq; "$@"; procd_close_service; }
+start() { rc_procd start_service "$@"; }
+procd_open_instance() { log "open_instance $*"; }
+procd_set_param() { log "set_param $*"; }
+procd_close_instance() { log "close_instance"; }
+procd_add_reload_trigger() { log "reload_trigger $*"; }
+procd_add_interface_trigger() { log "interface_trigger $*"; }
+procd_add_raw_trigger() { log "raw_trigger $*"; }
+procd_send_signal() { log "send_signal $*"; }
+procd_add_validation() { VALIDATING=1; "$@"; VALIDATING=; }
+uci_load_validate() {
+	local pkg=$1 type=$2 name=$3 cb=$4 spec var def v; shift 4
+	if [ -n "$VALIDATING" ]; then log "validate $pkg $type $*"; return 0; fi
+	for spec in "$@"; do
+		var=${spec%%:*}; def=${spec#*:}; def=${def#*:}
+		case "$spec" in *:*:*) ;; *) def= ;; esac
+		eval "v=\${CFG_$var-\$def}"
+		eval "$var=\$v"
+	done
+	"$cb" "$name" 0
+}
 uci() { [ "$*" = "-q get dhcp.@dnsmasq[0].dhcpscript" ] && echo /etc/lease-hook.sh; }
-procd_add_reload_trigger() { echo "reload_trigger $*" >> "$LOG"; }
-procd_add_raw_trigger() { echo "raw_trigger $*" >> "$LOG"; }
-procd_send_signal() { echo "send_signal $*" >> "$LOG"; }
-chown() { echo "chown $*" >> "$LOG"; }
-logger() { echo "logger $*" >> "$LOG"; while [ $# -gt 1 ]; do [ "$1" = -f ] && cat "$2" >> "$LOG"; shift; done; }
-CFG_state_dir="$WORK/state"
+logger() {
+	local s= tag= prio=
+	while [ $# -gt 0 ]; do
+		case "$1" in
+			-s) s=" -s"; shift ;;
+			-t) tag=$2; shift 2 ;;
+			-p) prio=$2; shift 2 ;;
+			-*) echo "logger: invalid option -- '$1'" >&2; return 1 ;;
+			*) break ;;
+		esac
+	done
+	if [ $# -gt 0 ]; then log "logger$s $tag $prio: $*"
+	else while IFS= read -r line; do log "logger$s $tag $prio: $line"; done
+	fi
+}
 . "$INIT"
-start_service; echo "rc=$?" >> "$LOG"
-service_triggers
+case "$ACT" in
+	start) start; log "rc=$?"; service_triggers ;;
+	boot) boot; log "rc=$?" ;;
+	reload) reload_service; log "rc=$?" ;;
+esac
 "#;
     let shells: &[&[&str]] = if lab::have_commands("openwrt_init_script_busybox", &["busybox"]) {
+        // The stub's strictness is BusyBox's: its logger has no -f.
+        let o = run(Command::new("busybox").args(["logger", "-f", "/dev/null", "x"]));
+        assert!(
+            !o.status.success(),
+            "busybox logger accepted -f: {}",
+            text(&o)
+        );
         &[&["sh"], &["busybox", "sh"]]
     } else {
         &[&["sh"]]
     };
-    // The odhcpd sample needs no interface: its config passes --test here.
-    let good = openwrt().join("test/odhcpd");
+    // The odhcpd sample needs no interface: its config passes --test here
+    // (and it warns: odhcpd serves DHCPv4).
+    // with the user this box has (the package creates hamasq)
+    let sample = openwrt().join("test/odhcpd");
+    let good = work.join("good-uci");
     let bad = work.join("bad-uci");
-    fs::create_dir_all(&bad).unwrap();
-    for f in ["dhcp", "network"] {
-        fs::copy(good.join(f), bad.join(f)).unwrap();
+    let h = fs::read_to_string(sample.join("hamasq")).unwrap();
+    assert!(h.contains("option user 'hamasq'"));
+    let h = h.replace("option user 'hamasq'", "option user 'nobody'");
+    for d in [&good, &bad] {
+        fs::create_dir_all(d).unwrap();
+        for f in ["dhcp", "network"] {
+            fs::copy(sample.join(f), d.join(f)).unwrap();
+        }
     }
-    let h = fs::read_to_string(good.join("hamasq")).unwrap();
+    fs::write(good.join("hamasq"), &h).unwrap();
     fs::write(
         bad.join("hamasq"),
         h.replace("option log_level 'info'", "option log_level 'loud'"),
     )
     .unwrap();
+    let conf = var_etc.join("hamasq.conf");
+    let want_conf = fs::read_to_string(sample.join("expected.conf"))
+        .unwrap()
+        .replace("\nuser = hamasq\n", "\nuser = nobody\n");
 
     for shell in shells {
-        for (uci, ok) in [(&good, true), (&bad, false)] {
-            let _ = fs::remove_dir_all(&var_etc);
+        let act = |act: &str, uci: &Path, env: &[(&str, &str)]| -> String {
             let _ = fs::remove_file(work.join("procd.log"));
-            let init_copy = work.join(format!("hamasq.init.{ok}"));
+            let init_copy = work.join("hamasq.init");
             fs::write(
                 &init_copy,
                 init.replace("/etc/config", uci.to_str().unwrap()),
             )
             .unwrap();
-            run_ok(
-                Command::new(shell[0])
-                    .args(&shell[1..])
-                    .arg("-c")
-                    .arg(stubs)
-                    .env("WORK", &work)
-                    .env("INIT", &init_copy),
-            );
-            let log = fs::read_to_string(work.join("procd.log")).unwrap();
-            let conf = var_etc.join("hamasq.conf");
-            let ctx = format!("{shell:?} ok={ok}:\n{log}");
-            if ok {
-                for want in [
-                    "open_instance hamasq".to_string(),
-                    format!("set_param command {BIN} --foreground -c {}", conf.display()),
-                    "set_param respawn 3600 5 5".into(),
-                    "set_param stderr 1".into(),
-                    "set_param user hamasq".into(),
-                    "set_param capabilities /etc/capabilities/hamasq.json".into(),
-                    "set_param no_new_privs 1".into(),
-                    // dnsmasq's user lease script, for the dhcp hotplug bridge.
-                    "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq USER_DHCPSCRIPT=/etc/lease-hook.sh"
-                        .into(),
-                    "close_instance".into(),
-                    "rc=0".into(),
-                    "reload_trigger hamasq dhcp network".into(),
-                    "raw_trigger interface.*".into(),
-                ] {
-                    assert!(
-                        log.lines().any(|l| l.starts_with(&want)),
-                        "no {want:?} in {ctx}"
-                    );
-                }
-                assert_eq!(
-                    fs::read_to_string(&conf).unwrap(),
-                    fs::read_to_string(good.join("expected.conf")).unwrap()
-                );
-            } else {
-                assert!(!log.contains("open_instance"), "{ctx}");
-                assert!(log.contains("rc=1"), "{ctx}");
-                assert!(log.contains("logger -t hamasq -p daemon.err"), "{ctx}");
-                assert!(log.contains("log-level"), "{ctx}");
-                assert!(!conf.exists(), "{ctx}");
+            let mut c = Command::new(shell[0]);
+            c.args(&shell[1..])
+                .arg("-c")
+                .arg(stubs)
+                .env("WORK", &work)
+                .env("INIT", &init_copy)
+                .env("ACT", act)
+                .env("CFG_enabled", "1")
+                .env("CFG_user", "nobody")
+                .env("CFG_leasefile", work.join("dhcp.leases"))
+                .env("CFG_hostsfile", work.join("hosts/hamasq"));
+            for (k, v) in env {
+                c.env(k, v);
             }
+            run_ok(&mut c);
+            fs::read_to_string(work.join("procd.log")).unwrap_or_default()
+        };
+        let _ = fs::remove_dir_all(&var_etc);
+
+        // start
+        let log = act("start", &good, &[]);
+        let ctx = format!("{shell:?} start:\n{log}");
+        let lines: Vec<&str> = log.lines().collect();
+        for want in [
+            "open_service hamasq".to_string(),
+            "open_instance hamasq".into(),
+            format!("set_param command {BIN} --foreground -c {}", conf.display()),
+            // procd's defaults (3600 5 5), as dnsmasq's init has it
+            "set_param respawn".into(),
+            "set_param stderr 1".into(),
+            format!(
+                "set_param env HAMASQ_HOTPLUG_SUBSYSTEMS=hamasq USER_DHCPSCRIPT=/etc/lease-hook.sh HAMASQ_USER=nobody HAMASQ_LEASEFILE={} HAMASQ_HOSTSFILE={}",
+                work.join("dhcp.leases").display(),
+                work.join("hosts/hamasq").display()
+            ),
+            "close_instance".into(),
+            "ubus call service set".into(),
+            "rc=0".into(),
+            "reload_trigger hamasq dhcp network".into(),
+        ] {
+            assert!(lines.contains(&want.as_str()), "no {want:?} in {ctx}");
         }
+        // no procd user (it would leave hamasq without capabilities), no
+        // catch-all trigger; the validation covers the section's options
+        assert!(!log.contains("set_param user"), "{ctx}");
+        assert!(!log.contains("raw_trigger"), "{ctx}");
+        assert!(
+            log.contains("validate hamasq hamasq enabled:bool:0 "),
+            "{ctx}"
+        );
+        assert!(log.contains(" user:string:hamasq "), "{ctx}");
+        // conversion warnings reach syslog (and the terminal: -s)
+        assert!(
+            log.contains("logger -s hamasq daemon.warn: hamasq-uci: odhcpd is the DHCPv4 server"),
+            "{ctx}"
+        );
+        assert_eq!(fs::read_to_string(&conf).unwrap(), want_conf, "{ctx}");
+
+        // a reload whose config fails --test: logged, procd asked nothing,
+        // the running instance's config untouched
+        let log = act("reload", &bad, &[]);
+        let ctx = format!("{shell:?} failed reload:\n{log}");
+        assert!(log.contains("rc=1"), "{ctx}");
+        assert!(!log.contains("open_service"), "{ctx}");
+        assert!(!log.contains("ubus call service set"), "{ctx}");
+        assert!(!log.contains("send_signal"), "{ctx}");
+        assert!(log.contains("logger -s hamasq daemon.err: "), "{ctx}");
+        assert!(log.contains("log-level"), "{ctx}");
+        assert!(log.contains("not replaced"), "{ctx}");
+        assert_eq!(fs::read_to_string(&conf).unwrap(), want_conf, "{ctx}");
+        // and no temporary file left behind
+        let mut left: Vec<String> = fs::read_dir(&var_etc)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["hamasq.conf", "hamasq.ifaces", "hamasq.triggers"],
+            "{ctx}"
+        );
+
+        // a good reload: re-registered (same parameters: procd keeps the
+        // process), then SIGHUP
+        let log = act("reload", &good, &[]);
+        let ctx = format!("{shell:?} reload:\n{log}");
+        let set = log
+            .find("ubus call service set")
+            .unwrap_or_else(|| panic!("{ctx}"));
+        let sig = log
+            .find("send_signal hamasq")
+            .unwrap_or_else(|| panic!("{ctx}"));
+        assert!(set < sig, "{ctx}");
+        assert!(log.contains("rc=0"), "{ctx}");
+
+        // boot: quiet (syslog only, warnings as notices)
+        let log = act("boot", &good, &[]);
+        let ctx = format!("{shell:?} boot:\n{log}");
+        assert!(
+            log.contains("logger hamasq daemon.notice: hamasq-uci: odhcpd"),
+            "{ctx}"
+        );
+        assert!(!log.contains("logger -s"), "{ctx}");
+        assert!(log.contains("open_instance hamasq"), "{ctx}");
+
+        // the package's default, enabled 0: no instance at all
+        let log = act("start", &good, &[("CFG_enabled", "0")]);
+        let ctx = format!("{shell:?} disabled:\n{log}");
+        assert!(!log.contains("open_instance"), "{ctx}");
+        assert!(log.contains("rc=0"), "{ctx}");
     }
+    let shipped = fs::read_to_string(openwrt().join("hamasq/files/hamasq.config")).unwrap();
+    assert!(
+        shipped.contains("option enabled '0'"),
+        "the package must install disabled"
+    );
+}
+
+/// The per-interface triggers: the interfaces hamasq serves (DHCP pools
+/// and VRRP), from the generated config, and no others.
+#[test]
+fn openwrt_init_interface_triggers() {
+    let work = scratch("openwrt-triggers");
+    let init = fs::read_to_string(openwrt().join("hamasq/files/hamasq.init")).unwrap();
+    let trig = work.join("hamasq.triggers");
+    let init = init.replace("/var/etc", work.to_str().unwrap()).replace(
+        "/usr/share/hamasq/hamasq-uci.sh",
+        openwrt()
+            .join("hamasq/files/hamasq-uci.sh")
+            .to_str()
+            .unwrap(),
+    );
+    // what hamasq_genconf writes there: the conversion's interface line
+    let (ini, _) = uci_to_ini(&["sh"], "awk", &openwrt().join("test/ha-pair"));
+    let line = ini
+        .lines()
+        .find_map(|l| l.strip_prefix("# netifd interfaces: "))
+        .unwrap_or_else(|| panic!("{ini}"));
+    assert_eq!(line, "lan guest");
+    fs::write(&trig, format!("{line}\n")).unwrap();
+    let init_path = work.join("init");
+    fs::write(&init_path, &init).unwrap();
+    let o = run_ok(
+        Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"
+procd_add_reload_trigger() { :; }
+procd_add_validation() { :; }
+procd_add_interface_trigger() { echo "$*"; }
+. "$INIT"
+service_triggers
+"#,
+            )
+            .env("INIT", &init_path),
+    );
+    assert_eq!(
+        stdout(&o),
+        "interface.* lan /etc/init.d/hamasq reload\ninterface.* guest /etc/init.d/hamasq reload\n"
+    );
+}
+
+/// A directory holding a `ubus` that records its arguments (one call per
+/// line, arguments separated by ` | `), to put first on PATH.
+fn ubus_stub(work: &Path) -> (PathBuf, PathBuf) {
+    let bin = work.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = work.join("ubus.log");
+    let _ = fs::remove_file(&log);
+    fs::write(
+        bin.join("ubus"),
+        format!(
+            "#!/bin/sh\nout=\nfor a in \"$@\"; do out=\"${{out:+$out | }}$a\"; done\nprintf '%s\\n' \"$out\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new("chmod").arg("+x").arg(bin.join("ubus")));
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    (PathBuf::from(path), log)
 }
 
 /// The VRRP notify hook turns hamasq's notify arguments into hotplug
-/// events in keepalived's vocabulary.
+/// events in keepalived's vocabulary, handed to procd over ubus (so the
+/// hotplug scripts run as root, not as hamasq's unprivileged user).
 #[test]
 fn openwrt_vrrp_hotplug_hook() {
     let work = scratch("openwrt-hotplug");
-    let stub = work.join("hotplug-call");
-    let log = work.join("events");
-    fs::write(
-        &stub,
-        format!(
-            "#!/bin/sh\necho \"$1 ACTION=$ACTION TYPE=$TYPE NAME=$NAME PRIORITY=$PRIORITY X=${{HAMASQ_HOTPLUG_SUBSYSTEMS-}}\" >> {}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    run_ok(Command::new("chmod").arg("+x").arg(&stub));
-    let hook = fs::read_to_string(openwrt().join("hamasq/files/vrrp-hotplug"))
-        .unwrap()
-        .replace("/sbin/hotplug-call", stub.to_str().unwrap());
-    let hook_path = work.join("vrrp-hotplug");
-    fs::write(&hook_path, hook).unwrap();
-    let call = |subs: Option<&str>, args: &[&str]| {
-        let mut c = Command::new("sh");
-        c.arg(&hook_path).args(args);
-        match subs {
-            Some(s) => c.env("HAMASQ_HOTPLUG_SUBSYSTEMS", s),
-            None => c.env_remove("HAMASQ_HOTPLUG_SUBSYSTEMS"),
-        };
-        run_ok(&mut c);
+    let (path, log) = ubus_stub(&work);
+    let hook = openwrt().join("hamasq/files/vrrp-hotplug");
+    let shells: &[&[&str]] = if lab::have_commands("openwrt_vrrp_hotplug_busybox", &["busybox"]) {
+        &[&["sh"], &["busybox", "sh"]]
+    } else {
+        &[&["sh"]]
     };
-    call(
-        Some("hamasq keepalived"),
-        &["INSTANCE", "lan", "MASTER", "150"],
-    );
-    call(None, &["INSTANCE", "lan", "BACKUP", "100"]);
-    call(Some("hamasq"), &["INSTANCE", "lan", "FAULT", "0"]);
-    call(Some("hamasq"), &["INSTANCE", "lan", "DELETED", "0"]);
-    call(Some("hamasq"), &["GROUP", "g", "MASTER", "0"]);
-    assert_eq!(
-        fs::read_to_string(&log).unwrap(),
-        "hamasq ACTION=NOTIFY_MASTER TYPE=INSTANCE NAME=lan PRIORITY=150 X=\n\
-         keepalived ACTION=NOTIFY_MASTER TYPE=INSTANCE NAME=lan PRIORITY=150 X=\n\
-         hamasq ACTION=NOTIFY_BACKUP TYPE=INSTANCE NAME=lan PRIORITY=100 X=\n\
-         hamasq ACTION=NOTIFY_FAULT TYPE=INSTANCE NAME=lan PRIORITY=0 X=\n"
-    );
+    for shell in shells {
+        let _ = fs::remove_file(&log);
+        let call = |subs: Option<&str>, args: &[&str]| {
+            let mut c = Command::new(shell[0]);
+            c.args(&shell[1..]).arg(&hook).args(args).env("PATH", &path);
+            match subs {
+                Some(s) => c.env("HAMASQ_HOTPLUG_SUBSYSTEMS", s),
+                None => c.env_remove("HAMASQ_HOTPLUG_SUBSYSTEMS"),
+            };
+            run_ok(&mut c);
+        };
+        call(
+            Some("hamasq keepalived"),
+            &["INSTANCE", "lan", "MASTER", "150"],
+        );
+        call(None, &["INSTANCE", "lan", "BACKUP", "100"]);
+        call(Some("hamasq"), &["INSTANCE", "lan", "FAULT", "0"]);
+        call(Some("hamasq"), &["INSTANCE", "lan", "DELETED", "0"]);
+        call(Some("hamasq"), &["GROUP", "g", "MASTER", "0"]);
+        // a name that would break the JSON is not passed on
+        call(Some("hamasq"), &["INSTANCE", "a\"b", "MASTER", "1"]);
+        assert_eq!(
+            fs::read_to_string(&log).unwrap(),
+            "call | hotplug.hamasq | call | {\"env\":[\"ACTION=NOTIFY_MASTER\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=150\"]}\n\
+             call | hotplug.keepalived | call | {\"env\":[\"ACTION=NOTIFY_MASTER\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=150\"]}\n\
+             call | hotplug.hamasq | call | {\"env\":[\"ACTION=NOTIFY_BACKUP\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=100\"]}\n\
+             call | hotplug.hamasq | call | {\"env\":[\"ACTION=NOTIFY_FAULT\",\"TYPE=INSTANCE\",\"NAME=lan\",\"PRIORITY=0\"]}\n",
+            "{shell:?}"
+        );
+    }
 }
 
-/// The `dhcp-script` bridge: dnsmasq's OpenWrt contract for
-/// /etc/hotplug.d/dhcp/ (ACTION=add|remove|update MACADDR IPADDR HOSTNAME),
-/// the user's dhcpscript sourced first with the same arguments.
+/// The `dhcp-script` bridge: dnsmasq's hotplug events over ubus (with the
+/// DNSMASQ_* variables, JSON-escaped), the user's dhcpscript first, and
+/// dnsmasq's lease file (for LuCI) and a hosts file (for dnsmasq's DNS)
+/// kept in step, with dnsmasq told to re-read.
 #[test]
 fn openwrt_dhcp_hotplug_bridge() {
     let work = scratch("openwrt-dhcp-hotplug");
-    let stub = work.join("hotplug-call");
-    let log = work.join("events");
-    fs::write(
-        &stub,
-        format!(
-            "#!/bin/sh\necho \"$1 ACTION=$ACTION MACADDR=$MACADDR IPADDR=$IPADDR HOSTNAME=$HOSTNAME DOMAIN=$DNSMASQ_DOMAIN\" >> {}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    run_ok(Command::new("chmod").arg("+x").arg(&stub));
+    let (path, ubus) = ubus_stub(&work);
+    let events = work.join("events");
     let user = work.join("user.sh");
     fs::write(
         &user,
-        format!("echo \"user $*\" >> {}\nexit 3\n", log.display()),
+        format!("echo \"user $*\" >> {}\nexit 3\n", events.display()),
     )
     .unwrap();
-    let hook = fs::read_to_string(openwrt().join("hamasq/files/dhcp-hotplug"))
-        .unwrap()
-        .replace("/sbin/hotplug-call", stub.to_str().unwrap());
-    let hook_path = work.join("dhcp-hotplug");
-    fs::write(&hook_path, hook).unwrap();
-    let call = |user_script: Option<&Path>, args: &[&str]| {
-        let mut c = Command::new("sh");
-        c.arg(&hook_path).args(args).env("DNSMASQ_DOMAIN", "lan");
-        match user_script {
-            Some(u) => c.env("USER_DHCPSCRIPT", u),
-            None => c.env_remove("USER_DHCPSCRIPT"),
-        };
-        run_ok(&mut c);
+    let hook = openwrt().join("hamasq/files/dhcp-hotplug");
+    let leases = work.join("dhcp.leases");
+    let hosts = work.join("hosts");
+    let shells: &[&[&str]] = if lab::have_commands("openwrt_dhcp_hotplug_busybox", &["busybox"]) {
+        &[&["sh"], &["busybox", "sh"]]
+    } else {
+        &[&["sh"]]
     };
-    call(
-        None,
-        &["add", "02:00:00:00:00:01", "192.168.1.100", "alpha"],
-    );
-    call(
-        Some(&user),
-        &["old", "02:00:00:00:00:01", "192.168.1.100", "beta"],
-    );
-    call(None, &["del", "02:00:00:00:00:01", "192.168.1.100"]);
-    call(None, &["arp-add", "02:00:00:00:00:01", "192.168.1.100"]);
-    assert_eq!(
-        fs::read_to_string(&log).unwrap(),
-        "dhcp ACTION=add MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME=alpha DOMAIN=lan\n\
-         user old 02:00:00:00:00:01 192.168.1.100 beta\n\
-         dhcp ACTION=update MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME=beta DOMAIN=lan\n\
-         dhcp ACTION=remove MACADDR=02:00:00:00:00:01 IPADDR=192.168.1.100 HOSTNAME= DOMAIN=lan\n"
-    );
+    for shell in shells {
+        for f in [&ubus, &events, &leases, &hosts] {
+            let _ = fs::remove_file(f);
+        }
+        // a line of dnsmasq's own, which the bridge leaves alone
+        fs::write(
+            &leases,
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n",
+        )
+        .unwrap();
+        let call = |user_script: Option<&Path>, args: &[&str], env: &[(&str, &str)]| {
+            let mut c = Command::new(shell[0]);
+            c.args(&shell[1..])
+                .arg(&hook)
+                .args(args)
+                .env("PATH", &path)
+                .env("HAMASQ_LEASEFILE", &leases)
+                .env("HAMASQ_HOSTSFILE", &hosts)
+                .env("DNSMASQ_DOMAIN", "lan")
+                .env("DNSMASQ_LEASE_EXPIRES", "1800000000");
+            for (k, v) in env {
+                c.env(k, v);
+            }
+            match user_script {
+                Some(u) => c.env("USER_DHCPSCRIPT", u),
+                None => c.env_remove("USER_DHCPSCRIPT"),
+            };
+            run_ok(&mut c);
+        };
+        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+
+        call(
+            None,
+            &["add", "02:00:00:00:00:01", "192.168.1.100", "alpha"],
+            &[("DNSMASQ_CLIENT_ID", "01:02:00:00:00:00:01")],
+        );
+        assert_eq!(
+            read(&leases),
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n\
+             1800000000 02:00:00:00:00:01 192.168.1.100 alpha 01:02:00:00:00:00:01\n"
+        );
+        assert_eq!(read(&hosts), "192.168.1.100 alpha alpha.lan\n");
+        call(
+            Some(&user),
+            &["old", "02:00:00:00:00:01", "192.168.1.100", "beta"],
+            &[],
+        );
+        assert_eq!(
+            read(&leases),
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n\
+             1800000000 02:00:00:00:00:01 192.168.1.100 beta *\n"
+        );
+        assert_eq!(read(&hosts), "192.168.1.100 beta beta.lan\n");
+        // a hostile name reaches the hotplug scripts escaped, and neither file
+        call(
+            None,
+            &[
+                "add",
+                "02:00:00:00:00:02",
+                "192.168.1.101",
+                "x\"y\\z;$(reboot)",
+            ],
+            &[],
+        );
+        assert!(read(&leases).contains(" 02:00:00:00:00:02 192.168.1.101 * *\n"));
+        assert!(!read(&hosts).contains("192.168.1.101"));
+        call(None, &["del", "02:00:00:00:00:01", "192.168.1.100"], &[]);
+        call(None, &["del", "02:00:00:00:00:02", "192.168.1.101"], &[]);
+        call(
+            None,
+            &["arp-add", "02:00:00:00:00:01", "192.168.1.100"],
+            &[],
+        );
+        assert_eq!(
+            read(&leases),
+            "1700000000 02:00:00:00:00:09 192.168.1.9 other *\n"
+        );
+        assert_eq!(read(&hosts), "");
+        assert_eq!(
+            read(&events),
+            "user old 02:00:00:00:00:01 192.168.1.100 beta\n"
+        );
+        let sighup = "call | service | signal | {\"name\":\"dnsmasq\",\"signal\":1}";
+        let ev = |a: &str, mac: &str, ip: &str, name: &str, extra: &str| {
+            format!(
+                "{sighup}\ncall | hotplug.dhcp | call | {{\"env\":[\"ACTION={a}\",\"MACADDR={mac}\",\"IPADDR={ip}\",\"HOSTNAME={name}\"{extra},\"DNSMASQ_DOMAIN=lan\",\"DNSMASQ_LEASE_EXPIRES=1800000000\"]}}\n"
+            )
+        };
+        let want = [
+            ev(
+                "add",
+                "02:00:00:00:00:01",
+                "192.168.1.100",
+                "alpha",
+                ",\"DNSMASQ_CLIENT_ID=01:02:00:00:00:00:01\"",
+            ),
+            ev("update", "02:00:00:00:00:01", "192.168.1.100", "beta", ""),
+            ev(
+                "add",
+                "02:00:00:00:00:02",
+                "192.168.1.101",
+                "x\\\"y\\\\z;$(reboot)",
+                "",
+            ),
+            ev("remove", "02:00:00:00:00:01", "192.168.1.100", "", ""),
+            ev("remove", "02:00:00:00:00:02", "192.168.1.101", "", ""),
+        ]
+        .concat();
+        assert_eq!(read(&ubus), want, "{shell:?}");
+    }
 }
 
 /// The package Makefile: OpenWrt's Rust support, and every file it
 /// installs exists where the init script looks for it.
 #[test]
-fn openwrt_package_makefile_and_capabilities() {
+fn openwrt_package_makefile_and_acl() {
     let pkg = openwrt().join("hamasq");
     let mk = fs::read_to_string(pkg.join("Makefile")).unwrap();
     for want in [
@@ -784,6 +1180,14 @@ fn openwrt_package_makefile_and_capabilities() {
         "$(eval $(call BuildPackage,hamasq))",
         "$(HAMASQ_SRC)/Cargo.lock",
         "/etc/config/hamasq\n",
+        // what openwrt/packages expects of a feed package
+        "PKG_MAINTAINER:=",
+        "  URL:=",
+        "PKG_SOURCE_PROTO:=git",
+        "PKG_SOURCE_URL:=",
+        "PKG_SOURCE_VERSION:=v$(PKG_VERSION)",
+        "PKG_MIRROR_HASH:=",
+        "PKG_FILE_DEPENDS:=",
     ] {
         assert!(mk.contains(want), "Makefile lacks {want}");
     }
@@ -802,7 +1206,7 @@ fn openwrt_package_makefile_and_capabilities() {
     for path in [
         "/etc/init.d/hamasq",
         "/etc/config/hamasq",
-        "/etc/capabilities/hamasq.json",
+        "/usr/share/acl.d/hamasq.json",
         "/usr/share/hamasq/hamasq-uci.sh",
         "/usr/libexec/hamasq/vrrp-hotplug",
         "/usr/libexec/hamasq/dhcp-hotplug",
@@ -812,7 +1216,8 @@ fn openwrt_package_makefile_and_capabilities() {
             "{path} not installed: {installed:?}"
         );
     }
-    assert!(init.contains("/etc/capabilities/hamasq.json"));
+    // no procd capabilities: they apply only in ujail (see the init script)
+    assert!(!init.contains("capabilities /etc"), "{init}");
     assert!(init.contains(". /usr/share/hamasq/hamasq-uci.sh"));
     let uci = fs::read_to_string(openwrt().join("hamasq/files/hamasq-uci.sh")).unwrap();
     assert!(uci.contains("/usr/libexec/hamasq/vrrp-hotplug"));
@@ -825,23 +1230,31 @@ fn openwrt_package_makefile_and_capabilities() {
     ] {
         run_ok(Command::new("sh").arg("-n").arg(pkg.join("files").join(f)));
     }
-    // procd's capabilities file: the three capabilities in all five sets.
-    let caps = fs::read_to_string(pkg.join("files/hamasq.json")).unwrap();
-    let body: String = caps.chars().filter(|c| !c.is_whitespace()).collect();
-    let list = format!("[{}]", CAPS.map(|c| format!("\"{c}\"")).join(","));
-    for set in [
-        "bounding",
-        "effective",
-        "ambient",
-        "permitted",
-        "inheritable",
-    ] {
-        assert!(body.contains(&format!("\"{set}\":{list}")), "{set}: {caps}");
-    }
-    assert_eq!(body.matches("CAP_").count(), 15, "{caps}");
-    // The default /etc/config/hamasq is the default sample's.
+    // ubusd's ACL: hamasq's user may call procd's hotplug objects (so the
+    // hotplug scripts run as root) and signal services (dnsmasq re-reads
+    // the hosts file), nothing else.
+    let acl = fs::read_to_string(pkg.join("files/hamasq.acl.json")).unwrap();
+    let body: String = acl.chars().filter(|c| !c.is_whitespace()).collect();
     assert_eq!(
-        fs::read_to_string(pkg.join("files/hamasq.config")).unwrap(),
+        body,
+        "{\"user\":\"hamasq\",\"access\":{\"hotplug.dhcp\":{\"methods\":[\"call\"]},\
+         \"hotplug.hamasq\":{\"methods\":[\"call\"]},\"hotplug.keepalived\":{\"methods\":[\"call\"]},\
+         \"service\":{\"methods\":[\"signal\"]}}}"
+    );
+    for f in ["vrrp-hotplug", "dhcp-hotplug"] {
+        let hook = fs::read_to_string(pkg.join("files").join(f)).unwrap();
+        assert!(hook.contains("ubus call"), "{f}");
+        assert!(
+            !hook.contains("/sbin/hotplug-call"),
+            "{f} runs hotplug scripts unprivileged"
+        );
+    }
+    // The default /etc/config/hamasq is the default sample's, installed
+    // disabled.
+    let shipped = fs::read_to_string(pkg.join("files/hamasq.config")).unwrap();
+    assert!(shipped.contains("\toption enabled '0'\n"));
+    assert_eq!(
+        shipped.replace("\toption enabled '0'\n", "\toption enabled '1'\n"),
         fs::read_to_string(openwrt().join("test/default/hamasq")).unwrap()
     );
 }
@@ -1208,4 +1621,100 @@ fn container_pair_configs_pass_hamasq_test() {
         let o = h.run(&[BIN, "--test", "-c", conf.to_str().unwrap()]);
         assert!(o.status.success(), "{side}: {}", text(&o));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Portability: 32-bit MIPS/PowerPC, MSRV
+// ---------------------------------------------------------------------------
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// 32-bit MIPS (OpenWrt's ath79, ramips), PowerPC and ARMv5 have no 64-bit
+/// atomics: `std::sync::atomic::AtomicU64` does not exist there and the
+/// crate would not compile (the MIPS build of `build-static.sh` proves it
+/// for real; this catches a new use early, on any host). 64-bit counters
+/// use `portable_atomic::AtomicU64`, which falls back to a lock there.
+#[test]
+fn no_std_64_bit_atomics() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let src = fs::read_to_string(f).unwrap();
+        for (n, line) in src.lines().enumerate() {
+            let code = line.split("//").next().unwrap();
+            let std_atomic =
+                code.contains("std::sync::atomic") || code.contains("core::sync::atomic");
+            if std_atomic && (code.contains("AtomicU64") || code.contains("AtomicI64")) {
+                bad.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "64-bit atomics from std (absent on 32-bit MIPS/PowerPC; use portable_atomic):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// `x.y` or `x.y.z` as a comparable triple.
+fn version(v: &str) -> (u32, u32, u32) {
+    let mut p = v.split('.').map(|x| x.parse::<u32>().unwrap());
+    (
+        p.next().unwrap(),
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+    )
+}
+
+/// `rust-version` in Cargo.toml is the real floor: no locked dependency
+/// needs a newer Rust (`cargo metadata` gives each one's `rust-version`),
+/// and packaging/README.md tells OpenWrt users that version.
+#[test]
+fn rust_version_covers_the_dependencies_and_is_documented() {
+    let toml = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let msrv = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version in Cargo.toml")
+        .trim_matches('"')
+        .to_string();
+    let o = run_ok(Command::new(env!("CARGO")).current_dir(root()).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--locked",
+        "--offline",
+    ]));
+    let json = stdout(&o);
+    let key = "\"rust_version\":\"";
+    let mut needs: Vec<&str> = json
+        .match_indices(key)
+        .map(|(i, _)| {
+            let rest = &json[i + key.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert!(needs.len() > 5, "no rust_version in cargo metadata?");
+    needs.sort_by_key(|v| version(v));
+    let highest = needs.last().unwrap();
+    assert!(
+        version(highest) <= version(&msrv),
+        "a dependency needs Rust {highest}, Cargo.toml says rust-version = {msrv}"
+    );
+    let readme = fs::read_to_string(root().join("packaging/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("Rust {msrv}")),
+        "packaging/README.md does not state the MSRV (Rust {msrv})"
+    );
 }

@@ -193,7 +193,7 @@ pub struct VrrpTask {
     last_heard: Option<std::time::Instant>,
     /// keepalived exporter's `vrrp_state` values: 0 init, 1 backup,
     /// 2 master, 3 fault.
-    state_gauge: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    state_gauge: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl VrrpTask {
@@ -229,7 +229,9 @@ impl VrrpTask {
                 )
             })
             .collect();
-        let state_gauge = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        // 0..=3: a byte, which every target can store atomically (32-bit
+        // MIPS and PowerPC have no 64-bit atomics).
+        let state_gauge = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
         let metric: &'static str = Box::leak(
             format!(
                 "hamasq_vrrp_state_{}",
@@ -244,7 +246,7 @@ impl VrrpTask {
         reg.gauge(
             metric,
             "VRRP state of this instance, keepalived's numbers: 0 init, 1 backup, 2 master, 3 fault.",
-            move || g.load(std::sync::atomic::Ordering::Relaxed),
+            move || u64::from(g.load(std::sync::atomic::Ordering::Relaxed)),
         );
         Ok(VrrpTask {
             cfg,

@@ -11,18 +11,31 @@
 # is taken from its static `config interface` section in `network`.
 #
 # Read from /etc/config/dhcp, as dnsmasq's init script reads it:
-#   config dnsmasq: authoritative, domain, dhcpleasemax, logdhcp
+#   config dnsmasq: authoritative, domain, dhcpleasemax, logdhcp,
+#                   readethers (/etc/ethers, or $HAMASQ_ETHERS), dhcp_boot
 #   config dhcp:    interface, start, limit, leasetime, ignore, dhcpv4,
-#                   dhcp_option, dhcp_option_force
-#   config host:    mac, ip, name, leasetime, tag
+#                   networkid (the tag, else the interface, as dnsmasq),
+#                   dhcp_option, dhcp_option_force, dynamicdhcp
+#   config host:    mac, ip, name, leasetime, tag, networkid, enable
+#   config boot:    filename, servername, serveraddress
+#   config tag:     dhcp_option, force
 #   config odhcpd:  maindhcp (odhcpd serves DHCPv4: hamasq does not)
+# Settings hamasq cannot honour are named in a warning, never dropped
+# silently: dynamicdhcp 0 (no static-only pools: the pool is not served),
+# force, options, config match/vendorclass/userclass/circuitid/remoteid/
+# subscrid/mac, a boot or host setting without an equivalent.
+# With HAMASQ_DNSMASQ=1 in the environment (the init script sets it when
+# dnsmasq is enabled) a pool that dnsmasq serves (no `option ignore 1`)
+# is left to dnsmasq, with a warning.
 # and, with `option dns 1` in /etc/config/hamasq, for hamasq's [dns]:
 #   config dnsmasq: port, domain, cachesize, dnsforwardmax, resolvfile,
 #                   local_ttl, min/max_cache_ttl, localservice, noresolv,
 #                   strictorder, allservers, nohosts, expandhosts,
 #                   domainneeded, boguspriv, rebind_protection,
 #                   rebind_localhost, server, local, address, addnhosts,
-#                   rebind_domain
+#                   rebind_domain (rebind_protection and boguspriv on
+#                   unless set to 0, as in dnsmasq.init); confdir,
+#                   interface, notinterface: warned about
 #   config domain:  name, ip (host-record);  config cname: cname, target
 # Read from /etc/config/hamasq: see that file.
 #
@@ -39,9 +52,11 @@ hamasq_uci_to_ini() {
 	for f in "$hamasq" "$dhcp" "$network" "$ifaces"; do
 		[ -r "$f" ] || { echo "hamasq-uci: cannot read $f" >&2; return 1; }
 	done
-	${HAMASQ_AWK:-awk} "$HAMASQ_UCI_AWK" \
+	local ethers="${HAMASQ_ETHERS-/etc/ethers}"
+	[ -n "$ethers" ] && [ -r "$ethers" ] || ethers=/dev/null
+	${HAMASQ_AWK:-awk} -v dnsmasq_on="${HAMASQ_DNSMASQ:-0}" "$HAMASQ_UCI_AWK" \
 		pkg=hamasq "$hamasq" pkg=dhcp "$dhcp" pkg=network "$network" \
-		pkg=ifaces "$ifaces"
+		pkg=ifaces "$ifaces" pkg=ethers "$ethers"
 }
 
 HAMASQ_UCI_AWK='
@@ -173,6 +188,10 @@ FNR == 1 { cur = 0 }
 		if (NF >= 3 && $1 !~ /^#/) { RDEV[$1] = $2; RCIDR[$1] = $3 }
 		next
 	}
+	if (pkg == "ethers") {
+		if (NF >= 2 && $1 !~ /^#/) { ETHMAC[++NETH] = $1; ETHVAL[NETH] = $2 }
+		next
+	}
 	n = tokenize($0)
 	if (n == 0) next
 	if (T[1] == "package") next
@@ -194,6 +213,11 @@ END {
 	kv("pid-file", "none")
 	statedir = opt("hamasq", m, "state_dir", "/var/lib/hamasq")
 	kv("state-dir", statedir)
+	# hamasq drops root itself, keeping its three capabilities (procd`s
+	# own `user` would leave it none): see /etc/init.d/hamasq.
+	user = opt("hamasq", m, "user", "hamasq")
+	if (user == "root" || user == "") warn("user " (user == "" ? "(empty)" : "root") ": hamasq keeps running as root with every capability")
+	else kv("user", user)
 	if (opt("hamasq", m, "metrics_listen", "") != "") kv("metrics-listen", opt("hamasq", m, "metrics_listen", ""))
 
 	nvrrp = 0
@@ -240,6 +264,20 @@ END {
 			warn("config " STYPE["dhcp", i] " sections are DNS names, served only with option dns 1 in /etc/config/hamasq: ignored")
 			break
 		}
+
+	# the logical interfaces whose events reload hamasq (init script)
+	if (NTRIG > 0) {
+		line = ""
+		for (j = 1; j <= NTRIG; j++) line = line (j > 1 ? " " : "") TRIG[j]
+		out("")
+		out("# netifd interfaces: " line)
+	}
+}
+
+function trigger(lif) {
+	if (lif in TRIGSEEN) return
+	TRIGSEEN[lif] = 1
+	TRIG[++NTRIG] = lif
 }
 
 # dnsmasq`s DNS settings in /etc/config/dhcp, as dnsmasq.init maps them
@@ -256,12 +294,27 @@ function dns_section(   dm, n, j, k, nk, v, keys, ini, i, name, ip) {
 			if (v != "") kv(k[2], v)
 		}
 		# ... for flags (written only when set, as true or false)
-		nk = split("localservice:local-service noresolv:no-resolv strictorder:strict-order allservers:all-servers nohosts:no-hosts expandhosts:expand-hosts domainneeded:domain-needed boguspriv:bogus-priv rebind_protection:stop-dns-rebind rebind_localhost:rebind-localhost-ok", keys, " ")
+		nk = split("localservice:local-service noresolv:no-resolv strictorder:strict-order allservers:all-servers nohosts:no-hosts expandhosts:expand-hosts domainneeded:domain-needed rebind_localhost:rebind-localhost-ok", keys, " ")
 		for (j = 1; j <= nk; j++) {
 			split(keys[j], k, ":")
 			v = opt("dhcp", dm, k[1], "")
 			if (v != "") kv(k[2], truthy(v) ? "true" : "false")
 		}
+		# on unless set to 0, as dnsmasq.init has them
+		kv("bogus-priv", truthy(opt("dhcp", dm, "boguspriv", "1")) ? "true" : "false")
+		kv("stop-dns-rebind", truthy(opt("dhcp", dm, "rebind_protection", "1")) ? "true" : "false")
+		# dnsmasq settings hamasq has no equivalent for
+		if (opt("dhcp", dm, "confdir", "") != "")
+			warn("dhcp." SNAME["dhcp", dm] ": confdir " opt("dhcp", dm, "confdir", "") " is not read by hamasq (adblock lists and other dnsmasq snippets in it have no effect)")
+		# interfaces to answer on, as dnsmasq.init: the device of a
+		# logical interface, else the name as given
+		n = vals("dhcp", dm, "interface")
+		for (i = 1; i <= n; i++) { v = V[i]; if (iface(v)) v = DEV; IFV[i] = v }
+		for (i = 1; i <= n; i++) kv("interface", IFV[i])
+		n = vals("dhcp", dm, "listen_address")
+		for (i = 1; i <= n; i++) kv("listen-address", V[i])
+		if (vals("dhcp", dm, "notinterface") > 0)
+			warn("dhcp." SNAME["dhcp", dm] ": notinterface not converted (hamasq has no except-interface): list the interfaces to answer on with interface instead")
 		# ... and for lists
 		nk = split("server:server local:local address:address addnhosts:addn-hosts rebind_domain:rebind-domain-ok", keys, " ")
 		for (j = 1; j <= nk; j++) {
@@ -312,16 +365,16 @@ function vrrp_key(i, k,   n, j, v, key, a) {
 		v = V[j]
 		if (v == "") continue
 		if (k == "notify") hasnotify = 1
-		if (k == "interface" && iface(v)) v = DEV
+		if (k == "interface" && iface(v)) { trigger(v); v = DEV }
 		if (k == "nopreempt") v = truthy(v) ? "true" : "false"
 		kv(key, v)
 	}
 }
 
-function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim, lt, half, split_, nr, ni, dm, hostcount, macs, addr, name, line, tag) {
+function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim, lt, half, split_, nr, ni, dm, macs, addr, name, line, tag, ignored, v, nid, t, nt, nboot, fn, sn, sa, ty, mac) {
 	o = first("dhcp", "odhcpd")
-	if (o && opt("dhcp", o, "maindhcp", "0") == "1") {
-		warn("odhcpd is the DHCPv4 server (dhcp.odhcpd.maindhcp=1): hamasq serves no DHCP")
+	if (o && truthy(opt("dhcp", o, "maindhcp", "0"))) {
+		warn("odhcpd is the DHCPv4 server (dhcp.odhcpd.maindhcp=" opt("dhcp", o, "maindhcp", "") "): hamasq serves no DHCP")
 		return
 	}
 	dm = first("dhcp", "dnsmasq")
@@ -336,11 +389,27 @@ function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim,
 	for (i = 1; i <= S["dhcp"]; i++) {
 		if (STYPE["dhcp", i] != "dhcp") continue
 		sec = SNAME["dhcp", i]
+		ignored = truthy(opt("dhcp", i, "ignore", "0"))
 		if (n > 0) { if (!(sec in WANT)) continue }
-		else if (truthy(opt("dhcp", i, "ignore", "0")) || opt("dhcp", i, "dhcpv4", "") == "disabled") continue
+		else if (ignored || opt("dhcp", i, "dhcpv4", "") == "disabled") continue
 		if (sec ~ /^@/) sec = "dhcp" i
 		lif = opt("dhcp", i, "interface", SNAME["dhcp", i])
+		if (dnsmasq_on == "1" && !ignored) {
+			warn("dhcp." sec ": dnsmasq is enabled and serves this pool: left to dnsmasq. To switch over: uci set dhcp." sec ".ignore=1 (or /etc/init.d/dnsmasq disable), uci commit dhcp, /etc/init.d/dnsmasq reload")
+			continue
+		}
+		if (!truthy(opt("dhcp", i, "dynamicdhcp", "1"))) {
+			warn("dhcp." sec ": dynamicdhcp 0 (static leases only) has no equivalent in hamasq: pool not served, so no client gets an address it was not given")
+			continue
+		}
+		if (opt("dhcp", i, "force", "") != "")
+			warn("dhcp." sec ": force " opt("dhcp", i, "force", "") ": hamasq never probes for another DHCP server first (as with force 1)")
+		if (opt("dhcp", i, "options", "") != "")
+			warn("dhcp." sec ": options \"" opt("dhcp", i, "options", "") "\" (raw dnsmasq dhcp-range flags) not converted")
+		if (vals("dhcp", i, "tag") > 0)
+			warn("dhcp." sec ": tag (the pool only for clients with those tags) not converted: the pool serves every client")
 		if (!iface(lif)) { warn("dhcp." sec ": interface " lif " has no static IPv4 address: skipped"); continue }
+		trigger(lif)
 		ip = ip2int(substr(CIDR, 1, index(CIDR, "/") - 1))
 		pfx = substr(CIDR, index(CIDR, "/") + 1) + 0
 		blk = 1; for (j = pfx; j < 32; j++) blk *= 2
@@ -359,18 +428,16 @@ function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim,
 		lt = leasetime(opt("dhcp", i, "leasetime", ""))
 		if (lt == "") { warn("dhcp." sec ": leasetime " opt("dhcp", i, "leasetime", "") " not understood: 12h used"); lt = "12h" }
 		if (!(DEV in SEEN)) { SEEN[DEV] = 1; IFL[++ni] = DEV }
-		tag = (sec ~ /^[A-Za-z0-9_.-]+$/) ? sec : "dhcp" i
+		# the pool`s tag, as dnsmasq.init: networkid, else the interface
+		tag = opt("dhcp", i, "networkid", lif)
+		if (tag !~ /^[A-Za-z0-9_.-]+$/) { warn("dhcp." sec ": networkid " tag " is not a usable tag: dhcp" i " used"); tag = "dhcp" i }
 		if (split_ != "" && e > s) {
 			half = int((e - s + 1) / 2)
 			if (split_ == "lower") { RANGE[++nr] = "set:" tag "," int2ip(s) "," int2ip(s + half - 1) "," lt; PEER[nr] = int2ip(s + half) "," int2ip(e) }
 			else { RANGE[++nr] = "set:" tag "," int2ip(s + half) "," int2ip(e) "," lt; PEER[nr] = int2ip(s) "," int2ip(s + half - 1) }
 		} else { RANGE[++nr] = "set:" tag "," int2ip(s) "," int2ip(e) "," lt; PEER[nr] = "" }
-		no = 0
-		k = vals("dhcp", i, "dhcp_option")
-		for (j = 1; j <= k; j++) OPTS[nr, ++no] = "dhcp-option = " tagged(tag, V[j])
-		k = vals("dhcp", i, "dhcp_option_force")
-		for (j = 1; j <= k; j++) OPTS[nr, ++no] = "dhcp-option-force = " tagged(tag, V[j])
-		NO[nr] = no
+		NO[nr] = 0
+		options_of(i, tag, nr)
 	}
 	if (nr == 0) {
 		warn("no config dhcp section to serve: no [dhcp] section written")
@@ -386,15 +453,23 @@ function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim,
 	if (opt("hamasq", m, "dns_self", "1") != "0") kv("dhcp-option", "option:dns-server,0.0.0.0")
 	if (dm && opt("dhcp", dm, "domain", "") != "") kv("dhcp-option", "option:domain-name," opt("dhcp", dm, "domain", ""))
 	for (j = 1; j <= nr; j++) for (k = 1; k <= NO[j]; k++) out(OPTS[j, k])
-	hostcount = 0
+
+	# config host: static leases (enable 0 = left out, as dnsmasq.init)
 	for (i = 1; i <= S["dhcp"]; i++) {
-		if (STYPE["dhcp", i] != "host") continue
+		if (STYPE["dhcp", i] != "host" || !truthy(opt("dhcp", i, "enable", "1"))) continue
+		sec = "dhcp." SNAME["dhcp", i]
 		n = vals("dhcp", i, "mac")
 		macs = ""
-		for (j = 1; j <= n; j++) macs = macs (macs == "" ? "" : ",") V[j]
+		for (j = 1; j <= n; j++) { macs = macs (macs == "" ? "" : ",") V[j]; HOSTMAC[tolower(V[j])] = 1 }
 		addr = opt("dhcp", i, "ip", "")
 		name = opt("dhcp", i, "name", "")
-		if (macs == "" && name == "") { warn("dhcp." SNAME["dhcp", i] ": a host needs mac or name: skipped"); continue }
+		if (macs == "" && name == "") { warn(sec ": a host needs mac or name: skipped"); continue }
+		nk = split("duid hostid match_tag broadcast instance", ks, " ")
+		for (j = 1; j <= nk; j++)
+			if (opt("dhcp", i, ks[j], "") != "" || LN["dhcp", i, ks[j]] > 0)
+				warn(sec ": " ks[j] " not converted (no equivalent in hamasq)")
+		if (truthy(opt("dhcp", i, "dns", "0")))
+			warn(sec ": dns 1 (a hosts-file name for " addr ") not converted: hamasq answers for the name of the lease")
 		line = macs
 		if (addr == "ignore") line = line ",ignore"
 		else {
@@ -402,13 +477,55 @@ function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim,
 			if (name != "") line = line (line == "" ? "" : ",") name
 			if (opt("dhcp", i, "leasetime", "") != "") {
 				lt = leasetime(opt("dhcp", i, "leasetime", ""))
-				if (lt == "") warn("dhcp." SNAME["dhcp", i] ": leasetime " opt("dhcp", i, "leasetime", "") " not understood: left out")
+				if (lt == "") warn(sec ": leasetime " opt("dhcp", i, "leasetime", "") " not understood: left out")
 				else line = line "," lt
 			}
-			if (opt("dhcp", i, "tag", "") != "") line = line ",set:" opt("dhcp", i, "tag", "")
+			nid = opt("dhcp", i, "networkid", "")
+			if (nid != "") line = line ",set:" nid
+			nt = vals("dhcp", i, "tag")
+			for (j = 1; j <= nt; j++) line = line ",set:" V[j]
 		}
 		kv("dhcp-host", line)
+		if (nid != "") { HNO = 0; host_options(i, nid) }
 	}
+	# readethers: /etc/ethers lines are dhcp-host lines, as dnsmasq reads them
+	if (dm && truthy(opt("dhcp", dm, "readethers", "0"))) {
+		for (j = 1; j <= NETH; j++) {
+			mac = tolower(ETHMAC[j])
+			if (mac in HOSTMAC) { warn("/etc/ethers: " ETHMAC[j] " already has a config host: ethers line skipped"); continue }
+			HOSTMAC[mac] = 1
+			kv("dhcp-host", ETHMAC[j] "," ETHVAL[j])
+		}
+	}
+
+	# config boot: PXE boot file (one, untagged: hamasq`s dhcp-boot has no tag)
+	nboot = 0
+	for (i = 1; i <= S["dhcp"]; i++) {
+		if (STYPE["dhcp", i] != "boot") continue
+		sec = "dhcp." SNAME["dhcp", i]
+		fn = opt("dhcp", i, "filename", ""); sn = opt("dhcp", i, "servername", ""); sa = opt("dhcp", i, "serveraddress", "")
+		if (fn == "") { warn(sec ": a boot needs filename: skipped"); continue }
+		if (sa != "" && sn == "") { warn(sec ": serveraddress without servername: skipped, as dnsmasq.init does"); continue }
+		if (opt("dhcp", i, "networkid", "") != "") { warn(sec ": boot for networkid " opt("dhcp", i, "networkid", "") " not converted: hamasq has one untagged dhcp-boot"); continue }
+		if (nboot++) { warn(sec ": a second boot section: hamasq has one dhcp-boot: skipped"); continue }
+		kv("dhcp-boot", fn (sn != "" ? "," sn : "") (sa != "" ? "," sa : ""))
+		host_options(i, "")
+	}
+	if (!nboot && dm && opt("dhcp", dm, "dhcp_boot", "") != "") kv("dhcp-boot", opt("dhcp", dm, "dhcp_boot", ""))
+
+	# config tag NAME: options for clients tagged NAME (force: always sent)
+	for (i = 1; i <= S["dhcp"]; i++) {
+		ty = STYPE["dhcp", i]
+		if (ty == "tag") {
+			t = SNAME["dhcp", i]
+			if (t ~ /^@/) { warn("a config tag section needs a name (config tag NAME): skipped"); continue }
+			n = vals("dhcp", i, "dhcp_option")
+			for (j = 1; j <= n; j++) kv(truthy(opt("dhcp", i, "force", "0")) ? "dhcp-option-force" : "dhcp-option", "tag:" t "," V[j])
+		} else if (ty == "match" || ty == "vendorclass" || ty == "userclass" || ty == "circuitid" || ty == "remoteid" || ty == "subscrid" || ty == "mac") {
+			warn("dhcp." SNAME["dhcp", i] ": config " ty " (sets tag " opt("dhcp", i, "networkid", "?") ") not converted: hamasq cannot match clients on it, so that tag`s options reach no client")
+		}
+	}
+
 	if (dm && opt("dhcp", dm, "dhcpleasemax", "") != "") kv("dhcp-lease-max", opt("dhcp", dm, "dhcpleasemax", ""))
 	if (dm && truthy(opt("dhcp", dm, "authoritative", "0"))) {
 		if (nvrrp > 0) warn("dhcp authoritative left off: it is wrong for an HA pair")
@@ -424,6 +541,23 @@ function dhcp_section(   i, j, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim,
 	if (n > 0) kv("dhcp-ping", truthy(V[1]) ? "true" : "false")
 	k = LN["hamasq", m, "dhcp_extra"]
 	for (j = 1; j <= k; j++) out(L["hamasq", m, "dhcp_extra", j])
+}
+
+# dhcp_option and dhcp_option_force of section i into OPTS[r, ...], tagged
+function options_of(i, tag, r,   k, j) {
+	k = vals("dhcp", i, "dhcp_option")
+	for (j = 1; j <= k; j++) OPTS[r, ++NO[r]] = "dhcp-option = " tagged(tag, V[j])
+	k = vals("dhcp", i, "dhcp_option_force")
+	for (j = 1; j <= k; j++) OPTS[r, ++NO[r]] = "dhcp-option-force = " tagged(tag, V[j])
+}
+
+# the same, written at once (a host`s networkid, an untagged boot)
+function host_options(i, tag,   k, j, f) {
+	f = truthy(opt("dhcp", i, "force", "0")) ? "dhcp-option-force" : "dhcp-option"
+	k = vals("dhcp", i, "dhcp_option")
+	for (j = 1; j <= k; j++) kv(f, tag == "" ? V[j] : tagged(tag, V[j]))
+	k = vals("dhcp", i, "dhcp_option_force")
+	for (j = 1; j <= k; j++) kv("dhcp-option-force", tag == "" ? V[j] : tagged(tag, V[j]))
 }
 
 function tagged(tag, v) {
