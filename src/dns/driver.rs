@@ -861,7 +861,7 @@ async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedS
         if tx.send(TcpQuery { query, reply: rtx }).await.is_err() {
             return;
         }
-        // A dropped query (malformed, overloaded) closes the connection:
+        // A dropped query (malformed) closes the connection:
         // the client cannot tell one unanswered query from another.
         let Ok(Ok(reply)) = timeout(TCP_ANSWER_WAIT, rrx).await else {
             return;
@@ -969,7 +969,7 @@ fn register_metrics(snap: &Arc<Mutex<Snapshot>>) {
         ),
         (
             "hamasq_dns_overloaded_total",
-            "Queries dropped at dns-forward-max.",
+            "Queries answered at once (stale or SERVFAIL) because every upstream for the name held dns-forward-max questions.",
             |s| s.resolver.overloaded,
         ),
         (

@@ -78,7 +78,8 @@ use super::message::{
 };
 use crate::clock::Mono;
 
-/// dnsmasq's `dns-forward-max` default: distinct questions outstanding.
+/// dnsmasq's `dns-forward-max` default: distinct questions outstanding
+/// at one upstream.
 pub const DEFAULT_MAX_INFLIGHT: usize = 150;
 /// Clients waiting on one outstanding question; more are refused.
 pub const DEFAULT_MAX_CLIENTS_PER_QUERY: usize = 64;
@@ -172,7 +173,8 @@ impl UpstreamSpec {
 pub struct ForwardConfig {
     pub upstreams: Vec<UpstreamSpec>,
     pub policy: Policy,
-    /// `dns-forward-max`: distinct questions outstanding.
+    /// `dns-forward-max`: distinct questions outstanding per upstream (a
+    /// query counts against every server it may still be sent to).
     pub max_inflight: usize,
     /// Clients coalesced onto one question.
     pub max_clients_per_query: usize,
@@ -230,8 +232,9 @@ pub enum Submitted<C> {
     Coalesced,
     /// No upstream serves this name: the caller answers REFUSED or SERVFAIL.
     NoServer(C),
-    /// `dns-forward-max` reached, or too many clients on this question: the
-    /// caller drops the query (and counts it), as dnsmasq does.
+    /// Every server for this name holds `dns-forward-max` questions, or
+    /// too many clients wait on this question: the caller answers at once
+    /// (stale data or SERVFAIL) rather than leaving the client to time out.
     Overloaded(C),
     /// Not a query [`QueryView::parse`] accepts: the caller's slow path
     /// answers it (FORMERR, BADVERS...).
@@ -376,7 +379,8 @@ pub struct ForwardStats {
     pub timeouts: u64,
     /// Clients that joined an outstanding question.
     pub coalesced: u64,
-    /// Clients refused by `dns-forward-max` or the per-question bound.
+    /// Clients refused by the per-upstream `dns-forward-max` or the
+    /// per-question bound.
     pub overloaded: u64,
     /// Clients with no upstream for their name.
     pub no_server: u64,
@@ -409,6 +413,8 @@ pub struct ServerStats {
     pub srtt_ms: Option<u32>,
     /// Skipped by [`Policy::Fastest`] until then (while another is up).
     pub down_until: Option<Mono>,
+    /// Outstanding questions that may still be sent to it.
+    pub inflight: u64,
 }
 
 struct Server {
@@ -419,6 +425,9 @@ struct Server {
     /// Consecutive timeouts / TCP failures.
     streak: u32,
     down_until: Option<Mono>,
+    /// Outstanding questions with this server in their `order`: bounded by
+    /// `dns-forward-max`, so a dead upstream fills only its own quota.
+    inflight: usize,
 }
 
 impl Server {
@@ -430,6 +439,7 @@ impl Server {
             srtt: None,
             streak: 0,
             down_until: None,
+            inflight: 0,
         }
     }
 
@@ -680,18 +690,30 @@ impl<C> Forwarder<C> {
             self.stats.coalesced += 1;
             return Submitted::Coalesced;
         }
-        if self.pending.len() >= self.cfg.max_inflight {
-            self.stats.overloaded += 1;
-            return Submitted::Overloaded(client);
-        }
         let Some(g) = self.route(q.name()) else {
             self.stats.no_server += 1;
             return Submitted::NoServer(client);
         };
-        let (order, broadcast) = self.plan(g, now);
+        let (mut order, broadcast) = self.plan(g, now);
         if order.is_empty() {
             self.stats.no_server += 1;
             return Submitted::NoServer(client);
+        }
+        // `dns-forward-max` is per upstream (as in dnsmasq): a server that
+        // holds its quota is left out of this query, so a dead
+        // `server=/corp/` fills only its own quota and never starves the
+        // other upstreams (issue 17). When every server of the group is
+        // full the client is answered at once by the caller.
+        let max = self.cfg.max_inflight;
+        order.retain(|a| self.server(*a).is_some_and(|s| s.inflight < max));
+        if order.is_empty() {
+            self.stats.overloaded += 1;
+            return Submitted::Overloaded(client);
+        }
+        for a in &order {
+            if let Some(s) = self.server_mut(*a) {
+                s.inflight += 1;
+            }
         }
         let n = order.len() as u32;
         let qid = self.next_qid;
@@ -845,6 +867,7 @@ impl<C> Forwarder<C> {
                 failed: s.failed,
                 srtt_ms: s.srtt,
                 down_until: s.down_until,
+                inflight: s.inflight as u64,
             })
             .collect()
     }
@@ -1062,6 +1085,12 @@ impl<C> Forwarder<C> {
     fn finish(&mut self, qid: u64, p: Pending<C>, answer: Option<(Vec<u8>, bool)>) {
         self.by_key.remove(&p.key);
         self.timers.remove(&(p.timer, qid));
+        for a in &p.order {
+            if let Some(s) = self.server_mut(*a) {
+                // A server re-added by set_upstreams starts from 0.
+                s.inflight = s.inflight.saturating_sub(1);
+            }
+        }
         match answer.or(p.kept.map(|r| (r, false))) {
             Some((response, cacheable)) => {
                 self.stats.answered += 1;

@@ -505,13 +505,14 @@ fn clients_per_question_are_bounded() {
 }
 
 #[test]
-fn dns_forward_max_bounds_distinct_questions() {
+fn dns_forward_max_bounds_distinct_questions_per_upstream() {
     let mut c = cfg(Policy::StrictOrder, &[A1]);
     c.max_inflight = 2;
     let mut f: Forwarder<u32> = Forwarder::new(c);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
     submit_one(&mut f, T0, &q_a("b.example"), 2, &mut r);
+    assert_eq!(f.servers()[0].inflight, 2);
     assert_eq!(
         f.submit(T0, &q_a("c.example"), 3, &mut r),
         Submitted::Overloaded(3)
@@ -523,8 +524,73 @@ fn dns_forward_max_bounds_distinct_questions() {
     );
     f.on_udp_reply(ms(5), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
     drain(&mut f);
+    assert_eq!(
+        f.servers()[0].inflight,
+        1,
+        "the answered question freed its slot"
+    );
     submit_one(&mut f, ms(6), &q_a("c.example"), 5, &mut r);
     assert_eq!(f.stats().overloaded, 1);
+}
+
+/// Issue 17 item 2: a flood of random names under a domain whose server
+/// never answers fills that server's quota only; names for the healthy
+/// default upstream are still forwarded and answered, and the overflow is
+/// handed back at once (the caller answers it), never queued in silence.
+#[test]
+fn a_dead_domain_upstream_does_not_starve_the_others() {
+    const DEAD: &str = "10.9.9.9:53";
+    let mut f: Forwarder<u32> = Forwarder::new(ForwardConfig {
+        upstreams: vec![
+            UpstreamSpec::new(sa(A1)),
+            UpstreamSpec::for_domains(sa(DEAD), ["corp"]),
+        ],
+        max_inflight: 20,
+        ..ForwardConfig::default()
+    });
+    let mut r = rng();
+    let (mut forwarded, mut overloaded) = (0, 0);
+    let mut healthy_answered = 0;
+    // 200 queries a second for 3 s at the dead domain, and every 100 ms a
+    // normal name through A1, answered 10 ms later.
+    for i in 0..600u32 {
+        let now = ms(5 * i as u64);
+        f.on_timer(now, &mut r);
+        drain(&mut f);
+        match f.submit(now, &q_a(&format!("r{i}.corp")), i, &mut r) {
+            Submitted::Sent => forwarded += 1,
+            Submitted::Overloaded(c) => {
+                assert_eq!(c, i);
+                overloaded += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+        for s in sends(&drain(&mut f)) {
+            assert_eq!(s.to, sa(DEAD), "corp names go only to their server");
+        }
+        if i % 20 == 0 {
+            let s = submit_one(
+                &mut f,
+                now,
+                &q_a(&format!("n{i}.example")),
+                10_000 + i,
+                &mut r,
+            );
+            assert_eq!(s.to, sa(A1));
+            let later = now + Duration::from_millis(10);
+            assert_eq!(
+                f.on_udp_reply(later, s.token, sa(A1), &ok_reply(&s.packet), &mut r),
+                Verdict::Accepted
+            );
+            assert_eq!(answer(&drain(&mut f)).1, vec![10_000 + i]);
+            healthy_answered += 1;
+        }
+        assert!(f.servers()[1].inflight <= 20);
+    }
+    assert_eq!(healthy_answered, 30, "every normal name answered");
+    assert!(overloaded > 0 && forwarded > 0, "{forwarded} {overloaded}");
+    assert_eq!(forwarded + overloaded, 600);
+    assert_eq!(f.stats().overloaded, overloaded);
 }
 
 // ---- routing (dnsmasq server=/domain/IP) ----

@@ -77,8 +77,6 @@ pub enum Outcome {
 pub enum Drop {
     /// Too short for a header, or a response (QR=1).
     Malformed,
-    /// `dns-forward-max` reached.
-    Overloaded,
 }
 
 /// Policy switches of the `[dns]` section.
@@ -296,8 +294,22 @@ impl<C: Client> Resolver<C> {
             }
             Submitted::Invalid(_) => self.error_reply(query, rcode::FORMERR, out),
             Submitted::Overloaded(_) => {
+                // Every upstream for this name holds `dns-forward-max`
+                // questions (or this question has too many waiting
+                // clients). Answer now, never with silence: stale data if
+                // the cache has it (RFC 8767 §5), else SERVFAIL, RFC 1035
+                // §4.1.1's "unable to process this query due to a problem
+                // with the name server", which is what the client would
+                // get seconds later from the timeout anyway. Not REFUSED:
+                // that says "policy", and would read as an ACL decision.
                 self.stats.overloaded += 1;
-                Outcome::Dropped(Drop::Overloaded)
+                self.stale_or_servfail(query, transport, now, out);
+                if out.is_empty() {
+                    self.stats.malformed += 1;
+                    Outcome::Dropped(Drop::Malformed)
+                } else {
+                    Outcome::Reply
+                }
             }
         }
     }
@@ -378,16 +390,7 @@ impl<C: Client> Resolver<C> {
                 Action::Fail { clients } => {
                     for c in clients {
                         let mut out = std::mem::take(&mut self.scratch);
-                        out.clear();
-                        if self
-                            .cache
-                            .serve_stale(c.query(), c.transport(), now, &mut out)
-                        {
-                            self.stats.stale_served += 1;
-                        } else {
-                            self.stats.servfail += 1;
-                            error_reply_into(c.query(), rcode::SERVFAIL, &mut out);
-                        }
+                        self.stale_or_servfail(c.query(), c.transport(), now, &mut out);
                         if !out.is_empty() {
                             deliver(c, &out);
                         }
@@ -395,6 +398,23 @@ impl<C: Client> Resolver<C> {
                     }
                 }
             }
+        }
+    }
+
+    /// RFC 8767 §5: a stale cached answer if there is one, else SERVFAIL.
+    fn stale_or_servfail(
+        &mut self,
+        query: &[u8],
+        transport: Transport,
+        now: Mono,
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        if self.cache.serve_stale(query, transport, now, out) {
+            self.stats.stale_served += 1;
+        } else {
+            self.stats.servfail += 1;
+            error_reply_into(query, rcode::SERVFAIL, out);
         }
     }
 

@@ -34,6 +34,11 @@ fn up() -> SocketAddr {
 }
 
 fn resolver(opts: Options, cache: CacheConfig) -> Resolver<C> {
+    resolver_with(opts, cache, ForwardConfig::default())
+}
+
+/// [`resolver`] with forwarder settings; the upstream is always [`UP`].
+fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resolver<C> {
     let src = LocalSources {
         host_records: vec![parse_host_record("router.lan,192.168.1.1").unwrap()],
         locals: vec![vec!["lan".into()]],
@@ -47,7 +52,7 @@ fn resolver(opts: Options, cache: CacheConfig) -> Resolver<C> {
         Arc::new(LocalData::build(&src)),
         ForwardConfig {
             upstreams: vec![UpstreamSpec::new(up())],
-            ..ForwardConfig::default()
+            ..fwd
         },
         Box::new(move || {
             seed ^= seed << 13;
@@ -419,6 +424,53 @@ fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
         }
     }
     assert_eq!((r.stats().stale_served, r.stats().servfail), (1, 1));
+}
+
+/// Issue 17 item 2: past `dns-forward-max` the client is answered at once
+/// (stale data if any, else SERVFAIL), never left to time out in silence.
+#[test]
+fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
+    let mut r = resolver_with(
+        Options::default(),
+        CacheConfig {
+            stale_window: Some(Duration::from_secs(3600)),
+            ..CacheConfig::default()
+        },
+        ForwardConfig {
+            max_inflight: 1,
+            ..ForwardConfig::default()
+        },
+    );
+    let t0 = Mono(1_000);
+    let q = query(9, "stale.example.", RecordType::A);
+    assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
+    let s = sends(&mut r);
+    deliver_all(
+        &mut r,
+        t0,
+        s[0].0,
+        &answer(&s[0].1, &[Ipv4Addr::new(203, 0, 113, 1)], 60),
+    );
+    // The one slot is taken by a question the upstream sits on.
+    let t1 = t0 + Duration::from_secs(120);
+    let slow = query(10, "slow.example.", RecordType::A);
+    assert_eq!(ask(&mut r, t1, &slow).0, Outcome::Forwarded);
+    assert_eq!(sends(&mut r).len(), 1);
+    // Expired in the cache, no slot: the stale answer, now.
+    let (o, out) = ask(&mut r, t1, &q);
+    assert_eq!(o, Outcome::Reply);
+    let m = msg(&out);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(203, 0, 113, 1)]);
+    // Nothing cached, no slot: SERVFAIL with the client's ID, now.
+    let (o, out) = ask(&mut r, t1, &query(11, "other.example.", RecordType::A));
+    assert_eq!(o, Outcome::Reply);
+    let m = msg(&out);
+    assert_eq!(m.metadata.id, 11);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    assert!(sends(&mut r).is_empty(), "nothing more went upstream");
+    let st = r.stats();
+    assert_eq!((st.overloaded, st.stale_served, st.servfail), (2, 1, 1));
 }
 
 #[test]
