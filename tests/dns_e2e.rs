@@ -1238,3 +1238,60 @@ fn a_flood_to_a_dead_domain_leaves_other_names_answered() {
         assert_eq!(flood_sum["noerror"], 0.0, "{flood_sum:?}");
     }
 }
+
+/// Issue 17 item 4: an upstream that takes 1.2 s from the start. Before
+/// the fix, two 500 ms tries ended every query in SERVFAIL at 1 s and the
+/// late genuine answer was dropped (10 of 10 SERVFAIL). Now the query
+/// stays open until the 5 s give-up, the late answer is taken, and its RTT
+/// learned.
+#[test]
+fn an_upstream_slower_than_a_second_is_used() {
+    if !lab::have_programs_at("dns_slow_upstream", &["/usr/bin/python3"]) {
+        return;
+    }
+    let Some(lab) = lab_with("dns_slow_upstream", &[("fake", FAKE)]) else {
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns_e2e/fake_upstream.py");
+    // No forgery for these names (their first label names none): only the
+    // genuine answer, 1.2 s after each query.
+    let fake = lab.host("fake").spawn(&[
+        "/usr/bin/python3",
+        script.to_str().unwrap(),
+        FAKE,
+        "1200",
+        "192.0.2.7",
+        "198.51.100",
+    ]);
+    fake.wait_for_log("fake-upstream ready", Duration::from_secs(10));
+    let srv = start_server(&lab, lab.host("srv"), &[&format!("server = {FAKE}")], &[]);
+    let cli = lab.host("cli");
+    let mut answered = 0;
+    let mut failures = Vec::new();
+    for i in 0..10 {
+        let name = format!("s{i}.lab.example");
+        let r = dig(cli, &["+time=4", "+tries=1", &name]);
+        if r.a() == ["192.0.2.7"] {
+            answered += 1;
+        } else {
+            failures.push(format!("{name}: {}", r.status));
+        }
+    }
+    let upstream_queries = fake.logs().matches("query id=").count();
+    eprintln!("dns_slow_upstream: {answered}/10 answered, {upstream_queries} upstream queries");
+    assert_eq!(
+        answered,
+        10,
+        "{failures:?}\nserver log:\n{}\nfake upstream log:\n{}",
+        srv.proc.logs(),
+        fake.logs()
+    );
+    if srv.kind == Kind::Hamasq {
+        // The first query learns the RTT; after it, no retransmission.
+        assert!(
+            upstream_queries <= 12,
+            "{upstream_queries} upstream queries for 10 names:\n{}",
+            fake.logs()
+        );
+    }
+}

@@ -47,11 +47,16 @@
 //! * [`Policy::AllServers`]: every server at once; the first answer wins.
 //!
 //! A single-server step waits `3 × SRTT` clamped to [250 ms, 1500 ms]
-//! (500 ms before the first measurement); a broadcast step the longest of
-//! its servers'. Then the next step starts; the earlier sockets stay open, so
-//! a late genuine answer is still accepted. Each server is tried at most
-//! [`ROUNDS`] times (a broadcast is sent [`ROUNDS`] times), and the whole
-//! query ends after [`DEFAULT_QUERY_TIMEOUT`] at the latest.
+//! (500 ms before the first measurement), doubled for each earlier round
+//! through the servers (RFC 6298 §5.5 back-off); a broadcast step the
+//! longest of its servers'. Then the next step starts; the earlier sockets
+//! stay open, so a late genuine answer is still accepted. Each server is
+//! tried at most [`ROUNDS`] times (a broadcast is sent [`ROUNDS`] times).
+//! When every try is spent, the query stays open with its sockets until
+//! [`DEFAULT_QUERY_TIMEOUT`] (5 s) after it started, and only then fails:
+//! an upstream slower than every per-try timeout is still answered, and the
+//! late answer teaches its RTT (RFC 6298 §2.2: the first sample sets SRTT),
+//! so the next query waits long enough from the start.
 //!
 //! # Replies
 //! * NOERROR / NXDOMAIN: delivered; cacheable unless TC=1.
@@ -829,7 +834,7 @@ impl<C> Forwarder<C> {
                 }
             }
             if now >= p.deadline || !self.start_step(qid, &mut p, now, rng) {
-                self.finish(qid, p, None);
+                self.linger_or_finish(qid, p, now);
             } else {
                 self.pending.insert(qid, p);
             }
@@ -978,6 +983,15 @@ impl<C> Forwarder<C> {
         while p.step < p.max_steps {
             let retry = p.step > 0;
             let first = p.step as usize % n.max(1);
+            // Each round through the servers waits twice as long as the
+            // one before (RFC 6298 §5.5's back-off; unbound and dnsmasq
+            // back off too), so an upstream slower than its first timeout
+            // still gets a wait that covers it.
+            let round = if p.broadcast {
+                p.step
+            } else {
+                p.step / n.max(1) as u32
+            };
             p.step += 1;
             let cands = if p.broadcast { 0..n } else { first..first + 1 };
             let mut tmo = Duration::ZERO;
@@ -988,7 +1002,7 @@ impl<C> Forwarder<C> {
                 if p.is_out(cand) || self.server(addr).is_none() {
                     continue;
                 }
-                tmo = tmo.max(self.try_timeout(addr));
+                tmo = tmo.max(self.try_timeout(addr).saturating_mul(1 << round.min(8)));
                 self.send(qid, p, cand, false, now, rng);
                 sent = true;
                 if retry {
@@ -1133,6 +1147,21 @@ impl<C> Forwarder<C> {
             .iter()
             .any(|t| self.sends.get(t).is_some_and(|s| !s.timed_out));
         if live || self.start_step(qid, &mut p, now, rng) {
+            self.pending.insert(qid, p);
+        } else {
+            self.linger_or_finish(qid, p, now);
+        }
+    }
+
+    /// Every try of `p` is spent. A send that timed out may still be
+    /// answered late by a slow upstream: keep its socket open until the
+    /// query's deadline (the documented give-up), so that the genuine
+    /// answer is delivered and its RTT learned (issue 17 item 4). With no
+    /// send left open, or at the deadline, the query fails.
+    fn linger_or_finish(&mut self, qid: u64, mut p: Pending<C>, now: Mono) {
+        if now < p.deadline && !p.tokens.is_empty() {
+            let deadline = p.deadline;
+            self.set_timer(qid, &mut p, deadline);
             self.pending.insert(qid, p);
         } else {
             self.finish(qid, p, None);

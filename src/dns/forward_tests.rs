@@ -682,13 +682,16 @@ fn strict_order_walks_the_list_on_timeouts_then_fails() {
         (0, sa(A1)),
         (500, sa(A2)),
         (1000, sa(A3)),
+        // The second round waits twice as long (RFC 6298 §5.5).
         (1500, sa(A1)),
-        (2000, sa(A2)),
-        (2500, sa(A3)),
+        (2500, sa(A2)),
+        (3500, sa(A3)),
     ];
     assert_eq!(seen, expect);
+    // The last try timed out at 4500; its sockets stay open for a late
+    // answer until the 5 s give-up.
     let (t, clients, closed) = fail.expect("Fail");
-    assert_eq!(t, ms(3000));
+    assert_eq!(t, ms(5000));
     assert_eq!(clients, vec![1, 2]);
     assert_eq!(closed, 6, "every socket closed");
     let st = f.stats();
@@ -747,6 +750,124 @@ fn late_answer_from_the_first_server_is_still_accepted() {
     assert_eq!(a1.srtt_ms, Some(700));
 }
 
+/// Issue 17 item 4: an upstream that takes 1.2 s from the start. Before,
+/// two 500 ms tries ended the query in SERVFAIL at 1 s and the late answer
+/// was dropped, so its slowness was never learned. Now the first query is
+/// answered by that late answer (the socket stays open until the 5 s
+/// give-up), its RTT is learned, and every later query is answered by its
+/// first send, with no retransmission.
+#[test]
+fn an_upstream_slower_than_a_second_is_answered_and_learned() {
+    let mut f = fwd(Policy::Fastest, &[A1]);
+    let mut r = rng();
+    let slow = Duration::from_millis(1200);
+    let mut now = T0;
+    for i in 0..10u32 {
+        let q = q_a(&format!("q{i}.example"));
+        assert_eq!(f.submit(now, &q, i, &mut r), Submitted::Sent);
+        // The upstream answers each send 1.2 s after it left.
+        let mut in_flight: Vec<(Mono, Sent)> = sends(&drain(&mut f))
+            .into_iter()
+            .map(|s| (now + slow, s))
+            .collect();
+        let mut got = None;
+        let mut sent = in_flight.len();
+        while got.is_none() {
+            let next_reply = in_flight.iter().map(|(t, _)| *t).min();
+            let wake = f.next_wakeup();
+            let reply_first = match (next_reply, wake) {
+                (Some(t), Some(w)) => t < w,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let acts = match (next_reply, wake) {
+                (Some(t), _) if reply_first => {
+                    let k = in_flight.iter().position(|(at, _)| *at == t).unwrap();
+                    let (at, s) = in_flight.remove(k);
+                    now = at;
+                    assert_eq!(
+                        f.on_udp_reply(now, s.token, s.to, &ok_reply(&s.packet), &mut r),
+                        Verdict::Accepted
+                    );
+                    drain(&mut f)
+                }
+                (_, Some(w)) => {
+                    now = w;
+                    f.on_timer(now, &mut r);
+                    let acts = drain(&mut f);
+                    for s in sends(&acts) {
+                        sent += 1;
+                        in_flight.push((now + slow, s));
+                    }
+                    acts
+                }
+                _ => panic!("query {i}: nothing left to happen"),
+            };
+            assert!(failed(&acts).is_none(), "query {i} failed at {now:?}");
+            if acts.iter().any(|a| matches!(a, Action::Answer { .. })) {
+                got = Some(answer(&acts).1);
+            }
+        }
+        assert_eq!(got, Some(vec![i]), "query {i}");
+        if i > 0 {
+            assert_eq!(sent, 1, "query {i}: the learned RTT covers the wait");
+        }
+        now = now + Duration::from_millis(100);
+    }
+    let a1 = f.servers()[0];
+    assert_eq!(a1.srtt_ms, Some(1200));
+    assert_eq!(a1.down_until, None);
+    assert_eq!(f.stats().answered, 10);
+    assert_eq!(f.stats().failed, 0);
+}
+
+/// After the last try timed out, the query still waits for a late answer
+/// until the 5 s give-up; after that, the sockets are closed.
+#[test]
+fn spent_tries_still_take_a_late_answer_until_the_give_up() {
+    let mut f = fwd(Policy::StrictOrder, &[A1]);
+    let mut r = rng();
+    let s1 = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
+    f.on_timer(ms(500), &mut r);
+    let s2 = sends(&drain(&mut f)).remove(0);
+    assert_eq!(f.next_wakeup(), Some(ms(1500)), "500 ms, then 1 s");
+    f.on_timer(ms(1500), &mut r);
+    assert!(drain(&mut f).is_empty(), "no more tries, no failure yet");
+    assert_eq!(f.next_wakeup(), Some(ms(5000)));
+    assert_eq!(
+        f.on_udp_reply(ms(3000), s1.token, sa(A1), &ok_reply(&s1.packet), &mut r),
+        Verdict::Accepted
+    );
+    let acts = drain(&mut f);
+    assert_eq!(answer(&acts).1, vec![1]);
+    let mut c = closes(&acts);
+    c.sort();
+    assert_eq!(c, vec![s1.token, s2.token]);
+    assert_eq!(
+        f.servers()[0].srtt_ms,
+        Some(3000),
+        "learned from the late answer"
+    );
+    assert_eq!(f.next_wakeup(), None);
+    // Never answered: Fail at 5 s, every socket closed.
+    let s = submit_one(&mut f, ms(10_000), &q_a("b.example"), 2, &mut r);
+    let mut tokens = vec![s.token];
+    let mut last = None;
+    while let Some(t) = f.next_wakeup() {
+        f.on_timer(t, &mut r);
+        let acts = drain(&mut f);
+        tokens.extend(sends(&acts).iter().map(|s| s.token));
+        if failed(&acts).is_some() {
+            let mut c = closes(&acts);
+            c.sort();
+            tokens.sort();
+            assert_eq!(c, tokens);
+            last = Some(t);
+        }
+    }
+    assert_eq!(last, Some(ms(15_000)));
+}
+
 #[test]
 fn all_servers_sends_everywhere_and_first_answer_wins() {
     let mut f = fwd(Policy::AllServers, &[A1, A2, A3]);
@@ -769,12 +890,20 @@ fn all_servers_sends_everywhere_and_first_answer_wins() {
         f.on_udp_reply(ms(11), s[0].token, sa(A1), &ok_reply(&s[0].packet), &mut r),
         Verdict::Dropped(DropReason::UnknownToken)
     );
-    // Timeout: everyone again, then Fail.
+    // Timeout: everyone again (waiting twice as long), then Fail at the
+    // 5 s give-up.
     f.submit(ms(100), &q_a("b.example"), 2, &mut r);
     assert_eq!(sends(&drain(&mut f)).len(), 3);
     f.on_timer(ms(600), &mut r);
     assert_eq!(sends(&drain(&mut f)).len(), 3);
-    f.on_timer(ms(1100), &mut r);
+    assert_eq!(f.next_wakeup(), Some(ms(1600)));
+    f.on_timer(ms(1600), &mut r);
+    assert!(
+        answer_free(&drain(&mut f)),
+        "still waiting for a late answer"
+    );
+    assert_eq!(f.next_wakeup(), Some(ms(5100)));
+    f.on_timer(ms(5100), &mut r);
     assert_eq!(failed(&drain(&mut f)), Some(vec![2]));
 }
 
