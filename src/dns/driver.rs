@@ -38,11 +38,11 @@ use tokio::time::{sleep_until, timeout};
 use super::acl::Acl;
 use super::cache::CacheStats;
 use super::config::{DnsConfig, SYSTEM_HOSTS, parse_resolv_conf};
-use super::forward::{Entropy, ForwardConfig, ForwardStats, Policy, Token, UpstreamSpec};
+use super::forward::{Action, Entropy, ForwardConfig, ForwardStats, Policy, Token, UpstreamSpec};
 use super::hosts::HostsFile;
 use super::local::{LocalData, LocalSources};
 use super::message::Transport;
-use super::resolver::{Client, Io, Options, Outcome, Resolver, ResolverStats};
+use super::resolver::{Client, Event, Options, Outcome, Resolver, ResolverStats};
 use crate::clock::Mono;
 use crate::config::Config;
 use crate::dhcp::HostTable;
@@ -439,7 +439,7 @@ impl DnsTask {
             self.resolver.forwarder().servers().len()
         );
         loop {
-            let wake = self.resolver.next_wakeup();
+            let wake = self.resolver.poll_timeout();
             let timer = async {
                 match wake {
                     Some(t) => sleep_until(t.to_instant().into()).await,
@@ -461,27 +461,18 @@ impl DnsTask {
                 Some(q) = tcp_rx.recv() => self.tcp_query(q, &mut out),
                 Some(ev) = up_rx.recv() => {
                     let now = Mono::now();
-                    let udp = &self.udp;
-                    let st = &mut self.stats;
-                    let mut deliver = |c: Pending, b: &[u8]| send_to_client(udp, st, c, b);
                     match ev {
                         UpEvent::Udp { token, from, data } => {
-                            self.resolver.upstream_udp(now, token, from, &data, &mut deliver)
+                            self.resolver.handle_udp_reply(now, token, from, &data)
                         }
-                        UpEvent::Tcp { token, result } => self.resolver.upstream_tcp(
+                        UpEvent::Tcp { token, result } => self.resolver.handle_tcp_reply(
                             now,
                             token,
                             result.as_deref().map_err(|_| ()),
-                            &mut deliver,
                         ),
                     }
                 }
-                _ = timer => {
-                    let now = Mono::now();
-                    let udp = &self.udp;
-                    let st = &mut self.stats;
-                    self.resolver.timer(now, &mut |c, b| send_to_client(udp, st, c, b));
-                }
+                _ = timer => self.resolver.handle_timeout(Mono::now()),
                 Ok(()) = self.hosts.changed() => {
                     let t = self.hosts.borrow_and_update().clone();
                     self.resolver.set_host_table(t);
@@ -492,7 +483,7 @@ impl DnsTask {
                 }
                 _ = resolv_tick.tick() => self.poll_resolv(),
             }
-            self.do_io(&up_tx, &mut upstream_tasks);
+            self.drain_actions(&up_tx, &mut upstream_tasks);
             self.publish();
         }
         for (_, h) in upstream_tasks.drain() {
@@ -536,7 +527,7 @@ impl DnsTask {
                 };
                 let outcome = self
                     .resolver
-                    .query(now, query, Transport::Udp, out, || Pending {
+                    .handle_query(now, query, Transport::Udp, out, || Pending {
                         query: query.to_vec(),
                         to: ReplyTo::Udp { to: env.src, from },
                     });
@@ -627,7 +618,7 @@ impl DnsTask {
         let query = q.query;
         let outcome = self
             .resolver
-            .query(now, &query, Transport::Tcp, out, || Pending {
+            .handle_query(now, &query, Transport::Tcp, out, || Pending {
                 query: query.clone(),
                 to: ReplyTo::Tcp(reply.take()),
             });
@@ -689,11 +680,28 @@ impl DnsTask {
         }
     }
 
-    fn do_io(&mut self, tx: &mpsc::Sender<UpEvent>, tasks: &mut HashMap<Token, AbortHandle>) {
-        let io: Vec<Io> = self.resolver.take_io().collect();
-        for a in io {
+    /// Does what the resolver asks (upstream sockets, replies to clients
+    /// whose query was forwarded) and logs what it reports.
+    fn drain_actions(
+        &mut self,
+        tx: &mpsc::Sender<UpEvent>,
+        tasks: &mut HashMap<Token, AbortHandle>,
+    ) {
+        while let Some(ev) = self.resolver.poll_event() {
+            match ev {
+                Event::RebindBlocked { name } => event_limited!(
+                    Warn,
+                    "dns.rebind_blocked",
+                    "name={name:?} note=\"an upstream answer for a public name points into private address space\""
+                ),
+            }
+        }
+        while let Some(a) = self.resolver.poll_action() {
             match a {
-                Io::SendUdp { token, to, packet } => {
+                Action::Reply { client, packet } => {
+                    send_to_client(&self.udp, &mut self.stats, client, &packet)
+                }
+                Action::SendUdp { token, to, packet } => {
                     match upstream_socket(&mut self.ports, to) {
                         Ok(sock) => {
                             let tx = tx.clone();
@@ -712,16 +720,18 @@ impl DnsTask {
                         }
                     }
                 }
-                Io::SendTcp { token, to, packet } => {
+                Action::SendTcp { token, to, packet } => {
                     let tx = tx.clone();
                     let h = tokio::spawn(upstream_tcp(token, to, packet, tx));
                     tasks.insert(token, h.abort_handle());
                 }
-                Io::Close { token } => {
+                Action::Close { token } => {
                     if let Some(h) = tasks.remove(&token) {
                         h.abort();
                     }
                 }
+                // The resolver turns these into replies.
+                Action::Answer { .. } | Action::Fail { .. } => {}
             }
         }
     }

@@ -1,16 +1,23 @@
 //! The upstream forwarder: sans-IO core for cache misses (design §3, §6).
 //!
-//! A client query that missed the cache and the local data is
-//! [`Forwarder::submit`]ted. The core picks the upstream group by the
+//! A client query that missed the cache and the local data goes to
+//! [`Forwarder::handle_query`]. The core picks the upstream group by the
 //! longest matching `server=/domain/IP` suffix, asks for sockets with
 //! [`Action::SendUdp`] / [`Action::SendTcp`], matches every reply against
-//! what it sent (RFC 5452 §9.1) and finally hands the driver an
-//! [`Action::Answer`] (cache it, [`relay`] it to each client) or an
-//! [`Action::Fail`] (serve stale or SERVFAIL).
+//! what it sent (RFC 5452 §9.1) and finally hands its caller (the
+//! resolver) an [`Action::Answer`] (cache it, [`relay`] it to each client)
+//! or an [`Action::Fail`] (serve stale or SERVFAIL), which the resolver
+//! turns into [`Action::Reply`]s.
+//!
+//! `dns-forward-max` ([`ForwardConfig::max_inflight`]) bounds the questions
+//! outstanding at each upstream: a full server is left out of a new query,
+//! and a query whose servers are all full is handed back at once
+//! ([`Submitted::Overloaded`]), so a dead `server=/domain/` never starves
+//! the others.
 //!
 //! The core never reads a clock, a socket or the OS random source: `now` and
 //! an [`Entropy`] come in with every call, and the driver wakes it at
-//! [`Forwarder::next_wakeup`].
+//! [`Forwarder::poll_timeout`].
 //!
 //! # Spoofing resistance (RFC 5452)
 //! * Every send (first try, retry, other server, TCP) gets a fresh random
@@ -228,7 +235,7 @@ impl fmt::Display for Token {
     }
 }
 
-/// What [`Forwarder::submit`] did with a client.
+/// What [`Forwarder::handle_query`] did with a client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Submitted<C> {
     /// A new upstream query: actions are queued.
@@ -251,7 +258,7 @@ pub enum Submitted<C> {
 pub enum Action<C> {
     /// Open a fresh UDP socket on a random source port, `connect()` it to
     /// `to`, send `packet`, and feed every datagram it receives to
-    /// [`Forwarder::on_udp_reply`] with `token` until [`Action::Close`].
+    /// [`Forwarder::handle_udp_reply`] with `token` until [`Action::Close`].
     SendUdp {
         token: Token,
         to: SocketAddr,
@@ -259,7 +266,7 @@ pub enum Action<C> {
     },
     /// Connect over TCP to `to`, send `packet` with its 2-byte length
     /// prefix (RFC 1035 §4.2.2), read one message and feed it (or the
-    /// failure) to [`Forwarder::on_tcp_reply`].
+    /// failure) to [`Forwarder::handle_tcp_reply`].
     SendTcp {
         token: Token,
         to: SocketAddr,
@@ -280,6 +287,11 @@ pub enum Action<C> {
     /// Every upstream failed or timed out: serve stale if possible, else
     /// SERVFAIL (RFC 8767 §5).
     Fail { clients: Vec<C> },
+    /// A finished reply for a client that waited on a forwarded query:
+    /// send `packet` to it. Only the resolver makes these, from
+    /// [`Action::Answer`] and [`Action::Fail`]; one type serves both cores,
+    /// so the driver has one queue to drain.
+    Reply { client: C, packet: Vec<u8> },
 }
 
 /// Why a reply was dropped. The query it claimed to answer stays
@@ -678,11 +690,26 @@ impl<C> Forwarder<C> {
         client: C,
         rng: &mut dyn Entropy,
     ) -> Submitted<C> {
-        self.stats.queries += 1;
         let Ok(q) = QueryView::parse(query) else {
+            self.stats.queries += 1;
             self.stats.invalid += 1;
             return Submitted::Invalid(client);
         };
+        self.handle_query(now, &q, query, client, rng)
+    }
+
+    /// [`Forwarder::submit`] for a query the caller has parsed already
+    /// (the resolver parses each client query once): `q` is
+    /// `QueryView::parse(query)`.
+    pub fn handle_query(
+        &mut self,
+        now: Mono,
+        q: &QueryView,
+        query: &[u8],
+        client: C,
+        rng: &mut dyn Entropy,
+    ) -> Submitted<C> {
+        self.stats.queries += 1;
         // RFC 5452 §5 (birthday attacks): one upstream query per question.
         if let Some(&qid) = self.by_key.get(q.key())
             && let Some(p) = self.pending.get_mut(&qid)
@@ -725,7 +752,7 @@ impl<C> Forwarder<C> {
         self.next_qid += 1;
         let mut p = Pending {
             key: q.key().into(),
-            question: Question::from_query(query),
+            question: Question::from_view(q),
             name: query[HEADER_LEN..q.question_end - 4].into(),
             qtype: q.qtype,
             qclass: q.qclass,
@@ -753,7 +780,7 @@ impl<C> Forwarder<C> {
     }
 
     /// A datagram that arrived on the socket of `token` from `from`.
-    pub fn on_udp_reply(
+    pub fn handle_udp_reply(
         &mut self,
         now: Mono,
         token: Token,
@@ -777,7 +804,7 @@ impl<C> Forwarder<C> {
     /// The one message read from the TCP connection of `token`, or `Err`
     /// when it could not be connected, written or read (or timed out on
     /// the driver's side).
-    pub fn on_tcp_reply(
+    pub fn handle_tcp_reply(
         &mut self,
         now: Mono,
         token: Token,
@@ -810,7 +837,7 @@ impl<C> Forwarder<C> {
 
     /// Runs the timers due at `now`: per-try timeouts (next server) and
     /// query deadlines ([`Action::Fail`]).
-    pub fn on_timer(&mut self, now: Mono, rng: &mut dyn Entropy) {
+    pub fn handle_timeout(&mut self, now: Mono, rng: &mut dyn Entropy) {
         while let Some(&(t, qid)) = self.timers.first() {
             if t > now {
                 break;
@@ -841,8 +868,8 @@ impl<C> Forwarder<C> {
         }
     }
 
-    /// When to call [`Forwarder::on_timer`] next.
-    pub fn next_wakeup(&self) -> Option<Mono> {
+    /// When to call [`Forwarder::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Mono> {
         self.timers.first().map(|&(t, _)| t)
     }
 
