@@ -10,7 +10,8 @@
 //!   server selection, retries, TCP fallback).
 //! * [`resolver`]: the per-query decisions joining all of the above.
 //! * [`driver`]: the task with the sockets; [`acl`] says who may ask;
-//!   [`config`] reads `[dns]`.
+//!   [`config`] reads `[dns]`; `setup` turns it into the cores' settings
+//!   and local data; `metrics` publishes the counters.
 //!
 //! The cores follow the contract of design §3: `handle_*(now, input)`,
 //! `poll_timeout()`, `handle_timeout(now)`, `poll_action()` (one
@@ -42,7 +43,9 @@ pub mod grammar;
 pub mod hosts;
 pub mod local;
 pub mod message;
+mod metrics;
 pub mod resolver;
+mod setup;
 pub mod special_use;
 
 pub use cache::{Cache, CacheConfig, CacheStats, Lookup, NotCached, Question};
