@@ -1142,3 +1142,156 @@ fn forged_upstream_replies_are_ignored() {
         fake.logs()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Hardening: dead and slow upstreams (issue 17, items 2 and 4)
+// ---------------------------------------------------------------------------
+
+/// A host whose port 53 drops everything: a dead `server=/corp/` (a VPN
+/// that is down), silent rather than refusing.
+const DEAD: &str = "10.77.0.6";
+
+/// `miss.example`: every name under it has an A record, so each new name is
+/// a cache miss that the upstream answers.
+const MISS_ZONE: &str = "local-zone: \"miss.example.\" redirect\n\
+                         local-data: \"miss.example. 300 IN A 10.77.9.9\"\n";
+
+/// `tests/dns_e2e/dnsprobe.py`'s summary line, as numbers by key.
+fn probe_summary(out: &str) -> std::collections::HashMap<String, f64> {
+    out.lines()
+        .rev()
+        .find(|l| l.starts_with("asked="))
+        .unwrap_or_else(|| panic!("no dnsprobe summary in:\n{out}"))
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN)))
+        .collect()
+}
+
+fn probe_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns_e2e/dnsprobe.py")
+}
+
+/// Issue 17 item 2: 200 queries a second of random names under a domain
+/// whose server never answers must not starve the healthy upstream. Before
+/// the fix `dns-forward-max` was one global limit, overflow was dropped in
+/// silence, and no uncached name was answered while the flood lasted.
+#[test]
+fn a_flood_to_a_dead_domain_leaves_other_names_answered() {
+    if !lab::have_programs_at("dns_dead_domain", &["/usr/bin/python3"]) {
+        return;
+    }
+    let Some(lab) = lab_with("dns_dead_domain", &[("up1", UP1), ("dead", DEAD)]) else {
+        return;
+    };
+    let _up = start_unbound(&lab, lab.host("up1"), 53, MISS_ZONE);
+    lab.host("dead").sh_ok(
+        "nft add table inet dead && \
+         nft add chain inet dead in '{ type filter hook input priority 0; }' && \
+         nft add rule inet dead in udp dport 53 drop && \
+         nft add rule inet dead in tcp dport 53 drop",
+    );
+    let srv = start_server(
+        &lab,
+        lab.host("srv"),
+        &[
+            &format!("server = {UP1}"),
+            &format!("server = /corp/{DEAD}"),
+        ],
+        &[],
+    );
+    let cli = lab.host("cli");
+    let script = probe_script();
+    let py = |args: &[&str]| {
+        let mut v = vec!["/usr/bin/python3", script.to_str().unwrap(), SRV];
+        v.extend_from_slice(args);
+        v.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let flood_argv = py(&["200", "8", "{r}.corp", "6"]);
+    let flood = cli.spawn(&flood_argv.iter().map(String::as_str).collect::<Vec<_>>());
+    thread::sleep(Duration::from_secs(1));
+    let normal_argv = py(&["5", "6", "n{n}.miss.example", "3"]);
+    let out = cli.run_timeout(
+        &normal_argv.iter().map(String::as_str).collect::<Vec<_>>(),
+        Duration::from_secs(30),
+    );
+    let normal = probe_summary(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        flood.wait_exit(Duration::from_secs(30)).is_some(),
+        "the flood did not end"
+    );
+    let flood_sum = probe_summary(&flood.logs());
+    eprintln!("dns_dead_domain: normal {normal:?}\nflood {flood_sum:?}");
+    assert_eq!(normal["asked"], 30.0);
+    assert_eq!(
+        normal["noerror"],
+        normal["asked"],
+        "names for the healthy upstream went unanswered during the flood: {normal:?}\n{}",
+        srv.proc.logs()
+    );
+    if srv.kind == Kind::Hamasq {
+        // Overflow is answered (SERVFAIL), never met with silence.
+        assert!(
+            flood_sum["answered"] >= 0.99 * flood_sum["asked"],
+            "flood queries left unanswered: {flood_sum:?}"
+        );
+        assert_eq!(flood_sum["noerror"], 0.0, "{flood_sum:?}");
+    }
+}
+
+/// Issue 17 item 4: an upstream that takes 1.2 s from the start. Before
+/// the fix, two 500 ms tries ended every query in SERVFAIL at 1 s and the
+/// late genuine answer was dropped (10 of 10 SERVFAIL). Now the query
+/// stays open until the 5 s give-up, the late answer is taken, and its RTT
+/// learned.
+#[test]
+fn an_upstream_slower_than_a_second_is_used() {
+    if !lab::have_programs_at("dns_slow_upstream", &["/usr/bin/python3"]) {
+        return;
+    }
+    let Some(lab) = lab_with("dns_slow_upstream", &[("fake", FAKE)]) else {
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns_e2e/fake_upstream.py");
+    // No forgery for these names (their first label names none): only the
+    // genuine answer, 1.2 s after each query.
+    let fake = lab.host("fake").spawn(&[
+        "/usr/bin/python3",
+        script.to_str().unwrap(),
+        FAKE,
+        "1200",
+        "192.0.2.7",
+        "198.51.100",
+    ]);
+    fake.wait_for_log("fake-upstream ready", Duration::from_secs(10));
+    let srv = start_server(&lab, lab.host("srv"), &[&format!("server = {FAKE}")], &[]);
+    let cli = lab.host("cli");
+    let mut answered = 0;
+    let mut failures = Vec::new();
+    for i in 0..10 {
+        let name = format!("s{i}.lab.example");
+        let r = dig(cli, &["+time=4", "+tries=1", &name]);
+        if r.a() == ["192.0.2.7"] {
+            answered += 1;
+        } else {
+            failures.push(format!("{name}: {}", r.status));
+        }
+    }
+    let upstream_queries = fake.logs().matches("query id=").count();
+    eprintln!("dns_slow_upstream: {answered}/10 answered, {upstream_queries} upstream queries");
+    assert_eq!(
+        answered,
+        10,
+        "{failures:?}\nserver log:\n{}\nfake upstream log:\n{}",
+        srv.proc.logs(),
+        fake.logs()
+    );
+    if srv.kind == Kind::Hamasq {
+        // The first query learns the RTT; after it, no retransmission.
+        assert!(
+            upstream_queries <= 12,
+            "{upstream_queries} upstream queries for 10 names:\n{}",
+            fake.logs()
+        );
+    }
+}

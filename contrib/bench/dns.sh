@@ -36,12 +36,30 @@
 #               names went through it (dnsperf, one pass), so its cache holds
 #               them (CHAOS insertions/evictions are shown when answered).
 #               "peak" is VmHWM at the end of the speed cases.
+#   * Hardening cases (issue 17), a fresh server each, with two more
+#     upstreams in the upstream namespace: DEAD_ADDR (10.211.0.3, port 53
+#     dropped by nftables: a dead VPN, silent) as server=/corp/, and
+#     SLOW_ADDR (10.211.0.4, a second udpdelay holding queries SLOW_MS,
+#     1200) as server=/slow.miss.example/. Load from
+#     tests/dns_e2e/dnsprobe.py (open loop, paced, one query per ID):
+#       dead    FLOOD_QPS (200) random names under corp for FLOOD_SECS (10)
+#               while, from 0.5 s on, a second client asks NORMAL_QPS (12)
+#               new names a second under miss.example (the healthy
+#               upstream): normal answered/asked and latency, flood
+#               answered/asked (its overflow should be answered at once).
+#       slow    SLOW_N (10) new names under slow.miss.example, one a second:
+#               answered (NOERROR) / asked and latency.
 #   * The table shows medians over RUNS runs and each run's qps.
+#   * HAMASQ_BASE=/path/to/other/hamasq adds a server "hamasq0" (same
+#     config, another build, e.g. the base commit's release binary) run in
+#     the same runs, interleaved: an A/B of two builds (ratios printed).
 #
 # Knobs (environment): QUICK RUNS SECS LAT_SECS DELAY_MS CACHE_SIZE
 # FORWARD_MAX HIT_NAMES HIT_Q HIT_LAT_QPS MISS_Q MISS_LAT_QPS FILL CLIENTS
 # SERVERS ("hamasq dnsmasq") HAMASQ (binary; default: cargo build --release
-# of this repo) KEEP=1 (keep the dnsperf outputs).
+# of this repo) HAMASQ_BASE (A/B, above) HARDEN=0 (skip the hardening
+# cases) FLOOD_QPS FLOOD_SECS NORMAL_QPS SLOW_MS SLOW_N KEEP=1 (keep the
+# dnsperf outputs).
 #
 # Everything (configs, logs, dnsperf outputs, report.txt) goes to a temp dir
 # under /var/tmp, printed at start and end. An EXIT trap stops the processes
@@ -68,11 +86,24 @@ FILL=${FILL:-10000}
 CLIENTS=${CLIENTS:-4}                 # dnsperf -c (source ports)
 SERVERS=${SERVERS:-"hamasq dnsmasq"}
 KEEP=${KEEP:-0}
+HAMASQ_BASE=${HAMASQ_BASE:-}
+if [ -n "$HAMASQ_BASE" ]; then
+    case " $SERVERS " in *" hamasq0 "*) ;; *) SERVERS="hamasq0 $SERVERS" ;; esac
+fi
+HARDEN=${HARDEN:-1}
+FLOOD_QPS=${FLOOD_QPS:-200}
+FLOOD_SECS=${FLOOD_SECS:-10}
+NORMAL_QPS=${NORMAL_QPS:-12}
+SLOW_MS=${SLOW_MS:-1200}
+SLOW_N=${SLOW_N:-10}
 
 CLI_ADDR=10.210.0.2; SRV_ADDR=10.210.0.1; SRV_UP_ADDR=10.211.0.1; UP_ADDR=10.211.0.2
+DEAD_ADDR=10.211.0.3; SLOW_ADDR=10.211.0.4
+PY=/usr/bin/python3
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NS_CLI="$$-hqd-cli"; NS_SRV="$$-hqd-srv"; NS_UP="$$-hqd-up"
 T0=$(date +%s)
+PROBE=$REPO/tests/dns_e2e/dnsprobe.py
 
 # log, die, apt_install
 . "$REPO/contrib/bench/lib.sh"
@@ -97,6 +128,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 DNSMASQ=/usr/sbin/dnsmasq; UNBOUND=$(command -v unbound); DNSPERF=$(command -v dnsperf)
 command -v rustc >/dev/null || die "rustc is needed to build contrib/bench/dns/udpdelay.rs"
+if [ "$HARDEN" = 1 ]; then
+    [ -x "$PY" ] || die "the hardening cases need $PY (HARDEN=0 skips them)"
+    command -v nft >/dev/null || die "the hardening cases need nft (HARDEN=0 skips them)"
+fi
+[ -z "$HAMASQ_BASE" ] || [ -x "$HAMASQ_BASE" ] || die "no hamasq binary at HAMASQ_BASE=$HAMASQ_BASE"
 
 case " $SERVERS " in *" hamasq "*)
     if [ -z "${HAMASQ:-}" ]; then
@@ -114,10 +150,10 @@ rustc --edition 2021 -O -o "$WORK/udpdelay" "$REPO/contrib/bench/dns/udpdelay.rs
     || { cat "$WORK/udpdelay-build.log" >&2; die "cannot build udpdelay"; }
 
 # ---------------------------------------------------------------- cleanup
-SRV_PID=""; UNB_PID=""; DLY_PID=""; PERF_PID=""
+SRV_PID=""; UNB_PID=""; DLY_PID=""; SLOW_PID=""; PERF_PID=""; FLOOD_PID=""
 cleanup() {
     trap - EXIT INT TERM
-    for p in $PERF_PID $SRV_PID $DLY_PID $UNB_PID; do
+    for p in $PERF_PID $FLOOD_PID $SRV_PID $SLOW_PID $DLY_PID $UNB_PID; do
         kill -TERM "$p" 2>/dev/null && { sleep 0.3; kill -KILL "$p" 2>/dev/null; }
     done
     for ns in "$NS_CLI" "$NS_SRV" "$NS_UP"; do ip netns del "$ns" 2>/dev/null; done
@@ -143,6 +179,15 @@ ip -n "$NS_UP" addr add "$UP_ADDR/24" dev "hqd$$u"
 ip -n "$NS_CLI" link set "hqd$$c" up; ip -n "$NS_SRV" link set "hqd$$s" up
 ip -n "$NS_SRV" link set "hqd$$v" up; ip -n "$NS_UP" link set "hqd$$u" up
 ip netns exec "$NS_CLI" ping -c1 -W2 "$SRV_ADDR" >/dev/null || die "lab: no ping cli -> srv"
+if [ "$HARDEN" = 1 ]; then
+    ip -n "$NS_UP" addr add "$DEAD_ADDR/24" dev "hqd$$u"
+    ip -n "$NS_UP" addr add "$SLOW_ADDR/24" dev "hqd$$u"
+    ip netns exec "$NS_UP" nft -f - <<EOF || die "nft in $NS_UP"
+table inet hqdead {
+  chain in { type filter hook input priority 0; ip daddr $DEAD_ADDR udp dport 53 drop; ip daddr $DEAD_ADDR tcp dport 53 drop; }
+}
+EOF
+fi
 ip netns exec "$NS_SRV" ping -c1 -W2 "$UP_ADDR" >/dev/null || die "lab: no ping srv -> up"
 
 # ---------------------------------------------------------------- upstream
@@ -175,6 +220,10 @@ ip netns exec "$NS_UP" "$UNBOUND" -d -c "$WORK/unbound.conf" > "$WORK/unbound.lo
 UNB_PID=$!
 ip netns exec "$NS_UP" "$WORK/udpdelay" "$UP_ADDR:53" "127.0.0.1:5300" "$DELAY_MS" > "$WORK/udpdelay.log" 2>&1 &
 DLY_PID=$!
+if [ "$HARDEN" = 1 ]; then
+    ip netns exec "$NS_UP" "$WORK/udpdelay" "$SLOW_ADDR:53" "127.0.0.1:5300" "$SLOW_MS" > "$WORK/udpdelay-slow.log" 2>&1 &
+    SLOW_PID=$!
+fi
 for i in $(seq 1 100); do
     ip netns exec "$NS_SRV" dig +time=1 +tries=1 +short @"$UP_ADDR" h0.hit.example 2>/dev/null | grep -q . && break
     [ "$i" = 100 ] && { tail -5 "$WORK/unbound.log" "$WORK/udpdelay.log" >&2; die "upstream (unbound behind udpdelay) does not answer"; }
@@ -186,12 +235,16 @@ awk -v n="$HIT_NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "h%d.hit.example A
 unique_names() { awk -v n="$3" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "%s%d.miss.example A\n", p, i }' > "$1"; }
 
 # ---------------------------------------------------------------- servers
-start_server() {   # $1 = server, $2 = tag; sets SRV_PID; 1 if not up
+start_server() {   # $1 = server, $2 = tag, [$3 = harden]; sets SRV_PID; 1 if not up
     local srv=$1 tag=$2 dir=$WORK/$1 log=$WORK/$1.log
+    # The hardening cases add the dead and the slow per-domain upstreams.
+    local extra=() line
+    [ "${3:-}" = harden ] && extra=("/corp/$DEAD_ADDR" "/slow.miss.example/$SLOW_ADDR")
     mkdir -p "$dir/state"
     echo "---- $(date +%T) start $tag" >> "$log"
     case $srv in
-    hamasq)
+    hamasq|hamasq0)
+        local bin=$HAMASQ; [ "$srv" = hamasq0 ] && bin=$HAMASQ_BASE
         cat > "$dir/hamasq.conf" <<EOF
 [general]
 pid-file = none
@@ -204,11 +257,13 @@ server = $UP_ADDR
 cache-size = $CACHE_SIZE
 dns-forward-max = $FORWARD_MAX
 EOF
-        ip netns exec "$NS_SRV" "$HAMASQ" --foreground -c "$dir/hamasq.conf" >> "$log" 2>&1 &
+        for line in "${extra[@]}"; do echo "server = $line" >> "$dir/hamasq.conf"; done
+        ip netns exec "$NS_SRV" "$bin" --foreground -c "$dir/hamasq.conf" >> "$log" 2>&1 &
         ;;
     dnsmasq)
         ip netns exec "$NS_SRV" "$DNSMASQ" --no-daemon --conf-file=/dev/null --pid-file= \
             --user=root --group=root --no-resolv --no-hosts --server="$UP_ADDR" \
+            "${extra[@]/#/--server=}" \
             --cache-size="$CACHE_SIZE" --dns-forward-max="$FORWARD_MAX" >> "$log" 2>&1 &
         ;;
     esac
@@ -261,6 +316,9 @@ done
 
 # ---------------------------------------------------------------- runs
 declare -A QPS LOST LAVG AVG P99 RSS0 RSSF HWM NOTE
+declare -A N_asked N_noerror N_lat_med_ms N_lat_p90_ms F_asked F_answered F_lat_med_ms S_asked S_noerror S_lat_med_ms
+# $1 = dnsprobe output, $2 = key of its summary line
+probe_kv() { awk -v k="$2" '/^asked=/ { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) v = a[2] } } END { print (v == "" ? "nan" : v) }' "$1"; }
 LOADS=""
 add() { eval "$1[\$2]+=\"\$3 \""; }
 for run in $(seq 1 "$RUNS"); do
@@ -300,6 +358,25 @@ for run in $(seq 1 "$RUNS"); do
         add RSSF "$srv" "$(status_kb "$SRV_PID" VmRSS)"
         log "run $run $srv RSS: $(status_kb "$SRV_PID" VmRSS) kB after $FILL names (lost $P_LOST %; CHAOS insertions $(chaos insertions.bind), evictions $(chaos evictions.bind))"
         stop_server
+        # ---- hardening: a flood to a dead domain, a slow upstream
+        [ "$HARDEN" = 1 ] || continue
+        start_server "$srv" "run $run harden" harden || continue
+        timeout -k 2 $(( FLOOD_SECS + 30 )) ip netns exec "$NS_CLI" "$PY" "$PROBE" "$SRV_ADDR" \
+            "$FLOOD_QPS" "$FLOOD_SECS" "{r}.corp" 6 > "$p-flood.txt" 2>&1 &
+        FLOOD_PID=$!
+        sleep 0.5
+        timeout -k 2 $(( FLOOD_SECS + 30 )) ip netns exec "$NS_CLI" "$PY" "$PROBE" "$SRV_ADDR" \
+            "$NORMAL_QPS" "$(fcalc "$FLOOD_SECS - 1")" "n{n}r$run$srv.miss.example" 3 > "$p-normal.txt" 2>&1
+        wait "$FLOOD_PID"; FLOOD_PID=""
+        for k in asked noerror lat_med_ms lat_p90_ms; do add "N_$k" "$srv" "$(probe_kv "$p-normal.txt" $k)"; done
+        for k in asked answered lat_med_ms; do add "F_$k" "$srv" "$(probe_kv "$p-flood.txt" $k)"; done
+        log "run $run $srv dead domain: normal $(tail -1 "$p-normal.txt"); flood $(tail -1 "$p-flood.txt")"
+        timeout -k 2 $(( SLOW_N + 40 )) ip netns exec "$NS_CLI" "$PY" "$PROBE" "$SRV_ADDR" \
+            1 "$SLOW_N" "s{n}r$run$srv.slow.miss.example" 6 > "$p-slow.txt" 2>&1
+        for k in asked noerror lat_med_ms; do add "S_$k" "$srv" "$(probe_kv "$p-slow.txt" $k)"; done
+        log "run $run $srv slow upstream: $(tail -1 "$p-slow.txt")"
+        kill -0 "$SRV_PID" 2>/dev/null || NOTE[$srv]+="died-in-harden-$run "
+        stop_server
     done
 done
 
@@ -336,6 +413,35 @@ for srv in $SERVERS; do
     printf '%-8s | %12.1f | %22.1f | %24.1f | %s\n' "$srv" "$(fcalc "$(echo "${RSS0[$srv]}" | median) / 1024")" \
         "${M[rss,$srv]}" "$(fcalc "$(echo "${HWM[$srv]}" | median) / 1024")" "${NOTE[$srv]:-}"
 done
+if [ "$HARDEN" = 1 ]; then
+echo
+echo "Hardening, fresh server each (dnsprobe, open loop; medians of runs, per-run values in brackets):"
+echo "  dead: $FLOOD_QPS qps of random names under corp (server=/corp/ silent) for ${FLOOD_SECS}s; meanwhile $NORMAL_QPS qps of new names through the healthy upstream"
+printf '%-8s | %-22s | %-17s | %-22s | %s
+' server "normal NOERROR/asked" "normal med/p90 ms" "flood answered/asked" "flood med ms"
+printf -- '---------+------------------------+-------------------+------------------------+-------------
+'
+for srv in $SERVERS; do
+    [ -n "${N_asked[$srv]:-}" ] || continue
+    printf '%-8s | %-22s | %-17s | %-22s | %s
+' "$srv" \
+        "$(echo "${N_noerror[$srv]}" | median)/$(echo "${N_asked[$srv]}" | median) [${N_noerror[$srv]% }]" \
+        "$(echo "${N_lat_med_ms[$srv]}" | median) / $(echo "${N_lat_p90_ms[$srv]}" | median)" \
+        "$(echo "${F_answered[$srv]}" | median)/$(echo "${F_asked[$srv]}" | median) [${F_answered[$srv]% }]" \
+        "$(echo "${F_lat_med_ms[$srv]}" | median)"
+done
+echo "  slow: $SLOW_N new names, one a second, through an upstream that answers after ${SLOW_MS} ms (server=/slow.miss.example/), no client retry"
+printf '%-8s | %-22s | %s
+' server "NOERROR/asked" "med ms"
+printf -- '---------+------------------------+-------
+'
+for srv in $SERVERS; do
+    [ -n "${S_asked[$srv]:-}" ] || continue
+    printf '%-8s | %-22s | %s
+' "$srv" "$(echo "${S_noerror[$srv]}" | median)/$(echo "${S_asked[$srv]}" | median) [${S_noerror[$srv]% }]" \
+        "$(echo "${S_lat_med_ms[$srv]}" | median)"
+done
+fi
 echo
 echo "qps = median of runs; best = the highest run (other load on the machine only lowers rates)."
 echo "qps, lost, avg ms @max: the closed-loop run (its latency is mostly queueing: outstanding / qps)."
@@ -360,6 +466,17 @@ else printf '  %-46s  n/a\n' "miss-path qps, hamasq / dnsmasq"; fi
 if have rss,hamasq; then
     printf '  %-46s %8.1f MB  (target <= 8 MB)  %s\n' "hamasq RSS with $FILL cached names" "${M[rss,hamasq]}" "$(verdict "${M[rss,hamasq]} <= 8")"
 else printf '  %-46s  n/a\n' "hamasq RSS with $FILL cached names"; fi
+if [ -n "$HAMASQ_BASE" ]; then   # A/B: information, no target
+    echo "A/B (hamasq0 = $HAMASQ_BASE, hamasq = $HAMASQ):"
+    for cs in hit miss; do
+        if have qps,$cs,hamasq && have qps,$cs,hamasq0; then
+            printf '  %-46s %8.3f  (A/B, no target)\n' "qps hamasq / hamasq0 [$cs]" "$(fcalc "${M[qps,$cs,hamasq]} / ${M[qps,$cs,hamasq0]}")"
+        fi
+        if have avg,$cs,hamasq && have avg,$cs,hamasq0; then
+            printf '  %-46s %8s vs %s ms\n' "paced avg latency hamasq vs hamasq0 [$cs]" "${M[avg,$cs,hamasq]}" "${M[avg,$cs,hamasq0]}"
+        fi
+    done
+fi
 echo
 echo "load average (1 min) at the closed-loop runs: $(echo "$LOADS" | tr ' ' '\n' | awk 'NF { v = $1 + 0; if (n == 0 || v < lo) lo = v; if (v > hi) hi = v; sum += v; n++ } END { if (n) printf "min %.2f, mean %.2f, max %.2f", lo, sum / n, hi }') ($(nproc) cores; above ~2.5 something else was running)"
 echo "total time $(( $(date +%s) - T0 )) s; outputs in $WORK"

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use hamasq::clock::Mono;
 use hamasq::dns::cache::CacheConfig;
-use hamasq::dns::forward::{ForwardConfig, Token, UpstreamSpec};
+use hamasq::dns::forward::{Action, ForwardConfig, Token, UpstreamSpec};
 use hamasq::dns::local::{LocalData, LocalSources};
 use hamasq::dns::message::Transport;
-use hamasq::dns::resolver::{Client, Io, Options, Resolver};
+use hamasq::dns::resolver::{Client, Options, Resolver};
 use hamasq::dns::{parse_address, parse_host_record};
 use libfuzzer_sys::fuzz_target;
 
@@ -87,7 +87,6 @@ fuzz_target!(|data: &[u8]| {
         let len = (rest[1] as usize).min(rest.len() - 2);
         let chunk = &rest[2..2 + len];
         rest = &rest[2 + len..];
-        let mut deliver = |c: C, b: &[u8]| check(&c, b);
         match op % 5 {
             0 | 1 => {
                 let transport = if op % 5 == 0 {
@@ -95,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     Transport::Tcp
                 };
-                let o = r.query(now, chunk, transport, &mut out, || C {
+                let o = r.handle_query(now, chunk, transport, &mut out, || C {
                     query: chunk.to_vec(),
                     transport,
                 });
@@ -111,7 +110,7 @@ fuzz_target!(|data: &[u8]| {
             }
             2 => {
                 if let Some((t, _)) = &last_sent {
-                    r.upstream_udp(now, *t, up, chunk, &mut deliver);
+                    r.handle_udp_reply(now, *t, up, chunk);
                 }
             }
             3 => {
@@ -124,19 +123,23 @@ fuzz_target!(|data: &[u8]| {
                         reply[7] = n % 4;
                     }
                     reply.extend_from_slice(chunk);
-                    r.upstream_udp(now, *t, up, &reply, &mut deliver);
-                    r.upstream_tcp(now, *t, Ok(&reply), &mut deliver);
+                    r.handle_udp_reply(now, *t, up, &reply);
+                    r.handle_tcp_reply(now, *t, Ok(&reply));
                 }
             }
             _ => {
                 let step = chunk.first().copied().unwrap_or(1) as u64 * 50;
                 now = now + Duration::from_millis(step);
-                r.timer(now, &mut deliver);
+                r.handle_timeout(now);
             }
         }
-        for io in r.take_io() {
-            if let Io::SendUdp { token, packet, .. } | Io::SendTcp { token, packet, .. } = io {
-                last_sent = Some((token, packet));
+        while let Some(a) = r.poll_action() {
+            match a {
+                Action::SendUdp { token, packet, .. } | Action::SendTcp { token, packet, .. } => {
+                    last_sent = Some((token, packet));
+                }
+                Action::Reply { client, packet } => check(&client, &packet),
+                _ => {}
             }
         }
     }

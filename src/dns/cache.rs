@@ -190,8 +190,12 @@ impl fmt::Debug for Question {
 impl Question {
     /// The question of a raw client query, if the cache handles it.
     pub fn from_query(query: &[u8]) -> Option<Question> {
-        let q = QueryView::parse(query).ok()?;
-        cacheable(&q).then(|| Question {
+        Question::from_view(&QueryView::parse(query).ok()?)
+    }
+
+    /// The question of a parsed client query, if the cache handles it.
+    pub fn from_view(q: &QueryView) -> Option<Question> {
+        cacheable(q).then(|| Question {
             key: q.key().into(),
         })
     }
@@ -484,13 +488,26 @@ impl Cache {
         now: Mono,
         out: &mut Vec<u8>,
     ) -> Lookup {
-        let Ok(q) = QueryView::parse(query) else {
-            return Lookup::Skip;
-        };
-        if !cacheable(&q) {
+        match QueryView::parse(query) {
+            Ok(q) => self.lookup_parsed(&q, query, transport, now, out),
+            Err(_) => Lookup::Skip,
+        }
+    }
+
+    /// [`Cache::lookup`] for a query the caller has parsed already: `q` is
+    /// `QueryView::parse(query)`.
+    pub fn lookup_parsed(
+        &mut self,
+        q: &QueryView,
+        query: &[u8],
+        transport: Transport,
+        now: Mono,
+        out: &mut Vec<u8>,
+    ) -> Lookup {
+        if !cacheable(q) {
             return Lookup::Skip;
         }
-        let Some(idx) = self.find(&q) else {
+        let Some(idx) = self.find(q) else {
             self.stats.misses += 1;
             return Lookup::Miss;
         };
@@ -499,7 +516,7 @@ impl Cache {
             return Lookup::Miss;
         };
         if now < e.expires {
-            write_fresh(e, &q, query, transport, now, out);
+            write_fresh(e, q, query, transport, now, out);
             self.touch(idx);
             self.stats.hits += 1;
             return Lookup::Hit;

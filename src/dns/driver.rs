@@ -21,10 +21,14 @@
 //!   (`watch<Arc<HostTable>>`), reloads (`watch<Arc<Config>>`: hosts files
 //!   re-read, cache cleared), and `resolv-file`, polled for changes every
 //!   [`RESOLV_POLL`].
+//! * After each turn of the loop it does what the resolver asks
+//!   ([`Resolver::poll_action`]: upstream sockets, replies to forwarded
+//!   queries) and logs what it reports ([`Resolver::poll_event`]). What
+//!   the configuration means for the cores lives in `setup`, the counters'
+//!   names in `metrics`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -36,20 +40,19 @@ use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, timeout};
 
 use super::acl::Acl;
-use super::cache::CacheStats;
-use super::config::{DnsConfig, SYSTEM_HOSTS, parse_resolv_conf};
-use super::forward::{Entropy, ForwardConfig, ForwardStats, Policy, Token, UpstreamSpec};
-use super::hosts::HostsFile;
-use super::local::{LocalData, LocalSources};
+use super::config::DnsConfig;
+use super::forward::{Action, Entropy, Token};
 use super::message::Transport;
-use super::resolver::{Client, Io, Options, Outcome, Resolver, ResolverStats};
+use super::metrics::{DriverStats, Snapshot, register_metrics};
+use super::resolver::{Client, Event, Outcome, Resolver};
+use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
 use crate::config::Config;
 use crate::dhcp::HostTable;
 use crate::dhcp::subnet::{IfAddr, local_interfaces};
 use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
 use crate::task::{Shutdown, TaskError};
-use crate::{event, event_limited, stats};
+use crate::{event, event_limited};
 
 /// A TCP connection with no query for this long is closed (RFC 7766
 /// §6.2.3 asks for idle timeouts of seconds, not minutes).
@@ -168,180 +171,6 @@ struct TcpQuery {
     reply: oneshot::Sender<Vec<u8>>,
 }
 
-/// Driver counters (the resolver, cache and forwarder keep theirs).
-#[derive(Clone, Copy, Debug, Default)]
-struct DriverStats {
-    udp_received: u64,
-    udp_sent: u64,
-    udp_send_errors: u64,
-    udp_oversized: u64,
-    refused_acl: u64,
-    tcp_accepted: u64,
-    tcp_refused_limit: u64,
-    upstream_socket_errors: u64,
-    resolv_reloads: u64,
-}
-
-/// Everything the metrics endpoint and SIGUSR1 show, copied out of the task
-/// after each batch of work.
-#[derive(Clone, Copy, Debug, Default)]
-struct Snapshot {
-    cache: CacheStats,
-    resolver: ResolverStats,
-    forward: ForwardStats,
-    driver: DriverStats,
-    tcp_open: u64,
-}
-
-/// Reads the `[dns]` local-data sources: the keys plus hosts files.
-/// Unreadable hosts files are logged and skipped (dnsmasq does the same).
-pub fn local_sources(cfg: &DnsConfig) -> LocalSources {
-    let mut hosts = Vec::new();
-    let mut files: Vec<PathBuf> = Vec::new();
-    if !cfg.no_hosts {
-        files.push(PathBuf::from(SYSTEM_HOSTS));
-    }
-    files.extend(cfg.addn_hosts.iter().cloned());
-    for f in &files {
-        match HostsFile::load(f) {
-            Ok(list) => {
-                for h in list {
-                    h.log();
-                    hosts.push(h);
-                }
-            }
-            Err(e) => event!(
-                Warn,
-                "dns.hosts_unreadable",
-                "file={} error={:?}",
-                f.display(),
-                e.to_string()
-            ),
-        }
-    }
-    LocalSources {
-        hosts,
-        addresses: cfg.addresses.clone(),
-        locals: cfg.locals.clone(),
-        host_records: cfg.host_records.clone(),
-        cnames: cfg.cnames.clone(),
-        srv_hosts: cfg.srv_hosts.clone(),
-        txt_records: cfg.txt_records.clone(),
-        ptr_records: cfg.ptr_records.clone(),
-        domain: cfg.domain.clone(),
-        expand_hosts: cfg.expand_hosts,
-        bogus_priv: cfg.bogus_priv,
-        local_ttl: cfg.local_ttl,
-        dhcp_ttl: cfg.dhcp_ttl,
-        forward_domains: cfg
-            .servers
-            .iter()
-            .filter(|s| s.addr.is_some())
-            .flat_map(|s| s.domains.iter().cloned())
-            .collect(),
-    }
-}
-
-fn build_local(cfg: &DnsConfig) -> Arc<LocalData> {
-    let local = LocalData::build(&local_sources(cfg));
-    for w in local.warnings() {
-        event!(Warn, "dns.local_data", "warning={w:?}");
-    }
-    Arc::new(local)
-}
-
-fn options(cfg: &DnsConfig) -> Options {
-    Options {
-        chaos_stats: cfg.chaos_stats,
-        domain_needed: cfg.domain_needed,
-        stop_dns_rebind: cfg.stop_dns_rebind,
-        rebind_localhost_ok: cfg.rebind_localhost_ok,
-        rebind_domain_ok: cfg.rebind_domain_ok.clone(),
-    }
-}
-
-/// `server=` upstreams plus, unless `no-resolv` (or explicit defaults),
-/// those of `resolv-file`.
-fn upstreams(cfg: &DnsConfig, resolv: &[SocketAddr]) -> Vec<UpstreamSpec> {
-    let mut v: Vec<UpstreamSpec> = cfg
-        .configured_upstreams()
-        .map(|(doms, addr)| UpstreamSpec::for_domains(addr, doms.iter().cloned()))
-        .collect();
-    if cfg.uses_resolv_file() {
-        v.extend(resolv.iter().map(|a| UpstreamSpec::new(*a)));
-    }
-    v
-}
-
-fn forward_config(cfg: &DnsConfig, ups: Vec<UpstreamSpec>) -> ForwardConfig {
-    ForwardConfig {
-        upstreams: ups,
-        policy: if cfg.strict_order {
-            Policy::StrictOrder
-        } else if cfg.all_servers {
-            Policy::AllServers
-        } else {
-            Policy::Fastest
-        },
-        max_inflight: cfg.forward_max as usize,
-        ..ForwardConfig::default()
-    }
-}
-
-/// `resolv-file` and what was last read from it.
-struct ResolvWatch {
-    path: PathBuf,
-    stamp: Option<(SystemTime, u64)>,
-    servers: Vec<SocketAddr>,
-}
-
-impl ResolvWatch {
-    fn new(path: PathBuf) -> ResolvWatch {
-        ResolvWatch {
-            path,
-            stamp: None,
-            servers: Vec::new(),
-        }
-    }
-
-    /// Re-reads the file if its mtime or size changed; `true` when the
-    /// server list changed.
-    fn poll(&mut self) -> bool {
-        let stamp = std::fs::metadata(&self.path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
-        if stamp == self.stamp {
-            return false;
-        }
-        self.stamp = stamp;
-        let servers = match std::fs::read_to_string(&self.path) {
-            Ok(t) => parse_resolv_conf(&t),
-            Err(e) => {
-                event!(
-                    Warn,
-                    "dns.resolv_unreadable",
-                    "file={} error={:?}",
-                    self.path.display(),
-                    e.to_string()
-                );
-                Vec::new()
-            }
-        };
-        if servers == self.servers {
-            return false;
-        }
-        event!(
-            Info,
-            "dns.resolv_read",
-            "file={} servers={:?}",
-            self.path.display(),
-            servers
-        );
-        self.servers = servers;
-        true
-    }
-}
-
 /// The DNS task.
 pub struct DnsTask {
     cfg: Arc<DnsConfig>,
@@ -439,7 +268,7 @@ impl DnsTask {
             self.resolver.forwarder().servers().len()
         );
         loop {
-            let wake = self.resolver.next_wakeup();
+            let wake = self.resolver.poll_timeout();
             let timer = async {
                 match wake {
                     Some(t) => sleep_until(t.to_instant().into()).await,
@@ -461,27 +290,18 @@ impl DnsTask {
                 Some(q) = tcp_rx.recv() => self.tcp_query(q, &mut out),
                 Some(ev) = up_rx.recv() => {
                     let now = Mono::now();
-                    let udp = &self.udp;
-                    let st = &mut self.stats;
-                    let mut deliver = |c: Pending, b: &[u8]| send_to_client(udp, st, c, b);
                     match ev {
                         UpEvent::Udp { token, from, data } => {
-                            self.resolver.upstream_udp(now, token, from, &data, &mut deliver)
+                            self.resolver.handle_udp_reply(now, token, from, &data)
                         }
-                        UpEvent::Tcp { token, result } => self.resolver.upstream_tcp(
+                        UpEvent::Tcp { token, result } => self.resolver.handle_tcp_reply(
                             now,
                             token,
                             result.as_deref().map_err(|_| ()),
-                            &mut deliver,
                         ),
                     }
                 }
-                _ = timer => {
-                    let now = Mono::now();
-                    let udp = &self.udp;
-                    let st = &mut self.stats;
-                    self.resolver.timer(now, &mut |c, b| send_to_client(udp, st, c, b));
-                }
+                _ = timer => self.resolver.handle_timeout(Mono::now()),
                 Ok(()) = self.hosts.changed() => {
                     let t = self.hosts.borrow_and_update().clone();
                     self.resolver.set_host_table(t);
@@ -492,7 +312,7 @@ impl DnsTask {
                 }
                 _ = resolv_tick.tick() => self.poll_resolv(),
             }
-            self.do_io(&up_tx, &mut upstream_tasks);
+            self.drain_actions(&up_tx, &mut upstream_tasks);
             self.publish();
         }
         for (_, h) in upstream_tasks.drain() {
@@ -536,7 +356,7 @@ impl DnsTask {
                 };
                 let outcome = self
                     .resolver
-                    .query(now, query, Transport::Udp, out, || Pending {
+                    .handle_query(now, query, Transport::Udp, out, || Pending {
                         query: query.to_vec(),
                         to: ReplyTo::Udp { to: env.src, from },
                     });
@@ -627,7 +447,7 @@ impl DnsTask {
         let query = q.query;
         let outcome = self
             .resolver
-            .query(now, &query, Transport::Tcp, out, || Pending {
+            .handle_query(now, &query, Transport::Tcp, out, || Pending {
                 query: query.clone(),
                 to: ReplyTo::Tcp(reply.take()),
             });
@@ -689,11 +509,28 @@ impl DnsTask {
         }
     }
 
-    fn do_io(&mut self, tx: &mpsc::Sender<UpEvent>, tasks: &mut HashMap<Token, AbortHandle>) {
-        let io: Vec<Io> = self.resolver.take_io().collect();
-        for a in io {
+    /// Does what the resolver asks (upstream sockets, replies to clients
+    /// whose query was forwarded) and logs what it reports.
+    fn drain_actions(
+        &mut self,
+        tx: &mpsc::Sender<UpEvent>,
+        tasks: &mut HashMap<Token, AbortHandle>,
+    ) {
+        while let Some(ev) = self.resolver.poll_event() {
+            match ev {
+                Event::RebindBlocked { name } => event_limited!(
+                    Warn,
+                    "dns.rebind_blocked",
+                    "name={name:?} note=\"an upstream answer for a public name points into private address space\""
+                ),
+            }
+        }
+        while let Some(a) = self.resolver.poll_action() {
             match a {
-                Io::SendUdp { token, to, packet } => {
+                Action::Reply { client, packet } => {
+                    send_to_client(&self.udp, &mut self.stats, client, &packet)
+                }
+                Action::SendUdp { token, to, packet } => {
                     match upstream_socket(&mut self.ports, to) {
                         Ok(sock) => {
                             let tx = tx.clone();
@@ -712,16 +549,18 @@ impl DnsTask {
                         }
                     }
                 }
-                Io::SendTcp { token, to, packet } => {
+                Action::SendTcp { token, to, packet } => {
                     let tx = tx.clone();
                     let h = tokio::spawn(upstream_tcp(token, to, packet, tx));
                     tasks.insert(token, h.abort_handle());
                 }
-                Io::Close { token } => {
+                Action::Close { token } => {
                     if let Some(h) = tasks.remove(&token) {
                         h.abort();
                     }
                 }
+                // The resolver turns these into replies.
+                Action::Answer { .. } | Action::Fail { .. } => {}
             }
         }
     }
@@ -861,7 +700,7 @@ async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedS
         if tx.send(TcpQuery { query, reply: rtx }).await.is_err() {
             return;
         }
-        // A dropped query (malformed, overloaded) closes the connection:
+        // A dropped query (malformed) closes the connection:
         // the client cannot tell one unanswered query from another.
         let Ok(Ok(reply)) = timeout(TCP_ANSWER_WAIT, rrx).await else {
             return;
@@ -875,208 +714,6 @@ async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedS
         if !matches!(timeout(TCP_IO, s.write_all(&msg)).await, Ok(Ok(()))) {
             return;
         }
-    }
-}
-
-fn register_metrics(snap: &Arc<Mutex<Snapshot>>) {
-    type Get = fn(&Snapshot) -> u64;
-    const METRICS: &[(&str, &str, Get)] = &[
-        (
-            "hamasq_dns_cache_size",
-            "cache-size: most cached answers.",
-            |s| s.cache.cachesize,
-        ),
-        (
-            "hamasq_dns_cache_entries",
-            "Answers in the cache now.",
-            |s| s.cache.entries,
-        ),
-        (
-            "hamasq_dns_cache_insertions_total",
-            "Answers cached (dnsmasq insertions.bind).",
-            |s| s.cache.insertions,
-        ),
-        (
-            "hamasq_dns_cache_evictions_total",
-            "Live answers evicted for room (dnsmasq evictions.bind).",
-            |s| s.cache.evictions,
-        ),
-        (
-            "hamasq_dns_cache_hits_total",
-            "Queries answered from the cache (dnsmasq hits.bind).",
-            |s| s.cache.hits,
-        ),
-        (
-            "hamasq_dns_cache_misses_total",
-            "Cacheable queries not in the cache (dnsmasq misses.bind).",
-            |s| s.cache.misses,
-        ),
-        (
-            "hamasq_dns_stale_served_total",
-            "Stale answers served (RFC 8767).",
-            |s| s.resolver.stale_served,
-        ),
-        (
-            "hamasq_dns_queries_total",
-            "Client queries received.",
-            |s| s.resolver.queries,
-        ),
-        (
-            "hamasq_dns_local_answers_total",
-            "Queries answered from local data.",
-            |s| s.resolver.local_answers,
-        ),
-        (
-            "hamasq_dns_forwarded_total",
-            "Queries forwarded (or coalesced).",
-            |s| s.resolver.forwarded,
-        ),
-        (
-            "hamasq_dns_malformed_total",
-            "Client datagrams dropped as malformed.",
-            |s| s.resolver.malformed + s.driver.udp_oversized,
-        ),
-        ("hamasq_dns_formerr_total", "FORMERR replies.", |s| {
-            s.resolver.formerr
-        }),
-        ("hamasq_dns_notimp_total", "NOTIMP replies.", |s| {
-            s.resolver.notimp
-        }),
-        (
-            "hamasq_dns_refused_total",
-            "REFUSED replies (no upstream, CHAOS off).",
-            |s| s.resolver.refused,
-        ),
-        (
-            "hamasq_dns_acl_refused_total",
-            "Queries ignored by interface/listen-address/local-service.",
-            |s| s.driver.refused_acl,
-        ),
-        (
-            "hamasq_dns_domain_needed_total",
-            "Dotless names not forwarded (domain-needed).",
-            |s| s.resolver.domain_needed,
-        ),
-        (
-            "hamasq_dns_rebind_blocked_total",
-            "Upstream answers blocked by stop-dns-rebind.",
-            |s| s.resolver.rebind_blocked,
-        ),
-        (
-            "hamasq_dns_servfail_total",
-            "SERVFAIL replies after every upstream failed.",
-            |s| s.resolver.servfail,
-        ),
-        (
-            "hamasq_dns_overloaded_total",
-            "Queries dropped at dns-forward-max.",
-            |s| s.resolver.overloaded,
-        ),
-        (
-            "hamasq_dns_upstream_sent_total",
-            "Queries sent upstream over UDP.",
-            |s| s.forward.sent,
-        ),
-        (
-            "hamasq_dns_upstream_tcp_sent_total",
-            "Queries retried upstream over TCP after TC=1.",
-            |s| s.forward.tcp_sent,
-        ),
-        (
-            "hamasq_dns_upstream_retries_total",
-            "Upstream sends after the first try.",
-            |s| s.forward.retries,
-        ),
-        (
-            "hamasq_dns_upstream_timeouts_total",
-            "Upstream tries that timed out.",
-            |s| s.forward.timeouts,
-        ),
-        (
-            "hamasq_dns_upstream_coalesced_total",
-            "Client queries joined to an identical outstanding one.",
-            |s| s.forward.coalesced,
-        ),
-        (
-            "hamasq_dns_upstream_accepted_total",
-            "Upstream replies that matched their query.",
-            |s| s.forward.accepted,
-        ),
-        (
-            "hamasq_dns_upstream_inflight",
-            "Distinct questions outstanding upstream.",
-            |s| s.forward.inflight,
-        ),
-        (
-            "hamasq_dns_reply_dropped_wrong_source_total",
-            "Upstream replies from the wrong address or port (RFC 5452).",
-            |s| s.forward.drops.wrong_source,
-        ),
-        (
-            "hamasq_dns_reply_dropped_wrong_id_total",
-            "Upstream replies with the wrong ID (RFC 5452).",
-            |s| s.forward.drops.wrong_id,
-        ),
-        (
-            "hamasq_dns_reply_dropped_wrong_question_total",
-            "Upstream replies for another question (RFC 5452).",
-            |s| s.forward.drops.wrong_question,
-        ),
-        (
-            "hamasq_dns_reply_dropped_no_question_total",
-            "Upstream replies without a question.",
-            |s| s.forward.drops.no_question,
-        ),
-        (
-            "hamasq_dns_reply_dropped_malformed_total",
-            "Upstream replies that do not parse or are not responses.",
-            |s| s.forward.drops.malformed + s.forward.drops.not_response,
-        ),
-        (
-            "hamasq_dns_reply_dropped_late_total",
-            "Upstream replies for a query already answered.",
-            |s| s.forward.drops.unknown_token,
-        ),
-        (
-            "hamasq_dns_udp_received_total",
-            "Client datagrams received.",
-            |s| s.driver.udp_received,
-        ),
-        (
-            "hamasq_dns_udp_send_errors_total",
-            "Replies the kernel refused to send.",
-            |s| s.driver.udp_send_errors,
-        ),
-        (
-            "hamasq_dns_tcp_accepted_total",
-            "TCP connections accepted.",
-            |s| s.driver.tcp_accepted,
-        ),
-        (
-            "hamasq_dns_tcp_refused_total",
-            "TCP connections closed at max-tcp-connections.",
-            |s| s.driver.tcp_refused_limit,
-        ),
-        ("hamasq_dns_tcp_open", "TCP connections open now.", |s| {
-            s.tcp_open
-        }),
-        (
-            "hamasq_dns_upstream_socket_errors_total",
-            "Upstream sockets that could not be opened.",
-            |s| s.driver.upstream_socket_errors,
-        ),
-        (
-            "hamasq_dns_resolv_reloads_total",
-            "Times resolv-file changed its servers.",
-            |s| s.driver.resolv_reloads,
-        ),
-    ];
-    let reg = stats::global();
-    for &(name, help, get) in METRICS {
-        let s = snap.clone();
-        reg.gauge(name, help, move || {
-            get(&s.lock().unwrap_or_else(|e| e.into_inner()))
-        });
     }
 }
 
@@ -1094,16 +731,5 @@ mod tests {
         // 200 draws span three refills; a broken refill repeats or zeroes.
         assert_eq!(distinct.len(), v.len());
         assert!(!v.contains(&0));
-    }
-
-    #[test]
-    fn resolv_conf_feeds_default_upstreams_unless_server_lines_do() {
-        let r: Vec<SocketAddr> = vec!["192.0.2.53:53".parse().unwrap()];
-        let mut cfg = DnsConfig::default();
-        assert_eq!(upstreams(&cfg, &r), vec![UpstreamSpec::new(r[0])]);
-        cfg.servers = vec![super::super::config::parse_server("198.51.100.1").unwrap()];
-        let ups = upstreams(&cfg, &r);
-        assert_eq!(ups.len(), 1);
-        assert_eq!(ups[0].addr, "198.51.100.1:53".parse().unwrap());
     }
 }

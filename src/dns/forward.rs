@@ -1,16 +1,23 @@
 //! The upstream forwarder: sans-IO core for cache misses (design §3, §6).
 //!
-//! A client query that missed the cache and the local data is
-//! [`Forwarder::submit`]ted. The core picks the upstream group by the
+//! A client query that missed the cache and the local data goes to
+//! [`Forwarder::handle_query`]. The core picks the upstream group by the
 //! longest matching `server=/domain/IP` suffix, asks for sockets with
 //! [`Action::SendUdp`] / [`Action::SendTcp`], matches every reply against
-//! what it sent (RFC 5452 §9.1) and finally hands the driver an
-//! [`Action::Answer`] (cache it, [`relay`] it to each client) or an
-//! [`Action::Fail`] (serve stale or SERVFAIL).
+//! what it sent (RFC 5452 §9.1) and finally hands its caller (the
+//! resolver) an [`Action::Answer`] (cache it, [`relay`] it to each client)
+//! or an [`Action::Fail`] (serve stale or SERVFAIL), which the resolver
+//! turns into [`Action::Reply`]s.
+//!
+//! `dns-forward-max` ([`ForwardConfig::max_inflight`]) bounds the questions
+//! outstanding at each upstream: a full server is left out of a new query,
+//! and a query whose servers are all full is handed back at once
+//! ([`Submitted::Overloaded`]), so a dead `server=/domain/` never starves
+//! the others.
 //!
 //! The core never reads a clock, a socket or the OS random source: `now` and
 //! an [`Entropy`] come in with every call, and the driver wakes it at
-//! [`Forwarder::next_wakeup`].
+//! [`Forwarder::poll_timeout`].
 //!
 //! # Spoofing resistance (RFC 5452)
 //! * Every send (first try, retry, other server, TCP) gets a fresh random
@@ -47,11 +54,16 @@
 //! * [`Policy::AllServers`]: every server at once; the first answer wins.
 //!
 //! A single-server step waits `3 × SRTT` clamped to [250 ms, 1500 ms]
-//! (500 ms before the first measurement); a broadcast step the longest of
-//! its servers'. Then the next step starts; the earlier sockets stay open, so
-//! a late genuine answer is still accepted. Each server is tried at most
-//! [`ROUNDS`] times (a broadcast is sent [`ROUNDS`] times), and the whole
-//! query ends after [`DEFAULT_QUERY_TIMEOUT`] at the latest.
+//! (500 ms before the first measurement), doubled for each earlier round
+//! through the servers (RFC 6298 §5.5 back-off); a broadcast step the
+//! longest of its servers'. Then the next step starts; the earlier sockets
+//! stay open, so a late genuine answer is still accepted. Each server is
+//! tried at most [`ROUNDS`] times (a broadcast is sent [`ROUNDS`] times).
+//! When every try is spent, the query stays open with its sockets until
+//! [`DEFAULT_QUERY_TIMEOUT`] (5 s) after it started, and only then fails:
+//! an upstream slower than every per-try timeout is still answered, and the
+//! late answer teaches its RTT (RFC 6298 §2.2: the first sample sets SRTT),
+//! so the next query waits long enough from the start.
 //!
 //! # Replies
 //! * NOERROR / NXDOMAIN: delivered; cacheable unless TC=1.
@@ -78,7 +90,8 @@ use super::message::{
 };
 use crate::clock::Mono;
 
-/// dnsmasq's `dns-forward-max` default: distinct questions outstanding.
+/// dnsmasq's `dns-forward-max` default: distinct questions outstanding
+/// at one upstream.
 pub const DEFAULT_MAX_INFLIGHT: usize = 150;
 /// Clients waiting on one outstanding question; more are refused.
 pub const DEFAULT_MAX_CLIENTS_PER_QUERY: usize = 64;
@@ -172,7 +185,8 @@ impl UpstreamSpec {
 pub struct ForwardConfig {
     pub upstreams: Vec<UpstreamSpec>,
     pub policy: Policy,
-    /// `dns-forward-max`: distinct questions outstanding.
+    /// `dns-forward-max`: distinct questions outstanding per upstream (a
+    /// query counts against every server it may still be sent to).
     pub max_inflight: usize,
     /// Clients coalesced onto one question.
     pub max_clients_per_query: usize,
@@ -221,7 +235,7 @@ impl fmt::Display for Token {
     }
 }
 
-/// What [`Forwarder::submit`] did with a client.
+/// What [`Forwarder::handle_query`] did with a client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Submitted<C> {
     /// A new upstream query: actions are queued.
@@ -230,8 +244,9 @@ pub enum Submitted<C> {
     Coalesced,
     /// No upstream serves this name: the caller answers REFUSED or SERVFAIL.
     NoServer(C),
-    /// `dns-forward-max` reached, or too many clients on this question: the
-    /// caller drops the query (and counts it), as dnsmasq does.
+    /// Every server for this name holds `dns-forward-max` questions, or
+    /// too many clients wait on this question: the caller answers at once
+    /// (stale data or SERVFAIL) rather than leaving the client to time out.
     Overloaded(C),
     /// Not a query [`QueryView::parse`] accepts: the caller's slow path
     /// answers it (FORMERR, BADVERS...).
@@ -243,7 +258,7 @@ pub enum Submitted<C> {
 pub enum Action<C> {
     /// Open a fresh UDP socket on a random source port, `connect()` it to
     /// `to`, send `packet`, and feed every datagram it receives to
-    /// [`Forwarder::on_udp_reply`] with `token` until [`Action::Close`].
+    /// [`Forwarder::handle_udp_reply`] with `token` until [`Action::Close`].
     SendUdp {
         token: Token,
         to: SocketAddr,
@@ -251,7 +266,7 @@ pub enum Action<C> {
     },
     /// Connect over TCP to `to`, send `packet` with its 2-byte length
     /// prefix (RFC 1035 §4.2.2), read one message and feed it (or the
-    /// failure) to [`Forwarder::on_tcp_reply`].
+    /// failure) to [`Forwarder::handle_tcp_reply`].
     SendTcp {
         token: Token,
         to: SocketAddr,
@@ -272,6 +287,11 @@ pub enum Action<C> {
     /// Every upstream failed or timed out: serve stale if possible, else
     /// SERVFAIL (RFC 8767 §5).
     Fail { clients: Vec<C> },
+    /// A finished reply for a client that waited on a forwarded query:
+    /// send `packet` to it. Only the resolver makes these, from
+    /// [`Action::Answer`] and [`Action::Fail`]; one type serves both cores,
+    /// so the driver has one queue to drain.
+    Reply { client: C, packet: Vec<u8> },
 }
 
 /// Why a reply was dropped. The query it claimed to answer stays
@@ -376,7 +396,8 @@ pub struct ForwardStats {
     pub timeouts: u64,
     /// Clients that joined an outstanding question.
     pub coalesced: u64,
-    /// Clients refused by `dns-forward-max` or the per-question bound.
+    /// Clients refused by the per-upstream `dns-forward-max` or the
+    /// per-question bound.
     pub overloaded: u64,
     /// Clients with no upstream for their name.
     pub no_server: u64,
@@ -409,6 +430,8 @@ pub struct ServerStats {
     pub srtt_ms: Option<u32>,
     /// Skipped by [`Policy::Fastest`] until then (while another is up).
     pub down_until: Option<Mono>,
+    /// Outstanding questions that may still be sent to it.
+    pub inflight: u64,
 }
 
 struct Server {
@@ -419,6 +442,9 @@ struct Server {
     /// Consecutive timeouts / TCP failures.
     streak: u32,
     down_until: Option<Mono>,
+    /// Outstanding questions with this server in their `order`: bounded by
+    /// `dns-forward-max`, so a dead upstream fills only its own quota.
+    inflight: usize,
 }
 
 impl Server {
@@ -430,6 +456,7 @@ impl Server {
             srtt: None,
             streak: 0,
             down_until: None,
+            inflight: 0,
         }
     }
 
@@ -663,11 +690,26 @@ impl<C> Forwarder<C> {
         client: C,
         rng: &mut dyn Entropy,
     ) -> Submitted<C> {
-        self.stats.queries += 1;
         let Ok(q) = QueryView::parse(query) else {
+            self.stats.queries += 1;
             self.stats.invalid += 1;
             return Submitted::Invalid(client);
         };
+        self.handle_query(now, &q, query, client, rng)
+    }
+
+    /// [`Forwarder::submit`] for a query the caller has parsed already
+    /// (the resolver parses each client query once): `q` is
+    /// `QueryView::parse(query)`.
+    pub fn handle_query(
+        &mut self,
+        now: Mono,
+        q: &QueryView,
+        query: &[u8],
+        client: C,
+        rng: &mut dyn Entropy,
+    ) -> Submitted<C> {
+        self.stats.queries += 1;
         // RFC 5452 §5 (birthday attacks): one upstream query per question.
         if let Some(&qid) = self.by_key.get(q.key())
             && let Some(p) = self.pending.get_mut(&qid)
@@ -680,25 +722,37 @@ impl<C> Forwarder<C> {
             self.stats.coalesced += 1;
             return Submitted::Coalesced;
         }
-        if self.pending.len() >= self.cfg.max_inflight {
-            self.stats.overloaded += 1;
-            return Submitted::Overloaded(client);
-        }
         let Some(g) = self.route(q.name()) else {
             self.stats.no_server += 1;
             return Submitted::NoServer(client);
         };
-        let (order, broadcast) = self.plan(g, now);
+        let (mut order, broadcast) = self.plan(g, now);
         if order.is_empty() {
             self.stats.no_server += 1;
             return Submitted::NoServer(client);
+        }
+        // `dns-forward-max` is per upstream (as in dnsmasq): a server that
+        // holds its quota is left out of this query, so a dead
+        // `server=/corp/` fills only its own quota and never starves the
+        // other upstreams (issue 17). When every server of the group is
+        // full the client is answered at once by the caller.
+        let max = self.cfg.max_inflight;
+        order.retain(|a| self.server(*a).is_some_and(|s| s.inflight < max));
+        if order.is_empty() {
+            self.stats.overloaded += 1;
+            return Submitted::Overloaded(client);
+        }
+        for a in &order {
+            if let Some(s) = self.server_mut(*a) {
+                s.inflight += 1;
+            }
         }
         let n = order.len() as u32;
         let qid = self.next_qid;
         self.next_qid += 1;
         let mut p = Pending {
             key: q.key().into(),
-            question: Question::from_query(query),
+            question: Question::from_view(q),
             name: query[HEADER_LEN..q.question_end - 4].into(),
             qtype: q.qtype,
             qclass: q.qclass,
@@ -726,7 +780,7 @@ impl<C> Forwarder<C> {
     }
 
     /// A datagram that arrived on the socket of `token` from `from`.
-    pub fn on_udp_reply(
+    pub fn handle_udp_reply(
         &mut self,
         now: Mono,
         token: Token,
@@ -750,7 +804,7 @@ impl<C> Forwarder<C> {
     /// The one message read from the TCP connection of `token`, or `Err`
     /// when it could not be connected, written or read (or timed out on
     /// the driver's side).
-    pub fn on_tcp_reply(
+    pub fn handle_tcp_reply(
         &mut self,
         now: Mono,
         token: Token,
@@ -783,7 +837,7 @@ impl<C> Forwarder<C> {
 
     /// Runs the timers due at `now`: per-try timeouts (next server) and
     /// query deadlines ([`Action::Fail`]).
-    pub fn on_timer(&mut self, now: Mono, rng: &mut dyn Entropy) {
+    pub fn handle_timeout(&mut self, now: Mono, rng: &mut dyn Entropy) {
         while let Some(&(t, qid)) = self.timers.first() {
             if t > now {
                 break;
@@ -807,15 +861,15 @@ impl<C> Forwarder<C> {
                 }
             }
             if now >= p.deadline || !self.start_step(qid, &mut p, now, rng) {
-                self.finish(qid, p, None);
+                self.linger_or_finish(qid, p, now);
             } else {
                 self.pending.insert(qid, p);
             }
         }
     }
 
-    /// When to call [`Forwarder::on_timer`] next.
-    pub fn next_wakeup(&self) -> Option<Mono> {
+    /// When to call [`Forwarder::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Mono> {
         self.timers.first().map(|&(t, _)| t)
     }
 
@@ -845,6 +899,7 @@ impl<C> Forwarder<C> {
                 failed: s.failed,
                 srtt_ms: s.srtt,
                 down_until: s.down_until,
+                inflight: s.inflight as u64,
             })
             .collect()
     }
@@ -955,6 +1010,15 @@ impl<C> Forwarder<C> {
         while p.step < p.max_steps {
             let retry = p.step > 0;
             let first = p.step as usize % n.max(1);
+            // Each round through the servers waits twice as long as the
+            // one before (RFC 6298 §5.5's back-off; unbound and dnsmasq
+            // back off too), so an upstream slower than its first timeout
+            // still gets a wait that covers it.
+            let round = if p.broadcast {
+                p.step
+            } else {
+                p.step / n.max(1) as u32
+            };
             p.step += 1;
             let cands = if p.broadcast { 0..n } else { first..first + 1 };
             let mut tmo = Duration::ZERO;
@@ -965,7 +1029,7 @@ impl<C> Forwarder<C> {
                 if p.is_out(cand) || self.server(addr).is_none() {
                     continue;
                 }
-                tmo = tmo.max(self.try_timeout(addr));
+                tmo = tmo.max(self.try_timeout(addr).saturating_mul(1 << round.min(8)));
                 self.send(qid, p, cand, false, now, rng);
                 sent = true;
                 if retry {
@@ -1062,6 +1126,12 @@ impl<C> Forwarder<C> {
     fn finish(&mut self, qid: u64, p: Pending<C>, answer: Option<(Vec<u8>, bool)>) {
         self.by_key.remove(&p.key);
         self.timers.remove(&(p.timer, qid));
+        for a in &p.order {
+            if let Some(s) = self.server_mut(*a) {
+                // A server re-added by set_upstreams starts from 0.
+                s.inflight = s.inflight.saturating_sub(1);
+            }
+        }
         match answer.or(p.kept.map(|r| (r, false))) {
             Some((response, cacheable)) => {
                 self.stats.answered += 1;
@@ -1104,6 +1174,21 @@ impl<C> Forwarder<C> {
             .iter()
             .any(|t| self.sends.get(t).is_some_and(|s| !s.timed_out));
         if live || self.start_step(qid, &mut p, now, rng) {
+            self.pending.insert(qid, p);
+        } else {
+            self.linger_or_finish(qid, p, now);
+        }
+    }
+
+    /// Every try of `p` is spent. A send that timed out may still be
+    /// answered late by a slow upstream: keep its socket open until the
+    /// query's deadline (the documented give-up), so that the genuine
+    /// answer is delivered and its RTT learned (issue 17 item 4). With no
+    /// send left open, or at the deadline, the query fails.
+    fn linger_or_finish(&mut self, qid: u64, mut p: Pending<C>, now: Mono) {
+        if now < p.deadline && !p.tokens.is_empty() {
+            let deadline = p.deadline;
+            self.set_timer(qid, &mut p, deadline);
             self.pending.insert(qid, p);
         } else {
             self.finish(qid, p, None);

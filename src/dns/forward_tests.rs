@@ -247,10 +247,10 @@ fn genuine_reply_is_accepted_and_delivered() {
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
-    assert_eq!(f.next_wakeup(), Some(ms(500)), "initial per-try timeout");
+    assert_eq!(f.poll_timeout(), Some(ms(500)), "initial per-try timeout");
     let resp = ok_reply(&s.packet);
     assert_eq!(
-        f.on_udp_reply(ms(20), s.token, sa(A1), &resp, &mut r),
+        f.handle_udp_reply(ms(20), s.token, sa(A1), &resp, &mut r),
         Verdict::Accepted
     );
     let acts = drain(&mut f);
@@ -261,7 +261,7 @@ fn genuine_reply_is_accepted_and_delivered() {
     assert_eq!(closes(&acts), vec![s.token]);
     assert!(matches!(&acts[0], Action::Answer { question: Some(q), .. }
         if q.qtype() == 1 && !q.dnssec_ok()));
-    assert_eq!(f.next_wakeup(), None);
+    assert_eq!(f.poll_timeout(), None);
     assert_eq!(f.inflight(), 0);
     let st = f.stats();
     assert_eq!(
@@ -273,7 +273,7 @@ fn genuine_reply_is_accepted_and_delivered() {
     assert_eq!(sv[0].srtt_ms, Some(20));
     // The token is gone: a duplicate is late.
     assert_eq!(
-        f.on_udp_reply(ms(21), s.token, sa(A1), &resp, &mut r),
+        f.handle_udp_reply(ms(21), s.token, sa(A1), &resp, &mut r),
         Verdict::Dropped(DropReason::UnknownToken)
     );
     assert_eq!(f.stats().drops.unknown_token, 1);
@@ -352,7 +352,7 @@ fn forged_replies_are_dropped_and_counted_and_the_genuine_one_still_wins() {
     let mut expect = DropStats::default();
     for (what, from, bytes, reason) in forged {
         assert_eq!(
-            f.on_udp_reply(ms(5), s.token, from, &bytes, &mut r),
+            f.handle_udp_reply(ms(5), s.token, from, &bytes, &mut r),
             Verdict::Dropped(reason),
             "{what}"
         );
@@ -361,7 +361,7 @@ fn forged_replies_are_dropped_and_counted_and_the_genuine_one_still_wins() {
     }
     // A reply on a token that never existed.
     assert_eq!(
-        f.on_udp_reply(ms(5), Token(999_999), sa(A1), &good, &mut r),
+        f.handle_udp_reply(ms(5), Token(999_999), sa(A1), &good, &mut r),
         Verdict::Dropped(DropReason::UnknownToken)
     );
     expect.count(DropReason::UnknownToken);
@@ -373,7 +373,7 @@ fn forged_replies_are_dropped_and_counted_and_the_genuine_one_still_wins() {
     let mut upper = good.clone();
     upper[13..16].copy_from_slice(b"WWW");
     assert_eq!(
-        f.on_udp_reply(ms(30), s.token, sa(A1), &upper, &mut r),
+        f.handle_udp_reply(ms(30), s.token, sa(A1), &upper, &mut r),
         Verdict::Accepted
     );
     let (resp, clients, cacheable) = answer(&drain(&mut f));
@@ -386,7 +386,7 @@ fn ipv4_mapped_source_matches() {
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
     assert_eq!(
-        f.on_udp_reply(
+        f.handle_udp_reply(
             ms(1),
             s.token,
             sa("[::ffff:192.0.2.1]:53"),
@@ -416,11 +416,11 @@ fn randomized_case_must_come_back_exactly() {
     let mut lower = ok_reply(&s.packet);
     lower[12..qend - 4].make_ascii_lowercase();
     assert_eq!(
-        f.on_udp_reply(ms(1), s.token, sa(A1), &lower, &mut r),
+        f.handle_udp_reply(ms(1), s.token, sa(A1), &lower, &mut r),
         Verdict::Dropped(DropReason::WrongQuestion)
     );
     assert_eq!(
-        f.on_udp_reply(ms(2), s.token, sa(A1), &ok_reply(&s.packet), &mut r),
+        f.handle_udp_reply(ms(2), s.token, sa(A1), &ok_reply(&s.packet), &mut r),
         Verdict::Accepted
     );
 }
@@ -447,7 +447,7 @@ fn identical_questions_share_one_upstream_query() {
     assert_eq!(f.stats().coalesced, 4);
     assert_eq!(f.stats().sent, 1);
     assert_eq!(
-        f.on_udp_reply(ms(9), s.token, sa(A1), &ok_reply(&s.packet), &mut r),
+        f.handle_udp_reply(ms(9), s.token, sa(A1), &ok_reply(&s.packet), &mut r),
         Verdict::Accepted
     );
     let (resp, clients, _) = answer(&drain(&mut f));
@@ -505,13 +505,14 @@ fn clients_per_question_are_bounded() {
 }
 
 #[test]
-fn dns_forward_max_bounds_distinct_questions() {
+fn dns_forward_max_bounds_distinct_questions_per_upstream() {
     let mut c = cfg(Policy::StrictOrder, &[A1]);
     c.max_inflight = 2;
     let mut f: Forwarder<u32> = Forwarder::new(c);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
     submit_one(&mut f, T0, &q_a("b.example"), 2, &mut r);
+    assert_eq!(f.servers()[0].inflight, 2);
     assert_eq!(
         f.submit(T0, &q_a("c.example"), 3, &mut r),
         Submitted::Overloaded(3)
@@ -521,10 +522,75 @@ fn dns_forward_max_bounds_distinct_questions() {
         f.submit(T0, &q_a("a.example"), 4, &mut r),
         Submitted::Coalesced
     );
-    f.on_udp_reply(ms(5), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
+    f.handle_udp_reply(ms(5), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
     drain(&mut f);
+    assert_eq!(
+        f.servers()[0].inflight,
+        1,
+        "the answered question freed its slot"
+    );
     submit_one(&mut f, ms(6), &q_a("c.example"), 5, &mut r);
     assert_eq!(f.stats().overloaded, 1);
+}
+
+/// Issue 17 item 2: a flood of random names under a domain whose server
+/// never answers fills that server's quota only; names for the healthy
+/// default upstream are still forwarded and answered, and the overflow is
+/// handed back at once (the caller answers it), never queued in silence.
+#[test]
+fn a_dead_domain_upstream_does_not_starve_the_others() {
+    const DEAD: &str = "10.9.9.9:53";
+    let mut f: Forwarder<u32> = Forwarder::new(ForwardConfig {
+        upstreams: vec![
+            UpstreamSpec::new(sa(A1)),
+            UpstreamSpec::for_domains(sa(DEAD), ["corp"]),
+        ],
+        max_inflight: 20,
+        ..ForwardConfig::default()
+    });
+    let mut r = rng();
+    let (mut forwarded, mut overloaded) = (0, 0);
+    let mut healthy_answered = 0;
+    // 200 queries a second for 3 s at the dead domain, and every 100 ms a
+    // normal name through A1, answered 10 ms later.
+    for i in 0..600u32 {
+        let now = ms(5 * i as u64);
+        f.handle_timeout(now, &mut r);
+        drain(&mut f);
+        match f.submit(now, &q_a(&format!("r{i}.corp")), i, &mut r) {
+            Submitted::Sent => forwarded += 1,
+            Submitted::Overloaded(c) => {
+                assert_eq!(c, i);
+                overloaded += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+        for s in sends(&drain(&mut f)) {
+            assert_eq!(s.to, sa(DEAD), "corp names go only to their server");
+        }
+        if i % 20 == 0 {
+            let s = submit_one(
+                &mut f,
+                now,
+                &q_a(&format!("n{i}.example")),
+                10_000 + i,
+                &mut r,
+            );
+            assert_eq!(s.to, sa(A1));
+            let later = now + Duration::from_millis(10);
+            assert_eq!(
+                f.handle_udp_reply(later, s.token, sa(A1), &ok_reply(&s.packet), &mut r),
+                Verdict::Accepted
+            );
+            assert_eq!(answer(&drain(&mut f)).1, vec![10_000 + i]);
+            healthy_answered += 1;
+        }
+        assert!(f.servers()[1].inflight <= 20);
+    }
+    assert_eq!(healthy_answered, 30, "every normal name answered");
+    assert!(overloaded > 0 && forwarded > 0, "{forwarded} {overloaded}");
+    assert_eq!(forwarded + overloaded, 600);
+    assert_eq!(f.stats().overloaded, overloaded);
 }
 
 // ---- routing (dnsmasq server=/domain/IP) ----
@@ -559,7 +625,7 @@ fn longest_domain_suffix_wins_then_default() {
     }
     // Both corp.example servers form one group, in configured order.
     let s = sends(&{
-        f.on_timer(ms(500), &mut r);
+        f.handle_timeout(ms(500), &mut r);
         drain(&mut f)
     });
     assert!(
@@ -601,8 +667,8 @@ fn strict_order_walks_the_list_on_timeouts_then_fails() {
     let mut seen = vec![(0, s1.to)];
     let mut ids = HashSet::from([id_of(&s1.packet)]);
     let mut fail = None;
-    while let Some(t) = f.next_wakeup() {
-        f.on_timer(t, &mut r);
+    while let Some(t) = f.poll_timeout() {
+        f.handle_timeout(t, &mut r);
         let acts = drain(&mut f);
         for s in sends(&acts) {
             assert!(ids.insert(id_of(&s.packet)), "fresh ID per retry");
@@ -616,13 +682,16 @@ fn strict_order_walks_the_list_on_timeouts_then_fails() {
         (0, sa(A1)),
         (500, sa(A2)),
         (1000, sa(A3)),
+        // The second round waits twice as long (RFC 6298 §5.5).
         (1500, sa(A1)),
-        (2000, sa(A2)),
-        (2500, sa(A3)),
+        (2500, sa(A2)),
+        (3500, sa(A3)),
     ];
     assert_eq!(seen, expect);
+    // The last try timed out at 4500; its sockets stay open for a late
+    // answer until the 5 s give-up.
     let (t, clients, closed) = fail.expect("Fail");
-    assert_eq!(t, ms(3000));
+    assert_eq!(t, ms(5000));
     assert_eq!(clients, vec![1, 2]);
     assert_eq!(closed, 6, "every socket closed");
     let st = f.stats();
@@ -640,9 +709,9 @@ fn deadline_caps_the_query() {
     let mut r = rng();
     submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
     let mut last = T0;
-    while let Some(t) = f.next_wakeup() {
+    while let Some(t) = f.poll_timeout() {
         last = t;
-        f.on_timer(t, &mut r);
+        f.handle_timeout(t, &mut r);
         drain(&mut f);
     }
     assert_eq!(last, ms(5000));
@@ -655,18 +724,18 @@ fn late_answer_from_the_first_server_is_still_accepted() {
     let mut f = fwd(Policy::StrictOrder, &[A1, A2]);
     let mut r = rng();
     let s1 = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
-    f.on_timer(ms(500), &mut r);
+    f.handle_timeout(ms(500), &mut r);
     let s2 = sends(&drain(&mut f)).remove(0);
     assert_eq!(s2.to, sa(A2));
     assert_ne!(s2.token, s1.token);
     assert_ne!(id_of(&s2.packet), id_of(&s1.packet));
     // A1's answer must carry A1's ID: A2's ID on A1's socket is forged.
     assert_eq!(
-        f.on_udp_reply(ms(600), s1.token, sa(A1), &ok_reply(&s2.packet), &mut r),
+        f.handle_udp_reply(ms(600), s1.token, sa(A1), &ok_reply(&s2.packet), &mut r),
         Verdict::Dropped(DropReason::WrongId)
     );
     assert_eq!(
-        f.on_udp_reply(ms(700), s1.token, sa(A1), &ok_reply(&s1.packet), &mut r),
+        f.handle_udp_reply(ms(700), s1.token, sa(A1), &ok_reply(&s1.packet), &mut r),
         Verdict::Accepted
     );
     let acts = drain(&mut f);
@@ -681,6 +750,124 @@ fn late_answer_from_the_first_server_is_still_accepted() {
     assert_eq!(a1.srtt_ms, Some(700));
 }
 
+/// Issue 17 item 4: an upstream that takes 1.2 s from the start. Before,
+/// two 500 ms tries ended the query in SERVFAIL at 1 s and the late answer
+/// was dropped, so its slowness was never learned. Now the first query is
+/// answered by that late answer (the socket stays open until the 5 s
+/// give-up), its RTT is learned, and every later query is answered by its
+/// first send, with no retransmission.
+#[test]
+fn an_upstream_slower_than_a_second_is_answered_and_learned() {
+    let mut f = fwd(Policy::Fastest, &[A1]);
+    let mut r = rng();
+    let slow = Duration::from_millis(1200);
+    let mut now = T0;
+    for i in 0..10u32 {
+        let q = q_a(&format!("q{i}.example"));
+        assert_eq!(f.submit(now, &q, i, &mut r), Submitted::Sent);
+        // The upstream answers each send 1.2 s after it left.
+        let mut in_flight: Vec<(Mono, Sent)> = sends(&drain(&mut f))
+            .into_iter()
+            .map(|s| (now + slow, s))
+            .collect();
+        let mut got = None;
+        let mut sent = in_flight.len();
+        while got.is_none() {
+            let next_reply = in_flight.iter().map(|(t, _)| *t).min();
+            let wake = f.poll_timeout();
+            let reply_first = match (next_reply, wake) {
+                (Some(t), Some(w)) => t < w,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let acts = match (next_reply, wake) {
+                (Some(t), _) if reply_first => {
+                    let k = in_flight.iter().position(|(at, _)| *at == t).unwrap();
+                    let (at, s) = in_flight.remove(k);
+                    now = at;
+                    assert_eq!(
+                        f.handle_udp_reply(now, s.token, s.to, &ok_reply(&s.packet), &mut r),
+                        Verdict::Accepted
+                    );
+                    drain(&mut f)
+                }
+                (_, Some(w)) => {
+                    now = w;
+                    f.handle_timeout(now, &mut r);
+                    let acts = drain(&mut f);
+                    for s in sends(&acts) {
+                        sent += 1;
+                        in_flight.push((now + slow, s));
+                    }
+                    acts
+                }
+                _ => panic!("query {i}: nothing left to happen"),
+            };
+            assert!(failed(&acts).is_none(), "query {i} failed at {now:?}");
+            if acts.iter().any(|a| matches!(a, Action::Answer { .. })) {
+                got = Some(answer(&acts).1);
+            }
+        }
+        assert_eq!(got, Some(vec![i]), "query {i}");
+        if i > 0 {
+            assert_eq!(sent, 1, "query {i}: the learned RTT covers the wait");
+        }
+        now = now + Duration::from_millis(100);
+    }
+    let a1 = f.servers()[0];
+    assert_eq!(a1.srtt_ms, Some(1200));
+    assert_eq!(a1.down_until, None);
+    assert_eq!(f.stats().answered, 10);
+    assert_eq!(f.stats().failed, 0);
+}
+
+/// After the last try timed out, the query still waits for a late answer
+/// until the 5 s give-up; after that, the sockets are closed.
+#[test]
+fn spent_tries_still_take_a_late_answer_until_the_give_up() {
+    let mut f = fwd(Policy::StrictOrder, &[A1]);
+    let mut r = rng();
+    let s1 = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
+    f.handle_timeout(ms(500), &mut r);
+    let s2 = sends(&drain(&mut f)).remove(0);
+    assert_eq!(f.poll_timeout(), Some(ms(1500)), "500 ms, then 1 s");
+    f.handle_timeout(ms(1500), &mut r);
+    assert!(drain(&mut f).is_empty(), "no more tries, no failure yet");
+    assert_eq!(f.poll_timeout(), Some(ms(5000)));
+    assert_eq!(
+        f.handle_udp_reply(ms(3000), s1.token, sa(A1), &ok_reply(&s1.packet), &mut r),
+        Verdict::Accepted
+    );
+    let acts = drain(&mut f);
+    assert_eq!(answer(&acts).1, vec![1]);
+    let mut c = closes(&acts);
+    c.sort();
+    assert_eq!(c, vec![s1.token, s2.token]);
+    assert_eq!(
+        f.servers()[0].srtt_ms,
+        Some(3000),
+        "learned from the late answer"
+    );
+    assert_eq!(f.poll_timeout(), None);
+    // Never answered: Fail at 5 s, every socket closed.
+    let s = submit_one(&mut f, ms(10_000), &q_a("b.example"), 2, &mut r);
+    let mut tokens = vec![s.token];
+    let mut last = None;
+    while let Some(t) = f.poll_timeout() {
+        f.handle_timeout(t, &mut r);
+        let acts = drain(&mut f);
+        tokens.extend(sends(&acts).iter().map(|s| s.token));
+        if failed(&acts).is_some() {
+            let mut c = closes(&acts);
+            c.sort();
+            tokens.sort();
+            assert_eq!(c, tokens);
+            last = Some(t);
+        }
+    }
+    assert_eq!(last, Some(ms(15_000)));
+}
+
 #[test]
 fn all_servers_sends_everywhere_and_first_answer_wins() {
     let mut f = fwd(Policy::AllServers, &[A1, A2, A3]);
@@ -692,7 +879,7 @@ fn all_servers_sends_everywhere_and_first_answer_wins() {
     let ids: HashSet<u16> = s.iter().map(|x| id_of(&x.packet)).collect();
     assert_eq!(ids.len(), 3, "one ID per server");
     assert_eq!(
-        f.on_udp_reply(ms(10), s[1].token, sa(A2), &ok_reply(&s[1].packet), &mut r),
+        f.handle_udp_reply(ms(10), s[1].token, sa(A2), &ok_reply(&s[1].packet), &mut r),
         Verdict::Accepted
     );
     let acts = drain(&mut f);
@@ -700,15 +887,23 @@ fn all_servers_sends_everywhere_and_first_answer_wins() {
     assert_eq!(closes(&acts).len(), 3);
     // The losers' answers are late.
     assert_eq!(
-        f.on_udp_reply(ms(11), s[0].token, sa(A1), &ok_reply(&s[0].packet), &mut r),
+        f.handle_udp_reply(ms(11), s[0].token, sa(A1), &ok_reply(&s[0].packet), &mut r),
         Verdict::Dropped(DropReason::UnknownToken)
     );
-    // Timeout: everyone again, then Fail.
+    // Timeout: everyone again (waiting twice as long), then Fail at the
+    // 5 s give-up.
     f.submit(ms(100), &q_a("b.example"), 2, &mut r);
     assert_eq!(sends(&drain(&mut f)).len(), 3);
-    f.on_timer(ms(600), &mut r);
+    f.handle_timeout(ms(600), &mut r);
     assert_eq!(sends(&drain(&mut f)).len(), 3);
-    f.on_timer(ms(1100), &mut r);
+    assert_eq!(f.poll_timeout(), Some(ms(1600)));
+    f.handle_timeout(ms(1600), &mut r);
+    assert!(
+        answer_free(&drain(&mut f)),
+        "still waiting for a late answer"
+    );
+    assert_eq!(f.poll_timeout(), Some(ms(5100)));
+    f.handle_timeout(ms(5100), &mut r);
     assert_eq!(failed(&drain(&mut f)), Some(vec![2]));
 }
 
@@ -720,14 +915,14 @@ fn fastest_probes_then_follows_the_lowest_srtt() {
     f.submit(T0, &q_a("q1.example"), 1, &mut r);
     let s = sends(&drain(&mut f));
     assert_eq!(s.len(), 3);
-    f.on_udp_reply(ms(40), s[0].token, sa(A1), &ok_reply(&s[0].packet), &mut r);
+    f.handle_udp_reply(ms(40), s[0].token, sa(A1), &ok_reply(&s[0].packet), &mut r);
     drain(&mut f);
     assert_eq!(f.servers()[0].srtt_ms, Some(40));
     // A1 is the only measured server: it gets the next queries alone.
     let t1 = ms(100);
     let s = submit_one(&mut f, t1, &q_a("q2.example"), 2, &mut r);
     assert_eq!(s.to, sa(A1));
-    f.on_udp_reply(ms(150), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
+    f.handle_udp_reply(ms(150), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
     drain(&mut f);
     assert_eq!(f.servers()[0].srtt_ms, Some(41), "7/8·40 + 1/8·50");
     // 20 s later: a re-probe; A3 answers first and is faster.
@@ -735,7 +930,7 @@ fn fastest_probes_then_follows_the_lowest_srtt() {
     f.submit(t2, &q_a("q3.example"), 3, &mut r);
     let s = sends(&drain(&mut f));
     assert_eq!(s.len(), 3, "re-probe after 20 s");
-    f.on_udp_reply(
+    f.handle_udp_reply(
         t2 + Duration::from_millis(8),
         s[2].token,
         sa(A3),
@@ -751,7 +946,7 @@ fn fastest_probes_then_follows_the_lowest_srtt() {
         &mut r,
     );
     assert_eq!(s.to, sa(A3), "lowest SRTT");
-    f.on_udp_reply(
+    f.handle_udp_reply(
         t2 + Duration::from_millis(1010),
         s.token,
         sa(A3),
@@ -777,12 +972,12 @@ fn fastest_skips_a_server_that_timed_out() {
     // Measure both: A1 fast, A2 slow.
     f.submit(T0, &q_a("m1.example"), 1, &mut r);
     let s = sends(&drain(&mut f));
-    f.on_udp_reply(ms(10), s[0].token, sa(A1), &ok_reply(&s[0].packet), &mut r);
+    f.handle_udp_reply(ms(10), s[0].token, sa(A1), &ok_reply(&s[0].packet), &mut r);
     drain(&mut f);
     f.submit(T0 + Duration::from_secs(20), &q_a("m2.example"), 2, &mut r);
     let s = sends(&drain(&mut f));
     let t = T0 + Duration::from_millis(20_030);
-    f.on_udp_reply(t, s[1].token, sa(A2), &ok_reply(&s[1].packet), &mut r);
+    f.handle_udp_reply(t, s[1].token, sa(A2), &ok_reply(&s[1].packet), &mut r);
     drain(&mut f);
     let sv = f.servers();
     assert_eq!((sv[0].srtt_ms, sv[1].srtt_ms), (Some(10), Some(30)));
@@ -791,12 +986,12 @@ fn fastest_skips_a_server_that_timed_out() {
     let t = T0 + Duration::from_secs(21);
     let s = submit_one(&mut f, t, &q_a("x.example"), 3, &mut r);
     assert_eq!(s.to, sa(A1));
-    assert_eq!(f.next_wakeup(), Some(t + Duration::from_millis(250)));
-    f.on_timer(t + Duration::from_millis(250), &mut r);
+    assert_eq!(f.poll_timeout(), Some(t + Duration::from_millis(250)));
+    f.handle_timeout(t + Duration::from_millis(250), &mut r);
     let s2 = sends(&drain(&mut f)).remove(0);
     assert_eq!(s2.to, sa(A2));
     let t = t + Duration::from_millis(280);
-    f.on_udp_reply(t, s2.token, sa(A2), &ok_reply(&s2.packet), &mut r);
+    f.handle_udp_reply(t, s2.token, sa(A2), &ok_reply(&s2.packet), &mut r);
     drain(&mut f);
     // A1 is down for 1 s: the next query goes to A2 first.
     let down = f.servers()[0].down_until.unwrap();
@@ -813,16 +1008,16 @@ fn per_try_timeout_follows_srtt_within_bounds() {
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
-    f.on_udp_reply(ms(200), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
+    f.handle_udp_reply(ms(200), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
     drain(&mut f);
     submit_one(&mut f, ms(1000), &q_a("b.example"), 2, &mut r);
-    assert_eq!(f.next_wakeup(), Some(ms(1600)), "3 × 200 ms");
+    assert_eq!(f.poll_timeout(), Some(ms(1600)), "3 × 200 ms");
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
-    f.on_udp_reply(ms(900), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
+    f.handle_udp_reply(ms(900), s.token, sa(A1), &ok_reply(&s.packet), &mut r);
     drain(&mut f);
     submit_one(&mut f, ms(1000), &q_a("b.example"), 2, &mut r);
-    assert_eq!(f.next_wakeup(), Some(ms(2500)), "clamped to 1500 ms");
+    assert_eq!(f.poll_timeout(), Some(ms(2500)), "clamped to 1500 ms");
 }
 
 // ---- SERVFAIL, TC, TCP ----
@@ -834,21 +1029,21 @@ fn servfail_moves_on_at_once_and_is_delivered_when_nobody_is_left() {
     let s1 = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
     let sf = reply(&s1.packet, rcode::SERVFAIL, &[]);
     assert_eq!(
-        f.on_udp_reply(ms(5), s1.token, sa(A1), &sf, &mut r),
+        f.handle_udp_reply(ms(5), s1.token, sa(A1), &sf, &mut r),
         Verdict::Accepted
     );
     let acts = drain(&mut f);
     assert_eq!(closes(&acts), vec![s1.token]);
     let s2 = sends(&acts).remove(0);
     assert_eq!(s2.to, sa(A2), "no wait for the timer");
-    f.on_udp_reply(ms(9), s2.token, sa(A2), &ok_reply(&s2.packet), &mut r);
+    f.handle_udp_reply(ms(9), s2.token, sa(A2), &ok_reply(&s2.packet), &mut r);
     let (_, _, cacheable) = answer(&drain(&mut f));
     assert!(cacheable);
 
     // Both refuse: the last refusal is delivered, not cacheable, and A1 is
     // not asked again.
     let s1 = submit_one(&mut f, ms(20), &q_a("b.example"), 2, &mut r);
-    f.on_udp_reply(
+    f.handle_udp_reply(
         ms(21),
         s1.token,
         sa(A1),
@@ -857,7 +1052,7 @@ fn servfail_moves_on_at_once_and_is_delivered_when_nobody_is_left() {
     );
     let s2 = sends(&drain(&mut f)).remove(0);
     let sf = reply(&s2.packet, rcode::SERVFAIL, &[]);
-    f.on_udp_reply(ms(22), s2.token, sa(A2), &sf, &mut r);
+    f.handle_udp_reply(ms(22), s2.token, sa(A2), &sf, &mut r);
     let acts = drain(&mut f);
     assert!(sends(&acts).is_empty());
     let (resp, clients, cacheable) = answer(&acts);
@@ -868,7 +1063,7 @@ fn servfail_moves_on_at_once_and_is_delivered_when_nobody_is_left() {
     // An extended RCODE (BADVERS) is a refusal too.
     let s1 = submit_one(&mut f, ms(30), &q_a("c.example"), 3, &mut r);
     let bad = with_upstream_opt(reply(&s1.packet, 0, &[]), 1);
-    f.on_udp_reply(ms(31), s1.token, sa(A1), &bad, &mut r);
+    f.handle_udp_reply(ms(31), s1.token, sa(A1), &bad, &mut r);
     assert_eq!(sends(&drain(&mut f))[0].to, sa(A2));
 }
 
@@ -877,7 +1072,7 @@ fn nxdomain_is_delivered_and_cacheable() {
     let mut f = fwd(Policy::StrictOrder, &[A1, A2]);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("nx.example"), 1, &mut r);
-    f.on_udp_reply(
+    f.handle_udp_reply(
         ms(1),
         s.token,
         sa(A1),
@@ -898,7 +1093,7 @@ fn truncated_udp_reply_is_retried_over_tcp() {
     let flags = get_u16(&tc, at::FLAGS).unwrap();
     put_u16(&mut tc, at::FLAGS, flags | flag::TC);
     assert_eq!(
-        f.on_udp_reply(ms(10), s.token, sa(A1), &tc, &mut r),
+        f.handle_udp_reply(ms(10), s.token, sa(A1), &tc, &mut r),
         Verdict::Accepted
     );
     let acts = drain(&mut f);
@@ -909,21 +1104,21 @@ fn truncated_udp_reply_is_retried_over_tcp() {
     assert_eq!(t.to, sa(A1), "same server");
     assert_ne!(id_of(&t.packet), id_of(&s.packet), "new ID");
     assert_eq!(&t.packet[12..], &s.packet[12..], "same question and OPT");
-    assert_eq!(f.next_wakeup(), Some(ms(10) + DEFAULT_TCP_TIMEOUT));
+    assert_eq!(f.poll_timeout(), Some(ms(10) + DEFAULT_TCP_TIMEOUT));
     assert_eq!(f.stats().truncated, 1);
     // The TCP reply is matched the same way.
     assert_eq!(
-        f.on_tcp_reply(ms(20), t.token, Ok(&ok_reply(&s.packet)), &mut r),
+        f.handle_tcp_reply(ms(20), t.token, Ok(&ok_reply(&s.packet)), &mut r),
         Verdict::Dropped(DropReason::WrongId)
     );
     assert_eq!(
-        f.on_udp_reply(ms(20), t.token, sa(A1), &ok_reply(&t.packet), &mut r),
+        f.handle_udp_reply(ms(20), t.token, sa(A1), &ok_reply(&t.packet), &mut r),
         Verdict::Dropped(DropReason::UnknownToken),
         "a datagram on a TCP token"
     );
     let big = reply(&t.packet, 0, &[[10, 0, 0, 1]; 40]);
     assert_eq!(
-        f.on_tcp_reply(ms(30), t.token, Ok(&big), &mut r),
+        f.handle_tcp_reply(ms(30), t.token, Ok(&big), &mut r),
         Verdict::Accepted
     );
     let acts = drain(&mut f);
@@ -948,11 +1143,11 @@ fn tcp_failure_moves_to_the_next_server() {
     let s = submit_one(&mut f, T0, &q_a("big.example"), 1, &mut r);
     let mut tc = reply(&s.packet, 0, &[]);
     put_u16(&mut tc, at::FLAGS, flag::QR | flag::TC);
-    f.on_udp_reply(ms(10), s.token, sa(A1), &tc, &mut r);
+    f.handle_udp_reply(ms(10), s.token, sa(A1), &tc, &mut r);
     let t = sends(&drain(&mut f)).remove(0);
     assert!(t.tcp);
     assert_eq!(
-        f.on_tcp_reply(ms(15), t.token, Err(()), &mut r),
+        f.handle_tcp_reply(ms(15), t.token, Err(()), &mut r),
         Verdict::Accepted
     );
     let acts = drain(&mut f);
@@ -963,11 +1158,11 @@ fn tcp_failure_moves_to_the_next_server() {
     // A TCP reply with TC=1 is delivered as is, not cacheable.
     let mut tc2 = reply(&n.packet, 0, &[]);
     put_u16(&mut tc2, at::FLAGS, flag::QR | flag::TC);
-    f.on_udp_reply(ms(20), n.token, sa(A2), &tc2, &mut r);
+    f.handle_udp_reply(ms(20), n.token, sa(A2), &tc2, &mut r);
     let t2 = sends(&drain(&mut f)).remove(0);
     let mut tc3 = reply(&t2.packet, 0, &[]);
     put_u16(&mut tc3, at::FLAGS, flag::QR | flag::TC);
-    f.on_tcp_reply(ms(25), t2.token, Ok(&tc3), &mut r);
+    f.handle_tcp_reply(ms(25), t2.token, Ok(&tc3), &mut r);
     let (_, _, cacheable) = answer(&drain(&mut f));
     assert!(!cacheable);
 }
@@ -979,13 +1174,13 @@ fn everyone_failing_over_tcp_ends_in_fail() {
     let s = submit_one(&mut f, T0, &q_a("big.example"), 1, &mut r);
     let mut tc = reply(&s.packet, 0, &[]);
     put_u16(&mut tc, at::FLAGS, flag::QR | flag::TC);
-    f.on_udp_reply(ms(10), s.token, sa(A1), &tc, &mut r);
+    f.handle_udp_reply(ms(10), s.token, sa(A1), &tc, &mut r);
     let t = sends(&drain(&mut f)).remove(0);
-    f.on_tcp_reply(ms(15), t.token, Err(()), &mut r);
+    f.handle_tcp_reply(ms(15), t.token, Err(()), &mut r);
     let acts = drain(&mut f);
     assert_eq!(failed(&acts), Some(vec![1]));
     assert_eq!(f.inflight(), 0);
-    assert_eq!(f.next_wakeup(), None);
+    assert_eq!(f.poll_timeout(), None);
 }
 
 // ---- upstream list and counters ----
@@ -995,9 +1190,9 @@ fn set_upstreams_keeps_the_stats_of_servers_that_stay() {
     let mut f = fwd(Policy::StrictOrder, &[A1, A2]);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
-    f.on_timer(ms(500), &mut r);
+    f.handle_timeout(ms(500), &mut r);
     let s2 = sends(&drain(&mut f)).remove(0);
-    f.on_udp_reply(ms(520), s2.token, sa(A2), &ok_reply(&s2.packet), &mut r);
+    f.handle_udp_reply(ms(520), s2.token, sa(A2), &ok_reply(&s2.packet), &mut r);
     drain(&mut f);
     let _ = s;
     assert_eq!(
@@ -1032,7 +1227,7 @@ fn removed_server_is_not_retried() {
     let s = submit_one(&mut f, T0, &q_a("a.example"), 1, &mut r);
     assert_eq!(s.to, sa(A1));
     f.set_upstreams(vec![UpstreamSpec::new(sa(A1))]);
-    f.on_timer(ms(500), &mut r);
+    f.handle_timeout(ms(500), &mut r);
     let s2 = sends(&drain(&mut f)).remove(0);
     assert_eq!(s2.to, sa(A1), "A2 is gone: A1 again");
 }
@@ -1070,13 +1265,13 @@ fn tokens_are_unique_and_each_is_closed_once() {
         if i % 3 == 0
             && let Some(x) = s.first()
         {
-            f.on_udp_reply(now, x.token, x.to, &ok_reply(&x.packet), &mut r);
+            f.handle_udp_reply(now, x.token, x.to, &ok_reply(&x.packet), &mut r);
         }
-        f.on_timer(now, &mut r);
+        f.handle_timeout(now, &mut r);
         record(drain(&mut f), &mut opened);
     }
-    while let Some(t) = f.next_wakeup() {
-        f.on_timer(t, &mut r);
+    while let Some(t) = f.poll_timeout() {
+        f.handle_timeout(t, &mut r);
         record(drain(&mut f), &mut opened);
     }
     assert!(!opened.is_empty());
@@ -1357,7 +1552,7 @@ fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
             if junk == good {
                 continue;
             }
-            let v = f.on_udp_reply(ms(1), s.token, s.to, &junk, &mut r);
+            let v = f.handle_udp_reply(ms(1), s.token, s.to, &junk, &mut r);
             // A mutation may still be a valid reply to our question (a
             // changed TTL, say): then it is accepted, which is fine.
             if v == Verdict::Accepted {
@@ -1367,7 +1562,7 @@ fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
         let acts = drain(&mut f);
         let answered = acts.iter().any(|a| matches!(a, Action::Answer { .. }));
         if !answered && f.inflight() == 1 {
-            let v = f.on_udp_reply(ms(2), s.token, s.to, &good, &mut r);
+            let v = f.handle_udp_reply(ms(2), s.token, s.to, &good, &mut r);
             if v == Verdict::Accepted {
                 let acts = drain(&mut f);
                 if let Some(Action::Answer { response, .. }) =
@@ -1387,11 +1582,11 @@ fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
             let tok = Token(noise.below(8));
             let n = noise.below(100) as usize;
             let junk = noise.bytes(n);
-            let _ = f.on_udp_reply(ms(3), tok, s.to, &junk, &mut r);
-            let _ = f.on_tcp_reply(ms(3), tok, Ok(&junk), &mut r);
+            let _ = f.handle_udp_reply(ms(3), tok, s.to, &junk, &mut r);
+            let _ = f.handle_tcp_reply(ms(3), tok, Ok(&junk), &mut r);
         }
-        while let Some(t) = f.next_wakeup() {
-            f.on_timer(t, &mut r);
+        while let Some(t) = f.poll_timeout() {
+            f.handle_timeout(t, &mut r);
         }
         assert_eq!(f.inflight(), 0);
     }
@@ -1416,14 +1611,14 @@ fn genuine_reply_survives_a_flood_of_forgeries() {
         let mut m = good.clone();
         put_u16(&mut m, at::ID, id);
         assert_eq!(
-            f.on_udp_reply(ms(1), s.token, sa(A1), &m, &mut r),
+            f.handle_udp_reply(ms(1), s.token, sa(A1), &m, &mut r),
             Verdict::Dropped(DropReason::WrongId)
         );
         forged += 1;
     }
     assert_eq!(f.stats().drops.wrong_id, forged);
     assert_eq!(
-        f.on_udp_reply(ms(2), s.token, sa(A1), &good, &mut r),
+        f.handle_udp_reply(ms(2), s.token, sa(A1), &good, &mut r),
         Verdict::Accepted
     );
 }
@@ -1435,7 +1630,7 @@ fn answer_feeds_the_cache_and_odd_questions_are_not_cacheable() {
     let mut r = rng();
     let client = cq(0x0F0F, "Host.Example", 1, Some((1232, false)));
     let s = submit_one(&mut f, T0, &client, 1, &mut r);
-    f.on_udp_reply(
+    f.handle_udp_reply(
         ms(3),
         s.token,
         sa(A1),
@@ -1467,7 +1662,7 @@ fn answer_feeds_the_cache_and_odd_questions_are_not_cacheable() {
         put_u16(&mut q, n - 2, class);
         let s = submit_one(&mut f, ms(10), &q, 2, &mut r);
         assert_eq!(get_u16(&s.packet, question_end(&s.packet) - 2), Some(class));
-        f.on_udp_reply(ms(11), s.token, sa(A1), &reply(&s.packet, 0, &[]), &mut r);
+        f.handle_udp_reply(ms(11), s.token, sa(A1), &reply(&s.packet, 0, &[]), &mut r);
         let acts = drain(&mut f);
         assert!(matches!(
             &acts[0],

@@ -10,7 +10,29 @@
 //!   server selection, retries, TCP fallback).
 //! * [`resolver`]: the per-query decisions joining all of the above.
 //! * [`driver`]: the task with the sockets; [`acl`] says who may ask;
-//!   [`config`] reads `[dns]`.
+//!   [`config`] reads `[dns]`; `setup` turns it into the cores' settings
+//!   and local data; `metrics` publishes the counters.
+//!
+//! The cores follow the contract of design §3: `handle_*(now, input)`,
+//! `poll_timeout()`, `handle_timeout(now)`, `poll_action()` (one
+//! [`forward::Action`] type for the forwarder and the resolver: upstream
+//! sends and closes, and replies to clients whose query was forwarded) and
+//! `poll_event()` for what the driver logs. A client query is parsed once
+//! ([`message::QueryView`]) and that view goes to the cache, the local data,
+//! and the forwarder.
+//!
+//! # Dependencies
+//! `hickory-proto` builds and reads records on the slow paths (local data,
+//! CHAOS, RFC 8482, cache insertion). `hickory-server` is not used, and was
+//! removed from `Cargo.toml`: it is an async server framework (its own
+//! socket loop, a `RequestHandler` that gets every request decoded into a
+//! `Message`, authorities and catalogs for authoritative zones). hamasq's
+//! answers come from a byte-level cache hit path with `recvmmsg` /
+//! `sendmmsg` batches and a sans-IO forwarder that the framework would
+//! replace rather than serve; what it could add (authoritative zones,
+//! DNSSEC signing) is out of scope for a LAN forwarder, and its extra
+//! crates (hickory-net, async-trait, futures-util, ipnet...) would cost
+//! binary size for nothing.
 
 pub mod acl;
 pub mod cache;
@@ -21,7 +43,9 @@ pub mod grammar;
 pub mod hosts;
 pub mod local;
 pub mod message;
+mod metrics;
 pub mod resolver;
+mod setup;
 pub mod special_use;
 
 pub use cache::{Cache, CacheConfig, CacheStats, Lookup, NotCached, Question};

@@ -3,22 +3,30 @@
 //! ([`super::driver`]) owns the sockets and the clock and passes `now` in.
 //!
 //! A client query goes, in order:
-//! 1. [`QueryView::parse`]; a message that is not a well-formed query gets
+//! 1. [`QueryView::parse`], once: every later step reads that view (only
+//!    the slow paths that build records decode the QNAME, never the whole
+//!    message); a message that is not a well-formed query gets
 //!    FORMERR, NOTIMP (another opcode, RFC 1035 §4.1.1) or BADVERS
 //!    (RFC 6891 §6.1.3), and a response (QR=1) or a runt is dropped: a
 //!    reply to a reply could start a loop.
 //! 2. CHAOS TXT `*.bind`: the statistics names, answered locally in
 //!    dnsmasq's formats (or REFUSED with `chaos-stats = false`).
-//! 3. The cache fast path ([`Cache::lookup`]): one parse, one lookup, one
+//! 3. The cache fast path ([`Cache::lookup_parsed`]): one lookup, one
 //!    copy into `out`.
 //! 4. Local data ([`LocalData::answer`], with the DHCP host table): local
 //!    names shadow upstream answers, and never go upstream.
 //! 5. ANY (class IN) is answered with RFC 8482's HINFO, not forwarded.
 //! 6. `domain-needed`: a name without a dot is not forwarded (NXDOMAIN), as
 //!    dnsmasq does; a public resolver would only leak it.
-//! 7. The forwarder ([`Forwarder::submit`]): RFC 5452 matching, coalescing,
-//!    upstream policies. A cache entry within its stale window is served
-//!    stale if every upstream fails (RFC 8767 §5).
+//! 7. The forwarder ([`Forwarder::handle_query`]): RFC 5452 matching,
+//!    coalescing, upstream policies. A cache entry within its stale window
+//!    is served stale if every upstream fails (RFC 8767 §5), or at once
+//!    when every upstream for the name holds `dns-forward-max` questions
+//!    (else SERVFAIL, at once too).
+//!
+//! Replies to forwarded queries, and the upstream socket work, come out of
+//! [`Resolver::poll_action`]; what deserves a log line comes out of
+//! [`Resolver::poll_event`].
 //!
 //! Upstream answers pass `stop-dns-rebind` (an answer for a public name that
 //! points into private address space is blocked: NOERROR without records,
@@ -29,13 +37,14 @@
 //! changes, entries for its names are purged: a name that appears with a
 //! new lease is not hidden behind an NXDOMAIN cached earlier.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{DNSClass, RData, Record};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::cache::{Cache, CacheConfig, Lookup};
 use super::forward::{
@@ -60,13 +69,13 @@ pub trait Client {
     fn transport(&self) -> Transport;
 }
 
-/// What [`Resolver::query`] did with a client query.
+/// What [`Resolver::handle_query`] did with a client query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// `out` holds the reply: send it.
     Reply,
     /// Forwarded (or joined an identical outstanding query); the reply comes
-    /// later through the `deliver` callback.
+    /// later as an [`Action::Reply`] from [`Resolver::poll_action`].
     Forwarded,
     /// Nothing to send.
     Dropped(Drop),
@@ -77,8 +86,6 @@ pub enum Outcome {
 pub enum Drop {
     /// Too short for a header, or a response (QR=1).
     Malformed,
-    /// `dns-forward-max` reached.
-    Overloaded,
 }
 
 /// Policy switches of the `[dns]` section.
@@ -113,22 +120,12 @@ pub struct ResolverStats {
     pub minimal_any: u64,
 }
 
-/// A request to the driver: open a socket and send, or close one.
+/// Something the driver reports (logs); the core never logs itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Io {
-    SendUdp {
-        token: Token,
-        to: SocketAddr,
-        packet: Vec<u8>,
-    },
-    SendTcp {
-        token: Token,
-        to: SocketAddr,
-        packet: Vec<u8>,
-    },
-    Close {
-        token: Token,
-    },
+pub enum Event {
+    /// `stop-dns-rebind` blocked an upstream answer for `name` (text form)
+    /// that pointed into private address space.
+    RebindBlocked { name: String },
 }
 
 /// The resolver: cache, local data and forwarder, one owner (the DNS task).
@@ -139,9 +136,11 @@ pub struct Resolver<C> {
     table: Arc<HostTable>,
     fwd: Forwarder<C>,
     entropy: Box<dyn Entropy + Send>,
-    io: Vec<Io>,
+    /// For the driver: upstream sends and closes, and replies to clients
+    /// whose query was forwarded. Never holds Answer or Fail.
+    actions: VecDeque<Action<C>>,
+    events: VecDeque<Event>,
     stats: ResolverStats,
-    scratch: Vec<u8>,
 }
 
 impl<C: Client> Resolver<C> {
@@ -159,9 +158,9 @@ impl<C: Client> Resolver<C> {
             table: Arc::new(HostTable::default()),
             fwd: Forwarder::new(fwd),
             entropy,
-            io: Vec::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
             stats: ResolverStats::default(),
-            scratch: Vec::with_capacity(1500),
         }
     }
 
@@ -233,19 +232,28 @@ impl<C: Client> Resolver<C> {
         self.table = table;
     }
 
-    /// Requests for the driver, in order.
-    pub fn take_io(&mut self) -> std::vec::Drain<'_, Io> {
-        self.io.drain(..)
+    /// The driver's next job, in order: [`Action::SendUdp`],
+    /// [`Action::SendTcp`], [`Action::Close`] (upstream sockets) and
+    /// [`Action::Reply`] (a reply for a client whose query was forwarded).
+    /// The forwarder's [`Action::Answer`] and [`Action::Fail`] are turned
+    /// into replies here and never returned.
+    pub fn poll_action(&mut self) -> Option<Action<C>> {
+        self.actions.pop_front()
     }
 
-    /// When [`Resolver::timer`] wants to run next.
-    pub fn next_wakeup(&self) -> Option<Mono> {
-        self.fwd.next_wakeup()
+    /// The next thing worth a log line.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Resolver::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Option<Mono> {
+        self.fwd.poll_timeout()
     }
 
     /// Handles one client query. On [`Outcome::Reply`], `out` holds the
     /// reply; `client` is called only when the query is forwarded.
-    pub fn query(
+    pub fn handle_query(
         &mut self,
         now: Mono,
         query: &[u8],
@@ -254,19 +262,20 @@ impl<C: Client> Resolver<C> {
         client: impl FnOnce() -> C,
     ) -> Outcome {
         self.stats.queries += 1;
-        // The fast path first: a cached answer needs nothing else.
-        let lookup = self.cache.lookup(query, transport, now, out);
-        if lookup == Lookup::Hit {
-            return Outcome::Reply;
-        }
+        // Parsed once; every step below reads this view.
         let q = match QueryView::parse(query) {
             Ok(q) => q,
             Err(e) => return self.bad_query(query, e, transport, out),
         };
+        // The fast path first: a cached answer needs nothing else.
+        if self.cache.lookup_parsed(&q, query, transport, now, out) == Lookup::Hit {
+            return Outcome::Reply;
+        }
         if q.qclass == CLASS_CH {
             return self.chaos(query, &q, transport, out);
         }
-        if let Some(answer) = self.local_answer(query) {
+        let qname = qname(query, &q);
+        if let Some(answer) = qname.as_ref().and_then(|n| self.local_answer(n, &q)) {
             return match respond(query, &answer, transport) {
                 Some(bytes) => {
                     self.stats.local_answers += 1;
@@ -277,16 +286,19 @@ impl<C: Client> Resolver<C> {
             };
         }
         if q.qtype == rtype::ANY && q.qclass == super::message::CLASS_IN {
-            return self.minimal_any(query, transport, out);
+            return self.minimal_any(query, qname.as_ref(), transport, out);
         }
         if self.opts.domain_needed && !has_dot(q.name()) {
             self.stats.domain_needed += 1;
             return self.error_reply(query, rcode::NXDOMAIN, out);
         }
-        match self.fwd.submit(now, query, client(), &mut *self.entropy) {
+        match self
+            .fwd
+            .handle_query(now, &q, query, client(), &mut *self.entropy)
+        {
             Submitted::Sent | Submitted::Coalesced => {
                 self.stats.forwarded += 1;
-                self.drain_actions(now, &mut |_, _| {});
+                self.drain_forwarder(now);
                 Outcome::Forwarded
             }
             Submitted::NoServer(_) => {
@@ -296,54 +308,55 @@ impl<C: Client> Resolver<C> {
             }
             Submitted::Invalid(_) => self.error_reply(query, rcode::FORMERR, out),
             Submitted::Overloaded(_) => {
+                // Every upstream for this name holds `dns-forward-max`
+                // questions (or this question has too many waiting
+                // clients). Answer now, never with silence: stale data if
+                // the cache has it (RFC 8767 §5), else SERVFAIL, RFC 1035
+                // §4.1.1's "unable to process this query due to a problem
+                // with the name server", which is what the client would
+                // get seconds later from the timeout anyway. Not REFUSED:
+                // that says "policy", and would read as an ACL decision.
                 self.stats.overloaded += 1;
-                Outcome::Dropped(Drop::Overloaded)
+                self.stale_or_servfail(query, transport, now, out);
+                if out.is_empty() {
+                    self.stats.malformed += 1;
+                    Outcome::Dropped(Drop::Malformed)
+                } else {
+                    Outcome::Reply
+                }
             }
         }
     }
 
     /// A datagram on upstream socket `token`.
-    pub fn upstream_udp(
-        &mut self,
-        now: Mono,
-        token: Token,
-        from: SocketAddr,
-        reply: &[u8],
-        deliver: &mut dyn FnMut(C, &[u8]),
-    ) {
+    pub fn handle_udp_reply(&mut self, now: Mono, token: Token, from: SocketAddr, reply: &[u8]) {
         self.fwd
-            .on_udp_reply(now, token, from, reply, &mut *self.entropy);
-        self.drain_actions(now, deliver);
+            .handle_udp_reply(now, token, from, reply, &mut *self.entropy);
+        self.drain_forwarder(now);
     }
 
     /// One message (or a failure) on upstream TCP connection `token`.
-    pub fn upstream_tcp(
-        &mut self,
-        now: Mono,
-        token: Token,
-        reply: Result<&[u8], ()>,
-        deliver: &mut dyn FnMut(C, &[u8]),
-    ) {
-        self.fwd.on_tcp_reply(now, token, reply, &mut *self.entropy);
-        self.drain_actions(now, deliver);
+    pub fn handle_tcp_reply(&mut self, now: Mono, token: Token, reply: Result<&[u8], ()>) {
+        self.fwd
+            .handle_tcp_reply(now, token, reply, &mut *self.entropy);
+        self.drain_forwarder(now);
     }
 
-    /// Timeouts and retries.
-    pub fn timer(&mut self, now: Mono, deliver: &mut dyn FnMut(C, &[u8])) {
-        self.fwd.on_timer(now, &mut *self.entropy);
-        self.drain_actions(now, deliver);
+    /// Timeouts and retries due at `now`.
+    pub fn handle_timeout(&mut self, now: Mono) {
+        self.fwd.handle_timeout(now, &mut *self.entropy);
+        self.drain_forwarder(now);
     }
 
-    fn drain_actions(&mut self, now: Mono, deliver: &mut dyn FnMut(C, &[u8])) {
+    /// Moves the forwarder's actions to ours: socket work as it is, an
+    /// answer or a failure as one reply per waiting client.
+    fn drain_forwarder(&mut self, now: Mono) {
         while let Some(a) = self.fwd.poll_action() {
             match a {
-                Action::SendUdp { token, to, packet } => {
-                    self.io.push(Io::SendUdp { token, to, packet })
+                a @ (Action::SendUdp { .. } | Action::SendTcp { .. } | Action::Close { .. }) => {
+                    self.actions.push_back(a)
                 }
-                Action::SendTcp { token, to, packet } => {
-                    self.io.push(Io::SendTcp { token, to, packet })
-                }
-                Action::Close { token } => self.io.push(Io::Close { token }),
+                Action::Reply { .. } => debug_assert!(false, "the forwarder never replies"),
                 Action::Answer {
                     question,
                     response,
@@ -355,54 +368,65 @@ impl<C: Client> Resolver<C> {
                     let blocked = self.opts.stop_dns_rebind && self.rebinds(&response);
                     if blocked {
                         self.stats.rebind_blocked += 1;
-                        crate::event_limited!(
-                            Warn,
-                            "dns.rebind_blocked",
-                            "name={:?} note=\"an upstream answer for a public name points into private address space\"",
-                            question
+                        self.events.push_back(Event::RebindBlocked {
+                            name: question
                                 .as_ref()
                                 .map(|q| super::message::name_text(q.name()))
-                                .unwrap_or_default()
-                        );
+                                .unwrap_or_default(),
+                        });
                         strip_records(&mut response);
                     } else if cacheable && let Some(q) = &question {
                         let _ = self.cache.insert(q, &response, now);
                     }
-                    for c in clients {
-                        self.scratch.clear();
-                        if relay(c.query(), &response, c.transport(), &mut self.scratch) {
-                            deliver(c, &self.scratch);
+                    for client in clients {
+                        let mut packet = Vec::new();
+                        if relay(client.query(), &response, client.transport(), &mut packet) {
+                            self.actions.push_back(Action::Reply { client, packet });
                         }
                     }
                 }
                 Action::Fail { clients } => {
-                    for c in clients {
-                        let mut out = std::mem::take(&mut self.scratch);
-                        out.clear();
-                        if self
-                            .cache
-                            .serve_stale(c.query(), c.transport(), now, &mut out)
-                        {
-                            self.stats.stale_served += 1;
-                        } else {
-                            self.stats.servfail += 1;
-                            error_reply_into(c.query(), rcode::SERVFAIL, &mut out);
+                    for client in clients {
+                        let mut packet = Vec::new();
+                        self.stale_or_servfail(
+                            client.query(),
+                            client.transport(),
+                            now,
+                            &mut packet,
+                        );
+                        if !packet.is_empty() {
+                            self.actions.push_back(Action::Reply { client, packet });
                         }
-                        if !out.is_empty() {
-                            deliver(c, &out);
-                        }
-                        self.scratch = out;
                     }
                 }
             }
         }
     }
 
-    fn local_answer(&self, query: &[u8]) -> Option<LocalAnswer> {
-        let m = Message::from_vec(query).ok()?;
-        let q = m.queries.first()?;
-        self.local
-            .answer(&self.table, q.name(), q.query_type(), q.query_class())
+    /// RFC 8767 §5: a stale cached answer if there is one, else SERVFAIL.
+    fn stale_or_servfail(
+        &mut self,
+        query: &[u8],
+        transport: Transport,
+        now: Mono,
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        if self.cache.serve_stale(query, transport, now, out) {
+            self.stats.stale_served += 1;
+        } else {
+            self.stats.servfail += 1;
+            error_reply_into(query, rcode::SERVFAIL, out);
+        }
+    }
+
+    fn local_answer(&self, qname: &Name, q: &QueryView) -> Option<LocalAnswer> {
+        self.local.answer(
+            &self.table,
+            qname,
+            RecordType::from(q.qtype),
+            DNSClass::from(q.qclass),
+        )
     }
 
     fn bad_query(
@@ -463,16 +487,19 @@ impl<C: Client> Resolver<C> {
     /// RFC 8482 §4.2: ANY for a name without local data is answered here
     /// with one synthesized HINFO ("RFC8482"), never forwarded: ANY answers
     /// are an amplification tool and no client needs them.
-    fn minimal_any(&mut self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> Outcome {
-        let Ok(m) = Message::from_vec(query) else {
-            return self.error_reply(query, rcode::FORMERR, out);
-        };
-        let Some(q) = m.queries.first() else {
+    fn minimal_any(
+        &mut self,
+        query: &[u8],
+        qname: Option<&Name>,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let Some(qname) = qname else {
             return self.error_reply(query, rcode::FORMERR, out);
         };
         let answer = LocalAnswer {
             rcode: ResponseCode::NoError,
-            answers: vec![super::local::hinfo_rfc8482(q.name(), 3600)],
+            answers: vec![super::local::hinfo_rfc8482(qname, 3600)],
             authority: Vec::new(),
             authoritative: false,
         };
@@ -589,6 +616,14 @@ pub fn private_v4(a: Ipv4Addr, localhost_ok: bool) -> bool {
         || (o[0] == 100 && (o[1] & 0xC0) == 64)
         || a.is_documentation()
         || a.is_broadcast()
+}
+
+/// The QNAME of a parsed query as the client wrote it (its case), for the
+/// slow paths that work on records. Only the name is decoded, not the
+/// whole message.
+fn qname(query: &[u8], q: &QueryView) -> Option<Name> {
+    let wire = query.get(HEADER_LEN..q.question_end - 4)?;
+    Name::read(&mut BinDecoder::new(wire)).ok()
 }
 
 fn has_dot(wire: &[u8]) -> bool {

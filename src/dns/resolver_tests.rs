@@ -34,6 +34,11 @@ fn up() -> SocketAddr {
 }
 
 fn resolver(opts: Options, cache: CacheConfig) -> Resolver<C> {
+    resolver_with(opts, cache, ForwardConfig::default())
+}
+
+/// [`resolver`] with forwarder settings; the upstream is always [`UP`].
+fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resolver<C> {
     let src = LocalSources {
         host_records: vec![parse_host_record("router.lan,192.168.1.1").unwrap()],
         locals: vec![vec!["lan".into()]],
@@ -47,7 +52,7 @@ fn resolver(opts: Options, cache: CacheConfig) -> Resolver<C> {
         Arc::new(LocalData::build(&src)),
         ForwardConfig {
             upstreams: vec![UpstreamSpec::new(up())],
-            ..ForwardConfig::default()
+            ..fwd
         },
         Box::new(move || {
             seed ^= seed << 13;
@@ -78,7 +83,7 @@ fn query(id: u16, name: &str, qtype: RecordType) -> Vec<u8> {
 
 fn ask(r: &mut Resolver<C>, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
     let mut out = Vec::new();
-    let o = r.query(now, q, Transport::Udp, &mut out, || C {
+    let o = r.handle_query(now, q, Transport::Udp, &mut out, || C {
         query: q.to_vec(),
         transport: Transport::Udp,
     });
@@ -87,9 +92,9 @@ fn ask(r: &mut Resolver<C>, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
 
 /// The upstream sends of the last step.
 fn sends(r: &mut Resolver<C>) -> Vec<(Token, Vec<u8>)> {
-    r.take_io()
-        .filter_map(|io| match io {
-            Io::SendUdp { token, to, packet } => {
+    std::iter::from_fn(|| r.poll_action())
+        .filter_map(|a| match a {
+            Action::SendUdp { token, to, packet } => {
                 assert_eq!(to, up());
                 Some((token, packet))
             }
@@ -132,11 +137,18 @@ fn deliver_all(
     token: Token,
     reply: &[u8],
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut got = Vec::new();
-    r.upstream_udp(now, token, up(), reply, &mut |c, b| {
-        got.push((c.query.clone(), b.to_vec()))
-    });
-    got
+    r.handle_udp_reply(now, token, up(), reply);
+    replies(r)
+}
+
+/// The replies to clients among the pending actions: (client query, reply).
+fn replies(r: &mut Resolver<C>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    std::iter::from_fn(|| r.poll_action())
+        .filter_map(|a| match a {
+            Action::Reply { client, packet } => Some((client.query, packet)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn msg(b: &[u8]) -> Message {
@@ -269,6 +281,14 @@ fn rebinding_answers_are_blocked_unless_the_domain_is_allowed() {
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         if blocked {
             assert!(a_records(&m).is_empty(), "{name}");
+            // Reported as an event for the driver to log, once.
+            assert_eq!(
+                r.poll_event(),
+                Some(Event::RebindBlocked {
+                    name: "evil.example".into()
+                })
+            );
+            assert_eq!(r.poll_event(), None);
             assert_eq!(ask(&mut r, now, &q).0, Outcome::Forwarded, "never cached");
             sends(&mut r);
         } else {
@@ -276,6 +296,7 @@ fn rebinding_answers_are_blocked_unless_the_domain_is_allowed() {
         }
     }
     assert_eq!(r.stats().rebind_blocked, 1);
+    assert_eq!(r.poll_event(), None, "the allowed domain is not reported");
     assert!(private_v4(Ipv4Addr::LOCALHOST, false));
     assert!(!private_v4(Ipv4Addr::LOCALHOST, true));
     assert!(private_v4(Ipv4Addr::new(100, 64, 0, 1), false));
@@ -399,10 +420,10 @@ fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
     let mut got = Vec::new();
     let mut now = t1;
     for _ in 0..200 {
-        let Some(w) = r.next_wakeup() else { break };
+        let Some(w) = r.poll_timeout() else { break };
         now = w.max(now);
-        r.timer(now, &mut |c, b| got.push((c.query.clone(), b.to_vec())));
-        r.take_io().for_each(drop);
+        r.handle_timeout(now);
+        got.extend(replies(&mut r));
         if got.len() == 2 {
             break;
         }
@@ -419,6 +440,53 @@ fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
         }
     }
     assert_eq!((r.stats().stale_served, r.stats().servfail), (1, 1));
+}
+
+/// Issue 17 item 2: past `dns-forward-max` the client is answered at once
+/// (stale data if any, else SERVFAIL), never left to time out in silence.
+#[test]
+fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
+    let mut r = resolver_with(
+        Options::default(),
+        CacheConfig {
+            stale_window: Some(Duration::from_secs(3600)),
+            ..CacheConfig::default()
+        },
+        ForwardConfig {
+            max_inflight: 1,
+            ..ForwardConfig::default()
+        },
+    );
+    let t0 = Mono(1_000);
+    let q = query(9, "stale.example.", RecordType::A);
+    assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
+    let s = sends(&mut r);
+    deliver_all(
+        &mut r,
+        t0,
+        s[0].0,
+        &answer(&s[0].1, &[Ipv4Addr::new(203, 0, 113, 1)], 60),
+    );
+    // The one slot is taken by a question the upstream sits on.
+    let t1 = t0 + Duration::from_secs(120);
+    let slow = query(10, "slow.example.", RecordType::A);
+    assert_eq!(ask(&mut r, t1, &slow).0, Outcome::Forwarded);
+    assert_eq!(sends(&mut r).len(), 1);
+    // Expired in the cache, no slot: the stale answer, now.
+    let (o, out) = ask(&mut r, t1, &q);
+    assert_eq!(o, Outcome::Reply);
+    let m = msg(&out);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(203, 0, 113, 1)]);
+    // Nothing cached, no slot: SERVFAIL with the client's ID, now.
+    let (o, out) = ask(&mut r, t1, &query(11, "other.example.", RecordType::A));
+    assert_eq!(o, Outcome::Reply);
+    let m = msg(&out);
+    assert_eq!(m.metadata.id, 11);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    assert!(sends(&mut r).is_empty(), "nothing more went upstream");
+    let st = r.stats();
+    assert_eq!((st.overloaded, st.stale_served, st.servfail), (2, 1, 1));
 }
 
 #[test]
@@ -454,10 +522,11 @@ fn random_and_mutated_queries_never_panic() {
             }
         }
         let _ = ask(&mut r, Mono(i), &q);
-        r.take_io().for_each(drop);
+        while r.poll_action().is_some() {}
         // Upstream junk on a live token never panics either.
         let junk: Vec<u8> = (0..(next() % 64)).map(|_| next() as u8).collect();
-        r.upstream_udp(Mono(i), Token(next() % 8), up(), &junk, &mut |_, _| {});
+        r.handle_udp_reply(Mono(i), Token(next() % 8), up(), &junk);
+        while r.poll_action().is_some() {}
     }
 }
 
