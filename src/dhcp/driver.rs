@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::gate::{Gate, gate};
 use super::host_table::HostTable;
 use super::lease_hook::{Context, Note};
 use super::leases::{Change, LeaseStore};
@@ -408,11 +407,8 @@ impl DhcpTask {
                 MsgType::Inform => self.counters.inform.inc(),
                 _ => {}
             }
-            if gate(*self.role.borrow(), req.msg) == Gate::Silent {
-                // Backup / Initialize: silent, never a NAK (design §4).
-                self.counters.gated.inc();
-                continue;
-            }
+            // The core asks the HA gate with the latest role (design §4).
+            self.server.set_role(*self.role.borrow());
             match self.server.handle(n, &req) {
                 Outcome::Silent(s) => self.count_silence(s, &req),
                 Outcome::Store(changes, s) => {
@@ -679,6 +675,8 @@ impl DhcpTask {
                 event_limited!(Warn, "dhcp.lease_max", "mac={}", req.hw);
             }
             Silence::NoReplyNeeded => {}
+            // Backup / Initialize: silent, never a NAK (design §4).
+            Silence::Gated => self.counters.gated.inc(),
             other => {
                 self.counters.silent_other.inc();
                 event_limited!(

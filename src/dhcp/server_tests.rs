@@ -18,6 +18,7 @@ use crate::dhcp::leases::Change;
 use crate::dhcp::options::parse_dhcp_option;
 use crate::dhcp::packed::PackedLease;
 use crate::dhcp::subnet::{IfAddr, Range, Reservations, Span, Subnet};
+use crate::vrrp::Role;
 
 // ---- fixtures ---------------------------------------------------------------
 
@@ -643,6 +644,49 @@ fn init_reboot_for_a_free_address_in_our_or_the_peer_range_is_adopted() {
         vec![Change::Upsert(lease(lan(170), 6, None, WALL0 + 20 + 3600))]
     );
     assert_eq!(s.db().active_count(secs(20).wall), 2);
+}
+
+#[test]
+fn a_box_that_is_not_active_answers_nothing_and_changes_nothing() {
+    // Design §4, the gate's first rows: Backup and Initialize are silent,
+    // never NAK, and touch no binding, offer or quarantine.
+    let mut s = server(Plan {
+        authoritative: true,
+        ..plan()
+    });
+    let x = dora(&mut s, secs(0), 1).yiaddr;
+    let o = offer(s.handle(secs(1), &discover(2))).yiaddr;
+    for role in [Role::Backup, Role::Initialize] {
+        s.set_role(role);
+        let reqs = [
+            discover(3),
+            selecting(2, o),
+            Req {
+                server_id: Some(lan(254)),
+                ..selecting(2, o)
+            },
+            init_reboot(3, x), // another client's: NAK when Active
+            init_reboot(4, Ipv4Addr::new(10, 1, 0, 9)), // wrong network
+            renewing(1, x),
+            decline(1, x),
+            release(1, x),
+            inform(1, x),
+        ];
+        for r in &reqs {
+            assert_eq!(
+                s.handle(secs(2), r),
+                Outcome::Silent(Silence::Gated),
+                "{role}: {r:?}"
+            );
+        }
+    }
+    // Nothing changed: the binding, the offer to client 2, no quarantine.
+    assert_eq!(s.db().active_count(secs(2).wall), 1);
+    assert!(s.db().get(x).is_some_and(|l| l.is_active(secs(2).wall)));
+    assert_eq!(s.quarantined().count(), 0);
+    s.set_role(Role::Active);
+    assert_eq!(ack(s.handle(secs(3), &selecting(2, o))).yiaddr, o);
+    assert_eq!(nak(s.handle(secs(3), &init_reboot(3, x))).msg, MsgType::Nak);
 }
 
 #[test]
