@@ -963,6 +963,7 @@ mod tests {
             }],
             peer: vec![Span::new([10, 0, 0, 200].into(), [10, 0, 0, 250].into())],
             vip: None,
+            vrrp: None,
         }
     }
 

@@ -147,7 +147,8 @@ pub struct DhcpTask {
     /// `None` while a commit runs on the blocking pool.
     pub store: Option<LeaseStore>,
     pub hosts: watch::Sender<Arc<HostTable>>,
-    pub role: watch::Receiver<Role>,
+    /// Each `[vrrp]` instance's role, by index (none without VRRP).
+    pub roles: Vec<watch::Receiver<Role>>,
     pub plans: watch::Receiver<Option<Arc<Plan>>>,
     pub log_dhcp: bool,
     pub counters: Counters,
@@ -407,8 +408,11 @@ impl DhcpTask {
                 MsgType::Inform => self.counters.inform.inc(),
                 _ => {}
             }
-            // The core asks the HA gate with the latest role (design §4).
-            self.server.set_role(*self.role.borrow());
+            // The core asks the HA gate with the latest role of the
+            // request's subnet (design §4).
+            for (i, r) in self.roles.iter().enumerate() {
+                self.server.set_role(i, *r.borrow());
+            }
             match self.server.handle(n, &req) {
                 Outcome::Silent(s) => self.count_silence(s, &req),
                 Outcome::Store(changes, s) => {

@@ -426,6 +426,7 @@ mod tests {
             }],
             peer: vec![Span::new(net(100), net(199))],
             vip: None,
+            vrrp: None,
         }
     }
 

@@ -236,8 +236,9 @@ pub struct Server {
     offer_of: HashMap<ClientKey, Ipv4Addr>,
     /// What the last published host table was built from.
     hosts: Option<HostsBuilt>,
-    /// The role VRRP decided, which the gate is asked with.
-    role: Role,
+    /// The role of each `[vrrp]` instance, by index ([`Subnet::vrrp`]):
+    /// the gate is asked with the role of the request's subnet.
+    roles: Vec<Role>,
 }
 
 /// See [`Server::refresh_host_table`].
@@ -264,13 +265,28 @@ impl Server {
             holds: Holds::default(),
             offer_of: HashMap::new(),
             hosts: None,
-            role: Role::Standalone,
+            roles: Vec::new(),
         }
     }
 
-    /// The role VRRP published (the driver passes each change on).
-    pub fn set_role(&mut self, role: Role) {
-        self.role = role;
+    /// The role `[vrrp]` instance number `instance` published (the driver
+    /// passes each one on).
+    pub fn set_role(&mut self, instance: usize, role: Role) {
+        if self.roles.len() <= instance {
+            self.roles.resize(instance + 1, Role::Initialize);
+        }
+        self.roles[instance] = role;
+    }
+
+    /// The role that gates subnet `si` (design §4): its instance's, or,
+    /// for a request no subnet of ours matches, the first instance's.
+    /// Standalone without VRRP; an instance not heard from yet is still
+    /// in Initialize (RFC 9568 §6.4.1).
+    fn role_of(&self, si: Option<usize>) -> Role {
+        match si.and_then(|i| self.plan.subnets[i].vrrp) {
+            Some(v) => self.roles.get(v).copied().unwrap_or(Role::Initialize),
+            None => self.roles.first().copied().unwrap_or(Role::Standalone),
+        }
     }
 
     /// Applies a reloaded config, keeping every binding.
@@ -300,7 +316,8 @@ impl Server {
         // deadline is compared with `now`) and swept by `tick`, not here:
         // a sweep per packet is O(offers) and a DISCOVER flood makes that big.
         let msg = self.gate_msg(req);
-        match gate::decide(self.role, msg, None, self.plan.authoritative) {
+        let role = self.role_of(self.subnet_for(req));
+        match gate::decide(role, msg, None, self.plan.authoritative) {
             Verdict::Answer => {}
             Verdict::Silent(s) => {
                 if msg == Msg::SelectOther {
@@ -488,7 +505,7 @@ impl Server {
             offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
-            role: self.role,
+            role: self.role_of(Some(si)),
         };
         let Some((ip, src)) = choose(subnet, &self.plan.reservations, &self.db, &self.holds, &ask)
         else {
@@ -574,7 +591,7 @@ impl Server {
             offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
-            role: self.role,
+            role: self.role_of(Some(si)),
         };
         let claim = gate::classify(
             ip,
@@ -585,7 +602,7 @@ impl Server {
             &ask,
             located,
         );
-        match gate::decide(self.role, msg, Some(claim), self.plan.authoritative) {
+        match gate::decide(ask.role, msg, Some(claim), self.plan.authoritative) {
             Verdict::Answer => {}
             Verdict::Silent(s) => return Outcome::Silent(s),
             Verdict::Nak(why) => return self.nak(req, why),
