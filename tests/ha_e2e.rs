@@ -1710,16 +1710,7 @@ fn each_subnet_follows_its_own_vrrp_instance() {
     let b_guest_port = guest.attach(lan.host("b").ns(), "b", "eth1", &["192.168.78.3/24"]);
     let ca = two_instance_conf(&lan, "a", A_PRIO, B_PRIO);
     let cb = two_instance_conf(&lan, "b", B_PRIO, A_PRIO);
-    let a = start(lan.host("a"), &ca);
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
-    let b = start(lan.host("b"), &cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(5),
-    );
+    let (a, b) = start_pair(&lan, &ca, &cb);
     b.wait_for_log(
         "vrrp.state instance=guest role=active",
         Duration::from_secs(5),
@@ -1748,14 +1739,20 @@ fn each_subnet_follows_its_own_vrrp_instance() {
         "guest client got {g1}, not from B (the guest instance's Active)"
     );
 
+    // B's guest link goes down or up; waits for A's next guest `role`.
+    let b_guest_link = |up: bool, a_role: &str| {
+        let line = format!("vrrp.state instance=guest role={a_role}");
+        let before = a.logs().matches(&line).count();
+        let state = if up { "up" } else { "down" };
+        guest
+            .bridge()
+            .run_ok(&["ip", "link", "set", &b_guest_port, state]);
+        a.wait_for_log_count(&line, before + 1, Duration::from_secs(5));
+    };
+
     // The guest instance fails over to A (B's guest link is cut); the LAN
     // instance stays where it is.
-    let a_active = "vrrp.state instance=guest role=active";
-    let before = a.logs().matches(a_active).count();
-    guest
-        .bridge()
-        .run_ok(&["ip", "link", "set", &b_guest_port, "down"]);
-    a.wait_for_log_count(a_active, before + 1, Duration::from_secs(5));
+    b_guest_link(false, "active");
     let g2 = lease(&guest, "g2");
     assert!(in_range(&g2, GUEST_A), "guest client got {g2}, not from A");
     let c2 = lease(&lan, "c2");
@@ -1763,12 +1760,7 @@ fn each_subnet_follows_its_own_vrrp_instance() {
 
     // B comes back on the guest segment and takes it over again (higher
     // priority, preempt); the LAN is still A's.
-    let a_backup = "vrrp.state instance=guest role=backup";
-    let before = a.logs().matches(a_backup).count();
-    guest
-        .bridge()
-        .run_ok(&["ip", "link", "set", &b_guest_port, "up"]);
-    a.wait_for_log_count(a_backup, before + 1, Duration::from_secs(5));
+    b_guest_link(true, "backup");
     let g3 = lease(&guest, "g3");
     assert!(in_range(&g3, GUEST_B), "guest client got {g3}, not from B");
     let c3 = lease(&lan, "c3");
