@@ -55,6 +55,8 @@
 //!   cutting B's guest link fails the guest instance over to A (guest
 //!   clients now lease from A) and its return hands it back, while the
 //!   LAN instance never changes role and LAN clients keep leasing from A.
+//!   A SIGHUP with A's `[vrrp]` sections swapped logs that VRRP changes
+//!   need a restart, and DHCP keeps following the running instances.
 //!
 //! Each test prints what it measured (`--nocapture`).
 
@@ -1700,10 +1702,10 @@ fn each_subnet_follows_its_own_vrrp_instance() {
     };
     lan.add_host("a", &[A_ADDR]);
     lan.add_host("b", &[B_ADDR]);
-    for c in ["c1", "c2", "c3"] {
+    for c in ["c1", "c2", "c3", "c4"] {
         lan.add_host(c, &[]);
     }
-    for g in ["g1", "g2", "g3"] {
+    for g in ["g1", "g2", "g3", "g4"] {
         guest.add_host(g, &[]);
     }
     guest.attach(lan.host("a").ns(), "a", "eth1", &["192.168.78.2/24"]);
@@ -1775,8 +1777,45 @@ fn each_subnet_follows_its_own_vrrp_instance() {
     for (who, p) in [("a", &a), ("b", &b)] {
         assert!(!p.logs().contains("msg=Nak"), "{who} sent a NAK");
     }
+
+    // SIGHUP on A with its [vrrp] sections swapped: VRRP changes need a
+    // restart (said so in the log), and DHCP keeps following the instances
+    // that run, not the new file's order.
+    let text = read(&ca);
+    let (lan_at, guest_at) = (
+        text.find("[vrrp lan]").unwrap(),
+        text.find("[vrrp guest]").unwrap(),
+    );
+    std::fs::write(
+        &ca,
+        format!(
+            "{}{}\n{}",
+            &text[..lan_at],
+            &text[guest_at..],
+            &text[lan_at..guest_at]
+        ),
+    )
+    .unwrap();
+    let reloads = a.logs().matches("config.reloaded").count();
+    a.signal(lab::SIGHUP).unwrap();
+    a.wait_for_log_count("config.reloaded", reloads + 1, Duration::from_secs(5));
+    assert!(
+        a.logs()
+            .contains("section=vrrp note=\"VRRP changes take effect at the next start\""),
+        "no restart warning for the changed [vrrp] sections"
+    );
+    let c4 = lease(&lan, "c4");
+    assert!(
+        in_range(&c4, A_RANGE),
+        "after SIGHUP LAN client got {c4}, not from A"
+    );
+    let g4 = lease(&guest, "g4");
+    assert!(
+        in_range(&g4, GUEST_B),
+        "after SIGHUP guest client got {g4}, not from B"
+    );
     println!(
-        "two instances: LAN {c1} {c2} {c3} from A; guest {g1} (B), {g2} (A, failed over), {g3} (B again)"
+        "two instances: LAN {c1} {c2} {c3} {c4} from A; guest {g1} (B), {g2} (A, failed over), {g3} (B again), {g4} (B, after SIGHUP)"
     );
     a.signal(lab::SIGTERM).unwrap();
     b.signal(lab::SIGTERM).unwrap();
