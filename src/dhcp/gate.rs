@@ -190,10 +190,14 @@ pub fn classify(
     } else {
         Scope::Outside
     };
-    let holder = if db.held_by_other(ip, ask.key, ask.wall) {
-        Holder::Other
-    } else if !available(ip, subnet, res, db, holds, ask) {
-        Holder::Unavailable
+    // `available` includes "not held by another client": one lookup on
+    // the common path.
+    let holder = if !available(ip, subnet, res, db, holds, ask) {
+        if db.held_by_other(ip, ask.key, ask.wall) {
+            Holder::Other
+        } else {
+            Holder::Unavailable
+        }
     } else if let Some(l) = db.of_client(ask.key).filter(|l| l.ip() == ip) {
         if l.is_active(ask.wall) {
             Holder::Bound
