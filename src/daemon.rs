@@ -2,7 +2,7 @@
 //! (design §1).
 //!
 //! ```text
-//!   vrrp --watch<Role>--> dhcp --watch<Arc<HostTable>>--> dns
+//!   vrrp (one per instance) --watch<Role>--> dhcp --watch<Arc<HostTable>>--> dns
 //!   daemon --watch<Arc<Config>>--> every task (reload)
 //!   daemon --Shutdown (one per stage)--> every task
 //! ```
@@ -44,8 +44,9 @@ pub mod exit {
 
 /// The channels of design §1. Subsystems take the ends they need.
 pub struct Channels {
-    /// vrrp → dhcp.
-    pub role: watch::Sender<Role>,
+    /// vrrp → dhcp: one per `[vrrp]` instance, in config order (each DHCP
+    /// subnet follows the instance that owns its VIP, design §4).
+    pub roles: Vec<watch::Sender<Role>>,
     /// dhcp → dns.
     pub hosts: watch::Sender<Arc<HostTable>>,
     /// daemon → every task, on reload.
@@ -55,9 +56,11 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(config: Arc<Config>, has_vrrp: bool) -> Channels {
+    pub fn new(config: Arc<Config>, vrrp_instances: usize) -> Channels {
         Channels {
-            role: watch::Sender::new(Role::initial(has_vrrp)),
+            roles: (0..vrrp_instances)
+                .map(|_| watch::Sender::new(Role::initial(true)))
+                .collect(),
             hosts: watch::Sender::new(Arc::new(HostTable::default())),
             config: watch::Sender::new(config),
             dhcp_plan: watch::Sender::new(None),
@@ -173,7 +176,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     prepare_state_dir(&resolved)?;
 
     let cfg = Arc::new(resolved.config.clone());
-    let channels = Channels::new(cfg, !resolved.vrrp.is_empty());
+    let channels = Channels::new(cfg, resolved.vrrp.len());
     let mut tasks = Supervisor::default();
 
     // Sockets are bound before privileges are dropped.
@@ -189,9 +192,10 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         });
     }
 
-    // The first instance drives the DHCP gate (design §4).
-    for (i, v) in resolved.vrrp.iter().enumerate() {
-        let role = (i == 0).then(|| channels.role.clone());
+    // Each instance publishes its role; the DHCP subnets follow the
+    // instance that owns their VIP (design §4, `config::resolve::join_vrrp`).
+    for (v, role) in resolved.vrrp.iter().zip(&channels.roles) {
+        let role = Some(role.clone());
         let task =
             crate::vrrp::driver::VrrpTask::open(v.config.clone(), v.ifindex, v.primary, role)?;
         let name: &'static str = Box::leak(format!("vrrp-{}", v.config.name).into_boxed_str());
@@ -408,7 +412,11 @@ fn start_dhcp(
         server,
         store: Some(store),
         hosts: channels.hosts.clone(),
-        role: channels.role.subscribe(),
+        roles: channels
+            .roles
+            .iter()
+            .map(watch::Sender::subscribe)
+            .collect(),
         plans: channels.dhcp_plan.subscribe(),
         log_dhcp: cfg.log_dhcp,
         counters: driver::Counters::register(),
@@ -536,14 +544,24 @@ impl Daemon {
                 merged.config.general.metrics_listen = old.metrics_listen;
                 merged.config.general.control_socket = old.control_socket.clone();
                 merged.run_as = self.current.run_as.clone();
-                merged.config.vrrp = self.current.config.vrrp.clone();
-                merged.vrrp = self.current.vrrp.clone();
                 if merged.config.vrrp != self.current.config.vrrp {
                     event!(
                         Warn,
                         "config.restart_needed",
                         "section=vrrp note=\"VRRP changes take effect at the next start\""
                     );
+                }
+                merged.config.vrrp = self.current.config.vrrp.clone();
+                merged.vrrp = self.current.vrrp.clone();
+                // The DHCP subnets follow the instances that keep running.
+                if let Some(p) = merged.dhcp.as_mut() {
+                    for e in config::resolve::join_vrrp(&mut p.subnets, &merged.vrrp, path) {
+                        event!(
+                            Warn,
+                            "config.error",
+                            "{e} (with the running [vrrp] instances)"
+                        );
+                    }
                 }
                 let script = |c: &Config| {
                     c.dhcp
@@ -580,6 +598,20 @@ impl Daemon {
         }
     }
 
+    /// Each instance's role, `lan:active,guest:backup`; `standalone`
+    /// without VRRP.
+    fn roles(&self) -> String {
+        if self.channels.roles.is_empty() {
+            return Role::Standalone.to_string();
+        }
+        let names = self.current.vrrp.iter().map(|v| v.config.name.as_str());
+        names
+            .zip(&self.channels.roles)
+            .map(|(n, r)| format!("{n}:{}", *r.borrow()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     fn summary(&self) {
         event!(
             Info,
@@ -588,7 +620,7 @@ impl Daemon {
             self.started.elapsed().as_secs(),
             self.opts.config_path.display(),
             log::level(),
-            *self.channels.role.borrow(),
+            self.roles(),
             self.channels.hosts.borrow().len(),
             self.tasks.names()
         );
@@ -673,19 +705,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn channels_start_standalone_with_an_empty_host_table() {
+    fn channels_have_one_role_per_instance_and_an_empty_host_table() {
         let cfg = Arc::new(config::parse_and_validate(std::path::Path::new("t.conf"), "").unwrap());
-        let c = Channels::new(cfg.clone(), false);
-        let role_rx = c.role.subscribe();
-        let hosts_rx = c.hosts.subscribe();
-        assert_eq!(*role_rx.borrow(), Role::Standalone);
-        assert!(hosts_rx.borrow().is_empty());
-        c.role.send_replace(Role::Active);
-        assert_eq!(*role_rx.borrow(), Role::Active);
-        assert_eq!(
-            Channels::new(cfg, true).role.subscribe().borrow().clone(),
-            Role::Initialize
-        );
+        let c = Channels::new(cfg.clone(), 0);
+        assert!(c.roles.is_empty());
+        assert!(c.hosts.subscribe().borrow().is_empty());
+        // Two instances: each starts in Initialize and changes alone.
+        let c = Channels::new(cfg, 2);
+        let rx: Vec<_> = c.roles.iter().map(watch::Sender::subscribe).collect();
+        assert!(rx.iter().all(|r| *r.borrow() == Role::Initialize));
+        c.roles[1].send_replace(Role::Active);
+        assert_eq!(*rx[0].borrow(), Role::Initialize);
+        assert_eq!(*rx[1].borrow(), Role::Active);
     }
 
     #[test]

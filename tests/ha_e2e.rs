@@ -48,6 +48,15 @@
 //!   50 ms. After SIGKILL the VIP stays on A's eth0 and A's kernel keeps
 //!   answering the pings, so there the VIP gap is the time until B holds it.
 //! * `split_brain_hands_out_no_address_twice_and_heals_to_one_active`.
+//! * `each_subnet_follows_its_own_vrrp_instance`: both boxes also sit on a
+//!   guest segment 192.168.78.0/24 (a second lab's bridge, eth1) with a
+//!   second instance `guest` (VIP .1) where B is preferred; real udhcpc
+//!   clients on each segment lease from that segment's Active box only;
+//!   cutting B's guest link fails the guest instance over to A (guest
+//!   clients now lease from A) and its return hands it back, while the
+//!   LAN instance never changes role and LAN clients keep leasing from A.
+//!   A SIGHUP with A's `[vrrp]` sections swapped logs that VRRP changes
+//!   need a restart, and DHCP keeps following the running instances.
 //!
 //! Each test prints what it measured (`--nocapture`).
 
@@ -1619,4 +1628,198 @@ fn split_brain_hands_out_no_address_twice_and_heals_to_one_active() {
     a.wait_exit(Duration::from_secs(3));
     b.wait_exit(Duration::from_secs(3));
     assert_no_duplicates(&[lab.dir().join("hq-a"), lab.dir().join("hq-b")]);
+}
+
+// ---------------------------------------------------------------------------
+// Two VRRP instances: each subnet follows its own
+// ---------------------------------------------------------------------------
+
+const GUEST_VIP: &str = "192.168.78.1";
+const GUEST_A: (&str, &str) = ("192.168.78.20", "192.168.78.119");
+const GUEST_B: (&str, &str) = ("192.168.78.120", "192.168.78.219");
+
+/// A box on the LAN (eth0, `[vrrp lan]` first in the file) and a guest
+/// segment (eth1, `[vrrp guest]`), split scope on both.
+fn two_instance_conf(lab: &Lab, name: &str, lan_prio: u8, guest_prio: u8) -> PathBuf {
+    let (lan_own, lan_peer, g_own, g_peer) = if name == "a" {
+        (A_RANGE, B_RANGE, GUEST_A, GUEST_B)
+    } else {
+        (B_RANGE, A_RANGE, GUEST_B, GUEST_A)
+    };
+    let dir = lab.dir().join(format!("hq-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("hamasq.conf");
+    let vrrp = |inst: &str, ifname: &str, vrid: u8, prio: u8, vip: &str| {
+        format!(
+            "[vrrp {inst}]\ninterface = {ifname}\nvirtual-router-id = {vrid}\npriority = {prio}\n\
+             advert-int = {ADVERT}\nvirtual-ipaddress = {vip}/24\ngarp-master-delay = 0\n\n"
+        )
+    };
+    std::fs::write(
+        &p,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n\
+             [dhcp]\ninterface = eth0\ninterface = eth1\n\
+             dhcp-range = {},{},{LEASE}\ndhcp-peer-range = {},{}\n\
+             dhcp-range = {},{},{LEASE}\ndhcp-peer-range = {},{}\nlog-dhcp = true\n\n{}{}",
+            dir.join("state").display(),
+            lan_own.0,
+            lan_own.1,
+            lan_peer.0,
+            lan_peer.1,
+            g_own.0,
+            g_own.1,
+            g_peer.0,
+            g_peer.1,
+            vrrp("lan", "eth0", 51, lan_prio, VIP),
+            vrrp("guest", "eth1", 52, guest_prio, GUEST_VIP),
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// How many `vrrp.state` lines of `instance` a box has logged.
+fn state_changes(p: &Proc, instance: &str) -> usize {
+    p.logs()
+        .matches(&format!("vrrp.state instance={instance} "))
+        .count()
+}
+
+#[test]
+fn each_subnet_follows_its_own_vrrp_instance() {
+    if !lab::have_commands("ha_two_instances", &["udhcpc"]) {
+        return;
+    }
+    // Two segments: the LAN (this lab's bridge) and a guest segment (a
+    // second lab's bridge). Both boxes have eth0 on the LAN and eth1 on
+    // the guest segment; A is preferred on the LAN, B on the guest one.
+    let Some(mut lan) = Lab::new("ha_two_instances_lan") else {
+        return;
+    };
+    let Some(mut guest) = Lab::new("ha_two_instances_guest") else {
+        return;
+    };
+    lan.add_host("a", &[A_ADDR]);
+    lan.add_host("b", &[B_ADDR]);
+    for c in ["c1", "c2", "c3", "c4"] {
+        lan.add_host(c, &[]);
+    }
+    for g in ["g1", "g2", "g3", "g4"] {
+        guest.add_host(g, &[]);
+    }
+    guest.attach(lan.host("a").ns(), "a", "eth1", &["192.168.78.2/24"]);
+    let b_guest_port = guest.attach(lan.host("b").ns(), "b", "eth1", &["192.168.78.3/24"]);
+    let ca = two_instance_conf(&lan, "a", A_PRIO, B_PRIO);
+    let cb = two_instance_conf(&lan, "b", B_PRIO, A_PRIO);
+    let (a, b) = start_pair(&lan, &ca, &cb);
+    b.wait_for_log(
+        "vrrp.state instance=guest role=active",
+        Duration::from_secs(5),
+    );
+    a.wait_for_log(
+        "vrrp.state instance=guest role=backup",
+        Duration::from_secs(5),
+    );
+    let lan_changes = (state_changes(&a, "lan"), state_changes(&b, "lan"));
+
+    // A answers the LAN, B the guest segment: each from its own range.
+    let lease = |lab: &Lab, host: &str| {
+        udhcpc_once(lab, host).unwrap_or_else(|| {
+            panic!(
+                "{host} got no lease\n--- a ---\n{}\n--- b ---\n{}",
+                a.logs(),
+                b.logs()
+            )
+        })
+    };
+    let c1 = lease(&lan, "c1");
+    assert!(in_range(&c1, A_RANGE), "LAN client got {c1}, not from A");
+    let g1 = lease(&guest, "g1");
+    assert!(
+        in_range(&g1, GUEST_B),
+        "guest client got {g1}, not from B (the guest instance's Active)"
+    );
+
+    // B's guest link goes down or up; waits for A's next guest `role`.
+    let b_guest_link = |up: bool, a_role: &str| {
+        let line = format!("vrrp.state instance=guest role={a_role}");
+        let before = a.logs().matches(&line).count();
+        let state = if up { "up" } else { "down" };
+        guest
+            .bridge()
+            .run_ok(&["ip", "link", "set", &b_guest_port, state]);
+        a.wait_for_log_count(&line, before + 1, Duration::from_secs(5));
+    };
+
+    // The guest instance fails over to A (B's guest link is cut); the LAN
+    // instance stays where it is.
+    b_guest_link(false, "active");
+    let g2 = lease(&guest, "g2");
+    assert!(in_range(&g2, GUEST_A), "guest client got {g2}, not from A");
+    let c2 = lease(&lan, "c2");
+    assert!(in_range(&c2, A_RANGE), "LAN client got {c2}, not from A");
+
+    // B comes back on the guest segment and takes it over again (higher
+    // priority, preempt); the LAN is still A's.
+    b_guest_link(true, "backup");
+    let g3 = lease(&guest, "g3");
+    assert!(in_range(&g3, GUEST_B), "guest client got {g3}, not from B");
+    let c3 = lease(&lan, "c3");
+    assert!(in_range(&c3, A_RANGE), "LAN client got {c3}, not from A");
+
+    // The LAN instance never moved, and no box NAKed anyone.
+    assert_eq!(
+        (state_changes(&a, "lan"), state_changes(&b, "lan")),
+        lan_changes,
+        "the LAN instance changed role while the guest one failed over"
+    );
+    for (who, p) in [("a", &a), ("b", &b)] {
+        assert!(!p.logs().contains("msg=Nak"), "{who} sent a NAK");
+    }
+
+    // SIGHUP on A with its [vrrp] sections swapped: VRRP changes need a
+    // restart (said so in the log), and DHCP keeps following the instances
+    // that run, not the new file's order.
+    let text = read(&ca);
+    let (lan_at, guest_at) = (
+        text.find("[vrrp lan]").unwrap(),
+        text.find("[vrrp guest]").unwrap(),
+    );
+    std::fs::write(
+        &ca,
+        format!(
+            "{}{}\n{}",
+            &text[..lan_at],
+            &text[guest_at..],
+            &text[lan_at..guest_at]
+        ),
+    )
+    .unwrap();
+    let reloads = a.logs().matches("config.reloaded").count();
+    a.signal(lab::SIGHUP).unwrap();
+    a.wait_for_log_count("config.reloaded", reloads + 1, Duration::from_secs(5));
+    assert!(
+        a.logs()
+            .contains("section=vrrp note=\"VRRP changes take effect at the next start\""),
+        "no restart warning for the changed [vrrp] sections"
+    );
+    let c4 = lease(&lan, "c4");
+    assert!(
+        in_range(&c4, A_RANGE),
+        "after SIGHUP LAN client got {c4}, not from A"
+    );
+    let g4 = lease(&guest, "g4");
+    assert!(
+        in_range(&g4, GUEST_B),
+        "after SIGHUP guest client got {g4}, not from B"
+    );
+    println!(
+        "two instances: LAN {c1} {c2} {c3} {c4} from A; guest {g1} (B), {g2} (A, failed over), {g3} (B again), {g4} (B, after SIGHUP)"
+    );
+    a.signal(lab::SIGTERM).unwrap();
+    b.signal(lab::SIGTERM).unwrap();
+    a.wait_exit(Duration::from_secs(3));
+    b.wait_exit(Duration::from_secs(3));
+    assert_no_duplicates(&[lan.dir().join("hq-a"), lan.dir().join("hq-b")]);
 }

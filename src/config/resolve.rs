@@ -203,30 +203,8 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         }
     }
 
-    // HA: a DHCP subnet on a VRRP interface that holds one of the
-    // instance's VIPs identifies itself by the VIP (design §4).
     if let Some(p) = dhcp.as_mut() {
-        for s in &mut p.subnets {
-            let Some(l) = &s.local else { continue };
-            let vip = vrrp
-                .iter()
-                .filter(|v| v.config.interface == l.name)
-                .flat_map(|v| v.config.vips.iter().map(|(a, _)| *a))
-                .find(|a| s.contains(*a));
-            if let Some(v) = vip
-                && (s.own_range(v).is_some() || s.in_peer_range(v))
-            {
-                errs.push(ConfigError {
-                    file: config.file.clone(),
-                    line: None,
-                    section: Some("dhcp".into()),
-                    key: Some("dhcp-range".into()),
-                    value: Some(v.to_string()),
-                    message: "a DHCP range contains the VRRP virtual address".into(),
-                });
-            }
-            s.vip = vip;
-        }
+        errs.extend(join_vrrp(&mut p.subnets, &vrrp, &config.file));
     }
 
     if errs.is_empty() {
@@ -241,6 +219,50 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
     }
 }
 
+/// HA (design §4): a DHCP subnet on a VRRP interface that holds one of
+/// the instance's VIPs identifies itself by the VIP, and follows that
+/// instance's role. A subnet no instance has a VIP in (a relayed subnet, a
+/// link without a VIP) follows the first instance, so in a pair only one
+/// box answers for it; without VRRP every subnet stands alone. Also run
+/// on reload against the running instances (they need a restart).
+pub fn join_vrrp(
+    subnets: &mut [crate::dhcp::subnet::Subnet],
+    vrrp: &[VrrpInstance],
+    file: &Path,
+) -> Vec<ConfigError> {
+    let mut errs = Vec::new();
+    for s in subnets {
+        let owner = s.local.as_ref().and_then(|l| {
+            vrrp.iter().enumerate().find_map(|(i, v)| {
+                let vip = v
+                    .config
+                    .vips
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .find(|a| s.contains(*a));
+                vip.filter(|_| v.config.interface == l.name).map(|a| (i, a))
+            })
+        });
+        if let Some((_, v)) = owner
+            && (s.own_range(v).is_some() || s.in_peer_range(v))
+        {
+            errs.push(ConfigError {
+                file: file.to_path_buf(),
+                line: None,
+                section: Some("dhcp".into()),
+                key: Some("dhcp-range".into()),
+                value: Some(v.to_string()),
+                message: "a DHCP range contains the VRRP virtual address".into(),
+            });
+        }
+        s.vip = owner.map(|(_, v)| v);
+        s.vrrp = owner
+            .map(|(i, _)| i)
+            .or_else(|| (!vrrp.is_empty()).then_some(0));
+    }
+    errs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +270,78 @@ mod tests {
 
     fn res(text: &str) -> Result<Resolved, Vec<ConfigError>> {
         resolve(parse_and_validate(Path::new("t.conf"), text).unwrap())
+    }
+
+    #[test]
+    fn each_dhcp_subnet_follows_the_instance_whose_vip_it_holds() {
+        use crate::dhcp::subnet::{IfAddr, Span, Subnet};
+        let cfg = parse_and_validate(
+            Path::new("t.conf"),
+            "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 192.168.1.1/24\n\n\
+             [vrrp guest]\ninterface = eth1\nvirtual-router-id = 52\nvirtual-ipaddress = 192.168.2.1/24\n",
+        )
+        .unwrap();
+        let vrrp: Vec<VrrpInstance> = cfg
+            .vrrp
+            .iter()
+            .map(|v| VrrpInstance {
+                config: v.clone(),
+                ifindex: 0,
+                primary: std::net::Ipv4Addr::UNSPECIFIED,
+            })
+            .collect();
+        let subnet = |c: u8, ifname: Option<&str>| Subnet {
+            network: [192, 168, c, 0].into(),
+            prefix: 24,
+            local: ifname.map(|n| IfAddr {
+                name: n.into(),
+                index: 2,
+                addr: [192, 168, c, 2].into(),
+                prefix: 24,
+            }),
+            ranges: Vec::new(),
+            peer: Vec::new(),
+            vip: None,
+            vrrp: None,
+        };
+        // The guest VLAN first, a LAN, a relayed subnet, a subnet on the
+        // guest interface that no VIP lies in.
+        let mut subnets = vec![
+            subnet(2, Some("eth1")),
+            subnet(1, Some("eth0")),
+            subnet(9, None),
+            subnet(3, Some("eth1")),
+        ];
+        assert!(join_vrrp(&mut subnets, &vrrp, Path::new("t.conf")).is_empty());
+        let got: Vec<_> = subnets.iter().map(|s| (s.vip, s.vrrp)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some([192, 168, 2, 1].into()), Some(1)),
+                (Some([192, 168, 1, 1].into()), Some(0)),
+                (None, Some(0)),
+                (None, Some(0)),
+            ]
+        );
+        // A VIP on another interface than the subnet's is not its own.
+        let mut wrong_if = vec![subnet(2, Some("eth0"))];
+        join_vrrp(&mut wrong_if, &vrrp, Path::new("t.conf"));
+        assert_eq!((wrong_if[0].vip, wrong_if[0].vrrp), (None, Some(0)));
+        // Without VRRP every subnet stands alone.
+        join_vrrp(&mut subnets, &[], Path::new("t.conf"));
+        assert!(subnets.iter().all(|s| s.vip.is_none() && s.vrrp.is_none()));
+        // A range holding the VIP is refused.
+        let mut bad = vec![Subnet {
+            ranges: vec![crate::dhcp::subnet::Range {
+                span: Span::new([192, 168, 1, 1].into(), [192, 168, 1, 50].into()),
+                lease: crate::dhcp::config::LeaseTime::DEFAULT,
+                tag: None,
+            }],
+            ..subnet(1, Some("eth0"))
+        }];
+        let errs = join_vrrp(&mut bad, &vrrp, Path::new("t.conf"));
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].to_string().contains("dhcp-range"), "{}", errs[0]);
     }
 
     #[test]

@@ -22,9 +22,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 
 use super::binding::{ClientKey, Lease};
+use super::gate;
 use super::packed::{KeyParts, PackedLease};
 use super::subnet::{Reservations, Subnet};
 use crate::clock::{Mono, UnixTime};
+use crate::vrrp::Role;
 
 /// All bindings, indexed by address, by client and by name.
 ///
@@ -778,6 +780,8 @@ pub struct Ask<'a> {
     pub offered: Option<Ipv4Addr>,
     pub mono: Mono,
     pub wall: UnixTime,
+    /// The role of the subnet's VRRP instance (the HA gate's first column).
+    pub role: Role,
 }
 
 /// Whether `ip` can go to this client in `subnet`.
@@ -806,21 +810,25 @@ pub fn choose(
     holds: &Holds,
     ask: &Ask<'_>,
 ) -> Option<(Ipv4Addr, Source)> {
+    // The HA gate's DISCOVER rows say which candidate may be offered
+    // (design §4): the reservation, the client's binding (an adopted
+    // peer-range address only while its lease runs: once expired, the peer
+    // owns it again), and otherwise our own ranges only.
+    let offerable = |ip: Ipv4Addr| {
+        let claim = gate::classify(ip, subnet, res, db, holds, ask, true);
+        gate::decide(ask.role, gate::Msg::Discover, Some(claim), false) == gate::Verdict::Answer
+    };
     if let Some(ip) = ask.reserved {
         // A reserved address held by someone else is still refused: the
         // conflict is logged by the caller and the client gets a dynamic one.
-        if available(ip, subnet, res, db, holds, ask) {
+        if offerable(ip) {
             return Some((ip, Source::Reservation));
         }
     }
-    if let Some(prev) = db.of_client(ask.key) {
-        let ip = prev.ip();
-        // An address we adopted from the peer's range stays the client's
-        // while its lease runs; once expired, the peer owns it again.
-        let ours = prev.is_active(ask.wall) || !subnet.in_peer_range(ip);
-        if ours && subnet.contains(ip) && available(ip, subnet, res, db, holds, ask) {
-            return Some((ip, Source::Previous));
-        }
+    if let Some(prev) = db.of_client(ask.key)
+        && offerable(prev.ip())
+    {
+        return Some((prev.ip(), Source::Previous));
     }
     // A client that DISCOVERs again gets the offer it already has.
     if let Some(ip) = ask.offered
@@ -828,17 +836,16 @@ pub fn choose(
             .offers
             .get(&ip)
             .is_some_and(|(k, until)| k == ask.key && *until > ask.mono)
-        && subnet.own_range(ip).is_some()
-        && available(ip, subnet, res, db, holds, ask)
+        && offerable(ip)
     {
         return Some((ip, Source::Hashed));
     }
     if let Some(ip) = ask.requested
-        && subnet.own_range(ip).is_some()
-        && available(ip, subnet, res, db, holds, ask)
+        && offerable(ip)
     {
         return Some((ip, Source::Requested));
     }
+    // Our own ranges only, by construction: the table's (own, free) row.
     hashed(subnet, res, db, holds, ask).map(|ip| (ip, Source::Hashed))
 }
 
@@ -956,6 +963,7 @@ mod tests {
             }],
             peer: vec![Span::new([10, 0, 0, 200].into(), [10, 0, 0, 250].into())],
             vip: None,
+            vrrp: None,
         }
     }
 
@@ -981,6 +989,7 @@ mod tests {
             offered: None,
             mono: Mono(1000),
             wall: UnixTime(5000),
+            role: Role::Active,
         }
     }
 

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::gate::{Gate, gate};
 use super::host_table::HostTable;
 use super::lease_hook::{Context, Note};
 use super::leases::{Change, LeaseStore};
@@ -148,7 +147,8 @@ pub struct DhcpTask {
     /// `None` while a commit runs on the blocking pool.
     pub store: Option<LeaseStore>,
     pub hosts: watch::Sender<Arc<HostTable>>,
-    pub role: watch::Receiver<Role>,
+    /// Each `[vrrp]` instance's role, by index (none without VRRP).
+    pub roles: Vec<watch::Receiver<Role>>,
     pub plans: watch::Receiver<Option<Arc<Plan>>>,
     pub log_dhcp: bool,
     pub counters: Counters,
@@ -408,10 +408,10 @@ impl DhcpTask {
                 MsgType::Inform => self.counters.inform.inc(),
                 _ => {}
             }
-            if gate(*self.role.borrow(), req.msg) == Gate::Silent {
-                // Backup / Initialize: silent, never a NAK (design §4).
-                self.counters.gated.inc();
-                continue;
+            // The core asks the HA gate with the latest role of the
+            // request's subnet (design §4).
+            for (i, r) in self.roles.iter().enumerate() {
+                self.server.set_role(i, *r.borrow());
             }
             match self.server.handle(n, &req) {
                 Outcome::Silent(s) => self.count_silence(s, &req),
@@ -679,6 +679,8 @@ impl DhcpTask {
                 event_limited!(Warn, "dhcp.lease_max", "mac={}", req.hw);
             }
             Silence::NoReplyNeeded => {}
+            // Backup / Initialize: silent, never a NAK (design §4).
+            Silence::Gated => self.counters.gated.inc(),
             other => {
                 self.counters.silent_other.inc();
                 event_limited!(

@@ -23,15 +23,17 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::allocate::{Ask, Holds, LeaseDb, Source, available, choose};
+use super::allocate::{Ask, Holds, LeaseDb, Source, choose};
 use super::binding::{ClientKey, HwAddr, Lease};
 use super::config::{Boot, DhcpConfig, HostCfg, LeaseTime};
+use super::gate::{self, Msg, Verdict};
 use super::host_table::HostTable;
 use super::leases::Change;
 use super::options::OptionSpec;
 use super::subnet::{IfAddr, Reservations, Subnet};
 use super::{names, options};
 use crate::clock::{Mono, UnixTime};
+use crate::vrrp::Role;
 
 /// DHCP message types (RFC 2132 §9.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,8 @@ pub enum Silence {
     NoReplyNeeded,
     /// A message type a server does not answer (OFFER, ACK, ...).
     NotARequest,
+    /// The subnet's VRRP instance is not Active (design §4, [`gate`]).
+    Gated,
 }
 
 /// What the core decided.
@@ -232,6 +236,9 @@ pub struct Server {
     offer_of: HashMap<ClientKey, Ipv4Addr>,
     /// What the last published host table was built from.
     hosts: Option<HostsBuilt>,
+    /// The role of each `[vrrp]` instance, by index ([`Subnet::vrrp`]):
+    /// the gate is asked with the role of the request's subnet.
+    roles: Vec<Role>,
 }
 
 /// See [`Server::refresh_host_table`].
@@ -258,6 +265,27 @@ impl Server {
             holds: Holds::default(),
             offer_of: HashMap::new(),
             hosts: None,
+            roles: Vec::new(),
+        }
+    }
+
+    /// The role `[vrrp]` instance number `instance` published (the driver
+    /// passes each one on).
+    pub fn set_role(&mut self, instance: usize, role: Role) {
+        if self.roles.len() <= instance {
+            self.roles.resize(instance + 1, Role::Initialize);
+        }
+        self.roles[instance] = role;
+    }
+
+    /// The role that gates subnet `si` (design §4): its instance's, or,
+    /// for a request no subnet of ours matches, the first instance's.
+    /// Standalone without VRRP; an instance not heard from yet is still
+    /// in Initialize (RFC 9568 §6.4.1).
+    fn role_of(&self, si: Option<usize>) -> Role {
+        match si.and_then(|i| self.plan.subnets[i].vrrp) {
+            Some(v) => self.roles.get(v).copied().unwrap_or(Role::Initialize),
+            None => self.roles.first().copied().unwrap_or(Role::Standalone),
         }
     }
 
@@ -280,26 +308,55 @@ impl Server {
         &self.db
     }
 
-    /// The one entry point.
+    /// The one entry point. The HA gate's first rows (the role, the
+    /// message) are asked before anything else, so a Backup neither
+    /// answers nor changes any state (design §4).
     pub fn handle(&mut self, now: Now, req: &Req) -> Outcome {
         // Expired offers and quarantines are ignored by every check (their
         // deadline is compared with `now`) and swept by `tick`, not here:
         // a sweep per packet is O(offers) and a DISCOVER flood makes that big.
-        match req.msg {
-            MsgType::Discover => self.discover(now, req),
-            MsgType::Request => {
-                if req.server_id.is_some() {
-                    self.request_selecting(now, req)
-                } else if req.ciaddr.is_unspecified() {
-                    self.request_init_reboot(now, req)
-                } else {
-                    self.request_renew_rebind(now, req)
+        let msg = self.gate_msg(req);
+        let role = self.role_of(self.subnet_for(req));
+        match gate::decide(role, msg, None, self.plan.authoritative) {
+            Verdict::Answer => {}
+            Verdict::Silent(s) => {
+                if msg == Msg::SelectOther {
+                    // "If the server identifier ... does not match the
+                    // server's identifier, the server MUST NOT respond"
+                    // (RFC 2131 §4.3.2); our offer is freed.
+                    self.drop_offer(&ClientKey::new(req.client_id.as_deref(), req.hw));
                 }
+                return Outcome::Silent(s);
             }
-            MsgType::Decline => self.decline(now, req),
-            MsgType::Release => self.release(now, req),
-            MsgType::Inform => self.inform(now, req),
-            _ => Outcome::Silent(Silence::NotARequest),
+            Verdict::Nak(why) => return self.nak(req, why),
+        }
+        match msg {
+            Msg::Discover => self.discover(now, req),
+            Msg::Select => self.request_selecting(now, req),
+            Msg::InitReboot => self.request_init_reboot(now, req),
+            Msg::Renew => self.request_renew_rebind(now, req),
+            Msg::Decline => self.decline(now, req),
+            Msg::Release => self.release(now, req),
+            Msg::Inform => self.inform(now, req),
+            Msg::SelectOther | Msg::Other => Outcome::Silent(Silence::NotARequest),
+        }
+    }
+
+    /// The message as the gate's table sees it (RFC 2131 §4.3.2 tells the
+    /// REQUEST states apart by options 50/54 and ciaddr).
+    fn gate_msg(&self, req: &Req) -> Msg {
+        match req.msg {
+            MsgType::Discover => Msg::Discover,
+            MsgType::Request => match req.server_id {
+                Some(id) if self.is_our_id(id) => Msg::Select,
+                Some(_) => Msg::SelectOther,
+                None if req.ciaddr.is_unspecified() => Msg::InitReboot,
+                None => Msg::Renew,
+            },
+            MsgType::Decline => Msg::Decline,
+            MsgType::Release => Msg::Release,
+            MsgType::Inform => Msg::Inform,
+            _ => Msg::Other,
         }
     }
 
@@ -448,6 +505,7 @@ impl Server {
             offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
+            role: self.role_of(Some(si)),
         };
         let Some((ip, src)) = choose(subnet, &self.plan.reservations, &self.db, &self.holds, &ask)
         else {
@@ -483,39 +541,32 @@ impl Server {
 
     // ---- §4.3.2 DHCPREQUEST ----------------------------------------------
 
-    /// SELECTING: the client chose a server among the offers.
-    pub fn request_selecting(&mut self, now: Now, req: &Req) -> Outcome {
-        let id = req.server_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let key = ClientKey::new(req.client_id.as_deref(), req.hw);
-        if !self.is_our_id(id) {
-            // "If the server identifier ... does not match the server's
-            // identifier, the server MUST NOT respond"; our offer is freed.
-            self.drop_offer(&key);
-            return Outcome::Silent(Silence::OtherServer);
-        }
+    /// SELECTING: the client chose us among the offers (one naming
+    /// another server was answered by the gate, in [`Server::handle`]).
+    fn request_selecting(&mut self, now: Now, req: &Req) -> Outcome {
         let Some(ip) = req.requested else {
             // SELECTING without option 50 is malformed (RFC 2131 Table 5).
-            return self.nak_or_silent(req, "selecting without a requested address", true);
+            return self.nak(req, "selecting without a requested address");
         };
-        self.commit_ack(now, req, ip, true)
+        self.commit_ack(now, req, ip, Msg::Select)
     }
 
     /// INIT-REBOOT: a client that knows its address after a reboot.
-    pub fn request_init_reboot(&mut self, now: Now, req: &Req) -> Outcome {
+    fn request_init_reboot(&mut self, now: Now, req: &Req) -> Outcome {
         let Some(ip) = req.requested else {
             return Outcome::Silent(Silence::NotARequest);
         };
-        self.commit_ack(now, req, ip, false)
+        self.commit_ack(now, req, ip, Msg::InitReboot)
     }
 
     /// RENEWING (unicast) and REBINDING (broadcast): `ciaddr` is the address.
-    pub fn request_renew_rebind(&mut self, now: Now, req: &Req) -> Outcome {
-        self.commit_ack(now, req, req.ciaddr, false)
+    fn request_renew_rebind(&mut self, now: Now, req: &Req) -> Outcome {
+        self.commit_ack(now, req, req.ciaddr, Msg::Renew)
     }
 
-    /// The shared decision of the REQUEST states: ACK (and record) or NAK
-    /// or silence. `selecting` is true when the client named us.
-    fn commit_ack(&mut self, now: Now, req: &Req, ip: Ipv4Addr, selecting: bool) -> Outcome {
+    /// The shared decision of the REQUEST states: the gate's table
+    /// ([`gate::decide`]) says ACK (and record), NAK or silence.
+    fn commit_ack(&mut self, now: Now, req: &Req, ip: Ipv4Addr, msg: Msg) -> Outcome {
         let si = match self.subnet_for(req) {
             Some(si) => si,
             None => return Outcome::Silent(Silence::NotForUs),
@@ -530,12 +581,8 @@ impl Server {
         // ... the server SHOULD send a DHCPNAK"). That needs no record of
         // the client, only knowing where it is: from giaddr, option 118 or
         // the link a broadcast arrived on. A unicast without a relay may
-        // come from anywhere, so then only an authoritative server NAKs.
-        if !subnet.contains(ip) {
-            let located =
-                !req.unicast || !req.giaddr.is_unspecified() || req.subnet_select.is_some();
-            return self.nak_or_silent(req, "address not on this network", selecting || located);
-        }
+        // come from anywhere.
+        let located = !req.unicast || !req.giaddr.is_unspecified() || req.subnet_select.is_some();
         let reserved = Self::reserved_ip(&c, subnet);
         let ask = Ask {
             key: &c.key,
@@ -544,58 +591,30 @@ impl Server {
             offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
+            role: self.role_of(Some(si)),
         };
-        if let Some(r) = reserved.filter(|r| *r != ip) {
-            // The operator reserved another address for this client. If
-            // that one is taken (a conflict, logged elsewhere), DISCOVER
-            // offered a dynamic address; NAKing it would loop forever
-            // (dnsmasq NAKs only when the reserved address is free).
-            if available(
-                r,
-                subnet,
-                &self.plan.reservations,
-                &self.db,
-                &self.holds,
-                &ask,
-            ) {
-                return self.nak_or_silent(
-                    req,
-                    "client has a reservation for another address",
-                    true,
-                );
-            }
-        }
-        let current = self.db.of_client(&c.key).filter(|l| l.ip() == ip);
-        let ours = current.is_some();
-        // The client's name survives a renewal that does not repeat it
-        // (dnsmasq keeps it too); a name taken by another client since is
-        // already gone from this binding.
-        let name = c
-            .name
-            .clone()
-            .or_else(|| current.and_then(|l| l.hostname().map(str::to_string)));
-        let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == c.key);
-        if self.db.held_by_other(ip, &c.key, now.wall) {
-            // Design §4: an address another client holds is NAKed.
-            return self.nak_or_silent(req, "address is leased to another client", true);
-        }
-        if !available(
+        let claim = gate::classify(
             ip,
             subnet,
             &self.plan.reservations,
             &self.db,
             &self.holds,
             &ask,
-        ) {
-            return self.nak_or_silent(req, "address is not available", selecting);
+            located,
+        );
+        match gate::decide(ask.role, msg, Some(claim), self.plan.authoritative) {
+            Verdict::Answer => {}
+            Verdict::Silent(s) => return Outcome::Silent(s),
+            Verdict::Nak(why) => return self.nak(req, why),
         }
-        let in_scope =
-            subnet.own_range(ip).is_some() || subnet.in_peer_range(ip) || reserved == Some(ip);
-        if !(ours || offered || in_scope) {
-            // Outside every range of ours and the peer's: only an
-            // authoritative server may NAK; otherwise stay silent.
-            return self.nak_or_silent(req, "address outside our ranges", selecting);
-        }
+        // The client's name survives a renewal that does not repeat it
+        // (dnsmasq keeps it too); a name taken by another client since is
+        // already gone from this binding.
+        let current = self.db.of_client(&c.key).filter(|l| l.ip() == ip);
+        let name = c
+            .name
+            .clone()
+            .or_else(|| current.and_then(|l| l.hostname().map(str::to_string)));
         if self.at_lease_max(&c.key, now) {
             return Outcome::Silent(Silence::LeaseMax);
         }
@@ -637,13 +656,9 @@ impl Server {
         Outcome::Reply(answer)
     }
 
-    /// NAK when the rules allow it: always when `may_nak`, otherwise only
-    /// in authoritative mode (RFC 2131 §4.3.2: a non-authoritative server
-    /// "MUST remain silent" when it has no record of the client).
-    fn nak_or_silent(&self, req: &Req, why: &'static str, may_nak: bool) -> Outcome {
-        if !(may_nak || self.plan.authoritative) {
-            return Outcome::Silent(Silence::NoRecord);
-        }
+    /// A DHCPNAK (RFC 2131 §4.3.2) with `why` as its message (option 56).
+    /// When a NAK is allowed is the gate's table ([`gate::decide`]).
+    fn nak(&self, req: &Req, why: &'static str) -> Outcome {
         let sid = self
             .subnet_for(req)
             .map(|si| self.server_id(&self.plan.subnets[si], req.ifindex))

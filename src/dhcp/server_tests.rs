@@ -18,6 +18,7 @@ use crate::dhcp::leases::Change;
 use crate::dhcp::options::parse_dhcp_option;
 use crate::dhcp::packed::PackedLease;
 use crate::dhcp::subnet::{IfAddr, Range, Reservations, Span, Subnet};
+use crate::vrrp::Role;
 
 // ---- fixtures ---------------------------------------------------------------
 
@@ -69,6 +70,7 @@ fn local_subnet(pool: (u8, u8)) -> Subnet {
         }],
         peer: vec![Span::new(lan(150), lan(199))],
         vip: None,
+        vrrp: None,
     }
 }
 
@@ -84,6 +86,7 @@ fn relayed_subnet() -> Subnet {
         }],
         peer: Vec::new(),
         vip: None,
+        vrrp: None,
     }
 }
 
@@ -643,6 +646,143 @@ fn init_reboot_for_a_free_address_in_our_or_the_peer_range_is_adopted() {
         vec![Change::Upsert(lease(lan(170), 6, None, WALL0 + 20 + 3600))]
     );
     assert_eq!(s.db().active_count(secs(20).wall), 2);
+}
+
+#[test]
+fn a_box_that_is_not_active_answers_nothing_and_changes_nothing() {
+    // Design §4, the gate's first rows: Backup and Initialize are silent,
+    // never NAK, and touch no binding, offer or quarantine.
+    let mut p = Plan {
+        authoritative: true,
+        ..plan()
+    };
+    for sn in &mut p.subnets {
+        sn.vrrp = Some(0);
+    }
+    let mut s = server(p);
+    s.set_role(0, Role::Active);
+    let x = dora(&mut s, secs(0), 1).yiaddr;
+    let o = offer(s.handle(secs(1), &discover(2))).yiaddr;
+    for role in [Role::Backup, Role::Initialize] {
+        s.set_role(0, role);
+        let reqs = [
+            discover(3),
+            selecting(2, o),
+            Req {
+                server_id: Some(lan(254)),
+                ..selecting(2, o)
+            },
+            init_reboot(3, x), // another client's: NAK when Active
+            init_reboot(4, Ipv4Addr::new(10, 1, 0, 9)), // wrong network
+            renewing(1, x),
+            decline(1, x),
+            release(1, x),
+            inform(1, x),
+        ];
+        for r in &reqs {
+            assert_eq!(
+                s.handle(secs(2), r),
+                Outcome::Silent(Silence::Gated),
+                "{role}: {r:?}"
+            );
+        }
+    }
+    // Nothing changed: the binding, the offer to client 2, no quarantine.
+    assert_eq!(s.db().active_count(secs(2).wall), 1);
+    assert!(s.db().get(x).is_some_and(|l| l.is_active(secs(2).wall)));
+    assert_eq!(s.quarantined().count(), 0);
+    s.set_role(0, Role::Active);
+    assert_eq!(ack(s.handle(secs(3), &selecting(2, o))).yiaddr, o);
+    assert_eq!(nak(s.handle(secs(3), &init_reboot(3, x))).msg, MsgType::Nak);
+}
+
+#[test]
+fn each_subnet_follows_the_vrrp_instance_that_owns_its_vip() {
+    // Design §4: the LAN (ifindex 2) follows instance 0, a guest VLAN
+    // 192.168.2.0/24 on ifindex 3 follows instance 1, and the relayed
+    // subnet (no VIP of its own) the first instance.
+    let guest = |d: u8| Ipv4Addr::new(192, 168, 2, d);
+    let mut p = plan();
+    p.subnets[0].vrrp = Some(0);
+    p.subnets[1].vrrp = Some(0);
+    p.subnets.push(Subnet {
+        network: guest(0),
+        local: Some(IfAddr {
+            name: "eth0.20".into(),
+            index: 3,
+            addr: guest(1),
+            prefix: 24,
+        }),
+        ranges: vec![Range {
+            span: Span::new(guest(100), guest(149)),
+            lease: LeaseTime::Secs(3600),
+            tag: None,
+        }],
+        peer: vec![Span::new(guest(150), guest(199))],
+        vrrp: Some(1),
+        ..local_subnet((100, 149))
+    });
+    let mut s = server(p);
+    let on_guest = |r: Req| Req {
+        ifindex: Some(3),
+        ..r
+    };
+    let relayed = |r: Req| Req { giaddr: RELAY, ..r };
+    // Instance 1 not heard from yet: Initialize, silent on the guest VLAN.
+    s.set_role(0, Role::Active);
+    assert_eq!(
+        s.handle(secs(0), &on_guest(discover(1))),
+        silent(Silence::Gated)
+    );
+    // LAN Active, guest Backup.
+    s.set_role(1, Role::Backup);
+    let lan_lease = dora(&mut s, secs(1), 2).yiaddr;
+    assert!(in_pool(lan_lease, 100, 149));
+    assert_eq!(
+        offer(s.handle(secs(1), &relayed(discover(3))))
+            .yiaddr
+            .octets()[..3],
+        [10, 9, 0]
+    );
+    for r in [
+        on_guest(discover(4)),
+        on_guest(init_reboot(4, guest(160))),
+        on_guest(rebinding(4, guest(120))),
+    ] {
+        assert_eq!(s.handle(secs(1), &r), silent(Silence::Gated), "{r:?}");
+    }
+    // The guest instance fails over to us; the LAN one to the peer.
+    s.set_role(1, Role::Active);
+    s.set_role(0, Role::Backup);
+    let g = offer(s.handle(secs(2), &on_guest(discover(4)))).yiaddr;
+    let sel = Req {
+        server_id: Some(guest(1)),
+        ..on_guest(selecting(4, g))
+    };
+    assert_eq!(ack(s.handle(secs(2), &sel)).yiaddr, g);
+    assert_eq!(g.octets()[..3], [192, 168, 2]);
+    assert!((100..=149).contains(&g.octets()[3]));
+    // A guest client of the peer's range is adopted (design §4).
+    let a = ack(s.handle(secs(2), &on_guest(init_reboot(5, guest(160)))));
+    assert_eq!(a.yiaddr, guest(160));
+    for r in [
+        discover(6),
+        renewing(2, lan_lease),
+        relayed(discover(3)),
+        // No subnet of ours: the first instance decides (silent, not NAK).
+        Req {
+            ifindex: Some(9),
+            ..init_reboot(7, lan(120))
+        },
+    ] {
+        assert_eq!(s.handle(secs(2), &r), silent(Silence::Gated), "{r:?}");
+    }
+    // The LAN comes back: renewals there are answered again.
+    s.set_role(0, Role::Active);
+    assert_eq!(
+        ack(s.handle(secs(3), &renewing(2, lan_lease))).yiaddr,
+        lan_lease
+    );
 }
 
 #[test]

@@ -98,6 +98,11 @@ pub struct Subnet {
     /// runs on its interface: our server identifier and default router,
     /// so renewals follow whichever box is Active (design §4).
     pub vip: Option<Ipv4Addr>,
+    /// The `[vrrp]` instance (its index in the config) whose role gates
+    /// this subnet: the one whose VIP lies in it, else the first instance;
+    /// `None` without VRRP (design §4: each subnet follows the instance
+    /// that owns its VIP).
+    pub vrrp: Option<usize>,
 }
 
 impl Subnet {
@@ -269,6 +274,7 @@ pub fn plan(
                     ranges: Vec::new(),
                     peer: Vec::new(),
                     vip: None,
+                    vrrp: None,
                 });
                 subnets.last_mut().expect("just pushed")
             }

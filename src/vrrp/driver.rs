@@ -183,7 +183,7 @@ pub struct VrrpTask {
     pub socket: VrrpSocket,
     pub netlink: Netlink,
     pub garp: Garp,
-    /// Publishes the role (the instance that drives DHCP), or `None`.
+    /// Publishes this instance's role to DHCP (the subnets that follow it).
     pub role: Option<watch::Sender<Role>>,
     counters: Vec<(&'static str, Counter, u64)>,
     notifier: Option<Notifier>,

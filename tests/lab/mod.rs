@@ -438,6 +438,41 @@ impl Lab {
         &self.hosts
     }
 
+    /// Plugs a namespace that already exists (a host of another [`Lab`]:
+    /// a box on two segments) into this lab's bridge as a second
+    /// interface `ifname` with the given IPv4 addresses. `tag` names the
+    /// bridge port `p-<tag>` (cut the link with `ip link set p-<tag> down`
+    /// in [`Lab::bridge`]), which is returned. The link goes away with
+    /// either namespace, so each lab's teardown cleans it up.
+    #[track_caller]
+    pub fn attach(&self, ns: &str, tag: &str, ifname: &str, addrs: &[&str]) -> String {
+        let port = format!("p-{tag}");
+        let br = &self.bridge.name;
+        let fail = |e: String| -> ! {
+            panic!(
+                "lab {}: cannot attach namespace {ns} as {ifname}: {e}",
+                self.test
+            )
+        };
+        let mut steps: Vec<Vec<&str>> = vec![
+            vec![
+                "-n", br, "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns", ns,
+            ],
+            vec!["-n", br, "link", "set", &port, "master", BRIDGE_IF],
+            vec!["-n", br, "link", "set", &port, "up"],
+        ];
+        for a in addrs {
+            steps.push(vec!["-n", ns, "addr", "add", a, "dev", ifname]);
+        }
+        steps.push(vec!["-n", ns, "link", "set", ifname, "up"]);
+        for step in &steps {
+            if let Err(e) = checked(ip_cmd().args(step)) {
+                fail(e);
+            }
+        }
+        port
+    }
+
     /// The bridge namespace: run `nft`, `tc`, `bridge`, `tcpdump`... there.
     /// The bridge is [`BRIDGE_IF`], host `h`'s port is `h.bridge_port()`.
     pub fn bridge(&self) -> &Netns {
