@@ -108,31 +108,51 @@ const LIST_KEYS: &[&str] = &[
 /// not followed (see [`convert_files`]).
 pub fn convert(text: &str) -> Converted {
     let lines = source::lines_of("dnsmasq.conf", text);
-    build(&lines, None)
+    build(&lines, None, &[])
 }
 
-/// Converts a dnsmasq config (`-` = stdin) with everything it includes and,
-/// when given, a keepalived.conf. Only an unreadable top file is an error.
-pub fn convert_files(
-    dnsmasq_conf: &str,
-    keepalived_conf: Option<&str>,
-    stdin: &mut dyn Read,
-) -> Result<Converted, String> {
-    let lines = source::Reader::new(stdin).read(dnsmasq_conf)?;
-    let ka = match keepalived_conf {
+/// What to convert: this box's dnsmasq config (`-` = stdin), and
+/// optionally its keepalived.conf and the other box's dnsmasq config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sources<'a> {
+    pub dnsmasq: &'a str,
+    pub keepalived: Option<&'a str>,
+    /// The HA peer's dnsmasq config: its `dhcp-range` lines become
+    /// `dhcp-peer-range` here, so that on failover the peer's clients keep
+    /// their addresses (the adopt rule, design §4). Only those lines of it
+    /// are reported; the rest is the other box's business.
+    pub peer_dnsmasq: Option<&'a str>,
+}
+
+/// Converts a dnsmasq config with everything it includes and, when given,
+/// a keepalived.conf and the peer's ranges. Only an unreadable file named
+/// on the command line is an error.
+pub fn convert_files(src: Sources<'_>, stdin: &mut dyn Read) -> Result<Converted, String> {
+    let lines = source::Reader::new(stdin).read(src.dnsmasq)?;
+    let ka = match src.keepalived {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e}"))?;
             Some((p.to_string(), text))
         }
         None => None,
     };
+    let peer = match src.peer_dnsmasq {
+        Some("-") => return Err("--peer-dnsmasq needs a file, not stdin".into()),
+        Some(p) => source::Reader::new(&mut std::io::empty()).read(p)?,
+        None => Vec::new(),
+    };
     Ok(build(
         &lines,
         ka.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+        &peer,
     ))
 }
 
-fn build(lines: &[source::Line], keepalived_conf: Option<(&str, &str)>) -> Converted {
+fn build(
+    lines: &[source::Line],
+    keepalived_conf: Option<(&str, &str)>,
+    peer: &[source::Line],
+) -> Converted {
     let mut reports = Vec::new();
     let mut sections: Vec<(String, Vec<Entry>)> = ["general", "dns", "dhcp"]
         .iter()
@@ -171,6 +191,7 @@ fn build(lines: &[source::Line], keepalived_conf: Option<(&str, &str)>) -> Conve
             outcome,
         });
     }
+    peer_ranges(peer, &mut sections[2].1, &mut reports);
     if let Some((file, text)) = keepalived_conf {
         let ka = keepalived::convert(file, text, reports.len());
         reports.extend(ka.reports);
@@ -220,6 +241,41 @@ fn refuse_what_hamasq_refuses(sections: &mut [(String, Vec<Entry>)], reports: &m
                 e.key, e.value
             ));
         }
+    }
+}
+
+/// The peer's `dhcp-range` lines as `dhcp-peer-range = START,END`.
+fn peer_ranges(peer: &[source::Line], dhcp: &mut Vec<Entry>, reports: &mut Vec<Report>) {
+    for l in peer {
+        let (key, value) = source::key_value(&l.text);
+        if key != "dhcp-range" {
+            continue;
+        }
+        let range = dnsmasq::convert_line(key, value).and_then(|out| {
+            let v = &out.entries.first().ok_or("no range")?.2;
+            crate::dhcp::config::parse_range(v)
+        });
+        let outcome = match range {
+            Ok(r) => {
+                dhcp.push(Entry {
+                    key: "dhcp-peer-range".into(),
+                    value: format!("{},{}", r.start, r.end),
+                    src: reports.len(),
+                });
+                Outcome::Changed(
+                    "the peer's range, written as dhcp-peer-range: never offered here, but \
+                     its clients keep their addresses when they renew here after a failover"
+                        .into(),
+                )
+            }
+            Err(why) => Outcome::Skipped(format!("the peer's range: {why}")),
+        };
+        reports.push(Report {
+            file: l.file.clone(),
+            line: l.line,
+            text: l.text.clone(),
+            outcome,
+        });
     }
 }
 
@@ -421,6 +477,46 @@ mod tests {
         );
         assert!(skipped[1].1.contains("no-such-option"), "{skipped:?}");
         assert!(c.ini.contains("cache-size = 100\n"));
+        crate::config::parse_and_validate(std::path::Path::new("/c.conf"), &c.ini)
+            .unwrap_or_else(|e| panic!("{e:#?}\n{}", c.ini));
+    }
+
+    #[test]
+    fn the_peers_ranges_become_peer_ranges() {
+        let own = source::lines_of(
+            "a.conf",
+            "interface=eth0\ndhcp-range=192.168.1.100,192.168.1.149,12h\n",
+        );
+        let peer = source::lines_of(
+            "b.conf",
+            "server=9.9.9.9\ndhcp-range=192.168.1.150,192.168.1.199,12h\n\
+             dhcp-range=192.168.1.120,192.168.1.130\ndhcp-range=::1,::ff\n",
+        );
+        let c = build(&own, None, &peer);
+        assert!(
+            c.ini
+                .contains("dhcp-peer-range = 192.168.1.150,192.168.1.199\n"),
+            "{}",
+            c.ini
+        );
+        // Only the peer's ranges are accounted for: one converted, one
+        // overlapping ours (hamasq refuses it), one IPv6.
+        let peer_lines: Vec<(usize, bool)> = c
+            .lines
+            .iter()
+            .filter(|r| r.file == "b.conf")
+            .map(|r| (r.line, matches!(r.outcome, Outcome::Changed(_))))
+            .collect();
+        assert_eq!(peer_lines, [(2, true), (3, false), (4, false)]);
+        let overlap = c
+            .lines
+            .iter()
+            .find(|r| r.file == "b.conf" && r.line == 3)
+            .unwrap();
+        assert!(
+            matches!(&overlap.outcome, Outcome::Skipped(w) if w.contains("hamasq refuses")),
+            "{overlap:?}"
+        );
         crate::config::parse_and_validate(std::path::Path::new("/c.conf"), &c.ini)
             .unwrap_or_else(|e| panic!("{e:#?}\n{}", c.ini));
     }
