@@ -406,7 +406,7 @@ fn dhcp_option(v: &str) -> String {
         let is_opt = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
             || ["option:", "option6:", "vendor:", "encap:", "vi-encap:"]
                 .iter()
-                .any(|p| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p));
+                .any(|p| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)));
         if is_opt || t.is_empty() {
             out.push(t.to_string());
             break;

@@ -167,7 +167,10 @@ pub fn convert(file: &str, text: &str, first_src: usize) -> KaConverted {
     let toks = tokens(text);
     let mut nodes = Vec::new();
     let mut i = 0;
-    parse(&toks, &mut i, &mut nodes);
+    // A stray `}` ends a parse() early: go on after it.
+    while i < toks.len() {
+        parse(&toks, &mut i, &mut nodes);
+    }
     let mut c = Conv {
         file,
         text: text.lines().collect(),

@@ -521,6 +521,37 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e:#?}\n{}", c.ini));
     }
 
+    /// Hostile and broken input: no panic, and still one outcome per line.
+    #[test]
+    fn garbage_in_is_listed_never_a_panic() {
+        let dnsmasq = "=\n==\n=x\ndhcp-option=aééé,3\ndhcp-option=éééé\ndhcp-option=\n\
+                       dhcp-range=\ndhcp-range=,\ndhcp-host=,\ndhcp-host=id:*\n\
+                       listen-address=,\nrev-server=/\nrev-server=é/8,x\nlog-facility=\n\
+                       interface=\nserver=\"#\nlocal-service=x\n\u{0}\nconf-dir\nconf-file\n";
+        let lines = source::lines_of("d.conf", dnsmasq);
+        let ka = "}\n{\n\"\n{ { }\nvrrp_instance\nvrrp_instance é {\n\
+                  vrrp_instance x {\n virtual_ipaddress {\n é\n 1.2.3.4/99 dev\n }\n\
+                  track_script { \"\" weight }\n priority 999\n notify\n}\n\
+                  vrrp_script { script\n}\nvrrp_script s {\n weight x\n script \"\"\n";
+        let c = build(&lines, Some(("k.conf", ka)), &lines);
+        let dnsmasq_lines = dnsmasq.lines().filter(|l| !l.trim().is_empty()).count();
+        let own: Vec<_> = c.lines.iter().filter(|r| r.file == "d.conf").collect();
+        // The peer copy adds its dhcp-range lines.
+        assert_eq!(own.len(), dnsmasq_lines + 2, "{:#?}", c.lines);
+        let ka_lines: Vec<usize> = c
+            .lines
+            .iter()
+            .filter(|r| r.file == "k.conf")
+            .map(|r| r.line)
+            .collect();
+        for l in [3, 5, 6, 7, 9, 10, 13, 14, 16, 18, 19, 20] {
+            assert!(
+                ka_lines.contains(&l),
+                "k.conf:{l} not reported: {ka_lines:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_scalar_given_twice_keeps_the_last_and_says_so() {
         let c = convert("cache-size=150\nserver=1.1.1.1\ncache-size=1000\nserver=9.9.9.9\n");
