@@ -192,6 +192,7 @@ fn build(
         });
     }
     peer_ranges(peer, &mut sections[2].1, &mut reports);
+    options_for_unset_tags(&sections[2].1, &mut reports);
     if let Some((file, text)) = keepalived_conf {
         let ka = keepalived::convert(file, text, reports.len());
         reports.extend(ka.reports);
@@ -241,6 +242,45 @@ fn refuse_what_hamasq_refuses(sections: &mut [(String, Vec<Entry>)], reports: &m
                 e.key, e.value
             ));
         }
+    }
+}
+
+/// hamasq tags a client only with the `set:` of its range and its
+/// reservation. An option for a tag that only a line not converted set
+/// (dhcp-mac, dhcp-vendorclass, ...) reaches no client: its line says so.
+fn options_for_unset_tags(dhcp: &[Entry], reports: &mut [Report]) {
+    let set: std::collections::HashSet<&str> = dhcp
+        .iter()
+        .filter(|e| e.key == "dhcp-range" || e.key == "dhcp-host")
+        .flat_map(|e| {
+            e.value
+                .split(',')
+                .filter_map(|i| i.trim().strip_prefix("set:"))
+        })
+        .collect();
+    for e in dhcp
+        .iter()
+        .filter(|e| e.key == "dhcp-option" || e.key == "dhcp-option-force")
+    {
+        let unset: Vec<&str> = e
+            .value
+            .split(',')
+            .map_while(|i| i.trim().strip_prefix("tag:"))
+            .filter(|t| !t.starts_with('!') && !set.contains(t))
+            .collect();
+        if unset.is_empty() {
+            continue;
+        }
+        let note = format!(
+            "no converted line sets tag {} (only set: on dhcp-range and dhcp-host does), so \
+             this option reaches no client",
+            unset.join(", ")
+        );
+        let r = &mut reports[e.src];
+        r.outcome = match &r.outcome {
+            Outcome::Changed(n) => Outcome::Changed(format!("{n}; {note}")),
+            _ => Outcome::Changed(note),
+        };
     }
 }
 
@@ -519,6 +559,22 @@ mod tests {
         );
         crate::config::parse_and_validate(std::path::Path::new("/c.conf"), &c.ini)
             .unwrap_or_else(|e| panic!("{e:#?}\n{}", c.ini));
+    }
+
+    #[test]
+    fn an_option_for_a_tag_nothing_sets_says_it_reaches_no_client() {
+        let c = convert(
+            "dhcp-range=set:lan,192.168.1.10,192.168.1.20,255.255.255.0\n\
+             dhcp-host=00:11:22:33:44:55,set:laptop,192.168.1.5\n\
+             dhcp-mac=set:phones,f8:*:*:*:*:*\n\
+             dhcp-option=lan,6,192.168.1.1\n\
+             dhcp-option=tag:laptop,tag:!guest,option:mtu,1400\n\
+             dhcp-option=phones,option:dns-server,192.168.1.1\n",
+        );
+        let changed: Vec<(usize, &str)> = c.changed().map(|(r, n)| (r.line, n)).collect();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert_eq!(changed[0].0, 6);
+        assert!(changed[0].1.contains("tag phones"), "{changed:?}");
     }
 
     /// Hostile and broken input: no panic, and still one outcome per line.
