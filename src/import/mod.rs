@@ -198,9 +198,7 @@ fn build(
         reports.extend(ka.reports);
         sections.extend(ka.sections);
     }
-    for (_, entries) in &mut sections {
-        keep_last_of_scalars(entries, &mut reports);
-    }
+    keep_last_of_scalars(&mut sections, &mut reports);
     refuse_what_hamasq_refuses(&mut sections, &mut reports);
     Converted {
         ini: render(&sections, &reports).0,
@@ -236,13 +234,27 @@ fn refuse_what_hamasq_refuses(sections: &mut [(String, Vec<Entry>)], reports: &m
         bad.dedup_by_key(|b| (b.0, b.1));
         for (s, i, message) in bad {
             let e = sections[s].1.remove(i);
-            let r = &mut reports[e.src];
-            r.outcome = Outcome::Skipped(format!(
-                "hamasq refuses `{} = {}`: {message}",
-                e.key, e.value
-            ));
+            let why = format!("hamasq refuses `{} = {}`: {message}", e.key, e.value);
+            mark_removed(sections, reports, e.src, why);
         }
     }
+}
+
+/// An entry of line `src` was taken out: the line is not converted, or,
+/// when other entries of it are still written, converted with that change.
+fn mark_removed(
+    sections: &[(String, Vec<Entry>)],
+    reports: &mut [Report],
+    src: usize,
+    why: String,
+) {
+    let r = &mut reports[src];
+    let partly = sections.iter().flat_map(|(_, e)| e).any(|e| e.src == src);
+    r.outcome = match (&r.outcome, partly) {
+        (_, false) => Outcome::Skipped(why),
+        (Outcome::Changed(n), true) => Outcome::Changed(format!("{n}; {why}")),
+        (_, true) => Outcome::Changed(why),
+    };
 }
 
 /// hamasq tags a client only with the `set:` of its range and its
@@ -321,36 +333,43 @@ fn peer_ranges(peer: &[source::Line], dhcp: &mut Vec<Entry>, reports: &mut Vec<R
 
 /// A key hamasq takes once keeps its last value, as in dnsmasq; the lines
 /// overridden say by which.
-fn keep_last_of_scalars(entries: &mut Vec<Entry>, reports: &mut [Report]) {
-    let mut last: HashMap<&str, usize> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        if !LIST_KEYS.contains(&e.key.as_str()) {
-            last.insert(e.key.as_str(), i);
+fn keep_last_of_scalars(sections: &mut [(String, Vec<Entry>)], reports: &mut [Report]) {
+    let mut removed: Vec<(usize, String)> = Vec::new();
+    for (_, entries) in sections.iter_mut() {
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            if !LIST_KEYS.contains(&e.key.as_str()) {
+                last.insert(e.key.as_str(), i);
+            }
         }
+        let keep: Vec<bool> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| last.get(e.key.as_str()).is_none_or(|&l| l == i))
+            .collect();
+        for (i, e) in entries.iter().enumerate() {
+            let winner = entries[last.get(e.key.as_str()).copied().unwrap_or(i)].src;
+            if keep[i] || winner == e.src {
+                continue;
+            }
+            let w = &reports[winner];
+            removed.push((
+                e.src,
+                format!(
+                    "overridden by {}:{} ({}); the last one counts, as in dnsmasq",
+                    w.file, w.line, w.text
+                ),
+            ));
+        }
+        let mut i = 0;
+        entries.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
     }
-    let keep: Vec<bool> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| last.get(e.key.as_str()).is_none_or(|&l| l == i))
-        .collect();
-    for (i, e) in entries.iter().enumerate() {
-        if keep[i] {
-            continue;
-        }
-        let winner = &reports[entries[last[e.key.as_str()]].src];
-        let why = format!(
-            "overridden by {}:{} ({}); the last one counts, as in dnsmasq",
-            winner.file, winner.line, winner.text
-        );
-        if e.src != entries[last[e.key.as_str()]].src {
-            reports[e.src].outcome = Outcome::Skipped(why);
-        }
+    for (src, why) in removed {
+        mark_removed(sections, reports, src, why);
     }
-    let mut i = 0;
-    entries.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
 }
 
 /// The INI text, and for each line holding an entry: (section, entry).
@@ -358,19 +377,31 @@ fn render(
     sections: &[(String, Vec<Entry>)],
     reports: &[Report],
 ) -> (String, HashMap<usize, (usize, usize)>) {
-    let mut ini = String::from(
-        "# Converted by `hamasq import-dnsmasq`.\n\
-         # Check it with `hamasq --test -c FILE` before use.\n",
+    let mut ini = String::new();
+    let mut lines = 0;
+    let mut line = |ini: &mut String, text: std::fmt::Arguments<'_>| {
+        let _ = writeln!(ini, "{text}");
+        lines += 1;
+        lines
+    };
+    line(
+        &mut ini,
+        format_args!("# Converted by `hamasq import-dnsmasq`."),
+    );
+    line(
+        &mut ini,
+        format_args!("# Check it with `hamasq --test -c FILE` before use."),
     );
     let mut at = HashMap::new();
     for (s, (name, entries)) in sections.iter().enumerate() {
         if entries.is_empty() && name != "dns" {
             continue;
         }
-        let _ = writeln!(ini, "\n[{name}]");
+        line(&mut ini, format_args!(""));
+        line(&mut ini, format_args!("[{name}]"));
         for (i, e) in entries.iter().enumerate() {
-            at.insert(ini.lines().count() + 1, (s, i));
-            let _ = writeln!(ini, "{} = {}", e.key, e.value);
+            let n = line(&mut ini, format_args!("{} = {}", e.key, e.value));
+            at.insert(n, (s, i));
         }
     }
     for (title, want) in [("Converted with a change", 0), ("Not converted", 1)] {
@@ -381,10 +412,14 @@ fn render(
                 _ => continue,
             };
             if first {
-                let _ = writeln!(ini, "\n# {title}:");
+                line(&mut ini, format_args!(""));
+                line(&mut ini, format_args!("# {title}:"));
                 first = false;
             }
-            let _ = writeln!(ini, "#   {}:{}: {} -- {}", r.file, r.line, r.text, why);
+            line(
+                &mut ini,
+                format_args!("#   {}:{}: {} -- {}", r.file, r.line, r.text, why),
+            );
         }
     }
     (ini, at)
@@ -619,5 +654,15 @@ mod tests {
         assert_eq!(r.line, 1);
         assert!(why.contains("dnsmasq.conf:3"), "{why}");
         crate::config::parse_and_validate(std::path::Path::new("/c.conf"), &c.ini).unwrap();
+        // A line only partly overridden is converted with that change.
+        let c = convert("log-facility=local3\nlog-facility=-\n");
+        assert!(c.ini.contains("log-target = stderr\n"), "{}", c.ini);
+        assert!(c.ini.contains("log-facility = local3\n"), "{}", c.ini);
+        assert!(!c.ini.contains("log-target = syslog"), "{}", c.ini);
+        let first = &c.lines[0].outcome;
+        assert!(
+            matches!(first, Outcome::Changed(w) if w.contains("overridden by dnsmasq.conf:2")),
+            "{first:?}"
+        );
     }
 }
