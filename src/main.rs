@@ -13,7 +13,7 @@ const USAGE: &str = "\
 usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
        hamasq status [-c FILE]              (ask the running daemon: VRRP role, VIP, peer, DHCP, DNS)
        hamasq leases [-c FILE]              (the running daemon's active DHCP leases)
-       hamasq import-dnsmasq [--keepalived KEEPALIVED.CONF] DNSMASQ.CONF|-
+       hamasq import-dnsmasq [--keepalived KEEPALIVED.CONF] [--peer-dnsmasq PEER.CONF] DNSMASQ.CONF|-
                                             (hamasq INI on stdout, lines left out on stderr)
 
   -c, --config FILE     config file (default /etc/hamasq.conf)
@@ -43,6 +43,7 @@ enum Parsed {
     Import {
         dnsmasq: String,
         keepalived: Option<String>,
+        peer: Option<String>,
     },
     Status(PathBuf, &'static str),
 }
@@ -77,26 +78,37 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
         it.next();
         let mut dnsmasq = None;
         let mut keepalived = None;
+        let mut peer = None;
         while let Some(a) = it.next() {
-            if a == "--keepalived" {
-                keepalived = Some(
-                    it.next()
-                        .ok_or("--keepalived needs the keepalived.conf file")?,
-                );
-            } else if let Some(f) = a.strip_prefix("--keepalived=") {
-                keepalived = Some(f.to_string());
-            } else if dnsmasq.is_none() && (a == "-" || !a.starts_with('-')) {
-                dnsmasq = Some(a);
-            } else {
-                return Err(format!(
-                    "unexpected argument {a:?} after import-dnsmasq [--keepalived FILE] FILE"
-                ));
-            }
+            let (flag, inline) = match a.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (a.clone(), None),
+            };
+            let slot = match flag.as_str() {
+                "--keepalived" => &mut keepalived,
+                "--peer-dnsmasq" => &mut peer,
+                _ if dnsmasq.is_none() && (a == "-" || !a.starts_with('-')) => {
+                    dnsmasq = Some(a);
+                    continue;
+                }
+                _ => {
+                    return Err(format!(
+                        "unexpected argument {a:?} after import-dnsmasq \
+                         [--keepalived FILE] [--peer-dnsmasq FILE] FILE"
+                    ));
+                }
+            };
+            *slot = Some(
+                inline
+                    .or_else(|| it.next())
+                    .ok_or_else(|| format!("{flag} needs a file"))?,
+            );
         }
         let dnsmasq = dnsmasq.ok_or("import-dnsmasq needs the dnsmasq config file (- = stdin)")?;
         return Ok(Parsed::Import {
             dnsmasq,
             keepalived,
+            peer,
         });
     }
     while let Some(a) = it.next() {
@@ -179,8 +191,8 @@ fn status(config_path: &std::path::Path, cmd: &str) -> ExitCode {
 /// `hamasq import-dnsmasq [--keepalived FILE] FILE`: the INI on stdout;
 /// on stderr every line left out or changed, with its reason, and a count
 /// that accounts for every input line.
-fn import_dnsmasq(dnsmasq: &str, keepalived: Option<&str>) -> ExitCode {
-    let c = match hamasq::import::convert_files(dnsmasq, keepalived, &mut std::io::stdin()) {
+fn import_dnsmasq(src: hamasq::import::Sources<'_>) -> ExitCode {
+    let c = match hamasq::import::convert_files(src, &mut std::io::stdin()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("hamasq: {e}");
@@ -206,6 +218,13 @@ fn import_dnsmasq(dnsmasq: &str, keepalived: Option<&str>) -> ExitCode {
                 eprintln!("{}:{}: not converted: {}: {n}", r.file, r.line, r.text);
             }
         }
+    }
+    if src.keepalived.is_some() && src.peer_dnsmasq.is_none() {
+        eprintln!(
+            "hamasq: hint: give the other box's dnsmasq config with --peer-dnsmasq FILE: its \
+             dhcp-range lines become dhcp-peer-range here, so that the other box's clients keep \
+             their addresses after a failover"
+        );
     }
     let mut files: Vec<&str> = c.lines.iter().map(|r| r.file.as_str()).collect();
     files.sort_unstable();
@@ -242,7 +261,14 @@ fn main() -> ExitCode {
         Ok(Parsed::Import {
             dnsmasq,
             keepalived,
-        }) => return import_dnsmasq(&dnsmasq, keepalived.as_deref()),
+            peer,
+        }) => {
+            return import_dnsmasq(hamasq::import::Sources {
+                dnsmasq: &dnsmasq,
+                keepalived: keepalived.as_deref(),
+                peer_dnsmasq: peer.as_deref(),
+            });
+        }
         Ok(Parsed::Status(path, cmd)) => return status(&path, cmd),
         Err(e) => {
             eprintln!("hamasq: {e}\n\n{USAGE}");
@@ -338,7 +364,11 @@ mod tests {
             Ok(Parsed::Import {
                 dnsmasq,
                 keepalived,
-            }) => Ok((dnsmasq, keepalived)),
+                peer,
+            }) => {
+                assert_eq!(peer, None, "{s}");
+                Ok((dnsmasq, keepalived))
+            }
             Ok(other) => panic!("{s}: {other:?}"),
             Err(e) => Err(e),
         };
@@ -355,6 +385,10 @@ mod tests {
         assert!(import("import-dnsmasq /d.conf --keepalived").is_err());
         assert!(import("import-dnsmasq /a.conf /b.conf").is_err());
         assert!(import("import-dnsmasq --bogus /a.conf").is_err());
+        assert!(matches!(
+            parse_args(args("import-dnsmasq --peer-dnsmasq /b.conf /a.conf")),
+            Ok(Parsed::Import { peer: Some(p), .. }) if p == "/b.conf"
+        ));
     }
 
     #[test]

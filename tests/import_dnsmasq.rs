@@ -124,6 +124,9 @@ struct Case<'a> {
     /// The dnsmasq config given on the command line, relative to the case.
     dnsmasq: &'a str,
     keepalived: Option<&'a str>,
+    /// The other box's dnsmasq config (`--peer-dnsmasq`): its case
+    /// directory and the file in it.
+    peer: Option<(&'a str, &'a str)>,
     /// Every file dnsmasq reads (the top one included), in any order.
     read: &'a [&'a str],
     /// The box's addresses on eth0.
@@ -163,9 +166,18 @@ fn run_case(test: &str, case: &Case) {
     }
 
     // Library: every line of every file read has exactly one outcome.
+    let peer = case.peer.map(|(dir, file)| {
+        let peer_root = lab.dir().join("peer-root");
+        copy_tree(&Path::new(CORPUS).join(dir), &peer_root);
+        relocate(&peer_root);
+        peer_root.join(file)
+    });
     let c = hamasq::import::convert_files(
-        dnsmasq.to_str().unwrap(),
-        keepalived.as_ref().map(|k| k.to_str().unwrap()),
+        hamasq::import::Sources {
+            dnsmasq: dnsmasq.to_str().unwrap(),
+            keepalived: keepalived.as_ref().map(|k| k.to_str().unwrap()),
+            peer_dnsmasq: peer.as_ref().map(|p| p.to_str().unwrap()),
+        },
         &mut std::io::empty(),
     )
     .unwrap();
@@ -176,6 +188,16 @@ fn run_case(test: &str, case: &Case) {
         .collect();
     if let Some(k) = &keepalived {
         expected.extend(keepalived_lines(k));
+    }
+    // Of the peer's config, its ranges only.
+    if let Some(p) = &peer {
+        let text = std::fs::read_to_string(p).unwrap();
+        expected.extend(
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| l.starts_with("dhcp-range="))
+                .map(|(i, _)| (p.display().to_string(), i + 1)),
+        );
     }
     let got: Vec<(String, usize)> = c.lines.iter().map(|r| (r.file.clone(), r.line)).collect();
     let got_set: BTreeSet<(String, usize)> = got.iter().cloned().collect();
@@ -206,6 +228,9 @@ fn run_case(test: &str, case: &Case) {
     cmd.arg("import-dnsmasq");
     if let Some(k) = &keepalived {
         cmd.args(["--keepalived", k.to_str().unwrap()]);
+    }
+    if let Some(p) = &peer {
+        cmd.args(["--peer-dnsmasq", p.to_str().unwrap()]);
     }
     let out = cmd.arg(&dnsmasq).output().unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -279,6 +304,7 @@ fn openwrt_default() {
             dir: "openwrt-default",
             dnsmasq: "var/etc/dnsmasq.conf.cfg01411c",
             keepalived: None,
+            peer: None,
             read: &[
                 "var/etc/dnsmasq.conf.cfg01411c",
                 "etc/dnsmasq.conf",
@@ -315,6 +341,7 @@ fn openwrt_feature_rich() {
             dir: "openwrt-full",
             dnsmasq: "var/etc/dnsmasq.conf.cfg01411c",
             keepalived: None,
+            peer: None,
             read: &[
                 "var/etc/dnsmasq.conf.cfg01411c",
                 "etc/dnsmasq.conf",
@@ -354,6 +381,7 @@ fn pihole() {
             dir: "pihole",
             dnsmasq: "etc/dnsmasq.conf",
             keepalived: None,
+            peer: None,
             read: &[
                 "etc/dnsmasq.conf",
                 "etc/dnsmasq.d/01-pihole.conf",
@@ -387,6 +415,7 @@ fn debian() {
             dir: "debian",
             dnsmasq: "etc/dnsmasq.conf",
             keepalived: None,
+            peer: None,
             read: &["etc/dnsmasq.conf", "etc/dnsmasq.d/local.conf"],
             addrs: &["192.168.1.1/24"],
             listed: &[
@@ -407,28 +436,41 @@ fn debian() {
 
 #[test]
 fn ha_pair_box_a() {
-    ha_box("import_ha_a", "box-a", "192.168.1.2/24", "priority = 150");
+    ha_box("import_ha_a", "a", "b", "192.168.1.2/24", "priority = 150");
 }
 
 #[test]
 fn ha_pair_box_b() {
-    ha_box("import_ha_b", "box-b", "192.168.1.3/24", "nopreempt = true");
+    ha_box(
+        "import_ha_b",
+        "b",
+        "a",
+        "192.168.1.3/24",
+        "nopreempt = true",
+    );
 }
 
-fn ha_box(test: &str, dir: &str, addr: &str, own: &str) {
-    let d = format!("ha-pair/{dir}");
+/// One box of the pair, converted with its keepalived.conf and the other
+/// box's dnsmasq.conf for the peer range.
+fn ha_box(test: &str, own: &str, other: &str, addr: &str, own_line: &str) {
+    let dir = format!("ha-pair/box-{own}");
+    let peer = format!("ha-pair/box-{other}");
+    let keepalived = "etc/keepalived/keepalived.conf";
+    let peer_range = if own == "a" {
+        "dhcp-peer-range = 192.168.1.150,192.168.1.199"
+    } else {
+        "dhcp-peer-range = 192.168.1.100,192.168.1.149"
+    };
     run_case(
         test,
         &Case {
-            dir: &d,
+            dir: &dir,
             dnsmasq: "etc/dnsmasq.conf",
-            keepalived: Some("etc/keepalived/keepalived.conf"),
+            keepalived: Some(keepalived),
+            peer: Some((&peer, "etc/dnsmasq.conf")),
             read: &["etc/dnsmasq.conf"],
             addrs: &[addr],
-            listed: &[
-                ("etc/keepalived/keepalived.conf", 20, "RFC 9568"),
-                ("etc/keepalived/keepalived.conf", 14, "fall/rise"),
-            ],
+            listed: &[(keepalived, 20, "RFC 9568"), (keepalived, 14, "fall/rise")],
             output: &[
                 "[vrrp LAN]",
                 "interface = eth0",
@@ -436,7 +478,8 @@ fn ha_box(test: &str, dir: &str, addr: &str, own: &str) {
                 "virtual-ipaddress = 192.168.1.1/24",
                 "garp-master-refresh = 60",
                 "version = 2",
-                own,
+                peer_range,
+                own_line,
             ],
         },
     );

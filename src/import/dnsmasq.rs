@@ -353,7 +353,7 @@ fn dhcp_host(v: &str) -> Result<Out, String> {
     let mut dropped = Vec::new();
     for item in v.split(',').map(str::trim) {
         if item.eq_ignore_ascii_case("id:*") {
-            dropped.push("id:* (hamasq matches this reservation by MAC; the client-id it sends is kept with the lease)".to_string());
+            dropped.push("id:* (not needed: hamasq matches this reservation by its MAC whatever client-id the client sends)".to_string());
         } else if item.starts_with('[') {
             dropped.push(format!("the IPv6 address {item} (DHCPv6 is not supported)"));
         } else if let Some(t) = item.strip_prefix("net:") {
@@ -406,7 +406,7 @@ fn dhcp_option(v: &str) -> String {
         let is_opt = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
             || ["option:", "option6:", "vendor:", "encap:", "vi-encap:"]
                 .iter()
-                .any(|p| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p));
+                .any(|p| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)));
         if is_opt || t.is_empty() {
             out.push(t.to_string());
             break;

@@ -2,7 +2,9 @@
 //! sections, so a dnsmasq + keepalived box migrates in one command.
 //!
 //! keepalived's grammar: whitespace-separated words, `{ ... }` blocks,
-//! `!` or `#` starting a comment, `"..."` quoting one word. Each keyword
+//! `!` or `#` starting a comment, `"..."` quoting one word, and
+//! `include PATTERN` reading other files in place (relative to the
+//! including file, `*`/`?` in the last part). Each keyword
 //! line becomes one hamasq key or is listed with the reason. What differs
 //! in meaning is converted to the same behaviour where that exists:
 //!
@@ -16,6 +18,9 @@
 //! - `notify_master` / `_backup` / `_fault` / `_stop` run different scripts
 //!   with no arguments; hamasq has keepalived's generic `notify` (called
 //!   with `INSTANCE NAME STATE PRIORITY`), so those lines are listed.
+
+use std::collections::HashMap;
+use std::path::Path;
 
 use super::{Entry, Outcome, Report};
 
@@ -109,9 +114,10 @@ fn parse(tokens: &[(usize, String)], i: &mut usize, out: &mut Vec<Node>) {
     }
 }
 
-/// Collects the outcome of each line as conversion proceeds.
+/// Collects the outcome of each line as conversion proceeds. Lines are
+/// numbered across the file and what it includes, in reading order
+/// ([`Loaded`]); [`convert`] turns them into file and line at the end.
 struct Conv<'a> {
-    file: &'a str,
     text: Vec<&'a str>,
     first_src: usize,
     reports: Vec<Report>,
@@ -125,7 +131,7 @@ impl Conv<'_> {
             return self.first_src + i;
         }
         self.reports.push(Report {
-            file: self.file.to_string(),
+            file: String::new(),
             line: n.line,
             text: shown(self.text.get(n.line - 1).map_or("", |t| t.trim())),
             outcome,
@@ -161,19 +167,145 @@ struct Script {
     weight: i32,
 }
 
-/// Converts keepalived.conf text. `first_src` is the report index of its
-/// first line in the caller's list.
+/// keepalived.conf with its `include`s spliced in where they stand, as
+/// keepalived reads it; each line keeps where it came from.
+#[derive(Default)]
+struct Loaded {
+    files: Vec<String>,
+    /// Per line (0-based): index into `files` and 1-based line there.
+    origin: Vec<(usize, usize)>,
+    text: Vec<String>,
+    /// What each `include` line (1-based overall number) did.
+    includes: HashMap<usize, Result<String, String>>,
+}
+
+/// keepalived stops nesting includes at this depth.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+impl Loaded {
+    fn load(&mut self, name: &str, text: &str, depth: usize) {
+        let fi = self.files.len();
+        self.files.push(name.to_string());
+        for (i, raw) in text.lines().enumerate() {
+            self.text.push(raw.to_string());
+            self.origin.push((fi, i + 1));
+            let at = self.text.len();
+            let mut w = raw.split_whitespace();
+            if w.next() != Some("include") {
+                continue;
+            }
+            let result = match w.next().map(|p| p.trim_matches('"')) {
+                None => Err("include needs a file".to_string()),
+                Some(_) if depth >= MAX_INCLUDE_DEPTH => {
+                    Err(format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"))
+                }
+                Some(p) => {
+                    let base = Path::new(name).parent().unwrap_or(Path::new("/"));
+                    expand(p, base).and_then(|paths| {
+                        let mut read = Vec::new();
+                        for path in &paths {
+                            let t = std::fs::read_to_string(path)
+                                .map_err(|e| format!("cannot read {path}: {e}"))?;
+                            read.push((path.clone(), t));
+                        }
+                        for (path, t) in &read {
+                            self.load(path, t, depth + 1);
+                        }
+                        Ok(if paths.is_empty() {
+                            "followed: no files match".to_string()
+                        } else {
+                            format!("followed: {}", paths.join(", "))
+                        })
+                    })
+                }
+            };
+            self.includes.insert(at, result);
+        }
+    }
+
+    /// File name and line of overall line `n` (1-based).
+    fn at(&self, n: usize) -> (String, usize) {
+        let (f, l) = self.origin[n - 1];
+        (self.files[f].clone(), l)
+    }
+}
+
+/// An include pattern: absolute, or relative to the including file's
+/// directory; `*` and `?` in its last part match names (sorted, as glob).
+fn expand(pattern: &str, base: &Path) -> Result<Vec<String>, String> {
+    let path = base.join(pattern);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return Ok(vec![path.to_string_lossy().into_owned()]);
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
+    let mut out: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .filter(|e| glob_match(name.as_bytes(), e.file_name().to_string_lossy().as_bytes()))
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// `*` (any run) and `?` (one byte) against a name; a leading dot is
+/// matched only by a dot, as in glob(3).
+fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    if name.first() == Some(&b'.') && pat.first() != Some(&b'.') {
+        return false;
+    }
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(pat, name)
+}
+
+/// Marks every `include` line, at any depth, with what reading it did.
+fn report_includes(c: &mut Conv<'_>, nodes: &[Node], loaded: &Loaded) {
+    for n in nodes {
+        if let Some(r) = loaded.includes.get(&n.line) {
+            let outcome = match r {
+                Ok(what) => Outcome::Followed(what.clone()),
+                Err(why) => Outcome::Skipped(why.clone()),
+            };
+            c.report(n, outcome);
+        }
+        report_includes(c, n.children.as_deref().unwrap_or(&[]), loaded);
+    }
+}
+
+/// Converts keepalived.conf text (`file` names it; its includes are read
+/// from the file system). `first_src` is the report index of its first
+/// line in the caller's list.
 pub fn convert(file: &str, text: &str, first_src: usize) -> KaConverted {
-    let toks = tokens(text);
+    let mut loaded = Loaded::default();
+    loaded.load(file, text, 0);
+    let all = loaded.text.join("\n");
+    let toks = tokens(&all);
     let mut nodes = Vec::new();
     let mut i = 0;
-    parse(&toks, &mut i, &mut nodes);
+    // A stray `}` ends a parse() early: go on after it.
+    while i < toks.len() {
+        parse(&toks, &mut i, &mut nodes);
+    }
     let mut c = Conv {
-        file,
-        text: text.lines().collect(),
+        text: loaded.text.iter().map(String::as_str).collect(),
         first_src,
         reports: Vec::new(),
     };
+    report_includes(&mut c, &nodes, &loaded);
     // Globals first: they are defaults for every instance.
     let mut version = None;
     let mut globals: Vec<(String, String, Node)> = Vec::new();
@@ -255,10 +387,8 @@ pub fn convert(file: &str, text: &str, first_src: usize) -> KaConverted {
             "virtual_server" | "virtual_server_group" => {
                 c.skip(n, "load balancing (IPVS) is not part of hamasq")
             }
-            "include" => c.skip(
-                n,
-                "not followed: give the included file's instances in one keepalived.conf",
-            ),
+            // Reported by report_includes; their lines follow in place.
+            "include" => {}
             _ => c.skip(n, "no hamasq equivalent"),
         }
     }
@@ -329,8 +459,12 @@ pub fn convert(file: &str, text: &str, first_src: usize) -> KaConverted {
     c.reports.sort_by_key(|r| r.line);
     // Reports were pushed in conversion order; entries point at them by
     // index, so re-map after sorting.
+    let sections = remap(sections, &c.reports, first_src);
+    for r in &mut c.reports {
+        (r.file, r.line) = loaded.at(r.line);
+    }
     KaConverted {
-        sections: remap(sections, &c.reports, first_src),
+        sections,
         reports: c.reports,
     }
 }
@@ -812,6 +946,50 @@ vrrp_instance VI_1 {
             .find(|r| r.text.starts_with("vrrp_instance"))
             .unwrap();
         assert!(matches!(&header.outcome, Outcome::Changed(n) if n.contains("VRRPv2")));
+    }
+
+    #[test]
+    fn includes_are_read_in_place_and_reported_by_file_and_line() {
+        let d = crate::import::source::tests::TempDir::new("ka-include");
+        d.write(
+            "conf.d/10-lan.conf",
+            "vrrp_instance lan {\n interface eth0\n virtual_router_id 7\n\
+             virtual_ipaddress {\n 10.0.0.1/24\n }\n include ../peers.inc\n}\n",
+        );
+        d.write("conf.d/20-old.conf~", "vrrp_instance old {\n}\n");
+        d.write("conf.d/.hidden.conf", "vrrp_instance hidden {\n}\n");
+        d.write("peers.inc", "unicast_peer {\n 10.0.0.3\n}\n");
+        let main = d.write(
+            "keepalived.conf",
+            "global_defs {\n vrrp_version 3\n}\ninclude conf.d/*.conf\ninclude /nonexistent/x.conf\n",
+        );
+        let k = convert(&main, &std::fs::read_to_string(&main).unwrap(), 0);
+        let s = ini(&k);
+        assert!(s.contains("[vrrp lan]\n"), "{s}");
+        assert!(
+            !s.contains("[vrrp old]") && !s.contains("[vrrp hidden]"),
+            "{s}"
+        );
+        assert!(s.contains("unicast-peer = 10.0.0.3\n"), "{s}");
+        assert!(s.contains("version = 3\n"), "{s}");
+        let at = |file: &str, line: usize| {
+            k.reports
+                .iter()
+                .find(|r| r.file.ends_with(file) && r.line == line)
+                .map(|r| r.outcome.clone())
+                .unwrap_or_else(|| panic!("{file}:{line} not reported: {:#?}", k.reports))
+        };
+        assert!(
+            matches!(at("keepalived.conf", 4), Outcome::Followed(f) if f.contains("10-lan.conf"))
+        );
+        assert!(
+            matches!(at("keepalived.conf", 5), Outcome::Skipped(w) if w.contains("cannot read"))
+        );
+        assert!(matches!(at("10-lan.conf", 7), Outcome::Followed(f) if f.contains("peers.inc")));
+        assert_eq!(at("peers.inc", 2), Outcome::Converted);
+        assert_eq!(at("10-lan.conf", 2), Outcome::Converted);
+        // Every line of the three files read has one report.
+        assert_eq!(k.reports.len(), 4 + 6 + 2, "{:#?}", k.reports);
     }
 
     #[test]

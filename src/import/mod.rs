@@ -108,31 +108,51 @@ const LIST_KEYS: &[&str] = &[
 /// not followed (see [`convert_files`]).
 pub fn convert(text: &str) -> Converted {
     let lines = source::lines_of("dnsmasq.conf", text);
-    build(&lines, None)
+    build(&lines, None, &[])
 }
 
-/// Converts a dnsmasq config (`-` = stdin) with everything it includes and,
-/// when given, a keepalived.conf. Only an unreadable top file is an error.
-pub fn convert_files(
-    dnsmasq_conf: &str,
-    keepalived_conf: Option<&str>,
-    stdin: &mut dyn Read,
-) -> Result<Converted, String> {
-    let lines = source::Reader::new(stdin).read(dnsmasq_conf)?;
-    let ka = match keepalived_conf {
+/// What to convert: this box's dnsmasq config (`-` = stdin), and
+/// optionally its keepalived.conf and the other box's dnsmasq config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sources<'a> {
+    pub dnsmasq: &'a str,
+    pub keepalived: Option<&'a str>,
+    /// The HA peer's dnsmasq config: its `dhcp-range` lines become
+    /// `dhcp-peer-range` here, so that on failover the peer's clients keep
+    /// their addresses (the adopt rule, design §4). Only those lines of it
+    /// are reported; the rest is the other box's business.
+    pub peer_dnsmasq: Option<&'a str>,
+}
+
+/// Converts a dnsmasq config with everything it includes and, when given,
+/// a keepalived.conf and the peer's ranges. Only an unreadable file named
+/// on the command line is an error.
+pub fn convert_files(src: Sources<'_>, stdin: &mut dyn Read) -> Result<Converted, String> {
+    let lines = source::Reader::new(stdin).read(src.dnsmasq)?;
+    let ka = match src.keepalived {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e}"))?;
             Some((p.to_string(), text))
         }
         None => None,
     };
+    let peer = match src.peer_dnsmasq {
+        Some("-") => return Err("--peer-dnsmasq needs a file, not stdin".into()),
+        Some(p) => source::Reader::new(&mut std::io::empty()).read(p)?,
+        None => Vec::new(),
+    };
     Ok(build(
         &lines,
         ka.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+        &peer,
     ))
 }
 
-fn build(lines: &[source::Line], keepalived_conf: Option<(&str, &str)>) -> Converted {
+fn build(
+    lines: &[source::Line],
+    keepalived_conf: Option<(&str, &str)>,
+    peer: &[source::Line],
+) -> Converted {
     let mut reports = Vec::new();
     let mut sections: Vec<(String, Vec<Entry>)> = ["general", "dns", "dhcp"]
         .iter()
@@ -171,14 +191,14 @@ fn build(lines: &[source::Line], keepalived_conf: Option<(&str, &str)>) -> Conve
             outcome,
         });
     }
+    peer_ranges(peer, &mut sections[2].1, &mut reports);
+    options_for_unset_tags(&sections[2].1, &mut reports);
     if let Some((file, text)) = keepalived_conf {
         let ka = keepalived::convert(file, text, reports.len());
         reports.extend(ka.reports);
         sections.extend(ka.sections);
     }
-    for (_, entries) in &mut sections {
-        keep_last_of_scalars(entries, &mut reports);
-    }
+    keep_last_of_scalars(&mut sections, &mut reports);
     refuse_what_hamasq_refuses(&mut sections, &mut reports);
     Converted {
         ini: render(&sections, &reports).0,
@@ -214,47 +234,142 @@ fn refuse_what_hamasq_refuses(sections: &mut [(String, Vec<Entry>)], reports: &m
         bad.dedup_by_key(|b| (b.0, b.1));
         for (s, i, message) in bad {
             let e = sections[s].1.remove(i);
-            let r = &mut reports[e.src];
-            r.outcome = Outcome::Skipped(format!(
-                "hamasq refuses `{} = {}`: {message}",
-                e.key, e.value
-            ));
+            let why = format!("hamasq refuses `{} = {}`: {message}", e.key, e.value);
+            mark_removed(sections, reports, e.src, why);
         }
+    }
+}
+
+/// An entry of line `src` was taken out: the line is not converted, or,
+/// when other entries of it are still written, converted with that change.
+fn mark_removed(
+    sections: &[(String, Vec<Entry>)],
+    reports: &mut [Report],
+    src: usize,
+    why: String,
+) {
+    let r = &mut reports[src];
+    let partly = sections.iter().flat_map(|(_, e)| e).any(|e| e.src == src);
+    r.outcome = match (&r.outcome, partly) {
+        (_, false) => Outcome::Skipped(why),
+        (Outcome::Changed(n), true) => Outcome::Changed(format!("{n}; {why}")),
+        (_, true) => Outcome::Changed(why),
+    };
+}
+
+/// hamasq tags a client only with the `set:` of its range and its
+/// reservation. An option for a tag that only a line not converted set
+/// (dhcp-mac, dhcp-vendorclass, ...) reaches no client: its line says so.
+fn options_for_unset_tags(dhcp: &[Entry], reports: &mut [Report]) {
+    let set: std::collections::HashSet<&str> = dhcp
+        .iter()
+        .filter(|e| e.key == "dhcp-range" || e.key == "dhcp-host")
+        .flat_map(|e| {
+            e.value
+                .split(',')
+                .filter_map(|i| i.trim().strip_prefix("set:"))
+        })
+        .collect();
+    for e in dhcp
+        .iter()
+        .filter(|e| e.key == "dhcp-option" || e.key == "dhcp-option-force")
+    {
+        let unset: Vec<&str> = e
+            .value
+            .split(',')
+            .map_while(|i| i.trim().strip_prefix("tag:"))
+            .filter(|t| !t.starts_with('!') && !set.contains(t))
+            .collect();
+        if unset.is_empty() {
+            continue;
+        }
+        let note = format!(
+            "no converted line sets tag {} (only set: on dhcp-range and dhcp-host does), so \
+             this option reaches no client",
+            unset.join(", ")
+        );
+        let r = &mut reports[e.src];
+        r.outcome = match &r.outcome {
+            Outcome::Changed(n) => Outcome::Changed(format!("{n}; {note}")),
+            _ => Outcome::Changed(note),
+        };
+    }
+}
+
+/// The peer's `dhcp-range` lines as `dhcp-peer-range = START,END`.
+fn peer_ranges(peer: &[source::Line], dhcp: &mut Vec<Entry>, reports: &mut Vec<Report>) {
+    for l in peer {
+        let (key, value) = source::key_value(&l.text);
+        if key != "dhcp-range" {
+            continue;
+        }
+        let range = dnsmasq::convert_line(key, value).and_then(|out| {
+            let v = &out.entries.first().ok_or("no range")?.2;
+            crate::dhcp::config::parse_range(v)
+        });
+        let outcome = match range {
+            Ok(r) => {
+                dhcp.push(Entry {
+                    key: "dhcp-peer-range".into(),
+                    value: format!("{},{}", r.start, r.end),
+                    src: reports.len(),
+                });
+                Outcome::Changed(
+                    "the peer's range, written as dhcp-peer-range: never offered here, but \
+                     its clients keep their addresses when they renew here after a failover"
+                        .into(),
+                )
+            }
+            Err(why) => Outcome::Skipped(format!("the peer's range: {why}")),
+        };
+        reports.push(Report {
+            file: l.file.clone(),
+            line: l.line,
+            text: l.text.clone(),
+            outcome,
+        });
     }
 }
 
 /// A key hamasq takes once keeps its last value, as in dnsmasq; the lines
 /// overridden say by which.
-fn keep_last_of_scalars(entries: &mut Vec<Entry>, reports: &mut [Report]) {
-    let mut last: HashMap<&str, usize> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        if !LIST_KEYS.contains(&e.key.as_str()) {
-            last.insert(e.key.as_str(), i);
+fn keep_last_of_scalars(sections: &mut [(String, Vec<Entry>)], reports: &mut [Report]) {
+    let mut removed: Vec<(usize, String)> = Vec::new();
+    for (_, entries) in sections.iter_mut() {
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            if !LIST_KEYS.contains(&e.key.as_str()) {
+                last.insert(e.key.as_str(), i);
+            }
         }
+        let keep: Vec<bool> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| last.get(e.key.as_str()).is_none_or(|&l| l == i))
+            .collect();
+        for (i, e) in entries.iter().enumerate() {
+            let winner = entries[last.get(e.key.as_str()).copied().unwrap_or(i)].src;
+            if keep[i] || winner == e.src {
+                continue;
+            }
+            let w = &reports[winner];
+            removed.push((
+                e.src,
+                format!(
+                    "overridden by {}:{} ({}); the last one counts, as in dnsmasq",
+                    w.file, w.line, w.text
+                ),
+            ));
+        }
+        let mut i = 0;
+        entries.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
     }
-    let keep: Vec<bool> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| last.get(e.key.as_str()).is_none_or(|&l| l == i))
-        .collect();
-    for (i, e) in entries.iter().enumerate() {
-        if keep[i] {
-            continue;
-        }
-        let winner = &reports[entries[last[e.key.as_str()]].src];
-        let why = format!(
-            "overridden by {}:{} ({}); the last one counts, as in dnsmasq",
-            winner.file, winner.line, winner.text
-        );
-        if e.src != entries[last[e.key.as_str()]].src {
-            reports[e.src].outcome = Outcome::Skipped(why);
-        }
+    for (src, why) in removed {
+        mark_removed(sections, reports, src, why);
     }
-    let mut i = 0;
-    entries.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
 }
 
 /// The INI text, and for each line holding an entry: (section, entry).
@@ -262,19 +377,31 @@ fn render(
     sections: &[(String, Vec<Entry>)],
     reports: &[Report],
 ) -> (String, HashMap<usize, (usize, usize)>) {
-    let mut ini = String::from(
-        "# Converted by `hamasq import-dnsmasq`.\n\
-         # Check it with `hamasq --test -c FILE` before use.\n",
+    let mut ini = String::new();
+    let mut lines = 0;
+    let mut line = |ini: &mut String, text: std::fmt::Arguments<'_>| {
+        let _ = writeln!(ini, "{text}");
+        lines += 1;
+        lines
+    };
+    line(
+        &mut ini,
+        format_args!("# Converted by `hamasq import-dnsmasq`."),
+    );
+    line(
+        &mut ini,
+        format_args!("# Check it with `hamasq --test -c FILE` before use."),
     );
     let mut at = HashMap::new();
     for (s, (name, entries)) in sections.iter().enumerate() {
         if entries.is_empty() && name != "dns" {
             continue;
         }
-        let _ = writeln!(ini, "\n[{name}]");
+        line(&mut ini, format_args!(""));
+        line(&mut ini, format_args!("[{name}]"));
         for (i, e) in entries.iter().enumerate() {
-            at.insert(ini.lines().count() + 1, (s, i));
-            let _ = writeln!(ini, "{} = {}", e.key, e.value);
+            let n = line(&mut ini, format_args!("{} = {}", e.key, e.value));
+            at.insert(n, (s, i));
         }
     }
     for (title, want) in [("Converted with a change", 0), ("Not converted", 1)] {
@@ -285,10 +412,14 @@ fn render(
                 _ => continue,
             };
             if first {
-                let _ = writeln!(ini, "\n# {title}:");
+                line(&mut ini, format_args!(""));
+                line(&mut ini, format_args!("# {title}:"));
                 first = false;
             }
-            let _ = writeln!(ini, "#   {}:{}: {} -- {}", r.file, r.line, r.text, why);
+            line(
+                &mut ini,
+                format_args!("#   {}:{}: {} -- {}", r.file, r.line, r.text, why),
+            );
         }
     }
     (ini, at)
@@ -426,6 +557,93 @@ mod tests {
     }
 
     #[test]
+    fn the_peers_ranges_become_peer_ranges() {
+        let own = source::lines_of(
+            "a.conf",
+            "interface=eth0\ndhcp-range=192.168.1.100,192.168.1.149,12h\n",
+        );
+        let peer = source::lines_of(
+            "b.conf",
+            "server=9.9.9.9\ndhcp-range=192.168.1.150,192.168.1.199,12h\n\
+             dhcp-range=192.168.1.120,192.168.1.130\ndhcp-range=::1,::ff\n",
+        );
+        let c = build(&own, None, &peer);
+        assert!(
+            c.ini
+                .contains("dhcp-peer-range = 192.168.1.150,192.168.1.199\n"),
+            "{}",
+            c.ini
+        );
+        // Only the peer's ranges are accounted for: one converted, one
+        // overlapping ours (hamasq refuses it), one IPv6.
+        let peer_lines: Vec<(usize, bool)> = c
+            .lines
+            .iter()
+            .filter(|r| r.file == "b.conf")
+            .map(|r| (r.line, matches!(r.outcome, Outcome::Changed(_))))
+            .collect();
+        assert_eq!(peer_lines, [(2, true), (3, false), (4, false)]);
+        let overlap = c
+            .lines
+            .iter()
+            .find(|r| r.file == "b.conf" && r.line == 3)
+            .unwrap();
+        assert!(
+            matches!(&overlap.outcome, Outcome::Skipped(w) if w.contains("hamasq refuses")),
+            "{overlap:?}"
+        );
+        crate::config::parse_and_validate(std::path::Path::new("/c.conf"), &c.ini)
+            .unwrap_or_else(|e| panic!("{e:#?}\n{}", c.ini));
+    }
+
+    #[test]
+    fn an_option_for_a_tag_nothing_sets_says_it_reaches_no_client() {
+        let c = convert(
+            "dhcp-range=set:lan,192.168.1.10,192.168.1.20,255.255.255.0\n\
+             dhcp-host=00:11:22:33:44:55,set:laptop,192.168.1.5\n\
+             dhcp-mac=set:phones,f8:*:*:*:*:*\n\
+             dhcp-option=lan,6,192.168.1.1\n\
+             dhcp-option=tag:laptop,tag:!guest,option:mtu,1400\n\
+             dhcp-option=phones,option:dns-server,192.168.1.1\n",
+        );
+        let changed: Vec<(usize, &str)> = c.changed().map(|(r, n)| (r.line, n)).collect();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert_eq!(changed[0].0, 6);
+        assert!(changed[0].1.contains("tag phones"), "{changed:?}");
+    }
+
+    /// Hostile and broken input: no panic, and still one outcome per line.
+    #[test]
+    fn garbage_in_is_listed_never_a_panic() {
+        let dnsmasq = "=\n==\n=x\ndhcp-option=aééé,3\ndhcp-option=éééé\ndhcp-option=\n\
+                       dhcp-range=\ndhcp-range=,\ndhcp-host=,\ndhcp-host=id:*\n\
+                       listen-address=,\nrev-server=/\nrev-server=é/8,x\nlog-facility=\n\
+                       interface=\nserver=\"#\nlocal-service=x\n\u{0}\nconf-dir\nconf-file\n";
+        let lines = source::lines_of("d.conf", dnsmasq);
+        let ka = "}\n{\n\"\n{ { }\nvrrp_instance\nvrrp_instance é {\n\
+                  vrrp_instance x {\n virtual_ipaddress {\n é\n 1.2.3.4/99 dev\n }\n\
+                  track_script { \"\" weight }\n priority 999\n notify\n}\n\
+                  vrrp_script { script\n}\nvrrp_script s {\n weight x\n script \"\"\n";
+        let c = build(&lines, Some(("k.conf", ka)), &lines);
+        let dnsmasq_lines = dnsmasq.lines().filter(|l| !l.trim().is_empty()).count();
+        let own: Vec<_> = c.lines.iter().filter(|r| r.file == "d.conf").collect();
+        // The peer copy adds its dhcp-range lines.
+        assert_eq!(own.len(), dnsmasq_lines + 2, "{:#?}", c.lines);
+        let ka_lines: Vec<usize> = c
+            .lines
+            .iter()
+            .filter(|r| r.file == "k.conf")
+            .map(|r| r.line)
+            .collect();
+        for l in [3, 5, 6, 7, 9, 10, 13, 14, 16, 18, 19, 20] {
+            assert!(
+                ka_lines.contains(&l),
+                "k.conf:{l} not reported: {ka_lines:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_scalar_given_twice_keeps_the_last_and_says_so() {
         let c = convert("cache-size=150\nserver=1.1.1.1\ncache-size=1000\nserver=9.9.9.9\n");
         assert!(c.ini.contains("cache-size = 1000\n"));
@@ -436,5 +654,15 @@ mod tests {
         assert_eq!(r.line, 1);
         assert!(why.contains("dnsmasq.conf:3"), "{why}");
         crate::config::parse_and_validate(std::path::Path::new("/c.conf"), &c.ini).unwrap();
+        // A line only partly overridden is converted with that change.
+        let c = convert("log-facility=local3\nlog-facility=-\n");
+        assert!(c.ini.contains("log-target = stderr\n"), "{}", c.ini);
+        assert!(c.ini.contains("log-facility = local3\n"), "{}", c.ini);
+        assert!(!c.ini.contains("log-target = syslog"), "{}", c.ini);
+        let first = &c.lines[0].outcome;
+        assert!(
+            matches!(first, Outcome::Changed(w) if w.contains("overridden by dnsmasq.conf:2")),
+            "{first:?}"
+        );
     }
 }

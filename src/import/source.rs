@@ -230,10 +230,10 @@ fn conf_dir(value: &str) -> Result<Vec<String>, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A fresh directory, removed on drop.
+    /// A fresh directory, removed on drop (also used by keepalived.rs).
     pub struct TempDir(pub PathBuf);
 
     impl TempDir {
