@@ -11,6 +11,7 @@
 //!   resume (or full transfer) on every new connection.
 
 pub mod auth;
+pub mod config;
 pub mod driver;
 pub mod link;
 pub mod stream;
