@@ -20,4 +20,5 @@ pub mod config;
 pub mod driver;
 pub mod link;
 pub mod merge;
+pub mod state;
 pub mod stream;

@@ -151,6 +151,10 @@ pub struct LoadReport {
     /// Lines skipped on purpose: blank, `duid`, DHCPv6 and `agent-info` /
     /// `vendorclass` lines of the snapshot; journal records of unknown tag.
     pub ignored_lines: u64,
+    /// Neither the snapshot nor the journal existed: a new store (first
+    /// start, or the state directory was lost). The pair link then draws
+    /// a new epoch, so the peer sends everything it has.
+    pub created: bool,
 }
 
 /// Counters for the stats summary and the flash-write budget (§30).
@@ -205,7 +209,7 @@ fn refused(path: &Path, why: &str) -> io::Error {
 
 /// Checks the state directory: a directory that no other user may write.
 /// Returns its owner, the only uid besides ours a state file may have.
-fn check_dir(dir: &Path) -> io::Result<u32> {
+pub(crate) fn check_dir(dir: &Path) -> io::Result<u32> {
     use std::os::unix::fs::MetadataExt;
     let m = fs::metadata(dir)?;
     if !m.is_dir() {
@@ -224,7 +228,11 @@ fn check_dir(dir: &Path) -> io::Result<u32> {
 /// never through a symbolic link) and checks what was opened: a regular
 /// file with one link, owned by us or by `dir_owner`. Nothing is read,
 /// cut or written before that check.
-fn open_state_file(path: &Path, opts: &mut OpenOptions, dir_owner: u32) -> io::Result<File> {
+pub(crate) fn open_state_file(
+    path: &Path,
+    opts: &mut OpenOptions,
+    dir_owner: u32,
+) -> io::Result<File> {
     use std::os::unix::fs::MetadataExt;
     let f = match open_mode(opts).open(path) {
         Ok(f) => f,
@@ -612,6 +620,7 @@ impl LeaseStore {
         let mut map = ByIp::default();
         let snapshot = dir.join(SNAPSHOT);
         let existed = fs::symlink_metadata(&snapshot).is_ok();
+        let snapshot_existed = existed;
         let f = open_state_file(
             &snapshot,
             OpenOptions::new().read(true).write(true).create(true),
@@ -637,6 +646,7 @@ impl LeaseStore {
 
         let journal_path = dir.join(JOURNAL);
         let existed = fs::symlink_metadata(&journal_path).is_ok();
+        report.created = !snapshot_existed && !existed;
         let journal = open_state_file(
             &journal_path,
             OpenOptions::new().read(true).append(true).create(true),

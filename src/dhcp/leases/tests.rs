@@ -152,7 +152,13 @@ fn assert_snapshot_is_strict(dir: &TempDir, expect_lines: usize) {
 fn round_trip_across_reopen_and_compaction() {
     let dir = TempDir::new("roundtrip");
     let (mut s, r) = reopen(&dir, true);
-    assert_eq!(r, LoadReport::default());
+    assert_eq!(
+        r,
+        LoadReport {
+            created: true,
+            ..LoadReport::default()
+        }
+    );
     let mut model = HashMap::new();
     let mut changes: Vec<Change> = (0..40).map(|n| Change::Upsert(lease(n))).collect();
     changes.push(Change::Remove(lease(5).ip));
@@ -1119,4 +1125,17 @@ fn a_damaged_tail_is_kept_aside_and_a_crash_tail_is_not() {
     let (_, r) = reopen(&dir, true);
     assert!(r.torn_tail);
     assert_eq!(kept_aside(&dir, JOURNAL).len(), 1);
+}
+
+#[test]
+fn a_store_says_whether_it_was_created_anew() {
+    let dir = TempDir::new("created");
+    assert!(reopen(&dir, false).1.created);
+    assert!(!reopen(&dir, false).1.created);
+    // One file of the two lost is not a new store: what is left is loaded.
+    fs::remove_file(dir.file(JOURNAL)).unwrap();
+    assert!(!reopen(&dir, false).1.created);
+    fs::remove_file(dir.file(JOURNAL)).unwrap();
+    fs::remove_file(dir.file(SNAPSHOT)).unwrap();
+    assert!(reopen(&dir, false).1.created);
 }
