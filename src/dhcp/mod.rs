@@ -19,6 +19,7 @@ pub mod gate;
 mod host_table;
 pub mod lease_hook;
 pub mod leases;
+pub mod merge;
 pub mod names;
 pub mod options;
 pub mod packed;

@@ -157,6 +157,23 @@ pub enum Outcome {
     Store(Vec<Change>, Silence),
 }
 
+/// What [`Server::apply_peer`] did with a peer's change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerApplied {
+    /// To store (and nothing else changed if empty).
+    pub store: Vec<Change>,
+    pub conflict: Option<PeerConflict>,
+}
+
+/// Two clients held one address on the two boxes; the same client wins
+/// on both (see [`super::merge`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerConflict {
+    pub ip: Ipv4Addr,
+    pub kept: HwAddr,
+    pub lost: HwAddr,
+}
+
 /// A reply to send once `changes` are durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -924,6 +941,72 @@ impl Server {
             .iter()
             .filter(|o| options::tags_match(&o.tags, &tags));
         options::first_wins(matching, 15).map(|o| String::from_utf8_lossy(&o.data).into_owned())
+    }
+
+    /// A lease change from the HA peer (design §9), decided per address
+    /// by [`super::merge`] exactly as the peer decides ours. Returns what
+    /// to store (the peer's change and what it displaced here: the same
+    /// client's old address, a name another lease loses) and whether two
+    /// clients claimed the address. Offers are not touched: an offer of
+    /// this address to another client fails at its REQUEST, which the
+    /// gate's table checks against the table this updates.
+    pub fn apply_peer(&mut self, now: UnixTime, change: &Change) -> PeerApplied {
+        use super::merge::{self, Merge};
+        let mut out = PeerApplied::default();
+        match change {
+            Change::Remove(ip) => {
+                let mine = self.db.get(*ip).map(|l| l.to_lease());
+                if merge::remove(mine.as_ref(), now) == Merge::Take && self.db.remove(*ip).is_some()
+                {
+                    out.store.push(Change::Remove(*ip));
+                }
+            }
+            Change::Upsert(theirs) => {
+                let mine = self.db.get(theirs.ip).map(|l| l.to_lease());
+                let take = match merge::upsert(mine.as_ref(), theirs, now) {
+                    Merge::Take => true,
+                    Merge::Keep => false,
+                    Merge::Conflict { take } => {
+                        out.conflict = Some(PeerConflict {
+                            ip: theirs.ip,
+                            kept: if take {
+                                theirs.hw
+                            } else {
+                                mine.as_ref().map_or(theirs.hw, |m| m.hw)
+                            },
+                            lost: if take {
+                                mine.as_ref().map_or(theirs.hw, |m| m.hw)
+                            } else {
+                                theirs.hw
+                            },
+                        });
+                        take
+                    }
+                };
+                if take {
+                    // A name belongs to one client, as for our own grants.
+                    if let Some(n) = &theirs.hostname {
+                        let clash = self
+                            .db
+                            .by_name(n)
+                            .filter(|l| l.ip() != theirs.ip && !l.is_client(&theirs.key()))
+                            .map(|l| l.to_lease());
+                        if let Some(mut l) = clash {
+                            l.hostname = None;
+                            self.db.insert(l.clone());
+                            out.store.push(Change::Upsert(l));
+                        }
+                    }
+                    for old in self.db.insert(theirs.clone()) {
+                        if old.ip != theirs.ip {
+                            out.store.push(Change::Remove(old.ip));
+                        }
+                    }
+                    out.store.push(Change::Upsert(theirs.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// Names for DNS (design §1): active leases with a name, and

@@ -2058,3 +2058,83 @@ fn address_counts_per_pool_follow_leases_adoption_and_declines() {
     let c = address_counts(&s, secs(4000).wall);
     assert!(c.iter().all(|p| p.assigned == 0), "{c:?}");
 }
+
+// ---- the HA peer's changes (design §9) --------------------------------------
+
+/// The peer box's plan: the ranges swapped.
+fn peer_plan() -> Plan {
+    let mut p = plan();
+    p.subnets[0].ranges[0].span = Span::new(lan(150), lan(199));
+    p.subnets[0].peer = vec![Span::new(lan(100), lan(149))];
+    p
+}
+
+fn named(r: Req, name: &str) -> Req {
+    Req {
+        hostname: Some(name.as_bytes().to_vec()),
+        ..r
+    }
+}
+
+#[test]
+fn a_peers_lease_is_stored_named_and_renewed_on_this_box() {
+    let mut a = server(plan());
+    let mut b = server(peer_plan());
+    let y = offer(a.handle(secs(0), &named(discover(1), "laptop"))).yiaddr;
+    let granted = ack(a.handle(secs(0), &named(selecting(1, y), "laptop")));
+    for c in &granted.changes {
+        assert_eq!(b.apply_peer(secs(1).wall, c).store, vec![c.clone()]);
+    }
+    // B answers for the name at once, before any renewal reaches it.
+    assert_eq!(
+        b.host_table(secs(2).wall).addrs("laptop"),
+        [y],
+        "the name resolves on the peer"
+    );
+    // A failover: the client's renewal reaches B, which knows the binding.
+    let r = ack(b.handle(secs(1800), &named(renewing(1, y), "laptop")));
+    assert_eq!(r.yiaddr, y);
+    // The same change again changes nothing (a resend after a reconnect).
+    let again = b.apply_peer(secs(1801).wall, &granted.changes[0]);
+    assert!(again.conflict.is_none());
+}
+
+#[test]
+fn two_claims_on_one_address_end_with_the_same_winner_on_both_boxes() {
+    let mut a = server(plan());
+    let mut b = server(peer_plan());
+    // During a partition both boxes bound .160 (B's range): A adopted it
+    // for client 2's claim, B for client 1's.
+    let on_a = ack(a.handle(secs(0), &init_reboot(2, lan(160))));
+    let on_b = ack(b.handle(secs(0), &init_reboot(1, lan(160))));
+    let from_b = b.apply_peer(secs(1).wall, &on_a.changes[0]);
+    let from_a = a.apply_peer(secs(1).wall, &on_b.changes[0]);
+    // Both are conflicts, and both boxes keep client 1 (the lower MAC).
+    for got in [&from_a, &from_b] {
+        let c = got.conflict.expect("a conflict");
+        assert_eq!((c.ip, c.kept, c.lost), (lan(160), mac(1), mac(2)));
+    }
+    assert_eq!(a.db().get(lan(160)).unwrap().hw(), mac(1));
+    assert_eq!(b.db().get(lan(160)).unwrap().hw(), mac(1));
+    assert!(from_b.store.is_empty(), "B kept its own");
+    // The loser's next renewal is refused on either box.
+    for s in [&mut a, &mut b] {
+        nak(s.handle(secs(1800), &renewing(2, lan(160))));
+    }
+}
+
+#[test]
+fn a_peers_removal_never_unbinds_a_live_lease_here() {
+    let mut b = server(peer_plan());
+    let live = ack(b.handle(secs(0), &init_reboot(1, lan(120))));
+    let out = b.apply_peer(secs(1).wall, &Change::Remove(lan(120)));
+    assert!(out.store.is_empty());
+    assert_eq!(b.db().get(lan(120)).unwrap().hw(), mac(1));
+    // An ended one goes.
+    let ended = lease(lan(121), 3, None, WALL0 - 10);
+    b.apply_peer(secs(1).wall, &Change::Upsert(ended));
+    let out = b.apply_peer(secs(2).wall, &Change::Remove(lan(121)));
+    assert_eq!(out.store, vec![Change::Remove(lan(121))]);
+    assert!(b.db().get(lan(121)).is_none());
+    drop(live);
+}

@@ -6,10 +6,13 @@
 //!   sides' fresh nonces, and a MAC on every frame (HMAC-SHA-256).
 //! * [`link`]: one connection, sans-IO: handshake, framing, heartbeat,
 //!   the dead-peer timer, and why a link closed.
-//! * [`merge`]: what a box does with a peer's change at an address it
-//!   may hold itself: the same decision on both boxes, conflicts counted,
-//!   never two clients bound to one address.
 //! * [`config`]: the `[ha]` section.
+//! * [`state`]: the epoch and the position in the peer's stream, kept
+//!   beside the lease store.
+//!
+//! What a box does with a peer's change is the DHCP core's decision
+//! ([`crate::dhcp::merge`]): the DHCP task owns the leases; this module
+//! depends on `dhcp`, never the other way round.
 //! * [`driver`]: the TCP connection, reconnects and the DHCP task's ends.
 //! * [`stream`]: the replication stream over a link: numbered changes
 //!   with remaining lifetimes, acknowledgements, a bounded window, and the
@@ -19,6 +22,5 @@ pub mod auth;
 pub mod config;
 pub mod driver;
 pub mod link;
-pub mod merge;
 pub mod state;
 pub mod stream;
