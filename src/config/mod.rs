@@ -118,6 +118,59 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Folds errors that repeat (same section, key, value and message, as
+/// 1,000 copies of one line give) into the first, which then says how many
+/// more lines carry it and the first few of them. Order is kept.
+pub fn collapse_repeats(errs: Vec<ConfigError>) -> Vec<ConfigError> {
+    use std::collections::HashMap;
+    type Key = (Option<String>, Option<String>, Option<String>, String);
+    const SHOWN: usize = 5;
+    let mut first: HashMap<Key, usize> = HashMap::new();
+    let mut repeats: Vec<Vec<Option<usize>>> = Vec::new();
+    let mut out: Vec<ConfigError> = Vec::new();
+    for e in errs {
+        let k = (
+            e.section.clone(),
+            e.key.clone(),
+            e.value.clone(),
+            e.message.clone(),
+        );
+        match first.get(&k) {
+            Some(&i) => repeats[i].push(e.line),
+            None => {
+                first.insert(k, out.len());
+                out.push(e);
+                repeats.push(Vec::new());
+            }
+        }
+    }
+    for (e, more) in out.iter_mut().zip(repeats) {
+        if more.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = more
+            .iter()
+            .flatten()
+            .take(SHOWN)
+            .map(|l| l.to_string())
+            .collect();
+        let tail = if more.len() > lines.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        let which = if lines.is_empty() {
+            String::new()
+        } else {
+            format!(": line {}{tail}", lines.join(", "))
+        };
+        let n = more.len();
+        let s = if n == 1 { "" } else { "s" };
+        e.message = format!("{} (the same on {n} more line{s}{which})", e.message);
+    }
+    out
+}
+
 /// Reads, validates and resolves `path`: the one entry point for start-up,
 /// `--test` and reload. Returns every error found.
 pub fn load(path: &Path) -> Result<Resolved, Vec<ConfigError>> {

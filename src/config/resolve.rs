@@ -233,7 +233,7 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
             vrrp,
         })
     } else {
-        Err(errs)
+        Err(super::collapse_repeats(errs))
     }
 }
 

@@ -135,7 +135,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         })
     } else {
         errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-        Err(errs)
+        Err(super::collapse_repeats(errs))
     }
 }
 
