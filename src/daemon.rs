@@ -142,10 +142,15 @@ struct Signals {
     usr1: tokio::signal::unix::Signal,
 }
 
+/// A config read, checked and resolved off the loop (boxed: it is large).
+type Loaded = Result<Box<Resolved>, Vec<config::ConfigError>>;
+
 /// What woke the main loop.
 enum Wake {
     Stop(&'static str),
     Reload,
+    /// The reload's parse, validation and resolution finished off the loop.
+    Reloaded(Result<Loaded, tokio::task::JoinError>),
     Summary,
     TaskEnded(&'static str, TaskEnd),
 }
@@ -461,6 +466,13 @@ impl Daemon {
         if let Some(i) = wd {
             event!(Info, "daemon.watchdog", "interval_ms={}", i.as_millis());
         }
+        // A reload reads, validates and resolves the file on a blocking
+        // thread: the runtime has one thread, and a large file (40,000
+        // dhcp-host lines) must not stall DNS answers, DHCP or VRRP adverts
+        // meanwhile. Only the finished result is applied here. A SIGHUP
+        // during a reload asks for one more after it.
+        let mut pending: Option<tokio::task::JoinHandle<_>> = None;
+        let mut again = false;
         loop {
             let wake = tokio::select! {
                 _ = watchdog.tick(), if wd.is_some() => {
@@ -472,13 +484,38 @@ impl Daemon {
                 _ = self.sigs.hup.recv() => Wake::Reload,
                 _ = self.sigs.usr1.recv() => Wake::Summary,
                 (name, end) = self.tasks.next_end() => Wake::TaskEnded(name, end),
+                r = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
+                    Wake::Reloaded(r)
+                }
             };
             match wake {
                 Wake::Stop(sig) => {
                     event!(Info, "daemon.stopping", "signal={sig}");
                     return exit::OK;
                 }
-                Wake::Reload => self.reload(),
+                Wake::Reload if pending.is_some() => again = true,
+                Wake::Reload => pending = Some(self.begin_reload()),
+                Wake::Reloaded(r) => {
+                    pending = None;
+                    match r {
+                        Ok(loaded) => self.finish_reload(loaded),
+                        Err(e) => {
+                            self.reload_failures.inc();
+                            event!(
+                                Error,
+                                "config.reload_failed",
+                                "file={} cause=\"the reload thread failed: {e}\" running=previous-config",
+                                self.opts.config_path.display()
+                            );
+                            sd_notify::notify(
+                                "READY=1\nSTATUS=reload failed: kept the previous config",
+                            );
+                        }
+                    }
+                    if std::mem::take(&mut again) {
+                        pending = Some(self.begin_reload());
+                    }
+                }
                 Wake::Summary => self.summary(),
                 Wake::TaskEnded(name, end) => {
                     let cause = match end {
@@ -495,14 +532,21 @@ impl Daemon {
         }
     }
 
-    fn reload(&mut self) {
+    /// Starts reading the config file again on a blocking thread.
+    fn begin_reload(&self) -> tokio::task::JoinHandle<Loaded> {
         sd_notify::notify(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}",
             sd_notify::monotonic_usec()
         ));
-        let path = &self.opts.config_path;
+        let path = self.opts.config_path.clone();
         event!(Info, "config.reloading", "file={}", path.display());
-        match config::load(path) {
+        tokio::task::spawn_blocking(move || config::load(&path).map(Box::new))
+    }
+
+    /// Applies a reloaded config, or keeps the running one when it failed.
+    fn finish_reload(&mut self, loaded: Loaded) {
+        let path = &self.opts.config_path;
+        match loaded.map(|b| *b) {
             Err(errs) => {
                 for e in &errs {
                     event!(Error, "config.error", "{e}");
