@@ -168,6 +168,22 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     };
 
     let g = resolved.config.general.clone();
+    for w in &resolved.warnings {
+        event!(Warn, "config.warning", "{w}");
+    }
+    if let Some(dir) = g.pid_file.as_deref().and_then(std::path::Path::parent)
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        // `--test` accepted it because its parent exists (/run/hamasq
+        // outside a systemd unit's RuntimeDirectory=).
+        std::fs::create_dir(dir).map_err(|e| {
+            format!(
+                "pid file directory {}: cannot create it: {e}",
+                dir.display()
+            )
+        })?;
+    }
     let pid = match &g.pid_file {
         Some(p) => Some(
             PidFile::acquire(p, std::process::id())
@@ -375,7 +391,7 @@ fn start_dhcp(
     let hook = match &cfg.script {
         None => None,
         Some(script) => {
-            check_executable(script).map_err(|e| {
+            crate::config::resolve::check_executable(script).map_err(|e| {
                 format!(
                     "dhcp-script {}: {e} (check the path in the config)",
                     script.display()
@@ -562,6 +578,9 @@ impl Daemon {
                 sd_notify::notify("READY=1\nSTATUS=reload failed: kept the previous config");
             }
             Ok(new) => {
+                for w in &new.warnings {
+                    event!(Warn, "config.warning", "{w}");
+                }
                 for key in restart_needed(&self.current.config, &new.config) {
                     event!(
                         Warn,
@@ -671,19 +690,6 @@ fn address_gauges() -> watch::Sender<Arc<Vec<crate::dhcp::report::PoolCount>>> {
         |p| p.declined,
     );
     tx
-}
-
-/// A hook script must be a regular file someone may execute.
-fn check_executable(p: &std::path::Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
-    if !m.is_file() {
-        return Err("not a regular file".into());
-    }
-    if m.permissions().mode() & 0o111 == 0 {
-        return Err("not executable".into());
-    }
-    Ok(())
 }
 
 /// `[general]` keys whose change only takes effect at the next start.

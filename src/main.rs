@@ -221,6 +221,9 @@ fn main() -> ExitCode {
         }
     };
     if cli.test {
+        for w in &resolved.warnings {
+            eprintln!("warning: {w}");
+        }
         println!("config OK");
         return ExitCode::SUCCESS;
     }

@@ -205,6 +205,66 @@ fn missing_file_and_bad_arguments_exit_2() {
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("hamasq "));
 }
 
+/// Issue 14 item 3: `--test` passing means the daemon starts. A missing
+/// hook script fails `--test` as it would fail the start; a pid-file
+/// directory that exists only while a systemd unit runs (/run/hamasq) is
+/// accepted, and the daemon creates it; a [dns] interface that does not
+/// exist is a warning, as in dnsmasq.
+#[test]
+fn test_passing_means_the_daemon_starts() {
+    let d = tmpdir("willstart");
+    let general = format!(
+        "[general]\npid-file = {}\nstate-dir = {}\n",
+        d.join("run/hamasq.pid").display(),
+        d.join("state").display()
+    );
+    let script = d.join("lease.sh");
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{general}[dhcp]\ndhcp-range = 10.99.0.10,10.99.0.20,255.255.255.0\ndhcp-script = {}\n",
+            script.display()
+        ),
+    );
+    let o = run(&["--test", "-c", conf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[dhcp] dhcp-script") && err.contains("No such file"),
+        "{err}"
+    );
+    assert!(!err.contains("pid-file"), "{err}");
+
+    let port = free_port();
+    let conf = write_conf(
+        &d,
+        &format!("{general}[dns]\nport = {port}\ninterface = nosuch0\ninterface = lo\n"),
+    );
+    let o = run(&["--test", "-c", conf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: ") && err.contains("interface = \"nosuch0\": no such interface"),
+        "{err}"
+    );
+    assert!(
+        !d.join("run").exists(),
+        "--test created the pid-file directory"
+    );
+    let mut dm = Daemon::start(&conf, &[]);
+    let l = dm.wait_log("daemon.ready", Duration::from_secs(10));
+    assert!(l.contains("warn config.warning"), "{l}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("run/hamasq.pid"))
+            .unwrap()
+            .trim(),
+        dm.pid().to_string()
+    );
+    dm.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(dm.wait_exit(Duration::from_secs(5)).0, Some(0));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn sighup_with_a_broken_config_keeps_running_then_a_fixed_one_applies() {
     let d = tmpdir("hup");

@@ -344,6 +344,11 @@ impl<'a> SectionReader<'a> {
         self.scalar(key, placeholder, parse)
     }
 
+    /// Whether `key` is given at all (valid or not).
+    pub fn has(&self, key: &str) -> bool {
+        self.section.entries.iter().any(|e| e.key == key)
+    }
+
     /// Reports that a required `key` is missing.
     pub fn missing(&mut self, key: &str) {
         self.errs.push(ConfigError {
@@ -585,6 +590,28 @@ mod tests {
         let ok = check("[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\npriority = 150\nadvert-int = 0.1\nvirtual-ipaddress = 10.0.0.1/24\n").unwrap();
         assert_eq!(ok.vrrp[0].advert_int_cs, 10);
         assert_eq!(ok.vrrp[0].priority, 150);
+    }
+
+    /// Issue 17 item 11: an invalid VIP is named as invalid, not "missing".
+    #[test]
+    fn an_invalid_vip_is_reported_as_invalid_and_not_as_missing() {
+        for (vip, says) in [
+            ("0.0.0.0/24", "cannot be a virtual address"),
+            ("224.0.0.18/24", "cannot be a virtual address"),
+            ("10.0.0.1/0", "out of range; expected 1 to 32"),
+        ] {
+            let errs = check(&format!(
+                "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = {vip}\n"
+            ))
+            .unwrap_err();
+            let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            assert_eq!(errs.len(), 1, "{vip}: {text:#?}");
+            assert!(
+                text[0].contains(&format!(":4: [vrrp lan] virtual-ipaddress = \"{vip}\""))
+                    && text[0].contains(says),
+                "{text:#?}"
+            );
+        }
     }
 
     #[test]
