@@ -36,6 +36,20 @@ pub struct Config {
     pub dns: Option<crate::dns::config::DnsConfig>,
     /// Every `[vrrp NAME]`, in file order.
     pub vrrp: Vec<crate::vrrp::config::VrrpConfig>,
+    /// The line of each key's first occurrence, by (section header, key):
+    /// later stages name the line of what they find wrong.
+    pub key_lines: std::collections::BTreeMap<(String, String), usize>,
+}
+
+impl Config {
+    /// Fills in the line of errors found after validation (by section and key).
+    pub fn locate(&self, errs: &mut [ConfigError]) {
+        for e in errs.iter_mut().filter(|e| e.line.is_none()) {
+            if let (Some(s), Some(k)) = (&e.section, &e.key) {
+                e.line = self.key_lines.get(&(s.clone(), k.clone())).copied();
+            }
+        }
+    }
 }
 
 /// `[general]`: process-wide settings.

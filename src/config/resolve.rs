@@ -239,7 +239,9 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
     }
 
     start_checks(&config, dhcp.as_ref(), &mut errs);
-    let warnings = warnings(&config);
+    let mut warnings = warnings(&config);
+    config.locate(&mut errs);
+    config.locate(&mut warnings);
 
     if errs.is_empty() {
         Ok(Resolved {
@@ -374,6 +376,21 @@ fn start_checks(config: &Config, dhcp: Option<&Plan>, errs: &mut Vec<ConfigError
 /// Problems that do not stop the start (dnsmasq warns about them too).
 fn warnings(config: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
+    if config.dhcp.is_none()
+        && config.vrrp.is_empty()
+        && config.dns.as_ref().is_none_or(|d| d.port == 0)
+    {
+        out.push(ConfigError {
+            file: config.file.clone(),
+            line: None,
+            section: None,
+            key: None,
+            value: None,
+            message:
+                "this config enables nothing: add [dns], [dhcp] or [vrrp NAME] (see hamasq.conf(5))"
+                    .into(),
+        });
+    }
     if let Some(dns) = &config.dns {
         for name in &dns.interfaces {
             if nix::net::if_::if_nametoindex(name.as_str()).is_err() {
@@ -564,5 +581,26 @@ mod tests {
             "{}",
             errs[0]
         );
+    }
+
+    #[test]
+    fn errors_found_on_the_machine_name_their_line() {
+        let errs = res("[general]\npid-file = none\n\nuser = no-such-user-hq\nstate-dir = /\n")
+            .unwrap_err();
+        assert_eq!(errs[0].line, Some(4), "{}", errs[0]);
+        assert!(
+            errs[0].to_string().starts_with("t.conf:4: [general] user"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn a_config_that_enables_nothing_is_a_warning() {
+        let r = res("[general]\nstate-dir = /\npid-file = none\n").unwrap();
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].message.contains("enables nothing"));
+        let r = res("[general]\nstate-dir = /\npid-file = none\n[dns]\nport = 5353\n").unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", messages(&r.warnings));
     }
 }

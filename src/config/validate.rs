@@ -126,12 +126,22 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     };
 
     if errs.is_empty() {
+        let mut key_lines = std::collections::BTreeMap::new();
+        for sec in &raw.sections {
+            let name = sec.name.split_whitespace().collect::<Vec<_>>().join(" ");
+            for e in &sec.entries {
+                if let Some(l) = e.line {
+                    key_lines.entry((name.clone(), e.key.clone())).or_insert(l);
+                }
+            }
+        }
         Ok(Config {
             file: raw.file.clone(),
             general,
             dhcp,
             dns,
             vrrp,
+            key_lines,
         })
     } else {
         errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
@@ -284,6 +294,46 @@ impl<'a> SectionReader<'a> {
         }
     }
 
+    /// An error about a value that did not parse, with a hint when an
+    /// inline comment is the likely cause (dnsmasq strips them; INI keeps
+    /// them in the value).
+    fn value_error(&self, e: &Entry, message: String) -> ConfigError {
+        let comment = [" #", "\t#", " ;", "\t;"]
+            .iter()
+            .filter_map(|c| e.value.find(c))
+            .min();
+        let message = match comment {
+            Some(at) => format!(
+                "{message} (`#` and `;` start a comment only at the start of a line: \
+                 {:?} is part of the value; move it to a line of its own)",
+                e.value[at..].trim()
+            ),
+            None => message,
+        };
+        self.error(e, message)
+    }
+
+    /// The whole value of the entry on `line`, for errors found across
+    /// entries (they name the line, and the value as written).
+    pub fn value_at(&self, line: Option<usize>) -> Option<String> {
+        let line = line?;
+        self.section
+            .entries
+            .iter()
+            .find(|e| e.line == Some(line))
+            .map(|e| e.value.clone())
+    }
+
+    /// How many times `key` is given.
+    pub fn count(&self, key: &str) -> usize {
+        self.section.entries.iter().filter(|e| e.key == key).count()
+    }
+
+    /// The line of the section header.
+    pub fn section_line(&self) -> Option<usize> {
+        self.section.line
+    }
+
     fn take(&mut self, key: &str) -> Vec<&'a Entry> {
         self.note(key);
         let mut out = Vec::new();
@@ -321,7 +371,7 @@ impl<'a> SectionReader<'a> {
         match parse(first.value.trim()) {
             Ok(v) => v,
             Err(m) => {
-                let err = self.error(first, m);
+                let err = self.value_error(first, m);
                 self.errs.push(err);
                 default
             }
@@ -389,7 +439,7 @@ impl<'a> SectionReader<'a> {
                     out.push(v);
                 }
                 Err(m) => {
-                    let err = self.error(e, m);
+                    let err = self.value_error(e, m);
                     self.errs.push(err);
                 }
             }
@@ -398,15 +448,103 @@ impl<'a> SectionReader<'a> {
     }
 
     /// Ends reading: unknown keys plus every value error, in file order.
+    /// An unknown key names the section it belongs in, or the closest key
+    /// of this section.
     pub fn finish(mut self) -> Vec<ConfigError> {
+        let mut vocabulary = None;
         for (i, e) in self.section.entries.iter().enumerate() {
             if !self.used[i] {
-                let err = self.error(e, "unknown key".into());
+                let all = vocabulary.get_or_insert_with(known_keys);
+                let message = unknown_key_message(&e.key, &self.section.name, &self.asked, all);
+                let err = self.error(e, message);
                 self.errs.push(err);
             }
         }
         self.errs
     }
+}
+
+/// "unknown key", taught: the section where `key` belongs, else the
+/// closest key of this section (or of another one).
+fn unknown_key_message(
+    key: &str,
+    section: &str,
+    asked: &[String],
+    all: &[(&'static str, Vec<String>)],
+) -> String {
+    let kind = section.split_whitespace().next().unwrap_or(section);
+    let header = |s: &str| {
+        if s == "vrrp" {
+            "[vrrp NAME]".to_string()
+        } else {
+            format!("[{s}]")
+        }
+    };
+    let homes: Vec<String> = all
+        .iter()
+        .filter(|(s, keys)| *s != kind && keys.iter().any(|k| k == key))
+        .map(|(s, _)| header(s))
+        .collect();
+    if !homes.is_empty() {
+        return format!(
+            "unknown key in [{section}]; it belongs in {}",
+            homes.join(" or ")
+        );
+    }
+    if let Some(k) = closest(key, asked.iter().map(String::as_str)) {
+        return format!("unknown key; did you mean {k}?");
+    }
+    for (s, keys) in all.iter().filter(|(s, _)| *s != kind) {
+        if let Some(k) = closest(key, keys.iter().map(String::as_str)) {
+            return format!("unknown key; did you mean {k} (in {})?", header(s));
+        }
+    }
+    "unknown key".into()
+}
+
+/// The candidate within two edits of `word` (one for words of four
+/// letters or fewer), the nearest first; none when it is a tie.
+pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = if word.len() <= 4 { 1 } else { 2 };
+    let mut best: Option<(usize, &str, bool)> = None;
+    for c in candidates {
+        let d = edit_distance(word, c);
+        if d > limit {
+            continue;
+        }
+        best = match best {
+            Some((bd, bc, _)) if bd < d => Some((bd, bc, false)),
+            Some((bd, bc, _)) if bd == d && bc != c => Some((bd, bc, true)),
+            Some(b) if b.0 == d => Some(b),
+            _ => Some((d, c, false)),
+        };
+    }
+    best.filter(|b| !b.2).map(|b| b.1)
+}
+
+/// Levenshtein distance, with a swap of two neighbours counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Every key each section understands, in the order its reader asks for
@@ -535,7 +673,7 @@ mod tests {
         assert_eq!(errs.len(), 3, "{text:#?}");
         assert_eq!(
             text[0],
-            "/etc/hamasq.conf:2: [general] log-levle = \"info\": unknown key"
+            "/etc/hamasq.conf:2: [general] log-levle = \"info\": unknown key; did you mean log-level?"
         );
         assert_eq!(
             text[1],
@@ -612,6 +750,80 @@ mod tests {
                 "{text:#?}"
             );
         }
+    }
+
+    /// Issue 14 item 5: errors that teach.
+    #[test]
+    fn unknown_keys_name_their_section_or_the_closest_key() {
+        let errs = check(
+            "[general]\ncache-size = 100\n[dns]\nservr = 1.1.1.1\ndhcp-range = 1,2\nfrobnicate = 1\n\
+             [vrrp a]\ninterface = eth0\nvirtual-router-id = 3\nvirtual-ipaddress = 10.1.1.1/24\nprioriy = 4\n\
+             [dhcp]\ndhcp-range = 10.0.0.10,10.0.0.20\nadvert-int = 1\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            vec![
+                "/etc/hamasq.conf:2: [general] cache-size = \"100\": unknown key in [general]; it belongs in [dns]",
+                "/etc/hamasq.conf:4: [dns] servr = \"1.1.1.1\": unknown key; did you mean server?",
+                "/etc/hamasq.conf:5: [dns] dhcp-range = \"1,2\": unknown key in [dns]; it belongs in [dhcp]",
+                "/etc/hamasq.conf:6: [dns] frobnicate = \"1\": unknown key",
+                "/etc/hamasq.conf:11: [vrrp a] prioriy = \"4\": unknown key; did you mean priority?",
+                "/etc/hamasq.conf:14: [dhcp] advert-int = \"1\": unknown key in [dhcp]; it belongs in [vrrp NAME]",
+            ]
+        );
+        assert_eq!(
+            closest("log-levle", ["log-level", "log-target"].into_iter()),
+            Some("log-level")
+        );
+        assert_eq!(closest("port", ["user", "sort"].into_iter()), Some("sort"));
+        assert_eq!(closest("xyz", ["user"].into_iter()), None);
+    }
+
+    #[test]
+    fn an_inline_comment_that_breaks_a_value_gets_a_hint() {
+        let errs =
+            check("[dns]\ncache-size = 10000   # bigger\nport = 53 ; the default\n").unwrap_err();
+        assert_eq!(errs.len(), 2);
+        for (e, c) in errs.iter().zip(["# bigger", "; the default"]) {
+            assert!(
+                e.message.contains(&format!("{c:?} is part of the value")),
+                "{e}"
+            );
+        }
+        // The whole value is shown, commas and all.
+        assert_eq!(errs[0].value.as_deref(), Some("10000   # bigger"));
+    }
+
+    #[test]
+    fn a_bad_range_gives_one_error_and_no_follow_on() {
+        let errs = check("[dhcp]\ndhcp-range = 10.0.0.1,10.0.0.300,12h\n").unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            vec![
+                "/etc/hamasq.conf:2: [dhcp] dhcp-range = \"10.0.0.1,10.0.0.300,12h\": \"10.0.0.300\" is not an IPv4 address"
+            ]
+        );
+        // With no dhcp-range line at all, the error names the section's line.
+        let errs = check("[general]\n[dhcp]\ndhcp-lease-max = 5\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, Some(2), "{}", errs[0]);
+        assert!(errs[0].message.contains("needs at least one dhcp-range"));
+    }
+
+    #[test]
+    fn a_conflict_shows_the_whole_value_as_written() {
+        let errs = check(
+            "[dhcp]\ndhcp-range = 10.0.0.10,10.0.0.50,255.255.255.0,12h\ndhcp-range = set:b,10.0.0.40,10.0.0.60,1h\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].value.as_deref(),
+            Some("set:b,10.0.0.40,10.0.0.60,1h")
+        );
     }
 
     #[test]

@@ -430,7 +430,11 @@ pub fn read(
         script,
         script_on_renewal,
     };
-    cross_check(&cfg, errs, file);
+    // A bad dhcp-range or dhcp-host line was reported already: no
+    // follow-on "needs at least one dhcp-range" for it.
+    let unparsed =
+        r.count("dhcp-range") > cfg.ranges.len() || r.count("dhcp-host") > cfg.hosts.len();
+    cross_check(&cfg, errs, file, r, !unparsed);
     cfg
 }
 
@@ -442,14 +446,21 @@ fn at(line: Option<usize>) -> String {
     line.map_or_else(|| "elsewhere".into(), |l| format!("line {l}"))
 }
 
-fn cross_check(c: &DhcpConfig, errs: &mut Vec<ConfigError>, file: &std::path::Path) {
-    let mut err = |line: Option<usize>, key: &str, value: String, message: String| {
+fn cross_check(
+    c: &DhcpConfig,
+    errs: &mut Vec<ConfigError>,
+    file: &std::path::Path,
+    r: &SectionReader<'_>,
+    need_range: bool,
+) {
+    // The value as written, for the line named (else `summary`).
+    let mut err = |line: Option<usize>, key: &str, summary: String, message: String| {
         errs.push(ConfigError {
             file: file.to_path_buf(),
-            line,
+            line: line.or(r.section_line()),
             section: Some("dhcp".into()),
             key: Some(key.into()),
-            value: Some(value),
+            value: Some(r.value_at(line).unwrap_or(summary)),
             message,
         })
     };
@@ -508,13 +519,15 @@ fn cross_check(c: &DhcpConfig, errs: &mut Vec<ConfigError>, file: &std::path::Pa
             ),
         );
     }
-    if c.ranges.is_empty() && !c.hosts.iter().any(|h| h.ip.is_some()) {
-        err(
-            None,
-            "dhcp-range",
-            String::new(),
-            "[dhcp] needs at least one dhcp-range (or dhcp-host with an address)".into(),
-        );
+    if need_range && c.ranges.is_empty() && !c.hosts.iter().any(|h| h.ip.is_some()) {
+        errs.push(ConfigError {
+            file: file.to_path_buf(),
+            line: r.section_line(),
+            section: Some("dhcp".into()),
+            key: Some("dhcp-range".into()),
+            value: None,
+            message: "[dhcp] needs at least one dhcp-range (or dhcp-host with an address)".into(),
+        });
     }
 }
 
