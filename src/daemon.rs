@@ -70,6 +70,8 @@ pub struct Options {
     pub config_path: PathBuf,
     /// `--log-level`, which wins over the file, also after a reload.
     pub log_level: Option<Level>,
+    /// `--foreground`: where logs go when `log-target` is not set.
+    pub foreground: bool,
 }
 
 struct Daemon {
@@ -84,10 +86,10 @@ struct Daemon {
 }
 
 /// Applies `[general]` logging settings (the CLI level wins).
-pub fn apply_logging(cfg: &Config, cli_level: Option<Level>) {
+pub fn apply_logging(cfg: &Config, cli_level: Option<Level>, foreground: bool) {
     let g = &cfg.general;
     log::configure(
-        g.log_target,
+        g.log_target_for(foreground),
         cli_level.unwrap_or(g.log_level),
         g.log_rate_limit,
     );
@@ -127,7 +129,12 @@ pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
             // _pid dropped here: the pid file is removed last.
         }
         Err(cause) => {
-            event!(Error, "daemon.start_failed", "cause={cause:?}");
+            event!(Error, "daemon.start_failed", "cause=\"{cause}\"");
+            // The command that started a background daemon still has its
+            // stderr until the start is reported: say why there too.
+            if log::target() != log::Target::Stderr {
+                eprintln!("hamasq: cannot start: {cause}");
+            }
             ready.report(exit::FAILURE);
             exit::FAILURE
         }
@@ -588,7 +595,7 @@ impl Daemon {
                         "section=general key={key} note=\"takes effect at the next start; still using the old value\""
                     );
                 }
-                apply_logging(&new.config, self.opts.log_level);
+                apply_logging(&new.config, self.opts.log_level, self.opts.foreground);
                 // Keys that need a restart keep their running values.
                 let mut merged = new;
                 let old = &self.current.config.general;

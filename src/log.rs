@@ -177,6 +177,11 @@ pub fn configure(target: Target, level: Level, rate_limit: u32) {
     RATE_BURST.store(rate_limit, Ordering::Relaxed);
 }
 
+/// Where lines go now.
+pub fn target() -> Target {
+    *TARGET.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The current level.
 pub fn level() -> Level {
     Level::from_u8(LEVEL.load(Ordering::Relaxed))

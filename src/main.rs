@@ -228,11 +228,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    daemon::apply_logging(&resolved.config, cli.log_level);
+    daemon::apply_logging(&resolved.config, cli.log_level, cli.foreground);
     let ready = if cli.foreground {
         Ready::foreground()
     } else {
-        let keep_stderr = resolved.config.general.log_target == Target::Stderr;
+        let keep_stderr = resolved.config.general.log_target_for(cli.foreground) == Target::Stderr;
         match daemonize::daemonize(keep_stderr) {
             Ok(r) => r,
             Err(e) => {
@@ -264,6 +264,7 @@ fn main() -> ExitCode {
     let opts = daemon::Options {
         config_path: cli.config,
         log_level: cli.log_level,
+        foreground: cli.foreground,
     };
     let code = rt.block_on(daemon::run(opts, resolved, ready));
     // Do not wait for stray blocking work (e.g. a DNS lookup) at exit.

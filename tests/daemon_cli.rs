@@ -395,6 +395,49 @@ fn metrics_are_served_and_a_busy_port_fails_the_start_with_exit_1() {
     );
 }
 
+/// Issue 14 item 4: in the background, logs go to syslog unless
+/// `log-target` says otherwise; the launching shell's stderr gets nothing
+/// once the daemon is up.
+#[test]
+fn a_background_daemon_leaves_the_terminal_alone_unless_told() {
+    for (extra, on_stderr) in [("", false), ("log-target = stderr\n", true)] {
+        let d = tmpdir("bglog");
+        let conf = write_conf(&d, &format!("{}{extra}", base_conf(&d)));
+        let err = d.join("stderr");
+        let o = Command::new(BIN)
+            .arg("-c")
+            .arg(&conf)
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        assert_eq!(o.code(), Some(0));
+        let pid: i32 = std::fs::read_to_string(d.join("hamasq.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let p = nix::unistd::Pid::from_raw(pid);
+        nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGUSR1).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let t0 = Instant::now();
+        while nix::sys::signal::kill(p, None).is_ok() {
+            assert!(t0.elapsed() < Duration::from_secs(5), "daemon did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let text = std::fs::read_to_string(&err).unwrap();
+        assert_eq!(
+            text.contains("daemon.ready") && text.contains("daemon.stopped"),
+            on_stderr,
+            "log-target {extra:?}: stderr was:\n{text}"
+        );
+        if !on_stderr {
+            assert!(text.is_empty(), "{text}");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
 #[test]
 fn background_start_returns_after_ready_and_reports_start_failures() {
     let d = tmpdir("bg");

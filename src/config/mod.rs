@@ -55,8 +55,11 @@ impl Config {
 /// `[general]`: process-wide settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct General {
-    /// `log-target` + `log-facility`.
-    pub log_target: Target,
+    /// `log-target` + `log-facility`; `None` (not set): syslog when
+    /// running in the background, stderr with `--foreground`.
+    pub log_target: Option<Target>,
+    /// `log-facility`, also for the default syslog target.
+    pub log_facility: crate::log::Facility,
     /// `log-level`.
     pub log_level: Level,
     /// `log-rate-limit`: lines per event name per 10 s for rejected input; 0 = unlimited.
@@ -74,10 +77,24 @@ pub struct General {
     pub control_socket: Option<PathBuf>,
 }
 
+impl General {
+    /// Where log lines go: `log-target` if set, else where a daemon's logs
+    /// go (syslog, as dnsmasq), or stderr for `--foreground` (systemd,
+    /// procd and containers collect it).
+    pub fn log_target_for(&self, foreground: bool) -> Target {
+        self.log_target.unwrap_or(if foreground {
+            Target::Stderr
+        } else {
+            Target::Syslog(self.log_facility)
+        })
+    }
+}
+
 impl Default for General {
     fn default() -> General {
         General {
-            log_target: Target::Stderr,
+            log_target: None,
+            log_facility: crate::log::Facility::Daemon,
             log_level: Level::Info,
             log_rate_limit: crate::log::DEFAULT_RATE_LIMIT,
             pid_file: Some(PathBuf::from("/run/hamasq.pid")),

@@ -162,19 +162,21 @@ fn merge(name: &str, parts: &[&RawSection]) -> RawSection {
 
 fn read_general(r: &mut SectionReader<'_>) -> General {
     let d = General::default();
-    let target_kind = r.scalar("log-target", false, |v| match v {
-        "stderr" => Ok(false),
-        "syslog" => Ok(true),
+    let target_kind = r.scalar("log-target", None, |v| match v {
+        "stderr" => Ok(Some(false)),
+        "syslog" => Ok(Some(true)),
         _ => Err("expected stderr or syslog".into()),
     });
-    let facility = r.scalar("log-facility", Facility::Daemon, |v| {
+    let log_facility = r.scalar("log-facility", d.log_facility, |v| {
         Facility::parse(v).ok_or_else(|| format!("expected one of {}", Facility::NAMES))
     });
-    let log_target = if target_kind {
-        Target::Syslog(facility)
-    } else {
-        Target::Stderr
-    };
+    let log_target = target_kind.map(|syslog| {
+        if syslog {
+            Target::Syslog(log_facility)
+        } else {
+            Target::Stderr
+        }
+    });
     let log_level = r.scalar("log-level", d.log_level, |v| {
         Level::parse(v).ok_or_else(|| format!("expected one of {}", Level::NAMES))
     });
@@ -227,6 +229,7 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
     });
     General {
         log_target,
+        log_facility,
         log_level,
         log_rate_limit,
         pid_file,
@@ -654,7 +657,7 @@ mod tests {
         )
         .unwrap();
         let g = c.general;
-        assert_eq!(g.log_target, Target::Syslog(Facility::Local(3)));
+        assert_eq!(g.log_target, Some(Target::Syslog(Facility::Local(3))));
         assert_eq!(g.log_level, Level::Debug);
         assert_eq!(g.log_rate_limit, 0);
         assert_eq!(g.pid_file, None);
