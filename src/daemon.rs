@@ -102,11 +102,11 @@ pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
             event!(
                 Info,
                 "daemon.ready",
-                "pid={} version={} config={} tasks={:?}",
+                "pid={} version={} config={} tasks={}",
                 std::process::id(),
                 env!("CARGO_PKG_VERSION"),
                 d.opts.config_path.display(),
-                d.tasks.names()
+                log::list(d.tasks.names())
             );
             ready.report(exit::OK);
             sd_notify::notify("READY=1\nSTATUS=running");
@@ -116,7 +116,12 @@ pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
             for (name, end) in ended {
                 match end {
                     TaskEnd::Ok => event!(Debug, "task.stopped", "task={name}"),
-                    other => event!(Warn, "task.stop_unclean", "task={name} end={other:?}"),
+                    other => event!(
+                        Warn,
+                        "task.stop_unclean",
+                        "task={name} end={}",
+                        log::q(describe(other))
+                    ),
                 }
             }
             event!(
@@ -368,8 +373,9 @@ fn start_dhcp(
             Err(e) => event!(
                 Warn,
                 "dhcp.import_skipped",
-                "file={} error={e:?}",
-                path.display()
+                "file={} error={}",
+                path.display(),
+                log::q(e)
             ),
         }
     }
@@ -542,13 +548,12 @@ impl Daemon {
                 Wake::Summary => self.summary(),
                 Wake::TaskEnded(name, end) => {
                     let cause = match end {
-                        TaskEnd::Failed(e) => e.0,
-                        TaskEnd::Panicked(m) => format!("panic: {m}"),
                         TaskEnd::Ok | TaskEnd::Aborted => {
                             "stopped on its own before shutdown".into()
                         }
+                        other => describe(other),
                     };
-                    event!(Error, "task.failed", "task={name} cause={cause:?}");
+                    event!(Error, "task.failed", "task={name} cause={}", log::q(cause));
                     return exit::FAILURE;
                 }
             }
@@ -653,13 +658,13 @@ impl Daemon {
         event!(
             Info,
             "stats.summary",
-            "uptime_s={} config={} log_level={} role={} dhcp_names={} tasks={:?}",
+            "uptime_s={} config={} log_level={} role={} dhcp_names={} tasks={}",
             self.started.elapsed().as_secs(),
             self.opts.config_path.display(),
             log::level(),
             *self.channels.role.borrow(),
             self.channels.hosts.borrow().len(),
-            self.tasks.names()
+            log::list(self.tasks.names())
         );
         for (name, v) in stats::global().snapshot() {
             event!(Info, "stats.metric", "{name}={v}");
@@ -697,6 +702,16 @@ fn address_gauges() -> watch::Sender<Arc<Vec<crate::dhcp::report::PoolCount>>> {
         |p| p.declined,
     );
     tx
+}
+
+/// How a task ended, in words.
+fn describe(end: TaskEnd) -> String {
+    match end {
+        TaskEnd::Ok => "stopped".into(),
+        TaskEnd::Failed(e) => e.0,
+        TaskEnd::Panicked(m) => format!("panic: {m}"),
+        TaskEnd::Aborted => "aborted at the end of the shutdown budget".into(),
+    }
 }
 
 /// `[general]` keys whose change only takes effect at the next start.
