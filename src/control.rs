@@ -114,6 +114,10 @@ async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
             if let Some(r) = ask_dhcp(&dhcp, Query::Ranges).await {
                 text.push_str(&r);
             }
+            text.push_str(&status::render_counters(
+                &stats::global().snapshot(),
+                &stats::global().labelled_snapshot(),
+            ));
             text
         }
         "leases" => match ask_dhcp(&dhcp, Query::Leases).await {

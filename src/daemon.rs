@@ -658,19 +658,35 @@ impl Daemon {
         event!(
             Info,
             "stats.summary",
-            "uptime_s={} config={} log_level={} role={} dhcp_names={} tasks={}",
+            "uptime_s={} config={} log_level={} role={} dhcp_names={} tasks={} reloads={} reload_failures={} log_suppressed={} more=\"hamasq status; metrics-listen\"",
             self.started.elapsed().as_secs(),
             self.opts.config_path.display(),
             log::level(),
             *self.channels.role.borrow(),
             self.channels.hosts.borrow().len(),
-            log::list(self.tasks.names())
+            log::list(self.tasks.names()),
+            self.reloads.get(),
+            self.reload_failures.get(),
+            log::SUPPRESSED_TOTAL.load(std::sync::atomic::Ordering::Relaxed)
         );
-        for (name, v) in stats::global().snapshot() {
-            event!(Info, "stats.metric", "{name}={v}");
+        for (event_name, text) in crate::status::summary_lines(
+            &stats::global().snapshot(),
+            &stats::global().labelled_snapshot(),
+        ) {
+            match event_name {
+                "stats.dhcp" => event!(Info, "stats.dhcp", "{text}"),
+                _ => event!(Info, "stats.dns", "{text}"),
+            }
         }
-        for (name, v) in stats::global().labelled_snapshot() {
-            event!(Info, "stats.metric", "{name}={v}");
+        // Every counter too, but only for someone debugging: at info the
+        // summary stays a few lines.
+        if log::enabled(Level::Debug) {
+            for (name, v) in stats::global().snapshot() {
+                event!(Debug, "stats.metric", "{name}={v}");
+            }
+            for (name, v) in stats::global().labelled_snapshot() {
+                event!(Debug, "stats.metric", "{name}={v}");
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] 
   -h, --help            print this help and exit
 
 signals: SIGTERM/SIGINT stop in order, SIGHUP reloads the config (an invalid
-config is logged and the old one kept), SIGUSR1 logs a state and stats summary.
+config is logged and the old one kept), SIGUSR1 logs a compact state and stats summary.
 
 exit codes: 0 ok, 1 start-up or runtime failure, 2 invalid config or command line";
 
