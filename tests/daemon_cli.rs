@@ -265,6 +265,111 @@ fn test_passing_means_the_daemon_starts() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// Issue 14 item 7: `status --help` and `leases --help` explain
+/// themselves; `--help-options` lists the config keys and option names.
+#[test]
+fn subcommand_help_and_the_option_list() {
+    for cmd in ["status", "leases"] {
+        let o = run(&[cmd, "--help"]);
+        assert_eq!(o.status.code(), Some(0));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.starts_with(&format!("usage: hamasq {cmd} [-c FILE]")),
+            "{out}"
+        );
+    }
+    let o = run(&["--help-options"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "  [dhcp]\n    interface\n",
+        "    dhcp-range\n",
+        "  [vrrp NAME]\n",
+        "    3  router\n",
+        "  121  classless-static-route",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+}
+
+/// Issue 14 item 7: `hamasq leases` with no daemon reads the lease store,
+/// strictly read-only: the files are left byte for byte and nothing is
+/// created; a journal that is a symbolic link is refused, not followed.
+#[test]
+fn leases_reads_the_store_when_no_daemon_runs_and_changes_nothing() {
+    use hamasq::dhcp::binding::{HwAddr, Lease};
+    use hamasq::dhcp::leases::{JOURNAL, LeaseStore, SNAPSHOT};
+    use std::os::unix::fs::MetadataExt;
+    let d = tmpdir("leases");
+    let state = d.join("state");
+    std::fs::create_dir(&state).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    {
+        let (mut store, _) = LeaseStore::open(&state, false).unwrap();
+        for (i, name) in [(5u8, Some("laptop")), (6, None)] {
+            store.stage_upsert(&Lease {
+                ip: std::net::Ipv4Addr::new(10, 0, 0, i),
+                hw: HwAddr::ether([2, 0, 0, 0, 0, i]),
+                client_id: None,
+                hostname: name.map(String::from),
+                expires: hamasq::clock::UnixTime(now + 3600),
+            });
+        }
+        store.commit().unwrap();
+    }
+    let conf = write_conf(&d, &base_conf(&d));
+    let files = |dir: &Path| {
+        let mut v: Vec<(String, Vec<u8>, i64, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let m = std::fs::symlink_metadata(e.path()).unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                    m.mtime_nsec(),
+                    m.ino(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files(&state);
+    assert!(before.iter().any(|f| f.0 == JOURNAL), "{before:?}");
+    let o = run(&["leases", "-c", conf.to_str().unwrap()]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("read the lease store in"), "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "{e} 02:00:00:00:00:05 10.0.0.5 laptop *\n{e} 02:00:00:00:00:06 10.0.0.6 * *\n",
+            e = now + 3600
+        )
+    );
+    assert_eq!(files(&state), before, "hamasq leases changed the store");
+
+    // A planted link in place of the journal: refused, its target untouched.
+    let target = d.join("precious");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::fs::remove_file(state.join(JOURNAL)).unwrap();
+    std::os::unix::fs::symlink(&target, state.join(JOURNAL)).unwrap();
+    let o = run(&["leases", "-c", conf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+    assert!(state.join(SNAPSHOT).exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn sighup_with_a_broken_config_keeps_running_then_a_fixed_one_applies() {
     let d = tmpdir("hup");
