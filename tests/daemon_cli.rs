@@ -12,7 +12,40 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 
-fn tmpdir(tag: &str) -> PathBuf {
+/// A test's own directory, removed when the test passes and kept (and
+/// named on stderr) when it fails, for its logs.
+struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TmpDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: keeping {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn tmpdir(tag: &str) -> TmpDir {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let d = std::env::temp_dir().join(format!(
         "hamasq-t-{}-{}-{tag}",
@@ -21,7 +54,7 @@ fn tmpdir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TmpDir(d)
 }
 
 /// A free TCP port on loopback (bound then released).
@@ -262,7 +295,6 @@ fn test_passing_means_the_daemon_starts() {
     );
     dm.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(dm.wait_exit(Duration::from_secs(5)).0, Some(0));
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// Issue 14 item 7: `status --help` and `leases --help` explain
@@ -367,7 +399,6 @@ fn leases_reads_the_store_when_no_daemon_runs_and_changes_nothing() {
     assert!(err.contains("symbolic link"), "{err}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
     assert!(state.join(SNAPSHOT).exists());
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
