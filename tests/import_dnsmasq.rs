@@ -32,9 +32,18 @@ fn an_openwrt_dnsmasq_conf_converts_to_a_config_that_passes_test() {
     assert!(out.status.success(), "{out:?}");
     // No `dnsmasq` user on the test machine: drop that line of the result
     // (resolving `user` checks that the user exists).
+    // Likewise `--test` checks that hook scripts exist and are executable:
+    // OpenWrt's dhcp-script gets an executable stand-in here.
+    let hook = dir.join("dhcp-script.sh");
+    std::fs::write(&hook, "#!/bin/sh\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let ini = String::from_utf8(out.stdout)
         .unwrap()
-        .replace("user = dnsmasq\n", "");
+        .replace("user = dnsmasq\n", "")
+        .replace("/usr/lib/dnsmasq/dhcp-script.sh", hook.to_str().unwrap());
     let stderr = String::from_utf8(out.stderr).unwrap();
     // Every unconverted line is named on stderr with its line and reason.
     for (line, key) in [

@@ -137,6 +137,20 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         }
     }
 
+    // The control socket is bound at start: its directory must exist then
+    // (state-dir is created at start, so a socket in it is fine).
+    if let Some(cs) = &g.control_socket
+        && let Some(dir) = cs.parent()
+        && dir != sd.as_path()
+        && !dir.is_dir()
+    {
+        errs.push(err(
+            "control-socket",
+            cs.display().to_string(),
+            "its directory does not exist".into(),
+        ));
+    }
+
     let mut dhcp = match &config.dhcp {
         None => None,
         Some(d) => match local_interfaces() {
@@ -602,5 +616,18 @@ mod tests {
         assert!(r.warnings[0].message.contains("enables nothing"));
         let r = res("[general]\nstate-dir = /\npid-file = none\n[dns]\nport = 5353\n").unwrap();
         assert!(r.warnings.is_empty(), "{:?}", messages(&r.warnings));
+    }
+
+    #[test]
+    fn a_control_socket_in_a_missing_directory_is_refused() {
+        let errs = res(
+            "[general]\nstate-dir = /\npid-file = none\ncontrol-socket = /nonexistent-hq/c.sock\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{:?}", messages(&errs));
+        assert_eq!(errs[0].key.as_deref(), Some("control-socket"));
+        assert_eq!(errs[0].line, Some(4));
+        // In state-dir, which the start creates: fine.
+        assert!(res("[general]\nstate-dir = /nonexistent-hq\npid-file = none\n").is_ok());
     }
 }
