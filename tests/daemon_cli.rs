@@ -84,6 +84,15 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// `hamasq --test -c CONF`: its exit code and stderr.
+fn check_config(conf: &Path) -> (Option<i32>, String) {
+    let o = run(&["--test", "-c", conf.to_str().unwrap()]);
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// A foreground daemon whose stderr goes to a file; killed by pid on drop.
 struct Daemon {
     child: Child,
@@ -259,9 +268,8 @@ fn test_passing_means_the_daemon_starts() {
             script.display()
         ),
     );
-    let o = run(&["--test", "-c", conf.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("[dhcp] dhcp-script") && err.contains("No such file"),
         "{err}"
@@ -273,9 +281,8 @@ fn test_passing_means_the_daemon_starts() {
         &d,
         &format!("{general}[dns]\nport = {port}\ninterface = nosuch0\ninterface = lo\n"),
     );
-    let o = run(&["--test", "-c", conf.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("warning: ") && err.contains("interface = \"nosuch0\": no such interface"),
         "{err}"
