@@ -134,7 +134,7 @@ pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
             // _pid dropped here: the pid file is removed last.
         }
         Err(cause) => {
-            event!(Error, "daemon.start_failed", "cause=\"{cause}\"");
+            event!(Error, "daemon.start_failed", "cause={}", log::q(&cause));
             // The command that started a background daemon still has its
             // stderr until the start is reported: say why there too.
             if log::target() != log::Target::Stderr {
@@ -533,8 +533,9 @@ impl Daemon {
                             event!(
                                 Error,
                                 "config.reload_failed",
-                                "file={} cause=\"the reload thread failed: {e}\" running=previous-config",
-                                self.opts.config_path.display()
+                                "file={} cause={} running=previous-config",
+                                self.opts.config_path.display(),
+                                log::q(format_args!("the reload thread failed: {e}"))
                             );
                             sd_notify::notify(
                                 "READY=1\nSTATUS=reload failed: kept the previous config",

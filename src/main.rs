@@ -327,7 +327,8 @@ fn main() -> ExitCode {
                 event!(
                     Error,
                     "daemon.start_failed",
-                    "cause=\"cannot go to the background: {e}\""
+                    "cause={}",
+                    hamasq::log::q(format_args!("cannot go to the background: {e}"))
                 );
                 return ExitCode::from(exit::FAILURE);
             }
@@ -344,7 +345,8 @@ fn main() -> ExitCode {
             event!(
                 Error,
                 "daemon.start_failed",
-                "cause=\"cannot start the runtime: {e}\""
+                "cause={}",
+                hamasq::log::q(format_args!("cannot start the runtime: {e}"))
             );
             return ExitCode::from(exit::FAILURE);
         }
