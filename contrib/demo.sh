@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
-# hamasq in one command: a pair of boxes sharing a virtual gateway IP, an
-# upstream DNS server, real DHCP clients, and a failover, all inside
-# network namespaces that this script creates and removes (nothing touches
-# the machine's own network or resolver).
+# hamasq in one command: the same small LAN twice, inside network
+# namespaces this script creates and removes (nothing touches the machine's
+# own network or resolver):
+#
+#   1. a pair of hamasq boxes sharing a virtual gateway IP (VIP);
+#   2. the common recipe it replaces: dnsmasq on both boxes (split DHCP
+#      ranges) with keepalived moving the VIP.
+#
+# Each LAN has an upstream DNS server, three DHCP clients (dhclient) and a
+# probe. Box a is killed; the script measures the longest DNS and DHCP
+# gaps seen by the probe, and how many clients kept their address
+# (confirmed by the box that took over) and their name (resolving through
+# the VIP), then prints both outcomes side by side.
 #
 #   sudo ./contrib/demo.sh
 #
-# Needs root, iproute2, isc-dhcp-client, unbound and dig (installed with
-# apt-get if missing; no service is started by the install). Builds hamasq
-# in release mode first (into $CARGO_TARGET_DIR if set, else target/).
+# Needs root, iproute2, isc-dhcp-client, udhcpc, unbound, dig, tcpdump,
+# dnsmasq and keepalived (installed with apt-get if missing; no service is
+# started by the install). Builds hamasq in release mode first (into
+# $CARGO_TARGET_DIR if set, else target/); HAMASQ_BIN=PATH uses that binary
+# instead. Colours only on a terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates network namespaces)" >&2; exit 1; }
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+if [ -t 1 ]; then BOLD=$'\033[1m'; OFF=$'\033[0m'; else BOLD=; OFF=; fi
+say() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$OFF"; }
+
 missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-command -v dhclient >/dev/null || missing+=(isc-dhcp-client)
-command -v unbound >/dev/null || missing+=(unbound)
-command -v dig >/dev/null || missing+=(bind9-dnsutils)
+for pair in ip:iproute2 dhclient:isc-dhcp-client udhcpc:udhcpc unbound:unbound dig:bind9-dnsutils \
+            tcpdump:tcpdump dnsmasq:dnsmasq-base keepalived:keepalived; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "demo: installing ${missing[*]}"
   made_policy=0
@@ -30,46 +45,70 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
   [ "${rc:-0}" = 0 ] || { echo "demo: apt-get install failed" >&2; exit 1; }
 fi
-cargo build --release --locked -q
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/hamasq
+
+if [ -n "${HAMASQ_BIN:-}" ]; then
+  BIN=$HAMASQ_BIN
+else
+  echo "demo: building hamasq (release; a first build takes a minute or two on two cores)"
+  t0=$SECONDS
+  cargo build --release --locked -q & bp=$!
+  while kill -0 "$bp" 2>/dev/null; do
+    sleep 5
+    kill -0 "$bp" 2>/dev/null && echo "  still building... $((SECONDS - t0)) s"
+  done
+  wait "$bp" || { echo "demo: the build failed" >&2; exit 1; }
+  echo "demo: built in $((SECONDS - t0)) s"
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/hamasq
+fi
 [ "${BIN#/}" != "$BIN" ] || BIN=$PWD/$BIN
 
 P=hqdemo$$
 DIR=$(mktemp -d /tmp/hamasq-demo.XXXXXX)
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  echo "demo: cleaned up (logs kept in $DIR)"
+stop_all() {
+  {
+    for p in "${PIDS[@]}"; do kill "$p" || true; done
+    sleep 0.3
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
+      for p in $(ip netns pids "$ns"); do kill -9 "$p" || true; done
+      ip netns del "$ns" || true
+    done
+  } 2>/dev/null
+  PIDS=()
 }
+cleanup() { stop_all; echo "demo: cleaned up (logs kept in $DIR)"; }
 trap cleanup EXIT
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ns() { ip netns exec "$P-$1" "${@:2}"; }
+# Starts a long-running program with its output in LOG and prints its pid.
+# Not a job of this shell (so killing a box prints no job notice); `ip
+# netns exec` execs the program in place, so the pid is the program's.
+launch() { # log cmd...
+  local log=$1; shift
+  ( "$@" >>"$log" 2>&1 </dev/null & echo $! )
+}
 VIP=192.168.77.1
 CLIENTS="c1 c2 c3"
+now() { date +%s.%N; }
 
-say "Building a LAN: a bridge, two hamasq boxes (a, b), an upstream DNS server (up) and three clients"
-ip netns add "$P-br"; ip -n "$P-br" link add br0 type bridge; ip -n "$P-br" link set br0 up
-n=0
-for h in a b up $CLIENTS; do
-  n=$((n+1)); ip netns add "$P-$h"
-  ip -n "$P-br" link add "p$n" type veth peer name eth0 netns "$P-$h"
-  ip -n "$P-br" link set "p$n" master br0 up
-  ip -n "$P-$h" link set lo up; ip -n "$P-$h" link set eth0 up
-done
-ip -n "$P-a" addr add 192.168.77.2/24 dev eth0
-ip -n "$P-b" addr add 192.168.77.3/24 dev eth0
-ip -n "$P-up" addr add 192.168.77.4/24 dev eth0
-
-# The upstream: unbound serving a small zone, as an ISP or corporate
-# resolver would; hamasq forwards everything that is not local to it.
-cat > "$DIR/unbound.conf" <<CONF
+# The LAN: a bridge, boxes a and b, an upstream DNS server, the clients and
+# a probe, each host in its namespace with eth0 on the bridge.
+lan() {
+  ip netns add "$P-br"; ip -n "$P-br" link add br0 type bridge; ip -n "$P-br" link set br0 up
+  local n=0 h
+  for h in a b up probe $CLIENTS; do
+    n=$((n+1)); ip netns add "$P-$h"
+    ip -n "$P-br" link add "p$n" type veth peer name eth0 netns "$P-$h"
+    ip -n "$P-br" link set "p$n" master br0 up
+    ip -n "$P-$h" link set lo up; ip -n "$P-$h" link set eth0 up
+  done
+  ip -n "$P-a" addr add 192.168.77.2/24 dev eth0
+  ip -n "$P-b" addr add 192.168.77.3/24 dev eth0
+  ip -n "$P-up" addr add 192.168.77.4/24 dev eth0
+  ip -n "$P-probe" addr add 192.168.77.9/24 dev eth0
+  # The upstream: unbound serving a small zone, as an ISP or corporate
+  # resolver would; the boxes forward what is not local to it.
+  cat > "$DIR/unbound.conf" <<CONF
 server:
   interface: 192.168.77.4
   do-daemonize: no
@@ -86,15 +125,17 @@ server:
   local-data: "corp.example. 3600 IN SOA ns.corp.example. admin.corp.example. 1 3600 600 86400 60"
   local-data: "intranet.corp.example. 300 IN A 10.9.9.9"
 CONF
-ns up unbound -d -c "$DIR/unbound.conf" >>"$DIR/unbound.log" 2>&1 & PIDS+=($!)
-echo "up: unbound on 192.168.77.4 serving corp.example (intranet.corp.example = 10.9.9.9)"
+  PIDS+=("$(launch "$DIR/unbound.log" ip netns exec "$P-up" unbound -d -c "$DIR/unbound.conf")")
+}
 
-conf() { # name priority own-range peer-range
-  mkdir -p "$DIR/$1"
-  cat > "$DIR/$1/hamasq.conf" <<CONF
+# --- hamasq ---------------------------------------------------------------
+hamasq_conf() { # box priority own-range peer-range
+  mkdir -p "$DIR/hq-$1"
+  cat > "$DIR/hq-$1/hamasq.conf" <<CONF
 [general]
 pid-file = none
-state-dir = $DIR/$1/state
+state-dir = $DIR/hq-$1/state
+log-target = stderr
 
 [dns]
 server = 192.168.77.4
@@ -108,7 +149,6 @@ dhcp-range = $3,1h
 dhcp-peer-range = $4
 dhcp-option = option:T1,3
 dhcp-option = option:T2,6
-log-dhcp = true
 
 [vrrp lan]
 interface = eth0
@@ -118,58 +158,225 @@ advert-int = 0.1
 virtual-ipaddress = $VIP/24
 CONF
 }
-conf a 150 192.168.77.100,192.168.77.149 192.168.77.150,192.168.77.199
-conf b 100 192.168.77.150,192.168.77.199 192.168.77.100,192.168.77.149
-echo "a serves .100-.149 and knows b's .150-.199; b the other way round; VIP $VIP"
-echo "both answer DNS (names of DHCP clients as NAME.lan, the rest forwarded to up)"
-ns a "$BIN" --test -c "$DIR/a/hamasq.conf"
+hamasq_start() { # box
+  local pid
+  pid=$(launch "$DIR/hq-$1.log" ip netns exec "$P-$1" "$BIN" -f -c "$DIR/hq-$1/hamasq.conf")
+  PIDS+=("$pid")
+}
 
-# `ip netns exec` execs hamasq in place, so $! is hamasq's own pid.
-start() { ip netns exec "$P-$1" "$BIN" -f -c "$DIR/$1/hamasq.conf" >>"$DIR/$1.log" 2>&1 & PIDS+=($!); eval "PID_$1=$!"; }
-start a; sleep 0.5; start b; sleep 1
-grep -h "vrrp.state" "$DIR/a.log" "$DIR/b.log" | sed 's/^/  /'
+# --- dnsmasq + keepalived, the common recipe --------------------------------
+# Each box: dnsmasq serving half of the range (no lease sharing: dnsmasq has
+# none), handing out the VIP as router and DNS server; keepalived with the
+# usual 1 s adverts moving the VIP.
+classic_conf() { # box priority own-range
+  mkdir -p "$DIR/dk-$1"
+  cat > "$DIR/dk-$1/dnsmasq.conf" <<CONF
+interface=eth0
+except-interface=lo
+user=root
+no-resolv
+server=192.168.77.4
+domain=lan
+local=/lan/
+dhcp-range=$3,2m
+dhcp-option=option:router,$VIP
+dhcp-option=option:dns-server,$VIP
+dhcp-option=option:T1,3
+dhcp-option=option:T2,6
+dhcp-leasefile=$DIR/dk-$1/dnsmasq.leases
+pid-file=$DIR/dk-$1/dnsmasq.pid
+CONF
+  cat > "$DIR/dk-$1/keepalived.conf" <<CONF
+global_defs {
+  script_user root
+  enable_script_security
+}
+vrrp_instance lan {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority $2
+  advert_int 1
+  virtual_ipaddress {
+    $VIP/24
+  }
+}
+CONF
+}
+classic_start() { # box
+  local d=$DIR/dk-$1
+  PIDS+=("$(launch "$d/keepalived.log" ip netns exec "$P-$1" keepalived -n -l -D -P \
+    -f "$d/keepalived.conf" -p "$d/ka.pid" -r "$d/ka-vrrp.pid")")
+  PIDS+=("$(launch "$d/dnsmasq.out" ip netns exec "$P-$1" dnsmasq -k -C "$d/dnsmasq.conf" \
+    --log-facility="$d/dnsmasq.log")")
+}
 
-say "Clients ask for addresses (dhclient with a host name, and a hook that only records)"
-for c in $CLIENTS; do
-  cat > "$DIR/$c.sh" <<HOOK
+# --- what both stories share ------------------------------------------------
+clients_up() { # tag
+  local c
+  for c in $CLIENTS; do
+    cat > "$DIR/$1-$c.sh" <<HOOK
 #!/bin/sh
-echo "\$reason \$new_ip_address via \$new_dhcp_server_identifier dns \$new_domain_name_servers" >> $DIR/$c.rec
+echo "\$(date +%s.%N) \$reason \$new_ip_address" >> $DIR/$1-$c.rec
 case "\$reason" in BOUND|RENEW|REBIND|REBOOT) ip addr replace "\$new_ip_address/\$new_subnet_mask" dev "\$interface" ;; esac
+case "\$reason" in EXPIRE|FAIL|RELEASE|STOP) [ -n "\$old_ip_address" ] && ip addr del "\$old_ip_address/\$old_subnet_mask" dev "\$interface" ;; esac
+exit 0
 HOOK
-  chmod +x "$DIR/$c.sh"
-  printf 'send host-name "%s";\nrequest subnet-mask, routers, domain-name-servers;\n' "$c" > "$DIR/$c.conf"
-  ip netns exec "$P-$c" dhclient -d -cf "$DIR/$c.conf" -sf "$DIR/$c.sh" -lf "$DIR/$c.leases" -pf "$DIR/$c.pid" eth0 >>"$DIR/$c.log" 2>&1 & PIDS+=($!)
-done
-for i in $(seq 1 40); do [ "$(cat "$DIR"/c?.rec 2>/dev/null | grep -c BOUND)" -ge 3 ] && break; sleep 0.5; done
-for c in $CLIENTS; do echo "  $c: $(grep BOUND "$DIR/$c.rec" | tail -1)"; done
-echo "  a's lease journal:"; sed 's/^/    /' "$DIR/a/state/dhcp.leases.journal"
+    chmod +x "$DIR/$1-$c.sh"
+    printf 'send host-name "%s";\nrequest subnet-mask, routers, domain-name-servers;\n' "$c" > "$DIR/$1-$c.conf"
+    PIDS+=("$(launch "$DIR/$1-$c.log" ip netns exec "$P-$c" dhclient -d -cf "$DIR/$1-$c.conf" \
+      -sf "$DIR/$1-$c.sh" -lf "$DIR/$1-$c.leases" -pf "$DIR/$1-$c.pid" eth0)")
+  done
+  local i
+  for i in $(seq 1 60); do
+    [ "$(cat "$DIR/$1"-c?.rec 2>/dev/null | grep -c BOUND)" -ge 3 ] && break
+    sleep 0.5
+  done
+  for c in $CLIENTS; do echo "  $c: $(grep BOUND "$DIR/$1-$c.rec" | tail -1 | cut -d' ' -f2-)"; done
+}
 
-# names CLIENT-TO-ASK: every client's name, and an upstream name, through the VIP
-names() {
+# The address client $2 holds now (its last record).
+addr_of() { tail -1 "$DIR/$1-$2.rec" | awk '{print $3}'; }
+
+names() { # tag: every client's name through the VIP, from the probe
   local c ip
   for c in $CLIENTS; do
-    ip=$(ns "$1" dig +short +time=1 +tries=3 "@$VIP" "$c.lan" | tail -1)
+    ip=$(ns probe dig +short +time=1 +tries=2 "@$VIP" "$c.lan" 2>/dev/null | tail -1)
     echo "  dig @$VIP $c.lan -> ${ip:-(no answer)}"
   done
-  echo "  dig @$VIP intranet.corp.example -> $(ns "$1" dig +short +time=1 +tries=3 "@$VIP" intranet.corp.example | tail -1) (forwarded to up)"
+  echo "  dig @$VIP intranet.corp.example -> $(ns probe dig +short +time=1 +tries=2 "@$VIP" intranet.corp.example 2>/dev/null | tail -1) (forwarded upstream)"
 }
-say "Names resolve through the VIP (asked from c1; a holds the VIP)"
-names c1
 
-say "Box a dies (SIGKILL). b takes the VIP; renewals to the VIP now reach b"
-kill -9 "$PID_a"; wait "$PID_a" 2>/dev/null || true
-sleep 1
-grep -h "vrrp.state" "$DIR/b.log" | tail -1 | sed 's/^/  /'
-ns b ip -4 -o addr show dev eth0 | awk '{print "  b holds " $4}'
-sleep 7
-for c in $CLIENTS; do echo "  $c: $(tail -1 "$DIR/$c.rec")"; done
-echo "  b adopted them (its log):"; grep "msg=Ack" "$DIR/b.log" | tail -3 | sed 's/^/    /'
+# Who talks on the LAN for 3 s while the probe asks for an address: VRRP
+# adverts and DHCP replies by sender.
+who_talks() { # tag
+  ns probe timeout 4 tcpdump -l -n -i eth0 'ip proto 112 or udp src port 67' >"$DIR/$1-talk.txt" 2>/dev/null & local t=$!
+  sleep 0.5
+  ns probe timeout 3 udhcpc -i eth0 -n -q -f -t 2 -T 1 -s /bin/true >/dev/null 2>&1 || true
+  wait "$t" 2>/dev/null || true
+  local box ip
+  for box in a:192.168.77.2 b:192.168.77.3; do
+    ip=${box#*:}
+    printf '  %s (%s): %3d VRRP adverts, %d DHCP replies\n' "${box%%:*}" "$ip" \
+      "$(grep -c "IP $ip > 224.0.0.18" "$DIR/$1-talk.txt" || true)" \
+      "$(grep -Ec "IP $ip\\.(67|bootps) " "$DIR/$1-talk.txt" || true)"
+  done
+}
 
-say "The names still resolve through the VIP, now answered by b (it learned them from the renewals)"
-names c1
+# Probes through the failover: a DNS query every 100 ms and a fresh DHCP
+# exchange (udhcpc, DISCOVER to ACK) in a loop, each success timestamped.
+probes_start() { # tag
+  ( while :; do
+      if ns probe dig +short +time=1 +tries=1 "@$VIP" intranet.corp.example 2>/dev/null | grep -q 10.9.9.9; then
+        now >> "$DIR/$1-dns.ok"
+      fi
+      sleep 0.1
+    done ) & PROBE_DNS=$!
+  ( while :; do
+      ns probe timeout 3 udhcpc -i eth0 -n -q -f -t 2 -T 1 -A 1 -s /bin/true >/dev/null 2>&1 && now >> "$DIR/$1-dhcp.ok"
+      sleep 0.2
+    done ) & PROBE_DHCP=$!
+}
+probes_stop() { kill "$PROBE_DNS" "$PROBE_DHCP" 2>/dev/null || true; wait "$PROBE_DNS" "$PROBE_DHCP" 2>/dev/null || true; }
 
-say "Box a comes back and preempts; the clients keep their addresses and names"
-start a; sleep 8
-grep -h "vrrp.state" "$DIR/a.log" | tail -1 | sed 's/^/  /'
-for c in $CLIENTS; do echo "  $c: $(tail -1 "$DIR/$c.rec")"; done
-names c1
+# Longest gap (ms) between successes in FILE from T0 on (the kill), counting
+# the stretch from T0 to the first success.
+gap_ms() { # file t0
+  awk -v t0="$2" 'BEGIN{last=t0; g=0} $1>=t0 {d=$1-last; if(d>g)g=d; last=$1} END{printf "%d", g*1000}' "$1"
+}
+
+# The failover and its numbers: kill box a, watch for WAIT seconds.
+failover() { # tag wait
+  local tag=$1 c
+  declare -gA BEFORE
+  for c in $CLIENTS; do BEFORE[$c]=$(addr_of "$tag" "$c"); done
+  probes_start "$tag"
+  sleep 2
+  local t0; t0=$(now)
+  # The box dies: every process in its namespace, at once, by SIGKILL.
+  for p in $(ip netns pids "$P-a" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  echo "  box a killed at $(date +%T)"
+  sleep "$2"
+  probes_stop
+  DNS_GAP=$(gap_ms "$DIR/$tag-dns.ok" "$t0")
+  DHCP_GAP=$(gap_ms "$DIR/$tag-dhcp.ok" "$t0")
+  # Kept its address: the same address, confirmed (ACKed) after the kill.
+  KEPT=0; NAMED=0
+  for c in $CLIENTS; do
+    local confirmed
+    confirmed=$(awk -v t0="$t0" -v ip="${BEFORE[$c]}" '$1>t0 && ($2=="RENEW"||$2=="REBIND"||$2=="BOUND"||$2=="REBOOT") && $3==ip {n++} END{print n+0}' "$DIR/$tag-$c.rec")
+    local now_ip; now_ip=$(addr_of "$tag" "$c")
+    local state="kept ${BEFORE[$c]}"
+    if [ "$confirmed" -gt 0 ]; then KEPT=$((KEPT+1)); else state="${BEFORE[$c]}, but no ACK since the kill (b does not know the lease)"; fi
+    local ans; ans=$(ns probe dig +short +time=1 +tries=2 "@$VIP" "$c.lan" 2>/dev/null | tail -1)
+    if [ -n "$ans" ] && [ "$ans" = "$now_ip" ]; then NAMED=$((NAMED+1)); fi
+    echo "  $c: $state; $c.lan -> ${ans:-(no answer)}"
+  done
+  echo "  longest DNS gap ${DNS_GAP} ms, longest DHCP gap ${DHCP_GAP} ms (probe)"
+}
+
+WAIT=12
+
+# ============================================================================
+say "1. A hamasq pair: boxes a (priority 150) and b (100) share the VIP $VIP"
+lan
+hamasq_conf a 150 192.168.77.100,192.168.77.149 192.168.77.150,192.168.77.199
+hamasq_conf b 100 192.168.77.150,192.168.77.199 192.168.77.100,192.168.77.149
+echo "  the two configs, side by side (a | b): each serves its half of the range and knows the other's"
+pr -m -t -w 120 "$DIR/hq-a/hamasq.conf" "$DIR/hq-b/hamasq.conf" | grep -v '^[[:space:]]*$' | sed 's/^/    /'
+ns a "$BIN" --test -c "$DIR/hq-a/hamasq.conf" | sed 's/^/  hamasq --test: /'
+hamasq_start a; sleep 0.5; hamasq_start b; sleep 1.5
+
+say "Three clients ask for addresses (dhclient, sending a host name)"
+clients_up hq
+
+say "hamasq status on both boxes"
+for box in a b; do
+  echo "  --- $box"
+  ns "$box" "$BIN" status -c "$DIR/hq-$box/hamasq.conf" | sed '/^counters:/,$d' | sed 's/^/  /'
+done
+
+say "The Backup stays silent: who talks on the LAN for 3 s while a new client asks"
+who_talks hq
+
+say "Names resolve through the VIP"
+names hq
+
+say "Box a dies (SIGKILL); b takes over; $WAIT s of probing"
+failover hq "$WAIT"
+HQ=("$DNS_GAP" "$DHCP_GAP" "$KEPT" "$NAMED")
+stop_all
+
+# ============================================================================
+say "2. The same LAN with dnsmasq + keepalived on both boxes (the common recipe)"
+lan
+classic_conf a 150 192.168.77.100,192.168.77.149
+classic_conf b 100 192.168.77.150,192.168.77.199
+echo "  box a: dnsmasq.conf | keepalived.conf (b: the other half of the range, priority 100)"
+pr -m -t -w 140 "$DIR/dk-a/dnsmasq.conf" "$DIR/dk-a/keepalived.conf" | grep -v '^[[:space:]]*$' | sed 's/^/    /'
+classic_start a; sleep 0.5; classic_start b
+for i in $(seq 1 50); do ns a ip -4 -o addr show dev eth0 | grep -q "$VIP/" && break; sleep 0.2; done
+
+say "Three clients ask for addresses"
+clients_up dk
+
+say "Who talks on the LAN for 3 s while a new client asks"
+who_talks dk
+
+say "Names resolve through the VIP"
+names dk
+
+say "Box a dies (SIGKILL to dnsmasq and keepalived); b takes over; $WAIT s of probing"
+failover dk "$WAIT"
+DK=("$DNS_GAP" "$DHCP_GAP" "$KEPT" "$NAMED")
+stop_all
+
+# ============================================================================
+say "The failover, side by side"
+n=$(echo $CLIENTS | wc -w)
+printf '  %-44s %-14s %s\n' "" "hamasq pair" "dnsmasq + keepalived"
+printf '  %-44s %-14s %s\n' "VRRP advert interval" "0.1 s" "1 s (keepalived's usual)"
+printf '  %-44s %-14s %s\n' "longest DNS gap (query every 100 ms)" "${HQ[0]} ms" "${DK[0]} ms"
+printf '  %-44s %-14s %s\n' "longest DHCP gap (new client in a loop)" "${HQ[1]} ms" "${DK[1]} ms"
+printf '  %-44s %-14s %s\n' "clients that kept their address (ACKed by b)" "${HQ[2]}/$n" "${DK[2]}/$n"
+printf '  %-44s %-14s %s\n' "client names still resolving via the VIP" "${HQ[3]}/$n" "${DK[3]}/$n"

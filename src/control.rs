@@ -71,7 +71,7 @@ pub async fn serve(
                         answer(stream, dhcp).await;
                     });
                 }
-                Err(e) => event_limited!(Warn, "control.accept_failed", "error={:?}", e.to_string()),
+                Err(e) => event_limited!(Warn, "control.accept_failed", "error={}", crate::log::q(e)),
             }
         }
     }
@@ -114,6 +114,10 @@ async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
             if let Some(r) = ask_dhcp(&dhcp, Query::Ranges).await {
                 text.push_str(&r);
             }
+            text.push_str(&status::render_counters(
+                &stats::global().snapshot(),
+                &stats::global().labelled_snapshot(),
+            ));
             text
         }
         "leases" => match ask_dhcp(&dhcp, Query::Leases).await {
@@ -122,7 +126,12 @@ async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
             None => "error: the DHCP task did not answer in time\n".to_string(),
         },
         other => {
-            event!(Info, "control.unknown_command", "command={other:?}");
+            event!(
+                Info,
+                "control.unknown_command",
+                "command={}",
+                crate::log::q(other)
+            );
             format!("error: unknown command {other:?}; expected status or leases\n")
         }
     };

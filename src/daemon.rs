@@ -73,6 +73,8 @@ pub struct Options {
     pub config_path: PathBuf,
     /// `--log-level`, which wins over the file, also after a reload.
     pub log_level: Option<Level>,
+    /// `--foreground`: where logs go when `log-target` is not set.
+    pub foreground: bool,
 }
 
 struct Daemon {
@@ -87,10 +89,10 @@ struct Daemon {
 }
 
 /// Applies `[general]` logging settings (the CLI level wins).
-pub fn apply_logging(cfg: &Config, cli_level: Option<Level>) {
+pub fn apply_logging(cfg: &Config, cli_level: Option<Level>, foreground: bool) {
     let g = &cfg.general;
     log::configure(
-        g.log_target,
+        g.log_target_for(foreground),
         cli_level.unwrap_or(g.log_level),
         g.log_rate_limit,
     );
@@ -103,11 +105,11 @@ pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
             event!(
                 Info,
                 "daemon.ready",
-                "pid={} version={} config={} tasks={:?}",
+                "pid={} version={} config={} tasks={}",
                 std::process::id(),
                 env!("CARGO_PKG_VERSION"),
                 d.opts.config_path.display(),
-                d.tasks.names()
+                log::list(d.tasks.names())
             );
             ready.report(exit::OK);
             sd_notify::notify("READY=1\nSTATUS=running");
@@ -117,7 +119,12 @@ pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
             for (name, end) in ended {
                 match end {
                     TaskEnd::Ok => event!(Debug, "task.stopped", "task={name}"),
-                    other => event!(Warn, "task.stop_unclean", "task={name} end={other:?}"),
+                    other => event!(
+                        Warn,
+                        "task.stop_unclean",
+                        "task={name} end={}",
+                        log::q(describe(other))
+                    ),
                 }
             }
             event!(
@@ -130,7 +137,12 @@ pub async fn run(opts: Options, resolved: Resolved, mut ready: Ready) -> u8 {
             // _pid dropped here: the pid file is removed last.
         }
         Err(cause) => {
-            event!(Error, "daemon.start_failed", "cause={cause:?}");
+            event!(Error, "daemon.start_failed", "cause={}", log::q(&cause));
+            // The command that started a background daemon still has its
+            // stderr until the start is reported: say why there too.
+            if log::target() != log::Target::Stderr {
+                eprintln!("hamasq: cannot start: {cause}");
+            }
             ready.report(exit::FAILURE);
             exit::FAILURE
         }
@@ -145,10 +157,15 @@ struct Signals {
     usr1: tokio::signal::unix::Signal,
 }
 
+/// A config read, checked and resolved off the loop (boxed: it is large).
+type Loaded = Result<Box<Resolved>, Vec<config::ConfigError>>;
+
 /// What woke the main loop.
 enum Wake {
     Stop(&'static str),
     Reload,
+    /// The reload's parse, validation and resolution finished off the loop.
+    Reloaded(Result<Loaded, tokio::task::JoinError>),
     Summary,
     TaskEnded(&'static str, TaskEnd),
 }
@@ -166,6 +183,22 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     };
 
     let g = resolved.config.general.clone();
+    for w in &resolved.warnings {
+        event!(Warn, "config.warning", "{w}");
+    }
+    if let Some(dir) = g.pid_file.as_deref().and_then(std::path::Path::parent)
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        // `--test` accepted it because its parent exists (/run/hamasq
+        // outside a systemd unit's RuntimeDirectory=).
+        std::fs::create_dir(dir).map_err(|e| {
+            format!(
+                "pid file directory {}: cannot create it: {e}",
+                dir.display()
+            )
+        })?;
+    }
     let pid = match &g.pid_file {
         Some(p) => Some(
             PidFile::acquire(p, std::process::id())
@@ -345,8 +378,9 @@ fn start_dhcp(
             Err(e) => event!(
                 Warn,
                 "dhcp.import_skipped",
-                "file={} error={e:?}",
-                path.display()
+                "file={} error={}",
+                path.display(),
+                log::q(e)
             ),
         }
     }
@@ -375,7 +409,7 @@ fn start_dhcp(
     let hook = match &cfg.script {
         None => None,
         Some(script) => {
-            check_executable(script).map_err(|e| {
+            crate::config::resolve::check_executable(script).map_err(|e| {
                 format!(
                     "dhcp-script {}: {e} (check the path in the config)",
                     script.display()
@@ -470,6 +504,13 @@ impl Daemon {
         if let Some(i) = wd {
             event!(Info, "daemon.watchdog", "interval_ms={}", i.as_millis());
         }
+        // A reload reads, validates and resolves the file on a blocking
+        // thread: the runtime has one thread, and a large file (40,000
+        // dhcp-host lines) must not stall DNS answers, DHCP or VRRP adverts
+        // meanwhile. Only the finished result is applied here. A SIGHUP
+        // during a reload asks for one more after it.
+        let mut pending: Option<tokio::task::JoinHandle<_>> = None;
+        let mut again = false;
         loop {
             let wake = tokio::select! {
                 _ = watchdog.tick(), if wd.is_some() => {
@@ -481,37 +522,69 @@ impl Daemon {
                 _ = self.sigs.hup.recv() => Wake::Reload,
                 _ = self.sigs.usr1.recv() => Wake::Summary,
                 (name, end) = self.tasks.next_end() => Wake::TaskEnded(name, end),
+                r = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
+                    Wake::Reloaded(r)
+                }
             };
             match wake {
                 Wake::Stop(sig) => {
                     event!(Info, "daemon.stopping", "signal={sig}");
                     return exit::OK;
                 }
-                Wake::Reload => self.reload(),
+                Wake::Reload if pending.is_some() => again = true,
+                Wake::Reload => pending = Some(self.begin_reload()),
+                Wake::Reloaded(r) => {
+                    pending = None;
+                    match r {
+                        Ok(loaded) => self.finish_reload(loaded),
+                        Err(e) => {
+                            self.reload_failures.inc();
+                            event!(
+                                Error,
+                                "config.reload_failed",
+                                "file={} cause={} running=previous-config",
+                                self.opts.config_path.display(),
+                                log::q(format_args!("the reload thread failed: {e}"))
+                            );
+                            sd_notify::notify(
+                                "READY=1\nSTATUS=reload failed: kept the previous config",
+                            );
+                        }
+                    }
+                    if std::mem::take(&mut again) {
+                        pending = Some(self.begin_reload());
+                    }
+                }
                 Wake::Summary => self.summary(),
                 Wake::TaskEnded(name, end) => {
                     let cause = match end {
-                        TaskEnd::Failed(e) => e.0,
-                        TaskEnd::Panicked(m) => format!("panic: {m}"),
                         TaskEnd::Ok | TaskEnd::Aborted => {
                             "stopped on its own before shutdown".into()
                         }
+                        other => describe(other),
                     };
-                    event!(Error, "task.failed", "task={name} cause={cause:?}");
+                    event!(Error, "task.failed", "task={name} cause={}", log::q(cause));
                     return exit::FAILURE;
                 }
             }
         }
     }
 
-    fn reload(&mut self) {
+    /// Starts reading the config file again on a blocking thread.
+    fn begin_reload(&self) -> tokio::task::JoinHandle<Loaded> {
         sd_notify::notify(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}",
             sd_notify::monotonic_usec()
         ));
-        let path = &self.opts.config_path;
+        let path = self.opts.config_path.clone();
         event!(Info, "config.reloading", "file={}", path.display());
-        match config::load(path) {
+        tokio::task::spawn_blocking(move || config::load(&path).map(Box::new))
+    }
+
+    /// Applies a reloaded config, or keeps the running one when it failed.
+    fn finish_reload(&mut self, loaded: Loaded) {
+        let path = &self.opts.config_path;
+        match loaded.map(|b| *b) {
             Err(errs) => {
                 for e in &errs {
                     event!(Error, "config.error", "{e}");
@@ -527,6 +600,9 @@ impl Daemon {
                 sd_notify::notify("READY=1\nSTATUS=reload failed: kept the previous config");
             }
             Ok(new) => {
+                for w in &new.warnings {
+                    event!(Warn, "config.warning", "{w}");
+                }
                 for key in restart_needed(&self.current.config, &new.config) {
                     event!(
                         Warn,
@@ -534,7 +610,7 @@ impl Daemon {
                         "section=general key={key} note=\"takes effect at the next start; still using the old value\""
                     );
                 }
-                apply_logging(&new.config, self.opts.log_level);
+                apply_logging(&new.config, self.opts.log_level, self.opts.foreground);
                 // Keys that need a restart keep their running values.
                 let mut merged = new;
                 let old = &self.current.config.general;
@@ -616,19 +692,35 @@ impl Daemon {
         event!(
             Info,
             "stats.summary",
-            "uptime_s={} config={} log_level={} role={} dhcp_names={} tasks={:?}",
+            "uptime_s={} config={} log_level={} role={} dhcp_names={} tasks={} reloads={} reload_failures={} log_suppressed={} more=\"hamasq status; metrics-listen\"",
             self.started.elapsed().as_secs(),
             self.opts.config_path.display(),
             log::level(),
             self.roles(),
             self.channels.hosts.borrow().len(),
-            self.tasks.names()
+            log::list(self.tasks.names()),
+            self.reloads.get(),
+            self.reload_failures.get(),
+            log::SUPPRESSED_TOTAL.load(std::sync::atomic::Ordering::Relaxed)
         );
-        for (name, v) in stats::global().snapshot() {
-            event!(Info, "stats.metric", "{name}={v}");
+        for (event_name, text) in crate::status::summary_lines(
+            &stats::global().snapshot(),
+            &stats::global().labelled_snapshot(),
+        ) {
+            match event_name {
+                "stats.dhcp" => event!(Info, "stats.dhcp", "{text}"),
+                _ => event!(Info, "stats.dns", "{text}"),
+            }
         }
-        for (name, v) in stats::global().labelled_snapshot() {
-            event!(Info, "stats.metric", "{name}={v}");
+        // Every counter too, but only for someone debugging: at info the
+        // summary stays a few lines.
+        if log::enabled(Level::Debug) {
+            for (name, v) in stats::global().snapshot() {
+                event!(Debug, "stats.metric", "{name}={v}");
+            }
+            for (name, v) in stats::global().labelled_snapshot() {
+                event!(Debug, "stats.metric", "{name}={v}");
+            }
         }
     }
 }
@@ -662,17 +754,14 @@ fn address_gauges() -> watch::Sender<Arc<Vec<crate::dhcp::report::PoolCount>>> {
     tx
 }
 
-/// A hook script must be a regular file someone may execute.
-fn check_executable(p: &std::path::Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
-    if !m.is_file() {
-        return Err("not a regular file".into());
+/// How a task ended, in words.
+fn describe(end: TaskEnd) -> String {
+    match end {
+        TaskEnd::Ok => "stopped".into(),
+        TaskEnd::Failed(e) => e.0,
+        TaskEnd::Panicked(m) => format!("panic: {m}"),
+        TaskEnd::Aborted => "aborted at the end of the shutdown budget".into(),
     }
-    if m.permissions().mode() & 0o111 == 0 {
-        return Err("not executable".into());
-    }
-    Ok(())
 }
 
 /// `[general]` keys whose change only takes effect at the next start.

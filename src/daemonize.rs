@@ -11,19 +11,27 @@ use std::os::fd::OwnedFd;
 
 use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe, setsid};
 
-/// The daemon's end of the readiness pipe.
-pub struct Ready(Option<File>);
+/// The daemon's end of the readiness pipe, and whether stderr is to be let
+/// go once the start is reported.
+pub struct Ready(Option<File>, bool);
 
 impl Ready {
     /// A handle for a process that did not daemonize: reporting is a no-op.
     pub fn foreground() -> Ready {
-        Ready(None)
+        Ready(None, false)
     }
 
     /// Tells the waiting parent to exit with `code` (0 = up and running).
+    /// A daemon that does not log to stderr then points it at /dev/null:
+    /// until now it could still tell the operator why it did not start.
     pub fn report(&mut self, code: u8) {
         if let Some(mut f) = self.0.take() {
             let _ = f.write_all(&[code]);
+            if std::mem::take(&mut self.1)
+                && let Ok(null) = File::options().write(true).open("/dev/null")
+            {
+                let _ = dup2_stderr(&null);
+            }
         }
     }
 }
@@ -31,7 +39,8 @@ impl Ready {
 /// Forks into the background. Returns in the daemon only; the original
 /// process exits with the code the daemon reports through [`Ready`], or 1
 /// if the daemon died first. `keep_stderr` leaves fd 2 alone for
-/// `log-target = stderr`; otherwise it goes to /dev/null like stdin/stdout.
+/// `log-target = stderr`; otherwise it goes to /dev/null like stdin/stdout
+/// once the start is reported ([`Ready::report`]).
 pub fn daemonize(keep_stderr: bool) -> io::Result<Ready> {
     let (rd, wr): (OwnedFd, OwnedFd) = pipe().map_err(io::Error::from)?;
     // SAFETY: called before any other thread exists (documented contract);
@@ -62,8 +71,5 @@ pub fn daemonize(keep_stderr: bool) -> io::Result<Ready> {
     let null = File::options().read(true).write(true).open("/dev/null")?;
     dup2_stdin(&null).map_err(io::Error::from)?;
     dup2_stdout(&null).map_err(io::Error::from)?;
-    if !keep_stderr {
-        dup2_stderr(&null).map_err(io::Error::from)?;
-    }
-    Ok(Ready(Some(File::from(wr))))
+    Ok(Ready(Some(File::from(wr)), !keep_stderr))
 }

@@ -12,9 +12,10 @@ use hamasq::log::{Level, Target};
 const USAGE: &str = "\
 usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
        hamasq status [-c FILE]              (ask the running daemon: VRRP role, VIP, peer, DHCP, DNS)
-       hamasq leases [-c FILE]              (the running daemon's active DHCP leases)
+       hamasq leases [-c FILE]              (active DHCP leases; read from state-dir if no daemon runs)
        hamasq import-dnsmasq [--keepalived KEEPALIVED.CONF] [--peer-dnsmasq PEER.CONF] DNSMASQ.CONF|-
                                             (hamasq INI on stdout, lines left out on stderr)
+       hamasq --help-options                (every config key by section, and the dhcp-option names)
 
   -c, --config FILE     config file (default /etc/hamasq.conf)
   -t, --test            check the config, print `config OK` or every error, and exit
@@ -22,9 +23,10 @@ usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] 
       --log-level L     error, warn, info, debug or trace; overrides log-level in the file
   -V, --version         print the version and exit
   -h, --help            print this help and exit
+      --help-options    list every config key and dhcp-option name, and exit
 
 signals: SIGTERM/SIGINT stop in order, SIGHUP reloads the config (an invalid
-config is logged and the old one kept), SIGUSR1 logs a state and stats summary.
+config is logged and the old one kept), SIGUSR1 logs a compact state and stats summary.
 
 exit codes: 0 ok, 1 start-up or runtime failure, 2 invalid config or command line";
 
@@ -69,6 +71,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 "-c" | "--config" => {
                     config = PathBuf::from(it.next().ok_or("--config needs a value")?)
                 }
+                "-h" | "--help" => return Ok(Parsed::Print(sub_usage(cmd))),
                 other => return Err(format!("unknown argument {other:?} after {cmd}")),
             }
         }
@@ -139,14 +142,67 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 )));
             }
             "-h" | "--help" => return Ok(Parsed::Print(USAGE.to_string())),
+            "--help-options" => return Ok(Parsed::Print(help_options())),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     Ok(Parsed::Run(cli))
 }
 
+/// `hamasq status --help`, `hamasq leases --help`.
+fn sub_usage(cmd: &str) -> String {
+    match cmd {
+        "status" => "\
+usage: hamasq status [-c FILE]
+
+Asks the running daemon over its control socket (control-socket, by default
+control.sock in state-dir): each VRRP instance's state and for how long, its
+virtual IP, the Active router it follows and when it was last heard; DHCP
+leases per range; DHCP and DNS figures; then every counter.
+Exit 0, or 1 when no daemon answers."
+            .into(),
+        _ => "\
+usage: hamasq leases [-c FILE]
+
+Active DHCP leases, one per line in dnsmasq's lease-file form:
+EXPIRY MAC IP NAME CLIENT-ID (EXPIRY in Unix seconds, 0 = infinite; * = none).
+Asks the running daemon; when none answers, reads the lease store in
+state-dir (the snapshot dhcp.leases plus its journal dhcp.leases.journal)
+strictly read-only, and says so on stderr.
+Exit 0, or 1 when neither is possible."
+            .into(),
+    }
+}
+
+/// `hamasq --help-options`: every config key by section, then the names
+/// `dhcp-option` accepts (as dnsmasq's `--help dhcp`).
+fn help_options() -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("config keys (see hamasq.conf(5)):\n");
+    for (section, keys) in config::validate::known_keys() {
+        let header = if section == "vrrp" {
+            "[vrrp NAME]".to_string()
+        } else {
+            format!("[{section}]")
+        };
+        let _ = writeln!(out, "  {header}");
+        for k in keys {
+            let _ = writeln!(out, "    {k}");
+        }
+    }
+    out.push_str("\ndhcp-option names (option:NAME, or the number):\n");
+    for d in hamasq::dhcp::options::OPTIONS {
+        if let hamasq::dhcp::options::Kind::Refused(_) = d.kind {
+            continue;
+        }
+        let _ = writeln!(out, "  {:>3}  {}", d.code, d.name);
+    }
+    out.pop();
+    out
+}
+
 /// `hamasq status` / `hamasq leases`: the running daemon's answer on its
-/// control socket.
+/// control socket (`leases` falls back to the store files).
 fn status(config_path: &std::path::Path, cmd: &str) -> ExitCode {
     let text = match std::fs::read_to_string(config_path) {
         Ok(t) => t,
@@ -162,7 +218,7 @@ fn status(config_path: &std::path::Path, cmd: &str) -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
-    let Some(sock) = cfg.general.control_socket else {
+    let Some(sock) = cfg.general.control_socket.clone() else {
         eprintln!(
             "hamasq: control-socket = none in {}: no status to ask for",
             config_path.display()
@@ -178,10 +234,42 @@ fn status(config_path: &std::path::Path, cmd: &str) -> ExitCode {
             print!("{s}");
             ExitCode::SUCCESS
         }
+        Err(e) if cmd == "leases" => stored_leases(&cfg, &sock, &e),
         Err(e) => {
             eprintln!(
                 "hamasq: no daemon answers on {}: {e} (is it running with this config?)",
                 sock.display()
+            );
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+/// `hamasq leases` with no daemon: the store files, read-only.
+fn stored_leases(
+    cfg: &config::Config,
+    sock: &std::path::Path,
+    why: &dyn std::fmt::Display,
+) -> ExitCode {
+    let dir = &cfg.general.state_dir;
+    match hamasq::dhcp::leases::read_only(dir) {
+        Ok(leases) => {
+            eprintln!(
+                "hamasq: no daemon answers on {} ({why}); read the lease store in {} instead",
+                sock.display(),
+                dir.display()
+            );
+            print!(
+                "{}",
+                hamasq::dhcp::report::stored_leases(&leases, hamasq::clock::UnixTime::now())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "hamasq: no daemon answers on {} ({why}), and the lease store in {} cannot be read: {e}",
+                sock.display(),
+                dir.display()
             );
             ExitCode::from(exit::FAILURE)
         }
@@ -284,23 +372,27 @@ fn main() -> ExitCode {
         }
     };
     if cli.test {
+        for w in &resolved.warnings {
+            eprintln!("warning: {w}");
+        }
         println!("config OK");
         return ExitCode::SUCCESS;
     }
 
-    daemon::apply_logging(&resolved.config, cli.log_level);
+    daemon::apply_logging(&resolved.config, cli.log_level, cli.foreground);
     hamasq::rlimit::fit_open_files(&mut resolved.config);
     let ready = if cli.foreground {
         Ready::foreground()
     } else {
-        let keep_stderr = resolved.config.general.log_target == Target::Stderr;
+        let keep_stderr = resolved.config.general.log_target_for(cli.foreground) == Target::Stderr;
         match daemonize::daemonize(keep_stderr) {
             Ok(r) => r,
             Err(e) => {
                 event!(
                     Error,
                     "daemon.start_failed",
-                    "cause=\"cannot go to the background: {e}\""
+                    "cause={}",
+                    hamasq::log::q(format_args!("cannot go to the background: {e}"))
                 );
                 return ExitCode::from(exit::FAILURE);
             }
@@ -317,7 +409,8 @@ fn main() -> ExitCode {
             event!(
                 Error,
                 "daemon.start_failed",
-                "cause=\"cannot start the runtime: {e}\""
+                "cause={}",
+                hamasq::log::q(format_args!("cannot start the runtime: {e}"))
             );
             return ExitCode::from(exit::FAILURE);
         }
@@ -325,6 +418,7 @@ fn main() -> ExitCode {
     let opts = daemon::Options {
         config_path: cli.config,
         log_level: cli.log_level,
+        foreground: cli.foreground,
     };
     let code = rt.block_on(daemon::run(opts, resolved, ready));
     // Do not wait for stray blocking work (e.g. a DNS lookup) at exit.

@@ -123,6 +123,73 @@ pub fn render(now: Instant, vrrp: &[VrrpStatus], metrics: &[(&str, u64)]) -> Str
     out
 }
 
+/// Every metric, one `name value` per line, labelled families included:
+/// the tail of `hamasq status`, so the full counters are one command away
+/// without a metrics endpoint.
+pub fn render_counters(metrics: &[(&str, u64)], labelled: &[(String, u64)]) -> String {
+    let mut out = String::from("counters:\n");
+    for (n, v) in metrics {
+        let _ = writeln!(out, "  {n} {v}");
+    }
+    for (n, v) in labelled {
+        let _ = writeln!(out, "  {n} {v}");
+    }
+    out
+}
+
+/// The SIGUSR1 summary: a few `key=value` lines, as dnsmasq's, each an
+/// event name and its text (`stats.dhcp`, `stats.dns` only when on). The
+/// full counters are on the metrics endpoint and in `hamasq status`.
+pub fn summary_lines(
+    metrics: &[(&str, u64)],
+    labelled: &[(String, u64)],
+) -> Vec<(&'static str, String)> {
+    let m = |name: &str| metrics.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    let v = |name: &str| m(name).unwrap_or(0);
+    let family = |name: &str| -> u64 {
+        let prefix = format!("{name}{{");
+        labelled
+            .iter()
+            .filter(|(n, _)| n.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let mut out = Vec::new();
+    if let Some(rx) = m("hamasq_dhcp_pkt4_received_total") {
+        out.push((
+            "stats.dhcp",
+            format!(
+                "received={rx} offers={} acks={} naks={} silent={} pool_exhausted={} leases={}/{} commit_failed={}",
+                v("hamasq_dhcp_pkt4_offer_sent_total"),
+                v("hamasq_dhcp_pkt4_ack_sent_total"),
+                v("hamasq_dhcp_pkt4_nak_sent_total"),
+                v("hamasq_dhcp_gated_total"),
+                v("hamasq_dhcp_pool_exhausted_total"),
+                family("hamasq_dhcp_addresses_assigned_total"),
+                family("hamasq_dhcp_addresses_total"),
+                v("hamasq_dhcp_lease_commit_failed_total"),
+            ),
+        ));
+    }
+    if let Some(size) = m("hamasq_dns_cache_size") {
+        out.push((
+            "stats.dns",
+            format!(
+                "queries={} cache={}/{size} hits={} misses={} forwarded={} local={} servfail={} refused={}",
+                v("hamasq_dns_queries_total"),
+                v("hamasq_dns_cache_entries"),
+                v("hamasq_dns_cache_hits_total"),
+                v("hamasq_dns_cache_misses_total"),
+                v("hamasq_dns_forwarded_total"),
+                v("hamasq_dns_local_answers_total"),
+                v("hamasq_dns_servfail_total"),
+                v("hamasq_dns_refused_total"),
+            ),
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +224,49 @@ mod tests {
         assert!(text.contains("vip 192.168.1.254/24, peer 192.168.1.2 last heard 0.4s ago"));
         assert!(text.contains("dhcp: off"));
         assert!(text.contains("cache 7/150 entries, hits 42"));
+    }
+
+    /// Issue 14 item 4: SIGUSR1 logs a few lines, not every counter.
+    #[test]
+    fn the_summary_is_compact_and_adds_up_pools() {
+        let metrics = [
+            ("hamasq_dhcp_pkt4_received_total", 9),
+            ("hamasq_dhcp_pkt4_ack_sent_total", 4),
+            ("hamasq_dns_cache_size", 150),
+            ("hamasq_dns_queries_total", 12),
+            ("hamasq_dns_upstream_retries_total", 3),
+        ];
+        let labelled = [
+            ("hamasq_dhcp_addresses_total{subnet=\"a\"}".to_string(), 50),
+            ("hamasq_dhcp_addresses_total{subnet=\"b\"}".to_string(), 50),
+            (
+                "hamasq_dhcp_addresses_assigned_total{subnet=\"a\"}".to_string(),
+                3,
+            ),
+        ];
+        let lines = summary_lines(&metrics, &labelled);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].0, "stats.dhcp");
+        assert!(
+            lines[0].1.starts_with("received=9 offers=0 acks=4 "),
+            "{lines:?}"
+        );
+        assert!(lines[0].1.contains(" leases=3/100 "), "{lines:?}");
+        assert_eq!(lines[1].0, "stats.dns");
+        assert!(
+            lines[1].1.starts_with("queries=12 cache=0/150 "),
+            "{lines:?}"
+        );
+        assert!(summary_lines(&[], &[]).is_empty());
+        let all = render_counters(&metrics, &labelled);
+        assert!(
+            all.contains("  hamasq_dns_upstream_retries_total 3\n"),
+            "{all}"
+        );
+        assert!(
+            all.contains("  hamasq_dhcp_addresses_total{subnet=\"b\"} 50\n"),
+            "{all}"
+        );
     }
 
     #[test]

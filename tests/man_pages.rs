@@ -163,3 +163,80 @@ fn hamasq_8_names_every_command_line_option() {
         );
     }
 }
+
+/// Issue 14 item 7: the pages speak to users: no developer notes, no
+/// files they do not have (source files, design documents).
+#[test]
+fn the_pages_name_no_source_files_or_design_documents() {
+    for page in ["hamasq.conf.5", "hamasq.8"] {
+        let text = std::fs::read_to_string(format!("{ROOT}/packaging/man/{page}")).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with(".\\\"") {
+                continue; // a roff comment, never shown
+            }
+            let l = line.to_ascii_lowercase();
+            for bad in ["src/", ".rs", "design", "unit test"] {
+                assert!(
+                    !l.contains(bad),
+                    "{page}:{}: {bad:?} means nothing to a user: {line}",
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+/// Issue 14 item 7: each command's tag is one roff line, so `status
+/// [-c FILE]` is not split into tag and body (as `man -l` showed it).
+/// Rendered with `man` when it is installed.
+#[test]
+fn hamasq_8_renders_the_commands_whole() {
+    let path = format!("{ROOT}/packaging/man/hamasq.8");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if *l == ".TP" {
+            let tag = lines.get(i + 1).copied().unwrap_or("");
+            let (open, close) = (tag.matches('[').count(), tag.matches(']').count());
+            assert_eq!(
+                open,
+                close,
+                "line {}: a .TP tag split over lines: {tag}",
+                i + 2
+            );
+        }
+    }
+    for cmd in ["status", "leases"] {
+        let tag = format!("\\fB{cmd}\\fR [\\fB\\-c\\fR \\fIFILE\\fR]");
+        assert!(text.contains(&tag), "no one-line tag {tag:?}");
+    }
+    let Ok(out) = Command::new("man")
+        .env("MANWIDTH", "100")
+        .env("MAN_KEEP_FORMATTING", "0")
+        .args(["-l", &path])
+        .output()
+    else {
+        eprintln!("man is not installed: rendering not checked");
+        return;
+    };
+    let page = String::from_utf8_lossy(&out.stdout);
+    // Without a terminal man marks bold and underline by overstriking
+    // (`c\bc`, `_\bc`): keep the last character of each such pair.
+    let mut clean = String::new();
+    let mut chars = page.chars().peekable();
+    while let Some(c) = chars.next() {
+        if chars.peek() == Some(&'\x08') {
+            chars.next();
+            continue;
+        }
+        clean.push(c);
+    }
+    for cmd in ["status", "leases"] {
+        assert!(
+            clean
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{cmd} [-c FILE]"))),
+            "`man -l` does not show `{cmd} [-c FILE]` whole:\n{clean}"
+        );
+    }
+}

@@ -598,9 +598,18 @@ fn openwrt_converted_configs_pass_hamasq_test() {
     let work = scratch("openwrt-test");
     // The package creates the user hamasq; this box has nobody.
     let as_here = |ini: &str| ini.replace("\nuser = hamasq\n", "\nuser = nobody\n");
+    // `--test` checks that hook scripts exist and are executable, as the
+    // start does; the package installs these on the router, so the test
+    // machine gets stand-ins.
+    for hook in ["dhcp-hotplug", "vrrp-hotplug"] {
+        use std::os::unix::fs::PermissionsExt;
+        fs::write(work.join(hook), "#!/bin/sh\n").unwrap();
+        fs::set_permissions(work.join(hook), fs::Permissions::from_mode(0o755)).unwrap();
+    }
     for s in SAMPLES {
         let dir = openwrt().join("test").join(s);
         let (ini, _) = uci_to_ini(&["sh"], "awk", &dir);
+        let ini = ini.replace("/usr/libexec/hamasq/", &format!("{}/", work.display()));
         let conf = work.join(format!("{s}.conf"));
         fs::write(&conf, as_here(&ini)).unwrap();
         let o = r.run(&[BIN, "--test", "-c", conf.to_str().unwrap()]);

@@ -36,13 +36,30 @@ pub struct Config {
     pub dns: Option<crate::dns::config::DnsConfig>,
     /// Every `[vrrp NAME]`, in file order.
     pub vrrp: Vec<crate::vrrp::config::VrrpConfig>,
+    /// The line of each key's first occurrence, by (section header, key):
+    /// later stages name the line of what they find wrong.
+    pub key_lines: std::collections::BTreeMap<(String, String), usize>,
+}
+
+impl Config {
+    /// Fills in the line of errors found after validation (by section and key).
+    pub fn locate(&self, errs: &mut [ConfigError]) {
+        for e in errs.iter_mut().filter(|e| e.line.is_none()) {
+            if let (Some(s), Some(k)) = (&e.section, &e.key) {
+                e.line = self.key_lines.get(&(s.clone(), k.clone())).copied();
+            }
+        }
+    }
 }
 
 /// `[general]`: process-wide settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct General {
-    /// `log-target` + `log-facility`.
-    pub log_target: Target,
+    /// `log-target` + `log-facility`; `None` (not set): syslog when
+    /// running in the background, stderr with `--foreground`.
+    pub log_target: Option<Target>,
+    /// `log-facility`, also for the default syslog target.
+    pub log_facility: crate::log::Facility,
     /// `log-level`.
     pub log_level: Level,
     /// `log-rate-limit`: lines per event name per 10 s for rejected input; 0 = unlimited.
@@ -62,10 +79,24 @@ pub struct General {
     pub control_socket: Option<PathBuf>,
 }
 
+impl General {
+    /// Where log lines go: `log-target` if set, else where a daemon's logs
+    /// go (syslog, as dnsmasq), or stderr for `--foreground` (systemd,
+    /// procd and containers collect it).
+    pub fn log_target_for(&self, foreground: bool) -> Target {
+        self.log_target.unwrap_or(if foreground {
+            Target::Stderr
+        } else {
+            Target::Syslog(self.log_facility)
+        })
+    }
+}
+
 impl Default for General {
     fn default() -> General {
         General {
-            log_target: Target::Stderr,
+            log_target: None,
+            log_facility: crate::log::Facility::Daemon,
             log_level: Level::Info,
             log_rate_limit: crate::log::DEFAULT_RATE_LIMIT,
             pid_file: Some(PathBuf::from("/run/hamasq.pid")),
@@ -119,6 +150,59 @@ impl fmt::Display for ConfigError {
         }
         write!(f, " {}", self.message)
     }
+}
+
+/// Folds errors that repeat (same section, key, value and message, as
+/// 1,000 copies of one line give) into the first, which then says how many
+/// more lines carry it and the first few of them. Order is kept.
+pub fn collapse_repeats(errs: Vec<ConfigError>) -> Vec<ConfigError> {
+    use std::collections::HashMap;
+    type Key = (Option<String>, Option<String>, Option<String>, String);
+    const SHOWN: usize = 5;
+    let mut first: HashMap<Key, usize> = HashMap::new();
+    let mut repeats: Vec<Vec<Option<usize>>> = Vec::new();
+    let mut out: Vec<ConfigError> = Vec::new();
+    for e in errs {
+        let k = (
+            e.section.clone(),
+            e.key.clone(),
+            e.value.clone(),
+            e.message.clone(),
+        );
+        match first.get(&k) {
+            Some(&i) => repeats[i].push(e.line),
+            None => {
+                first.insert(k, out.len());
+                out.push(e);
+                repeats.push(Vec::new());
+            }
+        }
+    }
+    for (e, more) in out.iter_mut().zip(repeats) {
+        if more.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = more
+            .iter()
+            .flatten()
+            .take(SHOWN)
+            .map(|l| l.to_string())
+            .collect();
+        let tail = if more.len() > lines.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        let which = if lines.is_empty() {
+            String::new()
+        } else {
+            format!(": line {}{tail}", lines.join(", "))
+        };
+        let n = more.len();
+        let s = if n == 1 { "" } else { "s" };
+        e.message = format!("{} (the same on {n} more line{s}{which})", e.message);
+    }
+    out
 }
 
 /// Reads, validates and resolves `path`: the one entry point for start-up,

@@ -31,6 +31,9 @@ pub struct Resolved {
     pub dhcp: Option<Plan>,
     /// Each `[vrrp NAME]` with its interface index and primary address.
     pub vrrp: Vec<VrrpInstance>,
+    /// What will start but probably not as meant (dnsmasq warns in the
+    /// same cases): printed by `--test`, logged at start and reload.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// A VRRP instance bound to this machine's interface.
@@ -108,12 +111,22 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         ));
     }
 
+    // The pid file's directory may be missing if its parent exists: it is
+    // created at start (as /run/hamasq is, which systemd's
+    // RuntimeDirectory= makes only while the unit runs).
     if let Some(pf) = &g.pid_file {
-        if !pf.parent().is_some_and(Path::is_dir) {
+        let dir = pf.parent().filter(|d| !d.as_os_str().is_empty());
+        if !dir.is_some_and(|d| d.is_dir() || d.parent().is_some_and(Path::is_dir)) {
             errs.push(err(
                 "pid-file",
                 pf.display().to_string(),
-                "its directory does not exist".into(),
+                "neither its directory nor that directory's parent exists".into(),
+            ));
+        } else if dir.is_some_and(|d| d.exists() && !d.is_dir()) {
+            errs.push(err(
+                "pid-file",
+                pf.display().to_string(),
+                "its directory exists but is not a directory".into(),
             ));
         } else if pf.is_dir() {
             errs.push(err(
@@ -122,6 +135,20 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 "is a directory".into(),
             ));
         }
+    }
+
+    // The control socket is bound at start: its directory must exist then
+    // (state-dir is created at start, so a socket in it is fine).
+    if let Some(cs) = &g.control_socket
+        && let Some(dir) = cs.parent()
+        && dir != sd.as_path()
+        && !dir.is_dir()
+    {
+        errs.push(err(
+            "control-socket",
+            cs.display().to_string(),
+            "its directory does not exist".into(),
+        ));
     }
 
     let mut dhcp = match &config.dhcp {
@@ -207,15 +234,21 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         errs.extend(join_vrrp(&mut p.subnets, &vrrp, &config.file));
     }
 
+    start_checks(&config, dhcp.as_ref(), &mut errs);
+    let mut warnings = warnings(&config);
+    config.locate(&mut errs);
+    config.locate(&mut warnings);
+
     if errs.is_empty() {
         Ok(Resolved {
             config,
             run_as,
             dhcp,
             vrrp,
+            warnings,
         })
     } else {
-        Err(errs)
+        Err(super::collapse_repeats(errs))
     }
 }
 
@@ -261,6 +294,158 @@ pub fn join_vrrp(
             .or_else(|| (!vrrp.is_empty()).then_some(0));
     }
     errs
+}
+
+/// A hook script must be a regular file someone may execute.
+pub fn check_executable(p: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a regular file".into());
+    }
+    if m.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
+}
+
+/// What start-up would refuse or silently get wrong, checked without
+/// binding anything, so that `--test` passing means the daemon starts.
+fn start_checks(config: &Config, dhcp: Option<&Plan>, errs: &mut Vec<ConfigError>) {
+    let e = |section: &str, line: Option<usize>, key: &str, value: String, message: String| {
+        ConfigError {
+            file: config.file.clone(),
+            line,
+            section: Some(section.into()),
+            key: Some(key.into()),
+            value: Some(value),
+            message,
+        }
+    };
+    // Hook scripts: the DHCP task and the VRRP instances refuse to start
+    // without them.
+    if let Some(script) = config.dhcp.as_ref().and_then(|d| d.script.as_ref())
+        && let Err(m) = check_executable(script)
+    {
+        errs.push(e(
+            "dhcp",
+            None,
+            "dhcp-script",
+            script.display().to_string(),
+            m,
+        ));
+    }
+    for v in &config.vrrp {
+        let section = format!("vrrp {}", v.name);
+        if let Some(n) = &v.notify
+            && let Err(m) = check_executable(n)
+        {
+            errs.push(e(&section, None, "notify", n.display().to_string(), m));
+        }
+        for t in &v.track_scripts {
+            if let Err(m) = check_executable(&t.path) {
+                errs.push(e(
+                    &section,
+                    None,
+                    "track-script",
+                    t.path.display().to_string(),
+                    m,
+                ));
+            }
+        }
+    }
+    // The metrics listener and DNS's TCP listener on one port: whichever
+    // binds second fails the start.
+    if let (Some(m), Some(dns)) = (config.general.metrics_listen, config.dns.as_ref())
+        && dns.port != 0
+        && m.port() == dns.port
+        && (m.ip().is_unspecified()
+            || dns.listen_addresses.is_empty()
+            || dns.listen_addresses.contains(&m.ip()))
+    {
+        errs.push(e(
+            "general",
+            None,
+            "metrics-listen",
+            m.to_string(),
+            format!(
+                "port {} is the DNS port ([dns] port): the two listeners cannot share it",
+                dns.port
+            ),
+        ));
+    }
+    // A reservation the server could never hand out.
+    if let (Some(p), Some(d)) = (dhcp, config.dhcp.as_ref()) {
+        for h in &d.hosts {
+            let Some(ip) = h.ip else { continue };
+            let Some(s) = p.subnets.iter().find(|s| s.contains(ip)) else {
+                continue;
+            };
+            let why = if s.prefix < 31 && ip == s.network {
+                Some(format!(
+                    "is the network address of {}/{}",
+                    s.network, s.prefix
+                ))
+            } else if s.prefix < 31 && ip == s.broadcast() {
+                Some(format!(
+                    "is the broadcast address of {}/{}",
+                    s.network, s.prefix
+                ))
+            } else if s.vip == Some(ip) {
+                Some("is the VRRP virtual address".to_string())
+            } else if let Some(l) = s.local.as_ref().filter(|l| l.addr == ip) {
+                Some(format!("is this server's own address on {}", l.name))
+            } else if p.local_addrs.iter().any(|l| l.addr == ip) {
+                Some("is an address of this server".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                errs.push(e(
+                    "dhcp",
+                    h.line,
+                    "dhcp-host",
+                    ip.to_string(),
+                    format!("{why}: no client can be given it"),
+                ));
+            }
+        }
+    }
+}
+
+/// Problems that do not stop the start (dnsmasq warns about them too).
+fn warnings(config: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    if config.dhcp.is_none()
+        && config.vrrp.is_empty()
+        && config.dns.as_ref().is_none_or(|d| d.port == 0)
+    {
+        out.push(ConfigError {
+            file: config.file.clone(),
+            line: None,
+            section: None,
+            key: None,
+            value: None,
+            message:
+                "this config enables nothing: add [dns], [dhcp] or [vrrp NAME] (see hamasq.conf(5))"
+                    .into(),
+        });
+    }
+    if let Some(dns) = &config.dns {
+        for name in &dns.interfaces {
+            if nix::net::if_::if_nametoindex(name.as_str()).is_err() {
+                out.push(ConfigError {
+                    file: config.file.clone(),
+                    line: None,
+                    section: Some("dns".into()),
+                    key: Some("interface".into()),
+                    value: Some(name.clone()),
+                    message: "no such interface on this system (yet): no query will be answered on it until it appears".into(),
+                });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -354,7 +539,7 @@ mod tests {
     #[test]
     fn machine_problems_are_all_reported() {
         let errs = res(
-            "[general]\nuser = no-such-user-hq\nstate-dir = /nonexistent-hq/a/b\npid-file = /nonexistent-hq/x.pid\n",
+            "[general]\nuser = no-such-user-hq\nstate-dir = /nonexistent-hq/a/b\npid-file = /nonexistent-hq/run/x.pid\n",
         )
         .unwrap_err();
         let keys: Vec<_> = errs.iter().map(|e| e.key.clone().unwrap()).collect();
@@ -383,5 +568,164 @@ mod tests {
             errs[0].message.contains("writable by every user"),
             "{errs:?}"
         );
+    }
+
+    fn tmp(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("hamasq-resolve-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn messages(errs: &[ConfigError]) -> Vec<String> {
+        errs.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// Issue 14 item 3: what the start would refuse, `--test` refuses.
+    #[test]
+    fn hook_scripts_must_exist_and_be_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tmp("hooks");
+        let plain = d.join("plain.sh");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let errs = res(&format!(
+            "[general]\nstate-dir = /\npid-file = none\n\
+             [dhcp]\ndhcp-range = 10.99.0.10,10.99.0.20,255.255.255.0\ndhcp-script = {0}/missing.sh\n\
+             [vrrp lan]\ninterface = lo\nvirtual-router-id = 9\nvirtual-ipaddress = 10.98.0.1/24\n\
+             notify = {1}\ntrack-script = {0}\n",
+            d.display(),
+            plain.display()
+        ))
+        .unwrap_err();
+        std::fs::remove_dir_all(&d).unwrap();
+        let text = messages(&errs);
+        assert_eq!(errs.len(), 3, "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("dhcp-script") && t.contains("No such file")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("notify") && t.contains("not executable")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("track-script") && t.contains("not a regular file")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn metrics_on_the_dns_port_is_refused() {
+        let base = "[general]\nstate-dir = /\npid-file = none\n";
+        let errs = res(&format!(
+            "{base}metrics-listen = 127.0.0.1:5353\n[dns]\nport = 5353\n"
+        ))
+        .unwrap_err();
+        assert!(errs[0].message.contains("is the DNS port"), "{}", errs[0]);
+        // Another address than the ones DNS listens on is fine.
+        assert!(
+            res(&format!(
+                "{base}metrics-listen = 127.0.0.2:5353\n[dns]\nport = 5353\nlisten-address = 127.0.0.1\n"
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn reservations_on_network_broadcast_or_own_addresses_are_refused() {
+        let errs = res(
+            "[general]\nstate-dir = /\npid-file = none\n[dhcp]\ninterface = lo\n\
+             dhcp-range = 127.0.0.10,127.0.0.20,255.0.0.0\n\
+             dhcp-range = 10.99.0.10,10.99.0.20,255.255.255.0\n\
+             dhcp-host = 02:00:00:00:00:01,10.99.0.0\n\
+             dhcp-host = 02:00:00:00:00:02,10.99.0.255\n\
+             dhcp-host = 02:00:00:00:00:03,127.0.0.1\n\
+             dhcp-host = 02:00:00:00:00:04,10.99.0.30\n",
+        )
+        .unwrap_err();
+        let text = messages(&errs);
+        assert_eq!(errs.len(), 3, "{text:#?}");
+        assert!(
+            text[0].contains(":8:") && text[0].contains("network address of 10.99.0.0/24"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].contains(":9:") && text[1].contains("broadcast address"),
+            "{text:#?}"
+        );
+        assert!(
+            text[2].contains(":10:") && text[2].contains("own address on lo"),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn a_dns_interface_that_does_not_exist_is_a_warning() {
+        let r = res("[general]\nstate-dir = /\npid-file = none\n[dns]\nport = 5353\ninterface = nosuch0\ninterface = lo\n").unwrap();
+        assert_eq!(r.warnings.len(), 1, "{:?}", messages(&r.warnings));
+        assert!(
+            r.warnings[0]
+                .to_string()
+                .contains("interface = \"nosuch0\": no such interface")
+        );
+    }
+
+    #[test]
+    fn a_missing_pid_file_directory_is_created_at_start_if_its_parent_exists() {
+        let d = tmp("pid");
+        let ok = res(&format!(
+            "[general]\nstate-dir = /\npid-file = {}/run/hamasq.pid\n",
+            d.display()
+        ));
+        let bad = res(&format!(
+            "[general]\nstate-dir = /\npid-file = {}/a/b/hamasq.pid\n",
+            d.display()
+        ));
+        std::fs::remove_dir_all(&d).unwrap();
+        assert!(ok.is_ok(), "{ok:?}");
+        let errs = bad.unwrap_err();
+        assert!(
+            errs[0].message.contains("nor that directory's parent"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn errors_found_on_the_machine_name_their_line() {
+        let errs = res("[general]\npid-file = none\n\nuser = no-such-user-hq\nstate-dir = /\n")
+            .unwrap_err();
+        assert_eq!(errs[0].line, Some(4), "{}", errs[0]);
+        assert!(
+            errs[0].to_string().starts_with("t.conf:4: [general] user"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn a_config_that_enables_nothing_is_a_warning() {
+        let r = res("[general]\nstate-dir = /\npid-file = none\n").unwrap();
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].message.contains("enables nothing"));
+        let r = res("[general]\nstate-dir = /\npid-file = none\n[dns]\nport = 5353\n").unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", messages(&r.warnings));
+    }
+
+    #[test]
+    fn a_control_socket_in_a_missing_directory_is_refused() {
+        let errs = res(
+            "[general]\nstate-dir = /\npid-file = none\ncontrol-socket = /nonexistent-hq/c.sock\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{:?}", messages(&errs));
+        assert_eq!(errs[0].key.as_deref(), Some("control-socket"));
+        assert_eq!(errs[0].line, Some(4));
+        // In state-dir, which the start creates: fine.
+        assert!(res("[general]\nstate-dir = /nonexistent-hq\npid-file = none\n").is_ok());
     }
 }

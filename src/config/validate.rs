@@ -126,16 +126,26 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     };
 
     if errs.is_empty() {
+        let mut key_lines = std::collections::BTreeMap::new();
+        for sec in &raw.sections {
+            let name = sec.name.split_whitespace().collect::<Vec<_>>().join(" ");
+            for e in &sec.entries {
+                if let Some(l) = e.line {
+                    key_lines.entry((name.clone(), e.key.clone())).or_insert(l);
+                }
+            }
+        }
         Ok(Config {
             file: raw.file.clone(),
             general,
             dhcp,
             dns,
             vrrp,
+            key_lines,
         })
     } else {
         errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-        Err(errs)
+        Err(super::collapse_repeats(errs))
     }
 }
 
@@ -152,19 +162,21 @@ fn merge(name: &str, parts: &[&RawSection]) -> RawSection {
 
 fn read_general(r: &mut SectionReader<'_>) -> General {
     let d = General::default();
-    let target_kind = r.scalar("log-target", false, |v| match v {
-        "stderr" => Ok(false),
-        "syslog" => Ok(true),
+    let target_kind = r.scalar("log-target", None, |v| match v {
+        "stderr" => Ok(Some(false)),
+        "syslog" => Ok(Some(true)),
         _ => Err("expected stderr or syslog".into()),
     });
-    let facility = r.scalar("log-facility", Facility::Daemon, |v| {
+    let log_facility = r.scalar("log-facility", d.log_facility, |v| {
         Facility::parse(v).ok_or_else(|| format!("expected one of {}", Facility::NAMES))
     });
-    let log_target = if target_kind {
-        Target::Syslog(facility)
-    } else {
-        Target::Stderr
-    };
+    let log_target = target_kind.map(|syslog| {
+        if syslog {
+            Target::Syslog(log_facility)
+        } else {
+            Target::Stderr
+        }
+    });
     let log_level = r.scalar("log-level", d.log_level, |v| {
         Level::parse(v).ok_or_else(|| format!("expected one of {}", Level::NAMES))
     });
@@ -218,6 +230,7 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
     });
     General {
         log_target,
+        log_facility,
         log_level,
         log_rate_limit,
         pid_file,
@@ -286,6 +299,46 @@ impl<'a> SectionReader<'a> {
         }
     }
 
+    /// An error about a value that did not parse, with a hint when an
+    /// inline comment is the likely cause (dnsmasq strips them; INI keeps
+    /// them in the value).
+    fn value_error(&self, e: &Entry, message: String) -> ConfigError {
+        let comment = [" #", "\t#", " ;", "\t;"]
+            .iter()
+            .filter_map(|c| e.value.find(c))
+            .min();
+        let message = match comment {
+            Some(at) => format!(
+                "{message} (`#` and `;` start a comment only at the start of a line: \
+                 {:?} is part of the value; move it to a line of its own)",
+                e.value[at..].trim()
+            ),
+            None => message,
+        };
+        self.error(e, message)
+    }
+
+    /// The whole value of the entry on `line`, for errors found across
+    /// entries (they name the line, and the value as written).
+    pub fn value_at(&self, line: Option<usize>) -> Option<String> {
+        let line = line?;
+        self.section
+            .entries
+            .iter()
+            .find(|e| e.line == Some(line))
+            .map(|e| e.value.clone())
+    }
+
+    /// How many times `key` is given.
+    pub fn count(&self, key: &str) -> usize {
+        self.section.entries.iter().filter(|e| e.key == key).count()
+    }
+
+    /// The line of the section header.
+    pub fn section_line(&self) -> Option<usize> {
+        self.section.line
+    }
+
     fn take(&mut self, key: &str) -> Vec<&'a Entry> {
         self.note(key);
         let mut out = Vec::new();
@@ -323,7 +376,7 @@ impl<'a> SectionReader<'a> {
         match parse(first.value.trim()) {
             Ok(v) => v,
             Err(m) => {
-                let err = self.error(first, m);
+                let err = self.value_error(first, m);
                 self.errs.push(err);
                 default
             }
@@ -344,6 +397,11 @@ impl<'a> SectionReader<'a> {
             return placeholder;
         }
         self.scalar(key, placeholder, parse)
+    }
+
+    /// Whether `key` is given at all (valid or not).
+    pub fn has(&self, key: &str) -> bool {
+        self.section.entries.iter().any(|e| e.key == key)
     }
 
     /// Reports that a required `key` is missing.
@@ -386,7 +444,7 @@ impl<'a> SectionReader<'a> {
                     out.push(v);
                 }
                 Err(m) => {
-                    let err = self.error(e, m);
+                    let err = self.value_error(e, m);
                     self.errs.push(err);
                 }
             }
@@ -395,15 +453,103 @@ impl<'a> SectionReader<'a> {
     }
 
     /// Ends reading: unknown keys plus every value error, in file order.
+    /// An unknown key names the section it belongs in, or the closest key
+    /// of this section.
     pub fn finish(mut self) -> Vec<ConfigError> {
+        let mut vocabulary = None;
         for (i, e) in self.section.entries.iter().enumerate() {
             if !self.used[i] {
-                let err = self.error(e, "unknown key".into());
+                let all = vocabulary.get_or_insert_with(known_keys);
+                let message = unknown_key_message(&e.key, &self.section.name, &self.asked, all);
+                let err = self.error(e, message);
                 self.errs.push(err);
             }
         }
         self.errs
     }
+}
+
+/// "unknown key", taught: the section where `key` belongs, else the
+/// closest key of this section (or of another one).
+fn unknown_key_message(
+    key: &str,
+    section: &str,
+    asked: &[String],
+    all: &[(&'static str, Vec<String>)],
+) -> String {
+    let kind = section.split_whitespace().next().unwrap_or(section);
+    let header = |s: &str| {
+        if s == "vrrp" {
+            "[vrrp NAME]".to_string()
+        } else {
+            format!("[{s}]")
+        }
+    };
+    let homes: Vec<String> = all
+        .iter()
+        .filter(|(s, keys)| *s != kind && keys.iter().any(|k| k == key))
+        .map(|(s, _)| header(s))
+        .collect();
+    if !homes.is_empty() {
+        return format!(
+            "unknown key in [{section}]; it belongs in {}",
+            homes.join(" or ")
+        );
+    }
+    if let Some(k) = closest(key, asked.iter().map(String::as_str)) {
+        return format!("unknown key; did you mean {k}?");
+    }
+    for (s, keys) in all.iter().filter(|(s, _)| *s != kind) {
+        if let Some(k) = closest(key, keys.iter().map(String::as_str)) {
+            return format!("unknown key; did you mean {k} (in {})?", header(s));
+        }
+    }
+    "unknown key".into()
+}
+
+/// The candidate within two edits of `word` (one for words of four
+/// letters or fewer), the nearest first; none when it is a tie.
+pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = if word.len() <= 4 { 1 } else { 2 };
+    let mut best: Option<(usize, &str, bool)> = None;
+    for c in candidates {
+        let d = edit_distance(word, c);
+        if d > limit {
+            continue;
+        }
+        best = match best {
+            Some((bd, bc, _)) if bd < d => Some((bd, bc, false)),
+            Some((bd, bc, _)) if bd == d && bc != c => Some((bd, bc, true)),
+            Some(b) if b.0 == d => Some(b),
+            _ => Some((d, c, false)),
+        };
+    }
+    best.filter(|b| !b.2).map(|b| b.1)
+}
+
+/// Levenshtein distance, with a swap of two neighbours counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Every key each section understands, in the order its reader asks for
@@ -513,7 +659,7 @@ mod tests {
         )
         .unwrap();
         let g = c.general;
-        assert_eq!(g.log_target, Target::Syslog(Facility::Local(3)));
+        assert_eq!(g.log_target, Some(Target::Syslog(Facility::Local(3))));
         assert_eq!(g.log_level, Level::Debug);
         assert_eq!(g.log_rate_limit, 0);
         assert_eq!(g.pid_file, None);
@@ -532,7 +678,7 @@ mod tests {
         assert_eq!(errs.len(), 3, "{text:#?}");
         assert_eq!(
             text[0],
-            "/etc/hamasq.conf:2: [general] log-levle = \"info\": unknown key"
+            "/etc/hamasq.conf:2: [general] log-levle = \"info\": unknown key; did you mean log-level?"
         );
         assert_eq!(
             text[1],
@@ -587,6 +733,102 @@ mod tests {
         let ok = check("[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\npriority = 150\nadvert-int = 0.1\nvirtual-ipaddress = 10.0.0.1/24\n").unwrap();
         assert_eq!(ok.vrrp[0].advert_int_cs, 10);
         assert_eq!(ok.vrrp[0].priority, 150);
+    }
+
+    /// Issue 17 item 11: an invalid VIP is named as invalid, not "missing".
+    #[test]
+    fn an_invalid_vip_is_reported_as_invalid_and_not_as_missing() {
+        for (vip, says) in [
+            ("0.0.0.0/24", "cannot be a virtual address"),
+            ("224.0.0.18/24", "cannot be a virtual address"),
+            ("10.0.0.1/0", "out of range; expected 1 to 32"),
+        ] {
+            let errs = check(&format!(
+                "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = {vip}\n"
+            ))
+            .unwrap_err();
+            let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            assert_eq!(errs.len(), 1, "{vip}: {text:#?}");
+            assert!(
+                text[0].contains(&format!(":4: [vrrp lan] virtual-ipaddress = \"{vip}\""))
+                    && text[0].contains(says),
+                "{text:#?}"
+            );
+        }
+    }
+
+    /// Issue 14 item 5: errors that teach.
+    #[test]
+    fn unknown_keys_name_their_section_or_the_closest_key() {
+        let errs = check(
+            "[general]\ncache-size = 100\n[dns]\nservr = 1.1.1.1\ndhcp-range = 1,2\nfrobnicate = 1\n\
+             [vrrp a]\ninterface = eth0\nvirtual-router-id = 3\nvirtual-ipaddress = 10.1.1.1/24\nprioriy = 4\n\
+             [dhcp]\ndhcp-range = 10.0.0.10,10.0.0.20\nadvert-int = 1\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            vec![
+                "/etc/hamasq.conf:2: [general] cache-size = \"100\": unknown key in [general]; it belongs in [dns]",
+                "/etc/hamasq.conf:4: [dns] servr = \"1.1.1.1\": unknown key; did you mean server?",
+                "/etc/hamasq.conf:5: [dns] dhcp-range = \"1,2\": unknown key in [dns]; it belongs in [dhcp]",
+                "/etc/hamasq.conf:6: [dns] frobnicate = \"1\": unknown key",
+                "/etc/hamasq.conf:11: [vrrp a] prioriy = \"4\": unknown key; did you mean priority?",
+                "/etc/hamasq.conf:14: [dhcp] advert-int = \"1\": unknown key in [dhcp]; it belongs in [vrrp NAME]",
+            ]
+        );
+        assert_eq!(
+            closest("log-levle", ["log-level", "log-target"].into_iter()),
+            Some("log-level")
+        );
+        assert_eq!(closest("port", ["user", "sort"].into_iter()), Some("sort"));
+        assert_eq!(closest("xyz", ["user"].into_iter()), None);
+    }
+
+    #[test]
+    fn an_inline_comment_that_breaks_a_value_gets_a_hint() {
+        let errs =
+            check("[dns]\ncache-size = 10000   # bigger\nport = 53 ; the default\n").unwrap_err();
+        assert_eq!(errs.len(), 2);
+        for (e, c) in errs.iter().zip(["# bigger", "; the default"]) {
+            assert!(
+                e.message.contains(&format!("{c:?} is part of the value")),
+                "{e}"
+            );
+        }
+        // The whole value is shown, commas and all.
+        assert_eq!(errs[0].value.as_deref(), Some("10000   # bigger"));
+    }
+
+    #[test]
+    fn a_bad_range_gives_one_error_and_no_follow_on() {
+        let errs = check("[dhcp]\ndhcp-range = 10.0.0.1,10.0.0.300,12h\n").unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            vec![
+                "/etc/hamasq.conf:2: [dhcp] dhcp-range = \"10.0.0.1,10.0.0.300,12h\": \"10.0.0.300\" is not an IPv4 address"
+            ]
+        );
+        // With no dhcp-range line at all, the error names the section's line.
+        let errs = check("[general]\n[dhcp]\ndhcp-lease-max = 5\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, Some(2), "{}", errs[0]);
+        assert!(errs[0].message.contains("needs at least one dhcp-range"));
+    }
+
+    #[test]
+    fn a_conflict_shows_the_whole_value_as_written() {
+        let errs = check(
+            "[dhcp]\ndhcp-range = 10.0.0.10,10.0.0.50,255.255.255.0,12h\ndhcp-range = set:b,10.0.0.40,10.0.0.60,1h\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].value.as_deref(),
+            Some("set:b,10.0.0.40,10.0.0.60,1h")
+        );
     }
 
     #[test]

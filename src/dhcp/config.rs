@@ -430,7 +430,11 @@ pub fn read(
         script,
         script_on_renewal,
     };
-    cross_check(&cfg, errs, file);
+    // A bad dhcp-range or dhcp-host line was reported already: no
+    // follow-on "needs at least one dhcp-range" for it.
+    let unparsed =
+        r.count("dhcp-range") > cfg.ranges.len() || r.count("dhcp-host") > cfg.hosts.len();
+    cross_check(&cfg, errs, file, r, !unparsed);
     cfg
 }
 
@@ -442,14 +446,21 @@ fn at(line: Option<usize>) -> String {
     line.map_or_else(|| "elsewhere".into(), |l| format!("line {l}"))
 }
 
-fn cross_check(c: &DhcpConfig, errs: &mut Vec<ConfigError>, file: &std::path::Path) {
-    let mut err = |line: Option<usize>, key: &str, value: String, message: String| {
+fn cross_check(
+    c: &DhcpConfig,
+    errs: &mut Vec<ConfigError>,
+    file: &std::path::Path,
+    r: &SectionReader<'_>,
+    need_range: bool,
+) {
+    // The value as written, for the line named (else `summary`).
+    let mut err = |line: Option<usize>, key: &str, summary: String, message: String| {
         errs.push(ConfigError {
             file: file.to_path_buf(),
-            line,
+            line: line.or(r.section_line()),
             section: Some("dhcp".into()),
             key: Some(key.into()),
-            value: Some(value),
+            value: Some(r.value_at(line).unwrap_or(summary)),
             message,
         })
     };
@@ -497,45 +508,91 @@ fn cross_check(c: &DhcpConfig, errs: &mut Vec<ConfigError>, file: &std::path::Pa
             );
         }
     }
-    for (i, a) in c.hosts.iter().enumerate() {
-        for b in &c.hosts[..i] {
-            let clash = if let Some(hw) = a.hw.iter().find(|h| b.hw.contains(h)) {
-                Some(format!("hardware address {hw}"))
-            } else if a.client_id.is_some() && a.client_id == b.client_id {
-                Some("client-id".to_string())
-            } else if a.ip.is_some() && a.ip == b.ip {
-                Some(format!("address {}", a.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)))
-            } else if a.hw.is_empty()
-                && a.client_id.is_none()
-                && b.hw.is_empty()
-                && b.client_id.is_none()
-                && a.name == b.name
-            {
-                Some("host name".to_string())
-            } else {
-                None
-            };
-            if let Some(what) = clash {
-                err(
-                    a.line,
-                    "dhcp-host",
-                    host_summary(a),
-                    format!(
-                        "reserves the same {what} as the dhcp-host on {}",
-                        at(b.line)
-                    ),
-                );
-            }
-        }
-    }
-    if c.ranges.is_empty() && !c.hosts.iter().any(|h| h.ip.is_some()) {
+    for (a, b, what) in host_clashes(&c.hosts) {
         err(
-            None,
-            "dhcp-range",
-            String::new(),
-            "[dhcp] needs at least one dhcp-range (or dhcp-host with an address)".into(),
+            a.line,
+            "dhcp-host",
+            host_summary(a),
+            format!(
+                "reserves the same {what} as the dhcp-host on {}",
+                at(b.line)
+            ),
         );
     }
+    if need_range && c.ranges.is_empty() && !c.hosts.iter().any(|h| h.ip.is_some()) {
+        errs.push(ConfigError {
+            file: file.to_path_buf(),
+            line: r.section_line(),
+            section: Some("dhcp".into()),
+            key: Some("dhcp-range".into()),
+            value: None,
+            message: "[dhcp] needs at least one dhcp-range (or dhcp-host with an address)".into(),
+        });
+    }
+}
+
+/// Every reservation that repeats a key of an earlier one, paired with the
+/// first reservation that holds that key: one pass with a map per key
+/// kind, so 40,000 hosts cost 40,000 look-ups, not 800 million pairs. A
+/// host clashing with several earlier ones is reported once per earlier
+/// host, with the strongest key (hardware address, client-id, address,
+/// name) it shares with it.
+fn host_clashes(hosts: &[HostCfg]) -> Vec<(&HostCfg, &HostCfg, String)> {
+    use std::collections::HashMap;
+    let mut by_hw: HashMap<HwAddr, usize> = HashMap::new();
+    let mut by_id: HashMap<&[u8], usize> = HashMap::new();
+    let mut by_ip: HashMap<Ipv4Addr, usize> = HashMap::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, a) in hosts.iter().enumerate() {
+        // (earlier host, what), strongest key first; one entry per earlier host.
+        let mut found: Vec<(usize, String)> = Vec::new();
+        let mut note = |j: usize, what: String| {
+            if !found.iter().any(|(k, _)| *k == j) {
+                found.push((j, what));
+            }
+        };
+        for hw in &a.hw {
+            match by_hw.get(hw) {
+                Some(&j) => note(j, format!("hardware address {hw}")),
+                None => {
+                    by_hw.insert(*hw, i);
+                }
+            }
+        }
+        if let Some(id) = &a.client_id {
+            match by_id.get(id.as_slice()) {
+                Some(&j) => note(j, "client-id".to_string()),
+                None => {
+                    by_id.insert(id, i);
+                }
+            }
+        }
+        if let Some(ip) = a.ip {
+            match by_ip.get(&ip) {
+                Some(&j) => note(j, format!("address {ip}")),
+                None => {
+                    by_ip.insert(ip, i);
+                }
+            }
+        }
+        // A name identifies a client only in a reservation with no
+        // hardware address and no client-id.
+        if a.hw.is_empty()
+            && a.client_id.is_none()
+            && let Some(n) = &a.name
+        {
+            match by_name.get(n.as_str()) {
+                Some(&j) => note(j, "host name".to_string()),
+                None => {
+                    by_name.insert(n, i);
+                }
+            }
+        }
+        found.sort_by_key(|(j, _)| *j);
+        out.extend(found.into_iter().map(|(j, what)| (a, &hosts[j], what)));
+    }
+    out
 }
 
 fn host_summary(h: &HostCfg) -> String {
@@ -634,6 +691,97 @@ mod tests {
             parse_boot(&format!("pxelinux.0,{}", "s".repeat(65)))
                 .unwrap_err()
                 .contains("holds 64")
+        );
+    }
+
+    fn host_lines(n: usize, line: impl Fn(usize) -> String) -> String {
+        let mut t = String::from("[dhcp]\ndhcp-range = 10.0.0.10,10.0.0.50,255.0.0.0\n");
+        for i in 0..n {
+            t.push_str(&line(i));
+            t.push('\n');
+        }
+        t
+    }
+
+    fn errors_of(text: &str) -> Vec<ConfigError> {
+        crate::config::parse_and_validate(std::path::Path::new("t.conf"), text)
+            .err()
+            .unwrap_or_default()
+    }
+
+    /// Issue 17 item 5: 40,000 reservations are checked pair-free, and each
+    /// of 100 planted clashes is reported once, against the right line.
+    #[test]
+    fn forty_thousand_hosts_each_clash_reported_once() {
+        let mac = |i: usize| {
+            format!(
+                "02:00:00:{:02x}:{:02x}:{:02x}",
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            )
+        };
+        let ip = |i: usize| format!("10.{}.{}.{}", 1 + (i >> 16), (i >> 8) & 255, i & 255);
+        // Host 39_900 + k takes host k's address: 100 clashes.
+        let text = host_lines(40_000, |i| {
+            let addr = if i >= 39_900 { ip(i - 39_900) } else { ip(i) };
+            format!("dhcp-host = {},{addr},h{i}", mac(i))
+        });
+        let errs = errors_of(&text);
+        assert_eq!(errs.len(), 100, "{:#?}", &errs[..errs.len().min(3)]);
+        for (k, e) in errs.iter().enumerate() {
+            // Header, the range, then host i on line i + 3.
+            assert_eq!(e.line, Some(39_900 + k + 3));
+            assert!(
+                e.message.ends_with(&format!(
+                    "address {} as the dhcp-host on line {}",
+                    ip(k),
+                    k + 3
+                )),
+                "{e}"
+            );
+        }
+        let clean = host_lines(40_000, |i| format!("dhcp-host = {},{},h{i}", mac(i), ip(i)));
+        assert!(errors_of(&clean).is_empty());
+    }
+
+    /// 1,000 copies of one line: one error that says how often it repeats
+    /// (499,500 pairwise errors before).
+    #[test]
+    fn a_thousand_copies_of_one_host_are_one_error_with_a_count() {
+        let text = host_lines(1000, |_| "dhcp-host = 00:11:22:33:44:55,10.0.0.5,a".into());
+        let errs = errors_of(&text);
+        assert_eq!(errs.len(), 1, "{:#?}", &errs[..errs.len().min(3)]);
+        let msg = errs[0].to_string();
+        assert_eq!(errs[0].line, Some(4), "{msg}");
+        assert!(
+            msg.contains(
+                "as the dhcp-host on line 3 (the same on 998 more lines: line 5, 6, 7, 8, 9, ...)"
+            ),
+            "{msg}"
+        );
+    }
+
+    /// A host clashing with two earlier ones is reported against each.
+    #[test]
+    fn a_host_clashing_with_two_earlier_ones_names_both() {
+        let errs = errors_of(&host_lines(3, |i| {
+            [
+                "dhcp-host = 00:11:22:33:44:55,10.0.0.5,a",
+                "dhcp-host = 00:11:22:33:44:66,10.0.0.6,b",
+                "dhcp-host = 00:11:22:33:44:66,10.0.0.5,c",
+            ][i]
+                .into()
+        }));
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 2, "{text:#?}");
+        assert!(
+            text[0].contains("same address 10.0.0.5 as the dhcp-host on line 3"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].contains("same hardware address 00:11:22:33:44:66 as the dhcp-host on line 4"),
+            "{text:#?}"
         );
     }
 

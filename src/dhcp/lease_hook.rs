@@ -506,9 +506,9 @@ pub async fn run(
             event!(
                 Warn,
                 "dhcp.script_slow",
-                "script={} args={:?} running_s={} queued={}",
+                "script={} args={} running_s={} queued={}",
                 cfg.script.display(),
-                r.args,
+                crate::log::q(words(&r.args)),
                 SLOW_RUN.as_secs(),
                 q.len()
             );
@@ -590,8 +590,9 @@ fn finished(
                 event!(
                     Info,
                     "dhcp.script_done",
-                    "script={} args={args:?}",
-                    cfg.script.display()
+                    "script={} args={}",
+                    cfg.script.display(),
+                    crate::log::q(words(args))
                 );
             }
         }
@@ -601,14 +602,24 @@ fn finished(
 }
 
 /// A run that could not start, or exited non-zero: counted and logged.
-fn failed(cfg: &HookConfig, args: &[OsString], why: &dyn std::fmt::Debug, counters: &Counters) {
+fn failed(cfg: &HookConfig, args: &[OsString], why: &dyn std::fmt::Display, counters: &Counters) {
     counters.failed.inc();
     event_limited!(
         Warn,
         "dhcp.script_failed",
-        "script={} args={args:?} cause={why:?}",
-        cfg.script.display()
+        "script={} args={} cause={}",
+        cfg.script.display(),
+        crate::log::q(words(args)),
+        crate::log::q(why)
     );
+}
+
+/// A script's arguments as one line of words, for the log.
+fn words(args: &[OsString]) -> String {
+    args.iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Logs the first [`OUTPUT_LOGGED`] bytes of a run's output line by line,
@@ -620,8 +631,9 @@ async fn log_output(mut r: impl AsyncRead + Unpin, stream: &'static str, script:
         event!(
             Info,
             "dhcp.script_output",
-            "script={} stream={stream} line={line:?}",
-            script.display()
+            "script={} stream={stream} line={}",
+            script.display(),
+            crate::log::q(line)
         );
     }
     let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;

@@ -25,17 +25,50 @@ pub fn leases(server: &Server, now: UnixTime) -> String {
     active.sort_by_key(|l| l.ip_u32());
     let mut out = String::with_capacity(64 * active.len() + 32);
     for l in active {
-        let _ = writeln!(
-            out,
-            "{} {} {} {} {}",
+        lease_line(
+            &mut out,
             l.expires().0,
             l.hw(),
             l.ip(),
-            l.hostname().unwrap_or("*"),
-            l.client_id().map_or_else(|| "*".to_string(), colon_hex)
+            l.hostname(),
+            l.client_id(),
         );
     }
     out
+}
+
+/// Active leases read from the store files (no daemon running), in the
+/// same form as [`leases`].
+pub fn stored_leases(stored: &[super::binding::Lease], now: UnixTime) -> String {
+    let mut out = String::new();
+    for l in stored.iter().filter(|l| l.is_active(now)) {
+        lease_line(
+            &mut out,
+            l.expires.0,
+            l.hw,
+            l.ip,
+            l.hostname.as_deref(),
+            l.client_id.as_deref(),
+        );
+    }
+    out
+}
+
+/// One line in dnsmasq's lease-file form.
+fn lease_line(
+    out: &mut String,
+    expires: u64,
+    hw: impl std::fmt::Display,
+    ip: Ipv4Addr,
+    hostname: Option<&str>,
+    client_id: Option<&[u8]>,
+) {
+    let _ = writeln!(
+        out,
+        "{expires} {hw} {ip} {} {}",
+        hostname.unwrap_or("*"),
+        client_id.map_or_else(|| "*".to_string(), colon_hex)
+    );
 }
 
 fn span_text(s: &Span) -> String {

@@ -35,9 +35,9 @@ pub fn local_sources(cfg: &DnsConfig) -> LocalSources {
             Err(e) => event!(
                 Warn,
                 "dns.hosts_unreadable",
-                "file={} error={:?}",
+                "file={} error={}",
                 f.display(),
-                e.to_string()
+                crate::log::q(e)
             ),
         }
     }
@@ -67,7 +67,7 @@ pub fn local_sources(cfg: &DnsConfig) -> LocalSources {
 pub(super) fn build_local(cfg: &DnsConfig) -> Arc<LocalData> {
     let local = LocalData::build(&local_sources(cfg));
     for w in local.warnings() {
-        event!(Warn, "dns.local_data", "warning={w:?}");
+        event!(Warn, "dns.local_data", "warning={}", crate::log::q(w));
     }
     Arc::new(local)
 }
@@ -142,9 +142,9 @@ impl ResolvWatch {
                 event!(
                     Warn,
                     "dns.resolv_unreadable",
-                    "file={} error={:?}",
+                    "file={} error={}",
                     self.path.display(),
-                    e.to_string()
+                    crate::log::q(e)
                 );
                 Vec::new()
             }
@@ -155,9 +155,9 @@ impl ResolvWatch {
         event!(
             Info,
             "dns.resolv_read",
-            "file={} servers={:?}",
+            "file={} servers={}",
             self.path.display(),
-            servers
+            crate::log::list(servers.iter().map(|s| s.to_string()))
         );
         self.servers = servers;
         true

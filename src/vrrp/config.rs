@@ -147,7 +147,8 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         advert_int_cs = 100;
     }
     let vips = r.list("virtual-ipaddress", parse_vip);
-    if vips.is_empty() {
+    // An invalid address was reported as such: not also as "missing".
+    if vips.is_empty() && !r.has("virtual-ipaddress") {
         r.missing("virtual-ipaddress");
     }
     let nopreempt = r.scalar("nopreempt", false, parse_bool);

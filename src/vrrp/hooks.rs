@@ -81,8 +81,9 @@ async fn run_bounded(script: &std::path::Path, args: &[String], timeout: Duratio
             event_limited!(
                 Warn,
                 "vrrp.notify_failed",
-                "script={} error={e:?}",
-                script.display()
+                "script={} error={}",
+                script.display(),
+                crate::log::q(&e)
             );
             return;
         }
@@ -92,22 +93,25 @@ async fn run_bounded(script: &std::path::Path, args: &[String], timeout: Duratio
         Ok(Ok(st)) => event_limited!(
             Warn,
             "vrrp.notify_failed",
-            "script={} args={args:?} status={st}",
-            script.display()
+            "script={} args={} status={st}",
+            script.display(),
+            crate::log::q(args.join(" "))
         ),
         Ok(Err(e)) => event_limited!(
             Warn,
             "vrrp.notify_failed",
-            "script={} error={e:?}",
-            script.display()
+            "script={} error={}",
+            script.display(),
+            crate::log::q(&e)
         ),
         Err(_) => {
             let _ = child.kill().await;
             event!(
                 Warn,
                 "vrrp.notify_timeout",
-                "script={} args={args:?} timeout_ms={}",
+                "script={} args={} timeout_ms={}",
                 script.display(),
+                crate::log::q(args.join(" ")),
                 timeout.as_millis()
             );
         }
@@ -221,8 +225,9 @@ impl Tracker {
                     event_limited!(
                         Warn,
                         "vrrp.track_script_failed",
-                        "script={} error={e:?}",
-                        self.script.path.display()
+                        "script={} error={}",
+                        self.script.path.display(),
+                        crate::log::q(&e)
                     );
                     self.failing = true;
                 }

@@ -512,6 +512,32 @@ pub fn import_dnsmasq(path: &Path) -> io::Result<(Vec<Lease>, DnsmasqCounts)> {
     Ok((map.into_sorted(), counts))
 }
 
+/// The leases in `dir` as the daemon would load them (the snapshot, then
+/// the journal), for `hamasq leases` while no daemon runs. Strictly
+/// read-only: files are opened for reading only, with `O_NOFOLLOW` and the
+/// same ownership checks as [`LeaseStore::open`]; nothing is created, cut,
+/// repaired or compacted. A missing file reads as empty.
+pub fn read_only(dir: &Path) -> io::Result<Vec<Lease>> {
+    let dir_owner = check_dir(dir)?;
+    let mut map = ByIp::default();
+    let open = |name: &str| match open_state_file(
+        &dir.join(name),
+        OpenOptions::new().read(true),
+        dir_owner,
+    ) {
+        Ok(f) => Ok(Some(BufReader::with_capacity(READ_BUF, f))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    };
+    if let Some(r) = open(SNAPSHOT)? {
+        read_dnsmasq_lines(r, &mut map)?;
+    }
+    if let Some(r) = open(JOURNAL)? {
+        replay(r, &mut map)?;
+    }
+    Ok(map.into_sorted())
+}
+
 /// What replaying a journal found.
 struct Replay {
     /// Bytes read.
