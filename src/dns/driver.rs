@@ -87,16 +87,11 @@ pub enum ReplyTo {
 pub struct Pending {
     query: Vec<u8>,
     to: ReplyTo,
-    /// The client's address (UDP source or TCP peer).
-    source: IpAddr,
 }
 
 impl Client for Pending {
     fn query(&self) -> &[u8] {
         &self.query
-    }
-    fn source(&self) -> Option<IpAddr> {
-        Some(self.source)
     }
     fn transport(&self) -> Transport {
         match self.to {
@@ -173,7 +168,6 @@ enum UpEvent {
 /// A query read from a TCP connection.
 struct TcpQuery {
     query: Vec<u8>,
-    peer: IpAddr,
     reply: oneshot::Sender<Vec<u8>>,
 }
 
@@ -365,7 +359,6 @@ impl DnsTask {
                     .handle_query(now, query, Transport::Udp, out, || Pending {
                         query: query.to_vec(),
                         to: ReplyTo::Udp { to: env.src, from },
-                        source: IpAddr::V4(*env.src.ip()),
                     });
                 if outcome == Outcome::Reply {
                     sb.commit(env.src, from);
@@ -445,7 +438,7 @@ impl DnsTask {
             return;
         };
         self.stats.tcp_accepted += 1;
-        tokio::spawn(serve_tcp(stream, peer.ip(), tx.clone(), permit));
+        tokio::spawn(serve_tcp(stream, tx.clone(), permit));
     }
 
     fn tcp_query(&mut self, q: TcpQuery, out: &mut Vec<u8>) {
@@ -457,7 +450,6 @@ impl DnsTask {
             .handle_query(now, &query, Transport::Tcp, out, || Pending {
                 query: query.clone(),
                 to: ReplyTo::Tcp(reply.take()),
-                source: q.peer,
             });
         if outcome == Outcome::Reply
             && let Some(r) = reply
@@ -694,12 +686,7 @@ async fn upstream_tcp(token: Token, to: SocketAddr, packet: Vec<u8>, tx: mpsc::S
 
 /// One client TCP connection (RFC 7766): length-prefixed queries, answered
 /// in order; closed when idle, slow, or the client closes.
-async fn serve_tcp(
-    mut s: TcpStream,
-    peer: IpAddr,
-    tx: mpsc::Sender<TcpQuery>,
-    _permit: OwnedSemaphorePermit,
-) {
+async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedSemaphorePermit) {
     let _ = s.set_nodelay(true);
     loop {
         let Ok(Ok(len)) = timeout(TCP_IDLE, s.read_u16()).await else {
@@ -710,12 +697,7 @@ async fn serve_tcp(
             return;
         }
         let (rtx, rrx) = oneshot::channel();
-        let q = TcpQuery {
-            query,
-            peer,
-            reply: rtx,
-        };
-        if tx.send(q).await.is_err() {
+        if tx.send(TcpQuery { query, reply: rtx }).await.is_err() {
             return;
         }
         // A dropped query (malformed) closes the connection:

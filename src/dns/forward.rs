@@ -80,7 +80,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::cache::Question;
@@ -95,10 +95,6 @@ use crate::clock::Mono;
 pub const DEFAULT_MAX_INFLIGHT: usize = 150;
 /// Clients waiting on one outstanding question; more are refused.
 pub const DEFAULT_MAX_CLIENTS_PER_QUERY: usize = 64;
-/// Distinct questions one client address may have outstanding at one
-/// upstream: half of [`DEFAULT_MAX_INFLIGHT`] (the driver uses half of
-/// `dns-forward-max`).
-pub const DEFAULT_MAX_PER_CLIENT: usize = DEFAULT_MAX_INFLIGHT / 2;
 /// The longest a forwarded query lives before [`Action::Fail`].
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Per-try timeout before a server has an RTT measurement.
@@ -194,12 +190,6 @@ pub struct ForwardConfig {
     pub max_inflight: usize,
     /// Clients coalesced onto one question.
     pub max_clients_per_query: usize,
-    /// Distinct questions one client address may have outstanding at one
-    /// upstream (a question counts for the client that started it): one
-    /// LAN host flooding names that resolve slowly cannot take a whole
-    /// upstream's `dns-forward-max` from the others, and its names for
-    /// other upstreams still go.
-    pub max_per_client: usize,
     /// Overall life of a forwarded query.
     pub query_timeout: Duration,
     /// Per-try timeout without an RTT measurement.
@@ -223,7 +213,6 @@ impl Default for ForwardConfig {
             policy: Policy::Fastest,
             max_inflight: DEFAULT_MAX_INFLIGHT,
             max_clients_per_query: DEFAULT_MAX_CLIENTS_PER_QUERY,
-            max_per_client: DEFAULT_MAX_PER_CLIENT,
             query_timeout: DEFAULT_QUERY_TIMEOUT,
             try_timeout: DEFAULT_TRY_TIMEOUT,
             try_timeout_min: DEFAULT_TRY_TIMEOUT_MIN,
@@ -407,8 +396,8 @@ pub struct ForwardStats {
     pub timeouts: u64,
     /// Clients that joined an outstanding question.
     pub coalesced: u64,
-    /// Clients refused by the per-upstream `dns-forward-max`, the
-    /// per-client or the per-question bound.
+    /// Clients refused by the per-upstream `dns-forward-max` or the
+    /// per-question bound.
     pub overloaded: u64,
     /// Clients with no upstream for their name.
     pub no_server: u64,
@@ -524,8 +513,6 @@ struct Send {
 struct Pending<C> {
     /// Lower-cased wire QNAME, QTYPE, QCLASS, DO.
     key: Box<[u8]>,
-    /// The address of the client that started it (per-client bound).
-    source: Option<IpAddr>,
     question: Option<Question>,
     /// QNAME as the first client wrote it.
     name: Box<[u8]>,
@@ -584,9 +571,6 @@ pub struct Forwarder<C> {
     default_group: Option<usize>,
     pending: HashMap<u64, Pending<C>>,
     by_key: HashMap<Box<[u8]>, u64>,
-    /// Outstanding questions per (client address that started them,
-    /// server they may go to).
-    by_source: HashMap<(IpAddr, SocketAddr), usize>,
     timers: BTreeSet<(Mono, u64)>,
     sends: HashMap<Token, Send>,
     actions: VecDeque<Action<C>>,
@@ -630,7 +614,6 @@ impl<C> Forwarder<C> {
             default_group: None,
             pending: HashMap::new(),
             by_key: HashMap::new(),
-            by_source: HashMap::new(),
             timers: BTreeSet::new(),
             sends: HashMap::new(),
             actions: VecDeque::new(),
@@ -712,20 +695,18 @@ impl<C> Forwarder<C> {
             self.stats.invalid += 1;
             return Submitted::Invalid(client);
         };
-        self.handle_query(now, &q, query, client, None, rng)
+        self.handle_query(now, &q, query, client, rng)
     }
 
     /// [`Forwarder::submit`] for a query the caller has parsed already
     /// (the resolver parses each client query once): `q` is
-    /// `QueryView::parse(query)`, `source` the client's address (bounded
-    /// by [`ForwardConfig::max_per_client`]; `None`: unbounded).
+    /// `QueryView::parse(query)`.
     pub fn handle_query(
         &mut self,
         now: Mono,
         q: &QueryView,
         query: &[u8],
         client: C,
-        source: Option<IpAddr>,
         rng: &mut dyn Entropy,
     ) -> Submitted<C> {
         self.stats.queries += 1;
@@ -755,15 +736,8 @@ impl<C> Forwarder<C> {
         // `server=/corp/` fills only its own quota and never starves the
         // other upstreams (issue 17). When every server of the group is
         // full the client is answered at once by the caller.
-        // Likewise one client address holds at most `max_per_client` of a
-        // server's questions (joining an outstanding one above is free).
-        let (max, per_client) = (self.cfg.max_inflight, self.cfg.max_per_client);
-        order.retain(|a| {
-            self.server(*a).is_some_and(|s| s.inflight < max)
-                && source.is_none_or(|ip| {
-                    self.by_source.get(&(ip, *a)).copied().unwrap_or(0) < per_client
-                })
-        });
+        let max = self.cfg.max_inflight;
+        order.retain(|a| self.server(*a).is_some_and(|s| s.inflight < max));
         if order.is_empty() {
             self.stats.overloaded += 1;
             return Submitted::Overloaded(client);
@@ -772,16 +746,12 @@ impl<C> Forwarder<C> {
             if let Some(s) = self.server_mut(*a) {
                 s.inflight += 1;
             }
-            if let Some(ip) = source {
-                *self.by_source.entry((ip, *a)).or_insert(0) += 1;
-            }
         }
         let n = order.len() as u32;
         let qid = self.next_qid;
         self.next_qid += 1;
         let mut p = Pending {
             key: q.key().into(),
-            source,
             question: Question::from_view(q),
             name: query[HEADER_LEN..q.question_end - 4].into(),
             qtype: q.qtype,
@@ -1160,14 +1130,6 @@ impl<C> Forwarder<C> {
             if let Some(s) = self.server_mut(*a) {
                 // A server re-added by set_upstreams starts from 0.
                 s.inflight = s.inflight.saturating_sub(1);
-            }
-            if let Some(ip) = p.source
-                && let Some(n) = self.by_source.get_mut(&(ip, *a))
-            {
-                *n -= 1;
-                if *n == 0 {
-                    self.by_source.remove(&(ip, *a));
-                }
             }
         }
         match answer.or(p.kept.map(|r| (r, false))) {

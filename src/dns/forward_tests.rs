@@ -3,7 +3,7 @@
 //! panic.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::*;
@@ -531,51 +531,6 @@ fn dns_forward_max_bounds_distinct_questions_per_upstream() {
     );
     submit_one(&mut f, ms(6), &q_a("c.example"), 5, &mut r);
     assert_eq!(f.stats().overloaded, 1);
-}
-
-/// One client address may start at most `max_per_client` questions at one
-/// upstream; the others still get theirs forwarded, the same client's names
-/// for another upstream still go, joining an outstanding question is free,
-/// and an answered question gives the slot back.
-#[test]
-fn one_client_cannot_take_a_whole_upstream() {
-    let mut c = cfg(Policy::StrictOrder, &[A1]);
-    c.upstreams
-        .push(UpstreamSpec::for_domains(sa(A2), ["corp"]));
-    c.max_per_client = 2;
-    let mut f: Forwarder<u32> = Forwarder::new(c);
-    let mut r = rng();
-    let (a, b): (IpAddr, IpAddr) = ("10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap());
-    let ask = |f: &mut Forwarder<u32>, name: &str, client: u32, src: IpAddr| {
-        let q = q_a(name);
-        let v = QueryView::parse(&q).unwrap();
-        let got = f.handle_query(T0, &v, &q, client, Some(src), &mut rng());
-        (got, sends(&drain(f)))
-    };
-    let (got, s1) = ask(&mut f, "a1.example", 1, a);
-    assert_eq!(got, Submitted::Sent);
-    assert_eq!(ask(&mut f, "a2.example", 2, a).0, Submitted::Sent);
-    assert_eq!(ask(&mut f, "a3.example", 3, a).0, Submitted::Overloaded(3));
-    let (got, s) = ask(&mut f, "x.corp", 8, a);
-    assert_eq!(
-        (got, s[0].to),
-        (Submitted::Sent, sa(A2)),
-        "another upstream"
-    );
-    // Another client is not held back, and may join a's question.
-    assert_eq!(ask(&mut f, "b1.example", 4, b).0, Submitted::Sent);
-    assert_eq!(ask(&mut f, "a1.example", 5, b).0, Submitted::Coalesced);
-    assert_eq!(ask(&mut f, "a1.example", 6, a).0, Submitted::Coalesced);
-    // An answer frees a slot of the client that started the question.
-    let s1 = &s1[0];
-    f.handle_udp_reply(ms(5), s1.token, sa(A1), &ok_reply(&s1.packet), &mut r);
-    assert_eq!(answer(&drain(&mut f)).1, vec![1, 5, 6]);
-    assert_eq!(ask(&mut f, "a3.example", 7, a).0, Submitted::Sent);
-    assert_eq!(f.stats().overloaded, 1);
-    // Without an address (the plain submit), no per-client bound.
-    for i in 0..5 {
-        submit_one(&mut f, T0, &q_a(&format!("n{i}.example")), 100 + i, &mut r);
-    }
 }
 
 /// Issue 17 item 2: a flood of random names under a domain whose server

@@ -67,11 +67,6 @@ const CLASS_CH: u16 = 3;
 pub trait Client {
     fn query(&self) -> &[u8];
     fn transport(&self) -> Transport;
-    /// The client's address, for the per-client bound of the forwarder
-    /// (`None`: not bounded).
-    fn source(&self) -> Option<IpAddr> {
-        None
-    }
 }
 
 /// What [`Resolver::handle_query`] did with a client query.
@@ -297,11 +292,9 @@ impl<C: Client> Resolver<C> {
             self.stats.domain_needed += 1;
             return self.error_reply(query, rcode::NXDOMAIN, out);
         }
-        let client = client();
-        let source = client.source();
         match self
             .fwd
-            .handle_query(now, &q, query, client, source, &mut *self.entropy)
+            .handle_query(now, &q, query, client(), &mut *self.entropy)
         {
             Submitted::Sent | Submitted::Coalesced => {
                 self.stats.forwarded += 1;

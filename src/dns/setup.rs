@@ -106,7 +106,6 @@ pub(super) fn forward_config(cfg: &DnsConfig, ups: Vec<UpstreamSpec>) -> Forward
             Policy::Fastest
         },
         max_inflight: cfg.forward_max as usize,
-        max_per_client: (cfg.forward_max as usize / 2).max(1),
         ..ForwardConfig::default()
     }
 }
