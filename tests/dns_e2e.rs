@@ -426,6 +426,24 @@ fn lab_with(test: &str, upstreams: &[(&str, &str)]) -> Option<Lab> {
     Some(lab)
 }
 
+/// `tests/dns_e2e/fake_upstream.py` on host `fake`: the genuine answer
+/// (A 192.0.2.7) `delay_ms` after each query, forgeries (198.51.100.N)
+/// first for the names that ask for them.
+fn start_fake_upstream(lab: &Lab, delay_ms: u32) -> Proc {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns_e2e/fake_upstream.py");
+    let delay = delay_ms.to_string();
+    let fake = lab.host("fake").spawn(&[
+        "/usr/bin/python3",
+        script.to_str().unwrap(),
+        FAKE,
+        &delay,
+        "192.0.2.7",
+        "198.51.100",
+    ]);
+    fake.wait_for_log("fake-upstream ready", Duration::from_secs(10));
+    fake
+}
+
 fn write(path: &Path, text: &str) -> PathBuf {
     std::fs::write(path, text).unwrap();
     path.to_path_buf()
@@ -1016,16 +1034,7 @@ fn forged_upstream_replies_are_ignored() {
     let Some(lab) = lab_with("dns_forged", &[("fake", FAKE)]) else {
         return;
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns_e2e/fake_upstream.py");
-    let fake = lab.host("fake").spawn(&[
-        "/usr/bin/python3",
-        script.to_str().unwrap(),
-        FAKE,
-        "400",
-        "192.0.2.7",
-        "198.51.100",
-    ]);
-    fake.wait_for_log("fake-upstream ready", Duration::from_secs(10));
+    let fake = start_fake_upstream(&lab, 400);
     let srv = start_server(&lab, lab.host("srv"), &[&format!("server = {FAKE}")], &[]);
     let cli = lab.host("cli");
     let queries = |name: &str| {
@@ -1252,18 +1261,9 @@ fn an_upstream_slower_than_a_second_is_used() {
     let Some(lab) = lab_with("dns_slow_upstream", &[("fake", FAKE)]) else {
         return;
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns_e2e/fake_upstream.py");
     // No forgery for these names (their first label names none): only the
     // genuine answer, 1.2 s after each query.
-    let fake = lab.host("fake").spawn(&[
-        "/usr/bin/python3",
-        script.to_str().unwrap(),
-        FAKE,
-        "1200",
-        "192.0.2.7",
-        "198.51.100",
-    ]);
-    fake.wait_for_log("fake-upstream ready", Duration::from_secs(10));
+    let fake = start_fake_upstream(&lab, 1200);
     let srv = start_server(&lab, lab.host("srv"), &[&format!("server = {FAKE}")], &[]);
     let cli = lab.host("cli");
     let mut answered = 0;

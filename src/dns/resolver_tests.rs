@@ -393,14 +393,16 @@ fn bad_queries_get_the_right_error_or_nothing() {
     assert!(sends(&mut r).is_empty());
 }
 
-#[test]
-fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
-    let mut r = resolver(
+/// A resolver with a one-hour stale window that cached `stale.example`
+/// (A 203.0.113.1, TTL 60) at `t0`: (resolver, that query, t0).
+fn with_a_stale_candidate(fwd: ForwardConfig) -> (Resolver<C>, Vec<u8>, Mono) {
+    let mut r = resolver_with(
         Options::default(),
         CacheConfig {
             stale_window: Some(Duration::from_secs(3600)),
             ..CacheConfig::default()
         },
+        fwd,
     );
     let t0 = Mono(1_000);
     let q = query(9, "stale.example.", RecordType::A);
@@ -412,6 +414,12 @@ fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
         s[0].0,
         &answer(&s[0].1, &[Ipv4Addr::new(203, 0, 113, 1)], 60),
     );
+    (r, q, t0)
+}
+
+#[test]
+fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
+    let (mut r, q, t0) = with_a_stale_candidate(ForwardConfig::default());
     let never = query(10, "never.example.", RecordType::A);
     // Past the TTL: both go upstream, which is dead.
     let t1 = t0 + Duration::from_secs(120);
@@ -446,27 +454,10 @@ fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
 /// (stale data if any, else SERVFAIL), never left to time out in silence.
 #[test]
 fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
-    let mut r = resolver_with(
-        Options::default(),
-        CacheConfig {
-            stale_window: Some(Duration::from_secs(3600)),
-            ..CacheConfig::default()
-        },
-        ForwardConfig {
-            max_inflight: 1,
-            ..ForwardConfig::default()
-        },
-    );
-    let t0 = Mono(1_000);
-    let q = query(9, "stale.example.", RecordType::A);
-    assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
-    let s = sends(&mut r);
-    deliver_all(
-        &mut r,
-        t0,
-        s[0].0,
-        &answer(&s[0].1, &[Ipv4Addr::new(203, 0, 113, 1)], 60),
-    );
+    let (mut r, q, t0) = with_a_stale_candidate(ForwardConfig {
+        max_inflight: 1,
+        ..ForwardConfig::default()
+    });
     // The one slot is taken by a question the upstream sits on.
     let t1 = t0 + Duration::from_secs(120);
     let slow = query(10, "slow.example.", RecordType::A);

@@ -29,13 +29,8 @@ import struct
 import sys
 import time
 
-
-def encode_name(name):
-    out = b""
-    for label in name.rstrip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
+# Beside this script (Python puts its directory first on sys.path).
+from fake_upstream import encode_name
 
 
 def main():
