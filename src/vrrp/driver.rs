@@ -171,6 +171,13 @@ pub fn router_config(c: &VrrpConfig, primary: Ipv4Addr) -> router::Config {
     rc.garp.second_burst = c.garp_delay;
     rc.garp.refresh = c.garp_refresh;
     rc.peers = c.unicast_peers.clone();
+    rc.vip_lifetime = match c.vip_lifetime {
+        super::config::VipLifetime::Auto => {
+            router::auto_vip_lifetime(rc.interval, rc.down_timer_adverts)
+        }
+        super::config::VipLifetime::Off => Duration::ZERO,
+        super::config::VipLifetime::Secs(s) => Duration::from_secs(s.into()),
+    };
     rc
 }
 
@@ -481,20 +488,41 @@ impl VrrpTask {
                         }
                     }
                 }
-                Action::AddVip(v) => {
-                    if let Err(e) = self
-                        .netlink
-                        .add(self.ifindex, &v, Some(&self.cfg.interface))
+                Action::AddVip(v) | Action::RefreshVip(v) => {
+                    let lifetime = self.router.vip_lifetime();
+                    if let Err(e) =
+                        self.netlink
+                            .add(self.ifindex, &v, Some(&self.cfg.interface), lifetime)
                     {
-                        event!(
-                            Error,
-                            "vrrp.vip_add_failed",
-                            "instance={} vip={}/{} error={e:?}",
-                            self.cfg.name,
-                            v.addr,
-                            v.prefix_len
-                        );
+                        let (name, vip, retry) =
+                            (&self.cfg.name, v, router::VIP_REFRESH_RETRY.as_millis());
+                        if matches!(a, Action::AddVip(_)) {
+                            event_limited!(
+                                Error,
+                                "vrrp.vip_add_failed",
+                                "instance={name} vip={vip} error=\"{e}\" retry_in_ms={retry}"
+                            );
+                        } else {
+                            event_limited!(
+                                Error,
+                                "vrrp.vip_refresh_failed",
+                                "instance={name} vip={vip} error=\"{e}\" retry_in_ms={retry}"
+                            );
+                        }
+                        // Retried soon; after a lifetime of failures the
+                        // core gives the role up (the kernel drops the VIP).
+                        self.router.vip_refresh_failed(Mono::now());
                     }
+                }
+                Action::VipLapsed { ago } => {
+                    event!(
+                        Warn,
+                        "vrrp.vip_lapsed",
+                        "instance={} lifetime_s={} lapsed_ms_ago={} note=\"this process was stopped or starved (or the VIP could not be refreshed) past the VIP lifetime; the kernel removed the VIP, stepping down to Backup\"",
+                        self.cfg.name,
+                        self.router.config().vip_lifetime.as_secs(),
+                        ago.as_millis()
+                    );
                 }
                 Action::RemoveVip(v) => {
                     if let Err(e) = self.netlink.remove(self.ifindex, &v) {

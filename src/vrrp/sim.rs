@@ -237,7 +237,16 @@ impl Sim {
                     assert_ne!(n.role, Role::Active, "node {i}: VIP removed while Active");
                     n.holds_vip = false;
                 }
-                Action::IntervalMismatch { .. } => {}
+                Action::RefreshVip(v) => {
+                    assert_eq!(v, VIP);
+                    assert!(n.holds_vip, "node {i}: VIP refreshed while not held");
+                    assert_eq!(
+                        n.role,
+                        Role::Active,
+                        "node {i}: VIP refreshed while not Active"
+                    );
+                }
+                Action::IntervalMismatch { .. } | Action::VipLapsed { .. } => {}
                 Action::RoleChanged(r) => {
                     if r == Role::Active {
                         assert!(n.holds_vip, "node {i}: Active without the VIP");
