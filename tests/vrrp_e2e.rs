@@ -69,7 +69,10 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
     };
     lab.add_host("a", &["10.77.0.1/24"]);
     lab.add_host("b", &["10.77.0.2/24"]);
-    let ca = conf(&lab, "a", &vrrp(150, ""));
+    // a adds a permanent VIP (as keepalived, or hamasq with vip-lifetime
+    // off) so that SIGKILL leaves it behind for step 2; with a lifetime
+    // the kernel removes it on its own (tests/ha_e2e.rs, frozen Active).
+    let ca = conf(&lab, "a", &vrrp(150, "vip-lifetime = off\n"));
     let cb = conf(&lab, "b", &vrrp(100, ""));
     let a = start(lab.host("a"), &ca);
     let b = start(lab.host("b"), &cb);
@@ -119,7 +122,11 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
 
     // 2. a restarts with nopreempt: it must remove the stale VIP at once
     //    and stay Backup.
-    let ca2 = conf(&lab, "a", &vrrp(150, "nopreempt = true\n"));
+    let ca2 = conf(
+        &lab,
+        "a",
+        &vrrp(150, "nopreempt = true\nvip-lifetime = off\n"),
+    );
     let a = start(lab.host("a"), &ca2);
     a.wait_for_log("vrrp.stale_vip_removed", Duration::from_secs(5));
     wait_vip(lab.host("a"), false, Duration::from_secs(2));
