@@ -80,6 +80,9 @@ pub struct VrrpConfig {
     pub notify: Option<std::path::PathBuf>,
     pub notify_timeout: Duration,
     pub vip_lifetime: VipLifetime,
+    /// With `[ha]`: how long a box that is behind its peer holds back
+    /// preemption after start while the peer is unreachable.
+    pub sync_wait: Duration,
 }
 
 /// `1`, `0.1`, `0.01` seconds → centiseconds.
@@ -202,6 +205,7 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         parse_secs(1, 3600),
     );
     let vip_lifetime = r.scalar("vip-lifetime", VipLifetime::Auto, parse_vip_lifetime);
+    let sync_wait = r.scalar("sync-wait", Duration::from_secs(10), parse_secs(0, 3600));
     VrrpConfig {
         name: name.to_string(),
         interface,
@@ -225,6 +229,7 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         notify,
         notify_timeout,
         vip_lifetime,
+        sync_wait,
     }
 }
 
@@ -349,6 +354,7 @@ mod tests {
             notify: None,
             notify_timeout: Duration::from_secs(10),
             vip_lifetime: VipLifetime::Auto,
+            sync_wait: Duration::from_secs(10),
         };
         let primary = own.addr;
         // The owner with its own address: fine.

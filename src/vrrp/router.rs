@@ -107,6 +107,16 @@ pub fn vip_refresh_period(lifetime: Duration) -> Duration {
     lifetime / 3
 }
 
+/// What the pair link (`[ha]`, design §9) tells VRRP: fed by the daemon
+/// from the ha task's `watch<PeerState>` (issue 13 item 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerSync {
+    /// The authenticated link to the peer is up.
+    pub connected: bool,
+    /// This box has stored everything the peer had when they connected.
+    pub caught_up: bool,
+}
+
 /// How often the same interval mismatch is reported again.
 pub const MISMATCH_REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -190,6 +200,12 @@ pub struct Config {
     /// way). Never applies to the address owner: its addresses are the
     /// system's (RFC 9568 §1.6 Definitions).
     pub vip_lifetime: Duration,
+    /// With a pair link (`[ha]`): how long after start a box that is not
+    /// caught up with its peer holds back preemption while the peer is
+    /// unreachable (`sync-wait`). While the peer is reachable and ahead
+    /// the hold lasts until catch-up. `None` = no pair link: preempt per
+    /// the RFC alone.
+    pub sync_wait: Option<Duration>,
 }
 
 impl Config {
@@ -211,6 +227,7 @@ impl Config {
             garp: Garp::default(),
             peers: Vec::new(),
             vip_lifetime: Duration::ZERO,
+            sync_wait: None,
         }
     }
 }
@@ -331,6 +348,10 @@ pub enum Received {
     /// Backup with Preempt_Mode: a lower priority, discarded (§6.4.2); we
     /// take over when the Active_Down_Timer fires.
     Preempting,
+    /// Backup with Preempt_Mode and a lower priority, but this box is
+    /// behind its peer ([`PeerSync`]): followed as with Preempt_Mode off
+    /// until it has caught up (or, the peer unreachable, `sync_wait`).
+    HeldForSync,
     /// Active: the sender wins (§6.4.3); we are Backup now. If
     /// its priority was 255 and no allow-list is configured, the driver
     /// logs a security event (test checklist 36): anyone on the link can
@@ -399,6 +420,10 @@ pub struct Router {
     stats: Stats,
     /// The last interval mismatch reported: source, interval, when.
     mismatch_reported: Option<(Ipv4Addr, Interval, Mono)>,
+    /// The pair link's last word (meaningful with `sync_wait`).
+    peer: PeerSync,
+    /// When the Startup event came (the `sync_wait` runs from it).
+    started_at: Option<Mono>,
 }
 
 impl Router {
@@ -433,6 +458,8 @@ impl Router {
             actions: VecDeque::new(),
             stats: Stats::default(),
             mismatch_reported: None,
+            peer: PeerSync::default(),
+            started_at: None,
         })
     }
 
@@ -445,6 +472,7 @@ impl Router {
             return;
         }
         self.enabled = true;
+        self.started_at = Some(now);
         if self.cfg.startup_delay.is_zero() {
             self.start(now);
         } else {
@@ -524,6 +552,39 @@ impl Router {
         }
     }
 
+    /// The pair link's state changed (issue 13 item 4). Takes effect at
+    /// the next advert: a Backup that was holding back preemption and is
+    /// now caught up lets the Active_Down_Timer run out on the next
+    /// lower-priority advert (§6.4.2).
+    pub fn set_peer_sync(&mut self, _now: Mono, s: PeerSync) {
+        self.peer = s;
+    }
+
+    pub fn peer_sync(&self) -> PeerSync {
+        self.peer
+    }
+
+    /// Whether preemption is held back at `now` because this box is behind
+    /// its peer (issue 13 item 4, design §9). RFC 9568 §6.1 defines
+    /// Preempt_Mode as what "controls whether a (starting or restarting)
+    /// higher-priority Backup router preempts a lower-priority Active
+    /// router"; a box whose lease store is behind a reachable peer runs
+    /// with it off until catch-up completes, so it never answers from an
+    /// incomplete store while the peer is serving. With the peer
+    /// unreachable the hold ends `sync_wait` after start, so a lone box
+    /// still starts. Taking over from silence (no Active router at all,
+    /// the Active_Down_Timer of §6.4.2) is never held: that is
+    /// availability, not preemption.
+    pub fn preemption_held(&self, now: Mono) -> bool {
+        let Some(wait) = self.cfg.sync_wait else {
+            return false;
+        };
+        if self.peer.caught_up {
+            return false;
+        }
+        self.peer.connected || self.started_at.is_none_or(|t| now < t + wait)
+    }
+
     /// Handles an advert that [`super::packet::decode`] accepted, from IP
     /// source `src`. First the checks against this instance (RFC 9568 §7.1,
     /// RFC 3768 §7.1), each counted; then the state machine.
@@ -547,6 +608,7 @@ impl Router {
         // processed as usual (two owners would otherwise both stay Active);
         // the driver logs the misconfiguration (`is_owner()`).
         let local = self.priority;
+        let held = self.cfg.preempt && self.preemption_held(now);
         let mut lower_claim = false;
         let learned = self.bounded_interval(a.interval);
         let outcome = match &mut self.state {
@@ -573,11 +635,14 @@ impl Router {
                     if !lower {
                         b.preempt_at = None;
                     }
-                    if !self.cfg.preempt || !lower || tolerated {
+                    let held = lower && held && !tolerated;
+                    if !self.cfg.preempt || !lower || tolerated || held {
                         // §6.4.2: adopt the Active router's
                         // interval, recompute Skew_Time and
                         // Active_Down_Interval, reset the timer. VRRPv2 has
                         // nothing to adopt: other intervals were refused.
+                        // Behind the peer, Preempt_Mode counts as off
+                        // ([`Router::preemption_held`]).
                         b.active_interval = learned;
                         b.master_down_at = now
                             + master_down_interval(
@@ -585,7 +650,11 @@ impl Router {
                                 b.active_interval,
                                 self.cfg.down_timer_adverts,
                             );
-                        Received::Followed
+                        if held {
+                            Received::HeldForSync
+                        } else {
+                            Received::Followed
+                        }
                     } else {
                         // §6.4.2: Preempt_Mode and a lower
                         // priority: discard; the timer runs out.
@@ -639,8 +708,10 @@ impl Router {
             }
             _ => {}
         }
-        if matches!(outcome, Received::Followed | Received::SteppedDown)
-            && a.interval != self.cfg.interval
+        if matches!(
+            outcome,
+            Received::Followed | Received::HeldForSync | Received::SteppedDown
+        ) && a.interval != self.cfg.interval
         {
             self.report_mismatch(now, src, a.interval, learned);
         }

@@ -1279,3 +1279,147 @@ fn graceful_stop_with_a_lifetime_still_removes_the_vip_at_once() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Sync-aware preemption (issue 13 item 4): a box behind its peer does not
+// preempt. Us: priority 150 (ME .2), started at t=0; the peer: Active at
+// priority 100 (LOWER_IP .1), one advert a second.
+
+fn synced(priority: u8, wait_s: u64) -> Router {
+    let mut c = config(priority);
+    c.sync_wait = Some(Duration::from_secs(wait_s));
+    router(c)
+}
+
+const BEHIND: PeerSync = PeerSync {
+    connected: true,
+    caught_up: false,
+};
+const IN_SYNC: PeerSync = PeerSync {
+    connected: true,
+    caught_up: true,
+};
+const UNREACHABLE: PeerSync = PeerSync {
+    connected: false,
+    caught_up: false,
+};
+
+/// Adverts from the peer at priority `prio` every second from `from_s` to
+/// `to_s` (inclusive), polling timers in between; returns when we became
+/// Active (ms), if we did.
+fn peer_adverts(r: &mut Router, prio: u8, from_s: u64, to_s: u64) -> Option<u64> {
+    for s in from_s..=to_s {
+        let at = t(s * 1000);
+        while let Some(due) = r.poll_timeout().filter(|d| *d <= at) {
+            r.poll(due);
+            if r.role() == Role::Active {
+                return Some(due.as_millis());
+            }
+        }
+        if r.role() == Role::Active {
+            return Some(at.as_millis());
+        }
+        r.receive(at, &advert(prio, cs(100)), LOWER_IP).unwrap();
+        drain(r);
+    }
+    None
+}
+
+#[test]
+fn a_box_behind_a_reachable_peer_stays_backup_until_caught_up_then_preempts() {
+    let mut r = synced(150, 10);
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    assert_eq!(drain(&mut r), vec![Action::RoleChanged(Role::Backup)]);
+    // The peer's adverts from t=0.5 s: catch-up of a big store takes a
+    // minute; well past sync-wait, we still follow the lower priority.
+    let got = r.receive(t(500), &advert(100, cs(100)), LOWER_IP);
+    assert_eq!(got, Ok(Received::HeldForSync));
+    assert!(r.preemption_held(t(500)));
+    assert_eq!(peer_adverts(&mut r, 100, 1, 60), None);
+    assert_eq!(r.role(), Role::Backup);
+    // t=60.2 s: caught up. The next lower advert is discarded (§6.4.2,
+    // Preempt_Mode) and the Active_Down_Timer runs out: Active at
+    // 60 s + Active_Down_Interval (3 s + Skew_Time 414 ms for 150).
+    r.set_peer_sync(t(60_200), IN_SYNC);
+    assert!(!r.preemption_held(t(60_200)));
+    let got = r.receive(t(61_000), &advert(100, cs(100)), LOWER_IP);
+    assert_eq!(got, Ok(Received::Preempting));
+    assert_eq!(peer_adverts(&mut r, 100, 62, 70), Some(63_414));
+}
+
+#[test]
+fn an_unreachable_peer_holds_preemption_only_for_sync_wait() {
+    // The pair link never comes up (the peer's ha port blocked, say), but
+    // its VRRP adverts arrive: we preempt once sync-wait (10 s) is over.
+    let mut r = synced(150, 10);
+    r.set_peer_sync(t(0), UNREACHABLE);
+    r.startup(t(0));
+    drain(&mut r);
+    assert!(r.preemption_held(t(9_999)));
+    assert!(!r.preemption_held(t(10_000)));
+    // Followed up to the advert at 9 s, discarded from 10 s on: the
+    // timer reset at 9 s runs out at 9 s + 3.414 s.
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), Some(12_414));
+
+    // A link that was up and dropped while we were behind: after the
+    // wait, not held either.
+    let mut r = synced(150, 10);
+    r.startup(t(0));
+    r.set_peer_sync(t(1_000), BEHIND);
+    assert!(r.preemption_held(t(20_000)));
+    r.set_peer_sync(t(20_000), UNREACHABLE);
+    assert!(!r.preemption_held(t(20_000)));
+}
+
+#[test]
+fn silence_is_never_held() {
+    // Behind a reachable peer, but nobody is Active: the Active_Down_Timer
+    // is availability, not preemption (RFC 9568 §6.4.2).
+    let mut r = synced(150, 10);
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    drain(&mut r);
+    r.poll(t(3414));
+    assert_eq!(drain(&mut r), becoming_active(150));
+}
+
+#[test]
+fn non_preempting_paths_are_unchanged_by_the_sync_state() {
+    // nopreempt, in sync: still follows a lower priority (§6.4.2).
+    let mut c = config(150);
+    c.sync_wait = Some(Duration::from_secs(10));
+    c.preempt = false;
+    let mut r = router(c);
+    r.set_peer_sync(t(0), IN_SYNC);
+    r.startup(t(0));
+    drain(&mut r);
+    assert_eq!(
+        r.receive(t(500), &advert(100, cs(100)), LOWER_IP),
+        Ok(Received::Followed)
+    );
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), None);
+    // A lower priority than the Active router's: followed, behind or not.
+    let mut r = synced(50, 10);
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    drain(&mut r);
+    assert_eq!(
+        r.receive(t(500), &advert(100, cs(100)), LOWER_IP),
+        Ok(Received::Followed)
+    );
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), None);
+    // No pair link configured (sync_wait None): today's preemption
+    // however the (unfed) sync state looks: every lower advert discarded,
+    // so the timer armed at start-up runs out at 3.414 s.
+    let mut r = router(config(150));
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    drain(&mut r);
+    assert!(!r.preemption_held(t(0)));
+    assert_eq!(
+        r.receive(t(500), &advert(100, cs(100)), LOWER_IP),
+        Ok(Received::Preempting)
+    );
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), Some(3_414));
+}
