@@ -2,8 +2,10 @@
 # contrib/bench/vrrp.sh: VRRP failover gap, CPU and loss stability of hamasq
 # vs keepalived (RFC 9568, VRRPv3).
 #
-# Run as root:   contrib/bench/vrrp.sh            (full: 5 runs, 600 s soak, ~23 min)
-#                QUICK=1 contrib/bench/vrrp.sh    (3 runs, 60 s soak, ~10 min)
+# Run as root:   contrib/bench/vrrp.sh            (full: 5 runs, 600 s soak, ~28 min)
+#                QUICK=1 contrib/bench/vrrp.sh    (3 runs, 60 s soak, ~13 min)
+#                SKIP_GAPS=1 SKIP_CPU=1 SKIP_SOAK=1 SKIP_KNOB=1 contrib/bench/vrrp.sh
+#                                                 (the frozen-Active rows only, ~5 min)
 #
 # Lab (all namespaces made here, named "<pid>-vb-*", nothing leaves them):
 #   * "<pid>-vb-br": bridge br0 (STP off, forward delay 0, multicast snooping
