@@ -657,6 +657,17 @@ fn vrrp_task_in(
     (tx, stop_tx, th)
 }
 
+/// Hosts `a` and `b`, and `b` a hamasq Active at priority 100.
+fn lab_with_active_b(name: &str) -> Option<(Lab, Proc)> {
+    let mut lab = Lab::new(name)?;
+    lab.add_host("a", &["10.77.0.1/24"]);
+    lab.add_host("b", &["10.77.0.2/24"]);
+    let cb = conf(&lab, "b", &vrrp(100, ""));
+    let b = start(lab.host("b"), &cb);
+    wait_vip(lab.host("b"), true, Duration::from_secs(3));
+    Some((lab, b))
+}
+
 /// Stops the in-process task: it ended cleanly and removed its VIP.
 fn stop_task(lab: &Lab, stop: tokio::sync::oneshot::Sender<()>, th: TaskThread) {
     let _ = stop.send(());
@@ -675,14 +686,9 @@ fn stop_task(lab: &Lab, stop: tokio::sync::oneshot::Sender<()>, th: TaskThread) 
 #[test]
 fn a_box_behind_its_peer_preempts_only_once_caught_up() {
     use hamasq::vrrp::router::PeerSync;
-    let Some(mut lab) = Lab::new("vrrp_sync_preempt") else {
+    let Some((lab, b)) = lab_with_active_b("vrrp_sync_preempt") else {
         return;
     };
-    lab.add_host("a", &["10.77.0.1/24"]);
-    lab.add_host("b", &["10.77.0.2/24"]);
-    let cb = conf(&lab, "b", &vrrp(100, ""));
-    let b = start(lab.host("b"), &cb);
-    wait_vip(lab.host("b"), true, Duration::from_secs(3));
     let (tx, stop, th) = vrrp_task_in(
         &lab,
         PeerSync {
@@ -720,14 +726,9 @@ fn a_box_behind_its_peer_preempts_only_once_caught_up() {
 #[test]
 fn an_unreachable_peer_delays_preemption_by_sync_wait_only() {
     use hamasq::vrrp::router::PeerSync;
-    let Some(mut lab) = Lab::new("vrrp_sync_wait") else {
+    let Some((lab, b)) = lab_with_active_b("vrrp_sync_wait") else {
         return;
     };
-    lab.add_host("a", &["10.77.0.1/24"]);
-    lab.add_host("b", &["10.77.0.2/24"]);
-    let cb = conf(&lab, "b", &vrrp(100, ""));
-    let b = start(lab.host("b"), &cb);
-    wait_vip(lab.host("b"), true, Duration::from_secs(3));
     let (_tx, stop, th) = vrrp_task_in(&lab, PeerSync::default());
     // Held during the wait (the first 0.8 s of it, well inside)...
     for _ in 0..8 {

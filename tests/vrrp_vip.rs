@@ -18,6 +18,16 @@ fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
     .unwrap()
 }
 
+/// `ip -4 addr show dev eth0` on host `a`.
+fn show(lab: &lab::Lab) -> String {
+    String::from_utf8_lossy(
+        &lab.host("a")
+            .run_ok(&["ip", "-4", "addr", "show", "dev", "eth0"])
+            .stdout,
+    )
+    .to_string()
+}
+
 #[test]
 fn vip_is_added_announced_and_removed() {
     let Some(mut lab) = lab::Lab::new("vrrp_vip") else {
@@ -29,14 +39,6 @@ fn vip_is_added_announced_and_removed() {
     let vip = Vip {
         addr: Ipv4Addr::new(10, 77, 0, 254),
         prefix_len: 24,
-    };
-    let show = |lab: &lab::Lab| {
-        String::from_utf8_lossy(
-            &lab.host("a")
-                .run_ok(&["ip", "-4", "addr", "show", "dev", "eth0"])
-                .stdout,
-        )
-        .to_string()
     };
 
     // Add (twice: already present is success), and netlink sees it.
@@ -95,14 +97,6 @@ fn vip_with_a_lifetime_is_refreshed_and_then_removed_by_the_kernel() {
     let vip = Vip {
         addr: Ipv4Addr::new(10, 78, 0, 254),
         prefix_len: 24,
-    };
-    let show = |lab: &lab::Lab| {
-        String::from_utf8_lossy(
-            &lab.host("a")
-                .run_ok(&["ip", "-4", "addr", "show", "dev", "eth0"])
-                .stdout,
-        )
-        .to_string()
     };
     let add = |ns: &str, lifetime: Option<Duration>| {
         let v = vip;

@@ -1059,6 +1059,23 @@ fn active_with_lifetime(priority: u8, secs: u64) -> Router {
     r
 }
 
+/// What a lapse emits: the log line, the role first, then the VIP goes.
+fn lapsed(ago_ms: u64) -> Vec<Action> {
+    vec![
+        Action::VipLapsed { ago: ms(ago_ms) },
+        Action::RoleChanged(Role::Backup),
+        Action::RemoveVip(VIP),
+    ]
+}
+
+/// The advert and the VIP refresh that share a 1 s tick.
+fn advert_and_refresh() -> Vec<Action> {
+    vec![
+        Action::SendAdvert { priority: 100 },
+        Action::RefreshVip(VIP),
+    ]
+}
+
 /// `ms` after becoming Active at t=3609.
 fn a(ms: u64) -> Mono {
     t(3609 + ms)
@@ -1094,13 +1111,7 @@ fn active_refreshes_the_vip_three_times_per_lifetime() {
     // t=4609: the advert and the refresh share the 1 s grid.
     assert_eq!(r.poll_timeout(), Some(t(4609)));
     r.poll(t(4609));
-    assert_eq!(
-        drain(&mut r),
-        vec![
-            Action::SendAdvert { priority: 100 },
-            Action::RefreshVip(VIP)
-        ]
-    );
+    assert_eq!(drain(&mut r), advert_and_refresh());
     // An hour of it: a refresh every second, never a lapse.
     let mut refreshes = 0;
     while let Some(at) = r.poll_timeout().filter(|at| *at <= t(3_604_609)) {
@@ -1124,13 +1135,7 @@ fn a_stall_shorter_than_the_lifetime_keeps_the_role() {
     drain(&mut r);
     // Stopped at t=1000 for 2.5 s (< 3 s − margin since the last refresh).
     r.poll(a(3500));
-    assert_eq!(
-        drain(&mut r),
-        vec![
-            Action::SendAdvert { priority: 100 },
-            Action::RefreshVip(VIP)
-        ]
-    );
+    assert_eq!(drain(&mut r), advert_and_refresh());
     assert_eq!(r.role(), Role::Active);
 }
 
@@ -1146,14 +1151,7 @@ fn a_resumed_active_whose_vip_lapsed_steps_down_before_answering() {
     // No advert and no ARP for an address we no longer hold: the role is
     // published first, the VIP removed, and we listen as after Startup
     // (RFC 9568 §6.4.1). The lower priority is then preempted (§6.4.2).
-    assert_eq!(
-        drain(&mut r),
-        vec![
-            Action::VipLapsed { ago: ms(6250) },
-            Action::RoleChanged(Role::Backup),
-            Action::RemoveVip(VIP),
-        ]
-    );
+    assert_eq!(drain(&mut r), lapsed(6250));
     assert_eq!(got, Ok(Received::Preempting));
     let down = master_down_at(&r);
     assert_eq!(down, a(10_000) + r.master_down_interval(cs(100)));
@@ -1177,14 +1175,7 @@ fn a_resumed_active_whose_vip_lapsed_steps_down_before_answering() {
     // an advert, finds the lapse; we take the role back after listening.
     let mut r = active_with_lifetime(100, 3);
     r.poll(a(7_000));
-    assert_eq!(
-        drain(&mut r),
-        vec![
-            Action::VipLapsed { ago: ms(4250) },
-            Action::RoleChanged(Role::Backup),
-            Action::RemoveVip(VIP),
-        ]
-    );
+    assert_eq!(drain(&mut r), lapsed(4250));
     r.poll(master_down_at(&r));
     assert_eq!(drain(&mut r), becoming_active(100));
 }
