@@ -604,35 +604,14 @@ fn vrrp_task_in(
     TaskThread,
 ) {
     use hamasq::task::{Stage, Supervisor};
-    use hamasq::vrrp::config::{VipLifetime, VrrpConfig};
     use hamasq::vrrp::driver::VrrpTask;
-    use hamasq::vrrp::packet::ChecksumMode;
 
-    let cfg = VrrpConfig {
-        name: "lan".into(),
-        interface: "eth0".into(),
-        vrid: 51,
-        priority: 150,
-        advert_int_cs: 10,
-        version: 3,
-        vips: vec![(VIP.parse().unwrap(), 24)],
-        preempt: true,
-        preempt_delay: Duration::ZERO,
-        unicast_src: None,
-        unicast_peers: vec![],
-        checksum: ChecksumMode::PseudoHeader,
-        garp_repeat: 5,
-        garp_delay: Duration::ZERO,
-        garp_refresh: Duration::ZERO,
-        startup_delay: Duration::ZERO,
-        down_timer_adverts: 3,
-        track_interfaces: vec![],
-        track_scripts: vec![],
-        notify: None,
-        notify_timeout: Duration::from_secs(10),
-        vip_lifetime: VipLifetime::Auto,
-        sync_wait: Duration::from_secs(1),
-    };
+    // The instance as the config file gives it, as the daemon reads it.
+    let text = vrrp(150, "sync-wait = 1\n");
+    let cfg = hamasq::config::parse_and_validate(Path::new("a.conf"), &text)
+        .unwrap()
+        .vrrp
+        .remove(0);
     let (tx, rx) = tokio::sync::watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let ns = lab.host("a").ns().to_string();
