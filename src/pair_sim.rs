@@ -414,6 +414,8 @@ impl Pair {
                     self.arp_vip = Some(i);
                 }
                 Action::RemoveVip(_) => b.holds_vip = false,
+                // No VIP lifetime is configured here.
+                Action::RefreshVip(_) | Action::VipLapsed { .. } => {}
                 // Both boxes share one interval here; nothing to report.
                 Action::IntervalMismatch { .. } => {}
                 Action::RoleChanged(r) => {

@@ -1823,3 +1823,122 @@ fn each_subnet_follows_its_own_vrrp_instance() {
     b.wait_exit(Duration::from_secs(3));
     assert_no_duplicates(&[lan.dir().join("hq-a"), lan.dir().join("hq-b")]);
 }
+
+// ---------------------------------------------------------------------------
+// A frozen Active (issue 13 item 6)
+// ---------------------------------------------------------------------------
+
+/// One DNS query from `q` as a new client would send it: `q`'s neighbour
+/// entry for the VIP flushed first, so the VIP's MAC is asked by ARP now,
+/// and whichever box answers the ARP gets the query. One try, 1 s.
+fn fresh_client_query(q: &Host) -> bool {
+    q.run(&["ip", "neigh", "flush", "dev", "eth0"]);
+    let r = q.run(&[
+        "dig",
+        &format!("@{VIP}"),
+        "+short",
+        "+time=1",
+        "+tries=1",
+        "www.corp.test",
+    ]);
+    String::from_utf8_lossy(&r.stdout).trim() == "10.9.9.9"
+}
+
+/// SIGSTOP on the Active A: B takes over after Master_Down_Interval; A's
+/// kernel removes the VIP on its own when its lifetime (auto: 2 s at
+/// 100 ms adverts) runs out unrefreshed, so from then on every new client
+/// reaches DNS on B, with zero failures. SIGCONT: A finds its VIP lapsed,
+/// steps down (`vrrp.vip_lapsed`) without announcing the address, then
+/// preempts B as the higher priority (RFC 9568 §6.4.2); exactly one box
+/// holds the VIP, and new clients reach DNS through it.
+#[test]
+fn a_frozen_active_loses_the_vip_and_new_clients_reach_the_new_one() {
+    let test = "ha_frozen_active";
+    if !lab::have_commands(test, &["unbound", "dig"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new(test) else {
+        return;
+    };
+    lab.add_host("a", &[A_ADDR]);
+    lab.add_host("b", &[B_ADDR]);
+    lab.add_host("up", &[UP_ADDR]);
+    lab.add_host("q", &[Q_ADDR]);
+    let _up = start_unbound(&lab, lab.host("up"));
+    let server = format!("server = {UP}");
+    let (ca, cb) = pair_confs(&lab, &[&server]);
+    let (a, b) = start_pair(&lab, &ca, &cb);
+    wait_vip_on(&lab, "a", Duration::from_secs(3));
+    let q = lab.host("q");
+    assert!(fresh_client_query(q), "no answer through the VIP on A");
+    // The VIP carries a lifetime on A (not "forever").
+    let show = String::from_utf8_lossy(
+        &lab.host("a")
+            .run_ok(&["ip", "-4", "addr", "show", "dev", "eth0"])
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        show.contains("valid_lft 2sec") || show.contains("valid_lft 1sec"),
+        "{show}"
+    );
+
+    // Freeze A.
+    let t_stop = Instant::now();
+    a.signal(lab::SIGSTOP).unwrap();
+    b.wait_for_log(
+        "vrrp.state instance=lan role=active",
+        Duration::from_secs(3),
+    );
+    // A's kernel drops the VIP by itself: lifetime plus the kernel's
+    // one-second check granularity, bounded generously.
+    wait_vip_on(&lab, "b", Duration::from_secs(6));
+    eprintln!(
+        "{test}: the VIP was gone from the frozen A {:.0} ms after SIGSTOP",
+        t_stop.elapsed().as_secs_f64() * 1e3
+    );
+    // From here on, new clients: 30 queries, each after a neighbour
+    // flush, must all be answered (by B).
+    let mut failed = 0;
+    for _ in 0..30 {
+        if !fresh_client_query(q) {
+            failed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(failed, 0, "new clients failed with A frozen, its VIP gone");
+    assert!(!has_vip(lab.host("a")), "the frozen A got the VIP back");
+
+    // Thaw A: it finds its VIP lapsed, steps down, then preempts B.
+    a.signal(lab::SIGCONT).unwrap();
+    a.wait_for_log("vrrp.vip_lapsed", Duration::from_secs(3));
+    let log = a.logs();
+    let lapsed_at = log.find("vrrp.vip_lapsed").unwrap();
+    // Its first word after the lapse is a step-down, not Active.
+    let after = &log[lapsed_at..];
+    let first_state = after
+        .lines()
+        .find(|l| l.contains("vrrp.state"))
+        .unwrap_or_default();
+    assert!(first_state.contains("role=backup"), "{after}");
+    a.wait_for_log_count(
+        "vrrp.state instance=lan role=active",
+        2,
+        Duration::from_secs(5),
+    );
+    wait_vip_on(&lab, "a", Duration::from_secs(3));
+    // Exactly one box holds it, and stays so.
+    for _ in 0..20 {
+        let (ha, hb) = (has_vip(lab.host("a")), has_vip(lab.host("b")));
+        assert!(ha && !hb, "a holds: {ha}, b holds: {hb}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut failed = 0;
+    for _ in 0..10 {
+        if !fresh_client_query(q) {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 0, "new clients failed after A returned");
+    drop((a, b));
+}

@@ -69,7 +69,10 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
     };
     lab.add_host("a", &["10.77.0.1/24"]);
     lab.add_host("b", &["10.77.0.2/24"]);
-    let ca = conf(&lab, "a", &vrrp(150, ""));
+    // a adds a permanent VIP (as keepalived, or hamasq with vip-lifetime
+    // off) so that SIGKILL leaves it behind for step 2; with a lifetime
+    // the kernel removes it on its own (tests/ha_e2e.rs, frozen Active).
+    let ca = conf(&lab, "a", &vrrp(150, "vip-lifetime = off\n"));
     let cb = conf(&lab, "b", &vrrp(100, ""));
     let a = start(lab.host("a"), &ca);
     let b = start(lab.host("b"), &cb);
@@ -119,7 +122,11 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
 
     // 2. a restarts with nopreempt: it must remove the stale VIP at once
     //    and stay Backup.
-    let ca2 = conf(&lab, "a", &vrrp(150, "nopreempt = true\n"));
+    let ca2 = conf(
+        &lab,
+        "a",
+        &vrrp(150, "nopreempt = true\nvip-lifetime = off\n"),
+    );
     let a = start(lab.host("a"), &ca2);
     a.wait_for_log("vrrp.stale_vip_removed", Duration::from_secs(5));
     wait_vip(lab.host("a"), false, Duration::from_secs(2));
@@ -581,4 +588,142 @@ fn the_address_owner_keeps_its_own_address() {
         "{err}"
     );
     assert!(own(a));
+}
+
+/// Runs the VRRP task of `a` (priority 150, 100 ms adverts, `sync-wait =
+/// 1`) in this process, inside `a`'s namespace, fed a `watch<PeerSync>`
+/// as the daemon feeds it from the pair link. Returns the feed, the stop
+/// switch and the thread (which returns how the task ended).
+type TaskThread = std::thread::JoinHandle<Vec<(&'static str, hamasq::task::TaskEnd)>>;
+fn vrrp_task_in(
+    lab: &Lab,
+    first: hamasq::vrrp::router::PeerSync,
+) -> (
+    tokio::sync::watch::Sender<hamasq::vrrp::router::PeerSync>,
+    tokio::sync::oneshot::Sender<()>,
+    TaskThread,
+) {
+    use hamasq::task::{Stage, Supervisor};
+    use hamasq::vrrp::driver::VrrpTask;
+
+    // The instance as the config file gives it, as the daemon reads it.
+    let text = vrrp(150, "sync-wait = 1\n");
+    let cfg = hamasq::config::parse_and_validate(Path::new("a.conf"), &text)
+        .unwrap()
+        .vrrp
+        .remove(0);
+    let (tx, rx) = tokio::sync::watch::channel(first);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ns = lab.host("a").ns().to_string();
+    let th = std::thread::spawn(move || {
+        let fd = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
+            let task = VrrpTask::open(cfg, idx, Ipv4Addr::new(10, 77, 0, 1), None)
+                .unwrap()
+                .with_peer_sync(rx);
+            let mut sup = Supervisor::default();
+            sup.spawn("vrrp", Stage::Vrrp, move |sd| task.run(sd));
+            let _ = stop_rx.await;
+            sup.shutdown(Duration::from_secs(3)).await
+        })
+    });
+    (tx, stop_tx, th)
+}
+
+/// Hosts `a` and `b`, and `b` a hamasq Active at priority 100.
+fn lab_with_active_b(name: &str) -> Option<(Lab, Proc)> {
+    let mut lab = Lab::new(name)?;
+    lab.add_host("a", &["10.77.0.1/24"]);
+    lab.add_host("b", &["10.77.0.2/24"]);
+    let cb = conf(&lab, "b", &vrrp(100, ""));
+    let b = start(lab.host("b"), &cb);
+    wait_vip(lab.host("b"), true, Duration::from_secs(3));
+    Some((lab, b))
+}
+
+/// Stops the in-process task: it ended cleanly and removed its VIP.
+fn stop_task(lab: &Lab, stop: tokio::sync::oneshot::Sender<()>, th: TaskThread) {
+    let _ = stop.send(());
+    let ended = th.join().unwrap();
+    assert!(
+        ended.iter().all(|(_, e)| *e == hamasq::task::TaskEnd::Ok),
+        "{ended:?}"
+    );
+    assert!(!has_vip(lab.host("a")));
+}
+
+/// Sync-aware preemption through the real driver (issue 13 item 4): `b`
+/// (a hamasq process, priority 100) is Active; `a` (in-process, priority
+/// 150) is behind a reachable peer and stays Backup well past `sync-wait`;
+/// once caught up it preempts (RFC 9568 §6.4.2) and `b` steps down.
+#[test]
+fn a_box_behind_its_peer_preempts_only_once_caught_up() {
+    use hamasq::vrrp::router::PeerSync;
+    let Some((lab, b)) = lab_with_active_b("vrrp_sync_preempt") else {
+        return;
+    };
+    let (tx, stop, th) = vrrp_task_in(
+        &lab,
+        PeerSync {
+            connected: true,
+            caught_up: false,
+        },
+    );
+    // Behind a reachable peer: 3 s (three times sync-wait, ~8
+    // Active_Down_Intervals of a) and a never takes the VIP.
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!has_vip(lab.host("a")), "a preempted while behind its peer");
+    }
+    assert!(has_vip(lab.host("b")));
+    // Caught up: a preempts, b steps down.
+    tx.send_replace(PeerSync {
+        connected: true,
+        caught_up: true,
+    });
+    wait_vip(lab.host("a"), true, Duration::from_secs(3));
+    wait_vip(lab.host("b"), false, Duration::from_secs(3));
+    b.wait_for_log(
+        "vrrp.state instance=lan role=backup",
+        Duration::from_secs(3),
+    );
+    // a stops: priority 0, its VIP removed, b takes it back.
+    stop_task(&lab, stop, th);
+    wait_vip(lab.host("b"), true, Duration::from_secs(3));
+    drop(b);
+}
+
+/// The pair link down: the hold ends `sync-wait` (1 s) after start and a
+/// preempts on its own. Without a pair link (the binary, no `[ha]`),
+/// `sync-wait` changes nothing: a preempts at once.
+#[test]
+fn an_unreachable_peer_delays_preemption_by_sync_wait_only() {
+    use hamasq::vrrp::router::PeerSync;
+    let Some((lab, b)) = lab_with_active_b("vrrp_sync_wait") else {
+        return;
+    };
+    let (_tx, stop, th) = vrrp_task_in(&lab, PeerSync::default());
+    // Held during the wait (the first 0.8 s of it, well inside)...
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!has_vip(lab.host("a")), "a preempted during sync-wait");
+    }
+    // ...then a preempts without any word from the pair link.
+    wait_vip(lab.host("a"), true, Duration::from_secs(5));
+    wait_vip(lab.host("b"), false, Duration::from_secs(3));
+    stop_task(&lab, stop, th);
+    wait_vip(lab.host("b"), true, Duration::from_secs(3));
+
+    let ca = conf(&lab, "a", &vrrp(150, "sync-wait = 30\n"));
+    let a = start(lab.host("a"), &ca);
+    wait_vip(lab.host("a"), true, Duration::from_secs(3));
+    assert!(!a.logs().contains("vrrp.preempt_held"), "{}", a.logs());
+    drop(a);
+    drop(b);
 }

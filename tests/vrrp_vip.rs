@@ -18,6 +18,16 @@ fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
     .unwrap()
 }
 
+/// `ip -4 addr show dev eth0` on host `a`.
+fn show(lab: &lab::Lab) -> String {
+    String::from_utf8_lossy(
+        &lab.host("a")
+            .run_ok(&["ip", "-4", "addr", "show", "dev", "eth0"])
+            .stdout,
+    )
+    .to_string()
+}
+
 #[test]
 fn vip_is_added_announced_and_removed() {
     let Some(mut lab) = lab::Lab::new("vrrp_vip") else {
@@ -30,22 +40,14 @@ fn vip_is_added_announced_and_removed() {
         addr: Ipv4Addr::new(10, 77, 0, 254),
         prefix_len: 24,
     };
-    let show = |lab: &lab::Lab| {
-        String::from_utf8_lossy(
-            &lab.host("a")
-                .run_ok(&["ip", "-4", "addr", "show", "dev", "eth0"])
-                .stdout,
-        )
-        .to_string()
-    };
 
     // Add (twice: already present is success), and netlink sees it.
     let v = vip;
     let present = in_netns(&ns, move || {
         let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
         let mut nl = Netlink::open().unwrap();
-        nl.add(idx, &v, Some("eth0")).unwrap();
-        nl.add(idx, &v, Some("eth0")).unwrap();
+        nl.add(idx, &v, Some("eth0"), None).unwrap();
+        nl.add(idx, &v, Some("eth0"), None).unwrap();
         nl.has(idx, v.addr).unwrap()
     });
     assert!(present);
@@ -83,4 +85,55 @@ fn vip_is_added_announced_and_removed() {
     });
     assert!(!present);
     assert!(!show(&lab).contains("10.77.0.254"), "{}", show(&lab));
+}
+
+#[test]
+fn vip_with_a_lifetime_is_refreshed_and_then_removed_by_the_kernel() {
+    let Some(mut lab) = lab::Lab::new("vrrp_vip_lft") else {
+        return;
+    };
+    lab.add_host("a", &["10.78.0.1/24"]);
+    let ns = lab.host("a").ns().to_string();
+    let vip = Vip {
+        addr: Ipv4Addr::new(10, 78, 0, 254),
+        prefix_len: 24,
+    };
+    let add = |ns: &str, lifetime: Option<Duration>| {
+        let v = vip;
+        in_netns(ns, move || {
+            let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
+            let mut nl = Netlink::open().unwrap();
+            nl.add(idx, &v, Some("eth0"), lifetime).unwrap();
+        })
+    };
+    // A permanent VIP left by a crash of a version without lifetimes: the
+    // first install with a lifetime replaces it rather than keeping it.
+    add(&ns, None);
+    assert!(show(&lab).contains("valid_lft forever"), "{}", show(&lab));
+    add(&ns, Some(Duration::from_secs(2)));
+    let s = show(&lab);
+    assert!(s.contains("inet 10.78.0.254/24"), "{s}");
+    assert!(
+        s.contains("dynamic eth0\n       valid_lft 2sec preferred_lft 2sec"),
+        "{s}"
+    );
+    // Refreshed every 600 ms for 4 s (twice the lifetime): still there.
+    for _ in 0..7 {
+        std::thread::sleep(Duration::from_millis(600));
+        add(&ns, Some(Duration::from_secs(2)));
+    }
+    assert!(show(&lab).contains("10.78.0.254"), "{}", show(&lab));
+    // No more refreshes (the process froze): the kernel removes it on its
+    // own. Bounded wait, far above the 2 s lifetime.
+    let mut gone = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        if !show(&lab).contains("10.78.0.254") {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the kernel kept the VIP:\n{}", show(&lab));
+    // The box's own address is untouched.
+    assert!(show(&lab).contains("10.78.0.1/24"), "{}", show(&lab));
 }

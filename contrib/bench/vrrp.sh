@@ -2,8 +2,10 @@
 # contrib/bench/vrrp.sh: VRRP failover gap, CPU and loss stability of hamasq
 # vs keepalived (RFC 9568, VRRPv3).
 #
-# Run as root:   contrib/bench/vrrp.sh            (full: 5 runs, 600 s soak, ~23 min)
-#                QUICK=1 contrib/bench/vrrp.sh    (3 runs, 60 s soak, ~10 min)
+# Run as root:   contrib/bench/vrrp.sh            (full: 5 runs, 600 s soak, ~28 min)
+#                QUICK=1 contrib/bench/vrrp.sh    (3 runs, 60 s soak, ~13 min)
+#                SKIP_GAPS=1 SKIP_CPU=1 SKIP_SOAK=1 SKIP_KNOB=1 contrib/bench/vrrp.sh
+#                                                 (the frozen-Active rows only, ~5 min)
 #
 # Lab (all namespaces made here, named "<pid>-vb-*", nothing leaves them):
 #   * "<pid>-vb-br": bridge br0 (STP off, forward delay 0, multicast snooping
@@ -54,10 +56,24 @@
 #   down-timer-adverts = 3 and = 10 (keepalived: down_timer_adverts; set on
 #   both routers).
 #
+# Frozen Active (issue 13 item 6), for FREEZE_PAIRS (hamasq keepalived) at
+#   FREEZE_INTERVAL (1 s), FREEZE_RUNS (RUNS) runs each: A Active, B Backup;
+#   SIGSTOP to A (keepalived: its parent and its VRRP child). For
+#   FREEZE_SECS (12 s) the client C probes as a new client every ~100 ms:
+#   flush its neighbour table, ping the VIP once (300 ms), and note the MAC
+#   the VIP resolved to; a probe "reaches B" when it got a reply and the MAC
+#   is B's (A's kernel answers ARP and ping for a VIP it still holds, so a
+#   reply alone proves nothing). Measured from the SIGSTOP: "B holds" = B
+#   has the VIP; "A lost" = the VIP is gone from the frozen A ("kept" if it
+#   never went); "clean from" = from this probe on every probe reached B
+#   ("never" if the last did not). Then SIGCONT, 6 s, and who holds the VIP
+#   ("a", "b", "both", "none"). Medians over the runs.
+#
 # Knobs (environment): QUICK RUNS PAIRS INTERVALS FAILURES SOAK_SECONDS
 # KNOB_SECONDS KNOB_LOSS LOSS_PCT SOAK_PAIRS KNOB_PAIRS CPU_SECONDS CPU_INTERVALS POST_SECS
 # PING_INTERVAL PING_RT ROUTER_PREFIX CLIENT_LOCKTIME KA_MIN_INTERVAL
-# SKIP_GAPS SKIP_CPU SKIP_SOAK SKIP_KNOB HAMASQ (binary; default: cargo build
+# SKIP_GAPS SKIP_CPU SKIP_SOAK SKIP_KNOB SKIP_FREEZE FREEZE_PAIRS
+# FREEZE_INTERVAL FREEZE_RUNS FREEZE_SECS HAMASQ (binary; default: cargo build
 # --release of this repo into CARGO_TARGET_DIR, default /work/target-vrrpbench
 # if it exists, else target/).
 #
@@ -90,6 +106,11 @@ PING_RT=${PING_RT:-50}                # SCHED_FIFO priority of the pinger, 0 = n
 read -r -a ROUTER_PREFIX <<< "${ROUTER_PREFIX:-}"   # e.g. "chrt -f 10" for the daemons
 KA_MIN_INTERVAL=${KA_MIN_INTERVAL:-}  # empty: probe keepalived once
 SKIP_GAPS=${SKIP_GAPS:-0}; SKIP_CPU=${SKIP_CPU:-0}; SKIP_SOAK=${SKIP_SOAK:-0}; SKIP_KNOB=${SKIP_KNOB:-0}
+SKIP_FREEZE=${SKIP_FREEZE:-0}
+FREEZE_PAIRS=${FREEZE_PAIRS:-"hamasq keepalived"}
+FREEZE_INTERVAL=${FREEZE_INTERVAL:-1}
+FREEZE_RUNS=${FREEZE_RUNS:-$RUNS}
+FREEZE_SECS=${FREEZE_SECS:-12}
 MARGIN_MS=20
 B_PRIO=100; A_PRIO=150
 VIP=10.77.0.254; VRID=51
@@ -504,6 +525,62 @@ if [ "$SKIP_KNOB" != 1 ]; then
     done
 fi
 
+# ---------------------------------------------------------------- frozen Active
+FREEZE_LINES=()
+# The pids to stop for a frozen A: hamasq itself; keepalived's parent and
+# its VRRP child (the child owns the VIP and the adverts).
+freeze_pids() {
+    local pair=$1 dir=$2
+    echo "${RPID[a]}"
+    [ "$pair" = keepalived ] && cat "$dir/a/ka-vrrp.pid" 2>/dev/null
+}
+# probe_b: one new client's look at the VIP: "B" if it got a reply from
+# B's MAC, "A" if the VIP resolved to the frozen A's MAC, "-" otherwise.
+probe_b() {
+    local ok=0 mac
+    ip -n "${NS[c]}" neigh flush dev eth0 2>/dev/null
+    ip netns exec "${NS[c]}" ping -n -q -c 1 -W 0.3 "$VIP" >/dev/null 2>&1 && ok=1
+    mac=$(ip -n "${NS[c]}" neigh show "$VIP" dev eth0 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }')
+    if [ "$mac" = "02:76:62:00:00:0${MACN[a]}" ]; then echo A
+    elif [ "$ok" = 1 ] && [ "$mac" = "02:76:62:00:00:0${MACN[b]}" ]; then echo B
+    else echo -; fi
+}
+freeze_once() {   # freeze_once PAIR IDX
+    local pair=$1 i=$2 dir="$WORK/freeze/$1-$2" tf t rel pids p b_at="-" a_at="kept" clean="never" last_bad=0 to_a=0 r holders
+    reset_lab
+    bring_up "$pair" "$FREEZE_INTERVAL" "$dir" || { FREEZE_ROWS+=("$pair	$i	ERR	ERR	ERR	ERR	ERR"); reset_lab; return; }
+    sleep 1
+    pids=$(freeze_pids "$pair" "$dir")
+    tf=$(now)
+    for p in $pids; do kill -STOP "$p" 2>/dev/null; done
+    : > "$dir/probes.txt"
+    while :; do
+        t=$(now); rel=$(fcalc "($t - $tf) * 1000" | awk '{ printf "%.0f", $1 }')
+        [ "$rel" -ge $(( FREEZE_SECS * 1000 )) ] && break
+        [ "$b_at" = "-" ] && has_vip b && b_at=$rel
+        [ "$a_at" = "kept" ] && ! has_vip a && a_at=$rel
+        r=$(probe_b)
+        echo "$rel $r" >> "$dir/probes.txt"
+        [ "$r" = A ] && [ "$b_at" != "-" ] && to_a=$(( to_a + 1 ))
+        if [ "$r" = B ]; then [ "$clean" = never ] && clean=$rel; else clean=never; last_bad=$rel; fi
+        sleep 0.1
+    done
+    for p in $pids; do kill -CONT "$p" 2>/dev/null; done
+    sleep 6
+    holders=""; has_vip a && holders+="a"; has_vip b && holders+="b"
+    case $holders in ab) holders=both;; "") holders=none;; esac
+    FREEZE_ROWS+=("$pair	$i	$b_at	$a_at	$clean	$holders	$to_a")
+    log "  freeze $pair #$i: B holds after $b_at ms, A lost it after $a_at ms, new clients reach B from $clean ms (last miss $last_bad ms, $to_a probes sent to the frozen A after B held the VIP); after SIGCONT: $holders"
+    reset_lab
+}
+FREEZE_ROWS=()
+if [ "$SKIP_FREEZE" != 1 ]; then
+    for pair in $FREEZE_PAIRS; do
+        log "frozen Active: $pair, advert-int $FREEZE_INTERVAL s, $FREEZE_RUNS runs"
+        for i in $(seq "$FREEZE_RUNS"); do freeze_once "$pair" "$i"; done
+    done
+fi
+
 # ---------------------------------------------------------------- report
 echo
 echo "VRRP failover: longest ping gap (client pings the VIP every $(fms "$PING_INTERVAL * 1000") ms), median of $RUNS"
@@ -550,6 +627,22 @@ fi
 if [ ${#SOAK_LINES[@]} -gt 0 ]; then
     echo; echo "Loss soak (0.1 s adverts, random loss of B's incoming VRRP via nftables; B went Active = spurious takeovers)"
     printf '  %s\n' "${SOAK_LINES[@]}"
+fi
+if [ ${#FREEZE_ROWS[@]} -gt 0 ]; then
+    echo
+    echo "Frozen Active (SIGSTOP on A, advert-int $FREEZE_INTERVAL s, $FREEZE_SECS s watched; ms from the SIGSTOP, median of $FREEZE_RUNS)"
+    echo "new clients = C flushes its neighbour table, pings the VIP once, must get B's MAC and a reply"
+    echo "to frozen A = probes (after B held the VIP) whose VIP resolved to the frozen A, all runs"
+    printf '%-10s | %12s | %14s | %22s | %11s | %s\n' pair "B holds ms" "A lost VIP ms" "new clients reach B ms" "to frozen A" "after SIGCONT (per run)"
+    printf -- '-----------+--------------+----------------+------------------------+-------------+------------------------\n'
+    for pair in $FREEZE_PAIRS; do
+        col() { printf '%s\n' "${FREEZE_ROWS[@]}" | awk -F'\t' -v p="$pair" -v c="$1" '$1 == p { print $c }'; }
+        mapfile -t c3 < <(col 3); mapfile -t c4 < <(col 4); mapfile -t c5 < <(col 5); mapfile -t c6 < <(col 6); mapfile -t c7 < <(col 7)
+        [ ${#c3[@]} -gt 0 ] || continue
+        m4=$(median "${c4[@]}"); [ "$m4" = none ] && m4="kept (${c4[*]})"
+        m5=$(median "${c5[@]}"); [ "$m5" = none ] && m5="never (${c5[*]})"
+        printf '%-10s | %12s | %14s | %22s | %11s | %s\n' "$pair" "$(median "${c3[@]}")" "$m4" "$m5" "$(printf '%s\n' "${c7[@]}" | awk '$1 ~ /^[0-9]+$/ { n += $1 } END { print n + 0 }')" "${c6[*]}"
+    done
 fi
 [ ${#SKIPPED[@]} -gt 0 ] && { echo; echo "skipped: ${SKIPPED[*]}"; }
 echo; echo "raw results: $RESULTS"

@@ -27,6 +27,30 @@ pub struct TrackInterface {
     pub weight: i16,
 }
 
+/// `vip-lifetime`: the kernel lifetime of the VIPs this box adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VipLifetime {
+    /// `down-timer-adverts` × `advert-int`, at least 2 s
+    /// ([`super::router::auto_vip_lifetime`]).
+    Auto,
+    /// Permanent addresses, as keepalived adds them.
+    Off,
+    /// This many seconds.
+    Secs(u16),
+}
+
+fn parse_vip_lifetime(v: &str) -> Result<VipLifetime, String> {
+    match v {
+        "auto" => Ok(VipLifetime::Auto),
+        "off" => Ok(VipLifetime::Off),
+        _ => match crate::dhcp::config::parse_duration_secs(v) {
+            Some(s) if (2..=3600).contains(&s) => Ok(VipLifetime::Secs(s as u16)),
+            Some(_) => Err("out of range; expected auto, off, or 2s to 3600s".into()),
+            None => Err("expected auto, off, or a duration such as 3, 3s or 1m".into()),
+        },
+    }
+}
+
 /// One `[vrrp NAME]` section, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VrrpConfig {
@@ -55,6 +79,10 @@ pub struct VrrpConfig {
     /// keepalived-style notify script and how long one run may take.
     pub notify: Option<std::path::PathBuf>,
     pub notify_timeout: Duration,
+    pub vip_lifetime: VipLifetime,
+    /// With `[ha]`: how long a box that is behind its peer holds back
+    /// preemption after start while the peer is unreachable.
+    pub sync_wait: Duration,
 }
 
 /// `1`, `0.1`, `0.01` seconds → centiseconds.
@@ -177,6 +205,8 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         Duration::from_secs(10),
         parse_secs(1, 3600),
     );
+    let vip_lifetime = r.scalar("vip-lifetime", VipLifetime::Auto, parse_vip_lifetime);
+    let sync_wait = r.scalar("sync-wait", Duration::from_secs(10), parse_secs(0, 3600));
     VrrpConfig {
         name: name.to_string(),
         interface,
@@ -199,6 +229,8 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         track_scripts,
         notify,
         notify_timeout,
+        vip_lifetime,
+        sync_wait,
     }
 }
 
@@ -277,6 +309,19 @@ mod tests {
     }
 
     #[test]
+    fn vip_lifetimes() {
+        assert_eq!(parse_vip_lifetime("auto"), Ok(VipLifetime::Auto));
+        assert_eq!(parse_vip_lifetime("off"), Ok(VipLifetime::Off));
+        assert_eq!(parse_vip_lifetime("5"), Ok(VipLifetime::Secs(5)));
+        assert_eq!(parse_vip_lifetime("1m"), Ok(VipLifetime::Secs(60)));
+        // 1 s cannot be refreshed safely: the kernel counts whole seconds.
+        assert!(parse_vip_lifetime("1").is_err());
+        assert!(parse_vip_lifetime("0").is_err());
+        assert!(parse_vip_lifetime("2h").is_err());
+        assert!(parse_vip_lifetime("forever").is_err());
+    }
+
+    #[test]
     fn the_owner_must_hold_its_addresses_and_only_the_owner_may() {
         use crate::dhcp::subnet::IfAddr;
         let ifa = |a: [u8; 4]| IfAddr {
@@ -309,6 +354,8 @@ mod tests {
             track_scripts: vec![],
             notify: None,
             notify_timeout: Duration::from_secs(10),
+            vip_lifetime: VipLifetime::Auto,
+            sync_wait: Duration::from_secs(10),
         };
         let primary = own.addr;
         // The owner with its own address: fine.

@@ -19,7 +19,7 @@ use super::Role;
 use super::config::VrrpConfig;
 use super::hooks::{Notifier, Tracker, notify_args, state_word};
 use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
-use super::router::{self, Action, Received, Router, State};
+use super::router::{self, Action, PeerSync, Received, Router, State};
 use super::vip::{Garp, Netlink, Vip, interface_mac};
 use crate::clock::Mono;
 use crate::stats::{self, Counter};
@@ -171,6 +171,15 @@ pub fn router_config(c: &VrrpConfig, primary: Ipv4Addr) -> router::Config {
     rc.garp.second_burst = c.garp_delay;
     rc.garp.refresh = c.garp_refresh;
     rc.peers = c.unicast_peers.clone();
+    // Set by `VrrpTask::with_peer_sync` when `[ha]` is configured.
+    rc.sync_wait = None;
+    rc.vip_lifetime = match c.vip_lifetime {
+        super::config::VipLifetime::Auto => {
+            router::auto_vip_lifetime(rc.interval, rc.down_timer_adverts)
+        }
+        super::config::VipLifetime::Off => Duration::ZERO,
+        super::config::VipLifetime::Secs(s) => Duration::from_secs(s.into()),
+    };
     rc
 }
 
@@ -194,6 +203,9 @@ pub struct VrrpTask {
     /// keepalived exporter's `vrrp_state` values: 0 init, 1 backup,
     /// 2 master, 3 fault.
     state_gauge: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// The pair link's state, when `[ha]` is configured
+    /// ([`VrrpTask::with_peer_sync`]).
+    peer: Option<watch::Receiver<PeerSync>>,
 }
 
 impl VrrpTask {
@@ -263,7 +275,25 @@ impl VrrpTask {
             stopping: false,
             last_heard: None,
             state_gauge,
+            peer: None,
         })
+    }
+
+    /// With a pair link (`[ha]`): the daemon feeds the ha task's
+    /// `connected` / `caught_up` here, and a box behind a reachable peer
+    /// holds back preemption until it has caught up, or for `sync-wait`
+    /// after start while the peer is unreachable (issue 13 item 4,
+    /// [`Router::preemption_held`]). Without it (no `[ha]`), VRRP runs as
+    /// the RFC alone says. Call before [`VrrpTask::run`].
+    pub fn with_peer_sync(mut self, rx: watch::Receiver<PeerSync>) -> VrrpTask {
+        let mut rc = self.router.config().clone();
+        rc.sync_wait = Some(self.cfg.sync_wait);
+        // Same config plus the wait: valid, since the first one was.
+        if let Ok(r) = Router::new(rc) {
+            self.router = r;
+        }
+        self.peer = Some(rx);
+        self
     }
 
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), TaskError> {
@@ -302,6 +332,10 @@ impl VrrpTask {
                 let _ = self.netlink.remove(self.ifindex, v);
             }
         }
+        if let Some(rx) = &mut self.peer {
+            let s = *rx.borrow_and_update();
+            self.router.set_peer_sync(now, s);
+        }
         self.router.startup(now);
         self.router.link(now, link_up(&self.cfg.interface));
         self.drain();
@@ -337,6 +371,21 @@ impl VrrpTask {
                     self.receive_all(&mut buf);
                 }
                 _ = sleep_until(deadline) => self.router.poll(Mono::now()),
+                s = peer_changed(&mut self.peer) => {
+                    if s != self.router.peer_sync() {
+                        let now = Mono::now();
+                        self.router.set_peer_sync(now, s);
+                        event!(
+                            Info,
+                            "vrrp.peer_sync",
+                            "instance={} connected={} caught_up={} preemption_held={}",
+                            self.cfg.name,
+                            s.connected,
+                            s.caught_up,
+                            self.router.preemption_held(now)
+                        );
+                    }
+                }
                 _ = link_tick.tick() => {
                     let now = Mono::now();
                     let up = link_up(&self.cfg.interface);
@@ -445,6 +494,19 @@ impl VrrpTask {
                             );
                         }
                         Ok(Received::Own | Received::NotRunning) => {}
+                        Ok(Received::HeldForSync) => {
+                            self.last_heard = Some(Mono::now().to_instant());
+                            let p = self.router.peer_sync();
+                            event_limited!(
+                                Info,
+                                "vrrp.preempt_held",
+                                "instance={} active={} active_priority={prio} priority={} peer_connected={} note=\"not preempting until this box has caught up with its peer (or sync-wait passes with the peer unreachable)\"",
+                                self.cfg.name,
+                                ip.src,
+                                self.router.priority(),
+                                p.connected
+                            );
+                        }
                         Ok(_) => self.last_heard = Some(Mono::now().to_instant()),
                     }
                 }
@@ -481,20 +543,41 @@ impl VrrpTask {
                         }
                     }
                 }
-                Action::AddVip(v) => {
-                    if let Err(e) = self
-                        .netlink
-                        .add(self.ifindex, &v, Some(&self.cfg.interface))
+                Action::AddVip(v) | Action::RefreshVip(v) => {
+                    let lifetime = self.router.vip_lifetime();
+                    if let Err(e) =
+                        self.netlink
+                            .add(self.ifindex, &v, Some(&self.cfg.interface), lifetime)
                     {
-                        event!(
-                            Error,
-                            "vrrp.vip_add_failed",
-                            "instance={} vip={}/{} error={e:?}",
-                            self.cfg.name,
-                            v.addr,
-                            v.prefix_len
-                        );
+                        let (name, vip, retry) =
+                            (&self.cfg.name, v, router::VIP_REFRESH_RETRY.as_millis());
+                        if matches!(a, Action::AddVip(_)) {
+                            event_limited!(
+                                Error,
+                                "vrrp.vip_add_failed",
+                                "instance={name} vip={vip} error=\"{e}\" retry_in_ms={retry}"
+                            );
+                        } else {
+                            event_limited!(
+                                Error,
+                                "vrrp.vip_refresh_failed",
+                                "instance={name} vip={vip} error=\"{e}\" retry_in_ms={retry}"
+                            );
+                        }
+                        // Retried soon; after a lifetime of failures the
+                        // core gives the role up (the kernel drops the VIP).
+                        self.router.vip_refresh_failed(Mono::now());
                     }
+                }
+                Action::VipLapsed { ago } => {
+                    event!(
+                        Warn,
+                        "vrrp.vip_lapsed",
+                        "instance={} lifetime_s={} lapsed_ms_ago={} note=\"this process was stopped or starved (or the VIP could not be refreshed) past the VIP lifetime; the kernel removed the VIP, stepping down to Backup\"",
+                        self.cfg.name,
+                        self.router.config().vip_lifetime.as_secs(),
+                        ago.as_millis()
+                    );
                 }
                 Action::RemoveVip(v) => {
                     if let Err(e) = self.netlink.remove(self.ifindex, &v) {
@@ -616,6 +699,19 @@ impl Drop for VrrpTask {
     fn drop(&mut self) {
         self.remove_vips();
     }
+}
+
+/// The pair link's next state; never resolves without `[ha]`. When the
+/// ha task is gone, the peer counts as unreachable from then on.
+async fn peer_changed(rx: &mut Option<watch::Receiver<PeerSync>>) -> PeerSync {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    if r.changed().await.is_ok() {
+        return *r.borrow_and_update();
+    }
+    *rx = None;
+    PeerSync::default()
 }
 
 async fn sleep_until(at: Option<Mono>) {

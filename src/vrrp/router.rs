@@ -75,6 +75,48 @@ pub const REASSERT_GARP_DELAY: Duration = Duration::from_millis(1100);
 /// followed without a spurious takeover.
 pub const MAX_LEARNED_FACTOR: u16 = 2;
 
+/// A refresh of the VIP's lifetime that failed is tried again this soon.
+pub const VIP_REFRESH_RETRY: Duration = Duration::from_millis(200);
+
+/// The core counts the VIP as gone this long before its kernel lifetime
+/// runs out: Linux removes an IPv4 address up to 20 ms early
+/// (`ADDRCONF_TIMER_FUZZ_MINUS` in `check_lifetime`), and the driver's
+/// clock reading lags the netlink request a little. Erring early only
+/// means stepping down for an address the kernel may still hold, which the
+/// step-down then removes.
+pub const VIP_LAPSE_MARGIN: Duration = Duration::from_millis(250);
+
+/// The VIP's kernel lifetime when `vip-lifetime` is `auto`: the adverts a
+/// Backup waits for before taking over (`down_timer_adverts` ×
+/// Advertisement_Interval, RFC 9568 §6.1 Active_Down_Interval without
+/// Skew_Time), in whole seconds (the kernel's unit), at least 2 s. So a
+/// frozen Active's address is gone by the time the Backup takes over and
+/// answers ARP for it, and a live Active that stalls long enough to lose
+/// the address has also gone silent long enough to be replaced. 3 s for
+/// the default 1 s interval.
+pub fn auto_vip_lifetime(interval: Interval, down_timer_adverts: u32) -> Duration {
+    let ms = u64::from(down_timer_adverts) * interval.as_millis();
+    Duration::from_secs(ms.div_ceil(1000).max(2))
+}
+
+/// How often an Active router re-installs its VIP with a fresh lifetime:
+/// three times per lifetime, so two refreshes in a row can be lost (or
+/// fail, each retried after [`VIP_REFRESH_RETRY`]) before the kernel
+/// removes a live router's address.
+pub fn vip_refresh_period(lifetime: Duration) -> Duration {
+    lifetime / 3
+}
+
+/// What the pair link (`[ha]`, design §9) tells VRRP: fed by the daemon
+/// from the ha task's `watch<PeerState>` (issue 13 item 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerSync {
+    /// The authenticated link to the peer is up.
+    pub connected: bool,
+    /// This box has stored everything the peer had when they connected.
+    pub caught_up: bool,
+}
+
 /// How often the same interval mismatch is reported again.
 pub const MISMATCH_REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -151,6 +193,19 @@ pub struct Config {
     /// Unicast peers. When not empty, adverts from any other source are
     /// dropped (`src_not_allowed`; keepalived `check_unicast_src`).
     pub peers: Vec<Ipv4Addr>,
+    /// The kernel lifetime of the VIPs we add (issue 13 item 6): an Active
+    /// router re-installs them every [`vip_refresh_period`], so the kernel
+    /// removes them on its own soon after the process stops (SIGKILL,
+    /// SIGSTOP, a hung disk). Zero = permanent addresses (keepalived's
+    /// way). Never applies to the address owner: its addresses are the
+    /// system's (RFC 9568 §1.6 Definitions).
+    pub vip_lifetime: Duration,
+    /// With a pair link (`[ha]`): how long after start a box that is not
+    /// caught up with its peer holds back preemption while the peer is
+    /// unreachable (`sync-wait`). While the peer is reachable and ahead
+    /// the hold lasts until catch-up. `None` = no pair link: preempt per
+    /// the RFC alone.
+    pub sync_wait: Option<Duration>,
 }
 
 impl Config {
@@ -171,6 +226,8 @@ impl Config {
             down_timer_adverts: 3,
             garp: Garp::default(),
             peers: Vec::new(),
+            vip_lifetime: Duration::ZERO,
+            sync_wait: None,
         }
     }
 }
@@ -193,8 +250,18 @@ pub enum Action {
     /// Send [`Router::advert`]`(priority)` with TTL 255 (RFC 9568 §7.2) to
     /// 224.0.0.18, or to each unicast peer.
     SendAdvert { priority: u8 },
-    /// Add this address to the interface (netlink RTM_NEWADDR).
+    /// Add this address to the interface (netlink RTM_NEWADDR), with
+    /// [`Config::vip_lifetime`] when that is not zero.
     AddVip(Vip),
+    /// Re-install this address with a fresh [`Config::vip_lifetime`]
+    /// (RTM_NEWADDR with NLM_F_REPLACE). On failure the driver logs it and
+    /// calls [`Router::vip_refresh_failed`].
+    RefreshVip(Vip),
+    /// For the log: the VIP's lifetime ran out `ago` while we were Active
+    /// (the process was stopped or starved, or refreshes kept failing);
+    /// the kernel has removed it, so we step down to Backup. Followed by
+    /// `RoleChanged(Backup)` and `RemoveVip`×n.
+    VipLapsed { ago: Duration },
     /// Remove this address from the interface (RTM_DELADDR).
     RemoveVip(Vip),
     /// Broadcast `count` gratuitous ARPs for `vip` (RFC 9568 §6.4.2,
@@ -251,6 +318,15 @@ pub struct Active {
     pub garp_at: Option<Mono>,
     /// The next refresh of gratuitous ARPs.
     pub refresh_at: Option<Mono>,
+    /// With a VIP lifetime: the next re-install of the VIPs.
+    pub vip_refresh_at: Option<Mono>,
+    /// With a VIP lifetime: when the kernel will have removed the VIPs
+    /// unless refreshed (less [`VIP_LAPSE_MARGIN`]), counting the last
+    /// refresh asked for as done.
+    pub vip_valid_until: Option<Mono>,
+    /// `vip_valid_until` before the last refresh, restored if the driver
+    /// reports that refresh failed.
+    pub vip_valid_before: Option<Mono>,
 }
 
 /// What [`Router::receive`] did with an advert that passed the checks.
@@ -272,6 +348,10 @@ pub enum Received {
     /// Backup with Preempt_Mode: a lower priority, discarded (§6.4.2); we
     /// take over when the Active_Down_Timer fires.
     Preempting,
+    /// Backup with Preempt_Mode and a lower priority, but this box is
+    /// behind its peer ([`PeerSync`]): followed as with Preempt_Mode off
+    /// until it has caught up (or, the peer unreachable, `sync_wait`).
+    HeldForSync,
     /// Active: the sender wins (§6.4.3); we are Backup now. If
     /// its priority was 255 and no allow-list is configured, the driver
     /// logs a security event (test checklist 36): anyone on the link can
@@ -340,6 +420,10 @@ pub struct Router {
     stats: Stats,
     /// The last interval mismatch reported: source, interval, when.
     mismatch_reported: Option<(Ipv4Addr, Interval, Mono)>,
+    /// The pair link's last word (meaningful with `sync_wait`).
+    peer: PeerSync,
+    /// When the Startup event came (the `sync_wait` runs from it).
+    started_at: Option<Mono>,
 }
 
 impl Router {
@@ -374,6 +458,8 @@ impl Router {
             actions: VecDeque::new(),
             stats: Stats::default(),
             mismatch_reported: None,
+            peer: PeerSync::default(),
+            started_at: None,
         })
     }
 
@@ -386,6 +472,7 @@ impl Router {
             return;
         }
         self.enabled = true;
+        self.started_at = Some(now);
         if self.cfg.startup_delay.is_zero() {
             self.start(now);
         } else {
@@ -396,10 +483,11 @@ impl Router {
     }
 
     /// Stops the instance: the RFC Shutdown event.
-    pub fn shutdown(&mut self, _now: Mono) {
+    pub fn shutdown(&mut self, now: Mono) {
         if !self.enabled {
             return;
         }
+        self.check_vip_lapse(now);
         self.enabled = false;
         match self.state {
             // RFC 9568 §6.4.3: cancel the Adver_Timer, send
@@ -422,6 +510,7 @@ impl Router {
     /// again: a fresh Startup event, so a non-owner listens for one
     /// Active_Down_Interval before it may become Active.
     pub fn link(&mut self, now: Mono, up: bool) {
+        self.check_vip_lapse(now);
         if up == self.link_up {
             return;
         }
@@ -448,6 +537,7 @@ impl Router {
     /// 1..=254 (RFC 9568 §5.2.4). An Active router announces a change at
     /// once rather than at its next Adver_Timer.
     pub fn set_priority_delta(&mut self, now: Mono, delta: i16) {
+        self.check_vip_lapse(now);
         self.delta = delta;
         let p = effective_priority(self.cfg.priority, delta);
         if p == self.priority {
@@ -462,6 +552,39 @@ impl Router {
         }
     }
 
+    /// The pair link's state changed (issue 13 item 4). Takes effect at
+    /// the next advert: a Backup that was holding back preemption and is
+    /// now caught up lets the Active_Down_Timer run out on the next
+    /// lower-priority advert (§6.4.2).
+    pub fn set_peer_sync(&mut self, _now: Mono, s: PeerSync) {
+        self.peer = s;
+    }
+
+    pub fn peer_sync(&self) -> PeerSync {
+        self.peer
+    }
+
+    /// Whether preemption is held back at `now` because this box is behind
+    /// its peer (issue 13 item 4, design §9). RFC 9568 §6.1 defines
+    /// Preempt_Mode as what "controls whether a (starting or restarting)
+    /// higher-priority Backup router preempts a lower-priority Active
+    /// router"; a box whose lease store is behind a reachable peer runs
+    /// with it off until catch-up completes, so it never answers from an
+    /// incomplete store while the peer is serving. With the peer
+    /// unreachable the hold ends `sync_wait` after start, so a lone box
+    /// still starts. Taking over from silence (no Active router at all,
+    /// the Active_Down_Timer of §6.4.2) is never held: that is
+    /// availability, not preemption.
+    pub fn preemption_held(&self, now: Mono) -> bool {
+        let Some(wait) = self.cfg.sync_wait else {
+            return false;
+        };
+        if self.peer.caught_up {
+            return false;
+        }
+        self.peer.connected || self.started_at.is_none_or(|t| now < t + wait)
+    }
+
     /// Handles an advert that [`super::packet::decode`] accepted, from IP
     /// source `src`. First the checks against this instance (RFC 9568 §7.1,
     /// RFC 3768 §7.1), each counted; then the state machine.
@@ -469,6 +592,10 @@ impl Router {
         if src == self.cfg.primary_ip {
             return Ok(Received::Own);
         }
+        // Before anything else: an Active router resumed after a stop may
+        // find old adverts queued and would answer them as if it still
+        // held the VIP.
+        self.check_vip_lapse(now);
         self.stats.advert_rcvd += 1;
         if let Err(e) = self.check(a, src) {
             self.stats.record(e);
@@ -481,6 +608,7 @@ impl Router {
         // processed as usual (two owners would otherwise both stay Active);
         // the driver logs the misconfiguration (`is_owner()`).
         let local = self.priority;
+        let held = self.cfg.preempt && self.preemption_held(now);
         let mut lower_claim = false;
         let learned = self.bounded_interval(a.interval);
         let outcome = match &mut self.state {
@@ -507,11 +635,14 @@ impl Router {
                     if !lower {
                         b.preempt_at = None;
                     }
-                    if !self.cfg.preempt || !lower || tolerated {
+                    let held = lower && held && !tolerated;
+                    if !self.cfg.preempt || !lower || tolerated || held {
                         // §6.4.2: adopt the Active router's
                         // interval, recompute Skew_Time and
                         // Active_Down_Interval, reset the timer. VRRPv2 has
                         // nothing to adopt: other intervals were refused.
+                        // Behind the peer, Preempt_Mode counts as off
+                        // ([`Router::preemption_held`]).
                         b.active_interval = learned;
                         b.master_down_at = now
                             + master_down_interval(
@@ -519,7 +650,11 @@ impl Router {
                                 b.active_interval,
                                 self.cfg.down_timer_adverts,
                             );
-                        Received::Followed
+                        if held {
+                            Received::HeldForSync
+                        } else {
+                            Received::Followed
+                        }
                     } else {
                         // §6.4.2: Preempt_Mode and a lower
                         // priority: discard; the timer runs out.
@@ -573,8 +708,10 @@ impl Router {
             }
             _ => {}
         }
-        if matches!(outcome, Received::Followed | Received::SteppedDown)
-            && a.interval != self.cfg.interval
+        if matches!(
+            outcome,
+            Received::Followed | Received::HeldForSync | Received::SteppedDown
+        ) && a.interval != self.cfg.interval
         {
             self.report_mismatch(now, src, a.interval, learned);
         }
@@ -583,6 +720,7 @@ impl Router {
 
     /// Fires every timer that is due at `now`.
     pub fn poll(&mut self, now: Mono) {
+        self.check_vip_lapse(now);
         match &mut self.state {
             State::Initialize {
                 startup_at: Some(at),
@@ -614,8 +752,23 @@ impl Router {
                     a.refresh_at = Some(next_deadline(at, self.cfg.garp.refresh, now));
                     garps += self.cfg.garp.refresh_repeat;
                 }
+                let mut refresh = false;
+                if let Some(at) = a.vip_refresh_at
+                    && now >= at
+                {
+                    let lifetime = self.cfg.vip_lifetime;
+                    a.vip_refresh_at = Some(now + vip_refresh_period(lifetime));
+                    a.vip_valid_before = a.vip_valid_until;
+                    a.vip_valid_until = Some(now + lifetime.saturating_sub(VIP_LAPSE_MARGIN));
+                    refresh = true;
+                }
                 if advert {
                     self.send_advert(self.priority);
+                }
+                if refresh {
+                    for v in &self.cfg.vips {
+                        self.actions.push_back(Action::RefreshVip(*v));
+                    }
                 }
                 self.send_garps(garps);
             }
@@ -635,10 +788,16 @@ impl Router {
         match &self.state {
             State::Initialize { startup_at } => *startup_at,
             State::Backup(b) => Some(b.master_down_at),
-            State::Active(a) => [Some(a.adver_at), a.garp_at, a.refresh_at]
-                .into_iter()
-                .flatten()
-                .min(),
+            State::Active(a) => [
+                Some(a.adver_at),
+                a.garp_at,
+                a.refresh_at,
+                a.vip_refresh_at,
+                a.vip_valid_until,
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
         }
     }
 
@@ -756,10 +915,17 @@ impl Router {
         }
         self.send_garps(self.cfg.garp.repeat);
         let g = self.cfg.garp;
+        let lifetime = self.vip_lifetime();
+        // The first install counts as a refresh; if it fails, the retries
+        // get one lifetime before we give the role up.
+        let valid = lifetime.map(|l| now + l.saturating_sub(VIP_LAPSE_MARGIN));
         self.state = State::Active(Active {
             adver_at: now + self.cfg.interval.as_duration(),
             garp_at: (!g.second_burst.is_zero()).then(|| now + g.second_burst),
             refresh_at: (!g.refresh.is_zero()).then(|| now + g.refresh),
+            vip_refresh_at: lifetime.map(|l| now + vip_refresh_period(l)),
+            vip_valid_until: valid,
+            vip_valid_before: valid,
         });
         self.stats.become_master += 1;
         self.publish(Role::Active);
@@ -794,6 +960,50 @@ impl Router {
                 used,
             });
         }
+    }
+
+    /// The VIP lifetime in effect: none for the owner (its addresses are
+    /// the system's, RFC 9568 §1.6 Definitions) or when configured off.
+    pub fn vip_lifetime(&self) -> Option<Duration> {
+        (!self.is_owner() && !self.cfg.vip_lifetime.is_zero()).then_some(self.cfg.vip_lifetime)
+    }
+
+    /// The driver could not install or refresh a VIP: the kernel keeps the
+    /// lifetime of the last refresh that worked, so we count from that one
+    /// again, and try again after [`VIP_REFRESH_RETRY`].
+    pub fn vip_refresh_failed(&mut self, now: Mono) {
+        if let State::Active(a) = &mut self.state
+            && a.vip_refresh_at.is_some()
+        {
+            a.vip_valid_until = a.vip_valid_before;
+            a.vip_refresh_at = Some(now + VIP_REFRESH_RETRY);
+        }
+    }
+
+    /// An Active router whose VIP lifetime ran out before it could refresh
+    /// it (it was stopped, starved, or every refresh failed): the kernel
+    /// has removed the address and a Backup has most likely taken over
+    /// meanwhile. Acting on the old state would announce (advert, ARP) an
+    /// address we no longer hold, so we start over as after the Startup
+    /// event (RFC 9568 §6.4.1: Backup, Active_Down_Timer armed), silently:
+    /// the role is published first and the VIP removed (design §1 order),
+    /// and from the next adverts §6.4.2 decides again. A current Active
+    /// router of higher priority, or equal priority and higher address,
+    /// is followed; one of lower priority is preempted when Preempt_Mode
+    /// is on, just as §6.4.3 would have had a live Active router answer.
+    fn check_vip_lapse(&mut self, now: Mono) {
+        let State::Active(a) = &self.state else {
+            return;
+        };
+        let Some(until) = a.vip_valid_until.filter(|u| now >= *u) else {
+            return;
+        };
+        self.actions.push_back(Action::VipLapsed {
+            ago: now.since(until),
+        });
+        self.publish(Role::Backup);
+        self.release_vips();
+        self.enter_backup(now, self.cfg.interval, None);
     }
 
     fn release_vips(&mut self) {

@@ -106,6 +106,9 @@ fn startup_backup_then_active_at_3609() {
             adver_at: t(4609),
             garp_at: Some(t(8609)),
             refresh_at: None,
+            vip_refresh_at: None,
+            vip_valid_until: None,
+            vip_valid_before: None,
         })
     );
     assert_eq!(r.stats().become_master, 1);
@@ -1035,4 +1038,379 @@ fn ttl_64_advert_is_counted_and_changes_nothing() {
         r.receive(t(10), &d.advert, HIGHER_IP),
         Ok(Received::Followed)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The VIP's kernel lifetime (issue 13 item 6).
+
+fn with_lifetime(priority: u8, secs: u64) -> Config {
+    let mut c = config(priority);
+    c.vip_lifetime = Duration::from_secs(secs);
+    c
+}
+
+/// Active since `a(0)` (no advert heard since start-up at t=0).
+fn active_with_lifetime(priority: u8, secs: u64) -> Router {
+    let mut r = router(with_lifetime(priority, secs));
+    r.startup(t(0));
+    r.poll(a(0));
+    assert_eq!(r.role(), Role::Active);
+    drain(&mut r);
+    r
+}
+
+/// What a lapse emits: the log line, the role first, then the VIP goes.
+fn lapsed(ago_ms: u64) -> Vec<Action> {
+    vec![
+        Action::VipLapsed { ago: ms(ago_ms) },
+        Action::RoleChanged(Role::Backup),
+        Action::RemoveVip(VIP),
+    ]
+}
+
+/// The advert and the VIP refresh that share a 1 s tick.
+fn advert_and_refresh() -> Vec<Action> {
+    vec![
+        Action::SendAdvert { priority: 100 },
+        Action::RefreshVip(VIP),
+    ]
+}
+
+/// `ms` after becoming Active at t=3609.
+fn a(ms: u64) -> Mono {
+    t(3609 + ms)
+}
+
+#[test]
+fn auto_vip_lifetime_follows_the_down_interval() {
+    // down_timer_adverts × interval, whole seconds, at least 2.
+    assert_eq!(auto_vip_lifetime(cs(100), 3), Duration::from_secs(3));
+    assert_eq!(auto_vip_lifetime(cs(150), 3), Duration::from_secs(5));
+    assert_eq!(auto_vip_lifetime(cs(100), 5), Duration::from_secs(5));
+    assert_eq!(auto_vip_lifetime(cs(10), 3), Duration::from_secs(2));
+    assert_eq!(
+        auto_vip_lifetime(Interval::V2(Secs::new(2).unwrap()), 3),
+        Duration::from_secs(6)
+    );
+    assert_eq!(vip_refresh_period(Duration::from_secs(3)), ms(1000));
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+#[test]
+fn active_refreshes_the_vip_three_times_per_lifetime() {
+    // Becoming Active at t=3609 (no advert heard): the VIP goes in.
+    let mut r = router(with_lifetime(100, 3));
+    r.startup(t(0));
+    drain(&mut r);
+    r.poll(t(3609));
+    assert_eq!(drain(&mut r), becoming_active(100));
+    assert_eq!(r.vip_lifetime(), Some(Duration::from_secs(3)));
+    // t=4609: the advert and the refresh share the 1 s grid.
+    assert_eq!(r.poll_timeout(), Some(t(4609)));
+    r.poll(t(4609));
+    assert_eq!(drain(&mut r), advert_and_refresh());
+    // An hour of it: a refresh every second, never a lapse.
+    let mut refreshes = 0;
+    while let Some(at) = r.poll_timeout().filter(|at| *at <= t(3_604_609)) {
+        r.poll(at);
+        for a in drain(&mut r) {
+            match a {
+                Action::RefreshVip(_) => refreshes += 1,
+                Action::SendAdvert { .. } | Action::SendGratuitousArp { .. } => {}
+                a => panic!("t={}: {a:?}", at.as_millis()),
+            }
+        }
+    }
+    assert_eq!(refreshes, 3600);
+    assert_eq!(r.role(), Role::Active);
+}
+
+#[test]
+fn a_stall_shorter_than_the_lifetime_keeps_the_role() {
+    let mut r = active_with_lifetime(100, 3);
+    r.poll(a(1000));
+    drain(&mut r);
+    // Stopped at t=1000 for 2.5 s (< 3 s − margin since the last refresh).
+    r.poll(a(3500));
+    assert_eq!(drain(&mut r), advert_and_refresh());
+    assert_eq!(r.role(), Role::Active);
+}
+
+#[test]
+fn a_resumed_active_whose_vip_lapsed_steps_down_before_answering() {
+    // Active, last refresh at t=1000, then SIGSTOP until t=10000. The
+    // kernel removed the VIP at t=4000; a Backup of priority 50 took over.
+    // Its adverts are queued: the first thing we see on resuming.
+    let mut r = active_with_lifetime(100, 3);
+    r.poll(a(1000));
+    drain(&mut r);
+    let got = r.receive(a(10_000), &advert(50, cs(100)), LOWER_IP);
+    // No advert and no ARP for an address we no longer hold: the role is
+    // published first, the VIP removed, and we listen as after Startup
+    // (RFC 9568 §6.4.1). The lower priority is then preempted (§6.4.2).
+    assert_eq!(drain(&mut r), lapsed(6250));
+    assert_eq!(got, Ok(Received::Preempting));
+    let down = master_down_at(&r);
+    assert_eq!(down, a(10_000) + r.master_down_interval(cs(100)));
+    r.poll(down);
+    assert_eq!(drain(&mut r), becoming_active(100));
+
+    // A higher-priority Active router found on resuming is followed
+    // (§6.4.2), as §6.4.3 has a live Active router step down for it.
+    let mut r = active_with_lifetime(100, 3);
+    let got = r.receive(a(9_000), &advert(150, cs(100)), HIGHER_IP);
+    assert_eq!(got, Ok(Received::Followed));
+    assert_eq!(r.role(), Role::Backup);
+    let acts = drain(&mut r);
+    assert!(acts.contains(&Action::RemoveVip(VIP)), "{acts:?}");
+    assert!(!acts.iter().any(|a| matches!(
+        a,
+        Action::SendAdvert { .. } | Action::SendGratuitousArp { .. }
+    )));
+
+    // Resuming into silence (the other box is gone too): the timer, not
+    // an advert, finds the lapse; we take the role back after listening.
+    let mut r = active_with_lifetime(100, 3);
+    r.poll(a(7_000));
+    assert_eq!(drain(&mut r), lapsed(4250));
+    r.poll(master_down_at(&r));
+    assert_eq!(drain(&mut r), becoming_active(100));
+}
+
+#[test]
+fn a_failed_refresh_is_retried_and_a_lifetime_of_failures_gives_the_role_up() {
+    let mut r = active_with_lifetime(100, 3);
+    // The refresh at t=1000 fails: tried again 200 ms later, and the
+    // deadline stays the one of the install at t=0 (2750).
+    r.poll(a(1000));
+    drain(&mut r);
+    r.vip_refresh_failed(a(1000));
+    assert_eq!(r.poll_timeout(), Some(a(1200)));
+    r.poll(a(1200));
+    assert_eq!(drain(&mut r), vec![Action::RefreshVip(VIP)]);
+    // This one works: the next is a period later, the deadline 3950.
+    assert_eq!(r.poll_timeout(), Some(a(2000)));
+    r.poll(a(2000));
+    assert_eq!(drain(&mut r), vec![Action::SendAdvert { priority: 100 }]);
+    // From now on every refresh fails: retried every 200 ms until the
+    // kernel's lifetime of the refresh at 1200 is over.
+    let mut retries = 0;
+    loop {
+        let at = r.poll_timeout().unwrap();
+        r.poll(at);
+        let acts = drain(&mut r);
+        if acts.contains(&Action::RoleChanged(Role::Backup)) {
+            assert_eq!(at, a(3950));
+            assert_eq!(acts[0], Action::VipLapsed { ago: ms(0) });
+            assert!(acts.contains(&Action::RemoveVip(VIP)));
+            break;
+        }
+        if acts.contains(&Action::RefreshVip(VIP)) {
+            retries += 1;
+            r.vip_refresh_failed(at);
+        }
+    }
+    assert_eq!(retries, 9); // 2200, 2400, ..., 3800
+}
+
+#[test]
+fn the_owner_never_gets_a_lifetime() {
+    // Issue 17 item 6: the owner's addresses are the system's; a lifetime
+    // would have the kernel delete the box's own address.
+    let mut r = router(with_lifetime(PRIORITY_OWNER, 3));
+    r.startup(t(0));
+    assert_eq!(drain(&mut r), becoming_active(PRIORITY_OWNER));
+    assert_eq!(r.vip_lifetime(), None);
+    for s in 1..=60 {
+        r.poll(t(s * 1000));
+        for a in drain(&mut r) {
+            assert!(
+                matches!(
+                    a,
+                    Action::SendAdvert { .. } | Action::SendGratuitousArp { .. }
+                ),
+                "{a:?}"
+            );
+        }
+    }
+    // Nor is a stall a lapse for it.
+    r.poll(t(600_000));
+    assert_eq!(r.role(), Role::Active);
+}
+
+#[test]
+fn without_a_lifetime_nothing_is_refreshed_and_nothing_lapses() {
+    let mut r = active(100);
+    r.poll(t(600_000));
+    for a in drain(&mut r) {
+        assert!(
+            matches!(
+                a,
+                Action::SendAdvert { .. } | Action::SendGratuitousArp { .. }
+            ),
+            "{a:?}"
+        );
+    }
+    assert_eq!(r.role(), Role::Active);
+}
+
+#[test]
+fn graceful_stop_with_a_lifetime_still_removes_the_vip_at_once() {
+    let mut r = active_with_lifetime(100, 3);
+    r.shutdown(a(500));
+    assert_eq!(
+        drain(&mut r),
+        vec![
+            Action::RoleChanged(Role::Initialize),
+            Action::SendAdvert { priority: 0 },
+            Action::RemoveVip(VIP),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Sync-aware preemption (issue 13 item 4): a box behind its peer does not
+// preempt. Us: priority 150 (ME .2), started at t=0; the peer: Active at
+// priority 100 (LOWER_IP .1), one advert a second.
+
+fn synced(priority: u8, wait_s: u64) -> Router {
+    let mut c = config(priority);
+    c.sync_wait = Some(Duration::from_secs(wait_s));
+    router(c)
+}
+
+const BEHIND: PeerSync = PeerSync {
+    connected: true,
+    caught_up: false,
+};
+const IN_SYNC: PeerSync = PeerSync {
+    connected: true,
+    caught_up: true,
+};
+const UNREACHABLE: PeerSync = PeerSync {
+    connected: false,
+    caught_up: false,
+};
+
+/// Adverts from the peer at priority `prio` every second from `from_s` to
+/// `to_s` (inclusive), polling timers in between; returns when we became
+/// Active (ms), if we did.
+fn peer_adverts(r: &mut Router, prio: u8, from_s: u64, to_s: u64) -> Option<u64> {
+    for s in from_s..=to_s {
+        let at = t(s * 1000);
+        while let Some(due) = r.poll_timeout().filter(|d| *d <= at) {
+            r.poll(due);
+            if r.role() == Role::Active {
+                return Some(due.as_millis());
+            }
+        }
+        if r.role() == Role::Active {
+            return Some(at.as_millis());
+        }
+        r.receive(at, &advert(prio, cs(100)), LOWER_IP).unwrap();
+        drain(r);
+    }
+    None
+}
+
+#[test]
+fn a_box_behind_a_reachable_peer_stays_backup_until_caught_up_then_preempts() {
+    let mut r = synced(150, 10);
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    assert_eq!(drain(&mut r), vec![Action::RoleChanged(Role::Backup)]);
+    // The peer's adverts from t=0.5 s: catch-up of a big store takes a
+    // minute; well past sync-wait, we still follow the lower priority.
+    let got = r.receive(t(500), &advert(100, cs(100)), LOWER_IP);
+    assert_eq!(got, Ok(Received::HeldForSync));
+    assert!(r.preemption_held(t(500)));
+    assert_eq!(peer_adverts(&mut r, 100, 1, 60), None);
+    assert_eq!(r.role(), Role::Backup);
+    // t=60.2 s: caught up. The next lower advert is discarded (§6.4.2,
+    // Preempt_Mode) and the Active_Down_Timer runs out: Active at
+    // 60 s + Active_Down_Interval (3 s + Skew_Time 414 ms for 150).
+    r.set_peer_sync(t(60_200), IN_SYNC);
+    assert!(!r.preemption_held(t(60_200)));
+    let got = r.receive(t(61_000), &advert(100, cs(100)), LOWER_IP);
+    assert_eq!(got, Ok(Received::Preempting));
+    assert_eq!(peer_adverts(&mut r, 100, 62, 70), Some(63_414));
+}
+
+#[test]
+fn an_unreachable_peer_holds_preemption_only_for_sync_wait() {
+    // The pair link never comes up (the peer's ha port blocked, say), but
+    // its VRRP adverts arrive: we preempt once sync-wait (10 s) is over.
+    let mut r = synced(150, 10);
+    r.set_peer_sync(t(0), UNREACHABLE);
+    r.startup(t(0));
+    drain(&mut r);
+    assert!(r.preemption_held(t(9_999)));
+    assert!(!r.preemption_held(t(10_000)));
+    // Followed up to the advert at 9 s, discarded from 10 s on: the
+    // timer reset at 9 s runs out at 9 s + 3.414 s.
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), Some(12_414));
+
+    // A link that was up and dropped while we were behind: after the
+    // wait, not held either.
+    let mut r = synced(150, 10);
+    r.startup(t(0));
+    r.set_peer_sync(t(1_000), BEHIND);
+    assert!(r.preemption_held(t(20_000)));
+    r.set_peer_sync(t(20_000), UNREACHABLE);
+    assert!(!r.preemption_held(t(20_000)));
+}
+
+#[test]
+fn silence_is_never_held() {
+    // Behind a reachable peer, but nobody is Active: the Active_Down_Timer
+    // is availability, not preemption (RFC 9568 §6.4.2).
+    let mut r = synced(150, 10);
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    drain(&mut r);
+    r.poll(t(3414));
+    assert_eq!(drain(&mut r), becoming_active(150));
+}
+
+#[test]
+fn non_preempting_paths_are_unchanged_by_the_sync_state() {
+    // nopreempt, in sync: still follows a lower priority (§6.4.2).
+    let mut c = config(150);
+    c.sync_wait = Some(Duration::from_secs(10));
+    c.preempt = false;
+    let mut r = router(c);
+    r.set_peer_sync(t(0), IN_SYNC);
+    r.startup(t(0));
+    drain(&mut r);
+    assert_eq!(
+        r.receive(t(500), &advert(100, cs(100)), LOWER_IP),
+        Ok(Received::Followed)
+    );
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), None);
+    // A lower priority than the Active router's: followed, behind or not.
+    let mut r = synced(50, 10);
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    drain(&mut r);
+    assert_eq!(
+        r.receive(t(500), &advert(100, cs(100)), LOWER_IP),
+        Ok(Received::Followed)
+    );
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), None);
+    // No pair link configured (sync_wait None): today's preemption
+    // however the (unfed) sync state looks: every lower advert discarded,
+    // so the timer armed at start-up runs out at 3.414 s.
+    let mut r = router(config(150));
+    r.set_peer_sync(t(0), BEHIND);
+    r.startup(t(0));
+    drain(&mut r);
+    assert!(!r.preemption_held(t(0)));
+    assert_eq!(
+        r.receive(t(500), &advert(100, cs(100)), LOWER_IP),
+        Ok(Received::Preempting)
+    );
+    assert_eq!(peer_adverts(&mut r, 100, 1, 30), Some(3_414));
 }

@@ -44,7 +44,13 @@ struct Node {
     mode: ChecksumMode,
     /// False once crashed: neither sends nor receives nor holds anything.
     alive: bool,
+    /// SIGSTOP: the process runs no timer and reads no frame (they queue
+    /// in [`Sim::held`]), but its kernel keeps the VIP until the lifetime
+    /// set by the last install or refresh runs out.
+    frozen: bool,
     holds_vip: bool,
+    /// The kernel's end of the VIP's lifetime (`None`: permanent).
+    vip_until: Option<Mono>,
     role: Role,
 }
 
@@ -72,6 +78,8 @@ struct Sim {
     timeline: Vec<(Mono, usize)>,
     sent: u64,
     lost: u64,
+    /// Frames addressed to a frozen router: its socket buffer.
+    held: Vec<Frame>,
 }
 
 fn node_config(priority: u8, last_octet: u8, interval: Interval) -> (Config, Ipv4Addr) {
@@ -113,7 +121,9 @@ impl Sim {
                         ChecksumMode::Rfc9568
                     },
                     alive: true,
+                    frozen: false,
                     holds_vip: false,
+                    vip_until: None,
                     role: Role::Initialize,
                 }
             })
@@ -130,6 +140,7 @@ impl Sim {
             timeline: vec![(Mono(0), 0)],
             sent: 0,
             lost: 0,
+            held: Vec::new(),
         }
     }
 
@@ -147,8 +158,14 @@ impl Sim {
             let timer = self
                 .nodes
                 .iter()
-                .filter(|n| n.alive)
+                .filter(|n| n.alive && !n.frozen)
                 .filter_map(|n| n.router.poll_timeout())
+                .chain(
+                    self.nodes
+                        .iter()
+                        .filter(|n| n.holds_vip)
+                        .filter_map(|n| n.vip_until),
+                )
                 .min();
             let frame = self.wire.iter().map(|f| f.at).min();
             let next = match (timer, frame) {
@@ -160,10 +177,17 @@ impl Sim {
                 return;
             }
             self.now = self.now.max(next);
+            // The kernel drops a VIP whose lifetime ran out.
+            for n in &mut self.nodes {
+                if n.vip_until.is_some_and(|t| t <= self.now) {
+                    n.holds_vip = false;
+                    n.vip_until = None;
+                }
+            }
             self.deliver_due();
             for i in 0..self.nodes.len() {
                 let n = &mut self.nodes[i];
-                if n.alive && n.router.poll_timeout().is_some_and(|t| t <= self.now) {
+                if n.alive && !n.frozen && n.router.poll_timeout().is_some_and(|t| t <= self.now) {
                     n.router.poll(self.now);
                     self.drain(i);
                 }
@@ -193,6 +217,10 @@ impl Sim {
         due.sort_by_key(|f| (f.at, f.seq));
         for f in due {
             if !self.nodes[f.to].alive {
+                continue;
+            }
+            if self.nodes[f.to].frozen {
+                self.held.push(f);
                 continue;
             }
             let src = self.nodes[f.from].ip;
@@ -227,17 +255,34 @@ impl Sim {
                     assert_eq!(v, VIP);
                     assert!(!n.holds_vip, "node {i}: VIP added twice");
                     n.holds_vip = true;
+                    n.vip_until = n.router.vip_lifetime().map(|l| self.now + l);
                 }
                 Action::SendGratuitousArp { vip, .. } => {
                     assert_eq!(vip, VIP.addr);
                     assert!(n.holds_vip, "node {i}: GARP for a VIP it lacks");
                 }
                 Action::RemoveVip(_) => {
-                    assert!(n.holds_vip, "node {i}: VIP removed twice");
+                    // Already gone is fine after a lapse: the kernel
+                    // removed it (the driver takes EADDRNOTAVAIL as done).
+                    assert!(
+                        n.holds_vip || n.router.vip_lifetime().is_some(),
+                        "node {i}: VIP removed twice"
+                    );
                     assert_ne!(n.role, Role::Active, "node {i}: VIP removed while Active");
                     n.holds_vip = false;
+                    n.vip_until = None;
                 }
-                Action::IntervalMismatch { .. } => {}
+                Action::RefreshVip(v) => {
+                    assert_eq!(v, VIP);
+                    assert!(n.holds_vip, "node {i}: VIP refreshed while not held");
+                    assert_eq!(
+                        n.role,
+                        Role::Active,
+                        "node {i}: VIP refreshed while not Active"
+                    );
+                    n.vip_until = n.router.vip_lifetime().map(|l| self.now + l);
+                }
+                Action::IntervalMismatch { .. } | Action::VipLapsed { .. } => {}
                 Action::RoleChanged(r) => {
                     if r == Role::Active {
                         assert!(n.holds_vip, "node {i}: Active without the VIP");
@@ -332,6 +377,30 @@ impl Sim {
         n.holds_vip = false;
         self.wire.retain(|f| f.to != i);
         self.record();
+    }
+
+    /// SIGSTOP.
+    fn freeze(&mut self, i: usize) {
+        self.nodes[i].frozen = true;
+    }
+
+    /// SIGCONT: what queued in its socket is read first (the worst case:
+    /// stale adverts before any timer), then the timers run.
+    fn thaw(&mut self, i: usize) {
+        self.nodes[i].frozen = false;
+        let now = self.now;
+        for mut f in std::mem::take(&mut self.held) {
+            f.at = now;
+            self.wire.push(f);
+        }
+        self.run_until(now);
+    }
+
+    /// Routers whose kernel holds the VIP (frozen ones too).
+    fn holders(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].holds_vip)
+            .collect()
     }
 
     /// A clean stop (SIGTERM): priority 0, then the VIP goes.
@@ -494,7 +563,9 @@ fn restarted_router_preempts_back() {
         ip,
         mode: ChecksumMode::PseudoHeader,
         alive: true,
+        frozen: false,
         holds_vip: false,
+        vip_until: None,
         role: Role::Initialize,
     };
     let back = s.now;
@@ -579,4 +650,54 @@ fn down_timer_adverts_keeps_a_lossy_link_stable() {
     assert_eq!(flaps, 0);
     assert_eq!(s.actives(), [0]);
     assert_eq!(s.max_active(Mono(5_000), s.now), 1);
+}
+
+// ---------------------------------------------------------------------------
+// A frozen Active (issue 13 item 6).
+
+#[test]
+fn a_frozen_active_loses_the_vip_and_resumes_into_one_holder() {
+    // The 150 is Active with the auto lifetime for 1 s adverts (3 s);
+    // frozen for 10 s at t=10 s, its socket filling with the 100's adverts.
+    let lifetime = super::router::auto_vip_lifetime(cs(100), 3);
+    let mut s = Sim::with(&[150, 100], 21, |c| c.vip_lifetime = lifetime);
+    s.start_all(5);
+    s.run_until(Mono(10_000));
+    assert_eq!(s.holders(), [0]);
+    s.freeze(0);
+    // The kernel drops the VIP of the frozen box at most a lifetime after
+    // the freeze (its last refresh came before it), before the 100 takes
+    // over after its Active_Down_Interval (3.609 s).
+    s.run_for(lifetime);
+    assert!(s.holders().is_empty(), "{:?}", s.holders());
+    s.run_for(ms(700));
+    assert_eq!(s.holders(), [1]);
+    // Never two holders while frozen.
+    for _ in 0..60 {
+        s.run_for(ms(100));
+        assert_eq!(s.holders(), [1]);
+    }
+    // SIGCONT at t=20 s: the stale adverts come first; the 150 steps down
+    // without announcing the address (the simulated driver fails on an
+    // ARP for a VIP not held), listens, then preempts the 100 (§6.4.2).
+    let back = s.now;
+    s.thaw(0);
+    assert_eq!(s.nodes[0].role, Role::Backup);
+    assert_eq!(s.holders(), [1]);
+    s.run_for(ms(10_000));
+    assert_eq!(s.holders(), [0]);
+    assert_eq!(s.actives(), [0]);
+    // The only overlap is the preemption's one wire delay.
+    assert!(s.overlap(back) <= ms(2), "overlap {:?}", s.overlap(back));
+}
+
+#[test]
+fn without_a_lifetime_a_frozen_active_keeps_the_vip() {
+    // keepalived's way (vip-lifetime = off): two holders while frozen.
+    let mut s = Sim::new(&[150, 100], cs(100), 21);
+    s.start_all(5);
+    s.run_until(Mono(10_000));
+    s.freeze(0);
+    s.run_for(ms(10_000));
+    assert_eq!(s.holders(), [0, 1]);
 }

@@ -23,6 +23,7 @@ const RTM_GETADDR: u16 = 22;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_ROOT: u16 = 0x100;
+const NLM_F_REPLACE: u16 = 0x100;
 const NLM_F_MATCH: u16 = 0x200;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
@@ -31,6 +32,7 @@ const NLMSG_DONE: u16 = 3;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_LABEL: u16 = 3;
+const IFA_CACHEINFO: u16 = 6;
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -44,8 +46,25 @@ fn push_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
     buf.resize(align4(buf.len()), 0);
 }
 
+/// What an address request does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrOp {
+    /// RTM_NEWADDR, permanent; an address already there is left as it is
+    /// (NLM_F_EXCL, EEXIST taken as success).
+    AddPermanent,
+    /// RTM_NEWADDR with NLM_F_CREATE | NLM_F_REPLACE and IFA_CACHEINFO
+    /// valid_lft = preferred_lft = this many seconds, as `ip addr replace
+    /// ... valid_lft N preferred_lft N`: creates the address or resets its
+    /// lifetime. The kernel removes it when the lifetime runs out
+    /// (net/ipv4/devinet.c `check_lifetime`).
+    AddFor(u32),
+    /// RTM_DELADDR.
+    Remove,
+}
+
 /// An RTM_NEWADDR / RTM_DELADDR request for `vip` on interface `ifindex`.
-pub fn addr_message(add: bool, seq: u32, ifindex: u32, vip: &Vip, label: Option<&str>) -> Vec<u8> {
+pub fn addr_message(op: AddrOp, seq: u32, ifindex: u32, vip: &Vip, label: Option<&str>) -> Vec<u8> {
+    let add = op != AddrOp::Remove;
     let mut m = vec![0u8; NLMSG_HDRLEN];
     // struct ifaddrmsg: family, prefixlen, flags, scope, index.
     m.extend_from_slice(&[libc::AF_INET as u8, vip.prefix_len, 0, 0]);
@@ -57,13 +76,25 @@ pub fn addr_message(add: bool, seq: u32, ifindex: u32, vip: &Vip, label: Option<
         z.push(0);
         push_attr(&mut m, IFA_LABEL, &z);
     }
-    let (kind, flags) = if add {
-        (
+    let (kind, flags) = match op {
+        AddrOp::AddPermanent => (
             RTM_NEWADDR,
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        )
-    } else {
-        (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
+        ),
+        AddrOp::AddFor(secs) => {
+            // struct ifa_cacheinfo: ifa_prefered, ifa_valid, cstamp,
+            // tstamp (the last two are output only).
+            let mut ci = Vec::with_capacity(16);
+            for v in [secs, secs, 0, 0] {
+                ci.extend_from_slice(&v.to_ne_bytes());
+            }
+            push_attr(&mut m, IFA_CACHEINFO, &ci);
+            (
+                RTM_NEWADDR,
+                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            )
+        }
+        AddrOp::Remove => (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK),
     };
     let len = m.len() as u32;
     m[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -174,9 +205,21 @@ impl Netlink {
         }
     }
 
-    /// Adds `vip` to `ifindex`. Already present is success.
-    pub fn add(&mut self, ifindex: u32, vip: &Vip, label: Option<&str>) -> io::Result<()> {
-        let mut m = addr_message(true, 0, ifindex, vip, label);
+    /// Adds `vip` to `ifindex`: permanent when `lifetime` is `None`
+    /// (already present is success), else with that lifetime in whole
+    /// seconds (created, or its lifetime reset when present).
+    pub fn add(
+        &mut self,
+        ifindex: u32,
+        vip: &Vip,
+        label: Option<&str>,
+        lifetime: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        let op = match lifetime {
+            None => AddrOp::AddPermanent,
+            Some(l) => AddrOp::AddFor(l.as_secs().clamp(1, u64::from(u32::MAX - 1)) as u32),
+        };
+        let mut m = addr_message(op, 0, ifindex, vip, label);
         let seq = self.seq.wrapping_add(1);
         let reply = self.request(&mut m)?;
         match ack_errno(&reply, seq) {
@@ -188,7 +231,7 @@ impl Netlink {
 
     /// Removes `vip` from `ifindex`. Already absent is success.
     pub fn remove(&mut self, ifindex: u32, vip: &Vip) -> io::Result<()> {
-        let mut m = addr_message(false, 0, ifindex, vip, None);
+        let mut m = addr_message(AddrOp::Remove, 0, ifindex, vip, None);
         let seq = self.seq.wrapping_add(1);
         let reply = self.request(&mut m)?;
         match ack_errno(&reply, seq) {
@@ -374,7 +417,7 @@ mod tests {
             addr: Ipv4Addr::new(192, 168, 1, 254),
             prefix_len: 24,
         };
-        let m = addr_message(true, 7, 3, &vip, Some("eth0"));
+        let m = addr_message(AddrOp::AddPermanent, 7, 3, &vip, Some("eth0"));
         assert_eq!(
             u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
             m.len()
@@ -387,9 +430,37 @@ mod tests {
         assert_eq!(m[24..32], [8u8, 0, 2, 0, 192, 168, 1, 254]);
         assert_eq!(m[32..40], [8u8, 0, 1, 0, 192, 168, 1, 254]);
         assert_eq!(m.len() % 4, 0);
-        let d = addr_message(false, 8, 3, &vip, Some("eth0"));
+        let d = addr_message(AddrOp::Remove, 8, 3, &vip, Some("eth0"));
         assert_eq!(u16::from_ne_bytes(d[4..6].try_into().unwrap()), RTM_DELADDR);
         assert_eq!(d.len(), 40);
+    }
+
+    #[test]
+    fn an_address_with_a_lifetime_is_created_or_replaced() {
+        let vip = Vip {
+            addr: Ipv4Addr::new(192, 168, 1, 254),
+            prefix_len: 24,
+        };
+        let m = addr_message(AddrOp::AddFor(3), 7, 3, &vip, Some("eth0"));
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        assert_eq!(u16::from_ne_bytes(m[4..6].try_into().unwrap()), RTM_NEWADDR);
+        // REQUEST | ACK | REPLACE | CREATE, no EXCL: an address already
+        // there gets its lifetime reset instead of EEXIST.
+        assert_eq!(u16::from_ne_bytes(m[6..8].try_into().unwrap()), 0x505);
+        // After local, address and the label "eth0\0" (4 + 5, padded to
+        // 12): IFA_CACHEINFO, preferred then valid, 3 s each.
+        let ci = &m[52..];
+        assert_eq!(ci.len(), 20);
+        assert_eq!(u16::from_ne_bytes(ci[0..2].try_into().unwrap()), 20);
+        assert_eq!(
+            u16::from_ne_bytes(ci[2..4].try_into().unwrap()),
+            IFA_CACHEINFO
+        );
+        assert_eq!(u32::from_ne_bytes(ci[4..8].try_into().unwrap()), 3);
+        assert_eq!(u32::from_ne_bytes(ci[8..12].try_into().unwrap()), 3);
     }
 
     #[test]
