@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::commit::{Commit, Written};
 use super::gate::{Gate, gate};
 use super::host_table::HostTable;
 use super::lease_hook::{Context, Note};
@@ -30,8 +31,8 @@ use crate::task::{Shutdown, TaskError};
 use crate::vrrp::Role;
 use crate::{event, event_limited};
 
-/// At most this many datagrams per batch (one fsync each batch).
-pub const BATCH: usize = 64;
+/// At most this many datagrams per batch.
+pub const BATCH: usize = super::commit::FULL;
 
 /// Counters, with Kea's `pkt4-*` names under our prefix.
 pub struct Counters {
@@ -155,7 +156,7 @@ pub struct DhcpTask {
     /// `dhcp-ping`: the probe socket, and the OFFERs waiting on it.
     pub pinger: Option<Pinger>,
     pub probing: HashMap<Ipv4Addr, Probe>,
-    pub commit: Commit,
+    pub commit: Pipeline,
     /// Requests from the control socket (`hamasq leases`, `status`).
     pub control: Option<tokio::sync::mpsc::Receiver<super::report::Query>>,
     /// `dhcp-script`: committed changes go to the hook task.
@@ -165,65 +166,21 @@ pub struct DhcpTask {
     pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
 }
 
-/// Group commit, pipelined (design §5): while one batch of lease changes
-/// is written and fdatasync'd on a blocking thread, the task goes on
-/// deciding the next requests; their changes wait in `pending` and go out
-/// together in the next commit. A reply that carries changes is sent only
-/// after the commit that holds them succeeded, so no ACK ever leaves for a
-/// lease that is not on disk; replies without changes go out at once.
+/// The write in flight on the blocking pool (design §5): the store comes
+/// back with the result.
+type Writing = tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>;
+
+/// Group commit: the sans-IO rules ([`Commit`]) and the write they started.
 #[derive(Default)]
-pub struct Commit {
-    /// Changes not yet handed to a commit, and the replies waiting on them.
-    pending: Vec<Change>,
-    pending_replies: Vec<(Answer, Envelope)>,
-    /// The commit in flight and the replies waiting on it.
-    inflight: Option<tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>>,
-    /// Whether the commit in flight also compacts.
+pub struct Pipeline {
+    /// What is staged, in flight, released.
+    core: Commit<(Answer, Envelope)>,
+    /// The write in flight, and whether it also compacts.
+    writing: Option<Writing>,
     compacting: bool,
-    inflight_replies: Vec<(Answer, Envelope)>,
-    /// For `dhcp-script`: the changes of `pending` and of the commit in
-    /// flight, with their requests; told to the hook once on disk.
-    pending_notes: Vec<Note>,
-    inflight_notes: Vec<Note>,
-    /// Requests were handled since the last tick (see [`DhcpTask::run`]).
+    /// Requests were handled since the last trim (see [`DhcpTask::run`]).
     busy: bool,
-    /// No commit starts before this unless a full batch is pending (see
-    /// [`COMMIT_SPACING`]).
-    not_before: Option<tokio::time::Instant>,
 }
-
-impl Commit {
-    /// When a held-back commit is due: something pending, none in flight.
-    fn due(&self) -> Option<tokio::time::Instant> {
-        if self.inflight.is_some() || self.pending.is_empty() {
-            return None;
-        }
-        self.not_before
-    }
-
-    /// Whether a commit may start at `now`: something pending, none in
-    /// flight, and [`COMMIT_SPACING`] passed since the last start or a
-    /// full [`BATCH`] of replies waiting.
-    fn may_start(&self, now: tokio::time::Instant) -> bool {
-        self.inflight.is_none()
-            && !self.pending.is_empty()
-            && (self.pending_replies.len() >= BATCH || self.not_before.is_none_or(|t| now >= t))
-    }
-}
-
-/// Least time between the starts of two commits, unless [`BATCH`]
-/// replies wait. An fdatasync here takes ~0.2 ms, so under load the
-/// pipeline used to commit every 2-3 ACKs: ~3,000 fsyncs and thread
-/// hand-offs a second at 8,000 DORA/s, the costliest thing the task did.
-/// Holding a commit back at most this long makes each one carry a
-/// millisecond's worth of requests; an idle server still commits at once
-/// (the first change after a quiet spell finds the deadline passed), and
-/// no ACK leaves before its commit, as before.
-const COMMIT_SPACING: Duration = Duration::from_millis(1);
-
-/// Changes kept allocated in `pending` between commits; a burst that
-/// queued more (a slow fsync under load) gives the rest back.
-const PENDING_KEEP: usize = 4 * BATCH;
 
 /// An OFFER held while its address is probed.
 pub struct Probe {
@@ -232,12 +189,6 @@ pub struct Probe {
     answer: Answer,
     until: Mono,
     tries: u8,
-}
-
-/// Which notes a successful commit covered.
-enum Flight {
-    Inflight,
-    Pending,
 }
 
 /// Probes per request before giving up on finding a free address.
@@ -275,9 +226,9 @@ impl DhcpTask {
                     self.batch(&mut buf, &mut out);
                     self.kick_commit();
                 }
-                _ = sleep_until_opt(self.commit.due()) => self.kick_commit(),
-                done = commit_done(&mut self.commit.inflight) => {
-                    self.commit_finished(done, &mut out);
+                _ = sleep_until_mono(self.commit.core.poll_timeout()) => self.kick_commit(),
+                done = commit_done(&mut self.commit.writing) => {
+                    self.commit_finished(done, &mut out, true);
                     self.kick_commit();
                 }
                 _ = tick.tick() => {
@@ -334,35 +285,31 @@ impl DhcpTask {
         // Stage "leases": the commit in flight and what is pending reach
         // the disk (their replies are not sent: DHCP has stopped), then the
         // journal is folded into the snapshot.
-        if let Some(h) = self.commit.inflight.take() {
-            match h.await {
-                Ok((store, r)) => {
-                    match r {
-                        Ok(()) => self.tell_hook(Flight::Inflight),
-                        Err(e) => {
-                            event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}")
-                        }
-                    }
-                    self.store = Some(store);
-                }
-                Err(e) => event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}"),
-            }
+        if let Some(h) = self.commit.writing.take() {
+            let done = h.await;
+            self.commit_finished(done, &mut out, false);
         }
-        if let Some(store) = self.store.as_mut() {
-            for c in self.commit.pending.drain(..) {
-                store.stage(&c);
-            }
-            match store.commit() {
-                Ok(()) => {
-                    self.tell_hook(Flight::Pending);
-                    let store = self.store.as_mut().expect("checked above");
-                    if let Err(e) =
-                        store.compact(self.server.db().iter().map(PackedLease::to_lease))
-                    {
-                        event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
-                    }
+        if let Some(mut store) = self.store.take() {
+            let staged = match self.commit.core.write_now(self.server.undo_mark()) {
+                Some(changes) => {
+                    changes.for_each(|c| store.stage(&c));
+                    true
                 }
-                Err(e) => event!(Error, "dhcp.lease_commit_failed", "at=shutdown error={e:?}"),
+                None => false,
+            };
+            let stored = if staged {
+                let r = store.commit();
+                let ok = r.is_ok();
+                self.commit_finished(Ok((store, r)), &mut out, false);
+                ok
+            } else {
+                self.store = Some(store);
+                true
+            };
+            if let Some(store) = self.store.as_mut().filter(|_| stored)
+                && let Err(e) = store.compact(self.server.db().iter().map(PackedLease::to_lease))
+            {
+                event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
             }
         }
         event!(Info, "dhcp.stopped", "leases={}", self.server.db().len());
@@ -416,7 +363,7 @@ impl DhcpTask {
             match self.server.handle(n, &req) {
                 Outcome::Silent(s) => self.count_silence(s, &req),
                 Outcome::Store(changes, s) => {
-                    self.note(&changes, &req, &[]);
+                    let notes = self.notes(&changes, &req, &[]);
                     if self.log_dhcp {
                         event!(
                             Info,
@@ -428,7 +375,7 @@ impl DhcpTask {
                             changes.len()
                         );
                     }
-                    self.commit.pending.extend(changes);
+                    self.commit.core.stage(changes, None, notes);
                     self.count_silence(s, &req);
                 }
                 Outcome::Reply(a) if a.probe && self.pinger.is_some() => {
@@ -439,28 +386,30 @@ impl DhcpTask {
                     self.send(&mut a, &env, out);
                 }
                 Outcome::Reply(a) => {
-                    self.note(&a.changes, &req, &a.options);
-                    self.commit.pending.extend(a.changes.iter().cloned());
-                    self.commit.pending_replies.push((a, env));
+                    let notes = self.notes(&a.changes, &req, &a.options);
+                    let changes = a.changes.clone();
+                    self.commit.core.stage(changes, Some((a, env)), notes);
                 }
             }
         }
     }
 
-    /// Starts a commit of everything pending, unless one is in flight.
+    /// Starts a write of everything staged, when the commit rules allow.
     fn kick_commit(&mut self) {
-        let now = tokio::time::Instant::now();
-        if !self.commit.may_start(now) {
-            return; // if held back, the `due` branch of `run` comes back
-        }
         let Some(mut store) = self.store.take() else {
-            return;
+            return; // a write is in flight
         };
-        self.commit.not_before = Some(now + COMMIT_SPACING);
-        for c in self.commit.pending.drain(..) {
+        let Some(changes) = self
+            .commit
+            .core
+            .poll_write(Mono::now(), self.server.undo_mark())
+        else {
+            self.store = Some(store);
+            return; // if held back, `poll_timeout` brings `run` back
+        };
+        for c in changes {
             store.stage(&c);
         }
-        self.commit.pending.shrink_to(PENDING_KEEP);
         // Compaction rewrites every lease: it runs on the writer thread
         // too, after the commit, from a copy of the state as of now (which
         // includes every change just staged): the packed leases, one
@@ -468,10 +417,8 @@ impl DhcpTask {
         let snapshot: Option<Vec<PackedLease>> = store
             .needs_compaction(self.server.db().len())
             .then(|| self.server.db().snapshot());
-        self.commit.inflight_replies = std::mem::take(&mut self.commit.pending_replies);
-        self.commit.inflight_notes = std::mem::take(&mut self.commit.pending_notes);
         self.commit.compacting = snapshot.is_some();
-        self.commit.inflight = Some(tokio::task::spawn_blocking(move || {
+        self.commit.writing = Some(tokio::task::spawn_blocking(move || {
             let r = store.commit();
             if let (Ok(()), Some(leases)) = (&r, snapshot)
                 && let Err(e) = store.compact(leases.iter().map(PackedLease::to_lease))
@@ -482,78 +429,99 @@ impl DhcpTask {
         }));
     }
 
-    /// A commit ended: send its replies (or withhold them), publish names.
+    /// A write ended: send its replies and tell the hook, or withhold
+    /// them and roll memory back to the disk; publish names.
     fn commit_finished(
         &mut self,
         done: Result<(LeaseStore, std::io::Result<()>), tokio::task::JoinError>,
         out: &mut Vec<u8>,
+        send: bool,
     ) {
-        self.commit.inflight = None;
+        self.commit.writing = None;
         let compacted = std::mem::take(&mut self.commit.compacting);
-        let replies = std::mem::take(&mut self.commit.inflight_replies);
-        let (store, result) = match done {
-            Ok(x) => x,
+        let result = match done {
+            Ok((store, r)) => {
+                self.store = Some(store);
+                r.map_err(|e| e.to_string())
+            }
             Err(e) => {
                 // The writer thread died: nothing can be stored any more.
-                event!(Error, "dhcp.lease_store_lost", "error={e:?}");
-                return;
+                event!(Error, "dhcp.lease_store_lost", "error={e}");
+                Err(e.to_string())
             }
         };
-        self.store = Some(store);
         if compacted {
             // The copy of every lease it wrote is gone: give the pages back.
             crate::memory::trim();
         }
-        match result {
-            Ok(()) => {
-                for (mut a, env) in replies {
-                    self.log_reply(&a);
-                    self.send(&mut a, &env, out);
+        let error = result.as_ref().err().cloned();
+        match self.commit.core.handle_written(Mono::now(), result) {
+            Written::Durable {
+                replies,
+                notes,
+                undo_mark,
+                recovered,
+            } => {
+                self.server.committed(undo_mark);
+                if let Some(b) = recovered {
+                    event!(
+                        Warn,
+                        "dhcp.lease_commit_recovered",
+                        "failed_commits={} withheld={} rolled_back={} for_ms={}",
+                        b.failures,
+                        b.withheld,
+                        b.rolled_back,
+                        Mono::now().since(b.since).as_millis()
+                    );
                 }
-                self.tell_hook(Flight::Inflight);
+                if send {
+                    for (mut a, env) in replies {
+                        self.log_reply(&a);
+                        self.send(&mut a, &env, out);
+                    }
+                }
+                if let Some(h) = &self.hook {
+                    for n in notes {
+                        let _ = h.send(n);
+                    }
+                }
             }
-            Err(e) => {
-                // Our disk's fault: log loudly, withhold every reply of the
-                // batch; the clients will retry. The hook hears nothing of
-                // changes that are not on disk.
-                self.commit.inflight_notes.clear();
+            Written::Failed {
+                withheld,
+                changes,
+                first,
+            } => {
+                // Our disk's fault: withhold every reply not yet sent and
+                // undo the bindings, so memory holds what the disk holds;
+                // the clients will retry. The hook hears nothing of them.
+                let undone = self.server.roll_back();
                 self.counters.commit_failed.inc();
-                event!(
-                    Error,
-                    "dhcp.lease_commit_failed",
-                    "error={e:?} withheld={}",
-                    replies.len()
-                );
+                if first {
+                    event!(
+                        Error,
+                        "dhcp.lease_commit_failed",
+                        "error=\"{}\" withheld={withheld} changes={changes} undone={undone} \
+                         note=\"replies withheld and bindings undone until writes succeed; logged once per run of failures\"",
+                        error.unwrap_or_default()
+                    );
+                }
             }
+            Written::Unexpected => {}
         }
         self.publish_hosts();
     }
 
-    /// Queues `dhcp-script` notes for `changes`, to go out with their
-    /// commit (nothing when no script is configured).
-    fn note(&mut self, changes: &[Change], req: &Req, reply_options: &[(u8, Vec<u8>)]) {
+    /// `dhcp-script` notes for `changes`, to go out with their commit
+    /// (none when no script is configured).
+    fn notes(&self, changes: &[Change], req: &Req, reply_options: &[(u8, Vec<u8>)]) -> Vec<Note> {
         if self.hook.is_none() || changes.is_empty() {
-            return;
+            return Vec::new();
         }
         let ctx = Context::of(req, reply_options);
-        for c in changes {
-            self.commit
-                .pending_notes
-                .push(Note::Committed(c.clone(), Some(Box::new(ctx.clone()))));
-        }
-    }
-
-    /// A commit succeeded: its notes go to the hook task.
-    fn tell_hook(&mut self, which: Flight) {
-        let notes = match which {
-            Flight::Inflight => std::mem::take(&mut self.commit.inflight_notes),
-            Flight::Pending => std::mem::take(&mut self.commit.pending_notes),
-        };
-        if let Some(h) = &self.hook {
-            for n in notes {
-                let _ = h.send(n);
-            }
-        }
+        changes
+            .iter()
+            .map(|c| Note::Committed(c.clone(), Some(Box::new(ctx.clone()))))
+            .collect()
     }
 
     fn log_reply(&self, a: &Answer) {
@@ -838,8 +806,9 @@ pub fn process_datagram(
 ) -> Option<Outcome> {
     let pkt = Packet::decode(bytes).ok()?;
     let req = to_req(&pkt, env);
-    let o = server.handle(now, &req);
-    let mut o = o;
+    let mut o = server.handle(now, &req);
+    // As if every change were written at once: nothing to undo later.
+    server.committed(server.undo_mark());
     if let Outcome::Reply(a) = &mut o {
         encode_answer(a, out).ok()?;
     }
@@ -848,7 +817,7 @@ pub fn process_datagram(
 
 /// The end of the commit in flight; pending forever when there is none.
 async fn commit_done(
-    h: &mut Option<tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>>,
+    h: &mut Option<Writing>,
 ) -> Result<(LeaseStore, std::io::Result<()>), tokio::task::JoinError> {
     match h {
         Some(h) => h.await,
@@ -860,14 +829,6 @@ async fn commit_done(
 async fn ping_readable(p: &Option<Pinger>) -> std::io::Result<()> {
     match p {
         Some(p) => p.readable().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sleeps until `at`, or forever when there is nothing to wait for.
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -928,24 +889,6 @@ pub fn rai_suboption(rai: &[u8], code: u8) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commits_are_spaced_under_load_but_never_held_when_idle() {
-        let t0 = tokio::time::Instant::now();
-        let mut c = Commit::default();
-        // Nothing pending: nothing to start, nothing due.
-        assert!(!c.may_start(t0));
-        assert_eq!(c.due(), None);
-        c.pending.push(Change::Remove(Ipv4Addr::new(10, 0, 0, 1)));
-        // The first change after a quiet spell commits at once.
-        assert!(c.may_start(t0));
-        // Just after a commit started: held back until the spacing passed,
-        // and the task is told when.
-        c.not_before = Some(t0 + COMMIT_SPACING);
-        assert!(!c.may_start(t0 + COMMIT_SPACING / 2));
-        assert_eq!(c.due(), Some(t0 + COMMIT_SPACING));
-        assert!(c.may_start(t0 + COMMIT_SPACING));
-    }
 
     #[test]
     fn relay_suboptions() {

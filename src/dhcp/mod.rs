@@ -13,6 +13,7 @@
 
 pub mod allocate;
 pub mod binding;
+pub mod commit;
 pub mod config;
 pub mod driver;
 pub mod gate;

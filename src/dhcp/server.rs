@@ -4,8 +4,11 @@
 //! [`Outcome`]: silence (with the reason, for counters) or a reply plus the
 //! lease changes that must be durable **before** the reply is sent (design
 //! §5: the driver commits the batch, then sends). Bindings are updated in
-//! memory at once; if the commit fails the driver drops the reply, so no
-//! ACK ever leaves for a lease that is not on disk.
+//! memory at once and each change is remembered until the driver reports
+//! its commit durable ([`Server::committed`]); if the commit fails the
+//! driver drops the reply and the bindings go back to what is on disk
+//! ([`Server::roll_back`]), so no ACK ever leaves for a lease that is not
+//! on disk and no binding stays that the disk does not hold.
 //!
 //! | message | RFC 2131 | handled by |
 //! |---|---|---|
@@ -232,6 +235,12 @@ pub struct Server {
     offer_of: HashMap<ClientKey, Ipv4Addr>,
     /// What the last published host table was built from.
     hosts: Option<HostsBuilt>,
+    /// Every binding changed since the last durable commit, oldest first:
+    /// the address and what it held before. A failed commit undoes them
+    /// ([`Server::roll_back`]), so memory never keeps what the disk lost.
+    undo: Vec<(Ipv4Addr, Option<Lease>)>,
+    /// The undo position of `undo[0]` (positions only grow).
+    undo_base: u64,
 }
 
 /// See [`Server::refresh_host_table`].
@@ -258,7 +267,69 @@ impl Server {
             holds: Holds::default(),
             offer_of: HashMap::new(),
             hosts: None,
+            undo: Vec::new(),
+            undo_base: 0,
         }
+    }
+
+    /// Binds `lease`, remembering what it displaced for [`Server::roll_back`];
+    /// returns the displaced bindings like [`LeaseDb::insert`].
+    fn bind(&mut self, lease: Lease) -> Vec<Lease> {
+        let ip = lease.ip;
+        let before = self.db.get(ip).map(|l| l.to_lease());
+        let displaced = self.db.insert(lease);
+        self.undo.push((ip, before));
+        // Undone after the entry above is: the client's old binding comes
+        // back first (taking the client off `ip`), then `ip` gets its own.
+        self.undo.extend(
+            displaced
+                .iter()
+                .filter(|d| d.ip != ip)
+                .map(|d| (d.ip, Some(d.clone()))),
+        );
+        displaced
+    }
+
+    /// Removes the binding of `ip`, remembering it for [`Server::roll_back`].
+    fn unbind(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let old = self.db.remove(ip);
+        if let Some(l) = &old {
+            self.undo.push((ip, Some(l.clone())));
+        }
+        old
+    }
+
+    /// The undo position after the last change: a commit of everything
+    /// staged so far is durable up to here.
+    pub fn undo_mark(&self) -> u64 {
+        self.undo_base + self.undo.len() as u64
+    }
+
+    /// The changes up to `mark` are on disk: they can no longer be undone.
+    pub fn committed(&mut self, mark: u64) {
+        let n = mark
+            .saturating_sub(self.undo_base)
+            .min(self.undo.len() as u64);
+        self.undo.drain(..n as usize);
+        self.undo_base += n;
+        if self.undo.capacity() > 1024 && self.undo.capacity() > 4 * self.undo.len() {
+            self.undo.shrink_to_fit();
+        }
+    }
+
+    /// A commit failed: every binding changed since the last durable
+    /// commit goes back to what it was (design §5, "memory follows the
+    /// disk"), newest first. Returns how many changes were undone.
+    pub fn roll_back(&mut self) -> usize {
+        let n = self.undo.len();
+        while let Some((ip, before)) = self.undo.pop() {
+            self.db.remove(ip);
+            if let Some(l) = before {
+                self.db.insert(l);
+            }
+        }
+        self.undo_base += n as u64;
+        n
     }
 
     /// Applies a reloaded config, keeping every binding.
@@ -623,11 +694,11 @@ impl Server {
                 .map(|l| l.to_lease());
             if let Some(mut l) = clash {
                 l.hostname = None;
-                self.db.insert(l.clone());
+                self.bind(l.clone());
                 changes.push(Change::Upsert(l));
             }
         }
-        for old in self.db.insert(lease.clone()) {
+        for old in self.bind(lease.clone()) {
             changes.push(Change::Remove(old.ip));
         }
         changes.push(Change::Upsert(lease));
@@ -708,7 +779,7 @@ impl Server {
             .insert(ip, now.mono + self.plan.decline_time);
         self.drop_offer(&key);
         self.holds.unoffer(ip);
-        let changes = match self.db.remove(ip) {
+        let changes = match self.unbind(ip) {
             Some(_) => vec![Change::Remove(ip)],
             None => Vec::new(),
         };
@@ -727,7 +798,7 @@ impl Server {
             Some(l) if l.is_client(&key) && l.is_active(now.wall) => {
                 let mut l = l.to_lease();
                 l.expires = UnixTime(now.wall.0.max(1));
-                self.db.insert(l.clone());
+                self.bind(l.clone());
                 Outcome::Store(vec![Change::Upsert(l)], Silence::NoReplyNeeded)
             }
             _ => Outcome::Silent(Silence::NoRecord),
