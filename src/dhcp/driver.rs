@@ -212,12 +212,15 @@ fn now() -> Now {
 
 impl DhcpTask {
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), TaskError> {
+        self.server.handle_timeout(now());
         self.publish_hosts();
         self.publish_counts();
         let mut buf = vec![0u8; 65_536];
         let mut out = Vec::with_capacity(1500);
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Metrics only: the per-pool address counts (one pass over the
+        // leases) and the heap trim; the core's deadlines are its own.
+        let mut counts = tokio::time::interval(Duration::from_secs(1));
+        counts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.wait() => break,
@@ -231,11 +234,12 @@ impl DhcpTask {
                     self.commit_finished(done, &mut out, true);
                     self.kick_commit();
                 }
-                _ = tick.tick() => {
-                    let n = now();
-                    self.server.tick(n);
+                _ = sleep_until_mono(self.server.poll_timeout()) => {
+                    self.server.handle_timeout(now());
                     // A named lease ran out: its name leaves DNS.
                     self.publish_hosts();
+                }
+                _ = counts.tick() => {
                     self.publish_counts();
                     if std::mem::take(&mut self.commit.busy) {
                         // Replies queued behind a slow fsync, offers and

@@ -22,11 +22,10 @@
 //!
 //! Replies are addressed per §4.1 ([`destination`]).
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::allocate::{Ask, Holds, LeaseDb, Source, available, choose};
+use super::allocate::{Ask, Holds, LeaseDb, Source, available, choose, reclaim};
 use super::binding::{ClientKey, HwAddr, Lease};
 use super::config::{Boot, DhcpConfig, HostCfg, LeaseTime};
 use super::host_table::HostTable;
@@ -230,9 +229,8 @@ pub struct Server {
     plan: Plan,
     db: LeaseDb,
     holds: Holds,
-    /// Outstanding offer per client, to release it on a SELECTING for
-    /// another server (RFC 2131 §4.3.2).
-    offer_of: HashMap<ClientKey, Ipv4Addr>,
+    /// The last `now` given, to turn wall-clock deadlines into [`Mono`].
+    seen: Option<Now>,
     /// What the last published host table was built from.
     hosts: Option<HostsBuilt>,
     /// Every binding changed since the last durable commit, oldest first:
@@ -252,6 +250,9 @@ struct HostsBuilt {
     valid_until: Option<UnixTime>,
 }
 
+/// How long a wall-clock deadline is trusted before it is re-read.
+const WALL_RECHECK: Duration = Duration::from_secs(60);
+
 /// The result of identifying the client of a request.
 struct Client {
     key: ClientKey,
@@ -265,7 +266,7 @@ impl Server {
             plan,
             db: LeaseDb::from_leases(leases),
             holds: Holds::default(),
-            offer_of: HashMap::new(),
+            seen: None,
             hosts: None,
             undo: Vec::new(),
             undo_base: 0,
@@ -344,7 +345,7 @@ impl Server {
 
     /// Addresses under DECLINE (or ping-conflict) quarantine.
     pub fn quarantined(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        self.holds.quarantine.keys().copied()
+        self.holds.quarantined_addrs().map(|(ip, _)| ip)
     }
 
     pub fn db(&self) -> &LeaseDb {
@@ -354,8 +355,8 @@ impl Server {
     /// The one entry point.
     pub fn handle(&mut self, now: Now, req: &Req) -> Outcome {
         // Expired offers and quarantines are ignored by every check (their
-        // deadline is compared with `now`) and swept by `tick`, not here:
-        // a sweep per packet is O(offers) and a DISCOVER flood makes that big.
+        // deadline is compared with `now`) and swept by `handle_timeout`.
+        self.seen = Some(now);
         match req.msg {
             MsgType::Discover => self.discover(now, req),
             MsgType::Request => {
@@ -487,15 +488,10 @@ impl Server {
             && self.db.active_count(now.wall) >= self.plan.lease_max as usize
     }
 
-    /// Drops the client's outstanding offer, if the hold on that address
-    /// is still its own (an expired offer's address may since have been
-    /// offered to someone else, whose hold must stay).
+    /// Drops the client's outstanding offer (only its own: the offers
+    /// index keeps one offer per client and per address).
     fn drop_offer(&mut self, key: &ClientKey) {
-        if let Some(ip) = self.offer_of.remove(key)
-            && self.holds.offers.get(&ip).is_some_and(|(k, _)| k == key)
-        {
-            self.holds.unoffer(ip);
-        }
+        self.holds.offers.withdraw(key);
     }
 
     // ---- §4.3.1 DHCPDISCOVER -------------------------------------------
@@ -516,24 +512,31 @@ impl Server {
             key: &c.key,
             reserved: Self::reserved_ip(&c, subnet),
             requested: req.requested,
-            offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
         };
-        let Some((ip, src)) = choose(subnet, &self.plan.reservations, &self.db, &self.holds, &ask)
-        else {
+        let res = &self.plan.reservations;
+        let Some((ip, src)) = choose(subnet, res, &self.db, &self.holds, &ask).or_else(|| {
+            reclaim(
+                subnet,
+                res,
+                &self.db,
+                &self.holds,
+                &ask,
+                self.plan.offer_time,
+            )
+            .map(|ip| (ip, Source::Reclaimed))
+        }) else {
             return Outcome::Silent(Silence::PoolExhausted);
         };
         let lease = self.lease_time(subnet, ip, &c);
         // Offers live in memory only, briefly: a DISCOVER flood cannot
         // exhaust the pool or write to flash.
         let until = now.mono + self.plan.offer_time;
-        self.drop_offer(&c.key);
-        self.offer_of.insert(c.key.clone(), ip);
-        self.holds.offer(ip, c.key.clone(), until);
+        self.holds.offers.offer(ip, c.key.clone(), until);
         let subnet = &self.plan.subnets[si];
         let mut answer = self.answer(req, subnet, &c, MsgType::Offer, ip, Some(lease), Vec::new());
-        answer.probe = matches!(src, Source::Hashed | Source::Requested)
+        answer.probe = matches!(src, Source::Hashed | Source::Requested | Source::Reclaimed)
             && self.db.get(ip).is_none_or(|l| !l.is_client(&c.key));
         Outcome::Reply(answer)
     }
@@ -542,14 +545,8 @@ impl Server {
     /// host uses it without a lease. It is quarantined like a DECLINEd
     /// address (RFC 2131 §2.2, §4.3.3) and any offer of it is dropped.
     pub fn mark_in_use(&mut self, now: Now, ip: Ipv4Addr) {
-        self.holds
-            .quarantine
-            .insert(ip, now.mono + self.plan.decline_time);
-        if let Some((key, _)) = self.holds.unoffer(ip)
-            && self.offer_of.get(&key) == Some(&ip)
-        {
-            self.offer_of.remove(&key);
-        }
+        self.holds.quarantine(ip, now.mono + self.plan.decline_time);
+        self.holds.offers.unoffer(ip);
     }
 
     // ---- §4.3.2 DHCPREQUEST ----------------------------------------------
@@ -612,7 +609,6 @@ impl Server {
             key: &c.key,
             reserved,
             requested: Some(ip),
-            offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
         };
@@ -645,7 +641,7 @@ impl Server {
             .name
             .clone()
             .or_else(|| current.and_then(|l| l.hostname().map(str::to_string)));
-        let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == c.key);
+        let offered = self.holds.offers.is_offered_to(ip, &c.key);
         if self.db.held_by_other(ip, &c.key, now.wall) {
             // Design §4: an address another client holds is NAKed.
             return self.nak_or_silent(req, "address is leased to another client", true);
@@ -770,15 +766,13 @@ impl Server {
         }
         let key = ClientKey::new(req.client_id.as_deref(), req.hw);
         let bound = self.db.get(ip).is_some_and(|l| l.is_client(&key));
-        let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == key);
+        let offered = self.holds.offers.is_offered_to(ip, &key);
         if !(bound || offered) {
             return Outcome::Silent(Silence::NoRecord);
         }
-        self.holds
-            .quarantine
-            .insert(ip, now.mono + self.plan.decline_time);
+        self.holds.quarantine(ip, now.mono + self.plan.decline_time);
         self.drop_offer(&key);
-        self.holds.unoffer(ip);
+        self.holds.offers.unoffer(ip);
         let changes = match self.unbind(ip) {
             Some(_) => vec![Change::Remove(ip)],
             None => Vec::new(),
@@ -957,12 +951,35 @@ impl Server {
         d
     }
 
-    /// Drops expired offers and quarantines; call from the driver's timer.
-    pub fn tick(&mut self, now: Now) {
+    /// When [`Server::handle_timeout`] has work: an offer or a quarantine
+    /// ends, or a named lease expires (its name leaves DNS: the driver
+    /// refreshes the host table after the timeout). Offers and quarantines
+    /// end within the second after their deadline (every check compares
+    /// deadlines with `now`, so a late sweep frees nothing late; a flood
+    /// of offers makes one wake-up a second, not one per offer). A lease
+    /// expiry is a wall-clock time: it is re-read at least once a minute,
+    /// so a stepped clock delays a name's removal by a minute at most.
+    pub fn poll_timeout(&self) -> Option<Mono> {
+        let holds = self
+            .holds
+            .next_deadline()
+            .map(|t| Mono(t.0.div_ceil(1000).saturating_mul(1000)));
+        let names = self.seen.and_then(|n| {
+            let until = self.hosts?.valid_until?;
+            let wait = Duration::from_secs(until.0.saturating_sub(n.wall.0)).min(WALL_RECHECK);
+            // Passed already: nothing until the table is rebuilt.
+            (until > n.wall).then_some(n.mono + wait)
+        });
+        match (holds, names) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Ends the offers and quarantines due by `now` (O(ended)).
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.seen = Some(now);
         self.holds.expire(now.mono);
-        self.offer_of
-            .retain(|_, ip| self.holds.offers.contains_key(ip));
-        super::allocate::shrink(&mut self.offer_of);
     }
 
     /// The domain name (option 15) a client at `ip` is given, as its
@@ -1059,6 +1076,7 @@ pub fn source_name(s: Source) -> &'static str {
         Source::Previous => "previous",
         Source::Requested => "requested",
         Source::Hashed => "hashed",
+        Source::Reclaimed => "reclaimed offer",
     }
 }
 

@@ -409,27 +409,60 @@ fn configured_t1_t2_boot_fields_and_the_vip_as_server_id() {
 
 #[test]
 fn an_offer_holds_its_address_for_offer_time_only() {
+    // Two clients, two addresses, and nobody else asking.
     let mut s = server(plan_with((100, 101), &[], &[]));
     let a = offer(s.handle(at(0), &discover(1))).yiaddr;
     let b = offer(s.handle(at(100), &discover(2))).yiaddr;
     assert_ne!(a, b);
+    s.handle_timeout(at(29_999));
+    assert_eq!(s.holds.offers.len(), 2);
+    // Client 1's offer (t = 0) ends at t = 30 s, client 2's at 30.1 s;
+    // the timer says when.
+    assert_eq!(s.poll_timeout(), Some(Mono(30_000)));
+    s.handle_timeout(at(30_000));
+    assert_eq!(s.holds.offers.of_client(&ClientKey::Hw(mac(1))), None);
+    assert_eq!(s.holds.offers.of_client(&ClientKey::Hw(mac(2))), Some(b));
+    // Rounded up to the whole second: one wake-up per second at most.
+    assert_eq!(s.poll_timeout(), Some(Mono(31_000)));
+    s.handle_timeout(at(31_000));
+    assert!(s.holds.offers.is_empty());
+    assert_eq!(s.poll_timeout(), None);
+    assert!(s.db().is_empty());
+}
+
+/// Issue 17, item 3: when the pool is exhausted, the oldest outstanding
+/// offer goes to the new client, but never one younger than OFFER_GUARD
+/// (its client is about to REQUEST it).
+#[test]
+fn an_exhausted_pool_reclaims_the_oldest_offer_but_never_a_fresh_one() {
+    let mut s = server(plan_with((100, 101), &[], &[]));
+    let a = offer(s.handle(at(0), &discover(1))).yiaddr;
+    let b = offer(s.handle(at(100), &discover(2))).yiaddr;
+    assert_ne!(a, b);
+    // Both offers are younger than two seconds: client 3 waits.
     assert_eq!(
         s.handle(at(200), &discover(3)),
         silent(Silence::PoolExhausted)
     );
     assert_eq!(
-        s.handle(at(29_999), &discover(3)),
+        s.handle(at(1_999), &discover(3)),
         silent(Silence::PoolExhausted)
     );
-    // Client 1's offer (t = 0) ends at t = 30 s: its address goes to client 3.
-    assert_eq!(offer(s.handle(at(30_000), &discover(3))).yiaddr, a);
+    // Client 1's offer (t = 0) is the oldest and two seconds old: it goes
+    // to client 3, and is probed like any new address.
+    let o = offer(s.handle(at(2_000), &discover(3)));
+    assert_eq!((o.yiaddr, o.probe), (a, true));
+    // Client 1 REQUESTs it late: NAKed, it starts over (RFC 2131 §4.3.2).
+    nak(s.handle(at(2_050), &selecting(1, a)));
+    // Client 3's fresh offer is safe; client 2's (t = 0.1 s) goes at 2.1 s.
     assert_eq!(
-        s.handle(at(30_050), &discover(1)),
+        s.handle(at(2_060), &discover(1)),
         silent(Silence::PoolExhausted)
     );
-    // Client 2's hold (t = 0.1 s) ends at 30.1 s.
-    assert_eq!(offer(s.handle(at(30_100), &discover(1))).yiaddr, b);
-    assert!(s.db().is_empty());
+    assert_eq!(offer(s.handle(at(2_100), &discover(1))).yiaddr, b);
+    // Client 3 REQUESTs its offer: ACKed.
+    assert_eq!(ack(s.handle(at(2_200), &selecting(3, a))).yiaddr, a);
+    assert_eq!(s.db().len(), 1);
 }
 
 #[test]
@@ -459,8 +492,9 @@ fn a_discover_flood_stores_nothing_and_locks_out_neither_reservations_nor_later_
         }
         assert!(s.db().active_count(now.wall) <= 1);
     }
-    // Offers at t = 0 and, when those ran out, at t = 30 s: ten each.
-    assert_eq!((offers, exhausted), (20, 9_980));
+    // Ten offers at t = 0; then each offer, once two seconds old, goes to
+    // the next DISCOVER (reclaimed): ten every two seconds.
+    assert_eq!((offers, exhausted), (300, 9_700));
     assert_eq!(s.db().len(), 1, "only the reservation's lease was stored");
     // After the flood the held addresses come back within offer_time.
     let a = dora(&mut s, at(60_000 + 30_000), 7);
@@ -499,10 +533,7 @@ fn selecting_with_our_id_is_acked_and_recorded() {
     assert_eq!(a.changes, vec![Change::Upsert(want.clone())]);
     assert_eq!(s.db().get(y).map(PackedLease::to_lease), Some(want.clone()));
     assert_eq!(s.db().active_count(at(1500).wall), 1);
-    assert!(
-        s.holds.offers.is_empty() && s.offer_of.is_empty(),
-        "the offer became the binding"
-    );
+    assert!(s.holds.offers.is_empty(), "the offer became the binding");
     // A retransmitted REQUEST is ACKed again with the same binding.
     let a = ack(s.handle(at(1500), &r));
     assert_eq!(a.changes, vec![Change::Upsert(want)]);
@@ -1823,21 +1854,24 @@ fn check_step(
     }
     assert!(s.db().active_count(now.wall) <= lease_max);
     // Expired offers hold nothing (every check compares their deadline
-    // with now) and are swept by tick(); only live ones must be consistent.
-    for (ip, (k, _)) in s
-        .holds
-        .offers
-        .iter()
-        .filter(|(_, (_, until))| *until > now.mono)
-    {
-        assert!(
-            !s.db().held_by_other(*ip, k, now.wall),
-            "{ip} offered to {k:?} but bound to another"
+    // with now) and are swept by handle_timeout(); only live ones must be
+    // consistent, and the index agrees with itself.
+    for (ip, k, until) in s.holds.offers.iter() {
+        assert_eq!(
+            s.holds.offers.of_client(k),
+            Some(ip),
+            "one offer per client"
         );
+        if until > now.mono {
+            assert!(
+                !s.db().held_by_other(ip, k, now.wall),
+                "{ip} offered to {k:?} but bound to another"
+            );
+        }
     }
-    for (ip, until) in &s.holds.quarantine {
-        if *until > now.mono {
-            assert!(s.db().get(*ip).is_none(), "{ip} bound while quarantined");
+    for (ip, until) in s.holds.quarantined_addrs() {
+        if until > now.mono {
+            assert!(s.db().get(ip).is_none(), "{ip} bound while quarantined");
         }
     }
 }
@@ -2018,4 +2052,98 @@ fn a_rollback_stops_at_the_last_durable_commit() {
     s.committed(s.undo_mark());
     assert_eq!(s.roll_back(), 0);
     assert_eq!(bindings(&s).len(), 3);
+}
+
+/// Issue 17, item 3, as the lab saw it: 30 DISCOVERs a second from
+/// random MACs (which never REQUEST) hold the relayed pool of 191
+/// addresses in offers; 60 real clients arrive meanwhile, one every half
+/// second, and each REQUESTs its offer 20 ms after it (and, when it gets
+/// none, DISCOVERs again after 4, 8, 16, 32 and 64 s, RFC 2131 §4.1).
+/// Every real client gets an address, within its first DISCOVER.
+#[test]
+fn a_discover_only_flood_does_not_starve_clients_that_request() {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut s = server(plan());
+    let relayed = |r: Req| Req { giaddr: RELAY, ..r };
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // (time in ms, client, what, address, try): what 0 = DISCOVER, 1 =
+    // REQUEST of the address.
+    type Event = (u64, u32, u8, Ipv4Addr, u32);
+    const REAL: u32 = 60;
+    let mut events: BinaryHeap<Reverse<Event>> = BinaryHeap::new();
+    for c in 0..REAL {
+        events.push(Reverse((10_000 + u64::from(c) * 500, c, 0, ZERO, 0)));
+    }
+    let mut next_flood = 0u64;
+    let mut first_try: HashMap<u32, u64> = HashMap::new();
+    let mut acked: HashMap<u32, (Ipv4Addr, u64)> = HashMap::new();
+    let mut flood_offers = 0;
+    let end = 200_000;
+    let mut t = 0;
+    while t < end {
+        let real_at = events.peek().map_or(u64::MAX, |Reverse(e)| e.0);
+        let timer_at = s.poll_timeout().map_or(u64::MAX, |m| m.0);
+        t = next_flood.min(real_at).min(timer_at);
+        if t >= end {
+            break;
+        }
+        if timer_at == t {
+            s.handle_timeout(at(t));
+        }
+        if next_flood == t {
+            // A random MAC: never the same client twice.
+            let n = 0x4000_0000 | (rnd() as u32 & 0x3fff_ffff);
+            if let Outcome::Reply(_) = s.handle(at(t), &relayed(discover(n))) {
+                flood_offers += 1;
+            }
+            next_flood += 33;
+        }
+        if real_at == t {
+            let Reverse((_, c, what, ip, k)) = events.pop().unwrap();
+            first_try.entry(c).or_insert(t);
+            if what == 0 {
+                match s.handle(at(t), &relayed(discover(c))) {
+                    Outcome::Reply(a) => {
+                        events.push(Reverse((t + 20, c, 1, offer(Outcome::Reply(a)).yiaddr, k)))
+                    }
+                    // Gives up after the sixth DISCOVER.
+                    Outcome::Silent(Silence::PoolExhausted) => {
+                        if k < 5 {
+                            events.push(Reverse((t + (4_000 << k), c, 0, ZERO, k + 1)))
+                        }
+                    }
+                    other => panic!("client {c} at {t} ms: {other:?}"),
+                }
+            } else {
+                let a = ack(s.handle(at(t), &relayed(selecting(c, ip))));
+                assert_eq!(a.yiaddr, ip);
+                acked.insert(c, (ip, t - first_try[&c]));
+            }
+        }
+    }
+    let longest = acked.values().map(|(_, w)| *w).max().unwrap_or(0);
+    assert!(
+        flood_offers > 191,
+        "the flood fills the pool: {flood_offers}"
+    );
+    assert_eq!(
+        acked.len(),
+        REAL as usize,
+        "{} of {REAL} real clients got an address (longest wait {longest} ms)",
+        acked.len()
+    );
+    // No address twice.
+    let distinct: std::collections::HashSet<Ipv4Addr> = acked.values().map(|(ip, _)| *ip).collect();
+    assert_eq!(distinct.len(), REAL as usize);
+    assert!(
+        longest < 1_000,
+        "each within its first DISCOVER: {longest} ms"
+    );
 }
