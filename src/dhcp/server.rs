@@ -124,6 +124,29 @@ pub enum Destination {
     Hardware(Ipv4Addr, HwAddr),
 }
 
+/// Where a reply leaves from, as the source a quinn-proto `Transmit`
+/// carries: the driver needs nothing else to send it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The address it is sent from: our server identifier (option 54), so
+    /// the client hears the server it will talk to (the VIP in a pair).
+    pub addr: Ipv4Addr,
+    /// For a reply on the link (broadcast, or unicast to a client without
+    /// an address yet, RFC 2131 §4.1) the interface the request came in
+    /// by; 0 for a routed one (to a relay, or to the client's `ciaddr`).
+    pub ifindex: u32,
+}
+
+impl Origin {
+    fn of(addr: Ipv4Addr, to: &Destination, req: &Req) -> Origin {
+        let ifindex = match to {
+            Destination::Broadcast | Destination::Hardware(..) => req.ifindex.unwrap_or(0),
+            Destination::Relay(_) | Destination::Client(_) => 0,
+        };
+        Origin { addr, ifindex }
+    }
+}
+
 /// Why nothing was sent; each one is a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Silence {
@@ -171,6 +194,7 @@ pub struct Answer {
     /// In send order; 82 is moved last by the encoder.
     pub options: Vec<(u8, Vec<u8>)>,
     pub to: Destination,
+    pub origin: Origin,
     pub max_len: usize,
     pub changes: Vec<Change>,
     /// An OFFER of an address this client never held: with `dhcp-ping`
@@ -734,6 +758,7 @@ impl Server {
         } else {
             (Destination::Relay(req.giaddr), req.flags | FLAG_BROADCAST)
         };
+        let origin = Origin::of(sid, &to, req);
         Outcome::Reply(Answer {
             msg: MsgType::Nak,
             xid: req.xid,
@@ -747,6 +772,7 @@ impl Server {
             file: None,
             options,
             to,
+            origin,
             max_len: req.max_len,
             changes: Vec::new(),
             probe: false,
@@ -879,6 +905,7 @@ impl Server {
             options.push((82, ri.clone()));
         }
         let to = destination(req, msg, yiaddr);
+        let origin = Origin::of(sid, &to, req);
         let (siaddr, sname, file) = match &self.plan.boot {
             Some(b) => (
                 b.server_addr.unwrap_or(sid),
@@ -904,6 +931,7 @@ impl Server {
             file,
             options,
             to,
+            origin,
             max_len: req.max_len,
             changes,
             probe: false,

@@ -2147,3 +2147,55 @@ fn a_discover_only_flood_does_not_starve_clients_that_request() {
         "each within its first DISCOVER: {longest} ms"
     );
 }
+
+/// A reply says where it leaves from (design §3, like quinn-proto's
+/// `Transmit`): our identifier as the source address, and the arrival
+/// interface for a reply on the link; routed replies leave the interface
+/// to the routing table.
+#[test]
+fn a_reply_carries_the_address_and_interface_it_leaves_from() {
+    let on_link = |ifindex| Origin { addr: ME, ifindex };
+    let mut s = server(plan());
+    // Broadcast DISCOVER on the local link: OFFER to the hardware address.
+    let o = offer(s.handle(secs(1), &discover(1)));
+    assert!(matches!(o.to, Destination::Hardware(..)));
+    assert_eq!(o.origin, on_link(2));
+    let a = ack(s.handle(secs(1), &selecting(1, o.yiaddr)));
+    assert_eq!(a.origin, on_link(2));
+    // RENEWING, unicast to ciaddr: routed.
+    let a = ack(s.handle(secs(2), &renewing(1, o.yiaddr)));
+    assert_eq!(
+        (a.to.clone(), a.origin),
+        (Destination::Client(o.yiaddr), on_link(0))
+    );
+    // A NAK is broadcast on the link it came by.
+    let n = nak(s.handle(secs(3), &selecting(2, net9(50))));
+    assert_eq!(
+        (n.to.clone(), n.origin),
+        (Destination::Broadcast, on_link(2))
+    );
+    // Relayed: to the relay, routed.
+    let r = Req {
+        giaddr: RELAY,
+        ..discover(3)
+    };
+    let o = offer(s.handle(secs(4), &r));
+    assert_eq!(
+        (o.to.clone(), o.origin),
+        (Destination::Relay(RELAY), on_link(0))
+    );
+    // With a VIP on the subnet, the replies leave from the VIP.
+    let vip = lan(254);
+    let mut p = plan();
+    p.subnets[0].vip = Some(vip);
+    let mut s = server(p);
+    let o = offer(s.handle(secs(1), &discover(1)));
+    assert_eq!(
+        o.origin,
+        Origin {
+            addr: vip,
+            ifindex: 2
+        }
+    );
+    assert_eq!(opt(&o, 54), Some(&vip.octets()[..]));
+}
