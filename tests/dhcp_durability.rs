@@ -132,15 +132,40 @@ fn enter_netns(ns: &str) {
     nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
 }
 
-#[test]
-fn every_acked_lease_survives_kill_9() {
-    let Some(mut lab) = lab::Lab::new("dhcp_kill9") else {
-        return;
-    };
+/// The server (10.1.0.1) and, on the same link, a relay (10.1.0.2) for
+/// 10.9.0.0/16, routed back through it.
+fn relay_lab(name: &str) -> Option<lab::Lab> {
+    let mut lab = lab::Lab::new(name)?;
     lab.add_host("srv", &["10.1.0.1/24"]);
     lab.add_host("rly", &["10.9.0.1/16", "10.1.0.2/24"]);
     lab.host("srv")
         .run_ok(&["ip", "route", "add", "10.9.0.0/16", "via", "10.1.0.2"]);
+    Some(lab)
+}
+
+/// Runs [`load`] for clients `first..first + count` on a thread inside
+/// the relay's namespace `ns`.
+fn spawn_relay(
+    ns: String,
+    first: u32,
+    count: u32,
+    acks: Arc<AtomicU32>,
+    killed: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<HashMap<[u8; 6], Ipv4Addr>> {
+    std::thread::spawn(move || {
+        enter_netns(&ns);
+        let sock = UdpSocket::bind("0.0.0.0:67").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        load(&sock, first, count, &acks, &killed)
+    })
+}
+
+#[test]
+fn every_acked_lease_survives_kill_9() {
+    let Some(lab) = relay_lab("dhcp_kill9") else {
+        return;
+    };
     let state = lab.dir().join("state");
     let conf = lab.dir().join("hamasq.conf");
     std::fs::write(
@@ -162,17 +187,9 @@ fn every_acked_lease_survives_kill_9() {
             .host("srv")
             .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
         srv.wait_for_log("daemon.ready", Duration::from_secs(10));
-        let ns = rly_ns.clone();
         let acks = Arc::new(AtomicU32::new(0));
         let killed = Arc::new(AtomicBool::new(false));
-        let (a, k) = (acks.clone(), killed.clone());
-        let handle = std::thread::spawn(move || {
-            enter_netns(&ns);
-            let sock = UdpSocket::bind("0.0.0.0:67").unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            load(&sock, first, 20_000, &a, &k)
-        });
+        let handle = spawn_relay(rly_ns.clone(), first, 20_000, acks.clone(), killed.clone());
         let reached = lab::wait_until(Duration::from_secs(20), || {
             acks.load(Ordering::Relaxed) >= kill_after
         });
@@ -382,13 +399,9 @@ fn listed(conf: &Path) -> HashMap<[u8; 6], Ipv4Addr> {
 /// per client. Then the tmpfs grows, and new clients are served at once.
 #[test]
 fn a_full_state_directory_withholds_and_undoes_then_serves_again() {
-    let Some(mut lab) = lab::Lab::new("dhcp_full_disk") else {
+    let Some(lab) = relay_lab("dhcp_full_disk") else {
         return;
     };
-    lab.add_host("srv", &["10.1.0.1/24"]);
-    lab.add_host("rly", &["10.9.0.1/16", "10.1.0.2/24"]);
-    lab.host("srv")
-        .run_ok(&["ip", "route", "add", "10.9.0.0/16", "via", "10.1.0.2"]);
     let state = lab.dir().join("state");
     // Room for a couple of hundred journal records.
     let disk = Tmpfs::mount(&state, "24k");
@@ -408,17 +421,10 @@ fn a_full_state_directory_withholds_and_undoes_then_serves_again() {
     srv.wait_for_log("daemon.ready", Duration::from_secs(10));
     let rly_ns = lab.host("rly").ns().to_string();
     let run_clients = move |first: u32, count: u32| {
-        let ns = rly_ns.clone();
-        std::thread::spawn(move || {
-            enter_netns(&ns);
-            let sock = UdpSocket::bind("0.0.0.0:67").unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            let (acks, killed) = (AtomicU32::new(0), AtomicBool::new(false));
-            load(&sock, first, count, &acks, &killed)
-        })
-        .join()
-        .unwrap()
+        let (acks, killed) = Default::default();
+        spawn_relay(rly_ns.clone(), first, count, acks, killed)
+            .join()
+            .unwrap()
     };
 
     // Until the disk is full: some are ACKed, the rest never are.
