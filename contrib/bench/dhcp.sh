@@ -599,12 +599,12 @@ for srv in $SERVERS; do [ -n "${BROKEN[$srv]:-}" ] && printf '%-8s | %-8s | %12s
 echo
 if [ "$STARVE" = 1 ]; then
     echo "DISCOVER-only flood: $STARVE_RATE DISCOVER/s from random MACs + $STARVE_CLIENTS real clients (one every ${STARVE_EVERY}s from 10 s), pool 200, ${STARVE_SECS}s"
-    printf '%-8s | %-8s | %14s | %16s | %s\n' case server "leased of $STARVE_CLIENTS" "longest wait s" "leased / longest ms per run"
+    printf '%-8s | %-8s | %14s | %16s | %s\n' case server "leased of $STARVE_CLIENTS" "longest wait ms" "leased / longest ms per run"
     printf -- '---------+----------+----------------+------------------+---------------------------\n'
     for srv in $STARVE_SERVERS; do
         [ -n "${S_LEASED[$srv]:-}" ] || continue
-        printf '%-8s | %-8s | %14s | %16.1f | %s / %s\n' starve "$srv" "$(echo "${S_LEASED[$srv]}" | median)" \
-            "$(fcalc "$(echo "${S_LONGEST[$srv]}" | median) / 1000")" "${S_LEASED[$srv]}" "${S_LONGEST[$srv]}"
+        printf '%-8s | %-8s | %14s | %16.0f | %s/ %s\n' starve "$srv" "$(echo "${S_LEASED[$srv]}" | median)" \
+            "$(echo "${S_LONGEST[$srv]}" | median)" "${S_LEASED[$srv]}" "${S_LONGEST[$srv]}"
     done
     echo
 fi

@@ -101,8 +101,9 @@ pub struct Burst {
     pub since: Mono,
     /// Writes that failed.
     pub failures: u64,
-    /// Replies withheld and bindings changes rolled back, over the run.
+    /// Replies withheld over the run.
     pub withheld: u64,
+    /// Lease changes not stored (and undone in memory) over the run.
     pub rolled_back: u64,
 }
 
