@@ -143,6 +143,22 @@ fn relay_lab(name: &str) -> Option<lab::Lab> {
     Some(lab)
 }
 
+/// The server's config: the relayed subnet, leases of `lease`, the state
+/// in `state`.
+fn relay_conf(lab: &lab::Lab, state: &Path, lease: &str) -> std::path::PathBuf {
+    let conf = lab.dir().join("hamasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\nlog-level = info\n\n[dhcp]\ninterface = eth0\n\
+             dhcp-range = 10.9.1.1,10.9.200.254,255.255.0.0,{lease}\ndhcp-lease-max = 100000\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
 /// Runs [`load`] for clients `first..first + count` on a thread inside
 /// the relay's namespace `ns`.
 fn spawn_relay(
@@ -167,16 +183,7 @@ fn every_acked_lease_survives_kill_9() {
         return;
     };
     let state = lab.dir().join("state");
-    let conf = lab.dir().join("hamasq.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = info\n\n[dhcp]\ninterface = eth0\n\
-             dhcp-range = 10.9.1.1,10.9.200.254,255.255.0.0,12h\ndhcp-lease-max = 100000\n",
-            state.display()
-        ),
-    )
-    .unwrap();
+    let conf = relay_conf(&lab, &state, "12h");
     let rly_ns = lab.host("rly").ns().to_string();
     let mut all_acked: HashMap<[u8; 6], Ipv4Addr> = HashMap::new();
     let mut first = 0u32;
@@ -405,16 +412,7 @@ fn a_full_state_directory_withholds_and_undoes_then_serves_again() {
     let state = lab.dir().join("state");
     // Room for a couple of hundred journal records.
     let disk = Tmpfs::mount(&state, "24k");
-    let conf = lab.dir().join("hamasq.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = info\n\n[dhcp]\ninterface = eth0\n\
-             dhcp-range = 10.9.1.1,10.9.200.254,255.255.0.0,1h\ndhcp-lease-max = 100000\n",
-            state.display()
-        ),
-    )
-    .unwrap();
+    let conf = relay_conf(&lab, &state, "1h");
     let srv = lab
         .host("srv")
         .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
