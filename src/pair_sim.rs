@@ -126,7 +126,11 @@ impl Box {
         self.router.startup(now);
     }
 
+    /// The simulated commit: every change reaches the disk at once, so the
+    /// core may forget how to undo it.
     fn store(&mut self, changes: &[Change]) {
+        let mark = self.server.undo_mark();
+        self.server.committed(mark);
         for c in changes {
             match c {
                 Change::Upsert(l) => {
@@ -362,7 +366,8 @@ impl Pair {
                 .boxes
                 .iter()
                 .filter(|b| b.alive)
-                .filter_map(|b| b.router.poll_timeout());
+                .flat_map(|b| [b.router.poll_timeout(), b.server.poll_timeout()])
+                .flatten();
             let clients = self.clients.iter().filter(|c| !c.off).map(|c| c.next);
             let wire = self.wire.peek().map(|e| e.at);
             let next = timers.chain(clients).chain(wire).min().unwrap_or(end);
@@ -377,12 +382,14 @@ impl Pair {
             }
             for i in 0..2 {
                 let b = &mut self.boxes[i];
-                if b.alive && b.router.poll_timeout().is_some_and(|t| t <= self.now) {
-                    b.router.poll(self.now);
-                    b.server.tick(Now {
+                if b.alive && b.server.poll_timeout().is_some_and(|t| t <= self.now) {
+                    b.server.handle_timeout(Now {
                         mono: self.now,
                         wall: UnixTime(WALL0 + self.now.0 / 1000),
                     });
+                }
+                if b.alive && b.router.poll_timeout().is_some_and(|t| t <= self.now) {
+                    b.router.poll(self.now);
                     self.drain(i);
                 }
             }

@@ -9,7 +9,12 @@
 //! SIGKILL keeps what the process already wrote (the page cache survives),
 //! so this proves "written before ACK"; that the write is also fdatasync'd
 //! before the ACK is proven by the lease store's unit tests (one sync per
-//! group commit) and the driver's order: commit, then send.
+//! group commit) and `dhcp::commit`'s virtual-time test (no reply leaves
+//! before its write is reported done).
+//!
+//! With a full state directory (a small tmpfs) the leases whose commit
+//! failed are undone in memory: `hamasq leases` and the disk hold exactly
+//! the ACKed ones, and service resumes as soon as there is room.
 
 mod lab;
 
@@ -127,26 +132,58 @@ fn enter_netns(ns: &str) {
     nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
 }
 
-#[test]
-fn every_acked_lease_survives_kill_9() {
-    let Some(mut lab) = lab::Lab::new("dhcp_kill9") else {
-        return;
-    };
+/// The server (10.1.0.1) and, on the same link, a relay (10.1.0.2) for
+/// 10.9.0.0/16, routed back through it.
+fn relay_lab(name: &str) -> Option<lab::Lab> {
+    let mut lab = lab::Lab::new(name)?;
     lab.add_host("srv", &["10.1.0.1/24"]);
     lab.add_host("rly", &["10.9.0.1/16", "10.1.0.2/24"]);
     lab.host("srv")
         .run_ok(&["ip", "route", "add", "10.9.0.0/16", "via", "10.1.0.2"]);
-    let state = lab.dir().join("state");
+    Some(lab)
+}
+
+/// The server's config: the relayed subnet, leases of `lease`, the state
+/// in `state`.
+fn relay_conf(lab: &lab::Lab, state: &Path, lease: &str) -> std::path::PathBuf {
     let conf = lab.dir().join("hamasq.conf");
     std::fs::write(
         &conf,
         format!(
             "[general]\npid-file = none\nstate-dir = {}\nlog-level = info\n\n[dhcp]\ninterface = eth0\n\
-             dhcp-range = 10.9.1.1,10.9.200.254,255.255.0.0,12h\ndhcp-lease-max = 100000\n",
+             dhcp-range = 10.9.1.1,10.9.200.254,255.255.0.0,{lease}\ndhcp-lease-max = 100000\n",
             state.display()
         ),
     )
     .unwrap();
+    conf
+}
+
+/// Runs [`load`] for clients `first..first + count` on a thread inside
+/// the relay's namespace `ns`.
+fn spawn_relay(
+    ns: String,
+    first: u32,
+    count: u32,
+    acks: Arc<AtomicU32>,
+    killed: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<HashMap<[u8; 6], Ipv4Addr>> {
+    std::thread::spawn(move || {
+        enter_netns(&ns);
+        let sock = UdpSocket::bind("0.0.0.0:67").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        load(&sock, first, count, &acks, &killed)
+    })
+}
+
+#[test]
+fn every_acked_lease_survives_kill_9() {
+    let Some(lab) = relay_lab("dhcp_kill9") else {
+        return;
+    };
+    let state = lab.dir().join("state");
+    let conf = relay_conf(&lab, &state, "12h");
     let rly_ns = lab.host("rly").ns().to_string();
     let mut all_acked: HashMap<[u8; 6], Ipv4Addr> = HashMap::new();
     let mut first = 0u32;
@@ -157,17 +194,9 @@ fn every_acked_lease_survives_kill_9() {
             .host("srv")
             .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
         srv.wait_for_log("daemon.ready", Duration::from_secs(10));
-        let ns = rly_ns.clone();
         let acks = Arc::new(AtomicU32::new(0));
         let killed = Arc::new(AtomicBool::new(false));
-        let (a, k) = (acks.clone(), killed.clone());
-        let handle = std::thread::spawn(move || {
-            enter_netns(&ns);
-            let sock = UdpSocket::bind("0.0.0.0:67").unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            load(&sock, first, 20_000, &a, &k)
-        });
+        let handle = spawn_relay(rly_ns.clone(), first, 20_000, acks.clone(), killed.clone());
         let reached = lab::wait_until(Duration::from_secs(20), || {
             acks.load(Ordering::Relaxed) >= kill_after
         });
@@ -312,4 +341,158 @@ fn a_journal_symlinked_to_a_root_file_is_refused_and_the_file_untouched() {
     assert_eq!(std::fs::read(&victim).unwrap(), content);
     srv.signal(lab::SIGTERM).unwrap();
     srv.wait_exit(Duration::from_secs(5));
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped (also when the
+/// test panics), before the lab removes its directory.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let opts = format!("size={size},mode=0700");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs", at.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount tmpfs: {out:?}");
+        Tmpfs(at.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        let opts = format!("remount,size={size}");
+        let out = std::process::Command::new("mount")
+            .args(["-o", &opts, self.0.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "remount tmpfs: {out:?}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", self.0.to_str().unwrap()])
+            .status();
+    }
+}
+
+/// `hamasq leases` of the running daemon: MAC → address.
+fn listed(conf: &Path) -> HashMap<[u8; 6], Ipv4Addr> {
+    let out = std::process::Command::new(BIN)
+        .args(["leases", "-c", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "hamasq leases: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let mac: Vec<u8> = f[1]
+                .split(':')
+                .map(|b| u8::from_str_radix(b, 16).unwrap())
+                .collect();
+            (mac.try_into().unwrap(), f[2].parse().unwrap())
+        })
+        .collect()
+}
+
+/// Issue 12 (design §5, "memory follows the disk"): the state directory
+/// is a small tmpfs, and relayed clients arrive until it is full. Every
+/// ACKed lease is stored and no other is listed by `hamasq leases` (the
+/// leases whose commit failed were undone, not kept as phantoms that
+/// fill the pool); the fault is logged once per run of failures, not once
+/// per client. Then the tmpfs grows, and new clients are served at once.
+#[test]
+fn a_full_state_directory_withholds_and_undoes_then_serves_again() {
+    let Some(lab) = relay_lab("dhcp_full_disk") else {
+        return;
+    };
+    let state = lab.dir().join("state");
+    // Room for a couple of hundred journal records.
+    let disk = Tmpfs::mount(&state, "24k");
+    let conf = relay_conf(&lab, &state, "1h");
+    let srv = lab
+        .host("srv")
+        .spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
+    srv.wait_for_log("daemon.ready", Duration::from_secs(10));
+    let rly_ns = lab.host("rly").ns().to_string();
+    let run_clients = move |first: u32, count: u32| {
+        let (acks, killed) = Default::default();
+        spawn_relay(rly_ns.clone(), first, count, acks, killed)
+            .join()
+            .unwrap()
+    };
+
+    // Until the disk is full: some are ACKed, the rest never are.
+    const FIRST: u32 = 1200;
+    let acked = run_clients(0, FIRST);
+    assert!(
+        !acked.is_empty() && acked.len() < FIRST as usize,
+        "the tmpfs must fill part way: {} of {FIRST} ACKed\n{}",
+        acked.len(),
+        srv.logs()
+    );
+    let log = srv.logs();
+    let failed = log.matches("dhcp.lease_commit_failed").count();
+    assert!(failed >= 1, "a full disk is logged\n{log}");
+    // Memory matches the disk: exactly the ACKed leases, no phantoms.
+    let now = listed(&conf);
+    let phantoms: Vec<_> = now
+        .iter()
+        .filter(|(m, _)| !acked.contains_key(*m))
+        .take(5)
+        .collect();
+    assert!(
+        phantoms.is_empty() && now == acked,
+        "{} ACKed, {} listed by `hamasq leases`; not ACKed but listed e.g. {phantoms:?}",
+        acked.len(),
+        now.len()
+    );
+
+    // Space again: every new client is served, without waiting for any
+    // lease to expire.
+    disk.resize("4m");
+    const SECOND: u32 = 300;
+    let later = run_clients(100_000, SECOND);
+    assert_eq!(
+        later.len(),
+        SECOND as usize,
+        "after the disk has room again every client is served\n{}",
+        srv.logs()
+    );
+    let log = srv.wait_for_log("dhcp.lease_commit_recovered", Duration::from_secs(5));
+    let failed = log.matches("dhcp.lease_commit_failed").count();
+    let recovered = log.matches("dhcp.lease_commit_recovered").count();
+    let unanswered = FIRST as usize - acked.len();
+    assert!(
+        failed <= recovered && failed * 10 <= unanswered,
+        "logged once per run of failures: {failed} failure lines, {recovered} recoveries, \
+         {unanswered} clients unanswered\n{log}"
+    );
+    let mut all = acked.clone();
+    all.extend(later.iter().map(|(m, ip)| (*m, *ip)));
+    assert_eq!(listed(&conf), all);
+
+    // And the disk holds exactly what was ACKed.
+    srv.signal(lab::SIGTERM).unwrap();
+    assert!(
+        srv.wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    let (_store, report) = LeaseStore::open(&state, false).unwrap();
+    let stored: HashMap<[u8; 6], Ipv4Addr> = report
+        .leases
+        .iter()
+        .map(|l| (l.hw.as_bytes().try_into().unwrap(), l.ip))
+        .collect();
+    assert_eq!(stored.len(), all.len());
+    assert!(stored == all, "the store holds exactly the ACKed leases");
+    eprintln!(
+        "full disk: {} of {FIRST} ACKed and stored, {unanswered} withheld, 0 phantoms; \
+         {failed} failure line(s), {recovered} recovery line(s); then {} of {SECOND} served",
+        acked.len(),
+        later.len()
+    );
 }

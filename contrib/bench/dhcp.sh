@@ -58,6 +58,17 @@
 # stops the processes this script started (by pid), deletes its namespaces
 # and unmounts its tmpfs.
 #
+# Starvation row (issue 17, item 3; STARVE=0 skips it, STARVE_ONLY=1 runs
+# only it): hamasq and dnsmasq, one after the other, serve a relayed pool
+# of 200 addresses (10.201.0.10 - .209) while tests/ha_e2e/haprobe.py's
+# `starve` mode plays the relay for STARVE_RATE (30) DISCOVERs a second
+# from random MACs that never REQUEST, and for STARVE_CLIENTS (60) real
+# clients, the first 10 s in, then one every STARVE_EVERY (0.5) s, each
+# REQUESTing its first OFFER and otherwise DISCOVERing again after 4, 8,
+# 16, 32, 64 s (RFC 2131 §4.1). Reported: how many of the 60 got a lease
+# within STARVE_SECS (100), and the longest wait (first DISCOVER -> ACK;
+# a client never served counts until the end), median of RUNS runs.
+#
 # Knobs (environment): QUICK RUNS STEP_SECS REFINE FACTOR START_RATE
 # DNSMASQ_START_RATE MIN_RATE MAX_RATE DROP_PCT CLIENTS PREFILL SERVERS CASES
 # SEARCH_SECS HAMASQ (binary; default: cargo build --release of this repo)
@@ -112,6 +123,11 @@ CLIENT_RCVBUF=${CLIENT_RCVBUF:-4194304}
 if [ -n "$HAMASQ_BASE" ]; then
     case " $SERVERS " in *" hamasq0 "*) ;; *) SERVERS="hamasq0 $SERVERS" ;; esac
 fi
+STARVE=${STARVE:-1}; STARVE_ONLY=${STARVE_ONLY:-0}
+STARVE_RATE=${STARVE_RATE:-30}; STARVE_CLIENTS=${STARVE_CLIENTS:-60}
+STARVE_EVERY=${STARVE_EVERY:-0.5}; STARVE_SECS=${STARVE_SECS:-100}
+STARVE_POOL_HI=10.201.0.209                # 200 addresses from POOL_LO
+PYTHON=${PYTHON:-/usr/bin/python3}
 SEARCH_SECS=${SEARCH_SECS:-240}           # time bound of one search
 MAX_STEPS=20                              # step bound of one search
 HAMASQ_LOCAL_RANGE=${HAMASQ_LOCAL_RANGE:-0}
@@ -138,8 +154,11 @@ fint()  { awk "BEGIN { printf \"%d\", ($1) + 0.5 }"; } # rounded
 # ip/ss (iproute2). A policy-rc.d answering 101 keeps Debian's maintainer
 # scripts from starting kea-dhcp4-server (or anything else) during install.
 need_pkgs=()
-command -v perfdhcp  >/dev/null || need_pkgs+=(kea-admin)
-command -v kea-dhcp4 >/dev/null || need_pkgs+=(kea-dhcp4-server)
+# The starvation row alone needs neither perfdhcp nor Kea.
+if [ "$STARVE_ONLY" != 1 ]; then
+    command -v perfdhcp  >/dev/null || need_pkgs+=(kea-admin)
+    case " $SERVERS " in *" kea "*) command -v kea-dhcp4 >/dev/null || need_pkgs+=(kea-dhcp4-server) ;; esac
+fi
 [ -x /usr/sbin/dnsmasq ]        || need_pkgs+=(dnsmasq-base)
 { command -v ip && command -v ss; } >/dev/null || need_pkgs+=(iproute2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -154,7 +173,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
         fi
     done
 fi
-KEA_BIN=$(command -v kea-dhcp4); PERFDHCP=$(command -v perfdhcp); DNSMASQ=/usr/sbin/dnsmasq
+KEA_BIN=$(command -v kea-dhcp4 || echo kea-dhcp4); PERFDHCP=$(command -v perfdhcp || echo perfdhcp); DNSMASQ=/usr/sbin/dnsmasq
 
 if [ -z "${HAMASQ:-}" ]; then
     log "building hamasq (cargo build --release in $REPO)"
@@ -271,14 +290,14 @@ make_seed() {   # $1 = dir, $2 = number of leases
 }
 make_seed "$WORK/seed/empty" 0
 make_seed "$WORK/seed/50k" "$PREFILL"
-case_dir()  { case $1 in disk|nofsync) echo "$WORK/disk" ;; tmpfs) echo "$WORK/tmpfs" ;; 50k) echo "$WORK/disk50k" ;; esac; }
+case_dir()  { case $1 in disk|nofsync|starve) echo "$WORK/disk" ;; tmpfs) echo "$WORK/tmpfs" ;; 50k) echo "$WORK/disk50k" ;; esac; }
 case_seed() { case $1 in 50k) echo "$WORK/seed/50k" ;; *) echo "$WORK/seed/empty" ;; esac; }
 
 # ---------------------------------------------------------------- servers
 # Each writes its config into $dir and starts in the server namespace, in
 # the foreground, stderr/stdout appended to $WORK/<case>-<server>.log.
 
-hamasq_conf() {   # $1 = state dir, $2 = fsync true|false
+hamasq_conf() {   # $1 = state dir, $2 = fsync true|false, $3 = last pool address
     cat <<EOF
 [general]
 pid-file = none
@@ -286,7 +305,7 @@ state-dir = $1
 log-level = info
 [dhcp]
 interface = $IF_SRV
-dhcp-range = $POOL_LO,$POOL_HI,$POOL_MASK,12h
+dhcp-range = $POOL_LO,$3,$POOL_MASK,12h
 dhcp-lease-max = 1000000
 dhcp-lease-fsync = $2
 EOF
@@ -317,7 +336,8 @@ EOF
 }
 
 start_server() {  # $1 = server, $2 = case; sets SRV_PID; returns 1 if it is not up
-    local srv=$1 cs=$2 dir seed log fsync=true
+    local srv=$1 cs=$2 dir seed log fsync=true hi=$POOL_HI
+    [ "$cs" = starve ] && hi=$STARVE_POOL_HI
     dir=$(case_dir "$cs")/state; seed=$(case_seed "$cs"); log=$WORK/$cs-$srv.log
     rm -rf "$dir"; mkdir -p "$dir"
     echo "---- $(date +%T) start" >> "$log"
@@ -325,7 +345,7 @@ start_server() {  # $1 = server, $2 = case; sets SRV_PID; returns 1 if it is not
     hamasq|hamasq0)
         [ -f "$seed/dhcp.leases" ] && [ -s "$seed/dhcp.leases" ] && cp "$seed/dhcp.leases" "$dir/"
         [ "$cs" = nofsync ] && fsync=false
-        hamasq_conf "$dir" "$fsync" > "$dir/hamasq.conf"
+        hamasq_conf "$dir" "$fsync" "$hi" > "$dir/hamasq.conf"
         local bin=$HAMASQ; [ "$srv" = hamasq0 ] && bin=$HAMASQ_BASE
         ip netns exec "$NS_SRV" "$bin" -f -c "$dir/hamasq.conf" >> "$log" 2>&1 &
         ;;
@@ -338,7 +358,7 @@ start_server() {  # $1 = server, $2 = case; sets SRV_PID; returns 1 if it is not
     dnsmasq)
         cp "$seed/dnsmasq.leases" "$dir/dnsmasq.leases"
         ip netns exec "$NS_SRV" "$DNSMASQ" -d --no-ping --quiet-dhcp --port=0 \
-            --dhcp-range=$POOL_LO,$POOL_HI,$POOL_MASK,12h \
+            --dhcp-range=$POOL_LO,$hi,$POOL_MASK,12h \
             --dhcp-leasefile="$dir/dnsmasq.leases" --dhcp-lease-max=1000000 \
             --interface="$IF_SRV" --bind-interfaces --conf-file=/dev/null \
             --pid-file="$dir/dnsmasq.pid" --user=root --group=root >> "$log" 2>&1 &
@@ -497,6 +517,7 @@ search() {   # $1 run, $2 case, $3 server
 mkdir -p "$WORK/perf"
 declare -A BROKEN
 for srv in $SERVERS; do
+    [ "$STARVE_ONLY" = 1 ] && break   # the row reports its own leases
     out=$WORK/perf/sanity-$srv.txt
     if start_server "$srv" disk; then
         perf 20 1 "$out"
@@ -514,6 +535,7 @@ done
 
 # ---------------------------------------------------------------- runs
 declare -A RATES DELAYS RSSES RSS0S HWMS
+[ "$STARVE_ONLY" = 1 ] && { CASES=""; STARVE=1; }
 for run in $(seq 1 "$RUNS"); do
     for cs in $CASES; do
         for srv in $SERVERS; do
@@ -525,6 +547,29 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 
+# ---------------------------------------------------------------- starvation
+# See "Starvation row" at the top.
+declare -A S_LEASED S_LONGEST
+STARVE_SERVERS=""
+for srv in $SERVERS; do case $srv in hamasq|hamasq0|dnsmasq) STARVE_SERVERS+="$srv " ;; esac; done
+if [ "$STARVE" = 1 ]; then
+    for run in $(seq 1 "$RUNS"); do
+        for srv in $STARVE_SERVERS; do
+            [ -n "${BROKEN[$srv]:-}" ] && continue
+            start_server "$srv" starve || continue
+            out=$WORK/perf/starve-$run-$srv.txt
+            timeout -k 2 $(( ${STARVE_SECS%.*} + 20 )) ip netns exec "$NS_CLI" "$PYTHON" \
+                "$REPO/tests/ha_e2e/haprobe.py" starve "$SRV_ADDR" "$RELAY_ADDR" "$STARVE_RATE" \
+                "$STARVE_CLIENTS" 10 "$STARVE_EVERY" "$STARVE_SECS" > "$out" 2>&1 &
+            PERF_PID=$!; wait "$PERF_PID"; PERF_PID=""
+            stop_server
+            read -r leased longest flood_offers < <(awk '/^# clients/ { print $5, $7, $11 }' "$out")
+            S_LEASED[$srv]+="${leased:-0} "; S_LONGEST[$srv]+="${longest:-nan} "
+            log "run $run starve $srv: ${leased:-0} of $STARVE_CLIENTS real clients leased, longest wait ${longest:-?} ms ($flood_offers flood OFFERs); $out"
+        done
+    done
+fi
+
 # ---------------------------------------------------------------- report
 median() { tr ' ' '\n' | grep -v '^$' | grep -v nan | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A MED
@@ -532,7 +577,7 @@ declare -A MED
 echo
 echo "DHCPv4 relayed DORA, max completed rate with REQUEST-ACK drops <= $DROP_PCT %"
 [ -n "$HAMASQ_BASE" ] && echo "hamasq0 = $HAMASQ_BASE; hamasq = $HAMASQ"
-echo "hamasq $("$HAMASQ" --version 2>/dev/null | head -1) | Kea $("$KEA_BIN" -v) (memfile, MT 2 threads) | dnsmasq $("$DNSMASQ" -v | head -1 | awk '{print $3}') (--no-ping)"
+echo "hamasq $("$HAMASQ" --version 2>/dev/null | head -1) | Kea $("$KEA_BIN" -v 2>/dev/null) (memfile, MT 2 threads) | dnsmasq $("$DNSMASQ" -v | head -1 | awk '{print $3}') (--no-ping)"
 echo "runs=$RUNS step=${STEP_SECS}s clients=$CLIENTS factor=$FACTOR refine=$REFINE; median of runs; $(nproc) cores, perfdhcp on the same machine"
 echo "perfdhcp receive buffer: $([ ${#PERF_ENV[@]} -gt 0 ] && echo "SO_RCVBUF $CLIENT_RCVBUF (shim)" || echo "default ($(cat /proc/sys/net/core/rmem_default) bytes)")"
 echo
@@ -552,6 +597,17 @@ for cs in $CASES; do
 done
 for srv in $SERVERS; do [ -n "${BROKEN[$srv]:-}" ] && printf '%-8s | %-8s | %12s |\n' all "$srv" "NO ACKS"; done
 echo
+if [ "$STARVE" = 1 ]; then
+    echo "DISCOVER-only flood: $STARVE_RATE DISCOVER/s from random MACs + $STARVE_CLIENTS real clients (one every ${STARVE_EVERY}s from 10 s), pool 200, ${STARVE_SECS}s"
+    printf '%-8s | %-8s | %14s | %16s | %s\n' case server "leased of $STARVE_CLIENTS" "longest wait ms" "leased / longest ms per run"
+    printf -- '---------+----------+----------------+------------------+---------------------------\n'
+    for srv in $STARVE_SERVERS; do
+        [ -n "${S_LEASED[$srv]:-}" ] || continue
+        printf '%-8s | %-8s | %14s | %16.0f | %s/ %s\n' starve "$srv" "$(echo "${S_LEASED[$srv]}" | median)" \
+            "$(echo "${S_LONGEST[$srv]}" | median)" "${S_LEASED[$srv]}" "${S_LONGEST[$srv]}"
+    done
+    echo
+fi
 if [ -f "$WORK/50k-hamasq.log" ]; then
     echo "hamasq 50k case, last start: $(grep -o 'dhcp.leases_loaded.*' "$WORK/50k-hamasq.log" | tail -1)"
 fi

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Mutex, OnceLock};
 
 use hamasq::clock::{Mono, UnixTime};
-use hamasq::dhcp::driver::process_datagram;
+use hamasq::dhcp::adapt::process_datagram;
 use hamasq::dhcp::server::{Now, Plan, Server};
 use hamasq::dhcp::socket::Envelope;
 use hamasq::dhcp::subnet::{IfAddr, plan};

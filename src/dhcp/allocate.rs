@@ -701,56 +701,166 @@ impl Hasher for MixHasher {
 /// Short-lived state the choice must respect besides bindings.
 #[derive(Clone, Debug, Default)]
 pub struct Holds {
-    /// Outstanding offers: address → (client, until). Change it only
-    /// through [`Holds::offer`] / [`Holds::unoffer`], which keep `offered`.
-    pub offers: HashMap<Ipv4Addr, (ClientKey, Mono)>,
+    /// Outstanding offers.
+    pub offers: Offers,
     /// DECLINEd addresses: address → quarantined until.
-    pub quarantine: HashMap<Ipv4Addr, Mono>,
-    /// The addresses in `offers`, so the free-address search skips
-    /// offered addresses in bulk during a DISCOVER flood.
-    offered: AddrBitmap,
+    quarantine: HashMap<Ipv4Addr, Mono>,
+    /// The same, by deadline, to end them without a scan.
+    quarantine_ends: BTreeSet<(Mono, Ipv4Addr)>,
 }
 
 impl Holds {
     pub fn offered_to_other(&self, ip: Ipv4Addr, key: &ClientKey, now: Mono) -> bool {
         self.offers
-            .get(&ip)
-            .is_some_and(|(k, until)| k != key && *until > now)
+            .get(ip)
+            .is_some_and(|(k, until)| k != key && until > now)
     }
 
     pub fn quarantined(&self, ip: Ipv4Addr, now: Mono) -> bool {
         self.quarantine.get(&ip).is_some_and(|until| *until > now)
     }
 
-    pub fn offer(&mut self, ip: Ipv4Addr, key: ClientKey, until: Mono) {
-        let x = u32::from(ip);
-        self.offered.set(x);
-        self.offers.insert(ip, (key, until));
-    }
-
-    pub fn unoffer(&mut self, ip: Ipv4Addr) -> Option<(ClientKey, Mono)> {
-        let r = self.offers.remove(&ip);
-        if r.is_some() {
-            self.offered.clear(u32::from(ip));
+    /// Quarantines `ip` until `until` (RFC 2131 §4.3.3).
+    pub fn quarantine(&mut self, ip: Ipv4Addr, until: Mono) {
+        if let Some(old) = self.quarantine.insert(ip, until) {
+            self.quarantine_ends.remove(&(old, ip));
         }
-        r
+        self.quarantine_ends.insert((until, ip));
     }
 
-    /// Drops expired offers and quarantines.
+    /// Addresses under quarantine (some possibly ended, not yet swept),
+    /// with their end.
+    pub fn quarantined_addrs(&self) -> impl Iterator<Item = (Ipv4Addr, Mono)> + '_ {
+        self.quarantine.iter().map(|(ip, until)| (*ip, *until))
+    }
+
+    /// The next offer or quarantine to end.
+    pub fn next_deadline(&self) -> Option<Mono> {
+        let q = self.quarantine_ends.first().map(|(t, _)| *t);
+        match (self.offers.next_deadline(), q) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Drops the offers and quarantines that ended by `now`: O(ended).
     pub fn expire(&mut self, now: Mono) {
-        let offered = &mut self.offered;
-        self.offers.retain(|ip, (_, until)| {
-            let keep = *until > now;
-            if !keep {
-                offered.clear(u32::from(*ip));
-            }
-            keep
-        });
-        self.quarantine.retain(|_, until| *until > now);
-        self.offered.sweep();
-        // A DISCOVER burst grew these; do not keep its peak for good.
-        shrink(&mut self.offers);
+        self.offers.expire(now);
+        while let Some(&(until, ip)) = self.quarantine_ends.first()
+            && until <= now
+        {
+            self.quarantine_ends.pop_first();
+            self.quarantine.remove(&ip);
+        }
+        // A DECLINE burst grew this; do not keep its peak for good.
         shrink(&mut self.quarantine);
+    }
+}
+
+/// Outstanding offers, the one index of them (RFC 2131 §4.3.1: an offered
+/// address is reserved for its client for `dhcp-offer-time`): by address,
+/// by client (one offer per client), by deadline (to end them and find the
+/// oldest without a scan), and as a bitmap, so the free-address search
+/// skips offered addresses in bulk during a DISCOVER flood. All four change
+/// together, only here.
+#[derive(Clone, Debug, Default)]
+pub struct Offers {
+    by_ip: HashMap<Ipv4Addr, (ClientKey, Mono)>,
+    by_client: HashMap<ClientKey, Ipv4Addr>,
+    by_deadline: BTreeSet<(Mono, Ipv4Addr)>,
+    bits: AddrBitmap,
+}
+
+impl Offers {
+    /// The offer of `ip`: to whom, until when (ended or not).
+    pub fn get(&self, ip: Ipv4Addr) -> Option<(&ClientKey, Mono)> {
+        self.by_ip.get(&ip).map(|(k, t)| (k, *t))
+    }
+
+    /// Whether `ip` is (or was, until swept) offered to `key`.
+    pub fn is_offered_to(&self, ip: Ipv4Addr, key: &ClientKey) -> bool {
+        self.by_ip.get(&ip).is_some_and(|(k, _)| k == key)
+    }
+
+    /// The address offered to `key`, if any.
+    pub fn of_client(&self, key: &ClientKey) -> Option<Ipv4Addr> {
+        self.by_client.get(key).copied()
+    }
+
+    /// Offers `ip` to `key` until `until`; the client's previous offer
+    /// and any other (ended) offer of `ip` go.
+    pub fn offer(&mut self, ip: Ipv4Addr, key: ClientKey, until: Mono) {
+        self.withdraw(&key);
+        self.unoffer(ip);
+        self.bits.set(u32::from(ip));
+        self.by_deadline.insert((until, ip));
+        self.by_client.insert(key.clone(), ip);
+        self.by_ip.insert(ip, (key, until));
+    }
+
+    /// Takes back the offer of `ip`, whoever it was for.
+    pub fn unoffer(&mut self, ip: Ipv4Addr) -> Option<(ClientKey, Mono)> {
+        let (key, until) = self.by_ip.remove(&ip)?;
+        self.bits.clear(u32::from(ip));
+        self.by_deadline.remove(&(until, ip));
+        if self.by_client.get(&key) == Some(&ip) {
+            self.by_client.remove(&key);
+        }
+        Some((key, until))
+    }
+
+    /// Takes back the offer made to `key`, if any.
+    pub fn withdraw(&mut self, key: &ClientKey) {
+        if let Some(ip) = self.by_client.get(key).copied() {
+            self.unoffer(ip);
+        }
+    }
+
+    /// When the next offer ends.
+    pub fn next_deadline(&self) -> Option<Mono> {
+        self.by_deadline.first().map(|(t, _)| *t)
+    }
+
+    /// The live offer (ending after `now`) that ends first among those
+    /// ending by `ends_before` whose address `eligible` accepts: with
+    /// one offer time for all, the one made longest ago.
+    pub fn oldest(
+        &self,
+        now: Mono,
+        ends_before: Mono,
+        mut eligible: impl FnMut(Ipv4Addr) -> bool,
+    ) -> Option<Ipv4Addr> {
+        self.by_deadline
+            .range((Mono(now.0.saturating_add(1)), Ipv4Addr::UNSPECIFIED)..)
+            .take_while(|(t, _)| *t <= ends_before)
+            .map(|(_, ip)| *ip)
+            .find(|ip| eligible(*ip))
+    }
+
+    /// Drops the offers that ended by `now`.
+    pub fn expire(&mut self, now: Mono) {
+        while let Some(&(until, ip)) = self.by_deadline.first()
+            && until <= now
+        {
+            self.unoffer(ip);
+        }
+        self.bits.sweep();
+        // A DISCOVER burst grew these; do not keep its peak for good.
+        shrink(&mut self.by_ip);
+        shrink(&mut self.by_client);
+    }
+
+    /// Every offer, ended or not: address, client, deadline.
+    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, &ClientKey, Mono)> + '_ {
+        self.by_ip.iter().map(|(ip, (k, t))| (*ip, k, *t))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_ip.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_ip.is_empty()
     }
 }
 
@@ -768,6 +878,8 @@ pub enum Source {
     Previous,
     Requested,
     Hashed,
+    /// The oldest outstanding offer to another client ([`reclaim`]).
+    Reclaimed,
 }
 
 /// The inputs of one choice.
@@ -776,8 +888,6 @@ pub struct Ask<'a> {
     /// The reservation's fixed address, if it has one in this subnet.
     pub reserved: Option<Ipv4Addr>,
     pub requested: Option<Ipv4Addr>,
-    /// The address of our outstanding offer to this client, if any.
-    pub offered: Option<Ipv4Addr>,
     pub mono: Mono,
     pub wall: UnixTime,
     /// The role of the subnet's VRRP instance (the HA gate's first column).
@@ -793,13 +903,53 @@ pub fn available(
     holds: &Holds,
     ask: &Ask<'_>,
 ) -> bool {
+    !holds.offered_to_other(ip, ask.key, ask.mono)
+        && free_of_bindings(ip, subnet, res, db, holds, ask)
+}
+
+/// [`available`] but for offers to other clients.
+fn free_of_bindings(
+    ip: Ipv4Addr,
+    subnet: &Subnet,
+    res: &Reservations,
+    db: &LeaseDb,
+    holds: &Holds,
+    ask: &Ask<'_>,
+) -> bool {
     subnet.usable(ip)
         && !db.held_by_other(ip, ask.key, ask.wall)
-        && !holds.offered_to_other(ip, ask.key, ask.mono)
         && !holds.quarantined(ip, ask.mono)
         && res
             .owner_of(ip)
             .is_none_or(|h| Some(ip) == ask.reserved && h.ip == Some(ip))
+}
+
+/// An offer is never taken back from its client sooner than this after
+/// it was made: a client REQUESTs within milliseconds of the OFFER (a
+/// slow one within a second or two), so a flood, however fast, cannot
+/// take an offer away from a client about to use it.
+pub const OFFER_GUARD: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When [`choose`] finds nothing (issue 17, item 3): the address of the
+/// live offer made longest ago (at least [`OFFER_GUARD`] ago), in the
+/// subnet's own ranges, that would be free for this client but for that
+/// offer. Without it, DISCOVERs from random MACs (which never REQUEST)
+/// hold the whole pool in offers and a real client waits for one to run
+/// out (`dhcp-offer-time`) in a race it loses to the flood; dnsmasq holds
+/// no offers at all. A client that REQUESTs its reclaimed offer later is
+/// NAKed and starts again (RFC 2131 §4.3.2), as with any offer it lost.
+pub fn reclaim(
+    subnet: &Subnet,
+    res: &Reservations,
+    db: &LeaseDb,
+    holds: &Holds,
+    ask: &Ask<'_>,
+    offer_time: std::time::Duration,
+) -> Option<Ipv4Addr> {
+    let ends_before = ask.mono + offer_time.saturating_sub(OFFER_GUARD);
+    holds.offers.oldest(ask.mono, ends_before, |ip| {
+        subnet.own_range(ip).is_some() && free_of_bindings(ip, subnet, res, db, holds, ask)
+    })
 }
 
 /// Chooses an address for a DISCOVER, or `None` if the pool is exhausted.
@@ -831,11 +981,11 @@ pub fn choose(
         return Some((prev.ip(), Source::Previous));
     }
     // A client that DISCOVERs again gets the offer it already has.
-    if let Some(ip) = ask.offered
+    if let Some(ip) = holds.offers.of_client(ask.key)
         && holds
             .offers
-            .get(&ip)
-            .is_some_and(|(k, until)| k == ask.key && *until > ask.mono)
+            .get(ip)
+            .is_some_and(|(_, until)| until > ask.mono)
         && offerable(ip)
     {
         return Some((ip, Source::Hashed));
@@ -888,7 +1038,7 @@ fn hashed(
         }
     }
     for (mut from, to) in segments {
-        while let Some(x) = db.first_free(from, to, &holds.offered) {
+        while let Some(x) = db.first_free(from, to, &holds.offers.bits) {
             let ip = Ipv4Addr::from(x);
             if available(ip, subnet, res, db, holds, ask) {
                 return Some(ip);
@@ -986,7 +1136,6 @@ mod tests {
             key: k,
             reserved: None,
             requested: None,
-            offered: None,
             mono: Mono(1000),
             wall: UnixTime(5000),
             role: Role::Active,
@@ -1072,8 +1221,8 @@ mod tests {
         db.insert(lease([10, 0, 0, 10], 1, 9_999_999));
         let mut h = Holds::default();
         h.offers
-            .insert(Ipv4Addr::new(10, 0, 0, 11), (key(2), Mono(9000)));
-        h.quarantine.insert(Ipv4Addr::new(10, 0, 0, 12), Mono(5000));
+            .offer(Ipv4Addr::new(10, 0, 0, 11), key(2), Mono(9000));
+        h.quarantine(Ipv4Addr::new(10, 0, 0, 12), Mono(5000));
         let r = Reservations::new(vec![parse_host("02:00:00:00:00:09,10.0.0.13").unwrap()]);
         let k = key(3);
         assert_eq!(choose(&s, &r, &db, &h, &ask(&k)), None);

@@ -204,7 +204,7 @@ pub fn classify(
         } else {
             Holder::Expired
         }
-    } else if holds.offers.get(&ip).is_some_and(|(k, _)| k == ask.key) {
+    } else if holds.offers.get(ip).is_some_and(|(k, _)| k == ask.key) {
         Holder::Offered
     } else {
         Holder::Free
@@ -461,15 +461,14 @@ mod tests {
             lease(30, 3, 9000), // client 3, active
         ]);
         let mut holds = Holds::default();
-        holds.offer(net(40), key(1), Mono(5000));
-        holds.offer(net(41), key(3), Mono(5000));
-        holds.quarantine.insert(net(42), Mono(5000));
+        holds.offers.offer(net(40), key(1), Mono(5000));
+        holds.offers.offer(net(41), key(3), Mono(5000));
+        holds.quarantine(net(42), Mono(5000));
         fn ask(k: &ClientKey, reserved: Option<Ipv4Addr>) -> Ask<'_> {
             Ask {
                 key: k,
                 reserved,
                 requested: None,
-                offered: None,
                 mono: Mono(1000),
                 wall: UnixTime(5000),
                 role: Role::Active,

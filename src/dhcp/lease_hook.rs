@@ -381,7 +381,7 @@ pub fn environment(ev: &Event, now: UnixTime, log_dhcp: bool) -> Vec<(&'static s
                 (2, "DNSMASQ_REMOTE_ID"),
                 (6, "DNSMASQ_SUBSCRIBER_ID"),
             ] {
-                if let Some(v) = super::driver::rai_suboption(rai, code) {
+                if let Some(v) = super::adapt::rai_suboption(rai, code) {
                     e.push((name, hex_colon(v).into()));
                 }
             }

@@ -4,15 +4,21 @@
 //! * [`wire`]: bytes ⇄ packets; [`options`], [`names`]: option values and
 //!   client names.
 //! * [`server`]: the sans-IO core, one function per RFC 2131 §4.3 case;
-//!   [`allocate`]: bindings in memory and the address choice;
+//!   [`allocate`]: bindings in memory, the offers index and the address
+//!   choice;
 //!   [`packed`]: a lease as memory holds it.
-//! * [`leases`]: the durable store (journal + dnsmasq-format snapshot).
-//! * [`driver`] and [`socket`]: the task, its socket, group commit.
+//! * [`leases`]: the durable store (journal + dnsmasq-format snapshot);
+//!   [`commit`]: group commit, sans-IO (what is written together, when,
+//!   and which replies a write releases).
+//! * [`adapt`]: the pure adapters, wire packet ⇄ core request and reply.
+//! * [`driver`] and [`socket`]: the task and its socket (I/O only).
 //! * [`lease_hook`]: `dhcp-script`, dnsmasq's lease-change hook.
 //! * [`HostTable`]: the names published to DNS (design §1).
 
+pub mod adapt;
 pub mod allocate;
 pub mod binding;
+pub mod commit;
 pub mod config;
 pub mod driver;
 pub mod gate;

@@ -4,8 +4,11 @@
 //! [`Outcome`]: silence (with the reason, for counters) or a reply plus the
 //! lease changes that must be durable **before** the reply is sent (design
 //! §5: the driver commits the batch, then sends). Bindings are updated in
-//! memory at once; if the commit fails the driver drops the reply, so no
-//! ACK ever leaves for a lease that is not on disk.
+//! memory at once and each change is remembered until the driver reports
+//! its commit durable ([`Server::committed`]); if the commit fails the
+//! driver drops the reply and the bindings go back to what is on disk
+//! ([`Server::roll_back`]), so no ACK ever leaves for a lease that is not
+//! on disk and no binding stays that the disk does not hold.
 //!
 //! | message | RFC 2131 | handled by |
 //! |---|---|---|
@@ -19,11 +22,10 @@
 //!
 //! Replies are addressed per §4.1 ([`destination`]).
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::allocate::{Ask, Holds, LeaseDb, Source, choose};
+use super::allocate::{Ask, Holds, LeaseDb, Source, choose, reclaim};
 use super::binding::{ClientKey, HwAddr, Lease};
 use super::config::{Boot, DhcpConfig, HostCfg, LeaseTime};
 use super::gate::{self, Msg, Verdict};
@@ -124,6 +126,29 @@ pub enum Destination {
     Hardware(Ipv4Addr, HwAddr),
 }
 
+/// Where a reply leaves from, as the source a quinn-proto `Transmit`
+/// carries: the driver needs nothing else to send it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The address it is sent from: our server identifier (option 54), so
+    /// the client hears the server it will talk to (the VIP in a pair).
+    pub addr: Ipv4Addr,
+    /// For a reply on the link (broadcast, or unicast to a client without
+    /// an address yet, RFC 2131 §4.1) the interface the request came in
+    /// by; 0 for a routed one (to a relay, or to the client's `ciaddr`).
+    pub ifindex: u32,
+}
+
+impl Origin {
+    fn of(addr: Ipv4Addr, to: &Destination, req: &Req) -> Origin {
+        let ifindex = match to {
+            Destination::Broadcast | Destination::Hardware(..) => req.ifindex.unwrap_or(0),
+            Destination::Relay(_) | Destination::Client(_) => 0,
+        };
+        Origin { addr, ifindex }
+    }
+}
+
 /// Why nothing was sent; each one is a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Silence {
@@ -190,6 +215,7 @@ pub struct Answer {
     /// In send order; 82 is moved last by the encoder.
     pub options: Vec<(u8, Vec<u8>)>,
     pub to: Destination,
+    pub origin: Origin,
     pub max_len: usize,
     pub changes: Vec<Change>,
     /// An OFFER of an address this client never held: with `dhcp-ping`
@@ -248,14 +274,19 @@ pub struct Server {
     plan: Plan,
     db: LeaseDb,
     holds: Holds,
-    /// Outstanding offer per client, to release it on a SELECTING for
-    /// another server (RFC 2131 §4.3.2).
-    offer_of: HashMap<ClientKey, Ipv4Addr>,
+    /// The last `now` given, to turn wall-clock deadlines into [`Mono`].
+    seen: Option<Now>,
     /// What the last published host table was built from.
     hosts: Option<HostsBuilt>,
     /// The role of each `[vrrp]` instance, by index ([`Subnet::vrrp`]):
     /// the gate is asked with the role of the request's subnet.
     roles: Vec<Role>,
+    /// Every binding changed since the last durable commit, oldest first:
+    /// the address and what it held before. A failed commit undoes them
+    /// ([`Server::roll_back`]), so memory never keeps what the disk lost.
+    undo: Vec<(Ipv4Addr, Option<Lease>)>,
+    /// The undo position of `undo[0]` (positions only grow).
+    undo_base: u64,
 }
 
 /// See [`Server::refresh_host_table`].
@@ -266,6 +297,9 @@ struct HostsBuilt {
     /// The first expiry of a named lease in that table.
     valid_until: Option<UnixTime>,
 }
+
+/// How long a wall-clock deadline is trusted before it is re-read.
+const WALL_RECHECK: Duration = Duration::from_secs(60);
 
 /// The result of identifying the client of a request.
 struct Client {
@@ -280,9 +314,11 @@ impl Server {
             plan,
             db: LeaseDb::from_leases(leases),
             holds: Holds::default(),
-            offer_of: HashMap::new(),
+            seen: None,
             hosts: None,
             roles: Vec::new(),
+            undo: Vec::new(),
+            undo_base: 0,
         }
     }
 
@@ -306,6 +342,66 @@ impl Server {
         }
     }
 
+    /// Binds `lease`, remembering what it displaced for [`Server::roll_back`];
+    /// returns the displaced bindings like [`LeaseDb::insert`].
+    fn bind(&mut self, lease: Lease) -> Vec<Lease> {
+        let ip = lease.ip;
+        let before = self.db.get(ip).map(|l| l.to_lease());
+        let displaced = self.db.insert(lease);
+        self.undo.push((ip, before));
+        // Undone after the entry above is: the client's old binding comes
+        // back first (taking the client off `ip`), then `ip` gets its own.
+        self.undo.extend(
+            displaced
+                .iter()
+                .filter(|d| d.ip != ip)
+                .map(|d| (d.ip, Some(d.clone()))),
+        );
+        displaced
+    }
+
+    /// Removes the binding of `ip`, remembering it for [`Server::roll_back`].
+    fn unbind(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let old = self.db.remove(ip);
+        if let Some(l) = &old {
+            self.undo.push((ip, Some(l.clone())));
+        }
+        old
+    }
+
+    /// The undo position after the last change: a commit of everything
+    /// staged so far is durable up to here.
+    pub fn undo_mark(&self) -> u64 {
+        self.undo_base + self.undo.len() as u64
+    }
+
+    /// The changes up to `mark` are on disk: they can no longer be undone.
+    pub fn committed(&mut self, mark: u64) {
+        let n = mark
+            .saturating_sub(self.undo_base)
+            .min(self.undo.len() as u64);
+        self.undo.drain(..n as usize);
+        self.undo_base += n;
+        if self.undo.capacity() > 1024 && self.undo.capacity() > 4 * self.undo.len() {
+            self.undo.shrink_to_fit();
+        }
+    }
+
+    /// A commit failed: every binding changed since the last durable
+    /// commit goes back to what it was (design §5, "memory follows the
+    /// disk"), newest first. Returns how many changes were undone.
+    pub fn roll_back(&mut self) -> usize {
+        let n = self.undo.len();
+        while let Some((ip, before)) = self.undo.pop() {
+            self.db.remove(ip);
+            if let Some(l) = before {
+                self.db.insert(l);
+            }
+        }
+        self.undo_base += n as u64;
+        n
+    }
+
     /// Applies a reloaded config, keeping every binding.
     pub fn reconfigure(&mut self, plan: Plan) {
         self.plan = plan;
@@ -318,7 +414,7 @@ impl Server {
 
     /// Addresses under DECLINE (or ping-conflict) quarantine.
     pub fn quarantined(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        self.holds.quarantine.keys().copied()
+        self.holds.quarantined_addrs().map(|(ip, _)| ip)
     }
 
     pub fn db(&self) -> &LeaseDb {
@@ -330,8 +426,8 @@ impl Server {
     /// answers nor changes any state (design §4).
     pub fn handle(&mut self, now: Now, req: &Req) -> Outcome {
         // Expired offers and quarantines are ignored by every check (their
-        // deadline is compared with `now`) and swept by `tick`, not here:
-        // a sweep per packet is O(offers) and a DISCOVER flood makes that big.
+        // deadline is compared with `now`) and swept by `handle_timeout`.
+        self.seen = Some(now);
         let msg = self.gate_msg(req);
         let role = self.role_of(self.subnet_for(req));
         match gate::decide(role, msg, None, self.plan.authoritative) {
@@ -490,15 +586,10 @@ impl Server {
             && self.db.active_count(now.wall) >= self.plan.lease_max as usize
     }
 
-    /// Drops the client's outstanding offer, if the hold on that address
-    /// is still its own (an expired offer's address may since have been
-    /// offered to someone else, whose hold must stay).
+    /// Drops the client's outstanding offer (only its own: the offers
+    /// index keeps one offer per client and per address).
     fn drop_offer(&mut self, key: &ClientKey) {
-        if let Some(ip) = self.offer_of.remove(key)
-            && self.holds.offers.get(&ip).is_some_and(|(k, _)| k == key)
-        {
-            self.holds.unoffer(ip);
-        }
+        self.holds.offers.withdraw(key);
     }
 
     // ---- §4.3.1 DHCPDISCOVER -------------------------------------------
@@ -519,25 +610,32 @@ impl Server {
             key: &c.key,
             reserved: Self::reserved_ip(&c, subnet),
             requested: req.requested,
-            offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
             role: self.role_of(Some(si)),
         };
-        let Some((ip, src)) = choose(subnet, &self.plan.reservations, &self.db, &self.holds, &ask)
-        else {
+        let res = &self.plan.reservations;
+        let Some((ip, src)) = choose(subnet, res, &self.db, &self.holds, &ask).or_else(|| {
+            reclaim(
+                subnet,
+                res,
+                &self.db,
+                &self.holds,
+                &ask,
+                self.plan.offer_time,
+            )
+            .map(|ip| (ip, Source::Reclaimed))
+        }) else {
             return Outcome::Silent(Silence::PoolExhausted);
         };
         let lease = self.lease_time(subnet, ip, &c);
         // Offers live in memory only, briefly: a DISCOVER flood cannot
         // exhaust the pool or write to flash.
         let until = now.mono + self.plan.offer_time;
-        self.drop_offer(&c.key);
-        self.offer_of.insert(c.key.clone(), ip);
-        self.holds.offer(ip, c.key.clone(), until);
+        self.holds.offers.offer(ip, c.key.clone(), until);
         let subnet = &self.plan.subnets[si];
         let mut answer = self.answer(req, subnet, &c, MsgType::Offer, ip, Some(lease), Vec::new());
-        answer.probe = matches!(src, Source::Hashed | Source::Requested)
+        answer.probe = matches!(src, Source::Hashed | Source::Requested | Source::Reclaimed)
             && self.db.get(ip).is_none_or(|l| !l.is_client(&c.key));
         Outcome::Reply(answer)
     }
@@ -546,14 +644,8 @@ impl Server {
     /// host uses it without a lease. It is quarantined like a DECLINEd
     /// address (RFC 2131 §2.2, §4.3.3) and any offer of it is dropped.
     pub fn mark_in_use(&mut self, now: Now, ip: Ipv4Addr) {
-        self.holds
-            .quarantine
-            .insert(ip, now.mono + self.plan.decline_time);
-        if let Some((key, _)) = self.holds.unoffer(ip)
-            && self.offer_of.get(&key) == Some(&ip)
-        {
-            self.offer_of.remove(&key);
-        }
+        self.holds.quarantine(ip, now.mono + self.plan.decline_time);
+        self.holds.offers.unoffer(ip);
     }
 
     // ---- §4.3.2 DHCPREQUEST ----------------------------------------------
@@ -605,7 +697,6 @@ impl Server {
             key: &c.key,
             reserved,
             requested: Some(ip),
-            offered: self.offer_of.get(&c.key).copied(),
             mono: now.mono,
             wall: now.wall,
             role: self.role_of(Some(si)),
@@ -659,11 +750,11 @@ impl Server {
                 .map(|l| l.to_lease());
             if let Some(mut l) = clash {
                 l.hostname = None;
-                self.db.insert(l.clone());
+                self.bind(l.clone());
                 changes.push(Change::Upsert(l));
             }
         }
-        for old in self.db.insert(lease.clone()) {
+        for old in self.bind(lease.clone()) {
             changes.push(Change::Remove(old.ip));
         }
         changes.push(Change::Upsert(lease));
@@ -699,6 +790,7 @@ impl Server {
         } else {
             (Destination::Relay(req.giaddr), req.flags | FLAG_BROADCAST)
         };
+        let origin = Origin::of(sid, &to, req);
         Outcome::Reply(Answer {
             msg: MsgType::Nak,
             xid: req.xid,
@@ -712,6 +804,7 @@ impl Server {
             file: None,
             options,
             to,
+            origin,
             max_len: req.max_len,
             changes: Vec::new(),
             probe: false,
@@ -731,16 +824,14 @@ impl Server {
         }
         let key = ClientKey::new(req.client_id.as_deref(), req.hw);
         let bound = self.db.get(ip).is_some_and(|l| l.is_client(&key));
-        let offered = self.holds.offers.get(&ip).is_some_and(|(k, _)| *k == key);
+        let offered = self.holds.offers.is_offered_to(ip, &key);
         if !(bound || offered) {
             return Outcome::Silent(Silence::NoRecord);
         }
-        self.holds
-            .quarantine
-            .insert(ip, now.mono + self.plan.decline_time);
+        self.holds.quarantine(ip, now.mono + self.plan.decline_time);
         self.drop_offer(&key);
-        self.holds.unoffer(ip);
-        let changes = match self.db.remove(ip) {
+        self.holds.offers.unoffer(ip);
+        let changes = match self.unbind(ip) {
             Some(_) => vec![Change::Remove(ip)],
             None => Vec::new(),
         };
@@ -759,7 +850,7 @@ impl Server {
             Some(l) if l.is_client(&key) && l.is_active(now.wall) => {
                 let mut l = l.to_lease();
                 l.expires = UnixTime(now.wall.0.max(1));
-                self.db.insert(l.clone());
+                self.bind(l.clone());
                 Outcome::Store(vec![Change::Upsert(l)], Silence::NoReplyNeeded)
             }
             _ => Outcome::Silent(Silence::NoRecord),
@@ -846,6 +937,7 @@ impl Server {
             options.push((82, ri.clone()));
         }
         let to = destination(req, msg, yiaddr);
+        let origin = Origin::of(sid, &to, req);
         let (siaddr, sname, file) = match &self.plan.boot {
             Some(b) => (
                 b.server_addr.unwrap_or(sid),
@@ -871,6 +963,7 @@ impl Server {
             file,
             options,
             to,
+            origin,
             max_len: req.max_len,
             changes,
             probe: false,
@@ -918,12 +1011,35 @@ impl Server {
         d
     }
 
-    /// Drops expired offers and quarantines; call from the driver's timer.
-    pub fn tick(&mut self, now: Now) {
+    /// When [`Server::handle_timeout`] has work: an offer or a quarantine
+    /// ends, or a named lease expires (its name leaves DNS: the driver
+    /// refreshes the host table after the timeout). Offers and quarantines
+    /// end within the second after their deadline (every check compares
+    /// deadlines with `now`, so a late sweep frees nothing late; a flood
+    /// of offers makes one wake-up a second, not one per offer). A lease
+    /// expiry is a wall-clock time: it is re-read at least once a minute,
+    /// so a stepped clock delays a name's removal by a minute at most.
+    pub fn poll_timeout(&self) -> Option<Mono> {
+        let holds = self
+            .holds
+            .next_deadline()
+            .map(|t| Mono(t.0.div_ceil(1000).saturating_mul(1000)));
+        let names = self.seen.and_then(|n| {
+            let until = self.hosts?.valid_until?;
+            let wait = Duration::from_secs(until.0.saturating_sub(n.wall.0)).min(WALL_RECHECK);
+            // Passed already: nothing until the table is rebuilt.
+            (until > n.wall).then_some(n.mono + wait)
+        });
+        match (holds, names) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Ends the offers and quarantines due by `now` (O(ended)).
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.seen = Some(now);
         self.holds.expire(now.mono);
-        self.offer_of
-            .retain(|_, ip| self.holds.offers.contains_key(ip));
-        super::allocate::shrink(&mut self.offer_of);
     }
 
     /// The domain name (option 15) a client at `ip` is given, as its
@@ -956,8 +1072,7 @@ impl Server {
         match change {
             Change::Remove(ip) => {
                 let mine = self.db.get(*ip).map(|l| l.to_lease());
-                if merge::remove(mine.as_ref(), now) == Merge::Take && self.db.remove(*ip).is_some()
-                {
+                if merge::remove(mine.as_ref(), now) == Merge::Take && self.unbind(*ip).is_some() {
                     out.store.push(Change::Remove(*ip));
                 }
             }
@@ -993,11 +1108,13 @@ impl Server {
                             .map(|l| l.to_lease());
                         if let Some(mut l) = clash {
                             l.hostname = None;
-                            self.db.insert(l.clone());
+                            self.bind(l.clone());
                             out.store.push(Change::Upsert(l));
                         }
                     }
-                    for old in self.db.insert(theirs.clone()) {
+                    // Through the undo log: a failed commit of the peer's
+                    // change takes it back out of memory too (design §5).
+                    for old in self.bind(theirs.clone()) {
                         if old.ip != theirs.ip {
                             out.store.push(Change::Remove(old.ip));
                         }
@@ -1086,6 +1203,7 @@ pub fn source_name(s: Source) -> &'static str {
         Source::Previous => "previous",
         Source::Requested => "requested",
         Source::Hashed => "hashed",
+        Source::Reclaimed => "reclaimed offer",
     }
 }
 

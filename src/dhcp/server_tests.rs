@@ -412,27 +412,60 @@ fn configured_t1_t2_boot_fields_and_the_vip_as_server_id() {
 
 #[test]
 fn an_offer_holds_its_address_for_offer_time_only() {
+    // Two clients, two addresses, and nobody else asking.
     let mut s = server(plan_with((100, 101), &[], &[]));
     let a = offer(s.handle(at(0), &discover(1))).yiaddr;
     let b = offer(s.handle(at(100), &discover(2))).yiaddr;
     assert_ne!(a, b);
+    s.handle_timeout(at(29_999));
+    assert_eq!(s.holds.offers.len(), 2);
+    // Client 1's offer (t = 0) ends at t = 30 s, client 2's at 30.1 s;
+    // the timer says when.
+    assert_eq!(s.poll_timeout(), Some(Mono(30_000)));
+    s.handle_timeout(at(30_000));
+    assert_eq!(s.holds.offers.of_client(&ClientKey::Hw(mac(1))), None);
+    assert_eq!(s.holds.offers.of_client(&ClientKey::Hw(mac(2))), Some(b));
+    // Rounded up to the whole second: one wake-up per second at most.
+    assert_eq!(s.poll_timeout(), Some(Mono(31_000)));
+    s.handle_timeout(at(31_000));
+    assert!(s.holds.offers.is_empty());
+    assert_eq!(s.poll_timeout(), None);
+    assert!(s.db().is_empty());
+}
+
+/// Issue 17, item 3: when the pool is exhausted, the oldest outstanding
+/// offer goes to the new client, but never one younger than OFFER_GUARD
+/// (its client is about to REQUEST it).
+#[test]
+fn an_exhausted_pool_reclaims_the_oldest_offer_but_never_a_fresh_one() {
+    let mut s = server(plan_with((100, 101), &[], &[]));
+    let a = offer(s.handle(at(0), &discover(1))).yiaddr;
+    let b = offer(s.handle(at(100), &discover(2))).yiaddr;
+    assert_ne!(a, b);
+    // Both offers are younger than two seconds: client 3 waits.
     assert_eq!(
         s.handle(at(200), &discover(3)),
         silent(Silence::PoolExhausted)
     );
     assert_eq!(
-        s.handle(at(29_999), &discover(3)),
+        s.handle(at(1_999), &discover(3)),
         silent(Silence::PoolExhausted)
     );
-    // Client 1's offer (t = 0) ends at t = 30 s: its address goes to client 3.
-    assert_eq!(offer(s.handle(at(30_000), &discover(3))).yiaddr, a);
+    // Client 1's offer (t = 0) is the oldest and two seconds old: it goes
+    // to client 3, and is probed like any new address.
+    let o = offer(s.handle(at(2_000), &discover(3)));
+    assert_eq!((o.yiaddr, o.probe), (a, true));
+    // Client 1 REQUESTs it late: NAKed, it starts over (RFC 2131 §4.3.2).
+    nak(s.handle(at(2_050), &selecting(1, a)));
+    // Client 3's fresh offer is safe; client 2's (t = 0.1 s) goes at 2.1 s.
     assert_eq!(
-        s.handle(at(30_050), &discover(1)),
+        s.handle(at(2_060), &discover(1)),
         silent(Silence::PoolExhausted)
     );
-    // Client 2's hold (t = 0.1 s) ends at 30.1 s.
-    assert_eq!(offer(s.handle(at(30_100), &discover(1))).yiaddr, b);
-    assert!(s.db().is_empty());
+    assert_eq!(offer(s.handle(at(2_100), &discover(1))).yiaddr, b);
+    // Client 3 REQUESTs its offer: ACKed.
+    assert_eq!(ack(s.handle(at(2_200), &selecting(3, a))).yiaddr, a);
+    assert_eq!(s.db().len(), 1);
 }
 
 #[test]
@@ -462,8 +495,9 @@ fn a_discover_flood_stores_nothing_and_locks_out_neither_reservations_nor_later_
         }
         assert!(s.db().active_count(now.wall) <= 1);
     }
-    // Offers at t = 0 and, when those ran out, at t = 30 s: ten each.
-    assert_eq!((offers, exhausted), (20, 9_980));
+    // Ten offers at t = 0; then each offer, once two seconds old, goes to
+    // the next DISCOVER (reclaimed): ten every two seconds.
+    assert_eq!((offers, exhausted), (300, 9_700));
     assert_eq!(s.db().len(), 1, "only the reservation's lease was stored");
     // After the flood the held addresses come back within offer_time.
     let a = dora(&mut s, at(60_000 + 30_000), 7);
@@ -502,10 +536,7 @@ fn selecting_with_our_id_is_acked_and_recorded() {
     assert_eq!(a.changes, vec![Change::Upsert(want.clone())]);
     assert_eq!(s.db().get(y).map(PackedLease::to_lease), Some(want.clone()));
     assert_eq!(s.db().active_count(at(1500).wall), 1);
-    assert!(
-        s.holds.offers.is_empty() && s.offer_of.is_empty(),
-        "the offer became the binding"
-    );
+    assert!(s.holds.offers.is_empty(), "the offer became the binding");
     // A retransmitted REQUEST is ACKed again with the same binding.
     let a = ack(s.handle(at(1500), &r));
     assert_eq!(a.changes, vec![Change::Upsert(want)]);
@@ -1963,21 +1994,24 @@ fn check_step(
     }
     assert!(s.db().active_count(now.wall) <= lease_max);
     // Expired offers hold nothing (every check compares their deadline
-    // with now) and are swept by tick(); only live ones must be consistent.
-    for (ip, (k, _)) in s
-        .holds
-        .offers
-        .iter()
-        .filter(|(_, (_, until))| *until > now.mono)
-    {
-        assert!(
-            !s.db().held_by_other(*ip, k, now.wall),
-            "{ip} offered to {k:?} but bound to another"
+    // with now) and are swept by handle_timeout(); only live ones must be
+    // consistent, and the index agrees with itself.
+    for (ip, k, until) in s.holds.offers.iter() {
+        assert_eq!(
+            s.holds.offers.of_client(k),
+            Some(ip),
+            "one offer per client"
         );
+        if until > now.mono {
+            assert!(
+                !s.db().held_by_other(ip, k, now.wall),
+                "{ip} offered to {k:?} but bound to another"
+            );
+        }
     }
-    for (ip, until) in &s.holds.quarantine {
-        if *until > now.mono {
-            assert!(s.db().get(*ip).is_none(), "{ip} bound while quarantined");
+    for (ip, until) in s.holds.quarantined_addrs() {
+        if until > now.mono {
+            assert!(s.db().get(ip).is_none(), "{ip} bound while quarantined");
         }
     }
 }
@@ -2137,4 +2171,251 @@ fn a_peers_removal_never_unbinds_a_live_lease_here() {
     assert_eq!(out.store, vec![Change::Remove(lan(121))]);
     assert!(b.db().get(lan(121)).is_none());
     drop(live);
+}
+
+// ---- design §5: memory follows the disk ---------------------------------------
+
+fn bindings(s: &Server) -> Vec<Lease> {
+    let mut v: Vec<Lease> = s.db().iter().map(PackedLease::to_lease).collect();
+    v.sort_by_key(|l| l.ip);
+    v
+}
+
+/// A failed commit undoes every binding change since the last durable
+/// one: new leases go, a moved client is back at its old address, a
+/// stolen name is back with its owner, a released or declined lease is
+/// back as it was, and the freed addresses can be offered again. What
+/// was committed before stays.
+#[test]
+fn a_failed_commit_rolls_the_bindings_back_to_the_disk() {
+    let t = secs(10);
+    let loaded = vec![
+        lease(lan(120), 1, Some("alpha"), WALL0 + 3600),
+        lease(lan(121), 2, Some("beta"), WALL0 + 3600),
+        lease(lan(122), 3, None, WALL0 + 3600),
+        lease(lan(123), 4, None, WALL0 + 3600),
+    ];
+    let mut s = Server::new(plan(), loaded);
+    // One commit that succeeds: client 10 is bound.
+    let first = dora(&mut s, t, 10).yiaddr;
+    s.committed(s.undo_mark());
+    let durable = bindings(&s);
+    // The next batch, all of which fails to reach the disk:
+    for n in 20..30 {
+        dora(&mut s, t, n);
+    }
+    // client 1 moves to another address (INIT-REBOOT elsewhere in range),
+    ack(s.handle(t, &init_reboot(1, lan(140))));
+    // client 5 takes the name "beta" from client 2,
+    let named = Req {
+        hostname: Some(b"beta".to_vec()),
+        ..discover(5)
+    };
+    let y = offer(s.handle(t, &named)).yiaddr;
+    ack(s.handle(
+        t,
+        &Req {
+            hostname: Some(b"beta".to_vec()),
+            ..selecting(5, y)
+        },
+    ));
+    // client 3 releases, client 4 declines.
+    assert!(matches!(
+        s.handle(t, &release(3, lan(122))),
+        Outcome::Store(..)
+    ));
+    assert!(matches!(
+        s.handle(t, &decline(4, lan(123))),
+        Outcome::Store(..)
+    ));
+    assert_ne!(bindings(&s), durable);
+    let undone = s.roll_back();
+    assert!(undone >= 16, "{undone}");
+    assert_eq!(bindings(&s), durable);
+    assert_eq!(
+        s.db().of_client(&ClientKey::Hw(mac(10))).map(|l| l.ip()),
+        Some(first)
+    );
+    assert_eq!(s.db().by_name("beta").map(|l| l.ip()), Some(lan(121)));
+    assert!(s.db().of_client(&ClientKey::Hw(mac(20))).is_none());
+    // Nothing left to undo: a second failure changes nothing.
+    assert_eq!(s.roll_back(), 0);
+    assert_eq!(bindings(&s), durable);
+    // The addresses of the undone leases are free: 45 more clients fit
+    // (50 in the range, 5 bound; .123, quarantined by the DECLINE, is
+    // bound again).
+    for n in 100..145 {
+        dora(&mut s, secs(11), n);
+    }
+    assert_eq!(
+        s.handle(secs(11), &discover(200)),
+        silent(Silence::PoolExhausted)
+    );
+}
+
+/// The undo entries of a durable commit are forgotten: a later failure
+/// only undoes what came after it.
+#[test]
+fn a_rollback_stops_at_the_last_durable_commit() {
+    let mut s = server(plan());
+    let mut marks = Vec::new();
+    for n in 1..=3 {
+        dora(&mut s, secs(1), n);
+        marks.push((s.undo_mark(), bindings(&s)));
+    }
+    // The first two batches are on disk, the third fails.
+    s.committed(marks[1].0);
+    s.roll_back();
+    assert_eq!(bindings(&s), marks[1].1);
+    assert_eq!(s.undo_mark(), marks[2].0, "positions never go back");
+    dora(&mut s, secs(2), 4);
+    s.committed(s.undo_mark());
+    assert_eq!(s.roll_back(), 0);
+    assert_eq!(bindings(&s).len(), 3);
+}
+
+/// Issue 17, item 3, as the lab saw it: 30 DISCOVERs a second from
+/// random MACs (which never REQUEST) hold the relayed pool of 191
+/// addresses in offers; 60 real clients arrive meanwhile, one every half
+/// second, and each REQUESTs its offer 20 ms after it (and, when it gets
+/// none, DISCOVERs again after 4, 8, 16, 32 and 64 s, RFC 2131 §4.1).
+/// Every real client gets an address, within its first DISCOVER.
+#[test]
+fn a_discover_only_flood_does_not_starve_clients_that_request() {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut s = server(plan());
+    let relayed = |r: Req| Req { giaddr: RELAY, ..r };
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // (time in ms, client, what, address, try): what 0 = DISCOVER, 1 =
+    // REQUEST of the address.
+    type Event = (u64, u32, u8, Ipv4Addr, u32);
+    const REAL: u32 = 60;
+    let mut events: BinaryHeap<Reverse<Event>> = BinaryHeap::new();
+    for c in 0..REAL {
+        events.push(Reverse((10_000 + u64::from(c) * 500, c, 0, ZERO, 0)));
+    }
+    let mut next_flood = 0u64;
+    let mut first_try: HashMap<u32, u64> = HashMap::new();
+    let mut acked: HashMap<u32, (Ipv4Addr, u64)> = HashMap::new();
+    let mut flood_offers = 0;
+    let end = 200_000;
+    let mut t = 0;
+    while t < end {
+        let real_at = events.peek().map_or(u64::MAX, |Reverse(e)| e.0);
+        let timer_at = s.poll_timeout().map_or(u64::MAX, |m| m.0);
+        t = next_flood.min(real_at).min(timer_at);
+        if t >= end {
+            break;
+        }
+        if timer_at == t {
+            s.handle_timeout(at(t));
+        }
+        if next_flood == t {
+            // A random MAC: never the same client twice.
+            let n = 0x4000_0000 | (rnd() as u32 & 0x3fff_ffff);
+            if let Outcome::Reply(_) = s.handle(at(t), &relayed(discover(n))) {
+                flood_offers += 1;
+            }
+            next_flood += 33;
+        }
+        if real_at == t {
+            let Reverse((_, c, what, ip, k)) = events.pop().unwrap();
+            first_try.entry(c).or_insert(t);
+            if what == 0 {
+                match s.handle(at(t), &relayed(discover(c))) {
+                    Outcome::Reply(a) => {
+                        events.push(Reverse((t + 20, c, 1, offer(Outcome::Reply(a)).yiaddr, k)))
+                    }
+                    // Gives up after the sixth DISCOVER.
+                    Outcome::Silent(Silence::PoolExhausted) => {
+                        if k < 5 {
+                            events.push(Reverse((t + (4_000 << k), c, 0, ZERO, k + 1)))
+                        }
+                    }
+                    other => panic!("client {c} at {t} ms: {other:?}"),
+                }
+            } else {
+                let a = ack(s.handle(at(t), &relayed(selecting(c, ip))));
+                assert_eq!(a.yiaddr, ip);
+                acked.insert(c, (ip, t - first_try[&c]));
+            }
+        }
+    }
+    let longest = acked.values().map(|(_, w)| *w).max().unwrap_or(0);
+    assert!(
+        flood_offers > 191,
+        "the flood fills the pool: {flood_offers}"
+    );
+    assert_eq!(
+        acked.len(),
+        REAL as usize,
+        "{} of {REAL} real clients got an address (longest wait {longest} ms)",
+        acked.len()
+    );
+    // No address twice.
+    let distinct: std::collections::HashSet<Ipv4Addr> = acked.values().map(|(ip, _)| *ip).collect();
+    assert_eq!(distinct.len(), REAL as usize);
+    assert!(
+        longest < 1_000,
+        "each within its first DISCOVER: {longest} ms"
+    );
+}
+
+/// A reply says where it leaves from (design §3, like quinn-proto's
+/// `Transmit`): our identifier as the source address, and the arrival
+/// interface for a reply on the link; routed replies leave the interface
+/// to the routing table.
+#[test]
+fn a_reply_carries_the_address_and_interface_it_leaves_from() {
+    let on_link = |ifindex| Origin { addr: ME, ifindex };
+    let mut s = server(plan());
+    // Broadcast DISCOVER on the local link: OFFER to the hardware address.
+    let o = offer(s.handle(secs(1), &discover(1)));
+    assert!(matches!(o.to, Destination::Hardware(..)));
+    assert_eq!(o.origin, on_link(2));
+    let a = ack(s.handle(secs(1), &selecting(1, o.yiaddr)));
+    assert_eq!(a.origin, on_link(2));
+    // RENEWING, unicast to ciaddr: routed.
+    let a = ack(s.handle(secs(2), &renewing(1, o.yiaddr)));
+    assert_eq!(
+        (a.to.clone(), a.origin),
+        (Destination::Client(o.yiaddr), on_link(0))
+    );
+    // A NAK is broadcast on the link it came by.
+    let n = nak(s.handle(secs(3), &selecting(2, net9(50))));
+    assert_eq!(
+        (n.to.clone(), n.origin),
+        (Destination::Broadcast, on_link(2))
+    );
+    // Relayed: to the relay, routed.
+    let r = Req {
+        giaddr: RELAY,
+        ..discover(3)
+    };
+    let o = offer(s.handle(secs(4), &r));
+    assert_eq!(
+        (o.to.clone(), o.origin),
+        (Destination::Relay(RELAY), on_link(0))
+    );
+    // With a VIP on the subnet, the replies leave from the VIP.
+    let vip = lan(254);
+    let mut p = plan();
+    p.subnets[0].vip = Some(vip);
+    let mut s = server(p);
+    let o = offer(s.handle(secs(1), &discover(1)));
+    assert_eq!(
+        o.origin,
+        Origin {
+            addr: vip,
+            ifindex: 2
+        }
+    );
+    assert_eq!(opt(&o, 54), Some(&vip.octets()[..]));
 }

@@ -21,6 +21,19 @@ by SECS.
         With `release`, each ACKed address is released at once (unicast
         RELEASE to the server identifier), so a small pool lasts.
 
+    haprobe.py starve SERVER GIADDR FLOOD_RATE CLIENTS START EVERY SECS
+        Plays a DHCP relay at GIADDR (binds GIADDR:67) for two kinds of
+        clients of SERVER (issue 17, item 3): a flood of FLOOD_RATE
+        DISCOVERs a second, each from a random MAC (02:f1:...), that never
+        REQUEST; and CLIENTS real clients (02:c1:00:00:NN:NN), the first
+        START seconds in, then one every EVERY seconds. A real client
+        REQUESTs the first OFFER it gets; without one (or without an ACK
+        4 s after its REQUEST, or after a NAK) it DISCOVERs again after 4,
+        8, 16, 32, 64, 64, ... s (RFC 2131 §4.1, without the jitter).
+            lease T IP MAC WAIT_MS TRIES   (WAIT: first DISCOVER -> ACK)
+        Summary: `# clients N leased M longest_ms W flood_sent F
+        flood_offers O`; clients never leased count as waiting until SECS.
+
     haprobe.py ping DST INTERVAL SECS
         An ICMP echo to DST every INTERVAL on an absolute schedule.
             reply T SEQ              (T: kernel receive time)
@@ -63,11 +76,13 @@ def emit(line):
 MAGIC = b"\x63\x82\x53\x63"
 
 
-def dhcp_packet(msgtype, xid, mac, extra_opts=b"", ciaddr=b"\0\0\0\0", bcast=True):
+def dhcp_packet(msgtype, xid, mac, extra_opts=b"", ciaddr=b"\0\0\0\0", bcast=True,
+                giaddr=b"\0\0\0\0"):
+    hops = 0 if giaddr == b"\0\0\0\0" else 1
     hdr = struct.pack(
         "!BBBBIHH4s4s4s4s16s64s128s",
-        1, 1, 6, 0, xid, 0, 0x8000 if bcast else 0,
-        ciaddr, b"\0" * 4, b"\0" * 4, b"\0" * 4,
+        1, 1, 6, hops, xid, 0, 0x8000 if bcast else 0,
+        ciaddr, b"\0" * 4, b"\0" * 4, giaddr,
         mac + b"\0" * 10, b"", b"",
     )
     opts = bytes([53, 1, msgtype])
@@ -172,6 +187,94 @@ def dora(iface, interval, secs, prefix, release, timeout):
     sent = paced(s, interval, secs, send_one, on_datagram)
     acks, naks = st["acks"], st["naks"]
     emit("# sent %d received %d naks %d" % (sent, acks, naks))
+
+
+def starve(server, giaddr, flood_rate, clients, start, every, secs):
+    gi = socket.inet_aton(giaddr)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((giaddr, 67))
+    t0 = time.monotonic()
+    # Real clients: mac, first DISCOVER, tries, xid, state (0 waiting to
+    # DISCOVER at `due`, 1 DISCOVERed, 2 REQUESTed, 3 leased), due.
+    real = []
+    for i in range(clients):
+        mac = bytes([2, 0xC1, 0, 0, i >> 8, i & 0xFF])
+        real.append({"mac": mac, "first": None, "tries": 0, "xid": 0,
+                     "state": 0, "due": t0 + start + i * every})
+    by_xid = {}
+    st = {"flood_sent": 0, "flood_offers": 0, "leased": 0}
+    waits = []
+    flood_xids = set()
+
+    def send(pkt):
+        try:
+            s.sendto(pkt, (server, 67))
+        except OSError as e:
+            emit("# send error %s" % e)
+
+    def discover(c, now):
+        if c["first"] is None:
+            c["first"] = now
+        by_xid.pop(c["xid"], None)
+        c["xid"] = random.randrange(1 << 32)
+        by_xid[c["xid"]] = c
+        c["state"] = 1
+        back = min(64.0, 4.0 * (2 ** c["tries"]))
+        c["tries"] += 1
+        c["due"] = now + back
+        send(dhcp_packet(1, c["xid"], c["mac"], giaddr=gi, bcast=False))
+
+    def send_one():
+        # Paced at the flood's rate: one flood DISCOVER, and every real
+        # client whose timer ran out DISCOVERs (again).
+        now = time.monotonic()
+        if flood_rate > 0:
+            x = random.randrange(1 << 32)
+            flood_xids.add(x)
+            if len(flood_xids) > 100000:
+                flood_xids.clear()
+            st["flood_sent"] += 1
+            send(dhcp_packet(1, x, bytes([2, 0xF1]) + os.urandom(4), giaddr=gi, bcast=False))
+        for c in real:
+            if c["state"] != 3 and now >= c["due"]:
+                discover(c, now)
+
+    def on_datagram(data, _addr, _ts):
+        p = parse_dhcp(data)
+        if p is None:
+            return
+        xid, mt, yiaddr, sid, mac = p
+        if xid in flood_xids:
+            st["flood_offers"] += mt == 2
+            return
+        c = by_xid.get(xid)
+        if c is None or c["mac"] != mac:
+            return
+        t = time.monotonic()
+        if mt == 2 and c["state"] == 1:
+            c["state"] = 2
+            c["due"] = t + 4.0
+            opts = bytes([50, 4]) + socket.inet_aton(yiaddr)
+            if sid != "-":
+                opts += bytes([54, 4]) + socket.inet_aton(sid)
+            send(dhcp_packet(3, xid, mac, opts, giaddr=gi, bcast=False))
+        elif mt == 5 and c["state"] == 2:
+            c["state"] = 3
+            st["leased"] += 1
+            waits.append((t - c["first"]) * 1000)
+            emit("lease %.6f %s %s %.1f %d" % (time.time(), yiaddr, macstr(mac),
+                                               waits[-1], c["tries"]))
+        elif mt == 6:
+            c["state"] = 0
+            c["due"] = t
+
+    paced(s, 1.0 / flood_rate if flood_rate > 0 else 0.05, secs, send_one, on_datagram)
+    end = time.monotonic()
+    waits += [(end - c["first"]) * 1000
+              for c in real if c["state"] != 3 and c["first"] is not None]
+    emit("# clients %d leased %d longest_ms %.0f flood_sent %d flood_offers %d" % (
+        clients, st["leased"], max([0.0] + waits), st["flood_sent"], st["flood_offers"]))
 
 
 # ----------------------------------------------------------------- ICMP
@@ -326,6 +429,9 @@ def main(argv):
             if e.startswith("timeout="):
                 timeout = float(e[8:])
         dora(argv[2], float(argv[3]), float(argv[4]), argv[5], "release" in extra, timeout)
+    elif mode == "starve" and len(argv) == 9:
+        starve(argv[2], argv[3], float(argv[4]), int(argv[5]), float(argv[6]),
+               float(argv[7]), float(argv[8]))
     elif mode == "ping" and len(argv) == 5:
         ping(argv[2], float(argv[3]), float(argv[4]))
     elif mode == "dns" and len(argv) == 6:

@@ -798,19 +798,20 @@ impl LeaseStore {
                 self.stats.commit_errors += 1;
                 let cut = self.journal.set_len(self.journal_len);
                 self.needs_repair = cut.is_err();
-                crate::event!(
-                    Error,
-                    "dhcp.leases_commit_failed",
-                    "file={} records={} error={} journal_cut={}",
-                    self.dir.join(JOURNAL).display(),
-                    records,
-                    e,
-                    match &cut {
-                        Ok(()) => "ok".to_string(),
-                        Err(c) => c.to_string(),
-                    }
-                );
-                Err(e)
+                // The caller logs it, once per run of failures (a full
+                // disk fails every commit until space returns).
+                Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: {} records not stored: {e} (journal cut back: {})",
+                        self.dir.join(JOURNAL).display(),
+                        records,
+                        match &cut {
+                            Ok(()) => "ok".to_string(),
+                            Err(c) => c.to_string(),
+                        }
+                    ),
+                ))
             }
         }
     }
