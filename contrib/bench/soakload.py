@@ -23,45 +23,15 @@ Every 10 s, and at the end, one line:
 import os
 import random
 import select
-import signal
 import socket
 import struct
 import sys
 import time
 
-stop = False
-
-
-def on_sig(*_):
-    global stop
-    stop = True
-
-
-signal.signal(signal.SIGINT, on_sig)
-signal.signal(signal.SIGTERM, on_sig)
-
-
-def dns_query(qid, name):
-    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack("!HH", 1, 1)
-
-
-def discover(mac, xid):
-    p = struct.pack("!BBBBIHH", 1, 1, 6, 0, xid, 0, 0x8000)
-    p += b"\0" * 16 + mac + b"\0" * 10 + b"\0" * 192
-    p += b"\x63\x82\x53\x63" + b"\x35\x01\x01" + b"\x37\x03\x01\x03\x06" + b"\xff"
-    return p
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+# The packet builders are haprobe.py's (the HA tests' and benchmarks' probe).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/ha_e2e"))
+import haprobe  # noqa: E402  (also installs the SIGINT/SIGTERM handlers: haprobe.stop)
+from haprobe import csum, dhcp_packet, dns_query  # noqa: E402
 
 
 def advert(prio, centis, vip):
@@ -101,7 +71,7 @@ def main(argv):
     def report():
         print("load %.3f %s" % (time.time(), " ".join("%s %d" % kv for kv in n.items())), flush=True)
 
-    while not stop:
+    while not haprobe.stop:
         now = time.monotonic()
         if now - t0 >= secs:
             break
@@ -124,7 +94,7 @@ def main(argv):
                 break
             mac = bytes([0x02, 0x5A] + [random.randrange(256) for _ in range(4)])
             try:
-                h.sendto(discover(mac, random.getrandbits(32)), ("255.255.255.255", 67))
+                h.sendto(dhcp_packet(1, random.getrandbits(32), mac), ("255.255.255.255", 67))
                 n["dhcp_sent"] += 1
             except OSError:
                 pass
