@@ -1181,3 +1181,25 @@ fn mutated_lease_files_load_compact_and_reload_cleanly() {
         assert_eq!(again.leases, r.leases, "round {round}");
     }
 }
+
+#[test]
+fn a_control_character_in_a_host_name_loads_as_it_will_be_written() {
+    // Found by fuzz/fuzz_targets/lease_load.rs: a snapshot line whose host
+    // name held NULs loaded with the NULs, compaction wrote `-` instead,
+    // and the reloaded lease differed from the one served.
+    let dir = TempDir::new("ctl-host");
+    fs::write(
+        dir.file(SNAPSHOT),
+        b"0 06-01:02:03:04:05:06 192.168.0.24 *\0\0x\x1b=1 02:00:00:00\n",
+    )
+    .unwrap();
+    let (mut s, r) = reopen(&dir, false);
+    assert_eq!(r.leases.len(), 1);
+    assert_eq!(r.leases[0].hostname.as_deref(), Some("*--x-=1"));
+    assert_eq!(r.leases[0], storable(&r.leases[0]));
+    s.compact(&r.leases).unwrap();
+    drop(s);
+    let (_, again) = reopen(&dir, false);
+    assert_eq!(again.leases, r.leases);
+    assert_eq!(again.bad_records, 0);
+}
