@@ -41,6 +41,17 @@ def advert(prio, centis, vip):
     return body[:6] + struct.pack("!H", c) + body[8:]
 
 
+def due(now, nxt, rate, send_one):
+    """Calls send_one for each slot of a `rate`/s schedule that is due at
+    `now` (at most 50 per call); returns the next slot."""
+    for _ in range(50):
+        if rate <= 0 or now < nxt:
+            break
+        send_one()
+        nxt += 1.0 / rate
+    return nxt
+
+
 def main(argv):
     iface, server, secs = argv[1], argv[2], float(argv[3])
     dns_qps, dhcp_pps, vrrp_pps = float(argv[4]), float(argv[5]), float(argv[6])
@@ -68,6 +79,27 @@ def main(argv):
     low = advert(50, 100, vip)
     high = advert(255, 4095, vip)
 
+    def send(sock, data, to, counter):
+        try:
+            sock.sendto(data, to)
+            n[counter] += 1
+        except OSError:
+            pass
+
+    def send_dns():
+        if random.random() < 0.5:
+            name = "h%d.cached.soak" % random.randrange(200)
+        else:
+            name = "r%016x.fresh.soak" % random.getrandbits(64)
+        send(d, dns_query(random.getrandbits(16), name), (server, 53), "dns_sent")
+
+    def send_discover():
+        mac = bytes([0x02, 0x5A] + [random.randrange(256) for _ in range(4)])
+        send(h, dhcp_packet(1, random.getrandbits(32), mac), ("255.255.255.255", 67), "dhcp_sent")
+
+    def send_low():
+        send(v, low, ("224.0.0.18", 0), "vrrp_sent")
+
     def report():
         print("load %.3f %s" % (time.time(), " ".join("%s %d" % kv for kv in n.items())), flush=True)
 
@@ -76,45 +108,12 @@ def main(argv):
         if now - t0 >= secs:
             break
         # Bounded catch-up: at most 50 of each kind per turn.
-        for _ in range(50):
-            if dns_qps <= 0 or now < next_dns:
-                break
-            if random.random() < 0.5:
-                name = "h%d.cached.soak" % random.randrange(200)
-            else:
-                name = "r%016x.fresh.soak" % random.getrandbits(64)
-            try:
-                d.sendto(dns_query(random.getrandbits(16), name), (server, 53))
-                n["dns_sent"] += 1
-            except OSError:
-                pass
-            next_dns += 1.0 / dns_qps
-        for _ in range(50):
-            if dhcp_pps <= 0 or now < next_dhcp:
-                break
-            mac = bytes([0x02, 0x5A] + [random.randrange(256) for _ in range(4)])
-            try:
-                h.sendto(dhcp_packet(1, random.getrandbits(32), mac), ("255.255.255.255", 67))
-                n["dhcp_sent"] += 1
-            except OSError:
-                pass
-            next_dhcp += 1.0 / dhcp_pps
-        for _ in range(50):
-            if vrrp_pps <= 0 or now < next_vrrp:
-                break
-            try:
-                v.sendto(low, ("224.0.0.18", 0))
-                n["vrrp_sent"] += 1
-            except OSError:
-                pass
-            next_vrrp += 1.0 / vrrp_pps
+        next_dns = due(now, next_dns, dns_qps, send_dns)
+        next_dhcp = due(now, next_dhcp, dhcp_pps, send_discover)
+        next_vrrp = due(now, next_vrrp, vrrp_pps, send_low)
         if now >= next_forge:
             for _ in range(3):
-                try:
-                    v.sendto(high, ("224.0.0.18", 0))
-                    n["forged255"] += 1
-                except OSError:
-                    pass
+                send(v, high, ("224.0.0.18", 0), "forged255")
             next_forge += forge_every
         if now >= next_report:
             report()
