@@ -168,6 +168,11 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
 /// VRID 51 at priority 254 from 10.77.0.66 to `dst`, with IP TTL `ttl`,
 /// every 50 ms.
 fn forge_advert(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize) {
+    forge(host, dst, ttl, count, 254, 10);
+}
+
+/// As [`forge_advert`], with the priority and the interval (centiseconds).
+fn forge(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize, priority: u8, centis: u16) {
     use hamasq::vrrp::packet::{Advert, Auth, Centis, ChecksumMode, Interval, encode};
     let ns = host.ns().to_string();
     std::thread::spawn(move || {
@@ -185,8 +190,8 @@ fn forge_advert(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize) {
         s.set_multicast_if_v4(&src).unwrap();
         let adv = Advert {
             vrid: 51,
-            priority: 254,
-            interval: Interval::V3(Centis::new(10).unwrap()),
+            priority,
+            interval: Interval::V3(Centis::new(centis).unwrap()),
             auth: Auth::None,
             addrs: vec![VIP.parse().unwrap()],
         };
@@ -581,4 +586,49 @@ fn the_address_owner_keeps_its_own_address() {
         "{err}"
     );
     assert!(own(a));
+}
+
+/// Issue 17 item 7: three forged priority-255 adverts with a 40.95 s
+/// interval made the Active step down and wait 3 x 40.95 s + skew for the
+/// next one. The learned interval is bounded to twice ours (RFC 9568
+/// §6.4.2 adopts it; §6.1 derives Active_Down_Interval from it), so at
+/// advert-int 0.1 the box is Active again after about 0.7 s, and the
+/// mismatch is logged.
+#[test]
+fn a_forged_slow_interval_cannot_silence_the_active_router() {
+    let Some(mut lab) = Lab::new("vrrp_slow_forge") else {
+        return;
+    };
+    lab.add_host("b", &["10.77.0.2/24"]);
+    lab.add_host("x", &["10.77.0.66/24"]);
+    let cb = conf(&lab, "b", &vrrp(100, ""));
+    let b = start(lab.host("b"), &cb);
+    b.wait_for_log(
+        "vrrp.state instance=lan role=active",
+        Duration::from_secs(5),
+    );
+    forge(
+        lab.host("x"),
+        Ipv4Addr::new(224, 0, 0, 18),
+        255,
+        3,
+        255,
+        4095,
+    );
+    b.wait_for_log(
+        "vrrp.state instance=lan role=backup",
+        Duration::from_secs(3),
+    );
+    let log = b.wait_for_log("vrrp.interval_mismatch", Duration::from_secs(3));
+    assert!(
+        log.contains("from=10.77.0.66 advertised=4095cs configured=10cs used=20cs"),
+        "{log}"
+    );
+    // Unbounded, the next takeover would come after two minutes.
+    b.wait_for_log_count(
+        "vrrp.state instance=lan role=active",
+        2,
+        Duration::from_secs(10),
+    );
+    assert!(has_vip(lab.host("b")));
 }
