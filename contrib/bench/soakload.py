@@ -10,7 +10,7 @@ SIGINT/SIGTERM), all bounded:
     cached, half for fresh random names (each a cache miss forwarded
     upstream); answers are counted.
   * DHCP: DHCP_PPS DISCOVERs, each from a fresh random MAC, broadcast on
-    IFACE; OFFERs are counted.
+    IFACE; OFFERs to them (xid 0x5A......) are counted.
   * VRRP: VRRP_PPS forged VRRPv3 adverts for VRID 51 at priority 50 (a
     lower claim the Active router must assert over, RFC 9568 §6.4.3), and
     every FORGE255_EVERY seconds (0 = never) three priority-255 adverts
@@ -95,7 +95,9 @@ def main(argv):
 
     def send_discover():
         mac = bytes([0x02, 0x5A] + [random.randrange(256) for _ in range(4)])
-        send(h, dhcp_packet(1, random.getrandbits(32), mac), ("255.255.255.255", 67), "dhcp_sent")
+        # xid 0x5A...... marks ours: haprobe's DORA clients share port 68.
+        xid = 0x5A000000 | random.getrandbits(24)
+        send(h, dhcp_packet(1, xid, mac), ("255.255.255.255", 67), "dhcp_sent")
 
     def send_low():
         send(v, low, ("224.0.0.18", 0), "vrrp_sent")
@@ -128,7 +130,7 @@ def main(argv):
                     break
                 if s is d:
                     n["dns_answered"] += 1
-                elif len(data) > 242 and b"\x35\x01\x02" in data[240:]:
+                elif len(data) > 242 and data[4] == 0x5A and b"\x35\x01\x02" in data[240:]:
                     n["dhcp_offers"] += 1
     report()
 
