@@ -206,11 +206,10 @@ fn forge(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize, priority: u8, centi
     .unwrap();
 }
 
-#[test]
-fn a_forged_ttl_64_advert_is_ignored() {
-    let Some(mut lab) = Lab::new("vrrp_ttl") else {
-        return;
-    };
+/// A lab with `b` Active alone (priority 100, advert-int 0.1) and a
+/// forger `x` at 10.77.0.66 beside it.
+fn active_b_and_forger(test: &str) -> Option<(Lab, Proc)> {
+    let mut lab = Lab::new(test)?;
     lab.add_host("b", &["10.77.0.2/24"]);
     lab.add_host("x", &["10.77.0.66/24"]);
     let cb = conf(&lab, "b", &vrrp(100, ""));
@@ -219,6 +218,14 @@ fn a_forged_ttl_64_advert_is_ignored() {
         "vrrp.state instance=lan role=active",
         Duration::from_secs(5),
     );
+    Some((lab, b))
+}
+
+#[test]
+fn a_forged_ttl_64_advert_is_ignored() {
+    let Some((lab, b)) = active_b_and_forger("vrrp_ttl") else {
+        return;
+    };
     // x sends a valid priority-254 VRRPv3 advert, but with TTL 64.
     forge_advert(lab.host("x"), Ipv4Addr::new(224, 0, 0, 18), 64, 20);
     b.wait_for_log("reason=ip_ttl_err", Duration::from_secs(3));
@@ -596,17 +603,9 @@ fn the_address_owner_keeps_its_own_address() {
 /// mismatch is logged.
 #[test]
 fn a_forged_slow_interval_cannot_silence_the_active_router() {
-    let Some(mut lab) = Lab::new("vrrp_slow_forge") else {
+    let Some((lab, b)) = active_b_and_forger("vrrp_slow_forge") else {
         return;
     };
-    lab.add_host("b", &["10.77.0.2/24"]);
-    lab.add_host("x", &["10.77.0.66/24"]);
-    let cb = conf(&lab, "b", &vrrp(100, ""));
-    let b = start(lab.host("b"), &cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
     forge(
         lab.host("x"),
         Ipv4Addr::new(224, 0, 0, 18),
