@@ -6,8 +6,11 @@
 //! `dns-forward-max` ran out and DNS stopped reading its sockets.
 //!
 //! At start, [`fit_open_files`] raises the soft `RLIMIT_NOFILE` to what the
-//! configured limits need (never above the hard limit). If even the hard
-//! limit is too small, it lowers the two DNS limits so that they fit, and
+//! configured limits need, and further to what the largest values of the
+//! two keys would need ([`HEADROOM_FORWARD`], [`HEADROOM_TCP`], about
+//! 12,400 descriptors), so that a SIGHUP that raises them still fits; never
+//! above the hard limit. If even the hard limit is too small for the
+//! configured values, it lowers the two DNS limits so that they fit, and
 //! logs each change: a flood then meets the DNS limits (answered as
 //! overload), never `EMFILE` on a listening socket. [`plan`] is the pure
 //! part, unit-tested; [`fit_open_files`] does the system calls and logs.
@@ -22,6 +25,11 @@ use crate::event;
 pub const BASE_FDS: u64 = 128;
 /// The metrics endpoint and control socket connections (both bounded).
 pub const FIXED_CONNS: u64 = crate::metrics::MAX_CONNS as u64 + 4;
+
+/// The largest `dns-forward-max` and `max-tcp-connections` accept (a unit
+/// test ties these to the parser).
+pub const HEADROOM_FORWARD: u32 = 10_000;
+pub const HEADROOM_TCP: u32 = 1024;
 
 /// What to do, from the configured DNS limits and the current limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +53,8 @@ pub fn need(forward_max: u32, max_tcp: u32) -> u64 {
 /// `hard` are the current limits (`u64::MAX` = unlimited).
 pub fn plan(forward_max: u32, max_tcp: u32, soft: u64, hard: u64) -> Plan {
     let need = need(forward_max, max_tcp);
-    let target = soft.max(need.min(hard));
+    let headroom = need.max(self::need(HEADROOM_FORWARD, HEADROOM_TCP));
+    let target = soft.max(headroom.min(hard));
     if need <= target {
         return Plan {
             need,
@@ -158,20 +167,37 @@ mod tests {
 
     #[test]
     fn enough_already_changes_nothing() {
-        let p = plan(150, 20, 1024, 4096);
+        let p = plan(150, 20, 20_000, 20_000);
         assert_eq!(p.need, BASE_FDS + FIXED_CONNS + 150 + 40);
+        assert_eq!((p.soft, p.forward_max, p.max_tcp), (20_000, 150, 20));
+        // The defaults fit 1024 even when it is also the hard limit.
+        let p = plan(150, 20, 1024, 1024);
         assert_eq!((p.soft, p.forward_max, p.max_tcp), (1024, 150, 20));
     }
 
     #[test]
-    fn the_soft_limit_is_raised_to_the_need_within_the_hard_one() {
+    fn the_soft_limit_is_raised_with_headroom_for_a_reload() {
+        let most = need(HEADROOM_FORWARD, HEADROOM_TCP);
         let p = plan(5000, 100, 1024, 524_288);
-        assert_eq!(p.soft, p.need);
-        assert!(p.soft > 5000);
+        assert_eq!(p.soft, most);
+        assert!(p.need > 5000 && p.need < most);
         assert_eq!((p.forward_max, p.max_tcp), (5000, 100));
         // Unlimited hard limit.
-        let p = plan(10_000, 1024, 256, u64::MAX);
-        assert_eq!(p.soft, p.need);
+        assert_eq!(plan(150, 20, 256, u64::MAX).soft, most);
+        // A hard limit between the need and the headroom: up to it.
+        assert_eq!(plan(5000, 100, 1024, 8000).soft, 8000);
+    }
+
+    #[test]
+    fn the_headroom_is_what_the_parser_accepts() {
+        let check = |key: &str, v: u32| {
+            let text = format!("[general]\npid-file = none\n[dns]\n{key} = {v}\n");
+            crate::config::parse_and_validate(std::path::Path::new("/x.conf"), &text).is_ok()
+        };
+        assert!(check("dns-forward-max", HEADROOM_FORWARD));
+        assert!(!check("dns-forward-max", HEADROOM_FORWARD + 1));
+        assert!(check("max-tcp-connections", HEADROOM_TCP));
+        assert!(!check("max-tcp-connections", HEADROOM_TCP + 1));
     }
 
     #[test]

@@ -208,11 +208,45 @@ fn forge_advert(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize) {
     .unwrap();
 }
 
-#[test]
-fn a_forged_ttl_64_advert_is_ignored() {
-    let Some(mut lab) = Lab::new("vrrp_ttl") else {
-        return;
-    };
+/// As [`forge_advert`], with the priority and the interval (centiseconds).
+fn forge(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize, priority: u8, centis: u16) {
+    use hamasq::vrrp::packet::{Advert, Auth, Centis, ChecksumMode, Interval, encode};
+    let ns = host.ns().to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(112)),
+        )
+        .unwrap();
+        s.set_ttl_v4(ttl).unwrap();
+        s.set_multicast_ttl_v4(ttl).unwrap();
+        let src = Ipv4Addr::new(10, 77, 0, 66);
+        s.set_multicast_if_v4(&src).unwrap();
+        let adv = Advert {
+            vrid: 51,
+            priority,
+            interval: Interval::V3(Centis::new(centis).unwrap()),
+            auth: Auth::None,
+            addrs: vec![VIP.parse().unwrap()],
+        };
+        let p = encode(&adv, ChecksumMode::PseudoHeader, src, dst);
+        let to = std::net::SocketAddr::from((dst, 0));
+        for _ in 0..count {
+            s.send_to(&p, &to.into()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// A lab with `b` Active alone (priority 100, advert-int 0.1) and a
+/// forger `x` at 10.77.0.66 beside it.
+fn active_b_and_forger(test: &str) -> Option<(Lab, Proc)> {
+    let mut lab = Lab::new(test)?;
     lab.add_host("b", &["10.77.0.2/24"]);
     lab.add_host("x", &["10.77.0.66/24"]);
     let cb = conf(&lab, "b", &vrrp(100, ""));
@@ -221,6 +255,14 @@ fn a_forged_ttl_64_advert_is_ignored() {
         "vrrp.state instance=lan role=active",
         Duration::from_secs(5),
     );
+    Some((lab, b))
+}
+
+#[test]
+fn a_forged_ttl_64_advert_is_ignored() {
+    let Some((lab, b)) = active_b_and_forger("vrrp_ttl") else {
+        return;
+    };
     // x sends a valid priority-254 VRRPv3 advert, but with TTL 64.
     forge_advert(lab.host("x"), Ipv4Addr::new(224, 0, 0, 18), 64, 20);
     b.wait_for_log("reason=ip_ttl_err", Duration::from_secs(3));
@@ -726,4 +768,41 @@ fn an_unreachable_peer_delays_preemption_by_sync_wait_only() {
     assert!(!a.logs().contains("vrrp.preempt_held"), "{}", a.logs());
     drop(a);
     drop(b);
+}
+
+/// Issue 17 item 7: three forged priority-255 adverts with a 40.95 s
+/// interval made the Active step down and wait 3 x 40.95 s + skew for the
+/// next one. The learned interval is bounded to twice ours (RFC 9568
+/// §6.4.2 adopts it; §6.1 derives Active_Down_Interval from it), so at
+/// advert-int 0.1 the box is Active again after about 0.7 s, and the
+/// mismatch is logged.
+#[test]
+fn a_forged_slow_interval_cannot_silence_the_active_router() {
+    let Some((lab, b)) = active_b_and_forger("vrrp_slow_forge") else {
+        return;
+    };
+    forge(
+        lab.host("x"),
+        Ipv4Addr::new(224, 0, 0, 18),
+        255,
+        3,
+        255,
+        4095,
+    );
+    b.wait_for_log(
+        "vrrp.state instance=lan role=backup",
+        Duration::from_secs(3),
+    );
+    let log = b.wait_for_log("vrrp.interval_mismatch", Duration::from_secs(3));
+    assert!(
+        log.contains("from=10.77.0.66 advertised=4095cs configured=10cs used=20cs"),
+        "{log}"
+    );
+    // Unbounded, the next takeover would come after two minutes.
+    b.wait_for_log_count(
+        "vrrp.state instance=lan role=active",
+        2,
+        Duration::from_secs(10),
+    );
+    assert!(has_vip(lab.host("b")));
 }

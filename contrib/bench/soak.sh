@@ -28,6 +28,7 @@
 # target/release/hamasq, else target/debug/hamasq), KEEP=1 keeps the
 # work dir. Needs root, ip, dnsmasq, curl, /usr/bin/python3.
 set -u
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in the tree (soakload imports haprobe)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 . "$REPO/contrib/bench/lib.sh"
 

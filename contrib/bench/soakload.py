@@ -10,7 +10,7 @@ SIGINT/SIGTERM), all bounded:
     cached, half for fresh random names (each a cache miss forwarded
     upstream); answers are counted.
   * DHCP: DHCP_PPS DISCOVERs, each from a fresh random MAC, broadcast on
-    IFACE; OFFERs are counted.
+    IFACE; OFFERs to them (xid 0x5A......) are counted.
   * VRRP: VRRP_PPS forged VRRPv3 adverts for VRID 51 at priority 50 (a
     lower claim the Active router must assert over, RFC 9568 §6.4.3), and
     every FORGE255_EVERY seconds (0 = never) three priority-255 adverts
@@ -23,45 +23,15 @@ Every 10 s, and at the end, one line:
 import os
 import random
 import select
-import signal
 import socket
 import struct
 import sys
 import time
 
-stop = False
-
-
-def on_sig(*_):
-    global stop
-    stop = True
-
-
-signal.signal(signal.SIGINT, on_sig)
-signal.signal(signal.SIGTERM, on_sig)
-
-
-def dns_query(qid, name):
-    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack("!HH", 1, 1)
-
-
-def discover(mac, xid):
-    p = struct.pack("!BBBBIHH", 1, 1, 6, 0, xid, 0, 0x8000)
-    p += b"\0" * 16 + mac + b"\0" * 10 + b"\0" * 192
-    p += b"\x63\x82\x53\x63" + b"\x35\x01\x01" + b"\x37\x03\x01\x03\x06" + b"\xff"
-    return p
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+# The packet builders are haprobe.py's (the HA tests' and benchmarks' probe).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/ha_e2e"))
+import haprobe  # noqa: E402  (also installs the SIGINT/SIGTERM handlers: haprobe.stop)
+from haprobe import csum, dhcp_packet, dns_query  # noqa: E402
 
 
 def advert(prio, centis, vip):
@@ -69,6 +39,17 @@ def advert(prio, centis, vip):
     body = struct.pack("!BBBBHH", 0x31, 51, prio, 1, centis & 0x0FFF, 0) + socket.inet_aton(vip)
     c = csum(body)
     return body[:6] + struct.pack("!H", c) + body[8:]
+
+
+def due(now, nxt, rate, send_one):
+    """Calls send_one for each slot of a `rate`/s schedule that is due at
+    `now` (at most 50 per call); returns the next slot."""
+    for _ in range(50):
+        if rate <= 0 or now < nxt:
+            break
+        send_one()
+        nxt += 1.0 / rate
+    return nxt
 
 
 def main(argv):
@@ -98,53 +79,43 @@ def main(argv):
     low = advert(50, 100, vip)
     high = advert(255, 4095, vip)
 
+    def send(sock, data, to, counter):
+        try:
+            sock.sendto(data, to)
+            n[counter] += 1
+        except OSError:
+            pass
+
+    def send_dns():
+        if random.random() < 0.5:
+            name = "h%d.cached.soak" % random.randrange(200)
+        else:
+            name = "r%016x.fresh.soak" % random.getrandbits(64)
+        send(d, dns_query(random.getrandbits(16), name), (server, 53), "dns_sent")
+
+    def send_discover():
+        mac = bytes([0x02, 0x5A] + [random.randrange(256) for _ in range(4)])
+        # xid 0x5A...... marks ours: haprobe's DORA clients share port 68.
+        xid = 0x5A000000 | random.getrandbits(24)
+        send(h, dhcp_packet(1, xid, mac), ("255.255.255.255", 67), "dhcp_sent")
+
+    def send_low():
+        send(v, low, ("224.0.0.18", 0), "vrrp_sent")
+
     def report():
         print("load %.3f %s" % (time.time(), " ".join("%s %d" % kv for kv in n.items())), flush=True)
 
-    while not stop:
+    while not haprobe.stop:
         now = time.monotonic()
         if now - t0 >= secs:
             break
         # Bounded catch-up: at most 50 of each kind per turn.
-        for _ in range(50):
-            if dns_qps <= 0 or now < next_dns:
-                break
-            if random.random() < 0.5:
-                name = "h%d.cached.soak" % random.randrange(200)
-            else:
-                name = "r%016x.fresh.soak" % random.getrandbits(64)
-            try:
-                d.sendto(dns_query(random.getrandbits(16), name), (server, 53))
-                n["dns_sent"] += 1
-            except OSError:
-                pass
-            next_dns += 1.0 / dns_qps
-        for _ in range(50):
-            if dhcp_pps <= 0 or now < next_dhcp:
-                break
-            mac = bytes([0x02, 0x5A] + [random.randrange(256) for _ in range(4)])
-            try:
-                h.sendto(discover(mac, random.getrandbits(32)), ("255.255.255.255", 67))
-                n["dhcp_sent"] += 1
-            except OSError:
-                pass
-            next_dhcp += 1.0 / dhcp_pps
-        for _ in range(50):
-            if vrrp_pps <= 0 or now < next_vrrp:
-                break
-            try:
-                v.sendto(low, ("224.0.0.18", 0))
-                n["vrrp_sent"] += 1
-            except OSError:
-                pass
-            next_vrrp += 1.0 / vrrp_pps
+        next_dns = due(now, next_dns, dns_qps, send_dns)
+        next_dhcp = due(now, next_dhcp, dhcp_pps, send_discover)
+        next_vrrp = due(now, next_vrrp, vrrp_pps, send_low)
         if now >= next_forge:
             for _ in range(3):
-                try:
-                    v.sendto(high, ("224.0.0.18", 0))
-                    n["forged255"] += 1
-                except OSError:
-                    pass
+                send(v, high, ("224.0.0.18", 0), "forged255")
             next_forge += forge_every
         if now >= next_report:
             report()
@@ -159,7 +130,7 @@ def main(argv):
                     break
                 if s is d:
                     n["dns_answered"] += 1
-                elif len(data) > 242 and b"\x35\x01\x02" in data[240:]:
+                elif len(data) > 242 and data[4] == 0x5A and b"\x35\x01\x02" in data[240:]:
                     n["dhcp_offers"] += 1
     report()
 

@@ -227,3 +227,7 @@ pub fn parse_and_validate(path: &Path, text: &str) -> Result<Config, Vec<ConfigE
     let raw = raw::parse(path, text)?;
     validate::validate(&raw)
 }
+
+#[cfg(test)]
+#[path = "never_panics_tests.rs"]
+mod never_panics_tests;

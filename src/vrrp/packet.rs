@@ -520,4 +520,4 @@ fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> u32 {
 
 #[cfg(test)]
 #[path = "packet_tests.rs"]
-mod tests;
+pub(crate) mod tests;
