@@ -1743,6 +1743,10 @@ fn container_image_builds_and_runs() {
     let df = root().join("packaging/docker/Dockerfile");
     let o = buildah(&[
         "bud",
+        // Docker's image format, as `docker build` makes it: OCI's has no
+        // HEALTHCHECK
+        "--format",
+        "docker",
         "--build-arg",
         &format!("TRIPLE={triple}"),
         "-f",
@@ -1759,6 +1763,7 @@ fn container_image_builds_and_runs() {
         r#""Entrypoint":["/usr/sbin/hamasq","--foreground"]"#,
         r#""Cmd":["-c","/etc/hamasq.conf"]"#,
         r#""/var/lib/hamasq":{}"#,
+        r#""Test":["CMD","/usr/sbin/hamasq","status","-c","/etc/hamasq.conf"]"#,
     ] {
         assert!(cfg.contains(want), "{want} not in {cfg}");
     }
@@ -1816,6 +1821,9 @@ fn container_image_builds_and_runs() {
     );
     let o = exec(&["/usr/sbin/hamasq", "--test", "-c", "/etc/hamasq.conf"]);
     assert!(o.status.success(), "{}", text(&o));
+    // The health check fails while no daemon answers.
+    let o = exec(&["/usr/sbin/hamasq", "status", "-c", "/etc/hamasq.conf"]);
+    assert!(!o.status.success(), "{}", text(&o));
     let _ = buildah(&["rm", &ctr]);
     let _ = buildah(&["rmi", &tag]);
     let _ = fs::remove_dir_all(&store);
@@ -1842,16 +1850,54 @@ fn container_pair_configs_pass_hamasq_test() {
         val(&a, "dhcp-range").trim_end_matches(",12h")
     );
     assert_ne!(val(&a, "priority"), val(&b, "priority"));
+    // Clients are told to use the VIP for DNS, and hamasq answers DNS.
+    for t in [&a, &b] {
+        let vip = val(t, "virtual-ipaddress");
+        let vip = vip.split('/').next().unwrap();
+        assert_eq!(val(t, "dhcp-option"), format!("option:dns-server,{vip}"));
+        assert!(t.contains("\n[dns]\n"), "{t}");
+    }
     let Some(mut lab) = lab::Lab::new("container_pair_configs_pass_hamasq_test") else {
         return;
     };
     lab.add_host("a", &["192.168.1.2/24"]);
+    lab.add_host("c", &["192.168.1.50/24"]);
     let h = lab.host("a");
     for side in ["a", "b"] {
         let conf = root().join(format!("packaging/docker/{side}/hamasq.conf"));
         let o = h.run(&[BIN, "--test", "-c", conf.to_str().unwrap()]);
         assert!(o.status.success(), "{side}: {}", text(&o));
     }
+    // Box A alone: it takes the VIP and a client's query to the VIP gets
+    // an answer (a local name, so no upstream is needed).
+    let work = scratch("container-pair-dns");
+    let conf = work.join("a.conf");
+    fs::write(
+        &conf,
+        a.replace("/var/lib/hamasq", work.join("state").to_str().unwrap())
+            + "host-record = gw.lan,192.168.1.1\n",
+    )
+    .unwrap();
+    let d = h.spawn(&[BIN, "--foreground", "-c", conf.to_str().unwrap()]);
+    d.wait_for_log("role=active", std::time::Duration::from_secs(20));
+    let c = lab.host("c");
+    let mut answer = String::new();
+    for _ in 0..20 {
+        let o = c.run(&[
+            "dig",
+            "+short",
+            "+time=1",
+            "+tries=1",
+            "@192.168.1.1",
+            "gw.lan",
+        ]);
+        answer = stdout(&o);
+        if answer.trim() == "192.168.1.1" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(answer.trim(), "192.168.1.1", "{}", d.logs());
 }
 
 // ---------------------------------------------------------------------------
