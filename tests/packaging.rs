@@ -506,7 +506,7 @@ fn uci_to_ini(shell: &[&str], awk: &str, dir: &Path) -> (String, String) {
     (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-const SAMPLES: [&str; 4] = ["default", "ha-pair", "odhcpd", "features"];
+const SAMPLES: [&str; 5] = ["default", "ha-pair", "odhcpd", "features", "keepalived"];
 
 #[test]
 fn openwrt_uci_to_ini() {
@@ -570,6 +570,20 @@ fn openwrt_uci_to_ini() {
             "ha-pair" => {
                 assert!(warnings.contains("authoritative left off"), "{warnings}");
                 assert!(ini.contains("\n[dns]\n"));
+            }
+            "keepalived" => {
+                // keepalived's UCI instance, with its referenced sections
+                for want in [
+                    "\n[vrrp LAN]\ninterface = br-lan\nvirtual-router-id = 51\npriority = 150\n",
+                    "\nunicast-peer = 192.168.1.3\n",
+                    "\nvirtual-ipaddress = 192.168.1.1/24\n",
+                    "\ntrack-interface = wan weight -60\n",
+                ] {
+                    assert!(ini.contains(want), "no {want:?} in:\n{ini}");
+                }
+                for want in ["LAN: state not converted", "LAN: auth_type not converted"] {
+                    assert!(warnings.contains(want), "no {want:?} in:\n{warnings}");
+                }
             }
             _ => assert!(warnings.contains("maindhcp=true"), "{warnings}"),
         }
