@@ -1445,7 +1445,11 @@ fn debian_package() {
     ));
     assert!(copyright.contains("\nFiles: *\n"), "{copyright}");
     assert!(
-        copyright.contains("\nLicense: Expat\n Permission is hereby granted"),
+        copyright.contains("\nLicense: Expat\n MIT License\n .\n"),
+        "{copyright}"
+    );
+    assert!(
+        copyright.contains("\n Permission is hereby granted"),
         "{copyright}"
     );
     let conf = fs::read_to_string(x.join("etc/hamasq.conf")).unwrap();
