@@ -4,28 +4,34 @@
 #
 #   contrib/build-static.sh [--out DIR] [TARGET...]
 #
-# TARGET is a Rust triple or a short name; default: all three.
+# TARGET is a Rust triple or a short name; default: x86_64 aarch64 armv7.
 #   x86_64   x86_64-unknown-linux-musl        PCs, VMs, x86 routers, containers
 #   aarch64  aarch64-unknown-linux-musl       Raspberry Pi 3/4/5 (64-bit OS), ARM routers
 #   armv7    armv7-unknown-linux-musleabihf   Raspberry Pi 2/3 (32-bit OS), older routers
+#   armv6    arm-unknown-linux-musleabihf     Raspberry Pi Zero/1 (not tested)
+#   mips     mips-unknown-linux-musl          OpenWrt ath79 and other big-endian MIPS32r2 (24kc)
+#   mipsel   mipsel-unknown-linux-musl        OpenWrt ramips (mt7621, mt76x8), little-endian MIPS32r2
 #
 # Each binary lands in DIR/<triple>/hamasq (default DIR: target/static in
 # the source tree, which packaging/docker/Dockerfile and
 # packaging/debian/build-deb.sh take it from). Cargo's own build directory
 # is $CARGO_TARGET_DIR as usual. The release profile of Cargo.toml applies
-# (size-optimised, fat LTO, stripped).
+# (size-optimised, fat LTO, stripped). A table of sizes (raw and xz -9e)
+# goes to stdout.
 #
-# How each target is built, and what it needs (installed on first use):
-#   x86_64   stable toolchain + rustup target; linked by the host cc.
-#   aarch64  stable toolchain + rustup target; linked by rust-lld, which
-#            ships with rustc (musl's crt objects and libc.a come with the
-#            rustup target), so no cross C toolchain is needed.
-#   armv7    the same when `rustup target add` can fetch the target's
-#            standard library; otherwise (the case on our CI machines, whose
-#            rustup mirror has no armv7 musl std) nightly with -Zbuild-std
-#            (rustup component rust-src) and zig as the linker (the PyPI
-#            package `ziglang`), which provides musl's crt objects, libc.a
-#            and libunwind for arm-linux-musleabihf.
+# How each target is built, and what it needs:
+#   With rustup's prebuilt standard library for the target (`rustup target
+#   add`, tried first except for MIPS): the stable toolchain; x86_64 is
+#   linked by the host cc, the others by rust-lld, which ships with rustc.
+#   Otherwise (MIPS is a tier-3 target: rustup has no std for it; and
+#   machines whose rustup cannot download targets) the standard library
+#   is built from source with -Zbuild-std, by
+#     - nightly with its rust-src component, if installed, else
+#     - Debian's rustc-web, cargo-web and rust-web-src (a rustc >= our
+#       rust-version with the library's source; RUSTC_BOOTSTRAP=1 lets its
+#       cargo take -Z flags),
+#   and linked by zig (PyPI package `ziglang`, installed on first use),
+#   which brings musl's crt objects, libc.a and libunwind for the target.
 # No target needs C code of ours: hamasq has no C dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,37 +98,65 @@ EOF
   echo "$w"
 }
 
-build() { # TRIPLE
-  local t=$1 tc=$stable up
-  local -a env=() flags=()
-  up=$(echo "$t" | tr 'a-z-' 'A-Z_')
-  case "$t" in
-    x86_64-unknown-linux-musl) ensure_target "$stable" "$t" || return 1 ;;
-    aarch64-unknown-linux-musl)
-      ensure_target "$stable" "$t" || return 1
-      env+=("CARGO_TARGET_${up}_LINKER=rust-lld") ;;
-    armv7-unknown-linux-musleabihf|arm-unknown-linux-musleabihf)
-      local zt=arm-linux-musleabihf
-      [ "$t" = armv7-unknown-linux-musleabihf ] && zt="arm-linux-musleabihf -mcpu=generic+v7a+vfp3d16"
-      [ "$t" = arm-unknown-linux-musleabihf ] && zt="arm-linux-musleabihf -mcpu=arm1176jzf_s"
-      if ensure_target "$stable" "$t"; then
-        env+=("CARGO_TARGET_${up}_LINKER=rust-lld")
-      else
-        say "no prebuilt std for $t: nightly -Zbuild-std, linked by zig"
-        tc=nightly
-        rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src' ||
-          rustup component add --toolchain nightly rust-src >&2 || return 1
-        local zl
-        zl=$(zig_linker "$t" "$zt") || return 1
-        env+=("CARGO_TARGET_${up}_LINKER=$zl")
-        env+=("CARGO_TARGET_${up}_RUSTFLAGS=-C link-self-contained=no")
-        flags+=(-Zbuild-std=std,panic_unwind)
-      fi ;;
-    *) say "unknown target $t"; return 2 ;;
+# zig's -target (and CPU) for a Rust triple
+zig_target() {
+  case "$1" in
+    x86_64-unknown-linux-musl) echo "x86_64-linux-musl" ;;
+    aarch64-unknown-linux-musl) echo "aarch64-linux-musl" ;;
+    armv7-unknown-linux-musleabihf) echo "arm-linux-musleabihf -mcpu=generic+v7a+vfp3d16" ;;
+    arm-unknown-linux-musleabihf) echo "arm-linux-musleabihf -mcpu=arm1176jzf_s" ;;
+    # Rust's MIPS musl targets are MIPS32r2, soft float (OpenWrt's 24kc)
+    mips-unknown-linux-musl) echo "mips-linux-musleabi -mcpu=mips32r2" ;;
+    mipsel-unknown-linux-musl) echo "mipsel-linux-musleabi -mcpu=mips32r2" ;;
+    *) return 1 ;;
   esac
-  say "building $t ($tc)"
+}
+
+# MAJOR.MINOR as one number: 1.88 -> 188
+vnum() { sed -n 's/^[^0-9]*\([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p' | { read -r a b; echo $((a * 100 + b)); }; }
+msrv=$(grep '^rust-version' Cargo.toml | vnum)
+
+# Prints the command that runs a cargo able to -Zbuild-std, or fails.
+build_std_cargo() {
+  if rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src'; then
+    echo "rustup run nightly cargo"; return 0
+  fi
+  if [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] &&
+     [ -d "$(/usr/bin/rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library/std" ]; then
+    if [ "$(/usr/bin/rustc --version | vnum)" -ge "$msrv" ]; then
+      echo "env RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc /usr/bin/cargo"
+      return 0
+    fi
+    say "/usr/bin/rustc is too old ($(/usr/bin/rustc --version)) for Cargo.toml's rust-version"
+  fi
+  say "cannot build the standard library: install nightly with rust-src," \
+      "or Debian's rustc-web cargo-web rust-web-src"
+  return 1
+}
+
+build() { # TRIPLE
+  local t=$1 up zt zl c prebuilt=0
+  local -a env=() flags=() cargo=(rustup run "$stable" cargo)
+  up=$(echo "$t" | tr 'a-z-' 'A-Z_')
+  zt=$(zig_target "$t") || { say "unknown target $t"; return 2; }
+  case "$t" in
+    mips*) ;; # tier 3: no prebuilt std anywhere
+    *) ensure_target "$stable" "$t" && prebuilt=1 ;;
+  esac
+  if [ "$prebuilt" = 1 ]; then
+    [ "$t" = x86_64-unknown-linux-musl ] || env+=("CARGO_TARGET_${up}_LINKER=rust-lld")
+    say "building $t ($stable, prebuilt std)"
+  else
+    c=$(build_std_cargo) || return 1
+    read -r -a cargo <<< "$c"
+    zl=$(zig_linker "$t" "$zt") || return 1
+    env+=("CARGO_TARGET_${up}_LINKER=$zl")
+    env+=("CARGO_TARGET_${up}_RUSTFLAGS=-C link-self-contained=no")
+    flags+=(-Zbuild-std=std,panic_unwind)
+    say "building $t (-Zbuild-std with ${cargo[*]}; linked by zig -target $zt)"
+  fi
   env "${env[@]}" CARGO_TARGET_DIR="$target_dir" \
-    rustup run "$tc" cargo build --release --locked --target "$t" "${flags[@]}" >&2 || return 1
+    "${cargo[@]}" build --release --locked --target "$t" "${flags[@]}" >&2 || return 1
   # (set -e does not apply inside a function called with ||: check each step.)
   mkdir -p "$out/$t" || return 1
   rm -f "$out/$t/hamasq"
@@ -141,6 +175,8 @@ for t in "${targets[@]}"; do
     aarch64|arm64) t=aarch64-unknown-linux-musl ;;
     armv7|armhf) t=armv7-unknown-linux-musleabihf ;;
     armv6|arm) t=arm-unknown-linux-musleabihf ;;
+    mips) t=mips-unknown-linux-musl ;;
+    mipsel) t=mipsel-unknown-linux-musl ;;
   esac
   build "$t" || { say "FAILED: $t"; rc=1; }
 done

@@ -4,7 +4,7 @@ Cargo.toml: the same table cargo-deb reads, so `cargo deb` and this script
 make the same package, and CI needs no cargo-deb (a crates.io install and
 build of several minutes) to test it.
 
-    packaging/debian/build-deb.py [--target TRIPLE] [--binary PATH] [--out DIR]
+    packaging/debian/build-deb.py [--target TRIPLE] [--binary PATH] [--out DIR] [--revision N]
 
 The binary is the static one of contrib/build-static.sh (default
 target/static/x86_64-unknown-linux-musl/hamasq; built first if missing).
@@ -14,9 +14,16 @@ license-file, extended-description, section, priority, depends, assets,
 conf-files, maintainer-scripts (with #DEBHELPER#) and systemd-units
 (unit-scripts, unit-name, enable, start, restart-after-upgrade), with the
 maintainer-script fragments dh_installsystemd and cargo-deb generate.
+
+What dh would add for Debian's policy (and lintian) is done here too: man
+pages and documentation gzip -9n compressed, usr/share/doc/<name>/
+changelog.Debian.gz, a machine-readable (DEP-5) copyright file, and the
+lintian overrides of packaging/debian/lintian-overrides.
 """
 
 import argparse
+import email.utils
+import gzip
 import hashlib
 import os
 import shutil
@@ -31,6 +38,8 @@ ARCH = {
     "aarch64-unknown-linux-musl": "arm64",
     "armv7-unknown-linux-musleabihf": "armhf",
 }
+# Debian's name for the MIT licence text hamasq uses (DEP-5, SPDX "MIT")
+DEP5_LICENSE = {"MIT": "Expat"}
 
 
 def die(msg):
@@ -94,6 +103,7 @@ def main():
     ap.add_argument("--target", default="x86_64-unknown-linux-musl", choices=sorted(ARCH))
     ap.add_argument("--binary")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "debian"))
+    ap.add_argument("--revision", help="Debian revision (default: the table's, else 1)")
     a = ap.parse_args()
 
     with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
@@ -103,7 +113,13 @@ def main():
     if not meta:
         die("Cargo.toml has no [package.metadata.deb]")
     name = meta.get("name", pkg["name"])
-    version = meta.get("revision") and f"{pkg['version']}-{meta['revision']}" or f"{pkg['version']}-1"
+    revision = a.revision or meta.get("revision") or "1"
+    # Debian's convention (dch): DEBFULLNAME and DEBEMAIL name whoever
+    # builds the package; else the table's maintainer.
+    maintainer = meta["maintainer"]
+    if os.environ.get("DEBEMAIL"):
+        maintainer = f"{os.environ.get('DEBFULLNAME', name + ' developers')} <{os.environ['DEBEMAIL']}>"
+    version = f"{pkg['version']}-{revision}"
     arch = ARCH[a.target]
     binary = a.binary or os.path.join(ROOT, "target", "static", a.target, "hamasq")
     if not os.path.exists(binary):
@@ -131,16 +147,52 @@ def main():
                 src = os.path.join(ROOT, src)
             put(src, dest, int(mode, 8))
 
+        doc = os.path.join(root, "usr/share/doc", name)
+        # Debian policy 12.3 and 12.1: documentation and man pages gzip -9n
+        # compressed (the copyright file never)
+        for top in (doc, os.path.join(root, "usr/share/man")):
+            for d, _, files in os.walk(top):
+                for fn in files:
+                    if fn.endswith(".gz") or (d == doc and fn == "copyright"):
+                        continue
+                    _gzip(os.path.join(d, fn))
+
         lic = meta.get("license-file")
         if lic:
             with open(os.path.join(ROOT, lic[0])) as f:
                 text = f.read().split("\n")[int(lic[1]) if len(lic) > 1 else 0:]
-            cp = os.path.join(root, "usr/share/doc", name, "copyright")
-            os.makedirs(os.path.dirname(cp), exist_ok=True)
+            spdx = pkg.get("license", "")
+            short = DEP5_LICENSE.get(spdx, spdx)
+            body = "".join(f" {line}\n" if line.strip() else " .\n" for line in _trim(text))
+            cp = os.path.join(doc, "copyright")
+            os.makedirs(doc, exist_ok=True)
             with open(cp, "w") as f:
-                f.write(f"Upstream Name: {name}\nCopyright: {meta.get('copyright', '')}\n"
-                        f"License: {pkg.get('license', '')}\n\n" + "\n".join(text))
+                f.write("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+                        f"Upstream-Name: {name}\n"
+                        + (f"Source: {pkg['homepage']}\n" if pkg.get("homepage") else "")
+                        + f"\nFiles: *\nCopyright: {meta.get('copyright', '')}\nLicense: {short}\n"
+                        + f"\nLicense: {short}\n{body}")
             os.chmod(cp, 0o644)
+
+        # changelog.Debian.gz: one entry for this build (Debian policy 12.7)
+        when = os.environ.get("SOURCE_DATE_EPOCH")
+        if when is None:
+            r = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%ct"],
+                               capture_output=True, text=True)
+            when = r.stdout.strip() or None
+        date = email.utils.formatdate(float(when) if when else None)
+        os.makedirs(doc, exist_ok=True)
+        cl = os.path.join(doc, "changelog.Debian")
+        with open(cl, "w") as f:
+            f.write(f"{name} ({version}) unstable; urgency=medium\n\n"
+                    f"  * {name} {pkg['version']}: the static binary of\n"
+                    f"    contrib/build-static.sh, packaged by packaging/debian/build-deb.py.\n\n"
+                    f" -- {maintainer}  {date}\n")
+        _gzip(cl)
+
+        overrides = os.path.join(ROOT, "packaging/debian/lintian-overrides")
+        if os.path.exists(overrides):
+            put(overrides, f"usr/share/lintian/overrides/{name}", 0o644)
 
         frags = {"postinst": "", "prerm": "", "postrm": ""}
         su = meta.get("systemd-units")
@@ -190,7 +242,7 @@ def main():
                             for line in _wrap(ext)) if ext else ""
         fields = [
             ("Package", name), ("Version", version), ("Architecture", arch),
-            ("Maintainer", meta["maintainer"]), ("Installed-Size", str((size + 1023) // 1024)),
+            ("Maintainer", maintainer), ("Installed-Size", str((size + 1023) // 1024)),
             ("Depends", meta.get("depends", "")), ("Section", meta.get("section", "")),
             ("Priority", meta.get("priority", "optional")), ("Homepage", pkg.get("homepage", "")),
         ]
@@ -207,6 +259,24 @@ def main():
         print(deb)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _gzip(path):
+    """gzip -9n: replaces PATH by PATH.gz, no name or time stored."""
+    with open(path, "rb") as src, open(path + ".gz", "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as z:
+            shutil.copyfileobj(src, z)
+    os.chmod(path + ".gz", os.stat(path).st_mode & 0o777)
+    os.remove(path)
+
+
+def _trim(lines):
+    """LINES without leading and trailing blank ones."""
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return lines
 
 
 def _wrap(text, width=76):

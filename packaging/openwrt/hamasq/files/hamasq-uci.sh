@@ -37,17 +37,24 @@
 #                   unless set to 0, as in dnsmasq.init); confdir,
 #                   interface, notinterface: warned about
 #   config domain:  name, ip (host-record);  config cname: cname, target
-# Read from /etc/config/hamasq: see that file.
+# Read from /etc/config/hamasq: see that file. With its
+# `option keepalived '1'`, the vrrp_instance sections of keepalived's
+# /etc/config/keepalived become [vrrp NAME] too (interface,
+# virtual_router_id, priority, advert_int, nopreempt, preempt_delay,
+# unicast_src_ip, unicast_peer, virtual_ipaddress and track_interface by
+# the names of their config ipaddress / track_interface sections); the
+# rest is named in a warning.
 #
 # Writes the INI on stdout and one `hamasq-uci: ...` line per warning on
 # stderr. Returns 1 when the files cannot be read.
 
 hamasq_uci_to_ini() {
 	local dir="${1:-/etc/config}" ifaces="${2:-}" f
-	local hamasq=/dev/null dhcp=/dev/null network=/dev/null
+	local hamasq=/dev/null dhcp=/dev/null network=/dev/null keepalived=/dev/null
 	[ -r "$dir/hamasq" ] && hamasq="$dir/hamasq"
 	[ -r "$dir/dhcp" ] && dhcp="$dir/dhcp"
 	[ -r "$dir/network" ] && network="$dir/network"
+	[ -r "$dir/keepalived" ] && keepalived="$dir/keepalived"
 	[ -n "$ifaces" ] && [ -r "$ifaces" ] || ifaces=/dev/null
 	for f in "$hamasq" "$dhcp" "$network" "$ifaces"; do
 		[ -r "$f" ] || { echo "hamasq-uci: cannot read $f" >&2; return 1; }
@@ -56,7 +63,7 @@ hamasq_uci_to_ini() {
 	[ -n "$ethers" ] && [ -r "$ethers" ] || ethers=/dev/null
 	${HAMASQ_AWK:-awk} -v dnsmasq_on="${HAMASQ_DNSMASQ:-0}" "$HAMASQ_UCI_AWK" \
 		pkg=hamasq "$hamasq" pkg=dhcp "$dhcp" pkg=network "$network" \
-		pkg=ifaces "$ifaces" pkg=ethers "$ethers"
+		pkg=ifaces "$ifaces" pkg=ethers "$ethers" pkg=keepalived "$keepalived"
 }
 
 HAMASQ_UCI_AWK='
@@ -223,6 +230,8 @@ END {
 	nvrrp = 0
 	for (i = 1; i <= S["hamasq"]; i++)
 		if (STYPE["hamasq", i] == "vrrp" && opt("hamasq", i, "enabled", "1") != "0") nvrrp++
+	if (truthy(opt("hamasq", m, "keepalived", "0")))
+		for (i = 1; i <= S["keepalived"]; i++) if (STYPE["keepalived", i] == "vrrp_instance") nvrrp++
 
 	# ---- [dhcp]
 	if (opt("hamasq", m, "dhcp", "1") != "0") dhcp_section()
@@ -257,6 +266,8 @@ END {
 			kv("notify", opt("hamasq", m, "hotplug_script", "/usr/libexec/hamasq/vrrp-hotplug"))
 	}
 
+	if (truthy(opt("hamasq", m, "keepalived", "0"))) keepalived_instances()
+
 	# ---- [dns]
 	if (truthy(opt("hamasq", m, "dns", "0"))) dns_section()
 	else for (i = 1; i <= S["dhcp"]; i++)
@@ -272,6 +283,64 @@ END {
 		out("")
 		out("# netifd interfaces: " line)
 	}
+}
+
+# keepalived`s UCI (as its init script reads it) -> [vrrp NAME]
+function keepalived_instances(   i, j, n, name, k, v, ref, r, w, nk, ks, hook, dev) {
+	hook = opt("hamasq", m, "hotplug", "1")
+	for (i = 1; i <= S["keepalived"]; i++) {
+		if (STYPE["keepalived", i] != "vrrp_instance") continue
+		name = opt("keepalived", i, "name", "")
+		if (name !~ /^[A-Za-z0-9_.-]+$/) { warn("keepalived: a vrrp_instance needs a name of letters, digits, _ . -: skipped"); continue }
+		if (("hamasq", name) in SIDX) { warn("keepalived: vrrp_instance " name ": /etc/config/hamasq has a config vrrp of that name: skipped"); continue }
+		out("")
+		out("[vrrp " name "]")
+		v = opt("keepalived", i, "interface", "")
+		if (iface(v)) { trigger(v); v = DEV }
+		if (v != "") kv("interface", v)
+		dev = v
+		nk = split("virtual_router_id priority advert_int preempt_delay unicast_src_ip", ks, " ")
+		for (j = 1; j <= nk; j++) {
+			v = opt("keepalived", i, ks[j], "")
+			k = ks[j]; gsub(/_/, "-", k)
+			if (v != "") kv(k, v)
+		}
+		if (opt("keepalived", i, "nopreempt", "") != "") kv("nopreempt", truthy(opt("keepalived", i, "nopreempt", "")) ? "true" : "false")
+		n = vals("keepalived", i, "unicast_peer")
+		for (j = 1; j <= n; j++) kv("unicast-peer", V[j])
+		# virtual_ipaddress and track_interface name other sections
+		n = vals("keepalived", i, "virtual_ipaddress")
+		for (j = 1; j <= n; j++) { REF[j] = V[j] }
+		for (j = 1; j <= n; j++) {
+			r = ka_named("ipaddress", REF[j])
+			if (!r) { warn("keepalived: vrrp_instance " name ": no config ipaddress named " REF[j] ": left out"); continue }
+			kv("virtual-ipaddress", opt("keepalived", r, "address", ""))
+			if (opt("keepalived", r, "device", "") != "" && opt("keepalived", r, "device", "") != dev)
+				warn("keepalived: ipaddress " REF[j] " on device " opt("keepalived", r, "device", "") ": hamasq adds it on the instance`s interface")
+		}
+		n = vals("keepalived", i, "track_interface")
+		for (j = 1; j <= n; j++) { REF[j] = V[j] }
+		for (j = 1; j <= n; j++) {
+			r = ka_named("track_interface", REF[j])
+			if (!r) { warn("keepalived: vrrp_instance " name ": no config track_interface named " REF[j] ": left out"); continue }
+			w = opt("keepalived", r, "weight", "")
+			v = opt("keepalived", r, "value", "")
+			kv("track-interface", v (w != "" ? " weight " w : ""))
+		}
+		nk = split("state track_script notify notify_master notify_backup notify_fault notify_stop use_vmac native_ipv6 virtual_ipaddress_excluded virtual_routes mcast_src_ip accept dont_track_primary auth_type auth_pass smtp_alert debug", ks, " ")
+		for (j = 1; j <= nk; j++)
+			if (opt("keepalived", i, ks[j], "") != "" || LN["keepalived", i, ks[j]] > 0)
+				warn("keepalived: vrrp_instance " name ": " ks[j] " not converted" (ks[j] ~ /^notify/ ? " (role changes are hotplug events for /etc/hotplug.d/keepalived/ with option keepalived_hotplug 1)" : ""))
+		if (hook != "0")
+			kv("notify", opt("hamasq", m, "hotplug_script", "/usr/libexec/hamasq/vrrp-hotplug"))
+	}
+}
+
+# the config TYPE section of /etc/config/keepalived whose option name is N
+function ka_named(type, n,   i) {
+	for (i = 1; i <= S["keepalived"]; i++)
+		if (STYPE["keepalived", i] == type && opt("keepalived", i, "name", "") == n) return i
+	return 0
 }
 
 function trigger(lif) {
