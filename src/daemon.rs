@@ -629,6 +629,10 @@ impl Daemon {
                 }
                 merged.config.vrrp = self.current.config.vrrp.clone();
                 merged.vrrp = self.current.vrrp.clone();
+                // New DNS limits must fit the open-file limit too (issue 17
+                // item 8): raised within the hard limit, or the limits
+                // lowered and logged when even that is short.
+                crate::rlimit::fit_open_files(&mut merged.config);
                 // The DHCP subnets follow the instances that keep running.
                 if let Some(p) = merged.dhcp.as_mut() {
                     for e in config::resolve::join_vrrp(&mut p.subnets, &merged.vrrp, path) {

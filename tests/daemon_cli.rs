@@ -933,6 +933,26 @@ fn the_open_file_limit_is_raised_to_what_the_config_needs() {
     );
     d.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
+
+    // A reload that raises dns-forward-max past the hard limit is fitted
+    // the same way (it would otherwise run out of descriptors under load).
+    let small = body.replace("dns-forward-max = 3000", "dns-forward-max = 300");
+    write_conf(&dir, &small);
+    let mut d = start_limited(&conf, 256, 1024);
+    let log = d.wait_log("daemon.ready", Duration::from_secs(10));
+    assert!(!log.contains("open_files_short"), "{log}");
+    write_conf(&dir, &body);
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    let log = d.wait_log(
+        "daemon.open_files_short section=dns key=dns-forward-max configured=3000 using=",
+        Duration::from_secs(10),
+    );
+    assert!(
+        log.contains("config.reloaded") || log.contains("reload"),
+        "{log}"
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
