@@ -1,5 +1,11 @@
-//! The test kit (tests only): one seeded PRNG for every test module, so a
-//! failing seed reproduces the same run everywhere.
+//! The test kit: one seeded PRNG for every test, so a failing seed
+//! reproduces the same run everywhere.
+//!
+//! Not part of the daemon: it is `#[doc(hidden)] pub` only so the
+//! integration tests in `tests/` (which see the library as an outside
+//! crate and cannot reach `cfg(test)` items) share the same code as the
+//! unit tests instead of keeping their own copies. Nothing in the daemon
+//! calls it, so the binary does not carry it.
 
 /// xorshift64* (Vigna): small, fast, good enough for schedules and junk
 /// inputs; seeded, so the same seed gives the same run every time.
@@ -28,6 +34,21 @@ impl Rng {
     /// Uniform in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
+    }
+
+    /// Uniform in `0..n` as an index (`n` > 0).
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+
+    /// One random byte.
+    pub fn byte(&mut self) -> u8 {
+        self.next_u64() as u8
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.byte()).collect()
     }
 
     /// Uniform in `lo..=hi`.

@@ -12,6 +12,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::*;
 use crate::dns::message::{Transport, rtype};
+use crate::testkit::Rng;
 
 const T0: Mono = Mono(1_000_000);
 
@@ -967,24 +968,9 @@ fn compression_loops_and_truncation_never_panic() {
     }
 }
 
-/// xorshift64*: deterministic, dependency-free randomness for tests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_bytes_and_mutations_never_panic() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut c = Cache::new(CacheConfig {
         neg_ttl: Some(10),
         stale_window: Some(Duration::from_secs(60)),
@@ -1017,7 +1003,7 @@ fn random_bytes_and_mutations_never_panic() {
         let mut b = seeds[s].clone();
         for _ in 0..=rng.below(4) {
             let at = rng.below(b.len() as u64) as usize;
-            b[at] = rng.next() as u8;
+            b[at] = rng.next_u64() as u8;
         }
         if rng.below(4) == 0 {
             b.truncate(rng.below(b.len() as u64 + 1) as usize);
@@ -1027,7 +1013,7 @@ fn random_bytes_and_mutations_never_panic() {
         let _ = Question::from_query(&b);
         let _ = c.lookup(&b, Transport::Udp, now, &mut out);
         let _ = c.serve_stale(&b, Transport::Tcp, now, &mut out);
-        let junk: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+        let junk: Vec<u8> = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect();
         let _ = c.lookup(&junk, Transport::Udp, now, &mut out);
         let _ = c.insert(&questions[s], &junk, now);
     }
@@ -1035,7 +1021,7 @@ fn random_bytes_and_mutations_never_panic() {
 
 #[test]
 fn property_random_insert_lookup_advance() {
-    let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+    let mut rng = Rng::new(0xDEAD_BEEF_CAFE_F00D);
     let size = 16;
     let mut c = Cache::new(CacheConfig {
         size,
@@ -1066,7 +1052,7 @@ fn property_random_insert_lookup_advance() {
             }
             3 => now = now + Duration::from_millis(rng.below(30_000)),
             _ => {
-                let id = rng.next() as u16;
+                let id = rng.next_u64() as u16;
                 let q = query(id, &n.to_uppercase(), RecordType::A);
                 match c.lookup(&q, Transport::Udp, now, &mut out) {
                     Lookup::Hit => {

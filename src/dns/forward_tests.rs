@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::dns::message::{self, flag, get_u16, put_u16, skip_name};
+use crate::testkit::Rng;
 
 const T0: Mono = Mono(1_000_000);
 
@@ -1482,49 +1483,29 @@ fn relay_refuses_a_response_to_another_question() {
 
 // ---- hostile input ----
 
-/// xorshift64*: deterministic noise for the property tests.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-
-    fn mutate(&mut self, good: &[u8]) -> Vec<u8> {
-        let mut m = good.to_vec();
-        match self.below(4) {
-            0 => m.truncate(self.below(m.len() as u64 + 1) as usize),
-            1 => {
-                let extra = self.below(40) as usize;
-                let junk = self.bytes(extra);
-                m.extend(junk);
-            }
-            _ => {}
+/// `good` cut short, extended with junk, and with a few bytes overwritten.
+fn mutate(noise: &mut Rng, good: &[u8]) -> Vec<u8> {
+    let mut m = good.to_vec();
+    match noise.below(4) {
+        0 => m.truncate(noise.below(m.len() as u64 + 1) as usize),
+        1 => {
+            let extra = noise.below(40) as usize;
+            m.extend(noise.bytes(extra));
         }
-        for _ in 0..self.below(6) {
-            if !m.is_empty() {
-                let at = self.below(m.len() as u64) as usize;
-                m[at] = self.next() as u8;
-            }
-        }
-        m
+        _ => {}
     }
+    for _ in 0..noise.below(6) {
+        if !m.is_empty() {
+            let at = noise.below(m.len() as u64) as usize;
+            m[at] = noise.byte();
+        }
+    }
+    m
 }
 
 #[test]
 fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
-    let mut noise = Noise(0x5EED_F0D0_0000_0001);
+    let mut noise = Rng::new(0x5EED_F0D0_0000_0001);
     let mut r = rng();
     let mut out = Vec::new();
     for round in 0..300u32 {
@@ -1544,7 +1525,7 @@ fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
                 let n = noise.below(600) as usize;
                 noise.bytes(n)
             } else {
-                noise.mutate(&good)
+                mutate(&mut noise, &good)
             };
             // relay must cope with anything on either side.
             let _ = relay(&client, &junk, Transport::Udp, &mut out);
@@ -1594,7 +1575,7 @@ fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
 
 #[test]
 fn genuine_reply_survives_a_flood_of_forgeries() {
-    let mut noise = Noise(42);
+    let mut noise = Rng::new(42);
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("victim.example"), 1, &mut r);

@@ -11,6 +11,7 @@ use crate::dns::grammar::{
     parse_address, parse_cname, parse_host_record, parse_local, parse_ptr_record, parse_srv_host,
     parse_txt_record,
 };
+use crate::testkit::Rng;
 
 /// Case-preserving (`Name::from_str` lower-cases, via IDNA).
 fn name(s: &str) -> Name {
@@ -754,20 +755,6 @@ fn respond_truncates_for_the_client_size() {
     assert!(!m.metadata.truncation);
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn random_queries_never_panic() {
     let src = LocalSources {
@@ -826,25 +813,25 @@ fn random_queries_never_panic() {
         DNSClass::CH,
         DNSClass::Unknown(7),
     ];
-    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let mut rng = Rng::new(0x1234_5678_9ABC_DEF1);
     for _ in 0..20_000 {
-        let n = rng.below(6);
-        let parts: Vec<&[u8]> = (0..n).map(|_| labels[rng.below(labels.len())]).collect();
+        let n = rng.index(6);
+        let parts: Vec<&[u8]> = (0..n).map(|_| labels[rng.index(labels.len())]).collect();
         let Ok(qname) = Name::from_labels(parts) else {
             continue;
         };
-        let qtype = types[rng.below(types.len())];
-        let qclass = classes[rng.below(classes.len())];
+        let qtype = types[rng.index(types.len())];
+        let qclass = classes[rng.index(classes.len())];
         if let Some(a) = d.answer(&table, &qname, qtype, qclass) {
-            let mut m = Message::new(rng.next() as u16, MessageType::Query, OpCode::Query);
+            let mut m = Message::new(rng.next_u64() as u16, MessageType::Query, OpCode::Query);
             m.add_query(Query::query(qname.clone(), qtype));
             if let Ok(q) = m.to_vec() {
                 let _ = respond(&q, &a, Transport::Udp);
                 let mut junk = q.clone();
-                let at = rng.below(junk.len());
-                junk[at] = rng.next() as u8;
+                let at = rng.index(junk.len());
+                junk[at] = rng.next_u64() as u8;
                 let _ = respond(&junk, &a, Transport::Udp);
-                junk.truncate(rng.below(junk.len() + 1));
+                junk.truncate(rng.index(junk.len() + 1));
                 let _ = respond(&junk, &a, Transport::Tcp);
             }
         }

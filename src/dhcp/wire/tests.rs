@@ -10,6 +10,7 @@ use dhcproto::v4::MessageType;
 use super::check::check_encoding;
 use super::*;
 use crate::dhcp::HwAddr;
+use crate::testkit::Rng;
 
 // ---------------------------------------------------------------------------
 // Building requests by hand.
@@ -367,7 +368,7 @@ fn a_64k_datagram_is_handled() {
         other => panic!("{other:?}"),
     }
     // And 64 KiB of noise, of pads, of a single runaway option.
-    let noise: Vec<u8> = Rng(7).bytes(65_535);
+    let noise: Vec<u8> = Rng::new(7).bytes(65_535);
     assert_roundtrip_ok(&noise);
     let mut pads = head(1, 7, 0);
     opt(&mut pads, 53, &[1]);
@@ -900,50 +901,23 @@ fn our_encodings_read_the_same_in_dhcproto() {
 }
 
 // ---------------------------------------------------------------------------
-// Bounded property test: a deterministic PRNG, no crates.
-
-/// xorshift64* (Vigna): deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.byte()).collect()
-    }
-}
+// Bounded property test: the test kit's seeded PRNG, no crates.
 
 /// Mutates `b` in one of several ways a broken or hostile client might.
 fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
-    match rng.below(8) {
+    match rng.index(8) {
         // Bit flips anywhere.
         0 => {
-            for _ in 0..1 + rng.below(8) {
+            for _ in 0..1 + rng.index(8) {
                 if !b.is_empty() {
-                    let i = rng.below(b.len());
-                    b[i] ^= 1 << rng.below(8);
+                    let i = rng.index(b.len());
+                    b[i] ^= 1 << rng.index(8);
                 }
             }
         }
         // Truncation.
         1 => {
-            let n = rng.below(b.len() + 1);
+            let n = rng.index(b.len() + 1);
             b.truncate(n);
         }
         // Corrupt a length byte: find an option start by walking.
@@ -959,23 +933,23 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
                 i += 2 + usize::from(b[i + 1]);
             }
             if !starts.is_empty() {
-                let at = starts[rng.below(starts.len())];
+                let at = starts[rng.index(starts.len())];
                 b[at + 1] = rng.byte();
             }
         }
         // Insert option 52 and fill sname/file with options or noise.
         3 => {
             if b.len() >= OPTIONS_START {
-                let ov = [1u8, 2, 3, rng.byte()][rng.below(4)];
+                let ov = [1u8, 2, 3, rng.byte()][rng.index(4)];
                 b.splice(OPTIONS_START..OPTIONS_START, [52, 1, ov]);
-                let (lo, hi) = [(44, 108), (108, 236), (44, 236)][rng.below(3)];
-                if rng.below(2) == 0 {
+                let (lo, hi) = [(44, 108), (108, 236), (44, 236)][rng.index(3)];
+                if rng.index(2) == 0 {
                     for x in &mut b[lo..hi] {
                         *x = rng.byte();
                     }
                 } else {
-                    let len = rng.below(hi - lo - 2);
-                    let code = 1 + rng.below(253) as u8;
+                    let len = rng.index(hi - lo - 2);
+                    let code = 1 + rng.index(253) as u8;
                     b[lo] = code;
                     b[lo + 1] = len as u8;
                     b[lo + 2 + len] = 255;
@@ -984,12 +958,12 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
         }
         // Insert a long option split into several instances at random places.
         4 => {
-            let code = [121u8, 55, 61, 82, 12, 224][rng.below(6)];
-            let total = rng.below(900);
+            let code = [121u8, 55, 61, 82, 12, 224][rng.index(6)];
+            let total = rng.index(900);
             let value = rng.bytes(total);
-            for part in value.chunks(1 + rng.below(255)) {
+            for part in value.chunks(1 + rng.index(255)) {
                 let lo = OPTIONS_START.min(b.len());
-                let at = lo + rng.below(b.len() - lo + 1);
+                let at = lo + rng.index(b.len() - lo + 1);
                 let mut ins = vec![code, part.len() as u8];
                 ins.extend_from_slice(part);
                 b.splice(at..at, ins);
@@ -997,23 +971,23 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
         }
         // Random header bytes (op, htype, hlen, flags ...).
         5 => {
-            let i = rng.below(HEADER_LEN.min(b.len()).max(1));
+            let i = rng.index(HEADER_LEN.min(b.len()).max(1));
             if i < b.len() {
                 b[i] = rng.byte();
             }
         }
         // Append noise after the end option or in place of it.
         6 => {
-            if rng.below(2) == 0 {
+            if rng.index(2) == 0 {
                 b.pop();
             }
-            let n = rng.below(64);
+            let n = rng.index(64);
             b.extend(rng.bytes(n));
         }
         // A small max message size with a big option: forces drops.
         _ => {
             let lo = OPTIONS_START.min(b.len());
-            let mms = (rng.below(1600) as u16).to_be_bytes();
+            let mms = (rng.index(1600) as u16).to_be_bytes();
             b.splice(lo..lo, [57, 2, mms[0], mms[1]]);
             let at = lo + 4;
             let mut big = vec![43u8, 255];
@@ -1032,13 +1006,13 @@ fn property_decode_encode_decode_never_breaks() {
         relayed_request(),
         discover_with(&[(121, &[24, 10, 1, 2, 10, 0, 0, 1]), (80, &[])]),
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let (mut checked, mut rejected, mut unencodable, mut with_drops) = (0, 0, 0, 0);
     const N: usize = 20_000;
     for i in 0..N {
         let input = if i % 10 == 0 {
             // Pure noise, sometimes behind a valid header prefix.
-            let len = rng.below(700);
+            let len = rng.index(700);
             let mut b = rng.bytes(len);
             if i % 20 == 0 && b.len() >= OPTIONS_START + 3 {
                 b[0] = 1;
@@ -1048,8 +1022,8 @@ fn property_decode_encode_decode_never_breaks() {
             }
             b
         } else {
-            let mut b = seeds[rng.below(seeds.len())].clone();
-            for _ in 0..1 + rng.below(3) {
+            let mut b = seeds[rng.index(seeds.len())].clone();
+            for _ in 0..1 + rng.index(3) {
                 mutate(&mut rng, &mut b);
             }
             b
@@ -1080,26 +1054,26 @@ fn property_decode_encode_decode_never_breaks() {
 
 #[test]
 fn property_random_replies_fit_or_fail_cleanly() {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let req = Packet::decode(&relayed_request()).unwrap();
     for _ in 0..5_000 {
         let mut r = Reply::for_request(&req);
-        r.flags = rng.next() as u16;
-        r.yiaddr = Ipv4Addr::from(rng.next() as u32);
+        r.flags = rng.next_u64() as u16;
+        r.yiaddr = Ipv4Addr::from(rng.next_u64() as u32);
         // Option 53 first, as every DHCP reply has it.
         r.options.push((53, vec![2]));
         let mut used = [false; 256];
         used[53] = true;
-        for _ in 0..rng.below(30) {
-            let c = 1 + rng.below(254) as u8;
+        for _ in 0..rng.index(30) {
+            let c = 1 + rng.index(254) as u8;
             if c == 52 || used[usize::from(c)] {
                 continue;
             }
             used[usize::from(c)] = true;
-            let len = [0, 1, 4, rng.below(64), rng.below(300), rng.below(800)][rng.below(6)];
+            let len = [0, 1, 4, rng.index(64), rng.index(300), rng.index(800)][rng.index(6)];
             r.options.push((c, rng.bytes(len)));
         }
-        let max_len = 300 + rng.below(1500);
+        let max_len = 300 + rng.index(1500);
         match encode(&r, max_len) {
             Ok((b, d)) => {
                 if let Err(e) = check_encoding(&r, max_len, &b, d) {
