@@ -62,6 +62,53 @@ impl Rng {
     }
 }
 
+/// Runs `check` on `count` inputs that `make` draws from one generator
+/// seeded with `seed` (it also gets the case number `0..count`). The
+/// hostile-input property tests use it: a panic inside `check` is re-raised
+/// after printing the seed, the case number and the input, so the failing
+/// case can be replayed and minimised without rerunning the whole loop.
+pub fn never_panics<T: std::fmt::Debug>(
+    seed: u64,
+    count: u64,
+    mut make: impl FnMut(&mut Rng, u64) -> T,
+    mut check: impl FnMut(u64, &T),
+) {
+    let mut rng = Rng::new(seed);
+    for case in 0..count {
+        let input = make(&mut rng, case);
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case, &input)));
+        if let Err(panic) = run {
+            eprintln!("never_panics: seed {seed:#x}, case {case} of {count}, input {input:02x?}");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// `len` random bytes for a random `len` in `0..max_len`.
+pub fn junk(rng: &mut Rng, max_len: usize) -> Vec<u8> {
+    let len = rng.index(max_len.max(1));
+    rng.bytes(len)
+}
+
+/// `good` with up to four bytes overwritten, then one time in four cut
+/// short at a random point and one time in four extended with up to 40
+/// junk bytes: inputs that get past the first checks of a parser.
+pub fn mutate(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
+    let mut m = good.to_vec();
+    for _ in 0..rng.below(5) {
+        if !m.is_empty() {
+            let at = rng.index(m.len());
+            m[at] = rng.byte();
+        }
+    }
+    match rng.below(4) {
+        0 => m.truncate(rng.index(m.len() + 1)),
+        1 => m.extend(junk(rng, 41)),
+        _ => {}
+    }
+    m
+}
+
 /// A DNS query as a client would send it, written byte by byte (no
 /// validation, so over-long labels and names can be built on purpose):
 /// one question of class IN, RD=1, no OPT unless [`DnsQuery::edns`].
@@ -152,6 +199,48 @@ mod tests {
         assert_ne!(run(0)[0], 0);
         let mut r = Rng::new(3);
         assert!((0..1000).all(|_| (5..=9).contains(&r.between(5, 9))));
+    }
+
+    #[test]
+    fn never_panics_sees_every_case_and_passes_a_panic_on() {
+        let mut seen = Vec::new();
+        never_panics(
+            5,
+            100,
+            |rng, case| (case, rng.byte()),
+            |case, &(c, _)| {
+                assert_eq!(case, c);
+                seen.push(case);
+            },
+        );
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+        let caught = std::panic::catch_unwind(|| {
+            never_panics(
+                5,
+                100,
+                |rng, _| junk(rng, 8),
+                |case, _| assert!(case != 42, "boom"),
+            );
+        });
+        assert!(caught.is_err());
+    }
+
+    #[test]
+    fn mutations_stay_close_to_the_original() {
+        let good: Vec<u8> = (0..100).collect();
+        let mut r = Rng::new(9);
+        let (mut same, mut cut, mut longer) = (0, 0, 0);
+        for _ in 0..1000 {
+            let m = mutate(&mut r, &good);
+            assert!(m.len() <= good.len() + 40);
+            same += usize::from(m == good);
+            cut += usize::from(m.len() < good.len());
+            longer += usize::from(m.len() > good.len());
+        }
+        assert!(
+            same < 300 && cut > 150 && longer > 150,
+            "{same} {cut} {longer}"
+        );
     }
 
     /// The byte-by-byte builder writes what hickory writes for the same

@@ -12,7 +12,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::*;
 use crate::dns::message::{Transport, rtype};
-use crate::testkit::{Rng, dns_query};
+use crate::testkit::{Rng, dns_query, junk, mutate, never_panics};
 
 const T0: Mono = Mono(1_000_000);
 
@@ -996,7 +996,6 @@ fn compression_loops_and_truncation_never_panic() {
 
 #[test]
 fn random_bytes_and_mutations_never_panic() {
-    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut c = Cache::new(CacheConfig {
         neg_ttl: Some(10),
         stale_window: Some(Duration::from_secs(60)),
@@ -1024,25 +1023,23 @@ fn random_bytes_and_mutations_never_panic() {
         question("t.example", RecordType::TXT),
     ];
     let mut out = Vec::new();
-    for i in 0..20_000u64 {
-        let s = rng.below(seeds.len() as u64) as usize;
-        let mut b = seeds[s].clone();
-        for _ in 0..=rng.below(4) {
-            let at = rng.below(b.len() as u64) as usize;
-            b[at] = rng.next_u64() as u8;
-        }
-        if rng.below(4) == 0 {
-            b.truncate(rng.below(b.len() as u64 + 1) as usize);
-        }
-        let now = T0 + Duration::from_millis(i * 50);
-        let _ = c.insert(&questions[s], &b, now);
-        let _ = Question::from_query(&b);
-        let _ = c.lookup(&b, Transport::Udp, now, &mut out);
-        let _ = c.serve_stale(&b, Transport::Tcp, now, &mut out);
-        let junk: Vec<u8> = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect();
-        let _ = c.lookup(&junk, Transport::Udp, now, &mut out);
-        let _ = c.insert(&questions[s], &junk, now);
-    }
+    never_panics(
+        0x9E37_79B9_7F4A_7C15,
+        20_000,
+        |rng, _| {
+            let s = rng.index(seeds.len());
+            (s, mutate(rng, &seeds[s]), junk(rng, 64))
+        },
+        |i, (s, b, junk)| {
+            let now = T0 + Duration::from_millis(i * 50);
+            let _ = c.insert(&questions[*s], b, now);
+            let _ = Question::from_query(b);
+            let _ = c.lookup(b, Transport::Udp, now, &mut out);
+            let _ = c.serve_stale(b, Transport::Tcp, now, &mut out);
+            let _ = c.lookup(junk, Transport::Udp, now, &mut out);
+            let _ = c.insert(&questions[*s], junk, now);
+        },
+    );
 }
 
 #[test]

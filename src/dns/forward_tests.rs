@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::dns::message::{self, flag, get_u16, put_u16, skip_name};
-use crate::testkit::Rng;
+use crate::testkit::{Rng, junk, mutate, never_panics};
 
 const T0: Mono = Mono(1_000_000);
 
@@ -1483,94 +1483,81 @@ fn relay_refuses_a_response_to_another_question() {
 
 // ---- hostile input ----
 
-/// `good` cut short, extended with junk, and with a few bytes overwritten.
-fn mutate(noise: &mut Rng, good: &[u8]) -> Vec<u8> {
-    let mut m = good.to_vec();
-    match noise.below(4) {
-        0 => m.truncate(noise.below(m.len() as u64 + 1) as usize),
-        1 => {
-            let extra = noise.below(40) as usize;
-            m.extend(noise.bytes(extra));
-        }
-        _ => {}
-    }
-    for _ in 0..noise.below(6) {
-        if !m.is_empty() {
-            let at = noise.below(m.len() as u64) as usize;
-            m[at] = noise.byte();
-        }
-    }
-    m
-}
-
 #[test]
 fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
-    let mut noise = Rng::new(0x5EED_F0D0_0000_0001);
     let mut r = rng();
     let mut out = Vec::new();
-    for round in 0..300u32 {
-        let policy = [Policy::Fastest, Policy::StrictOrder, Policy::AllServers][round as usize % 3];
-        let mut f = fwd(policy, &[A1, A2]);
-        let client = cq(
-            9,
-            &format!("r{round}.Example.net"),
-            1 + round as u16 % 30,
-            Some((1232, round % 2 == 0)),
-        );
-        assert_eq!(f.submit(T0, &client, 1, &mut r), Submitted::Sent);
-        let s = sends(&drain(&mut f)).remove(0);
-        let good = upstream_with_extras(&s.packet);
-        for _ in 0..30 {
-            let junk = if noise.below(3) == 0 {
-                let n = noise.below(600) as usize;
-                noise.bytes(n)
-            } else {
-                mutate(&mut noise, &good)
-            };
-            // relay must cope with anything on either side.
-            let _ = relay(&client, &junk, Transport::Udp, &mut out);
-            let _ = relay(&junk, &good, Transport::Tcp, &mut out);
-            if junk == good {
-                continue;
-            }
-            let v = f.handle_udp_reply(ms(1), s.token, s.to, &junk, &mut r);
-            // A mutation may still be a valid reply to our question (a
-            // changed TTL, say): then it is accepted, which is fine.
-            if v == Verdict::Accepted {
-                break;
-            }
-        }
-        let acts = drain(&mut f);
-        let answered = acts.iter().any(|a| matches!(a, Action::Answer { .. }));
-        if !answered && f.inflight() == 1 {
-            let v = f.handle_udp_reply(ms(2), s.token, s.to, &good, &mut r);
-            if v == Verdict::Accepted {
-                let acts = drain(&mut f);
-                if let Some(Action::Answer { response, .. }) =
-                    acts.iter().find(|a| matches!(a, Action::Answer { .. }))
-                {
-                    assert!(relay(&client, response, Transport::Udp, &mut out));
-                    assert_eq!(id_of(&out), 9);
+    // Each round draws its replies from its own generator (seeded from the
+    // run's), since they depend on the query the forwarder just sent.
+    never_panics(
+        0x5EED_F0D0_0000_0001,
+        300,
+        |seeds, _| Rng::new(seeds.next_u64()),
+        |round, noise| {
+            let mut noise = noise.clone();
+            let round = round as u32;
+            let policy =
+                [Policy::Fastest, Policy::StrictOrder, Policy::AllServers][round as usize % 3];
+            let mut f = fwd(policy, &[A1, A2]);
+            let client = cq(
+                9,
+                &format!("r{round}.Example.net"),
+                1 + round as u16 % 30,
+                Some((1232, round.is_multiple_of(2))),
+            );
+            assert_eq!(f.submit(T0, &client, 1, &mut r), Submitted::Sent);
+            let s = sends(&drain(&mut f)).remove(0);
+            let good = upstream_with_extras(&s.packet);
+            for _ in 0..30 {
+                let junk = if noise.below(3) == 0 {
+                    junk(&mut noise, 600)
+                } else {
+                    mutate(&mut noise, &good)
+                };
+                // relay must cope with anything on either side.
+                let _ = relay(&client, &junk, Transport::Udp, &mut out);
+                let _ = relay(&junk, &good, Transport::Tcp, &mut out);
+                if junk == good {
+                    continue;
                 }
-            } else {
-                // The socket may have been closed by an accepted TC or
-                // SERVFAIL-like mutation that moved the query on.
-                assert_eq!(v, Verdict::Dropped(DropReason::UnknownToken));
+                let v = f.handle_udp_reply(ms(1), s.token, s.to, &junk, &mut r);
+                // A mutation may still be a valid reply to our question (a
+                // changed TTL, say): then it is accepted, which is fine.
+                if v == Verdict::Accepted {
+                    break;
+                }
             }
-        }
-        // Random junk on random tokens and TCP replies.
-        for _ in 0..10 {
-            let tok = Token(noise.below(8));
-            let n = noise.below(100) as usize;
-            let junk = noise.bytes(n);
-            let _ = f.handle_udp_reply(ms(3), tok, s.to, &junk, &mut r);
-            let _ = f.handle_tcp_reply(ms(3), tok, Ok(&junk), &mut r);
-        }
-        while let Some(t) = f.poll_timeout() {
-            f.handle_timeout(t, &mut r);
-        }
-        assert_eq!(f.inflight(), 0);
-    }
+            let acts = drain(&mut f);
+            let answered = acts.iter().any(|a| matches!(a, Action::Answer { .. }));
+            if !answered && f.inflight() == 1 {
+                let v = f.handle_udp_reply(ms(2), s.token, s.to, &good, &mut r);
+                if v == Verdict::Accepted {
+                    let acts = drain(&mut f);
+                    if let Some(Action::Answer { response, .. }) =
+                        acts.iter().find(|a| matches!(a, Action::Answer { .. }))
+                    {
+                        assert!(relay(&client, response, Transport::Udp, &mut out));
+                        assert_eq!(id_of(&out), 9);
+                    }
+                } else {
+                    // The socket may have been closed by an accepted TC or
+                    // SERVFAIL-like mutation that moved the query on.
+                    assert_eq!(v, Verdict::Dropped(DropReason::UnknownToken));
+                }
+            }
+            // Random junk on random tokens and TCP replies.
+            for _ in 0..10 {
+                let tok = Token(noise.below(8));
+                let junk = junk(&mut noise, 100);
+                let _ = f.handle_udp_reply(ms(3), tok, s.to, &junk, &mut r);
+                let _ = f.handle_tcp_reply(ms(3), tok, Ok(&junk), &mut r);
+            }
+            while let Some(t) = f.poll_timeout() {
+                f.handle_timeout(t, &mut r);
+            }
+            assert_eq!(f.inflight(), 0);
+        },
+    );
 }
 
 #[test]

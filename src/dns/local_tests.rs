@@ -11,7 +11,7 @@ use crate::dns::grammar::{
     parse_address, parse_cname, parse_host_record, parse_local, parse_ptr_record, parse_srv_host,
     parse_txt_record,
 };
-use crate::testkit::{Rng, dns_query};
+use crate::testkit::{dns_query, mutate, never_panics};
 
 /// Case-preserving (`Name::from_str` lower-cases, via IDNA).
 fn name(s: &str) -> Name {
@@ -815,29 +815,34 @@ fn random_queries_never_panic() {
         DNSClass::CH,
         DNSClass::Unknown(7),
     ];
-    let mut rng = Rng::new(0x1234_5678_9ABC_DEF1);
-    for _ in 0..20_000 {
-        let n = rng.index(6);
-        let parts: Vec<&[u8]> = (0..n).map(|_| labels[rng.index(labels.len())]).collect();
-        let Ok(qname) = Name::from_labels(parts) else {
-            continue;
-        };
-        let qtype = types[rng.index(types.len())];
-        let qclass = classes[rng.index(classes.len())];
-        if let Some(a) = d.answer(&table, &qname, qtype, qclass) {
+    never_panics(
+        0x1234_5678_9ABC_DEF1,
+        20_000,
+        |rng, _| {
+            let n = rng.index(6);
+            let parts: Vec<&[u8]> = (0..n).map(|_| labels[rng.index(labels.len())]).collect();
+            let qname = Name::from_labels(parts).ok()?;
+            let qtype = types[rng.index(types.len())];
+            let qclass = classes[rng.index(classes.len())];
             let mut m = Message::new(rng.next_u64() as u16, MessageType::Query, OpCode::Query);
             m.add_query(Query::query(qname.clone(), qtype));
-            if let Ok(q) = m.to_vec() {
-                let _ = respond(&q, &a, Transport::Udp);
-                let mut junk = q.clone();
-                let at = rng.index(junk.len());
-                junk[at] = rng.next_u64() as u8;
-                let _ = respond(&junk, &a, Transport::Udp);
-                junk.truncate(rng.index(junk.len() + 1));
-                let _ = respond(&junk, &a, Transport::Tcp);
+            let q = m.to_vec().ok();
+            let mutated = q.as_ref().map(|q| (mutate(rng, q), mutate(rng, q)));
+            Some((qname, qtype, qclass, q, mutated))
+        },
+        |_, input| {
+            let Some((qname, qtype, qclass, q, mutated)) = input else {
+                return;
+            };
+            if let Some(a) = d.answer(&table, qname, *qtype, *qclass)
+                && let (Some(q), Some((udp, tcp))) = (q, mutated)
+            {
+                let _ = respond(q, &a, Transport::Udp);
+                let _ = respond(udp, &a, Transport::Udp);
+                let _ = respond(tcp, &a, Transport::Tcp);
             }
-        }
-    }
+        },
+    );
 }
 
 #[test]

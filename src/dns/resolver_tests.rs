@@ -12,7 +12,7 @@ use crate::dns::cache::CacheConfig;
 use crate::dns::forward::{ForwardConfig, UpstreamSpec};
 use crate::dns::grammar::parse_host_record;
 use crate::dns::local::{LocalData, LocalSources};
-use crate::testkit::dns_query;
+use crate::testkit::{dns_query, junk, mutate, never_panics};
 
 const UP: &str = "192.0.2.53:53";
 
@@ -509,33 +509,27 @@ fn no_upstream_is_refused() {
 #[test]
 fn random_and_mutated_queries_never_panic() {
     let mut r = default_resolver();
-    let mut seed = 99u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
     let base = dns_query(1, "www.example.com.", RecordType::A).bytes();
-    for i in 0..20_000u64 {
-        let mut q = if i % 2 == 0 {
-            base.clone()
-        } else {
-            (0..(next() % 80)).map(|_| next() as u8).collect()
-        };
-        for _ in 0..(next() % 4) {
-            if !q.is_empty() {
-                let at = (next() as usize) % q.len();
-                q[at] = next() as u8;
-            }
-        }
-        let _ = ask(&mut r, Mono(i), &q);
-        while r.poll_action().is_some() {}
-        // Upstream junk on a live token never panics either.
-        let junk: Vec<u8> = (0..(next() % 64)).map(|_| next() as u8).collect();
-        r.handle_udp_reply(Mono(i), Token(next() % 8), up(), &junk);
-        while r.poll_action().is_some() {}
-    }
+    never_panics(
+        99,
+        20_000,
+        |rng, i| {
+            // Half mutated queries, half mutated noise; then upstream junk
+            // on a live token, which must not panic either.
+            let q = if i % 2 == 0 {
+                base.clone()
+            } else {
+                junk(rng, 80)
+            };
+            (mutate(rng, &q), Token(rng.below(8)), junk(rng, 64))
+        },
+        |i, (q, token, reply)| {
+            let _ = ask(&mut r, Mono(i), q);
+            while r.poll_action().is_some() {}
+            r.handle_udp_reply(Mono(i), *token, up(), reply);
+            while r.poll_action().is_some() {}
+        },
+    );
 }
 
 #[test]
