@@ -11,7 +11,7 @@
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::testkit::Rng;
+use crate::testkit::{Rng, never_panics};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
 
@@ -434,45 +434,51 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
 
 #[test]
 fn property_decode_never_panics_and_round_trips() {
-    let mut rng = Rng::new(0x5eed_0f7a_11c0_de42);
     let mut accepted = 0;
-    for i in 0..20_000 {
-        let a = random_advert(&mut rng);
-        let src = Ipv4Addr::from(rng.next_u64() as u32);
-        let dst = if rng.below(2) == 0 {
-            MULTICAST_V4
-        } else {
-            Ipv4Addr::from(rng.next_u64() as u32)
-        };
-        let mode = if rng.below(2) == 0 {
-            ChecksumMode::Rfc9568
-        } else {
-            ChecksumMode::PseudoHeader
-        };
-        let h = IpHeader { src, dst, ttl: 255 };
-        let mut b = encode(&a, mode, src, dst);
-        assert_eq!(b.len(), a.wire_len());
+    never_panics(
+        0x5eed_0f7a_11c0_de42,
+        20_000,
+        |rng, _| {
+            let a = random_advert(rng);
+            let src = Ipv4Addr::from(rng.next_u64() as u32);
+            let dst = if rng.below(2) == 0 {
+                MULTICAST_V4
+            } else {
+                Ipv4Addr::from(rng.next_u64() as u32)
+            };
+            let mode = if rng.below(2) == 0 {
+                ChecksumMode::Rfc9568
+            } else {
+                ChecksumMode::PseudoHeader
+            };
+            let b = encode(&a, mode, src, dst);
+            let mut mutated = b.clone();
+            for _ in 0..1 + rng.below(3) {
+                mutate(rng, &mut mutated);
+            }
+            (a, IpHeader { src, dst, ttl: 255 }, mode, b, mutated)
+        },
+        |i, (a, h, mode, b, mutated)| {
+            assert_eq!(b.len(), a.wire_len());
 
-        // Round trip of a valid advert: same advert, and the v3 form that
-        // was sent is the one reported (unless both forms happen to match,
-        // which needs a pseudo-header summing to zero).
-        let d = decode(h, &b).unwrap_or_else(|e| panic!("case {i}: {e} for {a:?}"));
-        assert_eq!(d.advert, a, "case {i}");
-        if a.version() == 2 || mode == ChecksumMode::Rfc9568 {
-            assert_eq!(d.checksum, ChecksumMode::Rfc9568);
-        }
+            // Round trip of a valid advert: same advert, and the v3 form
+            // that was sent is the one reported (unless both forms happen
+            // to match, which needs a pseudo-header summing to zero).
+            let d = decode(*h, b).unwrap_or_else(|e| panic!("case {i}: {e} for {a:?}"));
+            assert_eq!(&d.advert, a, "case {i}");
+            if a.version() == 2 || *mode == ChecksumMode::Rfc9568 {
+                assert_eq!(d.checksum, ChecksumMode::Rfc9568);
+            }
 
-        // Mutated: decode must not panic; whatever it accepts re-encodes
-        // to a packet that decodes to the same advert.
-        for _ in 0..1 + rng.below(3) {
-            mutate(&mut rng, &mut b);
-        }
-        if let Ok(d) = decode(h, &b) {
-            accepted += 1;
-            let again = encode(&d.advert, d.checksum, src, dst);
-            assert_eq!(decode(h, &again).map(|x| x.advert), Ok(d.advert));
-        }
-    }
+            // Mutated: decode must not panic; whatever it accepts
+            // re-encodes to a packet that decodes to the same advert.
+            if let Ok(d) = decode(*h, mutated) {
+                accepted += 1;
+                let again = encode(&d.advert, d.checksum, h.src, h.dst);
+                assert_eq!(decode(*h, &again).map(|x| x.advert), Ok(d.advert));
+            }
+        },
+    );
     // Some mutations (count/interval rewritten with a fixed checksum) must
     // still be valid packets; the test is not only exercising rejections.
     assert!(accepted > 100, "only {accepted} mutated packets accepted");
