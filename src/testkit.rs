@@ -1,11 +1,18 @@
-//! The test kit: one seeded PRNG for every test, so a failing seed
-//! reproduces the same run everywhere.
+//! The test kit: the pieces every test shares. One seeded PRNG, so a
+//! failing seed reproduces the same run everywhere; one hostile-input loop
+//! ([`never_panics`]) with its byte mutations; one DNS query builder
+//! ([`dns_query`]); one DHCP request for the core ([`dhcp_req`]).
 //!
 //! Not part of the daemon: it is `#[doc(hidden)] pub` only so the
 //! integration tests in `tests/` (which see the library as an outside
 //! crate and cannot reach `cfg(test)` items) share the same code as the
 //! unit tests instead of keeping their own copies. Nothing in the daemon
 //! calls it, so the binary does not carry it.
+
+use std::net::Ipv4Addr;
+
+use crate::dhcp::HwAddr;
+use crate::dhcp::server::{MsgType, Req};
 
 /// xorshift64* (Vigna): small, fast, good enough for schedules and junk
 /// inputs; seeded, so the same seed gives the same run every time.
@@ -107,6 +114,32 @@ pub fn mutate(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
         _ => {}
     }
     m
+}
+
+/// A DHCP request as the core sees it (the driver's [`Req`]): `msg` from
+/// `hw` with transaction `xid`, broadcast on interface 2 by a client with
+/// no address, no relay and no options beyond option 53; callers override
+/// what their case needs with struct update syntax.
+pub fn dhcp_req(msg: MsgType, xid: u32, hw: HwAddr) -> Req {
+    Req {
+        msg,
+        xid,
+        flags: 0,
+        ciaddr: Ipv4Addr::UNSPECIFIED,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        hw,
+        client_id: None,
+        requested: None,
+        server_id: None,
+        prl: None,
+        max_len: 548,
+        hostname: None,
+        fqdn: None,
+        relay_info: None,
+        subnet_select: None,
+        unicast: false,
+        ifindex: Some(2),
+    }
 }
 
 /// A DNS query as a client would send it, written byte by byte (no

@@ -18,7 +18,7 @@ use crate::dhcp::leases::Change;
 use crate::dhcp::options::parse_dhcp_option;
 use crate::dhcp::packed::PackedLease;
 use crate::dhcp::subnet::{IfAddr, Range, Reservations, Span, Subnet};
-use crate::testkit::Rng;
+use crate::testkit::{Rng, dhcp_req};
 use crate::vrrp::Role;
 
 // ---- fixtures ---------------------------------------------------------------
@@ -125,25 +125,7 @@ fn mac(n: u32) -> HwAddr {
 }
 
 fn req(msg: MsgType, n: u32) -> Req {
-    Req {
-        msg,
-        xid: 0x5eed_0000 ^ n,
-        flags: 0,
-        ciaddr: ZERO,
-        giaddr: ZERO,
-        hw: mac(n),
-        client_id: None,
-        requested: None,
-        server_id: None,
-        prl: None,
-        max_len: 548,
-        hostname: None,
-        fqdn: None,
-        relay_info: None,
-        subnet_select: None,
-        unicast: false,
-        ifindex: Some(2),
-    }
+    dhcp_req(msg, 0x5eed_0000 ^ n, mac(n))
 }
 
 fn discover(n: u32) -> Req {
