@@ -142,6 +142,44 @@ pub fn dhcp_req(msg: MsgType, xid: u32, hw: HwAddr) -> Req {
     }
 }
 
+/// DHCP packets byte by byte (RFC 2131 §2 layout, RFC 2132 options), with
+/// no validation so tests can build what a real client would not.
+pub mod dhcp_wire {
+    use crate::dhcp::wire::{MAGIC_COOKIE, OPTIONS_START};
+
+    /// The 236-byte header and the magic cookie: `op`, Ethernet (htype 1,
+    /// hlen 6), `xid`, `flags` and `chaddr` = `mac`; all else zero.
+    pub fn head(op: u8, xid: u32, flags: u16, mac: [u8; 6]) -> Vec<u8> {
+        let mut b = vec![0u8; OPTIONS_START];
+        b[0] = op;
+        b[1] = 1;
+        b[2] = 6;
+        b[4..8].copy_from_slice(&xid.to_be_bytes());
+        b[10..12].copy_from_slice(&flags.to_be_bytes());
+        b[28..34].copy_from_slice(&mac);
+        b[236..240].copy_from_slice(&MAGIC_COOKIE);
+        b
+    }
+
+    /// Appends one option instance (no splitting: at most 255 bytes).
+    pub fn opt(b: &mut Vec<u8>, code: u8, value: &[u8]) {
+        assert!(value.len() <= 255, "test bug: use several opt() calls");
+        b.push(code);
+        b.push(value.len() as u8);
+        b.extend_from_slice(value);
+    }
+
+    /// The end option, then zero padding to the BOOTP minimum of 300
+    /// bytes (RFC 1542 §2.1).
+    pub fn finish(mut b: Vec<u8>) -> Vec<u8> {
+        b.push(255);
+        if b.len() < 300 {
+            b.resize(300, 0);
+        }
+        b
+    }
+}
+
 /// A DNS query as a client would send it, written byte by byte (no
 /// validation, so over-long labels and names can be built on purpose):
 /// one question of class IN, RD=1, no OPT unless [`DnsQuery::edns`].

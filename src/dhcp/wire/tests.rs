@@ -10,6 +10,7 @@ use dhcproto::v4::MessageType;
 use super::check::check_encoding;
 use super::*;
 use crate::dhcp::HwAddr;
+use crate::testkit::dhcp_wire::{finish, head, opt};
 use crate::testkit::{Rng, junk, never_panics};
 
 // ---------------------------------------------------------------------------
@@ -17,39 +18,9 @@ use crate::testkit::{Rng, junk, never_panics};
 
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
-/// A 240-byte header + cookie: `op`, Ethernet, `chaddr` = [`MAC`].
-fn head(op: u8, xid: u32, flags: u16) -> Vec<u8> {
-    let mut b = vec![0u8; OPTIONS_START];
-    b[0] = op;
-    b[1] = 1;
-    b[2] = 6;
-    b[4..8].copy_from_slice(&xid.to_be_bytes());
-    b[10..12].copy_from_slice(&flags.to_be_bytes());
-    b[28..34].copy_from_slice(&MAC);
-    b[236..240].copy_from_slice(&MAGIC_COOKIE);
-    b
-}
-
-/// Appends one option instance (no splitting).
-fn opt(b: &mut Vec<u8>, code: u8, value: &[u8]) {
-    assert!(value.len() <= 255, "test bug: use several opt() calls");
-    b.push(code);
-    b.push(value.len() as u8);
-    b.extend_from_slice(value);
-}
-
-/// End option, then zero padding to the BOOTP minimum.
-fn finish(mut b: Vec<u8>) -> Vec<u8> {
-    b.push(255);
-    if b.len() < 300 {
-        b.resize(300, 0);
-    }
-    b
-}
-
 /// A DISCOVER with only option 53, plus `extra` options.
 fn discover_with(extra: &[(u8, &[u8])]) -> Vec<u8> {
-    let mut b = head(1, 0x1234_5678, 0);
+    let mut b = head(1, 0x1234_5678, 0, MAC);
     opt(&mut b, 53, &[1]);
     for (c, v) in extra {
         opt(&mut b, *c, v);
@@ -128,7 +99,7 @@ fn udhcpc_discover(broadcast: bool) -> Vec<u8> {
 /// A REQUEST via a relay: 53, 50, 54, 61, 12, 55, 82 (circuit id "eth1",
 /// remote id MAC), end. giaddr set, as a relay forwards it.
 fn relayed_request() -> Vec<u8> {
-    let mut b = head(1, 0xcafe_f00d, 0);
+    let mut b = head(1, 0xcafe_f00d, 0, MAC);
     b[3] = 1; // hops
     b[24..28].copy_from_slice(&[10, 0, 5, 1]); // giaddr
     opt(&mut b, 53, &[3]);
@@ -180,7 +151,7 @@ fn header_without_cookie_is_refused() {
 
 #[test]
 fn options_without_end_are_accepted_when_complete() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     opt(&mut b, 12, b"host");
     let p = Packet::decode(&b).unwrap();
@@ -192,7 +163,7 @@ fn options_without_end_are_accepted_when_complete() {
 
 #[test]
 fn option_length_past_the_end_is_refused() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     b.extend_from_slice(&[12, 10, b'a', b'b']); // says 10, has 2
     let e = Packet::decode(&b).unwrap_err();
@@ -206,7 +177,7 @@ fn option_length_past_the_end_is_refused() {
     assert_eq!(e.reason(), "option_past_end");
     assert!(e.to_string().contains("from the sender"));
     // A code as the very last byte: the length itself is missing.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     b.push(61);
     assert!(matches!(
@@ -218,7 +189,7 @@ fn option_length_past_the_end_is_refused() {
 
 #[test]
 fn overload_with_garbage_in_sname_and_file_is_refused() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     b[44..236].fill(0xab); // option 0xab, length 0xab: past the field's end
     opt(&mut b, 53, &[1]);
     opt(&mut b, 52, &[3]);
@@ -241,7 +212,7 @@ fn overload_with_garbage_in_sname_and_file_is_refused() {
         })
     );
     // Without option 52 the same bytes are just odd names.
-    let mut plain = head(1, 7, 0);
+    let mut plain = head(1, 7, 0, MAC);
     plain[44..236].fill(0xab);
     opt(&mut plain, 53, &[1]);
     let p = Packet::decode(&finish(plain)).unwrap();
@@ -253,7 +224,7 @@ fn overload_with_garbage_in_sname_and_file_is_refused() {
 
 #[test]
 fn overload_reads_file_then_sname() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     // file: 12 "fromfile", end; sname: 15 "fromsname", end.
     b[108..118].copy_from_slice(&[12, 8, b'f', b'r', b'o', b'm', b'f', b'i', b'l', b'e']);
     b[118] = 255;
@@ -314,7 +285,7 @@ fn split_option_121_in_three_parts_is_joined() {
     let codes: Vec<u8> = p.options().map(|(c, _)| c).collect();
     assert_eq!(codes, [53, 121, 12, 55]);
     // One part in each of options, file and sname (RFC 3396 order).
-    let mut b = head(1, 9, 0);
+    let mut b = head(1, 9, 0, MAC);
     b[108] = 121;
     b[109] = b2.len() as u8;
     b[110..110 + b2.len()].copy_from_slice(b2);
@@ -351,7 +322,7 @@ fn hlen_over_16_is_refused_and_htype_0_is_kept() {
 #[test]
 fn a_64k_datagram_is_handled() {
     // Valid header, then 64 KiB of options: one code in 255-byte instances.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     while b.len() + 257 <= 65_535 {
         opt(&mut b, 224, &[0x5a; 255]);
@@ -370,7 +341,7 @@ fn a_64k_datagram_is_handled() {
     // And 64 KiB of noise, of pads, of a single runaway option.
     let noise: Vec<u8> = Rng::new(7).bytes(65_535);
     assert_roundtrip_ok(&noise);
-    let mut pads = head(1, 7, 0);
+    let mut pads = head(1, 7, 0, MAC);
     opt(&mut pads, 53, &[1]);
     pads.resize(65_535, 0);
     assert!(Packet::decode(&pads).is_ok());
@@ -396,15 +367,15 @@ fn op_and_message_type_are_checked() {
         Err(DecodeError::NotBootRequest { op: 3 })
     );
 
-    let bootp = finish(head(1, 7, 0));
+    let bootp = finish(head(1, 7, 0, MAC));
     assert_eq!(Packet::decode(&bootp), Err(DecodeError::MissingMessageType));
     // Exactly 240 bytes: header and cookie, no options at all.
     assert_eq!(
-        Packet::decode(&head(1, 7, 0)),
+        Packet::decode(&head(1, 7, 0, MAC)),
         Err(DecodeError::MissingMessageType)
     );
     let b = finish({
-        let mut b = head(1, 7, 0);
+        let mut b = head(1, 7, 0, MAC);
         opt(&mut b, 53, &[1, 1]);
         b
     });
@@ -414,7 +385,7 @@ fn op_and_message_type_are_checked() {
     );
     // Unknown values are the server's business.
     let b = finish({
-        let mut b = head(1, 7, 0);
+        let mut b = head(1, 7, 0, MAC);
         opt(&mut b, 53, &[200]);
         b
     });
@@ -562,7 +533,7 @@ fn typed_accessors_ignore_wrong_lengths() {
 fn hostile_prl_of_checklist_item_21() {
     // PRL with 108, 0 and 255, repeated 255 times: 765 bytes in 3 instances.
     let prl: Vec<u8> = [108u8, 0, 255].repeat(255);
-    let mut b = head(1, 7, FLAG_BROADCAST);
+    let mut b = head(1, 7, FLAG_BROADCAST, MAC);
     opt(&mut b, 53, &[1]);
     for part in prl.chunks(255) {
         opt(&mut b, 55, part);
@@ -812,7 +783,7 @@ fn dhcproto_decoders_are_unsound_on_peer_input() {
     assert_eq!(Packet::decode(&b).unwrap().file(), Some(&[b'f'; 128][..]));
 
     // A non-UTF-8 host name before option 53 silently loses option 53.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 12, &[0xff, 0xfe]);
     opt(&mut b, 53, &[1]);
     let b = finish(b);
@@ -839,7 +810,7 @@ fn dhcproto_decoders_are_unsound_on_peer_input() {
     assert_eq!(Packet::decode(&b).unwrap().option(224), Some(&b"abcd"[..]));
 
     // Overloaded options are not read.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     b[108..113].copy_from_slice(&[12, 3, b'a', b'b', b'c']);
     b[113] = 255;
     opt(&mut b, 53, &[1]);
@@ -857,7 +828,7 @@ fn dhcproto_decoders_are_unsound_on_peer_input() {
     assert!(Packet::decode(&b).is_ok());
 
     // An option running past the end is not an error.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     b.extend_from_slice(&[224, 10, 1, 2]);
     assert!(Message::decode(&mut Decoder::new(&b)).is_ok());
