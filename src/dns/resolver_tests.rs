@@ -12,7 +12,7 @@ use crate::dns::cache::CacheConfig;
 use crate::dns::forward::{ForwardConfig, UpstreamSpec};
 use crate::dns::grammar::parse_host_record;
 use crate::dns::local::{LocalData, LocalSources};
-use crate::testkit::{dns_query, junk, mutate, never_panics};
+use crate::testkit::{Rng, dns_query, junk, mutate, never_panics};
 
 const UP: &str = "192.0.2.53:53";
 
@@ -46,7 +46,7 @@ fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resol
         domain: Some("lan".into()),
         ..LocalSources::default()
     };
-    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut rng = Rng::new(0x1234_5678_9abc_def0);
     Resolver::new(
         opts,
         cache,
@@ -55,12 +55,7 @@ fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resol
             upstreams: vec![UpstreamSpec::new(up())],
             ..fwd
         },
-        Box::new(move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        }),
+        Box::new(move || rng.next_u64()),
     )
 }
 
