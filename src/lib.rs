@@ -47,6 +47,6 @@ pub mod sd_notify;
 pub mod stats;
 pub mod status;
 pub mod task;
-#[cfg(test)]
-pub(crate) mod testkit;
+#[doc(hidden)]
+pub mod testkit;
 pub mod vrrp;

@@ -37,7 +37,7 @@ use crate::dhcp::binding::{HwAddr, Lease};
 use crate::dhcp::leases::Change;
 use crate::dhcp::server::{Answer, MsgType, Now, Outcome, Plan, Req, Server, Silence};
 use crate::dhcp::subnet::IfAddr;
-use crate::testkit::Rng;
+use crate::testkit::{Rng, dhcp_req};
 use crate::vrrp::Role;
 use crate::vrrp::packet::{self, Centis, ChecksumMode, Interval, IpHeader, MULTICAST_V4, TTL};
 use crate::vrrp::router::{Action, Config, Router, Vip};
@@ -615,23 +615,9 @@ impl Pair {
     fn request(&self, c: usize, msg: MsgType) -> Req {
         let cl = &self.clients[c];
         Req {
-            msg,
-            xid: cl.xid,
-            flags: 0,
-            ciaddr: Ipv4Addr::UNSPECIFIED,
-            giaddr: Ipv4Addr::UNSPECIFIED,
-            hw: cl.hw,
-            client_id: None,
-            requested: None,
-            server_id: None,
             prl: Some(vec![1, 3, 6, 15, 51, 54]),
-            max_len: 548,
             hostname: Some(cl.name.clone().into_bytes()),
-            fqdn: None,
-            relay_info: None,
-            subnet_select: None,
-            unicast: false,
-            ifindex: Some(2),
+            ..dhcp_req(msg, cl.xid, cl.hw)
         }
     }
 

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use hamasq::dhcp::HwAddr;
 use hamasq::dhcp::leases::LeaseStore;
 use hamasq::dhcp::wire::Packet;
+use hamasq::testkit::dhcp_wire::{finish, head, opt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
@@ -41,25 +42,17 @@ fn request(
     requested: Option<Ipv4Addr>,
     server_id: Option<Ipv4Addr>,
 ) -> Vec<u8> {
-    let mut p = vec![0u8; 236];
-    p[0] = 1; // BOOTREQUEST
-    p[1] = 1; // Ethernet
-    p[2] = 6;
+    let mut p = head(1, xid, 0, mac);
     p[3] = 1; // hops: one relay
-    p[4..8].copy_from_slice(&xid.to_be_bytes());
     p[24..28].copy_from_slice(&GIADDR.octets());
-    p[28..34].copy_from_slice(&mac);
-    p.extend_from_slice(&[99, 130, 83, 99, 53, 1, msg]);
+    opt(&mut p, 53, &[msg]);
     if let Some(ip) = requested {
-        p.extend_from_slice(&[50, 4]);
-        p.extend_from_slice(&ip.octets());
+        opt(&mut p, 50, &ip.octets());
     }
     if let Some(ip) = server_id {
-        p.extend_from_slice(&[54, 4]);
-        p.extend_from_slice(&ip.octets());
+        opt(&mut p, 54, &ip.octets());
     }
-    p.push(255);
-    p
+    finish(p)
 }
 
 fn mac_of(i: u32) -> [u8; 6] {

@@ -67,6 +67,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hamasq::testkit::Rng;
 use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
@@ -1230,18 +1231,6 @@ fn graceful_stop_hands_over_after_skew_time() {
 // Churn
 // ---------------------------------------------------------------------------
 
-/// A small deterministic generator (xorshift), so a failing run can be
-/// replayed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn churn_never_binds_an_address_twice() {
     const TEST: &str = "ha_churn";
@@ -1286,14 +1275,14 @@ fn churn_never_binds_an_address_twice() {
         );
     }
 
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut released = 0;
     let mut renewed = 0;
     // Random renewals and releases of the udhcpc clients (dhclient renews
     // every 2 s by itself); a released client asks again in a later round.
     let mut poke = |clients: &[Client], rng: &mut Rng| {
         for c in clients.iter().filter(|c| c.kind == Kind::Udhcpc) {
-            match rng.next() % 4 {
+            match rng.below(4) {
                 0 | 1 => {
                     c.renew();
                     renewed += 1;

@@ -18,6 +18,7 @@ use crate::dhcp::leases::Change;
 use crate::dhcp::options::parse_dhcp_option;
 use crate::dhcp::packed::PackedLease;
 use crate::dhcp::subnet::{IfAddr, Range, Reservations, Span, Subnet};
+use crate::testkit::{Rng, dhcp_req};
 use crate::vrrp::Role;
 
 // ---- fixtures ---------------------------------------------------------------
@@ -124,25 +125,7 @@ fn mac(n: u32) -> HwAddr {
 }
 
 fn req(msg: MsgType, n: u32) -> Req {
-    Req {
-        msg,
-        xid: 0x5eed_0000 ^ n,
-        flags: 0,
-        ciaddr: ZERO,
-        giaddr: ZERO,
-        hw: mac(n),
-        client_id: None,
-        requested: None,
-        server_id: None,
-        prl: None,
-        max_len: 548,
-        hostname: None,
-        fqdn: None,
-        relay_info: None,
-        subnet_select: None,
-        unicast: false,
-        ifindex: Some(2),
-    }
+    dhcp_req(msg, 0x5eed_0000 ^ n, mac(n))
 }
 
 fn discover(n: u32) -> Req {
@@ -1740,7 +1723,7 @@ fn the_host_table_is_rebuilt_only_when_it_may_have_changed() {
 fn property_the_published_host_table_is_never_stale() {
     let hosts = ["02:00:00:00:00:0a,192.168.1.10,printer"];
     let mut s = server(plan_with((100, 119), &hosts, &[]));
-    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    let mut rng = Rng::new(0x1234_5678_9abc_def1);
     let mut published = s.refresh_host_table(secs(0).wall).unwrap();
     let (mut ms, mut rebuilt) = (0u64, 0);
     for step in 0..4_000 {
@@ -1795,23 +1778,6 @@ fn property_the_published_host_table_is_never_stale() {
 
 // ---- a bounded property test -------------------------------------------------------
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Random DISCOVER / REQUEST (all four states) / DECLINE / RELEASE / INFORM
 /// from 50 clients against a pool of 20, the peer's range and addresses
 /// outside both, with time running. After every step: the lease store fed
@@ -1827,7 +1793,7 @@ fn property_random_client_churn_keeps_the_invariants() {
     let mut p = plan_with((100, 119), &[], &[]);
     p.lease_max = LEASE_MAX as u32;
     let mut s = server(p);
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut store: BTreeMap<Ipv4Addr, Lease> = BTreeMap::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
     let mut ms: u64 = 0;

@@ -12,6 +12,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::*;
 use crate::dns::message::{Transport, rtype};
+use crate::testkit::{Rng, dns_query, junk, mutate, never_panics};
 
 const T0: Mono = Mono(1_000_000);
 
@@ -21,29 +22,6 @@ fn name(s: &str) -> Name {
 
 fn secs(s: u64) -> Mono {
     T0 + Duration::from_secs(s)
-}
-
-fn query_msg(id: u16, qname: &str, qtype: RecordType, edns: Option<(u16, bool)>) -> Message {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(qname).unwrap(), qtype));
-    if let Some((size, d)) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(size);
-        e.set_dnssec_ok(d);
-        m.set_edns(e);
-    }
-    m
-}
-
-fn query(id: u16, qname: &str, qtype: RecordType) -> Vec<u8> {
-    query_msg(id, qname, qtype, None).to_vec().unwrap()
-}
-
-fn query_edns(id: u16, qname: &str, qtype: RecordType, size: u16, d: bool) -> Vec<u8> {
-    query_msg(id, qname, qtype, Some((size, d)))
-        .to_vec()
-        .unwrap()
 }
 
 fn question(qname: &str, qtype: RecordType) -> Question {
@@ -138,7 +116,8 @@ fn hit_patches_id_rd_and_question_case() {
         T0,
     )
     .unwrap();
-    let mut qm = query_msg(0xBEEF, "WwW.ExAmPlE.cOm", RecordType::A, None);
+    let mut qm =
+        Message::from_vec(&dns_query(0xBEEF, "WwW.ExAmPlE.cOm", RecordType::A).bytes()).unwrap();
     qm.metadata.recursion_desired = false;
     let q = qm.to_vec().unwrap();
     let mut out = Vec::new();
@@ -171,7 +150,7 @@ fn ttl_counts_down_in_virtual_time() {
         T0,
     )
     .unwrap();
-    let q = query(1, "a.example", RecordType::A);
+    let q = dns_query(1, "a.example", RecordType::A).bytes();
     assert_eq!(ttls(&hit(&mut c, &q, T0)), [300]);
     assert_eq!(
         ttls(&hit(&mut c, &q, T0 + Duration::from_millis(10_500))),
@@ -213,7 +192,7 @@ fn min_and_max_cache_ttl_clamp() {
     assert_eq!(
         ttls(&hit(
             &mut c,
-            &query(1, "short.example", RecordType::A),
+            &dns_query(1, "short.example", RecordType::A).bytes(),
             secs(10)
         )),
         [50]
@@ -221,7 +200,7 @@ fn min_and_max_cache_ttl_clamp() {
     assert_eq!(
         ttls(&hit(
             &mut c,
-            &query(1, "long.example", RecordType::A),
+            &dns_query(1, "long.example", RecordType::A).bytes(),
             secs(10)
         )),
         [90]
@@ -229,7 +208,7 @@ fn min_and_max_cache_ttl_clamp() {
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(
-            &query(1, "long.example", RecordType::A),
+            &dns_query(1, "long.example", RecordType::A).bytes(),
             Transport::Udp,
             secs(100),
             &mut out
@@ -248,7 +227,7 @@ fn rrset_ttls_are_unified_and_the_entry_lives_for_the_lowest() {
         .bytes();
     c.insert(&question("www.example", RecordType::A), &r, T0)
         .unwrap();
-    let q = query(1, "www.example", RecordType::A);
+    let q = dns_query(1, "www.example", RecordType::A).bytes();
     assert_eq!(ttls(&hit(&mut c, &q, secs(1))), [599, 99, 99]);
     let mut out = Vec::new();
     assert_eq!(
@@ -281,7 +260,11 @@ fn msb_ttl_is_zero_and_zero_is_not_cached() {
     c.insert(&question("z.example", RecordType::A), &r, T0)
         .unwrap();
     assert_eq!(
-        ttls(&hit(&mut c, &query(1, "z.example", RecordType::A), T0)),
+        ttls(&hit(
+            &mut c,
+            &dns_query(1, "z.example", RecordType::A).bytes(),
+            T0
+        )),
         [30]
     );
 }
@@ -296,12 +279,12 @@ fn nxdomain_with_soa_is_cached_for_every_type() {
     c.insert(&question("gone.example", RecordType::A), &r, T0)
         .unwrap();
     assert_eq!(
-        c.peek(&query(1, "gone.example", RecordType::AAAA)),
+        c.peek(&dns_query(1, "gone.example", RecordType::AAAA).bytes()),
         Some((true, 3))
     );
     let m = hit(
         &mut c,
-        &query(9, "GONE.example", RecordType::AAAA),
+        &dns_query(9, "GONE.example", RecordType::AAAA).bytes(),
         secs(10),
     );
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
@@ -314,7 +297,7 @@ fn nxdomain_with_soa_is_cached_for_every_type() {
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(
-            &query(1, "gone.example", RecordType::MX),
+            &dns_query(1, "gone.example", RecordType::MX).bytes(),
             Transport::Udp,
             secs(60),
             &mut out
@@ -332,7 +315,11 @@ fn soa_ttl_lower_than_minimum_wins() {
     c.insert(&question("gone.example", RecordType::A), &r, T0)
         .unwrap();
     assert_eq!(
-        ttls(&hit(&mut c, &query(1, "gone.example", RecordType::A), T0)),
+        ttls(&hit(
+            &mut c,
+            &dns_query(1, "gone.example", RecordType::A).bytes(),
+            T0
+        )),
         [20]
     );
 }
@@ -347,7 +334,7 @@ fn nodata_is_cached_per_type() {
         .unwrap();
     let m = hit(
         &mut c,
-        &query(1, "v4only.example", RecordType::AAAA),
+        &dns_query(1, "v4only.example", RecordType::AAAA).bytes(),
         secs(20),
     );
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
@@ -356,7 +343,7 @@ fn nodata_is_cached_per_type() {
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(
-            &query(1, "v4only.example", RecordType::A),
+            &dns_query(1, "v4only.example", RecordType::A).bytes(),
             Transport::Udp,
             secs(20),
             &mut out
@@ -375,12 +362,16 @@ fn negative_without_soa_needs_neg_ttl() {
         ..CacheConfig::default()
     });
     c.insert(&q, &r, T0).unwrap();
-    let m = hit(&mut c, &query(1, "nosoa.example", RecordType::A), secs(29));
+    let m = hit(
+        &mut c,
+        &dns_query(1, "nosoa.example", RecordType::A).bytes(),
+        secs(29),
+    );
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(
-            &query(1, "nosoa.example", RecordType::A),
+            &dns_query(1, "nosoa.example", RecordType::A).bytes(),
             Transport::Udp,
             secs(30),
             &mut out
@@ -401,7 +392,11 @@ fn negative_ttl_is_capped() {
     c.insert(&question("gone.example", RecordType::A), &r, T0)
         .unwrap();
     assert_eq!(
-        ttls(&hit(&mut c, &query(1, "gone.example", RecordType::A), T0)),
+        ttls(&hit(
+            &mut c,
+            &dns_query(1, "gone.example", RecordType::A).bytes(),
+            T0
+        )),
         [600]
     );
 }
@@ -415,13 +410,17 @@ fn nxdomain_behind_a_cname_is_keyed_by_the_question_only() {
         .bytes();
     c.insert(&question("alias.example", RecordType::A), &r, T0)
         .unwrap();
-    let m = hit(&mut c, &query(1, "alias.example", RecordType::A), T0);
+    let m = hit(
+        &mut c,
+        &dns_query(1, "alias.example", RecordType::A).bytes(),
+        T0,
+    );
     assert_eq!(m.answers.len(), 1);
     assert_eq!(ttls(&m), [300, 60]);
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(
-            &query(1, "alias.example", RecordType::AAAA),
+            &dns_query(1, "alias.example", RecordType::AAAA).bytes(),
             Transport::Udp,
             T0,
             &mut out
@@ -431,7 +430,7 @@ fn nxdomain_behind_a_cname_is_keyed_by_the_question_only() {
     // The entry lives for the shortest TTL, the negative one.
     assert_eq!(
         c.lookup(
-            &query(1, "alias.example", RecordType::A),
+            &dns_query(1, "alias.example", RecordType::A).bytes(),
             Transport::Udp,
             secs(60),
             &mut out
@@ -487,7 +486,7 @@ fn refuses_tc_servfail_refused_and_mismatches() {
     );
     // A query is not an answer.
     assert_eq!(
-        c.insert(&q, &query(1, "x.example", RecordType::A), T0),
+        c.insert(&q, &dns_query(1, "x.example", RecordType::A).bytes(), T0),
         Err(NotCached::NotResponse)
     );
     // Upper case in the reply is fine (RFC 4343).
@@ -518,7 +517,11 @@ fn additional_section_and_upstream_opt_are_not_kept() {
         .bytes();
     c.insert(&question("a.example", RecordType::A), &r, T0)
         .unwrap();
-    let m = hit(&mut c, &query(1, "a.example", RecordType::A), T0);
+    let m = hit(
+        &mut c,
+        &dns_query(1, "a.example", RecordType::A).bytes(),
+        T0,
+    );
     assert_eq!(
         (m.answers.len(), m.authorities.len(), m.additionals.len()),
         (1, 0, 0)
@@ -536,14 +539,18 @@ fn edns_clients_get_our_opt_with_their_do_bit() {
     )
     .unwrap();
     let mut out = Vec::new();
-    let q = query_edns(5, "a.example", RecordType::A, 4096, false);
+    let q = dns_query(5, "a.example", RecordType::A)
+        .edns(4096, false)
+        .bytes();
     assert_eq!(c.lookup(&q, Transport::Udp, T0, &mut out), Lookup::Hit);
     let m = Message::from_vec(&out).unwrap();
     let e = m.edns.expect("OPT echoed (RFC 6891 §6.1.1)");
     assert_eq!(e.max_payload(), 1232);
     assert!(!e.flags().dnssec_ok);
     // A DO query is another key (its answer would carry signatures).
-    let q = query_edns(5, "a.example", RecordType::A, 4096, true);
+    let q = dns_query(5, "a.example", RecordType::A)
+        .edns(4096, true)
+        .bytes();
     assert_eq!(c.lookup(&q, Transport::Udp, T0, &mut out), Lookup::Miss);
     let dq = Question::from_query(&q).unwrap();
     assert!(dq.dnssec_ok());
@@ -570,9 +577,13 @@ fn ad_bit_only_for_clients_that_ask() {
     r.msg.metadata.authentic_data = true;
     c.insert(&question("s.example", RecordType::A), &r.bytes(), T0)
         .unwrap();
-    let plain = hit(&mut c, &query(1, "s.example", RecordType::A), T0);
+    let plain = hit(
+        &mut c,
+        &dns_query(1, "s.example", RecordType::A).bytes(),
+        T0,
+    );
     assert!(!plain.metadata.authentic_data);
-    let mut qm = query_msg(1, "s.example", RecordType::A, None);
+    let mut qm = Message::from_vec(&dns_query(1, "s.example", RecordType::A).bytes()).unwrap();
     qm.metadata.authentic_data = true;
     let asked = hit(&mut c, &qm.to_vec().unwrap(), T0);
     assert!(asked.metadata.authentic_data);
@@ -595,7 +606,7 @@ fn oversized_answers_are_truncated_for_udp() {
     c.insert(&question("many.example", RecordType::A), &r, T0)
         .unwrap();
     let mut out = Vec::new();
-    let q = query(3, "many.example", RecordType::A);
+    let q = dns_query(3, "many.example", RecordType::A).bytes();
     assert_eq!(c.lookup(&q, Transport::Udp, T0, &mut out), Lookup::Hit);
     let m = Message::from_vec(&out).unwrap();
     assert!(m.metadata.truncation);
@@ -606,7 +617,9 @@ fn oversized_answers_are_truncated_for_udp() {
     let m = Message::from_vec(&out).unwrap();
     assert!(!m.metadata.truncation);
     assert_eq!(m.answers.len(), 60);
-    let q = query_edns(3, "many.example", RecordType::A, 1232, false);
+    let q = dns_query(3, "many.example", RecordType::A)
+        .edns(1232, false)
+        .bytes();
     assert_eq!(c.lookup(&q, Transport::Udp, T0, &mut out), Lookup::Hit);
     let m = Message::from_vec(&out).unwrap();
     assert!(!m.metadata.truncation);
@@ -626,7 +639,11 @@ fn lru_eviction_order() {
             .unwrap();
     }
     // Touch a: b is now the least recently used.
-    hit(&mut c, &query(1, "a.example", RecordType::A), T0);
+    hit(
+        &mut c,
+        &dns_query(1, "a.example", RecordType::A).bytes(),
+        T0,
+    );
     c.insert(
         &question("d.example", RecordType::A),
         &ok_a("d.example", 300),
@@ -644,7 +661,7 @@ fn lru_eviction_order() {
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(
-            &query(1, "b.example", RecordType::A),
+            &dns_query(1, "b.example", RecordType::A).bytes(),
             Transport::Udp,
             T0,
             &mut out
@@ -671,7 +688,7 @@ fn lru_eviction_order() {
     assert_eq!(
         ttls(&hit(
             &mut c,
-            &query(1, "e.example", RecordType::A),
+            &dns_query(1, "e.example", RecordType::A).bytes(),
             secs(400)
         )),
         [60]
@@ -722,7 +739,9 @@ fn serve_stale_within_the_window() {
         T0,
     )
     .unwrap();
-    let q = query_edns(4, "s.example", RecordType::A, 1232, false);
+    let q = dns_query(4, "s.example", RecordType::A)
+        .edns(1232, false)
+        .bytes();
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(&q, Transport::Udp, secs(61), &mut out),
@@ -739,7 +758,7 @@ fn serve_stale_within_the_window() {
     let s = c.stats();
     assert_eq!((s.hits, s.stale_served, s.misses), (1, 1, 1));
     // Without EDNS there is nowhere to put the EDE.
-    let plain = query(4, "s.example", RecordType::A);
+    let plain = dns_query(4, "s.example", RecordType::A).bytes();
     assert!(c.serve_stale(&plain, Transport::Udp, secs(100), &mut out));
     assert!(Message::from_vec(&out).unwrap().edns.is_none());
     // A fresh entry is served normally.
@@ -750,7 +769,7 @@ fn serve_stale_within_the_window() {
     )
     .unwrap();
     assert!(c.serve_stale(
-        &query(1, "f.example", RecordType::A),
+        &dns_query(1, "f.example", RecordType::A).bytes(),
         Transport::Udp,
         secs(10),
         &mut out
@@ -780,7 +799,7 @@ fn a_refresh_replaces_the_stale_entry_and_a_positive_answer_ends_nxdomain() {
         stale_window: Some(Duration::from_secs(3600)),
         ..CacheConfig::default()
     });
-    let q = query(1, "moved.example", RecordType::A);
+    let q = dns_query(1, "moved.example", RecordType::A).bytes();
     c.insert(
         &question("moved.example", RecordType::A),
         &ok_a("moved.example", 60),
@@ -833,13 +852,17 @@ fn clear_keeps_counters() {
         T0,
     )
     .unwrap();
-    hit(&mut c, &query(1, "a.example", RecordType::A), T0);
+    hit(
+        &mut c,
+        &dns_query(1, "a.example", RecordType::A).bytes(),
+        T0,
+    );
     c.clear();
     assert!(c.is_empty());
     let mut out = Vec::new();
     assert_eq!(
         c.lookup(
-            &query(1, "a.example", RecordType::A),
+            &dns_query(1, "a.example", RecordType::A).bytes(),
             Transport::Udp,
             T0,
             &mut out
@@ -857,7 +880,11 @@ fn clear_keeps_counters() {
         T0,
     )
     .unwrap();
-    hit(&mut c, &query(1, "a.example", RecordType::A), T0);
+    hit(
+        &mut c,
+        &dns_query(1, "a.example", RecordType::A).bytes(),
+        T0,
+    );
 }
 
 #[test]
@@ -883,9 +910,9 @@ fn skips_what_it_does_not_cache() {
     let mut c = cache();
     let mut out = Vec::new();
     for q in [
-        query(1, "a.example", RecordType::ANY),
-        query(1, "a.example", RecordType::AXFR),
-        query(1, "a.example", RecordType::IXFR),
+        dns_query(1, "a.example", RecordType::ANY).bytes(),
+        dns_query(1, "a.example", RecordType::AXFR).bytes(),
+        dns_query(1, "a.example", RecordType::IXFR).bytes(),
         vec![],
         vec![0; 11],
         vec![0xFF; 40],
@@ -893,7 +920,7 @@ fn skips_what_it_does_not_cache() {
         assert_eq!(c.lookup(&q, Transport::Udp, T0, &mut out), Lookup::Skip);
         assert_eq!(Question::from_query(&q), None);
     }
-    let mut ch = query_msg(1, "hits.bind", RecordType::TXT, None);
+    let mut ch = Message::from_vec(&dns_query(1, "hits.bind", RecordType::TXT).bytes()).unwrap();
     ch.queries[0].set_query_class(DNSClass::CH);
     assert_eq!(
         c.lookup(&ch.to_vec().unwrap(), Transport::Udp, T0, &mut out),
@@ -957,7 +984,7 @@ fn compression_loops_and_truncation_never_panic() {
     }
     c.insert(&q, &good, T0).unwrap();
     let mut out = Vec::new();
-    let qb = query(1, "A", RecordType::A);
+    let qb = dns_query(1, "A", RecordType::A).bytes();
     assert_eq!(c.lookup(&qb, Transport::Udp, T0, &mut out), Lookup::Hit);
     for n in 0..qb.len() {
         assert_eq!(
@@ -967,24 +994,8 @@ fn compression_loops_and_truncation_never_panic() {
     }
 }
 
-/// xorshift64*: deterministic, dependency-free randomness for tests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_bytes_and_mutations_never_panic() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut c = Cache::new(CacheConfig {
         neg_ttl: Some(10),
         stale_window: Some(Duration::from_secs(60)),
@@ -1012,30 +1023,28 @@ fn random_bytes_and_mutations_never_panic() {
         question("t.example", RecordType::TXT),
     ];
     let mut out = Vec::new();
-    for i in 0..20_000u64 {
-        let s = rng.below(seeds.len() as u64) as usize;
-        let mut b = seeds[s].clone();
-        for _ in 0..=rng.below(4) {
-            let at = rng.below(b.len() as u64) as usize;
-            b[at] = rng.next() as u8;
-        }
-        if rng.below(4) == 0 {
-            b.truncate(rng.below(b.len() as u64 + 1) as usize);
-        }
-        let now = T0 + Duration::from_millis(i * 50);
-        let _ = c.insert(&questions[s], &b, now);
-        let _ = Question::from_query(&b);
-        let _ = c.lookup(&b, Transport::Udp, now, &mut out);
-        let _ = c.serve_stale(&b, Transport::Tcp, now, &mut out);
-        let junk: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
-        let _ = c.lookup(&junk, Transport::Udp, now, &mut out);
-        let _ = c.insert(&questions[s], &junk, now);
-    }
+    never_panics(
+        0x9E37_79B9_7F4A_7C15,
+        20_000,
+        |rng, _| {
+            let s = rng.index(seeds.len());
+            (s, mutate(rng, &seeds[s]), junk(rng, 64))
+        },
+        |i, (s, b, junk)| {
+            let now = T0 + Duration::from_millis(i * 50);
+            let _ = c.insert(&questions[*s], b, now);
+            let _ = Question::from_query(b);
+            let _ = c.lookup(b, Transport::Udp, now, &mut out);
+            let _ = c.serve_stale(b, Transport::Tcp, now, &mut out);
+            let _ = c.lookup(junk, Transport::Udp, now, &mut out);
+            let _ = c.insert(&questions[*s], junk, now);
+        },
+    );
 }
 
 #[test]
 fn property_random_insert_lookup_advance() {
-    let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+    let mut rng = Rng::new(0xDEAD_BEEF_CAFE_F00D);
     let size = 16;
     let mut c = Cache::new(CacheConfig {
         size,
@@ -1066,8 +1075,8 @@ fn property_random_insert_lookup_advance() {
             }
             3 => now = now + Duration::from_millis(rng.below(30_000)),
             _ => {
-                let id = rng.next() as u16;
-                let q = query(id, &n.to_uppercase(), RecordType::A);
+                let id = rng.next_u64() as u16;
+                let q = dns_query(id, &n.to_uppercase(), RecordType::A).bytes();
                 match c.lookup(&q, Transport::Udp, now, &mut out) {
                     Lookup::Hit => {
                         let (t, ttl) = model[i].expect("a hit was inserted");
@@ -1127,7 +1136,11 @@ fn bench_hit_path() {
     let queries: Vec<Vec<u8>> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| query_edns(i as u16, n, RecordType::A, 1232, false))
+        .map(|(i, n)| {
+            dns_query(i as u16, n, RecordType::A)
+                .edns(1232, false)
+                .bytes()
+        })
         .collect();
     let mut out = Vec::with_capacity(1500);
     let iters = if cfg!(debug_assertions) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::dns::message::{self, flag, get_u16, put_u16, skip_name};
+use crate::testkit::{Rng, dns_query, junk, mutate, never_panics};
 
 const T0: Mono = Mono(1_000_000);
 
@@ -37,28 +38,8 @@ fn rng() -> Seq {
     Seq(0x1000)
 }
 
-/// A raw client query (RD=1), optionally with an OPT.
-fn cq(id: u16, name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for l in name.split('.').filter(|l| !l.is_empty()) {
-        q.push(l.len() as u8);
-        q.extend_from_slice(l.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    if let Some((size, d)) = edns {
-        q[11] = 1;
-        q.extend_from_slice(&[0, 0, 41]);
-        q.extend_from_slice(&size.to_be_bytes());
-        q.extend_from_slice(&[0, 0, if d { 0x80 } else { 0 }, 0, 0, 0]);
-    }
-    q
-}
-
 fn q_a(name: &str) -> Vec<u8> {
-    cq(0x4242, name, 1, None)
+    dns_query(0x4242, name, 1u16).bytes()
 }
 
 fn question_end(p: &[u8]) -> usize {
@@ -194,7 +175,9 @@ fn submit_one(f: &mut Forwarder<u32>, now: Mono, q: &[u8], client: u32, r: &mut 
 fn query_sent_upstream_is_rebuilt_from_the_question() {
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let mut r = rng();
-    let mut q = cq(0xBEEF, "WwW.Example.COM", 28, Some((4096, true)));
+    let mut q = dns_query(0xBEEF, "WwW.Example.COM", 28u16)
+        .edns(4096, true)
+        .bytes();
     q[3] |= flag::CD as u8; // the client's CD is not forwarded
     let s = submit_one(&mut f, T0, &q, 1, &mut r);
     assert_eq!(s.to, sa(A1));
@@ -216,7 +199,13 @@ fn query_sent_upstream_is_rebuilt_from_the_question() {
     assert!(v.dnssec_ok());
 
     // Without client EDNS: still our OPT, DO clear; another ID.
-    let s2 = submit_one(&mut f, T0, &cq(1, "b.example", 1, None), 2, &mut r);
+    let s2 = submit_one(
+        &mut f,
+        T0,
+        &dns_query(1, "b.example", 1u16).bytes(),
+        2,
+        &mut r,
+    );
     let qend = question_end(&s2.packet);
     assert_eq!(
         &s2.packet[qend..],
@@ -431,12 +420,12 @@ fn randomized_case_must_come_back_exactly() {
 fn identical_questions_share_one_upstream_query() {
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let mut r = rng();
-    let q1 = cq(0x0001, "a.example", 1, None);
+    let q1 = dns_query(0x0001, "a.example", 1u16).bytes();
     let s = submit_one(&mut f, T0, &q1, 1, &mut r);
     let cases = ["A.example", "a.EXAMPLE", "A.EXAMPLE", "a.example"];
     let mut queries = vec![q1];
     for (i, n) in cases.iter().enumerate() {
-        let q = cq(0x0100 + i as u16, n, 1, None);
+        let q = dns_query(0x0100 + i as u16, n, 1u16).bytes();
         assert_eq!(
             f.submit(ms(1), &q, 2 + i as u32, &mut r),
             Submitted::Coalesced
@@ -469,24 +458,30 @@ fn different_do_bit_is_a_different_question() {
     submit_one(
         &mut f,
         T0,
-        &cq(1, "a.example", 1, Some((1232, false))),
+        &dns_query(1, "a.example", 1u16).edns(1232, false).bytes(),
         1,
         &mut r,
     );
     submit_one(
         &mut f,
         T0,
-        &cq(2, "a.example", 1, Some((1232, true))),
+        &dns_query(2, "a.example", 1u16).edns(1232, true).bytes(),
         2,
         &mut r,
     );
     // No OPT and an OPT without DO are the same question.
     assert_eq!(
-        f.submit(T0, &cq(3, "a.example", 1, None), 3, &mut r),
+        f.submit(T0, &dns_query(3, "a.example", 1u16).bytes(), 3, &mut r),
         Submitted::Coalesced
     );
     // Another type is another question.
-    submit_one(&mut f, T0, &cq(4, "a.example", 28, None), 4, &mut r);
+    submit_one(
+        &mut f,
+        T0,
+        &dns_query(4, "a.example", 28u16).bytes(),
+        4,
+        &mut r,
+    );
     assert_eq!(f.inflight(), 3);
 }
 
@@ -1295,7 +1290,7 @@ fn upstream_with_extras(packet: &[u8]) -> Vec<u8> {
 #[test]
 fn relay_restores_the_client_header_and_question() {
     let client = {
-        let mut q = cq(0xABCD, "WwW.ExAmple.org", 1, None);
+        let mut q = dns_query(0xABCD, "WwW.ExAmple.org", 1u16).bytes();
         q[2] &= !0x01; // RD=0
         q[3] |= 0x10; // CD=1
         q
@@ -1326,7 +1321,9 @@ fn relay_restores_the_client_header_and_question() {
     assert_eq!(&out[qend..], &up[qend..opt_at]);
 
     // An EDNS client gets our OPT with its DO bit, never upstream's.
-    let client = cq(0x0102, "www.example.org", 1, Some((4096, true)));
+    let client = dns_query(0x0102, "www.example.org", 1u16)
+        .edns(4096, true)
+        .bytes();
     assert!(relay(&client, &up, Transport::Udp, &mut out));
     assert_eq!(get_u16(&out, at::ARCOUNT), Some(2));
     assert_eq!(
@@ -1350,7 +1347,7 @@ fn relay_truncates_for_a_small_client() {
     let up = reply(&sent, 0, &[[10, 0, 0, 1]; 40]); // 29 + 40·16 = 669 bytes
     assert!(up.len() > 512);
     let mut out = Vec::new();
-    let plain = cq(7, "big.example", 1, None);
+    let plain = dns_query(7, "big.example", 1u16).bytes();
     assert!(relay(&plain, &up, Transport::Udp, &mut out));
     let flags = get_u16(&out, at::FLAGS).unwrap();
     assert_ne!(flags & flag::TC, 0);
@@ -1361,11 +1358,11 @@ fn relay_truncates_for_a_small_client() {
     assert!(relay(&plain, &up, Transport::Tcp, &mut out));
     assert_eq!(get_u16(&out, at::FLAGS).unwrap() & flag::TC, 0);
     assert_eq!(get_u16(&out, at::ANCOUNT), Some(40));
-    let edns = cq(7, "big.example", 1, Some((1232, false)));
+    let edns = dns_query(7, "big.example", 1u16).edns(1232, false).bytes();
     assert!(relay(&edns, &up, Transport::Udp, &mut out));
     assert_eq!(get_u16(&out, at::ANCOUNT), Some(40));
     // A client advertising 512 gets TC=1 and its OPT.
-    let small = cq(7, "big.example", 1, Some((512, false)));
+    let small = dns_query(7, "big.example", 1u16).edns(512, false).bytes();
     assert!(relay(&small, &up, Transport::Udp, &mut out));
     assert_ne!(get_u16(&out, at::FLAGS).unwrap() & flag::TC, 0);
     assert_eq!(get_u16(&out, at::ARCOUNT), Some(1));
@@ -1387,7 +1384,7 @@ fn relay_drops_additional_data_before_truncating() {
     put_u16(&mut up, at::ARCOUNT, 4);
     let mut out = Vec::new();
     assert!(relay(
-        &cq(7, "a.example", 1, None),
+        &dns_query(7, "a.example", 1u16).bytes(),
         &up,
         Transport::Udp,
         &mut out
@@ -1409,7 +1406,7 @@ fn relay_ad_bit_and_extended_rcode() {
     up[3] |= flag::AD as u8;
     let mut out = Vec::new();
     assert!(relay(
-        &cq(7, "a.example", 1, None),
+        &dns_query(7, "a.example", 1u16).bytes(),
         &up,
         Transport::Udp,
         &mut out
@@ -1420,7 +1417,7 @@ fn relay_ad_bit_and_extended_rcode() {
         "RFC 6840 §5.8"
     );
     assert!(relay(
-        &cq(7, "a.example", 1, Some((1232, true))),
+        &dns_query(7, "a.example", 1u16).edns(1232, true).bytes(),
         &up,
         Transport::Udp,
         &mut out
@@ -1429,7 +1426,7 @@ fn relay_ad_bit_and_extended_rcode() {
     // BADVERS (extended RCODE 1 in the OPT) must not read as NOERROR.
     let bad = with_upstream_opt(reply(&sent, 0, &[]), 1);
     assert!(relay(
-        &cq(7, "a.example", 1, None),
+        &dns_query(7, "a.example", 1u16).bytes(),
         &bad,
         Transport::Udp,
         &mut out
@@ -1448,14 +1445,14 @@ fn relay_refuses_a_response_to_another_question() {
     let up = ok_reply(&sent);
     let mut out = vec![1, 2, 3];
     assert!(!relay(
-        &cq(7, "b.example", 1, None),
+        &dns_query(7, "b.example", 1u16).bytes(),
         &up,
         Transport::Udp,
         &mut out
     ));
     assert!(out.is_empty());
     assert!(!relay(
-        &cq(7, "a.example", 28, None),
+        &dns_query(7, "a.example", 28u16).bytes(),
         &up,
         Transport::Udp,
         &mut out
@@ -1463,7 +1460,7 @@ fn relay_refuses_a_response_to_another_question() {
     assert!(!relay(&up, &up, Transport::Udp, &mut out), "not a query");
     assert!(
         !relay(
-            &cq(7, "a.example", 1, None),
+            &dns_query(7, "a.example", 1u16).bytes(),
             &sent,
             Transport::Udp,
             &mut out
@@ -1473,7 +1470,7 @@ fn relay_refuses_a_response_to_another_question() {
     let mut broken = up.clone();
     broken.pop();
     assert!(!relay(
-        &cq(7, "a.example", 1, None),
+        &dns_query(7, "a.example", 1u16).bytes(),
         &broken,
         Transport::Udp,
         &mut out
@@ -1482,119 +1479,83 @@ fn relay_refuses_a_response_to_another_question() {
 
 // ---- hostile input ----
 
-/// xorshift64*: deterministic noise for the property tests.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-
-    fn mutate(&mut self, good: &[u8]) -> Vec<u8> {
-        let mut m = good.to_vec();
-        match self.below(4) {
-            0 => m.truncate(self.below(m.len() as u64 + 1) as usize),
-            1 => {
-                let extra = self.below(40) as usize;
-                let junk = self.bytes(extra);
-                m.extend(junk);
-            }
-            _ => {}
-        }
-        for _ in 0..self.below(6) {
-            if !m.is_empty() {
-                let at = self.below(m.len() as u64) as usize;
-                m[at] = self.next() as u8;
-            }
-        }
-        m
-    }
-}
-
 #[test]
 fn random_and_mutated_replies_never_panic_and_never_block_the_genuine_one() {
-    let mut noise = Noise(0x5EED_F0D0_0000_0001);
     let mut r = rng();
     let mut out = Vec::new();
-    for round in 0..300u32 {
-        let policy = [Policy::Fastest, Policy::StrictOrder, Policy::AllServers][round as usize % 3];
-        let mut f = fwd(policy, &[A1, A2]);
-        let client = cq(
-            9,
-            &format!("r{round}.Example.net"),
-            1 + round as u16 % 30,
-            Some((1232, round % 2 == 0)),
-        );
-        assert_eq!(f.submit(T0, &client, 1, &mut r), Submitted::Sent);
-        let s = sends(&drain(&mut f)).remove(0);
-        let good = upstream_with_extras(&s.packet);
-        for _ in 0..30 {
-            let junk = if noise.below(3) == 0 {
-                let n = noise.below(600) as usize;
-                noise.bytes(n)
-            } else {
-                noise.mutate(&good)
-            };
-            // relay must cope with anything on either side.
-            let _ = relay(&client, &junk, Transport::Udp, &mut out);
-            let _ = relay(&junk, &good, Transport::Tcp, &mut out);
-            if junk == good {
-                continue;
-            }
-            let v = f.handle_udp_reply(ms(1), s.token, s.to, &junk, &mut r);
-            // A mutation may still be a valid reply to our question (a
-            // changed TTL, say): then it is accepted, which is fine.
-            if v == Verdict::Accepted {
-                break;
-            }
-        }
-        let acts = drain(&mut f);
-        let answered = acts.iter().any(|a| matches!(a, Action::Answer { .. }));
-        if !answered && f.inflight() == 1 {
-            let v = f.handle_udp_reply(ms(2), s.token, s.to, &good, &mut r);
-            if v == Verdict::Accepted {
-                let acts = drain(&mut f);
-                if let Some(Action::Answer { response, .. }) =
-                    acts.iter().find(|a| matches!(a, Action::Answer { .. }))
-                {
-                    assert!(relay(&client, response, Transport::Udp, &mut out));
-                    assert_eq!(id_of(&out), 9);
+    // Each round draws its replies from its own generator (seeded from the
+    // run's), since they depend on the query the forwarder just sent.
+    never_panics(
+        0x5EED_F0D0_0000_0001,
+        300,
+        |seeds, _| Rng::new(seeds.next_u64()),
+        |round, noise| {
+            let mut noise = noise.clone();
+            let round = round as u32;
+            let policy =
+                [Policy::Fastest, Policy::StrictOrder, Policy::AllServers][round as usize % 3];
+            let mut f = fwd(policy, &[A1, A2]);
+            let client = dns_query(9, &format!("r{round}.Example.net"), 1 + round as u16 % 30)
+                .edns(1232, round.is_multiple_of(2))
+                .bytes();
+            assert_eq!(f.submit(T0, &client, 1, &mut r), Submitted::Sent);
+            let s = sends(&drain(&mut f)).remove(0);
+            let good = upstream_with_extras(&s.packet);
+            for _ in 0..30 {
+                let junk = if noise.below(3) == 0 {
+                    junk(&mut noise, 600)
+                } else {
+                    mutate(&mut noise, &good)
+                };
+                // relay must cope with anything on either side.
+                let _ = relay(&client, &junk, Transport::Udp, &mut out);
+                let _ = relay(&junk, &good, Transport::Tcp, &mut out);
+                if junk == good {
+                    continue;
                 }
-            } else {
-                // The socket may have been closed by an accepted TC or
-                // SERVFAIL-like mutation that moved the query on.
-                assert_eq!(v, Verdict::Dropped(DropReason::UnknownToken));
+                let v = f.handle_udp_reply(ms(1), s.token, s.to, &junk, &mut r);
+                // A mutation may still be a valid reply to our question (a
+                // changed TTL, say): then it is accepted, which is fine.
+                if v == Verdict::Accepted {
+                    break;
+                }
             }
-        }
-        // Random junk on random tokens and TCP replies.
-        for _ in 0..10 {
-            let tok = Token(noise.below(8));
-            let n = noise.below(100) as usize;
-            let junk = noise.bytes(n);
-            let _ = f.handle_udp_reply(ms(3), tok, s.to, &junk, &mut r);
-            let _ = f.handle_tcp_reply(ms(3), tok, Ok(&junk), &mut r);
-        }
-        while let Some(t) = f.poll_timeout() {
-            f.handle_timeout(t, &mut r);
-        }
-        assert_eq!(f.inflight(), 0);
-    }
+            let acts = drain(&mut f);
+            let answered = acts.iter().any(|a| matches!(a, Action::Answer { .. }));
+            if !answered && f.inflight() == 1 {
+                let v = f.handle_udp_reply(ms(2), s.token, s.to, &good, &mut r);
+                if v == Verdict::Accepted {
+                    let acts = drain(&mut f);
+                    if let Some(Action::Answer { response, .. }) =
+                        acts.iter().find(|a| matches!(a, Action::Answer { .. }))
+                    {
+                        assert!(relay(&client, response, Transport::Udp, &mut out));
+                        assert_eq!(id_of(&out), 9);
+                    }
+                } else {
+                    // The socket may have been closed by an accepted TC or
+                    // SERVFAIL-like mutation that moved the query on.
+                    assert_eq!(v, Verdict::Dropped(DropReason::UnknownToken));
+                }
+            }
+            // Random junk on random tokens and TCP replies.
+            for _ in 0..10 {
+                let tok = Token(noise.below(8));
+                let junk = junk(&mut noise, 100);
+                let _ = f.handle_udp_reply(ms(3), tok, s.to, &junk, &mut r);
+                let _ = f.handle_tcp_reply(ms(3), tok, Ok(&junk), &mut r);
+            }
+            while let Some(t) = f.poll_timeout() {
+                f.handle_timeout(t, &mut r);
+            }
+            assert_eq!(f.inflight(), 0);
+        },
+    );
 }
 
 #[test]
 fn genuine_reply_survives_a_flood_of_forgeries() {
-    let mut noise = Noise(42);
+    let mut noise = Rng::new(42);
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let mut r = rng();
     let s = submit_one(&mut f, T0, &q_a("victim.example"), 1, &mut r);
@@ -1628,7 +1589,9 @@ fn answer_feeds_the_cache_and_odd_questions_are_not_cacheable() {
     use crate::dns::cache::{Cache, CacheConfig, Lookup};
     let mut f = fwd(Policy::StrictOrder, &[A1]);
     let mut r = rng();
-    let client = cq(0x0F0F, "Host.Example", 1, Some((1232, false)));
+    let client = dns_query(0x0F0F, "Host.Example", 1u16)
+        .edns(1232, false)
+        .bytes();
     let s = submit_one(&mut f, T0, &client, 1, &mut r);
     f.handle_udp_reply(
         ms(3),
@@ -1657,7 +1620,7 @@ fn answer_feeds_the_cache_and_odd_questions_are_not_cacheable() {
 
     // ANY and CHAOS are forwarded, but the cache has no key for them.
     for (qtype, class) in [(255u16, 1u16), (16, 3)] {
-        let mut q = cq(1, "version.bind", qtype, None);
+        let mut q = dns_query(1, "version.bind", qtype).bytes();
         let n = q.len();
         put_u16(&mut q, n - 2, class);
         let s = submit_one(&mut f, ms(10), &q, 2, &mut r);

@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 
 use super::*;
@@ -11,6 +11,7 @@ use crate::dns::grammar::{
     parse_address, parse_cname, parse_host_record, parse_local, parse_ptr_record, parse_srv_host,
     parse_txt_record,
 };
+use crate::testkit::{dns_query, mutate, never_panics};
 
 /// Case-preserving (`Name::from_str` lower-cases, via IDNA).
 fn name(s: &str) -> Name {
@@ -649,21 +650,6 @@ fn weird_query_bytes_never_match_configured_names() {
     )));
 }
 
-fn query(qname: &str, qtype: RecordType, edns: Option<(u16, bool, u8)>) -> Vec<u8> {
-    let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.metadata.checking_disabled = true;
-    m.add_query(Query::query(Name::from_ascii(qname).unwrap(), qtype));
-    if let Some((size, d, version)) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(size);
-        e.set_dnssec_ok(d);
-        e.set_version(version);
-        m.set_edns(e);
-    }
-    m.to_vec().unwrap()
-}
-
 #[test]
 fn respond_echoes_the_query_and_sets_flags() {
     let src = LocalSources {
@@ -671,7 +657,7 @@ fn respond_echoes_the_query_and_sets_flags() {
         ..LocalSources::default()
     };
     let d = LocalData::build(&src);
-    let q = query("NaS.", RecordType::A, None);
+    let q = dns_query(0x4242, "NaS.", RecordType::A).cd().bytes();
     let a = ask(&d, "NaS.", RecordType::A).unwrap();
     let bytes = respond(&q, &a, Transport::Udp).unwrap();
     let m = Message::from_vec(&bytes).unwrap();
@@ -687,21 +673,28 @@ fn respond_echoes_the_query_and_sets_flags() {
     assert_eq!(m.edns, None);
 
     // With EDNS: our OPT advertises 1232 and copies DO.
-    let q = query("nas", RecordType::A, Some((4096, true, 0)));
+    let q = dns_query(0x4242, "nas", RecordType::A)
+        .cd()
+        .edns(4096, true)
+        .bytes();
     let m = Message::from_vec(&respond(&q, &a, Transport::Udp).unwrap()).unwrap();
     let e = m.edns.unwrap();
     assert_eq!(e.max_payload(), 1232);
     assert!(e.flags().dnssec_ok);
 
     // RFC 6891 §6.1.3: an unknown version gets BADVERS and no data.
-    let q = query("nas", RecordType::A, Some((4096, false, 1)));
+    let q = dns_query(0x4242, "nas", RecordType::A)
+        .cd()
+        .edns(4096, false)
+        .edns_version(1)
+        .bytes();
     let m = Message::from_vec(&respond(&q, &a, Transport::Udp).unwrap()).unwrap();
     // 16 is BADVERS (hickory names the shared code BADSIG).
     assert_eq!(u16::from(m.metadata.response_code), 16);
     assert!(m.answers.is_empty());
 
     let nx = LocalData::build(&lan());
-    let q = query("gone.lan", RecordType::A, None);
+    let q = dns_query(0x4242, "gone.lan", RecordType::A).cd().bytes();
     let a = nx
         .answer(&dhcp(), &name("gone.lan"), RecordType::A, DNSClass::IN)
         .unwrap();
@@ -729,10 +722,17 @@ fn respond_truncates_for_the_client_size() {
     let a = ask(&d, "big", RecordType::TXT).unwrap();
     for (edns, transport, truncated) in [
         (None, Transport::Udp, true),
-        (Some((4096, false, 0)), Transport::Udp, true),
+        (Some((4096, false)), Transport::Udp, true),
         (None, Transport::Tcp, false),
     ] {
-        let q = query("big", RecordType::TXT, edns);
+        let q = {
+            let q = dns_query(0x4242, "big", RecordType::TXT).cd();
+            match edns {
+                Some((size, d)) => q.edns(size, d),
+                None => q,
+            }
+            .bytes()
+        };
         let bytes = respond(&q, &a, transport).unwrap();
         let m = Message::from_vec(&bytes).unwrap();
         assert_eq!(m.metadata.truncation, truncated);
@@ -749,23 +749,12 @@ fn respond_truncates_for_the_client_size() {
         ..LocalSources::default()
     });
     let a = ask(&small, "mid", RecordType::TXT).unwrap();
-    let q = query("mid", RecordType::TXT, Some((100, false, 0)));
+    let q = dns_query(0x4242, "mid", RecordType::TXT)
+        .cd()
+        .edns(100, false)
+        .bytes();
     let m = Message::from_vec(&respond(&q, &a, Transport::Udp).unwrap()).unwrap();
     assert!(!m.metadata.truncation);
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 #[test]
@@ -826,29 +815,34 @@ fn random_queries_never_panic() {
         DNSClass::CH,
         DNSClass::Unknown(7),
     ];
-    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
-    for _ in 0..20_000 {
-        let n = rng.below(6);
-        let parts: Vec<&[u8]> = (0..n).map(|_| labels[rng.below(labels.len())]).collect();
-        let Ok(qname) = Name::from_labels(parts) else {
-            continue;
-        };
-        let qtype = types[rng.below(types.len())];
-        let qclass = classes[rng.below(classes.len())];
-        if let Some(a) = d.answer(&table, &qname, qtype, qclass) {
-            let mut m = Message::new(rng.next() as u16, MessageType::Query, OpCode::Query);
+    never_panics(
+        0x1234_5678_9ABC_DEF1,
+        20_000,
+        |rng, _| {
+            let n = rng.index(6);
+            let parts: Vec<&[u8]> = (0..n).map(|_| labels[rng.index(labels.len())]).collect();
+            let qname = Name::from_labels(parts).ok()?;
+            let qtype = types[rng.index(types.len())];
+            let qclass = classes[rng.index(classes.len())];
+            let mut m = Message::new(rng.next_u64() as u16, MessageType::Query, OpCode::Query);
             m.add_query(Query::query(qname.clone(), qtype));
-            if let Ok(q) = m.to_vec() {
-                let _ = respond(&q, &a, Transport::Udp);
-                let mut junk = q.clone();
-                let at = rng.below(junk.len());
-                junk[at] = rng.next() as u8;
-                let _ = respond(&junk, &a, Transport::Udp);
-                junk.truncate(rng.below(junk.len() + 1));
-                let _ = respond(&junk, &a, Transport::Tcp);
+            let q = m.to_vec().ok();
+            let mutated = q.as_ref().map(|q| (mutate(rng, q), mutate(rng, q)));
+            Some((qname, qtype, qclass, q, mutated))
+        },
+        |_, input| {
+            let Some((qname, qtype, qclass, q, mutated)) = input else {
+                return;
+            };
+            if let Some(a) = d.answer(&table, qname, *qtype, *qclass)
+                && let (Some(q), Some((udp, tcp))) = (q, mutated)
+            {
+                let _ = respond(q, &a, Transport::Udp);
+                let _ = respond(udp, &a, Transport::Udp);
+                let _ = respond(tcp, &a, Transport::Tcp);
             }
-        }
-    }
+        },
+    );
 }
 
 #[test]

@@ -553,28 +553,11 @@ pub fn wire_name(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn query(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
-        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-        for l in name.split('.').filter(|l| !l.is_empty()) {
-            q.push(l.len() as u8);
-            q.extend_from_slice(l.as_bytes());
-        }
-        q.push(0);
-        q.extend_from_slice(&qtype.to_be_bytes());
-        q.extend_from_slice(&1u16.to_be_bytes());
-        if let Some((size, d)) = edns {
-            q[11] = 1;
-            q.extend_from_slice(&[0, 0, 41]);
-            q.extend_from_slice(&size.to_be_bytes());
-            q.extend_from_slice(&[0, 0, if d { 0x80 } else { 0 }, 0, 0, 0]);
-        }
-        q
-    }
+    use crate::testkit::dns_query;
 
     #[test]
     fn parses_a_plain_query_and_lowercases_the_key() {
-        let q = QueryView::parse(&query("WwW.Example.COM", 1, None)).unwrap();
+        let q = QueryView::parse(&dns_query(0x1234, "WwW.Example.COM", 1u16).bytes()).unwrap();
         assert_eq!(q.id, 0x1234);
         assert!(q.recursion_desired());
         assert_eq!(q.name(), &wire_name("www.example.com").unwrap()[..]);
@@ -588,7 +571,12 @@ mod tests {
 
     #[test]
     fn reads_edns_and_clamps_the_payload() {
-        let q = QueryView::parse(&query("a.example", 28, Some((4096, true)))).unwrap();
+        let q = QueryView::parse(
+            &dns_query(0x1234, "a.example", 28u16)
+                .edns(4096, true)
+                .bytes(),
+        )
+        .unwrap();
         assert_eq!(
             q.edns,
             Some(Edns0 {
@@ -599,14 +587,21 @@ mod tests {
         );
         assert!(q.dnssec_ok());
         assert_eq!(q.response_limit(Transport::Udp), 1232);
-        let q = QueryView::parse(&query("a.example", 28, Some((100, false)))).unwrap();
+        let q = QueryView::parse(
+            &dns_query(0x1234, "a.example", 28u16)
+                .edns(100, false)
+                .bytes(),
+        )
+        .unwrap();
         assert_eq!(q.response_limit(Transport::Udp), 512);
         assert_eq!(*q.key().last().unwrap(), 0);
     }
 
     #[test]
     fn refuses_unusual_queries() {
-        let good = query("a.example", 1, Some((1232, false)));
+        let good = dns_query(0x1234, "a.example", 1u16)
+            .edns(1232, false)
+            .bytes();
         let mut resp = good.clone();
         resp[2] |= 0x80;
         assert_eq!(QueryView::parse(&resp).unwrap_err(), QueryError::NotQuery);
@@ -626,7 +621,7 @@ mod tests {
             QueryView::parse(&trailing).unwrap_err(),
             QueryError::Trailing
         );
-        let mut ptr = query("a.example", 1, None);
+        let mut ptr = dns_query(0x1234, "a.example", 1u16).bytes();
         ptr[12] = 0xC0;
         ptr[13] = 12;
         assert!(QueryView::parse(&ptr).is_err());
@@ -639,19 +634,19 @@ mod tests {
     fn long_names_are_bounded() {
         let l63 = "a".repeat(63);
         let ok = format!("{l63}.{l63}.{l63}.{}", "b".repeat(61)); // 255 octets
-        assert!(QueryView::parse(&query(&ok, 1, None)).is_ok());
+        assert!(QueryView::parse(&dns_query(0x1234, &ok, 1u16).bytes()).is_ok());
         let too_long = format!("{l63}.{l63}.{l63}.{}", "b".repeat(62));
         assert_eq!(
-            QueryView::parse(&query(&too_long, 1, None)).unwrap_err(),
+            QueryView::parse(&dns_query(0x1234, &too_long, 1u16).bytes()).unwrap_err(),
             QueryError::Name
         );
         assert!(wire_name(&ok).is_some());
         assert!(wire_name(&too_long).is_none());
         assert!(wire_name(&"x".repeat(64)).is_none());
-        let label64 = query(&"x".repeat(64), 1, None);
+        let label64 = dns_query(0x1234, &"x".repeat(64), 1u16).bytes();
         assert_eq!(QueryView::parse(&label64).unwrap_err(), QueryError::Name);
         // A bitstring label (0x41) is not a length.
-        let mut bits = query("a.example", 1, None);
+        let mut bits = dns_query(0x1234, "a.example", 1u16).bytes();
         bits[12] = 0x41;
         assert_eq!(QueryView::parse(&bits).unwrap_err(), QueryError::Name);
         assert_eq!(wire_name(".").unwrap(), vec![0]);

@@ -12,6 +12,7 @@ use crate::dns::cache::CacheConfig;
 use crate::dns::forward::{ForwardConfig, UpstreamSpec};
 use crate::dns::grammar::parse_host_record;
 use crate::dns::local::{LocalData, LocalSources};
+use crate::testkit::{Rng, dns_query, junk, mutate, never_panics};
 
 const UP: &str = "192.0.2.53:53";
 
@@ -45,7 +46,7 @@ fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resol
         domain: Some("lan".into()),
         ..LocalSources::default()
     };
-    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut rng = Rng::new(0x1234_5678_9abc_def0);
     Resolver::new(
         opts,
         cache,
@@ -54,12 +55,7 @@ fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resol
             upstreams: vec![UpstreamSpec::new(up())],
             ..fwd
         },
-        Box::new(move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        }),
+        Box::new(move || rng.next_u64()),
     )
 }
 
@@ -71,14 +67,6 @@ fn default_resolver() -> Resolver<C> {
         },
         CacheConfig::default(),
     )
-}
-
-fn query(id: u16, name: &str, qtype: RecordType) -> Vec<u8> {
-    let mut m = Message::query();
-    m.metadata.id = id;
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_str(name).unwrap(), qtype));
-    m.to_vec().unwrap()
 }
 
 fn ask(r: &mut Resolver<C>, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
@@ -169,7 +157,7 @@ fn a_records(m: &Message) -> Vec<Ipv4Addr> {
 fn a_forwarded_answer_reaches_the_client_and_the_next_one_is_a_cache_hit() {
     let mut r = default_resolver();
     let t0 = Mono(1_000);
-    let q = query(0x1111, "www.example.com.", RecordType::A);
+    let q = dns_query(0x1111, "www.example.com.", RecordType::A).bytes();
     assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
     let s = sends(&mut r);
     assert_eq!(s.len(), 1);
@@ -185,7 +173,7 @@ fn a_forwarded_answer_reaches_the_client_and_the_next_one_is_a_cache_hit() {
     assert_eq!(a_records(&m), vec![Ipv4Addr::new(198, 51, 100, 10)]);
 
     // 10 s later: from the cache, TTL counted down, nothing sent.
-    let q2 = query(0x2222, "WWW.example.COM.", RecordType::A);
+    let q2 = dns_query(0x2222, "WWW.example.COM.", RecordType::A).bytes();
     let (o, out) = ask(&mut r, t0 + Duration::from_millis(10_020), &q2);
     assert_eq!(o, Outcome::Reply);
     assert!(sends(&mut r).is_empty());
@@ -205,13 +193,25 @@ fn a_forwarded_answer_reaches_the_client_and_the_next_one_is_a_cache_hit() {
 fn local_names_are_answered_here_and_never_forwarded() {
     let mut r = default_resolver();
     let now = Mono(1);
-    let (o, out) = ask(&mut r, now, &query(1, "router.lan.", RecordType::A));
+    let (o, out) = ask(
+        &mut r,
+        now,
+        &dns_query(1, "router.lan.", RecordType::A).bytes(),
+    );
     assert_eq!(o, Outcome::Reply);
     assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::new(192, 168, 1, 1)]);
-    let (o, out) = ask(&mut r, now, &query(2, "unknown.lan.", RecordType::A));
+    let (o, out) = ask(
+        &mut r,
+        now,
+        &dns_query(2, "unknown.lan.", RecordType::A).bytes(),
+    );
     assert_eq!(o, Outcome::Reply);
     assert_eq!(msg(&out).metadata.response_code, ResponseCode::NXDomain);
-    let (o, out) = ask(&mut r, now, &query(3, "localhost.", RecordType::A));
+    let (o, out) = ask(
+        &mut r,
+        now,
+        &dns_query(3, "localhost.", RecordType::A).bytes(),
+    );
     assert_eq!(o, Outcome::Reply);
     assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::LOCALHOST]);
     assert!(sends(&mut r).is_empty());
@@ -236,7 +236,7 @@ fn a_new_dhcp_name_is_not_hidden_by_an_answer_cached_before_its_lease() {
         vec![UpstreamSpec::new(up())],
     );
     let now = Mono(5);
-    let q = query(7, "laptop.home.", RecordType::A);
+    let q = dns_query(7, "laptop.home.", RecordType::A).bytes();
     assert_eq!(ask(&mut r, now, &q).0, Outcome::Forwarded);
     let s = sends(&mut r);
     let got = deliver_all(&mut r, now, s[0].0, &answer(&s[0].1, &[], 600));
@@ -254,7 +254,7 @@ fn a_new_dhcp_name_is_not_hidden_by_an_answer_cached_before_its_lease() {
     let (_, out) = ask(
         &mut r,
         now,
-        &query(8, "77.1.168.192.in-addr.arpa.", RecordType::PTR),
+        &dns_query(8, "77.1.168.192.in-addr.arpa.", RecordType::PTR).bytes(),
     );
     assert_eq!(msg(&out).answers.len(), 1, "PTR for the lease");
     // The lease goes: the name goes with it (forwarded again).
@@ -273,7 +273,7 @@ fn rebinding_answers_are_blocked_unless_the_domain_is_allowed() {
     let now = Mono(9);
     let evil = Ipv4Addr::new(192, 168, 1, 10);
     for (name, blocked) in [("evil.example.", true), ("files.corp.example.", false)] {
-        let q = query(5, name, RecordType::A);
+        let q = dns_query(5, name, RecordType::A).bytes();
         assert_eq!(ask(&mut r, now, &q).0, Outcome::Forwarded);
         let s = sends(&mut r);
         let got = deliver_all(&mut r, now, s[0].0, &answer(&s[0].1, &[evil], 300));
@@ -312,7 +312,11 @@ fn domain_needed_keeps_dotless_names_home() {
         },
         CacheConfig::default(),
     );
-    let (o, out) = ask(&mut r, Mono(1), &query(1, "printer.", RecordType::A));
+    let (o, out) = ask(
+        &mut r,
+        Mono(1),
+        &dns_query(1, "printer.", RecordType::A).bytes(),
+    );
     assert_eq!(o, Outcome::Reply);
     assert_eq!(msg(&out).metadata.response_code, ResponseCode::NXDomain);
     assert!(sends(&mut r).is_empty());
@@ -320,7 +324,7 @@ fn domain_needed_keeps_dotless_names_home() {
         ask(
             &mut r,
             Mono(1),
-            &query(2, "printer.example.", RecordType::A)
+            &dns_query(2, "printer.example.", RecordType::A).bytes()
         )
         .0,
         Outcome::Forwarded
@@ -354,7 +358,7 @@ fn chaos_statistics_names() {
 fn bad_queries_get_the_right_error_or_nothing() {
     let mut r = default_resolver();
     let now = Mono(1);
-    let good = query(0x4242, "a.example.", RecordType::A);
+    let good = dns_query(0x4242, "a.example.", RecordType::A).bytes();
     // A response is never answered (no reply loops), nor a runt.
     let mut resp = good.clone();
     resp[2] |= 0x80;
@@ -405,7 +409,7 @@ fn with_a_stale_candidate(fwd: ForwardConfig) -> (Resolver<C>, Vec<u8>, Mono) {
         fwd,
     );
     let t0 = Mono(1_000);
-    let q = query(9, "stale.example.", RecordType::A);
+    let q = dns_query(9, "stale.example.", RecordType::A).bytes();
     assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
     let s = sends(&mut r);
     deliver_all(
@@ -420,7 +424,7 @@ fn with_a_stale_candidate(fwd: ForwardConfig) -> (Resolver<C>, Vec<u8>, Mono) {
 #[test]
 fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
     let (mut r, q, t0) = with_a_stale_candidate(ForwardConfig::default());
-    let never = query(10, "never.example.", RecordType::A);
+    let never = dns_query(10, "never.example.", RecordType::A).bytes();
     // Past the TTL: both go upstream, which is dead.
     let t1 = t0 + Duration::from_secs(120);
     assert_eq!(ask(&mut r, t1, &q).0, Outcome::Forwarded);
@@ -460,7 +464,7 @@ fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
     });
     // The one slot is taken by a question the upstream sits on.
     let t1 = t0 + Duration::from_secs(120);
-    let slow = query(10, "slow.example.", RecordType::A);
+    let slow = dns_query(10, "slow.example.", RecordType::A).bytes();
     assert_eq!(ask(&mut r, t1, &slow).0, Outcome::Forwarded);
     assert_eq!(sends(&mut r).len(), 1);
     // Expired in the cache, no slot: the stale answer, now.
@@ -470,7 +474,11 @@ fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(a_records(&m), vec![Ipv4Addr::new(203, 0, 113, 1)]);
     // Nothing cached, no slot: SERVFAIL with the client's ID, now.
-    let (o, out) = ask(&mut r, t1, &query(11, "other.example.", RecordType::A));
+    let (o, out) = ask(
+        &mut r,
+        t1,
+        &dns_query(11, "other.example.", RecordType::A).bytes(),
+    );
     assert_eq!(o, Outcome::Reply);
     let m = msg(&out);
     assert_eq!(m.metadata.id, 11);
@@ -484,7 +492,11 @@ fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
 fn no_upstream_is_refused() {
     let mut r = default_resolver();
     r.set_upstreams(Vec::new());
-    let (o, out) = ask(&mut r, Mono(1), &query(1, "x.example.", RecordType::A));
+    let (o, out) = ask(
+        &mut r,
+        Mono(1),
+        &dns_query(1, "x.example.", RecordType::A).bytes(),
+    );
     assert_eq!(o, Outcome::Reply);
     assert_eq!(out[3] & 0x0f, rcode::REFUSED);
 }
@@ -492,38 +504,32 @@ fn no_upstream_is_refused() {
 #[test]
 fn random_and_mutated_queries_never_panic() {
     let mut r = default_resolver();
-    let mut seed = 99u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    let base = query(1, "www.example.com.", RecordType::A);
-    for i in 0..20_000u64 {
-        let mut q = if i % 2 == 0 {
-            base.clone()
-        } else {
-            (0..(next() % 80)).map(|_| next() as u8).collect()
-        };
-        for _ in 0..(next() % 4) {
-            if !q.is_empty() {
-                let at = (next() as usize) % q.len();
-                q[at] = next() as u8;
-            }
-        }
-        let _ = ask(&mut r, Mono(i), &q);
-        while r.poll_action().is_some() {}
-        // Upstream junk on a live token never panics either.
-        let junk: Vec<u8> = (0..(next() % 64)).map(|_| next() as u8).collect();
-        r.handle_udp_reply(Mono(i), Token(next() % 8), up(), &junk);
-        while r.poll_action().is_some() {}
-    }
+    let base = dns_query(1, "www.example.com.", RecordType::A).bytes();
+    never_panics(
+        99,
+        20_000,
+        |rng, i| {
+            // Half mutated queries, half mutated noise; then upstream junk
+            // on a live token, which must not panic either.
+            let q = if i % 2 == 0 {
+                base.clone()
+            } else {
+                junk(rng, 80)
+            };
+            (mutate(rng, &q), Token(rng.below(8)), junk(rng, 64))
+        },
+        |i, (q, token, reply)| {
+            let _ = ask(&mut r, Mono(i), q);
+            while r.poll_action().is_some() {}
+            r.handle_udp_reply(Mono(i), *token, up(), reply);
+            while r.poll_action().is_some() {}
+        },
+    );
 }
 
 #[test]
 fn error_replies_keep_id_and_question() {
-    let q = query(0xabcd, "x.example.", RecordType::AAAA);
+    let q = dns_query(0xabcd, "x.example.", RecordType::AAAA).bytes();
     let mut out = Vec::new();
     error_reply_into(&q, rcode::SERVFAIL, &mut out);
     let m = msg(&out);
@@ -538,13 +544,21 @@ fn error_replies_keep_id_and_question() {
 #[test]
 fn any_is_answered_minimally_not_forwarded() {
     let mut r = default_resolver();
-    let (o, out) = ask(&mut r, Mono(1), &query(1, "big.example.", RecordType::ANY));
+    let (o, out) = ask(
+        &mut r,
+        Mono(1),
+        &dns_query(1, "big.example.", RecordType::ANY).bytes(),
+    );
     assert_eq!(o, Outcome::Reply);
     let m = msg(&out);
     assert_eq!(m.answers.len(), 1);
     assert_eq!(m.answers[0].record_type(), RecordType::HINFO);
     assert!(sends(&mut r).is_empty());
     // Local names answer ANY from their own data (one RRset).
-    let (_, out) = ask(&mut r, Mono(1), &query(2, "router.lan.", RecordType::ANY));
+    let (_, out) = ask(
+        &mut r,
+        Mono(1),
+        &dns_query(2, "router.lan.", RecordType::ANY).bytes(),
+    );
     assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::new(192, 168, 1, 1)]);
 }

@@ -1,6 +1,6 @@
 //! Codec tests: byte vectors for every checksum form (worked by hand),
 //! keepalived-format packets, each receive check, and a bounded property
-//! test (no crates: xorshift).
+//! test (seeded by `crate::testkit::Rng`).
 //!
 //! The keepalived packets below are built from the RFC layouts and
 //! keepalived's `vrrp_build_vrrp_v2/v3` field choices with its sample
@@ -11,6 +11,7 @@
 use std::net::Ipv4Addr;
 
 use super::*;
+use crate::testkit::{Rng, never_panics};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
 
@@ -357,36 +358,13 @@ fn encode_caps_the_address_count() {
 }
 
 // ---------------------------------------------------------------------------
-// Bounded property test: a deterministic PRNG, no crates.
-
-/// xorshift64* (Vigna): deterministic, good enough to pick mutations.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        let mut x = self.0.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
+// Bounded property test: the test kit's seeded PRNG, no crates.
 
 fn random_advert(rng: &mut Rng) -> Advert {
     let max = if rng.below(4) == 0 { 255 } else { 4 };
     let count = 1 + rng.below(max) as usize;
     let addrs = (0..count)
-        .map(|_| Ipv4Addr::from(rng.next() as u32))
+        .map(|_| Ipv4Addr::from(rng.next_u64() as u32))
         .collect();
     let (interval, auth) = if rng.below(2) == 0 {
         let cs = 1 + rng.below(4095) as u16;
@@ -395,7 +373,7 @@ fn random_advert(rng: &mut Rng) -> Advert {
         let s = Secs::new(1 + rng.below(255) as u8).unwrap();
         let auth = match rng.below(3) {
             0 => Auth::None,
-            1 => Auth::Pass(rng.next().to_be_bytes()),
+            1 => Auth::Pass(rng.next_u64().to_be_bytes()),
             _ => Auth::Ah,
         };
         (Interval::V2(s), auth)
@@ -456,45 +434,51 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
 
 #[test]
 fn property_decode_never_panics_and_round_trips() {
-    let mut rng = Rng(0x5eed_0f7a_11c0_de42);
     let mut accepted = 0;
-    for i in 0..20_000 {
-        let a = random_advert(&mut rng);
-        let src = Ipv4Addr::from(rng.next() as u32);
-        let dst = if rng.below(2) == 0 {
-            MULTICAST_V4
-        } else {
-            Ipv4Addr::from(rng.next() as u32)
-        };
-        let mode = if rng.below(2) == 0 {
-            ChecksumMode::Rfc9568
-        } else {
-            ChecksumMode::PseudoHeader
-        };
-        let h = IpHeader { src, dst, ttl: 255 };
-        let mut b = encode(&a, mode, src, dst);
-        assert_eq!(b.len(), a.wire_len());
+    never_panics(
+        0x5eed_0f7a_11c0_de42,
+        20_000,
+        |rng, _| {
+            let a = random_advert(rng);
+            let src = Ipv4Addr::from(rng.next_u64() as u32);
+            let dst = if rng.below(2) == 0 {
+                MULTICAST_V4
+            } else {
+                Ipv4Addr::from(rng.next_u64() as u32)
+            };
+            let mode = if rng.below(2) == 0 {
+                ChecksumMode::Rfc9568
+            } else {
+                ChecksumMode::PseudoHeader
+            };
+            let b = encode(&a, mode, src, dst);
+            let mut mutated = b.clone();
+            for _ in 0..1 + rng.below(3) {
+                mutate(rng, &mut mutated);
+            }
+            (a, IpHeader { src, dst, ttl: 255 }, mode, b, mutated)
+        },
+        |i, (a, h, mode, b, mutated)| {
+            assert_eq!(b.len(), a.wire_len());
 
-        // Round trip of a valid advert: same advert, and the v3 form that
-        // was sent is the one reported (unless both forms happen to match,
-        // which needs a pseudo-header summing to zero).
-        let d = decode(h, &b).unwrap_or_else(|e| panic!("case {i}: {e} for {a:?}"));
-        assert_eq!(d.advert, a, "case {i}");
-        if a.version() == 2 || mode == ChecksumMode::Rfc9568 {
-            assert_eq!(d.checksum, ChecksumMode::Rfc9568);
-        }
+            // Round trip of a valid advert: same advert, and the v3 form
+            // that was sent is the one reported (unless both forms happen
+            // to match, which needs a pseudo-header summing to zero).
+            let d = decode(*h, b).unwrap_or_else(|e| panic!("case {i}: {e} for {a:?}"));
+            assert_eq!(&d.advert, a, "case {i}");
+            if a.version() == 2 || *mode == ChecksumMode::Rfc9568 {
+                assert_eq!(d.checksum, ChecksumMode::Rfc9568);
+            }
 
-        // Mutated: decode must not panic; whatever it accepts re-encodes
-        // to a packet that decodes to the same advert.
-        for _ in 0..1 + rng.below(3) {
-            mutate(&mut rng, &mut b);
-        }
-        if let Ok(d) = decode(h, &b) {
-            accepted += 1;
-            let again = encode(&d.advert, d.checksum, src, dst);
-            assert_eq!(decode(h, &again).map(|x| x.advert), Ok(d.advert));
-        }
-    }
+            // Mutated: decode must not panic; whatever it accepts
+            // re-encodes to a packet that decodes to the same advert.
+            if let Ok(d) = decode(*h, mutated) {
+                accepted += 1;
+                let again = encode(&d.advert, d.checksum, h.src, h.dst);
+                assert_eq!(decode(*h, &again).map(|x| x.advert), Ok(d.advert));
+            }
+        },
+    );
     // Some mutations (count/interval rewritten with a fixed checksum) must
     // still be valid packets; the test is not only exercising rejections.
     assert!(accepted > 100, "only {accepted} mutated packets accepted");

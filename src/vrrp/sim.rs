@@ -14,29 +14,12 @@ use super::Role;
 use super::packet::{self, Centis, ChecksumMode, Interval, IpHeader, MULTICAST_V4, Secs, TTL};
 use super::router::{Action, Config, Received, Router, Vip};
 use crate::clock::Mono;
+use crate::testkit::Rng;
 
 const VIP: Vip = Vip {
     addr: Ipv4Addr::new(192, 168, 1, 1),
     prefix_len: 24,
 };
-
-/// xorshift64* (Vigna), seeded: the same run every time.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Node {
     router: Router,
@@ -133,7 +116,7 @@ impl Sim {
             nodes,
             wire: Vec::new(),
             seq: 0,
-            rng: Rng(seed),
+            rng: Rng::new(seed),
             loss_ppm: 0,
             jitter_ms: 1,
             cut: false,

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::*;
 use crate::clock::UnixTime;
 use crate::dhcp::binding::{HwAddr, parse_colon_hex};
+use crate::testkit::Rng;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -40,26 +41,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A tiny deterministic PRNG (xorshift64*).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
     }
 }
 
@@ -396,7 +377,7 @@ fn a_corrupt_middle_record_is_skipped_and_counted() {
 
 #[test]
 fn garbage_files_never_fail_the_load() {
-    let mut rng = XorShift(0x5EED_0000_0001);
+    let mut rng = Rng::new(0x5EED_0000_0001);
     let dir = TempDir::new("garbage");
     for round in 0..200 {
         let len = rng.below(600) as usize;
@@ -791,12 +772,12 @@ fn compaction_threshold() {
 
 /// A random lease in a small address pool (so IPs get overwritten),
 /// with every field kind, some needing normalisation.
-fn random_lease(rng: &mut XorShift) -> Lease {
+fn random_lease(rng: &mut Rng) -> Lease {
     let ip = Ipv4Addr::new(10, 1, 0, rng.below(150) as u8);
     let hw = match rng.below(4) {
         0 => {
             let len = rng.below(17) as usize;
-            HwAddr::new(rng.next() as u8, &rng.bytes(len)).unwrap()
+            HwAddr::new(rng.next_u64() as u8, &rng.bytes(len)).unwrap()
         }
         _ => {
             let b = rng.bytes(6);
@@ -836,7 +817,7 @@ fn random_lease(rng: &mut XorShift) -> Lease {
 
 #[test]
 fn random_operations_match_a_model() {
-    let mut rng = XorShift(0x0123_4567_89AB_CDEF);
+    let mut rng = Rng::new(0x0123_4567_89AB_CDEF);
     let dir = TempDir::new("model");
     let mut durable = false;
     let (mut s, _) = reopen(&dir, durable);
@@ -935,7 +916,7 @@ fn large_files_are_read_and_written_in_pieces() {
         model.insert(l.ip, storable(l));
     }
     assert!(fs::metadata(dir.file(SNAPSHOT)).unwrap().len() > 3 * READ_BUF as u64);
-    let mut rng = XorShift(7);
+    let mut rng = Rng::new(7);
     for _ in 0..6_000 {
         let n = rng.below(6_000) as u32;
         let c = if rng.below(4) == 0 {

@@ -10,45 +10,17 @@ use dhcproto::v4::MessageType;
 use super::check::check_encoding;
 use super::*;
 use crate::dhcp::HwAddr;
+use crate::testkit::dhcp_wire::{finish, head, opt};
+use crate::testkit::{Rng, junk, never_panics};
 
 // ---------------------------------------------------------------------------
 // Building requests by hand.
 
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
-/// A 240-byte header + cookie: `op`, Ethernet, `chaddr` = [`MAC`].
-fn head(op: u8, xid: u32, flags: u16) -> Vec<u8> {
-    let mut b = vec![0u8; OPTIONS_START];
-    b[0] = op;
-    b[1] = 1;
-    b[2] = 6;
-    b[4..8].copy_from_slice(&xid.to_be_bytes());
-    b[10..12].copy_from_slice(&flags.to_be_bytes());
-    b[28..34].copy_from_slice(&MAC);
-    b[236..240].copy_from_slice(&MAGIC_COOKIE);
-    b
-}
-
-/// Appends one option instance (no splitting).
-fn opt(b: &mut Vec<u8>, code: u8, value: &[u8]) {
-    assert!(value.len() <= 255, "test bug: use several opt() calls");
-    b.push(code);
-    b.push(value.len() as u8);
-    b.extend_from_slice(value);
-}
-
-/// End option, then zero padding to the BOOTP minimum.
-fn finish(mut b: Vec<u8>) -> Vec<u8> {
-    b.push(255);
-    if b.len() < 300 {
-        b.resize(300, 0);
-    }
-    b
-}
-
 /// A DISCOVER with only option 53, plus `extra` options.
 fn discover_with(extra: &[(u8, &[u8])]) -> Vec<u8> {
-    let mut b = head(1, 0x1234_5678, 0);
+    let mut b = head(1, 0x1234_5678, 0, MAC);
     opt(&mut b, 53, &[1]);
     for (c, v) in extra {
         opt(&mut b, *c, v);
@@ -127,7 +99,7 @@ fn udhcpc_discover(broadcast: bool) -> Vec<u8> {
 /// A REQUEST via a relay: 53, 50, 54, 61, 12, 55, 82 (circuit id "eth1",
 /// remote id MAC), end. giaddr set, as a relay forwards it.
 fn relayed_request() -> Vec<u8> {
-    let mut b = head(1, 0xcafe_f00d, 0);
+    let mut b = head(1, 0xcafe_f00d, 0, MAC);
     b[3] = 1; // hops
     b[24..28].copy_from_slice(&[10, 0, 5, 1]); // giaddr
     opt(&mut b, 53, &[3]);
@@ -179,7 +151,7 @@ fn header_without_cookie_is_refused() {
 
 #[test]
 fn options_without_end_are_accepted_when_complete() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     opt(&mut b, 12, b"host");
     let p = Packet::decode(&b).unwrap();
@@ -191,7 +163,7 @@ fn options_without_end_are_accepted_when_complete() {
 
 #[test]
 fn option_length_past_the_end_is_refused() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     b.extend_from_slice(&[12, 10, b'a', b'b']); // says 10, has 2
     let e = Packet::decode(&b).unwrap_err();
@@ -205,7 +177,7 @@ fn option_length_past_the_end_is_refused() {
     assert_eq!(e.reason(), "option_past_end");
     assert!(e.to_string().contains("from the sender"));
     // A code as the very last byte: the length itself is missing.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     b.push(61);
     assert!(matches!(
@@ -217,7 +189,7 @@ fn option_length_past_the_end_is_refused() {
 
 #[test]
 fn overload_with_garbage_in_sname_and_file_is_refused() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     b[44..236].fill(0xab); // option 0xab, length 0xab: past the field's end
     opt(&mut b, 53, &[1]);
     opt(&mut b, 52, &[3]);
@@ -240,7 +212,7 @@ fn overload_with_garbage_in_sname_and_file_is_refused() {
         })
     );
     // Without option 52 the same bytes are just odd names.
-    let mut plain = head(1, 7, 0);
+    let mut plain = head(1, 7, 0, MAC);
     plain[44..236].fill(0xab);
     opt(&mut plain, 53, &[1]);
     let p = Packet::decode(&finish(plain)).unwrap();
@@ -252,7 +224,7 @@ fn overload_with_garbage_in_sname_and_file_is_refused() {
 
 #[test]
 fn overload_reads_file_then_sname() {
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     // file: 12 "fromfile", end; sname: 15 "fromsname", end.
     b[108..118].copy_from_slice(&[12, 8, b'f', b'r', b'o', b'm', b'f', b'i', b'l', b'e']);
     b[118] = 255;
@@ -313,7 +285,7 @@ fn split_option_121_in_three_parts_is_joined() {
     let codes: Vec<u8> = p.options().map(|(c, _)| c).collect();
     assert_eq!(codes, [53, 121, 12, 55]);
     // One part in each of options, file and sname (RFC 3396 order).
-    let mut b = head(1, 9, 0);
+    let mut b = head(1, 9, 0, MAC);
     b[108] = 121;
     b[109] = b2.len() as u8;
     b[110..110 + b2.len()].copy_from_slice(b2);
@@ -350,7 +322,7 @@ fn hlen_over_16_is_refused_and_htype_0_is_kept() {
 #[test]
 fn a_64k_datagram_is_handled() {
     // Valid header, then 64 KiB of options: one code in 255-byte instances.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     while b.len() + 257 <= 65_535 {
         opt(&mut b, 224, &[0x5a; 255]);
@@ -367,9 +339,9 @@ fn a_64k_datagram_is_handled() {
         other => panic!("{other:?}"),
     }
     // And 64 KiB of noise, of pads, of a single runaway option.
-    let noise: Vec<u8> = Rng(7).bytes(65_535);
+    let noise: Vec<u8> = Rng::new(7).bytes(65_535);
     assert_roundtrip_ok(&noise);
-    let mut pads = head(1, 7, 0);
+    let mut pads = head(1, 7, 0, MAC);
     opt(&mut pads, 53, &[1]);
     pads.resize(65_535, 0);
     assert!(Packet::decode(&pads).is_ok());
@@ -395,15 +367,15 @@ fn op_and_message_type_are_checked() {
         Err(DecodeError::NotBootRequest { op: 3 })
     );
 
-    let bootp = finish(head(1, 7, 0));
+    let bootp = finish(head(1, 7, 0, MAC));
     assert_eq!(Packet::decode(&bootp), Err(DecodeError::MissingMessageType));
     // Exactly 240 bytes: header and cookie, no options at all.
     assert_eq!(
-        Packet::decode(&head(1, 7, 0)),
+        Packet::decode(&head(1, 7, 0, MAC)),
         Err(DecodeError::MissingMessageType)
     );
     let b = finish({
-        let mut b = head(1, 7, 0);
+        let mut b = head(1, 7, 0, MAC);
         opt(&mut b, 53, &[1, 1]);
         b
     });
@@ -413,7 +385,7 @@ fn op_and_message_type_are_checked() {
     );
     // Unknown values are the server's business.
     let b = finish({
-        let mut b = head(1, 7, 0);
+        let mut b = head(1, 7, 0, MAC);
         opt(&mut b, 53, &[200]);
         b
     });
@@ -561,7 +533,7 @@ fn typed_accessors_ignore_wrong_lengths() {
 fn hostile_prl_of_checklist_item_21() {
     // PRL with 108, 0 and 255, repeated 255 times: 765 bytes in 3 instances.
     let prl: Vec<u8> = [108u8, 0, 255].repeat(255);
-    let mut b = head(1, 7, FLAG_BROADCAST);
+    let mut b = head(1, 7, FLAG_BROADCAST, MAC);
     opt(&mut b, 53, &[1]);
     for part in prl.chunks(255) {
         opt(&mut b, 55, part);
@@ -811,7 +783,7 @@ fn dhcproto_decoders_are_unsound_on_peer_input() {
     assert_eq!(Packet::decode(&b).unwrap().file(), Some(&[b'f'; 128][..]));
 
     // A non-UTF-8 host name before option 53 silently loses option 53.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 12, &[0xff, 0xfe]);
     opt(&mut b, 53, &[1]);
     let b = finish(b);
@@ -838,7 +810,7 @@ fn dhcproto_decoders_are_unsound_on_peer_input() {
     assert_eq!(Packet::decode(&b).unwrap().option(224), Some(&b"abcd"[..]));
 
     // Overloaded options are not read.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     b[108..113].copy_from_slice(&[12, 3, b'a', b'b', b'c']);
     b[113] = 255;
     opt(&mut b, 53, &[1]);
@@ -856,7 +828,7 @@ fn dhcproto_decoders_are_unsound_on_peer_input() {
     assert!(Packet::decode(&b).is_ok());
 
     // An option running past the end is not an error.
-    let mut b = head(1, 7, 0);
+    let mut b = head(1, 7, 0, MAC);
     opt(&mut b, 53, &[1]);
     b.extend_from_slice(&[224, 10, 1, 2]);
     assert!(Message::decode(&mut Decoder::new(&b)).is_ok());
@@ -900,50 +872,23 @@ fn our_encodings_read_the_same_in_dhcproto() {
 }
 
 // ---------------------------------------------------------------------------
-// Bounded property test: a deterministic PRNG, no crates.
-
-/// xorshift64* (Vigna): deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.byte()).collect()
-    }
-}
+// Bounded property test: the test kit's seeded PRNG, no crates.
 
 /// Mutates `b` in one of several ways a broken or hostile client might.
 fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
-    match rng.below(8) {
+    match rng.index(8) {
         // Bit flips anywhere.
         0 => {
-            for _ in 0..1 + rng.below(8) {
+            for _ in 0..1 + rng.index(8) {
                 if !b.is_empty() {
-                    let i = rng.below(b.len());
-                    b[i] ^= 1 << rng.below(8);
+                    let i = rng.index(b.len());
+                    b[i] ^= 1 << rng.index(8);
                 }
             }
         }
         // Truncation.
         1 => {
-            let n = rng.below(b.len() + 1);
+            let n = rng.index(b.len() + 1);
             b.truncate(n);
         }
         // Corrupt a length byte: find an option start by walking.
@@ -959,23 +904,23 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
                 i += 2 + usize::from(b[i + 1]);
             }
             if !starts.is_empty() {
-                let at = starts[rng.below(starts.len())];
+                let at = starts[rng.index(starts.len())];
                 b[at + 1] = rng.byte();
             }
         }
         // Insert option 52 and fill sname/file with options or noise.
         3 => {
             if b.len() >= OPTIONS_START {
-                let ov = [1u8, 2, 3, rng.byte()][rng.below(4)];
+                let ov = [1u8, 2, 3, rng.byte()][rng.index(4)];
                 b.splice(OPTIONS_START..OPTIONS_START, [52, 1, ov]);
-                let (lo, hi) = [(44, 108), (108, 236), (44, 236)][rng.below(3)];
-                if rng.below(2) == 0 {
+                let (lo, hi) = [(44, 108), (108, 236), (44, 236)][rng.index(3)];
+                if rng.index(2) == 0 {
                     for x in &mut b[lo..hi] {
                         *x = rng.byte();
                     }
                 } else {
-                    let len = rng.below(hi - lo - 2);
-                    let code = 1 + rng.below(253) as u8;
+                    let len = rng.index(hi - lo - 2);
+                    let code = 1 + rng.index(253) as u8;
                     b[lo] = code;
                     b[lo + 1] = len as u8;
                     b[lo + 2 + len] = 255;
@@ -984,12 +929,12 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
         }
         // Insert a long option split into several instances at random places.
         4 => {
-            let code = [121u8, 55, 61, 82, 12, 224][rng.below(6)];
-            let total = rng.below(900);
+            let code = [121u8, 55, 61, 82, 12, 224][rng.index(6)];
+            let total = rng.index(900);
             let value = rng.bytes(total);
-            for part in value.chunks(1 + rng.below(255)) {
+            for part in value.chunks(1 + rng.index(255)) {
                 let lo = OPTIONS_START.min(b.len());
-                let at = lo + rng.below(b.len() - lo + 1);
+                let at = lo + rng.index(b.len() - lo + 1);
                 let mut ins = vec![code, part.len() as u8];
                 ins.extend_from_slice(part);
                 b.splice(at..at, ins);
@@ -997,23 +942,23 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
         }
         // Random header bytes (op, htype, hlen, flags ...).
         5 => {
-            let i = rng.below(HEADER_LEN.min(b.len()).max(1));
+            let i = rng.index(HEADER_LEN.min(b.len()).max(1));
             if i < b.len() {
                 b[i] = rng.byte();
             }
         }
         // Append noise after the end option or in place of it.
         6 => {
-            if rng.below(2) == 0 {
+            if rng.index(2) == 0 {
                 b.pop();
             }
-            let n = rng.below(64);
+            let n = rng.index(64);
             b.extend(rng.bytes(n));
         }
         // A small max message size with a big option: forces drops.
         _ => {
             let lo = OPTIONS_START.min(b.len());
-            let mms = (rng.below(1600) as u16).to_be_bytes();
+            let mms = (rng.index(1600) as u16).to_be_bytes();
             b.splice(lo..lo, [57, 2, mms[0], mms[1]]);
             let at = lo + 4;
             let mut big = vec![43u8, 255];
@@ -1032,29 +977,31 @@ fn property_decode_encode_decode_never_breaks() {
         relayed_request(),
         discover_with(&[(121, &[24, 10, 1, 2, 10, 0, 0, 1]), (80, &[])]),
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut checked, mut rejected, mut unencodable, mut with_drops) = (0, 0, 0, 0);
     const N: usize = 20_000;
-    for i in 0..N {
-        let input = if i % 10 == 0 {
-            // Pure noise, sometimes behind a valid header prefix.
-            let len = rng.below(700);
-            let mut b = rng.bytes(len);
-            if i % 20 == 0 && b.len() >= OPTIONS_START + 3 {
-                b[0] = 1;
-                b[2] = 6;
-                b[236..240].copy_from_slice(&MAGIC_COOKIE);
-                b[240..243].copy_from_slice(&[53, 1, 1]);
+    never_panics(
+        0x9e37_79b9_7f4a_7c15,
+        N as u64,
+        |rng, i| {
+            if i % 10 == 0 {
+                // Pure noise, sometimes behind a valid header prefix.
+                let mut b = junk(rng, 700);
+                if i % 20 == 0 && b.len() >= OPTIONS_START + 3 {
+                    b[0] = 1;
+                    b[2] = 6;
+                    b[236..240].copy_from_slice(&MAGIC_COOKIE);
+                    b[240..243].copy_from_slice(&[53, 1, 1]);
+                }
+                b
+            } else {
+                let mut b = seeds[rng.index(seeds.len())].clone();
+                for _ in 0..1 + rng.index(3) {
+                    mutate(rng, &mut b);
+                }
+                b
             }
-            b
-        } else {
-            let mut b = seeds[rng.below(seeds.len())].clone();
-            for _ in 0..1 + rng.below(3) {
-                mutate(&mut rng, &mut b);
-            }
-            b
-        };
-        match roundtrip_check(&input) {
+        },
+        |i, input| match roundtrip_check(input) {
             Ok(RoundTrip::Checked { dropped, .. }) => {
                 checked += 1;
                 with_drops += usize::from(!dropped.is_empty());
@@ -1064,9 +1011,9 @@ fn property_decode_encode_decode_never_breaks() {
                 assert!(!e.reason().is_empty());
             }
             Ok(RoundTrip::Unencodable(_)) => unencodable += 1,
-            Err(e) => panic!("input #{i} {input:02x?}: {e}"),
-        }
-    }
+            Err(e) => panic!("input #{i}: {e}"),
+        },
+    );
     eprintln!(
         "checked={checked} rejected={rejected} unencodable={unencodable} with_drops={with_drops}"
     );
@@ -1080,26 +1027,26 @@ fn property_decode_encode_decode_never_breaks() {
 
 #[test]
 fn property_random_replies_fit_or_fail_cleanly() {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let req = Packet::decode(&relayed_request()).unwrap();
     for _ in 0..5_000 {
         let mut r = Reply::for_request(&req);
-        r.flags = rng.next() as u16;
-        r.yiaddr = Ipv4Addr::from(rng.next() as u32);
+        r.flags = rng.next_u64() as u16;
+        r.yiaddr = Ipv4Addr::from(rng.next_u64() as u32);
         // Option 53 first, as every DHCP reply has it.
         r.options.push((53, vec![2]));
         let mut used = [false; 256];
         used[53] = true;
-        for _ in 0..rng.below(30) {
-            let c = 1 + rng.below(254) as u8;
+        for _ in 0..rng.index(30) {
+            let c = 1 + rng.index(254) as u8;
             if c == 52 || used[usize::from(c)] {
                 continue;
             }
             used[usize::from(c)] = true;
-            let len = [0, 1, 4, rng.below(64), rng.below(300), rng.below(800)][rng.below(6)];
+            let len = [0, 1, 4, rng.index(64), rng.index(300), rng.index(800)][rng.index(6)];
             r.options.push((c, rng.bytes(len)));
         }
-        let max_len = 300 + rng.below(1500);
+        let max_len = 300 + rng.index(1500);
         match encode(&r, max_len) {
             Ok((b, d)) => {
                 if let Err(e) = check_encoding(&r, max_len, &b, d) {
