@@ -29,7 +29,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -185,7 +185,7 @@ pub struct DnsTask {
     config: watch::Receiver<Arc<Config>>,
     ports: OsEntropy,
     stats: DriverStats,
-    snapshot: Arc<Mutex<Snapshot>>,
+    snapshot: watch::Sender<Snapshot>,
     /// One permit per TCP connection allowed (`max-tcp-connections`, fixed
     /// at start), as the metrics endpoint bounds its connections.
     tcp_slots: Arc<Semaphore>,
@@ -226,8 +226,8 @@ impl DnsTask {
             forward_config(cfg, ups),
             Box::new(OsEntropy::new()),
         );
-        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
-        register_metrics(&snapshot);
+        let snapshot = watch::Sender::new(Snapshot::default());
+        register_metrics(&snapshot.subscribe());
         Ok(DnsTask {
             cfg: Arc::new(cfg.clone()),
             udp,
@@ -566,12 +566,14 @@ impl DnsTask {
     }
 
     fn publish(&self) {
-        let mut s = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        s.cache = self.resolver.cache().stats();
-        s.resolver = self.resolver.stats();
-        s.forward = self.resolver.forwarder().stats();
-        s.driver = self.stats;
-        s.tcp_open = (self.tcp_max - self.tcp_slots.available_permits()) as u64;
+        // Nobody waits on this channel: the gauges read it at a scrape.
+        self.snapshot.send_replace(Snapshot {
+            cache: self.resolver.cache().stats(),
+            resolver: self.resolver.stats(),
+            forward: self.resolver.forwarder().stats(),
+            driver: self.stats,
+            tcp_open: (self.tcp_max - self.tcp_slots.available_permits()) as u64,
+        });
     }
 }
 

@@ -200,9 +200,9 @@ pub struct VrrpTask {
     stopping: bool,
     /// When an advert from another router was last accepted (status).
     last_heard: Option<std::time::Instant>,
-    /// keepalived exporter's `vrrp_state` values: 0 init, 1 backup,
-    /// 2 master, 3 fault.
-    state_gauge: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// What `hamasq status` and the `hamasq_vrrp_state_*` gauge read
+    /// ([`crate::status::Board`]).
+    status: watch::Sender<crate::status::VrrpStatus>,
     /// The pair link's state, when `[ha]` is configured
     /// ([`VrrpTask::with_peer_sync`]).
     peer: Option<watch::Receiver<PeerSync>>,
@@ -241,9 +241,17 @@ impl VrrpTask {
                 )
             })
             .collect();
-        // 0..=3: a byte, which every target can store atomically (32-bit
-        // MIPS and PowerPC have no 64-bit atomics).
-        let state_gauge = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let status = watch::Sender::new(crate::status::VrrpStatus {
+            name: cfg.name.clone(),
+            interface: cfg.interface.clone(),
+            vrid: cfg.vrid,
+            state: "INIT",
+            priority: router.priority(),
+            vips: cfg.vips.clone(),
+            active_router: None,
+            last_heard: None,
+            since: Mono::now().to_instant(),
+        });
         let metric: &'static str = Box::leak(
             format!(
                 "hamasq_vrrp_state_{}",
@@ -254,11 +262,11 @@ impl VrrpTask {
             )
             .into_boxed_str(),
         );
-        let g = state_gauge.clone();
+        let rx = status.subscribe();
         reg.gauge(
             metric,
             "VRRP state of this instance, keepalived's numbers: 0 init, 1 backup, 2 master, 3 fault.",
-            move || u64::from(g.load(std::sync::atomic::Ordering::Relaxed)),
+            move || rx.borrow().state_number(),
         );
         Ok(VrrpTask {
             cfg,
@@ -274,9 +282,14 @@ impl VrrpTask {
             trackers: Vec::new(),
             stopping: false,
             last_heard: None,
-            state_gauge,
+            status,
             peer: None,
         })
+    }
+
+    /// This instance's status channel, for the board.
+    pub fn status(&self) -> watch::Receiver<crate::status::VrrpStatus> {
+        self.status.subscribe()
     }
 
     /// With a pair link (`[ha]`): the daemon feeds the ha task's
@@ -651,25 +664,20 @@ impl VrrpTask {
             State::Backup(b) => ("BACKUP", b.active_router),
             State::Active(_) => ("MASTER", None),
         };
-        let number = match state {
-            "BACKUP" => 1,
-            "MASTER" => 2,
-            "FAULT" => 3,
-            _ => 0,
-        };
-        self.state_gauge
-            .store(number, std::sync::atomic::Ordering::Relaxed);
-        crate::status::publish_vrrp(crate::status::VrrpStatus {
-            name: self.cfg.name.clone(),
-            interface: self.cfg.interface.clone(),
-            vrid: self.cfg.vrid,
-            state,
-            priority: self.router.priority(),
-            vips: self.cfg.vips.clone(),
-            active_router,
-            last_heard: self.last_heard,
-            since: Mono::now().to_instant(),
-        });
+        crate::status::publish_vrrp(
+            &self.status,
+            crate::status::VrrpStatus {
+                name: self.cfg.name.clone(),
+                interface: self.cfg.interface.clone(),
+                vrid: self.cfg.vrid,
+                state,
+                priority: self.router.priority(),
+                vips: self.cfg.vips.clone(),
+                active_router,
+                last_heard: self.last_heard,
+                since: Mono::now().to_instant(),
+            },
+        );
     }
 
     /// At exit. The owner's addresses are not ours to remove (RFC 9568
