@@ -21,6 +21,7 @@ pub mod binding;
 pub mod commit;
 pub mod config;
 pub mod driver;
+pub mod error;
 pub mod gate;
 mod host_table;
 pub mod lease_hook;
