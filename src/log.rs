@@ -344,6 +344,10 @@ pub enum Fault {
     /// A valid packet that is wrong for us: counted, logged at debug,
     /// rate-limited.
     NotForUs,
+    /// A client the operator's access rules turn away (DNS `interface`,
+    /// `listen-address`, `local-service`): counted, logged at info,
+    /// rate-limited, so that a mistaken rule shows who it turns away.
+    Refused,
     /// A request we cannot serve because a limit the operator set is
     /// reached (a full pool, `dhcp-lease-max`): counted, logged at warn,
     /// rate-limited, since the operator has to act.
@@ -358,6 +362,7 @@ impl Fault {
     pub fn level(self) -> Level {
         match self {
             Fault::PeerJunk | Fault::NotForUs => Level::Debug,
+            Fault::Refused => Level::Info,
             Fault::Capacity | Fault::OwnIo => Level::Warn,
         }
     }

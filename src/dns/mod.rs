@@ -38,6 +38,7 @@ pub mod acl;
 pub mod cache;
 pub mod config;
 pub mod driver;
+mod error;
 pub mod forward;
 pub mod grammar;
 pub mod hosts;
