@@ -344,9 +344,11 @@ pub enum Fault {
     /// A valid packet that is wrong for us: counted, logged at debug,
     /// rate-limited.
     NotForUs,
-    /// A client the operator's access rules turn away (DNS `interface`,
-    /// `listen-address`, `local-service`): counted, logged at info,
-    /// rate-limited, so that a mistaken rule shows who it turns away.
+    /// Input the configuration turns away: a client the DNS access rules
+    /// refuse (`interface`, `listen-address`, `local-service`), a VRRP
+    /// advert whose addresses, authentication or source differ from ours.
+    /// Counted, logged at info, rate-limited: a mismatched rule or peer
+    /// shows in the log without flooding it.
     Refused,
     /// A request we cannot serve because a limit the operator set is
     /// reached (a full pool, `dhcp-lease-max`): counted, logged at warn,

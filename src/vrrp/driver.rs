@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::Role;
 use super::config::VrrpConfig;
+use super::error::VrrpError;
 use super::hooks::{Notifier, Tracker, notify_args, state_word};
 use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
 use super::router::{self, Action, PeerSync, Received, Router, State};
@@ -454,45 +455,37 @@ impl VrrpTask {
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    event_limited!(
-                        Warn,
-                        "vrrp.recv_failed",
-                        "instance={} error={e:?}",
-                        self.cfg.name
-                    );
+                    let e = format_args!("instance={} error={e:?}", self.cfg.name);
+                    VrrpError::Receive.record(&mut self.router, e);
                     return;
                 }
             };
             let now = Mono::now();
             match packet::decode(ip, &buf[start..end]) {
-                Err(e) => {
-                    self.router.record_rx_error(e);
-                    event_limited!(
-                        Debug,
-                        "vrrp.rejected",
+                Err(e) => VrrpError::Decode(e).record(
+                    &mut self.router,
+                    format_args!(
                         "instance={} src={} reason={}",
                         self.cfg.name,
                         ip.src,
                         e.counter_name()
-                    );
-                }
+                    ),
+                ),
                 Ok(d) => {
                     if d.advert.vrid != self.cfg.vrid {
                         continue; // another virtual router on this link
                     }
                     let prio = d.advert.priority;
                     match self.router.receive(now, &d.advert, ip.src) {
-                        Err(e) => {
-                            self.router.record_rx_error(e);
-                            event_limited!(
-                                Info,
-                                "vrrp.rejected",
+                        Err(e) => VrrpError::Rejected(e).record(
+                            &mut self.router,
+                            format_args!(
                                 "instance={} src={} reason={}",
                                 self.cfg.name,
                                 ip.src,
                                 e.counter_name()
-                            );
-                        }
+                            ),
+                        ),
                         Ok(Received::SteppedDown)
                             if prio == 255 && self.cfg.unicast_peers.is_empty() =>
                         {
@@ -547,12 +540,9 @@ impl VrrpTask {
                     for dst in dsts {
                         let p = packet::encode(&adv, mode, self.primary, dst);
                         if let Err(e) = self.socket.send(&p, dst) {
-                            event_limited!(
-                                Warn,
-                                "vrrp.send_failed",
-                                "instance={} dst={dst} error={e:?}",
-                                self.cfg.name
-                            );
+                            let e =
+                                format_args!("instance={} dst={dst} error={e:?}", self.cfg.name);
+                            VrrpError::Send.record(&mut self.router, e);
                         }
                     }
                 }
@@ -607,12 +597,9 @@ impl VrrpTask {
                 Action::SendGratuitousArp { vip, count } => {
                     for _ in 0..count {
                         if let Err(e) = self.garp.send(vip) {
-                            event_limited!(
-                                Warn,
-                                "vrrp.garp_failed",
-                                "instance={} vip={vip} error={e:?}",
-                                self.cfg.name
-                            );
+                            let e =
+                                format_args!("instance={} vip={vip} error={e:?}", self.cfg.name);
+                            VrrpError::Garp.record(&mut self.router, e);
                             break;
                         }
                     }

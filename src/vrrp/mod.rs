@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod driver;
+mod error;
 pub mod hooks;
 pub mod packet;
 mod role;
