@@ -2,7 +2,7 @@
 //! SIGUSR1 summary and the metrics endpoint read from.
 //!
 //! Every task publishes to it one way: counters and gauges go to the
-//! metrics [`Registry`](crate::stats::Registry) the board holds, and a
+//! metrics [`Registry`] the board holds, and a
 //! task's state goes over a `watch` channel it owns the sending end of (one
 //! per VRRP instance, the DNS task's counters). The leases, which only the
 //! DHCP task holds and which would cost a pass over the table to publish
