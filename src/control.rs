@@ -2,8 +2,8 @@
 //! daemon over a Unix stream socket (mode 0600: root and the daemon's user
 //! only). One request line per connection (`status` or `leases`), one text
 //! answer, then close. Bounded: a few connections at once, a 64-byte
-//! request, 2 s to send it; the DHCP task's part is asked over a channel
-//! and waited for at most 2 s.
+//! request, 2 s to send it; the answer is read from the status board
+//! ([`crate::status::Board`]).
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileTypeExt;
@@ -13,18 +13,16 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::Semaphore;
 
-use crate::dhcp::report::Query;
-
+use crate::status::{Board, REQUEST_TIME};
 use crate::task::{Shutdown, TaskError};
-use crate::{event, event_limited, stats, status};
+use crate::{event, event_limited};
 
 /// The socket's name in `state-dir` unless `control-socket` says otherwise.
 pub const DEFAULT_NAME: &str = "control.sock";
 const MAX_CONNECTIONS: usize = 4;
 const MAX_REQUEST: usize = 64;
-const REQUEST_TIME: Duration = Duration::from_secs(2);
 
 /// Binds the socket (at start-up, after the pid-file lock: a file left by
 /// a dead daemon is ours to remove).
@@ -53,7 +51,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
-    dhcp: Option<mpsc::Sender<Query>>,
+    board: Board,
     mut sd: Shutdown,
 ) -> Result<(), TaskError> {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -65,10 +63,10 @@ pub async fn serve(
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
                         continue; // dropped: closed at once
                     };
-                    let dhcp = dhcp.clone();
+                    let board = board.clone();
                     tokio::spawn(async move {
                         let _permit = permit;
-                        answer(stream, dhcp).await;
+                        answer(stream, board).await;
                     });
                 }
                 Err(e) => event_limited!(Warn, "control.accept_failed", "error={}", crate::log::q(e)),
@@ -79,19 +77,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// Asks the DHCP task; `None` without DHCP or when it does not answer in
-/// time.
-async fn ask_dhcp(
-    dhcp: &Option<mpsc::Sender<Query>>,
-    make: fn(oneshot::Sender<String>) -> Query,
-) -> Option<String> {
-    let tx = dhcp.as_ref()?;
-    let (rtx, rrx) = oneshot::channel();
-    tx.send(make(rtx)).await.ok()?;
-    tokio::time::timeout(REQUEST_TIME, rrx).await.ok()?.ok()
-}
-
-async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
+async fn answer(mut s: UnixStream, board: Board) {
     let mut req = Vec::with_capacity(MAX_REQUEST);
     let read = tokio::time::timeout(REQUEST_TIME, async {
         let mut b = [0u8; MAX_REQUEST];
@@ -108,23 +94,8 @@ async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
     }
     let cmd = String::from_utf8_lossy(&req);
     let reply = match cmd.trim() {
-        "status" => {
-            let mut text =
-                status::render(Instant::now(), &status::vrrp(), &stats::global().snapshot());
-            if let Some(r) = ask_dhcp(&dhcp, Query::Ranges).await {
-                text.push_str(&r);
-            }
-            text.push_str(&status::render_counters(
-                &stats::global().snapshot(),
-                &stats::global().labelled_snapshot(),
-            ));
-            text
-        }
-        "leases" => match ask_dhcp(&dhcp, Query::Leases).await {
-            Some(l) => l,
-            None if dhcp.is_none() => "error: DHCP is not configured\n".to_string(),
-            None => "error: the DHCP task did not answer in time\n".to_string(),
-        },
+        "status" => board.status_text(Instant::now()).await,
+        "leases" => board.leases_text().await,
         other => {
             event!(
                 Info,

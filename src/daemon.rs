@@ -84,6 +84,7 @@ struct Daemon {
     channels: Channels,
     tasks: Supervisor,
     started: Instant,
+    board: crate::status::Board,
     reloads: Counter,
     reload_failures: Counter,
 }
@@ -211,6 +212,8 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     let cfg = Arc::new(resolved.config.clone());
     let channels = Channels::new(cfg, resolved.vrrp.len());
     let mut tasks = Supervisor::default();
+    // What the control socket, the metrics endpoint and SIGUSR1 read.
+    let mut board = crate::status::Board::new(stats::global());
 
     // Sockets are bound before privileges are dropped.
     let control = match g.control_socket.clone() {
@@ -220,8 +223,9 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     if let Some(addr) = g.metrics_listen {
         let listener = metrics::bind(addr).await.map_err(|e| e.0)?;
         let allow = g.metrics_allow.clone();
+        let board = board.clone();
         tasks.spawn("metrics", Stage::Service, move |sd| {
-            metrics::serve(listener, allow, sd)
+            metrics::serve(listener, allow, board, sd)
         });
     }
 
@@ -231,11 +235,11 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         let role = Some(role.clone());
         let task =
             crate::vrrp::driver::VrrpTask::open(v.config.clone(), v.ifindex, v.primary, role)?;
+        board.add_vrrp(task.status());
         let name: &'static str = Box::leak(format!("vrrp-{}", v.config.name).into_boxed_str());
         tasks.spawn(name, Stage::Vrrp, move |sd| task.run(sd));
     }
 
-    let mut dhcp_queries = None;
     if let Some(plan) = &resolved.dhcp {
         let dhcp = resolved
             .config
@@ -243,7 +247,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             .as_ref()
             .expect("a DHCP plan comes from a [dhcp] section");
         let domain = resolved.config.dns.as_ref().and_then(|d| d.domain.clone());
-        dhcp_queries = Some(start_dhcp(
+        board.set_dhcp(start_dhcp(
             &mut tasks,
             &channels,
             &g.state_dir,
@@ -253,9 +257,9 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         )?);
     }
     if let Some((listener, path)) = control {
-        let dhcp = dhcp_queries.clone();
+        let board = board.clone();
         tasks.spawn("control", Stage::Service, move |sd| {
-            crate::control::serve(listener, path, dhcp, sd)
+            crate::control::serve(listener, path, board, sd)
         });
     }
 
@@ -288,7 +292,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         }
     }
 
-    let reg = stats::global();
+    let reg = board.registry();
     let started = Instant::now();
     reg.gauge(
         "hamasq_uptime_seconds",
@@ -307,6 +311,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         channels,
         tasks,
         started,
+        board,
         reloads: reg.counter(
             "hamasq_config_reloads_total",
             "Successful config reloads (SIGHUP).",
@@ -707,10 +712,7 @@ impl Daemon {
             self.reload_failures.get(),
             log::SUPPRESSED_TOTAL.load(std::sync::atomic::Ordering::Relaxed)
         );
-        for (event_name, text) in crate::status::summary_lines(
-            &stats::global().snapshot(),
-            &stats::global().labelled_snapshot(),
-        ) {
+        for (event_name, text) in self.board.summary() {
             match event_name {
                 "stats.dhcp" => event!(Info, "stats.dhcp", "{text}"),
                 _ => event!(Info, "stats.dns", "{text}"),
@@ -719,10 +721,7 @@ impl Daemon {
         // Every counter too, but only for someone debugging: at info the
         // summary stays a few lines.
         if log::enabled(Level::Debug) {
-            for (name, v) in stats::global().snapshot() {
-                event!(Debug, "stats.metric", "{name}={v}");
-            }
-            for (name, v) in stats::global().labelled_snapshot() {
+            for (name, v) in self.board.all_metrics() {
                 event!(Debug, "stats.metric", "{name}={v}");
             }
         }

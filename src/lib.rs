@@ -18,7 +18,10 @@
 //! * [`config`]: INI in three stages (parse, validate, resolve).
 //! * [`clock`]: `Mono` for protocol timers, `UnixTime` for lease expiry.
 //! * [`log`]: one greppable line per event, rate-limited for bad input.
-//! * [`stats`] and [`metrics`]: counters, SIGUSR1 summary, Prometheus text.
+//! * [`stats`]: the one counter registry; [`status`]: the one status board
+//!   (each task publishes over a `watch`; the control socket, SIGUSR1
+//!   summary and [`metrics`] endpoint read it). Each protocol's `error.rs`
+//!   maps its error classes to a counter and a [`log::Fault`] (design §8).
 //! * [`vrrp`], [`dhcp`]: the types the spine carries between subsystems
 //!   ([`vrrp::Role`], [`dhcp::HostTable`]); the protocol cores arrive with
 //!   their issues.

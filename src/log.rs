@@ -333,6 +333,51 @@ macro_rules! event_limited {
     };
 }
 
+/// Whose fault an error is, and so what is done with it (design §8,
+/// holo-vrrp's pattern). Each protocol's `error.rs` gives every error class
+/// one of these, its counter and its event name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Junk from a peer (a datagram that does not decode): counted, the
+    /// packet dropped, logged at debug, rate-limited.
+    PeerJunk,
+    /// A valid packet that is wrong for us: counted, logged at debug,
+    /// rate-limited.
+    NotForUs,
+    /// Input the configuration turns away: a client the DNS access rules
+    /// refuse (`interface`, `listen-address`, `local-service`), a VRRP
+    /// advert whose addresses, authentication or source differ from ours.
+    /// Counted, logged at info, rate-limited: a mismatched rule or peer
+    /// shows in the log without flooding it.
+    Refused,
+    /// A request we cannot serve because a limit the operator set is
+    /// reached (a full pool, `dhcp-lease-max`): counted, logged at warn,
+    /// rate-limited, since the operator has to act.
+    Capacity,
+    /// Our own I/O failed: logged at warn, rate-limited, and retried (the
+    /// next datagram, the next timer).
+    OwnIo,
+}
+
+impl Fault {
+    /// The level its lines are logged at.
+    pub fn level(self) -> Level {
+        match self {
+            Fault::PeerJunk | Fault::NotForUs => Level::Debug,
+            Fault::Refused => Level::Info,
+            Fault::Capacity | Fault::OwnIo => Level::Warn,
+        }
+    }
+}
+
+/// Logs one line at a level chosen at run time, rate-limited per event
+/// name (what [`event_limited!`] does for a fixed level).
+pub fn emit_limited(level: Level, event: &'static str, args: fmt::Arguments<'_>) {
+    if enabled(level) && rate_allow(event) {
+        emit(level, event, args);
+    }
+}
+
 /// What the limiter decided for one line.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verdict {

@@ -23,7 +23,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::event;
-use crate::stats;
 use crate::task::{Shutdown, TaskError};
 
 pub const MAX_CONNS: usize = 8;
@@ -170,10 +169,11 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, TaskError> {
 pub async fn serve(
     listener: TcpListener,
     allow: Vec<Net>,
+    board: crate::status::Board,
     mut shutdown: Shutdown,
 ) -> Result<(), TaskError> {
     let admission = Arc::new(Mutex::new(Admission::new(allow)));
-    let refused = stats::global().counter(
+    let refused = board.registry().counter(
         "hamasq_metrics_refused_total",
         "Metrics connections closed at accept (metrics-allow, per-client or total limit).",
     );
@@ -192,9 +192,10 @@ pub async fn serve(
                         continue; // dropping the stream closes it
                     }
                     let slot = Slot(admission.clone(), peer.ip());
+                    let board = board.clone();
                     tokio::spawn(async move {
                         let _slot = slot;
-                        let _ = tokio::time::timeout(IO_TIMEOUT, handle(stream)).await;
+                        let _ = tokio::time::timeout(IO_TIMEOUT, handle(stream, &board)).await;
                     });
                 }
                 // EMFILE and friends: our resource problem; back off and go on.
@@ -225,13 +226,13 @@ async fn read_head(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> 
     Ok(n)
 }
 
-async fn handle(mut s: TcpStream) -> std::io::Result<()> {
+async fn handle(mut s: TcpStream, board: &crate::status::Board) -> std::io::Result<()> {
     let mut buf = vec![0u8; MAX_HEAD];
     let n = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut s, &mut buf)).await {
         Ok(r) => r?,
         Err(_) => return Ok(()), // idle: close
     };
-    let (status, body) = route(&buf[..n]);
+    let (status, body) = route(&buf[..n], board);
     let head = format!(
         "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -241,13 +242,14 @@ async fn handle(mut s: TcpStream) -> std::io::Result<()> {
     s.shutdown().await
 }
 
-/// Pure routing of a request head to `(status line, body)`.
-pub fn route(head: &[u8]) -> (&'static str, String) {
+/// Pure routing of a request head to `(status line, body)`; the page is
+/// the board's.
+pub fn route(head: &[u8], board: &crate::status::Board) -> (&'static str, String) {
     let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
     match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => ("200 OK", stats::global().render_prometheus()),
+        (Some("GET"), Some("/metrics")) => ("200 OK", board.prometheus()),
         (Some("GET"), Some(_)) => ("404 Not Found", "only /metrics is served here\n".into()),
         (Some(_), Some(_)) => ("405 Method Not Allowed", "only GET is served here\n".into()),
         _ => ("400 Bad Request", "bad request\n".into()),
@@ -260,6 +262,8 @@ mod tests {
 
     #[test]
     fn routes() {
+        let board = crate::status::Board::new(crate::stats::global());
+        let route = |head: &[u8]| super::route(head, &board);
         let (s, body) = route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(s, "200 OK");
         assert!(body.contains("hamasq_build_info"));

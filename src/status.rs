@@ -1,12 +1,26 @@
-//! What `hamasq status` shows: a small board each task writes its state to
-//! (one entry per VRRP instance), read by the control socket
-//! ([`crate::control`]) together with the metrics registry. Writers hold
-//! the lock for a copy, never across I/O.
+//! The status board: the one place `hamasq status`, `hamasq leases`, the
+//! SIGUSR1 summary and the metrics endpoint read from.
+//!
+//! Every task publishes to it one way: counters and gauges go to the
+//! metrics [`Registry`] the board holds, and a
+//! task's state goes over a `watch` channel it owns the sending end of (one
+//! per VRRP instance, the DNS task's counters). The leases, which only the
+//! DHCP task holds and which would cost a pass over the table to publish
+//! after every commit, are asked for on request over the channel the board
+//! holds. Readers never block a task: a `watch` read is a copy, and the
+//! DHCP answer is waited for at most [`REQUEST_TIME`].
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::dhcp::report::Query;
+use crate::stats::Registry;
+
+/// How long a reader waits for the DHCP task's part.
+pub const REQUEST_TIME: Duration = Duration::from_secs(2);
 
 /// One VRRP instance, as its task last saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,31 +40,128 @@ pub struct VrrpStatus {
     pub since: Instant,
 }
 
-#[derive(Default)]
-struct Board {
-    vrrp: Vec<VrrpStatus>,
-}
-
-static BOARD: Mutex<Board> = Mutex::new(Board { vrrp: Vec::new() });
-
-/// Records an instance's status (replacing its previous one). Keeps `since`
-/// when the state did not change.
-pub fn publish_vrrp(mut s: VrrpStatus) {
-    let mut b = BOARD.lock().unwrap_or_else(|e| e.into_inner());
-    match b.vrrp.iter_mut().find(|v| v.name == s.name) {
-        Some(old) => {
-            if old.state == s.state {
-                s.since = old.since;
-            }
-            *old = s;
+impl VrrpStatus {
+    /// keepalived exporter's `vrrp_state` number: 0 init, 1 backup,
+    /// 2 master, 3 fault.
+    pub fn state_number(&self) -> u64 {
+        match self.state {
+            "BACKUP" => 1,
+            "MASTER" => 2,
+            "FAULT" => 3,
+            _ => 0,
         }
-        None => b.vrrp.push(s),
     }
 }
 
-/// The VRRP part of the board.
-pub fn vrrp() -> Vec<VrrpStatus> {
-    BOARD.lock().unwrap_or_else(|e| e.into_inner()).vrrp.clone()
+/// Publishes an instance's status on its channel, keeping `since` while
+/// the state does not change. Readers are woken only on a change.
+pub fn publish_vrrp(tx: &watch::Sender<VrrpStatus>, mut s: VrrpStatus) {
+    tx.send_if_modified(|cur| {
+        if cur.state == s.state {
+            s.since = cur.since;
+        }
+        if *cur == s {
+            return false;
+        }
+        *cur = s;
+        true
+    });
+}
+
+/// The board: the registry and every task's published state. Cheap to
+/// clone (each reader task holds its own copy).
+#[derive(Clone)]
+pub struct Board {
+    registry: &'static Registry,
+    vrrp: Vec<watch::Receiver<VrrpStatus>>,
+    dhcp: Option<mpsc::Sender<Query>>,
+}
+
+impl Board {
+    pub fn new(registry: &'static Registry) -> Board {
+        Board {
+            registry,
+            vrrp: Vec::new(),
+            dhcp: None,
+        }
+    }
+
+    /// The registry every task registers its counters in.
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    /// Adds a VRRP instance's status channel.
+    pub fn add_vrrp(&mut self, rx: watch::Receiver<VrrpStatus>) {
+        self.vrrp.push(rx);
+    }
+
+    /// Sets the channel the DHCP task answers lease requests on.
+    pub fn set_dhcp(&mut self, tx: mpsc::Sender<Query>) {
+        self.dhcp = Some(tx);
+    }
+
+    /// The VRRP instances, in the order they were added.
+    pub fn vrrp(&self) -> Vec<VrrpStatus> {
+        self.vrrp.iter().map(|rx| rx.borrow().clone()).collect()
+    }
+
+    /// Asks the DHCP task; `None` without DHCP or when it does not answer
+    /// in time.
+    async fn ask_dhcp(&self, make: fn(oneshot::Sender<String>) -> Query) -> Option<String> {
+        let tx = self.dhcp.as_ref()?;
+        let (rtx, rrx) = oneshot::channel();
+        tx.send(make(rtx)).await.ok()?;
+        tokio::time::timeout(REQUEST_TIME, rrx).await.ok()?.ok()
+    }
+
+    /// The text of `hamasq status`.
+    pub async fn status_text(&self, now: Instant) -> String {
+        let metrics = self.registry.snapshot();
+        let mut text = render(now, &self.vrrp(), &metrics);
+        if let Some(r) = self.ask_dhcp(Query::Ranges).await {
+            text.push_str(&r);
+        }
+        text.push_str(&render_counters(
+            &self.registry.snapshot(),
+            &self.registry.labelled_snapshot(),
+        ));
+        text
+    }
+
+    /// The text of `hamasq leases`.
+    pub async fn leases_text(&self) -> String {
+        match self.ask_dhcp(Query::Leases).await {
+            Some(l) => l,
+            None if self.dhcp.is_none() => "error: DHCP is not configured\n".to_string(),
+            None => "error: the DHCP task did not answer in time\n".to_string(),
+        }
+    }
+
+    /// The SIGUSR1 summary lines (see [`summary_lines`]).
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        summary_lines(
+            &self.registry.snapshot(),
+            &self.registry.labelled_snapshot(),
+        )
+    }
+
+    /// Every metric as `name value` (unlabelled first), for the debug dump.
+    pub fn all_metrics(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .registry
+            .snapshot()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect();
+        out.extend(self.registry.labelled_snapshot());
+        out
+    }
+
+    /// The metrics endpoint's page.
+    pub fn prometheus(&self) -> String {
+        self.registry.render_prometheus()
+    }
 }
 
 fn ago(t: Option<Instant>, now: Instant) -> String {
@@ -283,21 +394,35 @@ mod tests {
             last_heard: None,
             since,
         };
-        publish_vrrp(mk("BACKUP", t0));
-        publish_vrrp(mk("BACKUP", t0 + Duration::from_secs(5)));
-        let got = vrrp()
-            .into_iter()
-            .find(|v| v.name == "status-test")
-            .unwrap();
+        let (tx, rx) = watch::channel(mk("INIT", t0));
+        let mut board = Board::new(Box::leak(Box::default()));
+        board.add_vrrp(rx);
+        publish_vrrp(&tx, mk("BACKUP", t0));
+        publish_vrrp(&tx, mk("BACKUP", t0 + Duration::from_secs(5)));
+        let got = board.vrrp().pop().unwrap();
         assert_eq!(got.since, t0);
-        publish_vrrp(mk("MASTER", t0 + Duration::from_secs(9)));
-        let got = vrrp()
-            .into_iter()
-            .find(|v| v.name == "status-test")
-            .unwrap();
+        publish_vrrp(&tx, mk("MASTER", t0 + Duration::from_secs(9)));
+        let got = board.vrrp().pop().unwrap();
         assert_eq!(
-            (got.state, got.since),
-            ("MASTER", t0 + Duration::from_secs(9))
+            (got.state, got.since, got.state_number()),
+            ("MASTER", t0 + Duration::from_secs(9), 2)
         );
+    }
+
+    /// The board reads the registry it was given, and a board without
+    /// DHCP says so for `hamasq leases`.
+    #[tokio::test]
+    async fn the_board_reads_its_registry() {
+        let reg: &'static Registry = Box::leak(Box::default());
+        reg.counter("hamasq_dns_queries_total", "q").add(5);
+        reg.gauge("hamasq_dns_cache_size", "s", || 150);
+        let board = Board::new(reg);
+        let text = board.status_text(Instant::now()).await;
+        assert!(text.contains("dns: queries 5, cache 0/150"), "{text}");
+        assert!(text.contains("vrrp: none configured"), "{text}");
+        assert!(text.contains("  hamasq_dns_queries_total 5\n"), "{text}");
+        assert_eq!(board.summary()[0].0, "stats.dns");
+        assert!(board.prometheus().contains("hamasq_dns_queries_total 5\n"));
+        assert_eq!(board.leases_text().await, "error: DHCP is not configured\n");
     }
 }

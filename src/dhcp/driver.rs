@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use super::adapt::{encode_answer, to_req};
 use super::commit::{Commit, Written};
+use super::error::{DhcpError, Errors};
 use super::host_table::HostTable;
 use super::lease_hook::{Context, Note};
 use super::leases::{Change, LeaseStore};
@@ -41,7 +42,6 @@ pub const BATCH: usize = super::commit::FULL;
 /// Counters, with Kea's `pkt4-*` names under our prefix.
 pub struct Counters {
     pub received: Counter,
-    pub parse_failed: Counter,
     pub discover: Counter,
     pub request: Counter,
     pub decline: Counter,
@@ -50,30 +50,24 @@ pub struct Counters {
     pub offer_sent: Counter,
     pub ack_sent: Counter,
     pub nak_sent: Counter,
-    pub send_failed: Counter,
-    pub not_for_us: Counter,
-    pub silent_other: Counter,
-    pub pool_exhausted: Counter,
-    pub lease_max: Counter,
     pub commit_failed: Counter,
     pub arp_fallback: Counter,
     pub gated: Counter,
     pub options_dropped: Counter,
     pub ping_sent: Counter,
     pub ping_conflict: Counter,
+    /// The error classes' counters ([`super::error`]).
+    pub errors: Errors,
 }
 
 impl Counters {
     pub fn register() -> Counters {
         let r = stats::global();
         Counters {
+            errors: Errors::register(r),
             received: r.counter(
                 "hamasq_dhcp_pkt4_received_total",
                 "DHCP datagrams received.",
-            ),
-            parse_failed: r.counter(
-                "hamasq_dhcp_pkt4_parse_failed_total",
-                "Datagrams dropped as malformed.",
             ),
             discover: r.counter(
                 "hamasq_dhcp_pkt4_discover_received_total",
@@ -98,26 +92,6 @@ impl Counters {
             offer_sent: r.counter("hamasq_dhcp_pkt4_offer_sent_total", "DHCPOFFER sent."),
             ack_sent: r.counter("hamasq_dhcp_pkt4_ack_sent_total", "DHCPACK sent."),
             nak_sent: r.counter("hamasq_dhcp_pkt4_nak_sent_total", "DHCPNAK sent."),
-            send_failed: r.counter(
-                "hamasq_dhcp_pkt4_send_failed_total",
-                "Replies the kernel refused to send.",
-            ),
-            not_for_us: r.counter(
-                "hamasq_dhcp_not_for_us_total",
-                "Requests for no subnet of ours.",
-            ),
-            silent_other: r.counter(
-                "hamasq_dhcp_silent_total",
-                "Requests answered with silence by the RFC rules.",
-            ),
-            pool_exhausted: r.counter(
-                "hamasq_dhcp_pool_exhausted_total",
-                "DISCOVERs with no free address.",
-            ),
-            lease_max: r.counter(
-                "hamasq_dhcp_lease_max_total",
-                "Requests refused by dhcp-lease-max.",
-            ),
             commit_failed: r.counter(
                 "hamasq_dhcp_lease_commit_failed_total",
                 "Batches whose leases could not be stored (replies withheld).",
@@ -256,7 +230,8 @@ impl DhcpTask {
                 }
                 r = ping_readable(&self.pinger) => {
                     if let Err(e) = r {
-                        event_limited!(Warn, "dhcp.ping_failed", "error={e:?}");
+                        let e = format_args!("error={e:?}");
+                        self.counters.errors.record(DhcpError::Ping, e);
                     }
                     self.ping_replies(&mut out);
                 }
@@ -334,7 +309,8 @@ impl DhcpTask {
                 Ok(Some(env)) => env,
                 Ok(None) => break,
                 Err(e) => {
-                    event_limited!(Warn, "dhcp.recv_failed", "error={e:?}");
+                    let e = format_args!("error={e:?}");
+                    self.counters.errors.record(DhcpError::Receive, e);
                     break;
                 }
             };
@@ -342,14 +318,14 @@ impl DhcpTask {
             let pkt = match Packet::decode(&buf[..env.len]) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.counters.parse_failed.inc();
-                    event_limited!(
-                        Debug,
-                        "dhcp.malformed",
-                        "src={} len={} reason={} detail={e:?}",
-                        env.src,
-                        env.len,
-                        e.reason()
+                    self.counters.errors.record(
+                        DhcpError::Malformed,
+                        format_args!(
+                            "src={} len={} reason={} detail={e:?}",
+                            env.src,
+                            env.len,
+                            e.reason()
+                        ),
                     );
                     continue;
                 }
@@ -554,7 +530,8 @@ impl DhcpTask {
             && let Err(e) = p.send(ip)
         {
             // Cannot probe: offer without it rather than not at all.
-            event_limited!(Warn, "dhcp.ping_failed", "ip={ip} error={e:?}");
+            let e = format_args!("ip={ip} error={e:?}");
+            self.counters.errors.record(DhcpError::Ping, e);
             let mut out = Vec::new();
             self.send(&mut answer, &mut out);
             return;
@@ -577,7 +554,8 @@ impl DhcpTask {
             let ip = match self.pinger.as_ref().map(Pinger::try_recv) {
                 Some(Ok(Some(ip))) => ip,
                 Some(Err(e)) => {
-                    event_limited!(Warn, "dhcp.ping_failed", "error={e:?}");
+                    let e = format_args!("error={e:?}");
+                    self.counters.errors.record(DhcpError::Ping, e);
                     return;
                 }
                 _ => return,
@@ -634,38 +612,28 @@ impl DhcpTask {
 
     fn count_silence(&self, s: Silence, req: &Req) {
         match s {
-            Silence::NotForUs => {
-                self.counters.not_for_us.inc();
-                event_limited!(
-                    Debug,
-                    "dhcp.not_for_us",
+            Silence::NotForUs => self.counters.errors.record(
+                DhcpError::NotForUs,
+                format_args!(
                     "mac={} giaddr={} ifindex={:?}",
-                    req.hw,
-                    req.giaddr,
-                    req.ifindex
-                );
-            }
-            Silence::PoolExhausted => {
-                self.counters.pool_exhausted.inc();
-                event_limited!(Warn, "dhcp.pool_exhausted", "mac={}", req.hw);
-            }
-            Silence::LeaseMax => {
-                self.counters.lease_max.inc();
-                event_limited!(Warn, "dhcp.lease_max", "mac={}", req.hw);
-            }
+                    req.hw, req.giaddr, req.ifindex
+                ),
+            ),
+            Silence::PoolExhausted => self
+                .counters
+                .errors
+                .record(DhcpError::PoolExhausted, format_args!("mac={}", req.hw)),
+            Silence::LeaseMax => self
+                .counters
+                .errors
+                .record(DhcpError::LeaseMax, format_args!("mac={}", req.hw)),
             Silence::NoReplyNeeded => {}
             // Backup / Initialize: silent, never a NAK (design §4).
             Silence::Gated => self.counters.gated.inc(),
-            other => {
-                self.counters.silent_other.inc();
-                event_limited!(
-                    Debug,
-                    "dhcp.silent",
-                    "mac={} msg={:?} reason={other:?}",
-                    req.hw,
-                    req.msg
-                );
-            }
+            other => self.counters.errors.record(
+                DhcpError::Silent,
+                format_args!("mac={} msg={:?} reason={other:?}", req.hw, req.msg),
+            ),
         }
     }
 
@@ -685,7 +653,8 @@ impl DhcpTask {
             }
             Ok(_) => {}
             Err(e) => {
-                event_limited!(Warn, "dhcp.encode_failed", "mac={} error={e:?}", a.hw);
+                let e = format_args!("mac={} error={e:?}", a.hw);
+                self.counters.errors.record(DhcpError::Encode, e);
                 return;
             }
         }
@@ -759,10 +728,10 @@ fn count_sent(c: &Counters, msg: MsgType, r: Result<(), SendFailure>) {
             MsgType::Nak => c.nak_sent.inc(),
             _ => {}
         },
-        Err(f) => {
-            c.send_failed.inc();
-            event_limited!(Warn, "dhcp.send_failed", "to={} error={:?}", f.to, f.error);
-        }
+        Err(f) => c.errors.record(
+            DhcpError::Send,
+            format_args!("to={} error={:?}", f.to, f.error),
+        ),
     }
 }
 

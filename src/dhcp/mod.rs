@@ -11,7 +11,8 @@
 //!   [`commit`]: group commit, sans-IO (what is written together, when,
 //!   and which replies a write releases).
 //! * [`adapt`]: the pure adapters, wire packet ⇄ core request and reply.
-//! * [`driver`] and [`socket`]: the task and its socket (I/O only).
+//! * [`driver`] and [`socket`]: the task and its socket (I/O only);
+//!   [`error`]: each error class's fault, level and counter.
 //! * [`lease_hook`]: `dhcp-script`, dnsmasq's lease-change hook.
 //! * [`HostTable`]: the names published to DNS (design §1).
 
@@ -21,6 +22,7 @@ pub mod binding;
 pub mod commit;
 pub mod config;
 pub mod driver;
+pub mod error;
 pub mod gate;
 mod host_table;
 pub mod lease_hook;

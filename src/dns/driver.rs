@@ -29,7 +29,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -41,6 +41,7 @@ use tokio::time::{sleep_until, timeout};
 
 use super::acl::Acl;
 use super::config::DnsConfig;
+use super::error::DnsError;
 use super::forward::{Action, Entropy, Token};
 use super::message::Transport;
 use super::metrics::{DriverStats, Snapshot, register_metrics};
@@ -185,7 +186,7 @@ pub struct DnsTask {
     config: watch::Receiver<Arc<Config>>,
     ports: OsEntropy,
     stats: DriverStats,
-    snapshot: Arc<Mutex<Snapshot>>,
+    snapshot: watch::Sender<Snapshot>,
     /// One permit per TCP connection allowed (`max-tcp-connections`, fixed
     /// at start), as the metrics endpoint bounds its connections.
     tcp_slots: Arc<Semaphore>,
@@ -226,8 +227,8 @@ impl DnsTask {
             forward_config(cfg, ups),
             Box::new(OsEntropy::new()),
         );
-        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
-        register_metrics(&snapshot);
+        let snapshot = watch::Sender::new(Snapshot::default());
+        register_metrics(&snapshot.subscribe());
         Ok(DnsTask {
             cfg: Arc::new(cfg.clone()),
             udp,
@@ -284,7 +285,7 @@ impl DnsTask {
                 acc = self.tcp.accept() => {
                     match acc {
                         Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
-                        Err(e) => event_limited!(Warn, "dns.tcp_accept_failed", "error={:?}", e.to_string()),
+                        Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={:?}", e.to_string())),
                     }
                 }
                 Some(q) = tcp_rx.recv() => self.tcp_query(q, &mut out),
@@ -330,14 +331,15 @@ impl DnsTask {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
-                    event_limited!(Warn, "dns.udp_receive_failed", "error={:?}", e.to_string());
+                    let e = format_args!("error={:?}", e.to_string());
+                    DnsError::UdpReceive.record(&mut self.stats, e);
                     break;
                 }
             };
             for i in 0..n {
                 self.stats.udp_received += 1;
                 let Some((query, env)) = rb.get(i) else {
-                    self.stats.udp_oversized += 1;
+                    DnsError::Oversized.count(&mut self.stats, 1);
                     continue;
                 };
                 if !self.allowed(now, *env.src.ip(), env.dst, env.ifindex) {
@@ -367,7 +369,7 @@ impl DnsTask {
             let replies = sb.len() as u64;
             let failed = self.udp.send_batch(sb) as u64;
             self.stats.udp_sent += replies - failed;
-            self.stats.udp_send_errors += failed;
+            DnsError::UdpSend.count(&mut self.stats, failed);
             if n < BATCH {
                 break;
             }
@@ -394,12 +396,12 @@ impl DnsTask {
                 return true;
             }
         }
-        self.stats.refused_acl += 1;
-        event_limited!(
-            Info,
-            "dns.query_refused",
-            "client={src} to={dst} ifindex={ifindex} rule={:?}",
-            self.acl
+        DnsError::AclRefused.record(
+            &mut self.stats,
+            format_args!(
+                "client={src} to={dst} ifindex={ifindex} rule={:?}",
+                self.acl
+            ),
         );
         false
     }
@@ -408,12 +410,8 @@ impl DnsTask {
         self.ifaces_at = Some(now);
         match local_interfaces() {
             Ok(l) => self.ifaces = l,
-            Err(e) => event_limited!(
-                Warn,
-                "dns.interfaces_unreadable",
-                "error={:?}",
-                e.to_string()
-            ),
+            Err(e) => DnsError::Interfaces
+                .record(&mut self.stats, format_args!("error={:?}", e.to_string())),
         }
     }
 
@@ -428,12 +426,9 @@ impl DnsTask {
         let Ok(permit) = self.tcp_slots.clone().try_acquire_owned() else {
             // Closing at once is the cheapest refusal; the client retries
             // (dnsmasq refuses the same way past max-tcp-connections).
-            self.stats.tcp_refused_limit += 1;
-            event_limited!(
-                Warn,
-                "dns.tcp_limit",
-                "client={peer} max-tcp-connections={}",
-                self.tcp_max
+            DnsError::TcpLimit.record(
+                &mut self.stats,
+                format_args!("client={peer} max-tcp-connections={}", self.tcp_max),
             );
             return;
         };
@@ -539,12 +534,9 @@ impl DnsTask {
                         }
                         Err(e) => {
                             // The forwarder times this send out and moves on.
-                            self.stats.upstream_socket_errors += 1;
-                            event_limited!(
-                                Warn,
-                                "dns.upstream_socket_failed",
-                                "server={to} error={:?}",
-                                e.to_string()
+                            DnsError::UpstreamSocket.record(
+                                &mut self.stats,
+                                format_args!("server={to} error={:?}", e.to_string()),
                             );
                         }
                     }
@@ -566,12 +558,14 @@ impl DnsTask {
     }
 
     fn publish(&self) {
-        let mut s = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        s.cache = self.resolver.cache().stats();
-        s.resolver = self.resolver.stats();
-        s.forward = self.resolver.forwarder().stats();
-        s.driver = self.stats;
-        s.tcp_open = (self.tcp_max - self.tcp_slots.available_permits()) as u64;
+        // Nobody waits on this channel: the gauges read it at a scrape.
+        self.snapshot.send_replace(Snapshot {
+            cache: self.resolver.cache().stats(),
+            resolver: self.resolver.stats(),
+            forward: self.resolver.forwarder().stats(),
+            driver: self.stats,
+            tcp_open: (self.tcp_max - self.tcp_slots.available_permits()) as u64,
+        });
     }
 }
 
@@ -579,7 +573,7 @@ fn send_to_client(udp: &PktinfoSocket, st: &mut DriverStats, c: Pending, bytes: 
     match c.to {
         ReplyTo::Udp { to, from } => match udp.send(bytes, to, 0, from) {
             Ok(()) => st.udp_sent += 1,
-            Err(_) => st.udp_send_errors += 1,
+            Err(_) => DnsError::UdpSend.count(st, 1),
         },
         ReplyTo::Tcp(Some(tx)) => {
             let _ = tx.send(bytes.to_vec());

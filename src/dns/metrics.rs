@@ -1,9 +1,10 @@
 //! What the DNS task publishes: its counters, the cores' counters copied
-//! out after each batch of work ([`Snapshot`]), and their Prometheus names
-//! (`hamasq_dns_*`), registered once at start. Kept out of the driver so
-//! that the driver is I/O.
+//! out after each batch of work ([`Snapshot`], sent over a `watch` channel
+//! the registry's gauges read, see [`crate::status`]), and their Prometheus
+//! names (`hamasq_dns_*`), registered once at start. Kept out of the driver
+//! so that the driver is I/O.
 
-use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 use super::cache::CacheStats;
 use super::forward::ForwardStats;
@@ -35,7 +36,7 @@ pub(super) struct Snapshot {
     pub(super) tcp_open: u64,
 }
 
-pub(super) fn register_metrics(snap: &Arc<Mutex<Snapshot>>) {
+pub(super) fn register_metrics(snap: &watch::Receiver<Snapshot>) {
     type Get = fn(&Snapshot) -> u64;
     const METRICS: &[(&str, &str, Get)] = &[
         (
@@ -231,8 +232,6 @@ pub(super) fn register_metrics(snap: &Arc<Mutex<Snapshot>>) {
     let reg = stats::global();
     for &(name, help, get) in METRICS {
         let s = snap.clone();
-        reg.gauge(name, help, move || {
-            get(&s.lock().unwrap_or_else(|e| e.into_inner()))
-        });
+        reg.gauge(name, help, move || get(&s.borrow()));
     }
 }

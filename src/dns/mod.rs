@@ -11,7 +11,8 @@
 //! * [`resolver`]: the per-query decisions joining all of the above.
 //! * [`driver`]: the task with the sockets; [`acl`] says who may ask;
 //!   [`config`] reads `[dns]`; `setup` turns it into the cores' settings
-//!   and local data; `metrics` publishes the counters.
+//!   and local data; `metrics` publishes the counters; `error` classes the
+//!   driver's errors (fault, level, counter).
 //!
 //! The cores follow the contract of design §3: `handle_*(now, input)`,
 //! `poll_timeout()`, `handle_timeout(now)`, `poll_action()` (one
@@ -38,6 +39,7 @@ pub mod acl;
 pub mod cache;
 pub mod config;
 pub mod driver;
+mod error;
 pub mod forward;
 pub mod grammar;
 pub mod hosts;

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::Role;
 use super::config::VrrpConfig;
+use super::error::VrrpError;
 use super::hooks::{Notifier, Tracker, notify_args, state_word};
 use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
 use super::router::{self, Action, PeerSync, Received, Router, State};
@@ -200,9 +201,9 @@ pub struct VrrpTask {
     stopping: bool,
     /// When an advert from another router was last accepted (status).
     last_heard: Option<std::time::Instant>,
-    /// keepalived exporter's `vrrp_state` values: 0 init, 1 backup,
-    /// 2 master, 3 fault.
-    state_gauge: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// What `hamasq status` and the `hamasq_vrrp_state_*` gauge read
+    /// ([`crate::status::Board`]).
+    status: watch::Sender<crate::status::VrrpStatus>,
     /// The pair link's state, when `[ha]` is configured
     /// ([`VrrpTask::with_peer_sync`]).
     peer: Option<watch::Receiver<PeerSync>>,
@@ -241,9 +242,17 @@ impl VrrpTask {
                 )
             })
             .collect();
-        // 0..=3: a byte, which every target can store atomically (32-bit
-        // MIPS and PowerPC have no 64-bit atomics).
-        let state_gauge = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let status = watch::Sender::new(crate::status::VrrpStatus {
+            name: cfg.name.clone(),
+            interface: cfg.interface.clone(),
+            vrid: cfg.vrid,
+            state: "INIT",
+            priority: router.priority(),
+            vips: cfg.vips.clone(),
+            active_router: None,
+            last_heard: None,
+            since: Mono::now().to_instant(),
+        });
         let metric: &'static str = Box::leak(
             format!(
                 "hamasq_vrrp_state_{}",
@@ -254,11 +263,11 @@ impl VrrpTask {
             )
             .into_boxed_str(),
         );
-        let g = state_gauge.clone();
+        let rx = status.subscribe();
         reg.gauge(
             metric,
             "VRRP state of this instance, keepalived's numbers: 0 init, 1 backup, 2 master, 3 fault.",
-            move || u64::from(g.load(std::sync::atomic::Ordering::Relaxed)),
+            move || rx.borrow().state_number(),
         );
         Ok(VrrpTask {
             cfg,
@@ -274,9 +283,14 @@ impl VrrpTask {
             trackers: Vec::new(),
             stopping: false,
             last_heard: None,
-            state_gauge,
+            status,
             peer: None,
         })
+    }
+
+    /// This instance's status channel, for the board.
+    pub fn status(&self) -> watch::Receiver<crate::status::VrrpStatus> {
+        self.status.subscribe()
     }
 
     /// With a pair link (`[ha]`): the daemon feeds the ha task's
@@ -441,45 +455,37 @@ impl VrrpTask {
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    event_limited!(
-                        Warn,
-                        "vrrp.recv_failed",
-                        "instance={} error={e:?}",
-                        self.cfg.name
-                    );
+                    let e = format_args!("instance={} error={e:?}", self.cfg.name);
+                    VrrpError::Receive.record(&mut self.router, e);
                     return;
                 }
             };
             let now = Mono::now();
             match packet::decode(ip, &buf[start..end]) {
-                Err(e) => {
-                    self.router.record_rx_error(e);
-                    event_limited!(
-                        Debug,
-                        "vrrp.rejected",
+                Err(e) => VrrpError::Decode(e).record(
+                    &mut self.router,
+                    format_args!(
                         "instance={} src={} reason={}",
                         self.cfg.name,
                         ip.src,
                         e.counter_name()
-                    );
-                }
+                    ),
+                ),
                 Ok(d) => {
                     if d.advert.vrid != self.cfg.vrid {
                         continue; // another virtual router on this link
                     }
                     let prio = d.advert.priority;
                     match self.router.receive(now, &d.advert, ip.src) {
-                        Err(e) => {
-                            self.router.record_rx_error(e);
-                            event_limited!(
-                                Info,
-                                "vrrp.rejected",
+                        Err(e) => VrrpError::Rejected(e).record(
+                            &mut self.router,
+                            format_args!(
                                 "instance={} src={} reason={}",
                                 self.cfg.name,
                                 ip.src,
                                 e.counter_name()
-                            );
-                        }
+                            ),
+                        ),
                         Ok(Received::SteppedDown)
                             if prio == 255 && self.cfg.unicast_peers.is_empty() =>
                         {
@@ -534,12 +540,9 @@ impl VrrpTask {
                     for dst in dsts {
                         let p = packet::encode(&adv, mode, self.primary, dst);
                         if let Err(e) = self.socket.send(&p, dst) {
-                            event_limited!(
-                                Warn,
-                                "vrrp.send_failed",
-                                "instance={} dst={dst} error={e:?}",
-                                self.cfg.name
-                            );
+                            let e =
+                                format_args!("instance={} dst={dst} error={e:?}", self.cfg.name);
+                            VrrpError::Send.record(&mut self.router, e);
                         }
                     }
                 }
@@ -594,12 +597,9 @@ impl VrrpTask {
                 Action::SendGratuitousArp { vip, count } => {
                     for _ in 0..count {
                         if let Err(e) = self.garp.send(vip) {
-                            event_limited!(
-                                Warn,
-                                "vrrp.garp_failed",
-                                "instance={} vip={vip} error={e:?}",
-                                self.cfg.name
-                            );
+                            let e =
+                                format_args!("instance={} vip={vip} error={e:?}", self.cfg.name);
+                            VrrpError::Garp.record(&mut self.router, e);
                             break;
                         }
                     }
@@ -651,25 +651,20 @@ impl VrrpTask {
             State::Backup(b) => ("BACKUP", b.active_router),
             State::Active(_) => ("MASTER", None),
         };
-        let number = match state {
-            "BACKUP" => 1,
-            "MASTER" => 2,
-            "FAULT" => 3,
-            _ => 0,
-        };
-        self.state_gauge
-            .store(number, std::sync::atomic::Ordering::Relaxed);
-        crate::status::publish_vrrp(crate::status::VrrpStatus {
-            name: self.cfg.name.clone(),
-            interface: self.cfg.interface.clone(),
-            vrid: self.cfg.vrid,
-            state,
-            priority: self.router.priority(),
-            vips: self.cfg.vips.clone(),
-            active_router,
-            last_heard: self.last_heard,
-            since: Mono::now().to_instant(),
-        });
+        crate::status::publish_vrrp(
+            &self.status,
+            crate::status::VrrpStatus {
+                name: self.cfg.name.clone(),
+                interface: self.cfg.interface.clone(),
+                vrid: self.cfg.vrid,
+                state,
+                priority: self.router.priority(),
+                vips: self.cfg.vips.clone(),
+                active_router,
+                last_heard: self.last_heard,
+                since: Mono::now().to_instant(),
+            },
+        );
     }
 
     /// At exit. The owner's addresses are not ours to remove (RFC 9568

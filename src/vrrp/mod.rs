@@ -1,10 +1,12 @@
 //! VRRP (RFC 9568): [`packet`] (codec, both checksum forms), [`router`]
 //! (the sans-IO §6 state machine), [`vip`] (netlink and gratuitous ARP),
-//! [`config`] (`[vrrp NAME]`), and the [`Role`] published on the spine's
+//! [`config`] (`[vrrp NAME]`), `error` (each error class's fault, level and
+//! counter), and the [`Role`] published on the spine's
 //! `watch<Role>` channel that the DHCP gate reads (design §1, §4).
 
 pub mod config;
 pub mod driver;
+mod error;
 pub mod hooks;
 pub mod packet;
 mod role;
