@@ -135,6 +135,9 @@ mod tests {
     /// when the test moves it, so driver tests run on virtual time.
     #[tokio::test(start_paused = true)]
     async fn mono_follows_the_tokio_clock() {
+        // Past the process-wide base first: another test thread may have
+        // set it (on the real clock) after this runtime paused its own.
+        tokio::time::advance(Duration::from_secs(3600)).await;
         let a = Mono::now();
         tokio::time::advance(Duration::from_secs(3609)).await;
         assert_eq!(Mono::now().since(a), Duration::from_secs(3609));

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::parse_and_validate;
 use super::validate::known_keys;
-use crate::vrrp::packet::tests::Rng;
+use crate::testkit::Rng;
 
 /// The sample config with every example uncommented, and a small pair config.
 fn bases() -> Vec<String> {
@@ -122,7 +122,7 @@ fn mutated_configs_never_panic_and_every_error_renders() {
         .collect();
     let bases = bases();
     let path = Path::new("/never-panics/hamasq.conf");
-    let mut rng = Rng(0x00C0_FF1E_5EED);
+    let mut rng = Rng::new(0x00C0_FF1E_5EED);
     let (mut accepted, mut refused) = (0, 0);
     for round in 0..250 {
         let text = mutate(&mut rng, &bases[round % bases.len()], &keys);

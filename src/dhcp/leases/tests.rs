@@ -1128,7 +1128,7 @@ fn a_store_says_whether_it_was_created_anew() {
 /// leases and nothing bad.
 #[test]
 fn mutated_lease_files_load_compact_and_reload_cleanly() {
-    let mut rng = XorShift(0x1EA5_E5EE_D000_0017);
+    let mut rng = Rng::new(0x1EA5_E5EE_D000_0017);
     let src = TempDir::new("mut-src");
     let changes: Vec<Change> = (0..40)
         .map(|n| match n % 5 {
