@@ -519,6 +519,37 @@ fn ping_before_offer_skips_addresses_in_use() {
     assert_eq!(field(&read(&rec), "bound", "ip"), "192.168.77.102");
 }
 
+/// dnsmasq's `domain=`: a migrated `[dns] domain` reaches the clients as
+/// their domain name (option 15) with no `dhcp-option` for it, and a
+/// per-range `dhcp-option` for 15 wins for that range's clients.
+#[test]
+fn the_dns_domain_reaches_dhcp_clients_unless_a_dhcp_option_overrides_it() {
+    if !lab::have_commands(module_path!(), &["udhcpc"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_dns_domain") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    lab.add_host("ua", &[]);
+    lab.add_host("ub", &[]);
+    let cfg = "interface = eth0\n\
+        dhcp-range = 192.168.77.100,192.168.77.149,12h\n\
+        dhcp-host = 02:00:00:00:00:0b,192.168.77.20,set:office\n\
+        dhcp-option = tag:office,option:domain-name,office.example\n\
+        \n[dns]\nno-resolv = true\ndomain = home.example\n";
+    let (_srv, _dir) = start_server(&lab, lab.host("srv"), cfg);
+    lab.host("ub")
+        .run(&["ip", "link", "set", "eth0", "address", "02:00:00:00:00:0b"]);
+    for (host, want) in [("ua", "home.example"), ("ub", "office.example")] {
+        let (script, rec) = udhcpc_script(&lab, host);
+        let out = udhcpc_once(&lab, host, &script, &[]);
+        let r = read(&rec);
+        assert!(out.status.success(), "{host}: udhcpc failed\n{r}");
+        assert_eq!(field(&r, "bound", "domain"), want, "{host}\n{r}");
+    }
+}
+
 /// [`lab::udhcpc_argv`] with 5 tries 2 s apart.
 fn udhcpc_argv<'a>(script: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     lab::udhcpc_argv(script, "5", "2", extra)

@@ -249,6 +249,9 @@ pub struct Plan {
     /// This box answers DNS on port 53: local subnets get this server (the
     /// VIP in an HA pair) as their DNS server unless `dns-server` is set.
     pub dns_server: bool,
+    /// `[dns] domain`: sent as the domain name (option 15) unless a
+    /// `dhcp-option` for 15 matches the client, as dnsmasq's `domain=`.
+    pub domain: Option<String>,
 }
 
 impl Plan {
@@ -265,6 +268,7 @@ impl Plan {
             server_id: None,
             local_addrs: Vec::new(),
             dns_server: false,
+            domain: None,
         }
     }
 }
@@ -1008,6 +1012,11 @@ impl Server {
             }
             d.push((3, me));
         }
+        // RFC 2132 §3.17; dnsmasq sends its `domain=` as option 15 (not as
+        // a search list, 119: that one is sent only when configured).
+        if let Some(dom) = &self.plan.domain {
+            d.push((15, dom.as_bytes().to_vec()));
+        }
         d
     }
 
@@ -1056,7 +1065,12 @@ impl Server {
             .options
             .iter()
             .filter(|o| options::tags_match(&o.tags, &tags));
-        options::first_wins(matching, 15).map(|o| String::from_utf8_lossy(&o.data).into_owned())
+        match options::first_wins(matching, 15) {
+            // An empty `dhcp-option = 15` masks the domain: none is sent.
+            Some(o) if o.data.is_empty() => None,
+            Some(o) => Some(String::from_utf8_lossy(&o.data).into_owned()),
+            None => self.plan.domain.clone(),
+        }
     }
 
     /// A lease change from the HA peer (design §9), decided per address
