@@ -385,10 +385,12 @@ fn start_dhcp(
         }
     }
     let sock = socket::DhcpSocket::bind(socket::SERVER_PORT).map_err(|e| {
-        format!(
-            "cannot listen for DHCP on port {}: {e}",
-            socket::SERVER_PORT
-        )
+        let ifaces: Vec<&str> = plan
+            .subnets
+            .iter()
+            .filter_map(|s| s.local.as_ref().map(|l| l.name.as_str()))
+            .collect();
+        socket::bind_error(socket::SERVER_PORT, &ifaces, &e)
     })?;
     for s in &plan.subnets {
         event!(

@@ -550,6 +550,45 @@ fn the_dns_domain_reaches_dhcp_clients_unless_a_dhcp_option_overrides_it() {
     }
 }
 
+/// A second DHCP server on the same host refuses to start (exit 1, naming
+/// the port and the interface), as dnsmasq does; the first keeps serving.
+#[test]
+fn a_second_server_on_port_67_refuses_to_start() {
+    if !lab::have_commands(module_path!(), &["udhcpc"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_second_server") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    lab.add_host("ua", &[]);
+    let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
+    let conf2 = dir.join("second.conf");
+    std::fs::write(
+        &conf2,
+        format!(
+            "[general]\npid-file = none\nstate-dir = {}\n\n[dhcp]\n{BASE}",
+            dir.join("state2").display()
+        ),
+    )
+    .unwrap();
+    let out = lab.host("srv").run_timeout(
+        &[BIN, "-f", "-c", conf2.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("port 67 (interface eth0)") && err.contains("another DHCP server"),
+        "{err}"
+    );
+    // The first server still answers.
+    let (script, rec) = udhcpc_script(&lab, "ua");
+    let out = udhcpc_once(&lab, "ua", &script, &[]);
+    assert!(out.status.success(), "{}\n{}", read(&rec), srv.logs());
+    assert!(field(&read(&rec), "bound", "ip").starts_with("192.168.77.1"));
+}
+
 /// [`lab::udhcpc_argv`] with 5 tries 2 s apart.
 fn udhcpc_argv<'a>(script: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     lab::udhcpc_argv(script, "5", "2", extra)
