@@ -455,6 +455,7 @@ fn start_dhcp(
             .collect(),
         plans: channels.dhcp_plan.subscribe(),
         log_dhcp: cfg.log_dhcp,
+        quiet_dhcp: cfg.quiet_dhcp,
         counters: driver::Counters::register(),
         pinger: if cfg.ping {
             Some(

@@ -589,6 +589,55 @@ fn a_second_server_on_port_67_refuses_to_start() {
     assert!(field(&read(&rec), "bound", "ip").starts_with("192.168.77.1"));
 }
 
+/// dnsmasq's DHCPDISCOVER(eth0) .. DHCPACK(eth0) lines: one info line per
+/// message, the ACK with address, MAC and name; none with `quiet-dhcp`.
+#[test]
+fn dhcp_messages_are_logged_at_info_unless_quiet_dhcp() {
+    if !lab::have_commands(module_path!(), &["udhcpc"]) {
+        return;
+    }
+    for quiet in [false, true] {
+        let Some(mut lab) = Lab::new(if quiet { "dhcp_quiet" } else { "dhcp_loud" }) else {
+            return;
+        };
+        lab.add_host("srv", &["192.168.77.1/24"]);
+        lab.add_host("ua", &[]);
+        let cfg = format!(
+            "interface = eth0\ndhcp-range = 192.168.77.100,192.168.77.149,12h\nquiet-dhcp = {quiet}\n"
+        );
+        let (srv, _dir) = start_server(&lab, lab.host("srv"), &cfg);
+        let (script, rec) = udhcpc_script(&lab, "ua");
+        let out = udhcpc_once(&lab, "ua", &script, &["-x", "hostname:alpha"]);
+        assert!(out.status.success(), "{}\n{}", read(&rec), srv.logs());
+        let ip = field(&read(&rec), "bound", "ip");
+        let mac = String::from_utf8_lossy(
+            &lab.host("ua")
+                .run(&["cat", "/sys/class/net/eth0/address"])
+                .stdout,
+        )
+        .trim()
+        .to_string();
+        let logs = srv.logs();
+        let wanted = [
+            format!(" info dhcp.discover iface=eth0 mac={mac}"),
+            format!(" info dhcp.offer iface=eth0 ip={ip} mac={mac}"),
+            format!(" info dhcp.request iface=eth0 ip={ip} mac={mac}"),
+            format!(" info dhcp.ack iface=eth0 ip={ip} mac={mac} name=\"alpha\""),
+        ];
+        for w in &wanted {
+            assert_eq!(
+                logs.contains(w.as_str()),
+                !quiet,
+                "quiet={quiet} {w:?}\n{logs}"
+            );
+        }
+        // The lines are written even when the ACK waits for the disk.
+        if !quiet {
+            assert_eq!(logs.matches(" info dhcp.ack ").count(), 1, "{logs}");
+        }
+    }
+}
+
 /// [`lab::udhcpc_argv`] with 5 tries 2 s apart.
 fn udhcpc_argv<'a>(script: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     lab::udhcpc_argv(script, "5", "2", extra)

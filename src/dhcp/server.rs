@@ -66,6 +66,21 @@ impl MsgType {
         }
     }
 
+    /// dnsmasq's DHCPDISCOVER .. DHCPINFORM as a log word.
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgType::Discover => "discover",
+            MsgType::Offer => "offer",
+            MsgType::Request => "request",
+            MsgType::Decline => "decline",
+            MsgType::Ack => "ack",
+            MsgType::Nak => "nak",
+            MsgType::Release => "release",
+            MsgType::Inform => "inform",
+            MsgType::Other(_) => "other",
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             MsgType::Discover => 1,
