@@ -408,6 +408,81 @@ fn renewals_keep_the_address_release_and_restart_keep_bindings() {
     );
 }
 
+/// A shrunk range with `dhcp-authoritative`: the renewal of a lease now
+/// outside every range is NAKed (RFC 2131 §4.3.2: the address is not
+/// correct for the client's network), so the client starts over and gets
+/// an address in the new range, as with dnsmasq.
+#[test]
+fn an_authoritative_server_naks_a_renewal_outside_the_shrunk_range() {
+    if !lab::have_commands(module_path!(), &["dhclient"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_shrink") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    lab.add_host("cl", &[]);
+    let cfg = "interface = eth0\n\
+        dhcp-range = 192.168.77.100,192.168.77.149,12h\n\
+        dhcp-authoritative = true\n\
+        dhcp-option = option:T1,2\n\
+        dhcp-option = option:T2,4\n";
+    let (srv, dir) = start_server(&lab, lab.host("srv"), cfg);
+    let (script, rec) = dhclient_script(&lab, "cl");
+    let lf = lab.dir().join("cl.leases");
+    let pf = lab.dir().join("cl.pid");
+    let client = lab.host("cl").spawn(&[
+        "dhclient",
+        "-d",
+        "-v",
+        "-sf",
+        script.to_str().unwrap(),
+        "-lf",
+        lf.to_str().unwrap(),
+        "-pf",
+        pf.to_str().unwrap(),
+        "eth0",
+    ]);
+    let r = wait_file(&rec, "BOUND", Duration::from_secs(30));
+    let old = field(&r, "BOUND", "ip");
+    assert!(old.starts_with("192.168.77.1"), "{r}");
+    let conf = dir.join("hamasq.conf");
+    std::fs::write(
+        &conf,
+        read(&conf).replace(
+            "192.168.77.100,192.168.77.149",
+            "192.168.77.150,192.168.77.199",
+        ),
+    )
+    .unwrap();
+    srv.signal(lab::SIGHUP).unwrap();
+    srv.wait_for_log("dhcp.reconfigured", Duration::from_secs(10));
+    let mac = lab.host("cl").mac().to_string();
+    let ok = lab::wait_until(Duration::from_secs(40), || {
+        read(&rec)
+            .lines()
+            .filter(|l| l.starts_with("BOUND"))
+            .count()
+            >= 2
+    });
+    assert!(ok, "{}\n{}\n{}", read(&rec), srv.logs(), client.logs());
+    let new: std::net::Ipv4Addr = field(&read(&rec), "BOUND", "ip").parse().unwrap();
+    assert!(
+        (150..=199).contains(&new.octets()[3]),
+        "{new} is outside the new range\n{}",
+        read(&rec)
+    );
+    assert!(
+        srv.logs()
+            .contains(&format!("dhcp.nak iface=eth0 ip={old} mac={mac}"))
+            || srv
+                .logs()
+                .contains(&format!("dhcp.nak iface=eth0 mac={mac}")),
+        "{}",
+        srv.logs()
+    );
+}
+
 #[test]
 fn a_relayed_client_is_served_through_dhcrelay_with_option_82_echoed() {
     if !lab::have_commands(module_path!(), &["udhcpc", "dhcrelay"]) {

@@ -632,6 +632,7 @@ impl Server {
             mono: now.mono,
             wall: now.wall,
             role: self.role_of(Some(si)),
+            authoritative: self.plan.authoritative,
         };
         let res = &self.plan.reservations;
         let Some((ip, src)) = choose(subnet, res, &self.db, &self.holds, &ask).or_else(|| {
@@ -719,6 +720,7 @@ impl Server {
             mono: now.mono,
             wall: now.wall,
             role: self.role_of(Some(si)),
+            authoritative: self.plan.authoritative,
         };
         let claim = gate::classify(
             ip,
