@@ -1,6 +1,7 @@
 //! The control socket: `hamasq status` and `hamasq leases` ask the running
 //! daemon over a Unix stream socket (mode 0600: root and the daemon's user
-//! only). One request line per connection (`status` or `leases`), one text
+//! only). One request line per connection (`status`, `leases` or
+//! `leases delete IP`), one text
 //! answer, then close. Bounded: a few connections at once, a 64-byte
 //! request, 2 s to send it; the DHCP task's part is asked over a channel
 //! and waited for at most 2 s.
@@ -83,7 +84,7 @@ pub async fn serve(
 /// time.
 async fn ask_dhcp(
     dhcp: &Option<mpsc::Sender<Query>>,
-    make: fn(oneshot::Sender<String>) -> Query,
+    make: impl FnOnce(oneshot::Sender<String>) -> Query,
 ) -> Option<String> {
     let tx = dhcp.as_ref()?;
     let (rtx, rrx) = oneshot::channel();
@@ -125,6 +126,16 @@ async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
             None if dhcp.is_none() => "error: DHCP is not configured\n".to_string(),
             None => "error: the DHCP task did not answer in time\n".to_string(),
         },
+        other if other.starts_with("leases delete ") => {
+            match other["leases delete ".len()..].trim().parse() {
+                Err(_) => format!("error: {other:?}: not an IPv4 address\n"),
+                Ok(ip) => match ask_dhcp(&dhcp, |tx| Query::Delete(ip, tx)).await {
+                    Some(r) => r,
+                    None if dhcp.is_none() => "error: DHCP is not configured\n".to_string(),
+                    None => "error: the DHCP task did not answer in time\n".to_string(),
+                },
+            }
+        }
         other => {
             event!(
                 Info,
@@ -132,7 +143,9 @@ async fn answer(mut s: UnixStream, dhcp: Option<mpsc::Sender<Query>>) {
                 "command={}",
                 crate::log::q(other)
             );
-            format!("error: unknown command {other:?}; expected status or leases\n")
+            format!(
+                "error: unknown command {other:?}; expected status, leases or leases delete IP\n"
+            )
         }
     };
     let _ = tokio::time::timeout(REQUEST_TIME, s.write_all(reply.as_bytes())).await;

@@ -713,6 +713,68 @@ fn dhcp_messages_are_logged_at_info_unless_quiet_dhcp() {
     }
 }
 
+/// `hamasq leases --delete IP` (dnsmasq users' DBus/ubus DeleteLease): the
+/// running daemon drops the lease, `hamasq leases` no longer lists it, the
+/// store no longer holds it after a restart, and a second delete fails.
+#[test]
+fn leases_delete_drops_a_lease_end_to_end() {
+    if !lab::have_commands(module_path!(), &["udhcpc"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dhcp_delete") else {
+        return;
+    };
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    lab.add_host("ua", &[]);
+    lab.add_host("ub", &[]);
+    let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
+    let mut ips = Vec::new();
+    for h in ["ua", "ub"] {
+        let (script, rec) = udhcpc_script(&lab, h);
+        assert!(udhcpc_once(&lab, h, &script, &[]).status.success());
+        ips.push(field(&read(&rec), "bound", "ip"));
+    }
+    let conf = dir.join("hamasq.conf");
+    let cli = |args: &[&str]| {
+        let mut argv = vec![BIN];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["-c", conf.to_str().unwrap()]);
+        lab.host("srv").run_timeout(&argv, Duration::from_secs(20))
+    };
+    let out = cli(&["leases", "--delete", &ips[0]]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with(&format!("deleted {} ", ips[0])), "{text}");
+    let listed = String::from_utf8_lossy(&cli(&["leases"]).stdout).to_string();
+    assert!(!listed.contains(&format!(" {} ", ips[0])), "{listed}");
+    assert!(listed.contains(&format!(" {} ", ips[1])), "{listed}");
+    // Deleting it again: nothing there, exit 1 and why.
+    let out = cli(&["leases", "--delete", &ips[0]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("no lease for {}", ips[0])),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It reached the store: after a clean stop, the store lists only ub.
+    srv.signal(lab::SIGTERM).unwrap();
+    assert!(
+        srv.wait_exit(Duration::from_secs(5))
+            .is_some_and(|s| s.success())
+    );
+    let stored = String::from_utf8_lossy(&cli(&["leases"]).stdout).to_string();
+    assert!(!stored.contains(&format!(" {} ", ips[0])), "{stored}");
+    assert!(stored.contains(&format!(" {} ", ips[1])), "{stored}");
+    assert!(
+        srv.logs()
+            .contains(&format!("dhcp.lease_deleted ip={} ", ips[0]))
+    );
+}
+
 /// [`lab::udhcpc_argv`] with 5 tries 2 s apart.
 fn udhcpc_argv<'a>(script: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     lab::udhcpc_argv(script, "5", "2", extra)

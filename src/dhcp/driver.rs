@@ -276,6 +276,10 @@ impl DhcpTask {
                         super::report::Query::Ranges(tx) => {
                             let _ = tx.send(super::report::ranges(&self.server, now));
                         }
+                        super::report::Query::Delete(ip, tx) => {
+                            let _ = tx.send(self.delete_lease(ip));
+                            self.kick_commit();
+                        }
                     }
                 }
                 Ok(()) = self.plans.changed() => {
@@ -542,6 +546,29 @@ impl DhcpTask {
             .iter()
             .map(|c| Note::Committed(c.clone(), Some(Box::new(ctx.clone()))))
             .collect()
+    }
+
+    /// `hamasq leases --delete IP`: the binding leaves memory now and the
+    /// store with the next group commit (staged like a release; a failed
+    /// write undoes it as it undoes any change), the hook runs `del`.
+    fn delete_lease(&mut self, ip: Ipv4Addr) -> String {
+        let Some((l, change)) = self.server.delete(ip) else {
+            return format!("error: no lease for {ip}\n");
+        };
+        let notes = match self.hook {
+            Some(_) => vec![Note::Committed(change.clone(), None)],
+            None => Vec::new(),
+        };
+        self.commit.core.stage(vec![change], None, notes);
+        let name = l.hostname.as_deref().unwrap_or("*");
+        event!(
+            Info,
+            "dhcp.lease_deleted",
+            "ip={ip} mac={} name={} by=control-socket",
+            l.hw,
+            log::q(name)
+        );
+        format!("deleted {ip} {} {name}\n", l.hw)
     }
 
     /// One info line per DHCP message received or sent, as dnsmasq's

@@ -878,6 +878,17 @@ impl Server {
         }
     }
 
+    /// The operator drops the binding of `ip` (`hamasq leases --delete`,
+    /// what dnsmasq users do with DBus/ubus DeleteLease): removed, not kept
+    /// expired for affinity, through the undo log like every change so a
+    /// failed commit brings it back. The dropped lease and the change to
+    /// store, or `None` when nothing is bound at `ip`.
+    pub fn delete(&mut self, ip: Ipv4Addr) -> Option<(Lease, Change)> {
+        let l = self.unbind(ip)?;
+        self.holds.offers.unoffer(ip);
+        Some((l, Change::Remove(ip)))
+    }
+
     // ---- §4.3.5 DHCPINFORM ------------------------------------------------
 
     /// Configuration only: no address, no lease time (Table 3), unicast

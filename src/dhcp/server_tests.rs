@@ -2460,3 +2460,23 @@ fn a_reply_carries_the_address_and_interface_it_leaves_from() {
     );
     assert_eq!(opt(&o, 54), Some(&vip.octets()[..]));
 }
+
+// ---- operator: `hamasq leases --delete` --------------------------------------
+
+#[test]
+fn delete_drops_the_binding_through_the_undo_log() {
+    let mut s = server(plan());
+    let y = dora(&mut s, at(0), 1).yiaddr;
+    s.committed(s.undo_mark());
+    assert!(s.delete(lan(200)).is_none(), "nothing bound there");
+    let (l, change) = s.delete(y).expect("bound");
+    assert_eq!((l.ip, l.hw), (y, mac(1)));
+    assert_eq!(change, Change::Remove(y));
+    // Gone, not kept expired: no record of the client is left.
+    assert!(s.db().get(y).is_none());
+    assert!(s.db().of_client(&ClientKey::Hw(mac(1))).is_none());
+    assert!(s.delete(y).is_none());
+    // A failed commit brings it back, as for every change.
+    assert_eq!(s.roll_back(), 1);
+    assert_eq!(s.db().get(y).map(|b| b.to_lease().hw), Some(mac(1)));
+}
