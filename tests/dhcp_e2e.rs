@@ -173,21 +173,7 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
             drec.display()
         ),
     );
-    let lf = lab.dir().join("dc.leases");
-    let pf = lab.dir().join("dc.pid");
-    // -d keeps dhclient in the foreground (killed with the lab).
-    let _dc = lab.host("dc").spawn(&[
-        "dhclient",
-        "-d",
-        "-v",
-        "-sf",
-        dscript.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        pf.to_str().unwrap(),
-        "eth0",
-    ]);
+    let _dc = dhclient_daemon(&lab, "dc", &dscript);
     wait_file(&drec, "BOUND", Duration::from_secs(40));
     let d = read(&drec);
     let dip = field(&d, "BOUND", "ip");
@@ -276,6 +262,26 @@ fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
         ),
     );
     (script, rec)
+}
+
+/// ISC dhclient on `host`'s eth0 with `script`, kept in the foreground
+/// (`-d`: killed with the lab), its lease and pid files in the lab
+/// directory.
+fn dhclient_daemon(lab: &Lab, host: &str, script: &Path) -> Proc {
+    let lf = lab.dir().join(format!("{host}.leases"));
+    let pf = lab.dir().join(format!("{host}.pid"));
+    lab.host(host).spawn(&[
+        "dhclient",
+        "-d",
+        "-v",
+        "-sf",
+        script.to_str().unwrap(),
+        "-lf",
+        lf.to_str().unwrap(),
+        "-pf",
+        pf.to_str().unwrap(),
+        "eth0",
+    ])
 }
 
 #[test]
@@ -429,20 +435,7 @@ fn an_authoritative_server_naks_a_renewal_outside_the_shrunk_range() {
         dhcp-option = option:T2,4\n";
     let (srv, dir) = start_server(&lab, lab.host("srv"), cfg);
     let (script, rec) = dhclient_script(&lab, "cl");
-    let lf = lab.dir().join("cl.leases");
-    let pf = lab.dir().join("cl.pid");
-    let client = lab.host("cl").spawn(&[
-        "dhclient",
-        "-d",
-        "-v",
-        "-sf",
-        script.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        pf.to_str().unwrap(),
-        "eth0",
-    ]);
+    let client = dhclient_daemon(&lab, "cl", &script);
     let r = wait_file(&rec, "BOUND", Duration::from_secs(30));
     let old = field(&r, "BOUND", "ip");
     assert!(old.starts_with("192.168.77.1"), "{r}");
