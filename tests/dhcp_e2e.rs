@@ -592,15 +592,9 @@ fn ping_before_offer_skips_addresses_in_use() {
 /// per-range `dhcp-option` for 15 wins for that range's clients.
 #[test]
 fn the_dns_domain_reaches_dhcp_clients_unless_a_dhcp_option_overrides_it() {
-    if !lab::have_commands(module_path!(), &["udhcpc"]) {
-        return;
-    }
-    let Some(mut lab) = Lab::new("dhcp_dns_domain") else {
+    let Some(lab) = udhcpc_lab("dhcp_dns_domain", &["ua", "ub"]) else {
         return;
     };
-    lab.add_host("srv", &["192.168.77.1/24"]);
-    lab.add_host("ua", &[]);
-    lab.add_host("ub", &[]);
     let cfg = "interface = eth0\n\
         dhcp-range = 192.168.77.100,192.168.77.149,12h\n\
         dhcp-host = 02:00:00:00:00:0b,192.168.77.20,set:office\n\
@@ -622,14 +616,9 @@ fn the_dns_domain_reaches_dhcp_clients_unless_a_dhcp_option_overrides_it() {
 /// the port and the interface), as dnsmasq does; the first keeps serving.
 #[test]
 fn a_second_server_on_port_67_refuses_to_start() {
-    if !lab::have_commands(module_path!(), &["udhcpc"]) {
-        return;
-    }
-    let Some(mut lab) = Lab::new("dhcp_second_server") else {
+    let Some(lab) = udhcpc_lab("dhcp_second_server", &["ua"]) else {
         return;
     };
-    lab.add_host("srv", &["192.168.77.1/24"]);
-    lab.add_host("ua", &[]);
     let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
     let conf2 = dir.join("second.conf");
     std::fs::write(
@@ -661,15 +650,10 @@ fn a_second_server_on_port_67_refuses_to_start() {
 /// message, the ACK with address, MAC and name; none with `quiet-dhcp`.
 #[test]
 fn dhcp_messages_are_logged_at_info_unless_quiet_dhcp() {
-    if !lab::have_commands(module_path!(), &["udhcpc"]) {
-        return;
-    }
     for quiet in [false, true] {
-        let Some(mut lab) = Lab::new(if quiet { "dhcp_quiet" } else { "dhcp_loud" }) else {
+        let Some(lab) = udhcpc_lab(if quiet { "dhcp_quiet" } else { "dhcp_loud" }, &["ua"]) else {
             return;
         };
-        lab.add_host("srv", &["192.168.77.1/24"]);
-        lab.add_host("ua", &[]);
         let cfg = format!(
             "interface = eth0\ndhcp-range = 192.168.77.100,192.168.77.149,12h\nquiet-dhcp = {quiet}\n"
         );
@@ -711,15 +695,9 @@ fn dhcp_messages_are_logged_at_info_unless_quiet_dhcp() {
 /// store no longer holds it after a restart, and a second delete fails.
 #[test]
 fn leases_delete_drops_a_lease_end_to_end() {
-    if !lab::have_commands(module_path!(), &["udhcpc"]) {
-        return;
-    }
-    let Some(mut lab) = Lab::new("dhcp_delete") else {
+    let Some(lab) = udhcpc_lab("dhcp_delete", &["ua", "ub"]) else {
         return;
     };
-    lab.add_host("srv", &["192.168.77.1/24"]);
-    lab.add_host("ua", &[]);
-    lab.add_host("ub", &[]);
     let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
     let mut ips = Vec::new();
     for h in ["ua", "ub"] {
@@ -766,6 +744,20 @@ fn leases_delete_drops_a_lease_end_to_end() {
         srv.logs()
             .contains(&format!("dhcp.lease_deleted ip={} ", ips[0]))
     );
+}
+
+/// A lab for udhcpc tests: `srv` at 192.168.77.1/24 and `clients` without
+/// addresses; `None` (the test returns) without udhcpc or without root.
+fn udhcpc_lab(name: &str, clients: &[&str]) -> Option<Lab> {
+    if !lab::have_commands(module_path!(), &["udhcpc"]) {
+        return None;
+    }
+    let mut lab = Lab::new(name)?;
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    for c in clients {
+        lab.add_host(c, &[]);
+    }
+    Some(lab)
 }
 
 /// [`lab::udhcpc_argv`] with 5 tries 2 s apart.
