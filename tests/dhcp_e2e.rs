@@ -420,14 +420,9 @@ fn renewals_keep_the_address_release_and_restart_keep_bindings() {
 /// an address in the new range, as with dnsmasq.
 #[test]
 fn an_authoritative_server_naks_a_renewal_outside_the_shrunk_range() {
-    if !lab::have_commands(module_path!(), &["dhclient"]) {
-        return;
-    }
-    let Some(mut lab) = Lab::new("dhcp_shrink") else {
+    let Some(lab) = lan_lab("dhcp_shrink", &["dhclient"], &["cl"]) else {
         return;
     };
-    lab.add_host("srv", &["192.168.77.1/24"]);
-    lab.add_host("cl", &[]);
     let cfg = "interface = eth0\n\
         dhcp-range = 192.168.77.100,192.168.77.149,12h\n\
         dhcp-authoritative = true\n\
@@ -592,7 +587,7 @@ fn ping_before_offer_skips_addresses_in_use() {
 /// per-range `dhcp-option` for 15 wins for that range's clients.
 #[test]
 fn the_dns_domain_reaches_dhcp_clients_unless_a_dhcp_option_overrides_it() {
-    let Some(lab) = udhcpc_lab("dhcp_dns_domain", &["ua", "ub"]) else {
+    let Some(lab) = lan_lab("dhcp_dns_domain", &["udhcpc"], &["ua", "ub"]) else {
         return;
     };
     let cfg = "interface = eth0\n\
@@ -616,7 +611,7 @@ fn the_dns_domain_reaches_dhcp_clients_unless_a_dhcp_option_overrides_it() {
 /// the port and the interface), as dnsmasq does; the first keeps serving.
 #[test]
 fn a_second_server_on_port_67_refuses_to_start() {
-    let Some(lab) = udhcpc_lab("dhcp_second_server", &["ua"]) else {
+    let Some(lab) = lan_lab("dhcp_second_server", &["udhcpc"], &["ua"]) else {
         return;
     };
     let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
@@ -651,7 +646,11 @@ fn a_second_server_on_port_67_refuses_to_start() {
 #[test]
 fn dhcp_messages_are_logged_at_info_unless_quiet_dhcp() {
     for quiet in [false, true] {
-        let Some(lab) = udhcpc_lab(if quiet { "dhcp_quiet" } else { "dhcp_loud" }, &["ua"]) else {
+        let Some(lab) = lan_lab(
+            if quiet { "dhcp_quiet" } else { "dhcp_loud" },
+            &["udhcpc"],
+            &["ua"],
+        ) else {
             return;
         };
         let cfg = format!(
@@ -695,7 +694,7 @@ fn dhcp_messages_are_logged_at_info_unless_quiet_dhcp() {
 /// store no longer holds it after a restart, and a second delete fails.
 #[test]
 fn leases_delete_drops_a_lease_end_to_end() {
-    let Some(lab) = udhcpc_lab("dhcp_delete", &["ua", "ub"]) else {
+    let Some(lab) = lan_lab("dhcp_delete", &["udhcpc"], &["ua", "ub"]) else {
         return;
     };
     let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
@@ -746,10 +745,10 @@ fn leases_delete_drops_a_lease_end_to_end() {
     );
 }
 
-/// A lab for udhcpc tests: `srv` at 192.168.77.1/24 and `clients` without
-/// addresses; `None` (the test returns) without udhcpc or without root.
-fn udhcpc_lab(name: &str, clients: &[&str]) -> Option<Lab> {
-    if !lab::have_commands(module_path!(), &["udhcpc"]) {
+/// A lab with `srv` at 192.168.77.1/24 and `clients` without addresses;
+/// `None` (the test returns) without the `need`ed commands or root.
+fn lan_lab(name: &str, need: &[&str], clients: &[&str]) -> Option<Lab> {
+    if !lab::have_commands(module_path!(), need) {
         return None;
     }
     let mut lab = Lab::new(name)?;
