@@ -14,19 +14,30 @@ use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 
-/// Writes a config and starts hamasq in `host`, waiting until it is ready.
-fn start_server(lab: &Lab, host: &Host, dhcp: &str) -> (Proc, PathBuf) {
-    let dir = lab.dir().join(format!("srv-{}", host.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("hamasq.conf");
+/// Writes `dir/NAME.conf` with state in `dir/NAME-state` (`state` for the
+/// first server, as the tests read it) and `[dhcp]` `dhcp`.
+fn write_conf(dir: &Path, name: &str, dhcp: &str) -> PathBuf {
+    let conf = dir.join(format!("{name}.conf"));
+    let state = match name {
+        "hamasq" => dir.join("state"),
+        _ => dir.join(format!("{name}-state")),
+    };
     std::fs::write(
         &conf,
         format!(
             "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n[dhcp]\n{dhcp}",
-            dir.join("state").display()
+            state.display()
         ),
     )
     .unwrap();
+    conf
+}
+
+/// Writes a config and starts hamasq in `host`, waiting until it is ready.
+fn start_server(lab: &Lab, host: &Host, dhcp: &str) -> (Proc, PathBuf) {
+    let dir = lab.dir().join(format!("srv-{}", host.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = write_conf(&dir, "hamasq", dhcp);
     let p = host.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
     p.wait_for_log("daemon.ready", Duration::from_secs(10));
     (p, dir)
@@ -615,15 +626,7 @@ fn a_second_server_on_port_67_refuses_to_start() {
         return;
     };
     let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
-    let conf2 = dir.join("second.conf");
-    std::fs::write(
-        &conf2,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\n\n[dhcp]\n{BASE}",
-            dir.join("state2").display()
-        ),
-    )
-    .unwrap();
+    let conf2 = write_conf(&dir, "second", BASE);
     let out = lab.host("srv").run_timeout(
         &[BIN, "-f", "-c", conf2.to_str().unwrap()],
         Duration::from_secs(20),
