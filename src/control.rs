@@ -1,6 +1,7 @@
 //! The control socket: `hamasq status` and `hamasq leases` ask the running
 //! daemon over a Unix stream socket (mode 0600: root and the daemon's user
-//! only). One request line per connection (`status` or `leases`), one text
+//! only). One request line per connection (`status`, `leases` or
+//! `leases delete IP`), one text
 //! answer, then close. Bounded: a few connections at once, a 64-byte
 //! request, 2 s to send it; the answer is read from the status board
 //! ([`crate::status::Board`]).
@@ -96,6 +97,12 @@ async fn answer(mut s: UnixStream, board: Board) {
     let reply = match cmd.trim() {
         "status" => board.status_text(Instant::now()).await,
         "leases" => board.leases_text().await,
+        other if other.starts_with("leases delete ") => {
+            match other["leases delete ".len()..].trim().parse() {
+                Err(_) => format!("error: {other:?}: not an IPv4 address\n"),
+                Ok(ip) => board.delete_lease(ip).await,
+            }
+        }
         other => {
             event!(
                 Info,
@@ -103,7 +110,9 @@ async fn answer(mut s: UnixStream, board: Board) {
                 "command={}",
                 crate::log::q(other)
             );
-            format!("error: unknown command {other:?}; expected status or leases\n")
+            format!(
+                "error: unknown command {other:?}; expected status, leases or leases delete IP\n"
+            )
         }
     };
     let _ = tokio::time::timeout(REQUEST_TIME, s.write_all(reply.as_bytes())).await;

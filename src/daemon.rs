@@ -390,10 +390,12 @@ fn start_dhcp(
         }
     }
     let sock = socket::DhcpSocket::bind(socket::SERVER_PORT).map_err(|e| {
-        format!(
-            "cannot listen for DHCP on port {}: {e}",
-            socket::SERVER_PORT
-        )
+        let ifaces: Vec<&str> = plan
+            .subnets
+            .iter()
+            .filter_map(|s| s.local.as_ref().map(|l| l.name.as_str()))
+            .collect();
+        socket::bind_error(socket::SERVER_PORT, &ifaces, &e)
     })?;
     for s in &plan.subnets {
         event!(
@@ -458,6 +460,7 @@ fn start_dhcp(
             .collect(),
         plans: channels.dhcp_plan.subscribe(),
         log_dhcp: cfg.log_dhcp,
+        quiet_dhcp: cfg.quiet_dhcp,
         counters: driver::Counters::register(),
         pinger: if cfg.ping {
             Some(

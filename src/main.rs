@@ -47,7 +47,8 @@ enum Parsed {
         keepalived: Option<String>,
         peer: Option<String>,
     },
-    Status(PathBuf, &'static str),
+    /// A control-socket command: `status`, `leases`, `leases delete IP`.
+    Status(PathBuf, String),
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
@@ -66,16 +67,24 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     if let Some(cmd) = ask {
         it.next();
         let mut config = PathBuf::from(config::DEFAULT_PATH);
+        let mut line = cmd.to_string();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "-c" | "--config" => {
                     config = PathBuf::from(it.next().ok_or("--config needs a value")?)
                 }
                 "-h" | "--help" => return Ok(Parsed::Print(sub_usage(cmd))),
+                "--delete" if cmd == "leases" && line == "leases" => {
+                    let ip = it.next().ok_or("--delete needs an IPv4 address")?;
+                    let ip: std::net::Ipv4Addr = ip
+                        .parse()
+                        .map_err(|_| format!("--delete {ip:?}: not an IPv4 address"))?;
+                    line = format!("leases delete {ip}");
+                }
                 other => return Err(format!("unknown argument {other:?} after {cmd}")),
             }
         }
-        return Ok(Parsed::Status(config, cmd));
+        return Ok(Parsed::Status(config, line));
     }
     if it.peek().map(String::as_str) == Some("import-dnsmasq") {
         it.next();
@@ -162,14 +171,17 @@ leases per range; DHCP and DNS figures; then every counter.
 Exit 0, or 1 when no daemon answers."
             .into(),
         _ => "\
-usage: hamasq leases [-c FILE]
+usage: hamasq leases [-c FILE] [--delete IP]
 
 Active DHCP leases, one per line in dnsmasq's lease-file form:
 EXPIRY MAC IP NAME CLIENT-ID (EXPIRY in Unix seconds, 0 = infinite; * = none).
 Asks the running daemon; when none answers, reads the lease store in
 state-dir (the snapshot dhcp.leases plus its journal dhcp.leases.journal)
 strictly read-only, and says so on stderr.
-Exit 0, or 1 when neither is possible."
+--delete IP drops the lease of IP in the running daemon (stored like a
+release, but the binding is gone; dhcp-script runs del), as dnsmasq users
+do over DBus/ubus; the client keeps the address until it next asks.
+Exit 0, or 1 when neither is possible (or no lease or daemon for --delete)."
             .into(),
     }
 }
@@ -357,7 +369,7 @@ fn main() -> ExitCode {
                 peer_dnsmasq: peer.as_deref(),
             });
         }
-        Ok(Parsed::Status(path, cmd)) => return status(&path, cmd),
+        Ok(Parsed::Status(path, cmd)) => return status(&path, &cmd),
         Err(e) => {
             eprintln!("hamasq: {e}\n\n{USAGE}");
             return ExitCode::from(exit::CONFIG);

@@ -108,7 +108,10 @@ impl Board {
 
     /// Asks the DHCP task; `None` without DHCP or when it does not answer
     /// in time.
-    async fn ask_dhcp(&self, make: fn(oneshot::Sender<String>) -> Query) -> Option<String> {
+    async fn ask_dhcp(
+        &self,
+        make: impl FnOnce(oneshot::Sender<String>) -> Query,
+    ) -> Option<String> {
         let tx = self.dhcp.as_ref()?;
         let (rtx, rrx) = oneshot::channel();
         tx.send(make(rtx)).await.ok()?;
@@ -133,6 +136,16 @@ impl Board {
     pub async fn leases_text(&self) -> String {
         match self.ask_dhcp(Query::Leases).await {
             Some(l) => l,
+            None if self.dhcp.is_none() => "error: DHCP is not configured\n".to_string(),
+            None => "error: the DHCP task did not answer in time\n".to_string(),
+        }
+    }
+
+    /// `hamasq leases --delete IP`: the DHCP task drops the lease and says
+    /// what it did.
+    pub async fn delete_lease(&self, ip: std::net::Ipv4Addr) -> String {
+        match self.ask_dhcp(|tx| Query::Delete(ip, tx)).await {
+            Some(r) => r,
             None if self.dhcp.is_none() => "error: DHCP is not configured\n".to_string(),
             None => "error: the DHCP task did not answer in time\n".to_string(),
         }

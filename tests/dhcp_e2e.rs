@@ -14,19 +14,30 @@ use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 
-/// Writes a config and starts hamasq in `host`, waiting until it is ready.
-fn start_server(lab: &Lab, host: &Host, dhcp: &str) -> (Proc, PathBuf) {
-    let dir = lab.dir().join(format!("srv-{}", host.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("hamasq.conf");
+/// Writes `dir/NAME.conf` with state in `dir/NAME-state` (`state` for the
+/// first server, as the tests read it) and `[dhcp]` `dhcp`.
+fn write_conf(dir: &Path, name: &str, dhcp: &str) -> PathBuf {
+    let conf = dir.join(format!("{name}.conf"));
+    let state = match name {
+        "hamasq" => dir.join("state"),
+        _ => dir.join(format!("{name}-state")),
+    };
     std::fs::write(
         &conf,
         format!(
             "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n[dhcp]\n{dhcp}",
-            dir.join("state").display()
+            state.display()
         ),
     )
     .unwrap();
+    conf
+}
+
+/// Writes a config and starts hamasq in `host`, waiting until it is ready.
+fn start_server(lab: &Lab, host: &Host, dhcp: &str) -> (Proc, PathBuf) {
+    let dir = lab.dir().join(format!("srv-{}", host.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = write_conf(&dir, "hamasq", dhcp);
     let p = host.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
     p.wait_for_log("daemon.ready", Duration::from_secs(10));
     (p, dir)
@@ -173,21 +184,7 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
             drec.display()
         ),
     );
-    let lf = lab.dir().join("dc.leases");
-    let pf = lab.dir().join("dc.pid");
-    // -d keeps dhclient in the foreground (killed with the lab).
-    let _dc = lab.host("dc").spawn(&[
-        "dhclient",
-        "-d",
-        "-v",
-        "-sf",
-        dscript.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        pf.to_str().unwrap(),
-        "eth0",
-    ]);
+    let _dc = dhclient_daemon(&lab, "dc", &dscript);
     wait_file(&drec, "BOUND", Duration::from_secs(40));
     let d = read(&drec);
     let dip = field(&d, "BOUND", "ip");
@@ -276,6 +273,26 @@ fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
         ),
     );
     (script, rec)
+}
+
+/// ISC dhclient on `host`'s eth0 with `script`, kept in the foreground
+/// (`-d`: killed with the lab), its lease and pid files in the lab
+/// directory.
+fn dhclient_daemon(lab: &Lab, host: &str, script: &Path) -> Proc {
+    let lf = lab.dir().join(format!("{host}.leases"));
+    let pf = lab.dir().join(format!("{host}.pid"));
+    lab.host(host).spawn(&[
+        "dhclient",
+        "-d",
+        "-v",
+        "-sf",
+        script.to_str().unwrap(),
+        "-lf",
+        lf.to_str().unwrap(),
+        "-pf",
+        pf.to_str().unwrap(),
+        "eth0",
+    ])
 }
 
 #[test]
@@ -408,6 +425,63 @@ fn renewals_keep_the_address_release_and_restart_keep_bindings() {
     );
 }
 
+/// A shrunk range with `dhcp-authoritative`: the renewal of a lease now
+/// outside every range is NAKed (RFC 2131 §4.3.2: the address is not
+/// correct for the client's network), so the client starts over and gets
+/// an address in the new range, as with dnsmasq.
+#[test]
+fn an_authoritative_server_naks_a_renewal_outside_the_shrunk_range() {
+    let Some(lab) = lan_lab("dhcp_shrink", &["dhclient"], &["cl"]) else {
+        return;
+    };
+    let cfg = "interface = eth0\n\
+        dhcp-range = 192.168.77.100,192.168.77.149,12h\n\
+        dhcp-authoritative = true\n\
+        dhcp-option = option:T1,2\n\
+        dhcp-option = option:T2,4\n";
+    let (srv, dir) = start_server(&lab, lab.host("srv"), cfg);
+    let (script, rec) = dhclient_script(&lab, "cl");
+    let client = dhclient_daemon(&lab, "cl", &script);
+    let r = wait_file(&rec, "BOUND", Duration::from_secs(30));
+    let old = field(&r, "BOUND", "ip");
+    assert!(old.starts_with("192.168.77.1"), "{r}");
+    let conf = dir.join("hamasq.conf");
+    std::fs::write(
+        &conf,
+        read(&conf).replace(
+            "192.168.77.100,192.168.77.149",
+            "192.168.77.150,192.168.77.199",
+        ),
+    )
+    .unwrap();
+    srv.signal(lab::SIGHUP).unwrap();
+    srv.wait_for_log("dhcp.reconfigured", Duration::from_secs(10));
+    let mac = lab.host("cl").mac().to_string();
+    let ok = lab::wait_until(Duration::from_secs(40), || {
+        read(&rec)
+            .lines()
+            .filter(|l| l.starts_with("BOUND"))
+            .count()
+            >= 2
+    });
+    assert!(ok, "{}\n{}\n{}", read(&rec), srv.logs(), client.logs());
+    let new: std::net::Ipv4Addr = field(&read(&rec), "BOUND", "ip").parse().unwrap();
+    assert!(
+        (150..=199).contains(&new.octets()[3]),
+        "{new} is outside the new range\n{}",
+        read(&rec)
+    );
+    assert!(
+        srv.logs()
+            .contains(&format!("dhcp.nak iface=eth0 ip={old} mac={mac}"))
+            || srv
+                .logs()
+                .contains(&format!("dhcp.nak iface=eth0 mac={mac}")),
+        "{}",
+        srv.logs()
+    );
+}
+
 #[test]
 fn a_relayed_client_is_served_through_dhcrelay_with_option_82_echoed() {
     if !lab::have_commands(module_path!(), &["udhcpc", "dhcrelay"]) {
@@ -517,6 +591,175 @@ fn ping_before_offer_skips_addresses_in_use() {
         srv.logs()
     );
     assert_eq!(field(&read(&rec), "bound", "ip"), "192.168.77.102");
+}
+
+/// dnsmasq's `domain=`: a migrated `[dns] domain` reaches the clients as
+/// their domain name (option 15) with no `dhcp-option` for it, and a
+/// per-range `dhcp-option` for 15 wins for that range's clients.
+#[test]
+fn the_dns_domain_reaches_dhcp_clients_unless_a_dhcp_option_overrides_it() {
+    let Some(lab) = lan_lab("dhcp_dns_domain", &["udhcpc"], &["ua", "ub"]) else {
+        return;
+    };
+    let cfg = "interface = eth0\n\
+        dhcp-range = 192.168.77.100,192.168.77.149,12h\n\
+        dhcp-host = 02:00:00:00:00:0b,192.168.77.20,set:office\n\
+        dhcp-option = tag:office,option:domain-name,office.example\n\
+        \n[dns]\nno-resolv = true\ndomain = home.example\n";
+    let (_srv, _dir) = start_server(&lab, lab.host("srv"), cfg);
+    lab.host("ub")
+        .run(&["ip", "link", "set", "eth0", "address", "02:00:00:00:00:0b"]);
+    for (host, want) in [("ua", "home.example"), ("ub", "office.example")] {
+        let (script, rec) = udhcpc_script(&lab, host);
+        let out = udhcpc_once(&lab, host, &script, &[]);
+        let r = read(&rec);
+        assert!(out.status.success(), "{host}: udhcpc failed\n{r}");
+        assert_eq!(field(&r, "bound", "domain"), want, "{host}\n{r}");
+    }
+}
+
+/// A second DHCP server on the same host refuses to start (exit 1, naming
+/// the port and the interface), as dnsmasq does; the first keeps serving.
+#[test]
+fn a_second_server_on_port_67_refuses_to_start() {
+    let Some(lab) = lan_lab("dhcp_second_server", &["udhcpc"], &["ua"]) else {
+        return;
+    };
+    let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
+    let conf2 = write_conf(&dir, "second", BASE);
+    let out = lab.host("srv").run_timeout(
+        &[BIN, "-f", "-c", conf2.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("port 67 (interface eth0)") && err.contains("another DHCP server"),
+        "{err}"
+    );
+    // The first server still answers.
+    let (script, rec) = udhcpc_script(&lab, "ua");
+    let out = udhcpc_once(&lab, "ua", &script, &[]);
+    assert!(out.status.success(), "{}\n{}", read(&rec), srv.logs());
+    assert!(field(&read(&rec), "bound", "ip").starts_with("192.168.77.1"));
+}
+
+/// dnsmasq's DHCPDISCOVER(eth0) .. DHCPACK(eth0) lines: one info line per
+/// message, the ACK with address, MAC and name; none with `quiet-dhcp`.
+#[test]
+fn dhcp_messages_are_logged_at_info_unless_quiet_dhcp() {
+    for quiet in [false, true] {
+        let Some(lab) = lan_lab(
+            if quiet { "dhcp_quiet" } else { "dhcp_loud" },
+            &["udhcpc"],
+            &["ua"],
+        ) else {
+            return;
+        };
+        let cfg = format!(
+            "interface = eth0\ndhcp-range = 192.168.77.100,192.168.77.149,12h\nquiet-dhcp = {quiet}\n"
+        );
+        let (srv, _dir) = start_server(&lab, lab.host("srv"), &cfg);
+        let (script, rec) = udhcpc_script(&lab, "ua");
+        let out = udhcpc_once(&lab, "ua", &script, &["-x", "hostname:alpha"]);
+        assert!(out.status.success(), "{}\n{}", read(&rec), srv.logs());
+        let ip = field(&read(&rec), "bound", "ip");
+        let mac = String::from_utf8_lossy(
+            &lab.host("ua")
+                .run(&["cat", "/sys/class/net/eth0/address"])
+                .stdout,
+        )
+        .trim()
+        .to_string();
+        let logs = srv.logs();
+        let wanted = [
+            format!(" info dhcp.discover iface=eth0 mac={mac}"),
+            format!(" info dhcp.offer iface=eth0 ip={ip} mac={mac}"),
+            format!(" info dhcp.request iface=eth0 ip={ip} mac={mac}"),
+            format!(" info dhcp.ack iface=eth0 ip={ip} mac={mac} name=\"alpha\""),
+        ];
+        for w in &wanted {
+            assert_eq!(
+                logs.contains(w.as_str()),
+                !quiet,
+                "quiet={quiet} {w:?}\n{logs}"
+            );
+        }
+        // The lines are written even when the ACK waits for the disk.
+        if !quiet {
+            assert_eq!(logs.matches(" info dhcp.ack ").count(), 1, "{logs}");
+        }
+    }
+}
+
+/// `hamasq leases --delete IP` (dnsmasq users' DBus/ubus DeleteLease): the
+/// running daemon drops the lease, `hamasq leases` no longer lists it, the
+/// store no longer holds it after a restart, and a second delete fails.
+#[test]
+fn leases_delete_drops_a_lease_end_to_end() {
+    let Some(lab) = lan_lab("dhcp_delete", &["udhcpc"], &["ua", "ub"]) else {
+        return;
+    };
+    let (srv, dir) = start_server(&lab, lab.host("srv"), BASE);
+    let mut ips = Vec::new();
+    for h in ["ua", "ub"] {
+        let (script, rec) = udhcpc_script(&lab, h);
+        assert!(udhcpc_once(&lab, h, &script, &[]).status.success());
+        ips.push(field(&read(&rec), "bound", "ip"));
+    }
+    let conf = dir.join("hamasq.conf");
+    let cli = |args: &[&str]| {
+        let mut argv = vec![BIN];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["-c", conf.to_str().unwrap()]);
+        lab.host("srv").run_timeout(&argv, Duration::from_secs(20))
+    };
+    let out = cli(&["leases", "--delete", &ips[0]]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with(&format!("deleted {} ", ips[0])), "{text}");
+    let listed = String::from_utf8_lossy(&cli(&["leases"]).stdout).to_string();
+    assert!(!listed.contains(&format!(" {} ", ips[0])), "{listed}");
+    assert!(listed.contains(&format!(" {} ", ips[1])), "{listed}");
+    // Deleting it again: nothing there, exit 1 and why.
+    let out = cli(&["leases", "--delete", &ips[0]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("no lease for {}", ips[0])),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It reached the store: after a clean stop, the store lists only ub.
+    srv.signal(lab::SIGTERM).unwrap();
+    assert!(
+        srv.wait_exit(Duration::from_secs(5))
+            .is_some_and(|s| s.success())
+    );
+    let stored = String::from_utf8_lossy(&cli(&["leases"]).stdout).to_string();
+    assert!(!stored.contains(&format!(" {} ", ips[0])), "{stored}");
+    assert!(stored.contains(&format!(" {} ", ips[1])), "{stored}");
+    assert!(
+        srv.logs()
+            .contains(&format!("dhcp.lease_deleted ip={} ", ips[0]))
+    );
+}
+
+/// A lab with `srv` at 192.168.77.1/24 and `clients` without addresses;
+/// `None` (the test returns) without the `need`ed commands or root.
+fn lan_lab(name: &str, need: &[&str], clients: &[&str]) -> Option<Lab> {
+    if !lab::have_commands(module_path!(), need) {
+        return None;
+    }
+    let mut lab = Lab::new(name)?;
+    lab.add_host("srv", &["192.168.77.1/24"]);
+    for c in clients {
+        lab.add_host(c, &[]);
+    }
+    Some(lab)
 }
 
 /// [`lab::udhcpc_argv`] with 5 tries 2 s apart.

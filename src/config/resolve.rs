@@ -175,6 +175,7 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                         .dns
                         .as_ref()
                         .is_some_and(|dns| dns.port == crate::dns::config::DEFAULT_PORT);
+                    p.domain = config.dns.as_ref().and_then(|dns| dns.domain.clone());
                     Some(p)
                 }
                 Err(e) => {

@@ -892,6 +892,9 @@ pub struct Ask<'a> {
     pub wall: UnixTime,
     /// The role of the subnet's VRRP instance (the HA gate's first column).
     pub role: Role,
+    /// `dhcp-authoritative`: a binding outside every range (the range was
+    /// shrunk) is not offered again (the HA gate's DISCOVER rows).
+    pub authoritative: bool,
 }
 
 /// Whether `ip` can go to this client in `subnet`.
@@ -966,7 +969,12 @@ pub fn choose(
     // owns it again), and otherwise our own ranges only.
     let offerable = |ip: Ipv4Addr| {
         let claim = gate::classify(ip, subnet, res, db, holds, ask, true);
-        gate::decide(ask.role, gate::Msg::Discover, Some(claim), false) == gate::Verdict::Answer
+        gate::decide(
+            ask.role,
+            gate::Msg::Discover,
+            Some(claim),
+            ask.authoritative,
+        ) == gate::Verdict::Answer
     };
     if let Some(ip) = ask.reserved {
         // A reserved address held by someone else is still refused: the
@@ -1139,6 +1147,7 @@ mod tests {
             mono: Mono(1000),
             wall: UnixTime(5000),
             role: Role::Active,
+            authoritative: false,
         }
     }
 

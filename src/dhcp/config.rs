@@ -147,6 +147,8 @@ pub struct DhcpConfig {
     pub ping: bool,
     pub import_dnsmasq: Option<PathBuf>,
     pub log_dhcp: bool,
+    /// `quiet-dhcp`: no info line per DHCP message (dnsmasq's option).
+    pub quiet_dhcp: bool,
     /// `dhcp-script`: the lease-change hook ([`super::lease_hook`]).
     pub script: Option<PathBuf>,
     /// `script-on-renewal`: also run it (`old`) when a lease is renewed.
@@ -409,6 +411,7 @@ pub fn read(
     let ping = r.scalar("dhcp-ping", false, parse_bool);
     let import_dnsmasq = r.scalar("dhcp-import-dnsmasq", None, |v| absolute_path(v).map(Some));
     let log_dhcp = r.scalar("log-dhcp", false, parse_bool);
+    let quiet_dhcp = r.scalar("quiet-dhcp", false, parse_bool);
     let script = r.scalar("dhcp-script", None, |v| absolute_path(v).map(Some));
     let script_on_renewal = r.scalar("script-on-renewal", false, parse_bool);
 
@@ -427,6 +430,7 @@ pub fn read(
         ping,
         import_dnsmasq,
         log_dhcp,
+        quiet_dhcp,
         script,
         script_on_renewal,
     };

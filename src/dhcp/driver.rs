@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::adapt::{encode_answer, to_req};
+use super::binding::HwAddr;
 use super::commit::{Commit, Written};
 use super::error::{DhcpError, Errors};
 use super::host_table::HostTable;
@@ -31,6 +32,7 @@ use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Serve
 use super::socket::{CLIENT_PORT, DhcpSocket, SERVER_PORT, SendFailure, ifname};
 use super::wire::Packet;
 use crate::clock::{Mono, UnixTime};
+use crate::log;
 use crate::stats::{self, Counter};
 use crate::task::{Shutdown, TaskError};
 use crate::vrrp::Role;
@@ -131,6 +133,8 @@ pub struct DhcpTask {
     pub roles: Vec<watch::Receiver<Role>>,
     pub plans: watch::Receiver<Option<Arc<Plan>>>,
     pub log_dhcp: bool,
+    /// `quiet-dhcp`: no [`DhcpTask::log_message`] lines.
+    pub quiet_dhcp: bool,
     pub counters: Counters,
     /// `dhcp-ping`: the probe socket, and the OFFERs waiting on it.
     pub pinger: Option<Pinger>,
@@ -247,6 +251,10 @@ impl DhcpTask {
                         super::report::Query::Ranges(tx) => {
                             let _ = tx.send(super::report::ranges(&self.server, now));
                         }
+                        super::report::Query::Delete(ip, tx) => {
+                            let _ = tx.send(self.delete_lease(ip));
+                            self.kick_commit();
+                        }
                     }
                 }
                 Ok(()) = self.plans.changed() => {
@@ -331,6 +339,14 @@ impl DhcpTask {
                 }
             };
             let req = to_req(&pkt, &env);
+            self.log_message(
+                req.msg,
+                req.ifindex.unwrap_or(0),
+                req.giaddr,
+                req.requested.unwrap_or(req.ciaddr),
+                &req.hw,
+                None,
+            );
             match req.msg {
                 MsgType::Discover => self.counters.discover.inc(),
                 MsgType::Request => self.counters.request.inc(),
@@ -508,6 +524,80 @@ impl DhcpTask {
             .collect()
     }
 
+    /// `hamasq leases --delete IP`: the binding leaves memory now and the
+    /// store with the next group commit (staged like a release; a failed
+    /// write undoes it as it undoes any change), the hook runs `del`.
+    fn delete_lease(&mut self, ip: Ipv4Addr) -> String {
+        let Some((l, change)) = self.server.delete(ip) else {
+            return format!("error: no lease for {ip}\n");
+        };
+        let notes = match self.hook {
+            Some(_) => vec![Note::Committed(change.clone(), None)],
+            None => Vec::new(),
+        };
+        self.commit.core.stage(vec![change], None, notes);
+        let name = l.hostname.as_deref().unwrap_or("*");
+        event!(
+            Info,
+            "dhcp.lease_deleted",
+            "ip={ip} mac={} name={} by=control-socket",
+            l.hw,
+            log::q(name)
+        );
+        format!("deleted {ip} {} {name}\n", l.hw)
+    }
+
+    /// One info line per DHCP message received or sent, as dnsmasq's
+    /// `DHCPACK(eth0) 192.168.1.118 aa:bb:.. laptop`, unless `quiet-dhcp`;
+    /// rate-limited per message type like every input-driven line.
+    fn log_message(
+        &self,
+        msg: MsgType,
+        ifindex: u32,
+        giaddr: Ipv4Addr,
+        ip: Ipv4Addr,
+        hw: &HwAddr,
+        name: Option<&str>,
+    ) {
+        if self.quiet_dhcp || !crate::log::enabled(crate::log::Level::Info) {
+            return;
+        }
+        // A routed reply (a renewal to `ciaddr`) names the interface of the
+        // client's subnet.
+        let iface = || {
+            ifname(ifindex).or_else(|| {
+                let subnets = &self.server.plan().subnets;
+                let s = subnets.iter().find(|s| s.contains(ip))?;
+                s.local.as_ref().map(|l| l.name.clone())
+            })
+        };
+        let via = if !giaddr.is_unspecified() {
+            format!("relay={giaddr}")
+        } else {
+            format!("iface={}", iface().unwrap_or_else(|| "-".into()))
+        };
+        let ip = if ip.is_unspecified() {
+            String::new()
+        } else {
+            format!(" ip={ip}")
+        };
+        let name = name
+            .map(|n| format!(" name={}", log::q(n)))
+            .unwrap_or_default();
+        let line = format!("{via}{ip} mac={hw}{name}");
+        match msg {
+            MsgType::Discover => event_limited!(Info, "dhcp.discover", "{line}"),
+            MsgType::Offer => event_limited!(Info, "dhcp.offer", "{line}"),
+            MsgType::Request => event_limited!(Info, "dhcp.request", "{line}"),
+            MsgType::Decline => event_limited!(Info, "dhcp.decline", "{line}"),
+            MsgType::Ack => event_limited!(Info, "dhcp.ack", "{line}"),
+            MsgType::Nak => event_limited!(Info, "dhcp.nak", "{line}"),
+            MsgType::Release => event_limited!(Info, "dhcp.release", "{line}"),
+            MsgType::Inform => event_limited!(Info, "dhcp.inform", "{line}"),
+            MsgType::Other(_) => {}
+        }
+    }
+
     fn log_reply(&self, a: &Answer) {
         if self.log_dhcp {
             event!(
@@ -638,6 +728,11 @@ impl DhcpTask {
     }
 
     fn send(&mut self, a: &mut Answer, out: &mut Vec<u8>) {
+        let name = a.changes.iter().find_map(|c| match c {
+            Change::Upsert(l) if l.ip == a.yiaddr => l.hostname.as_deref(),
+            _ => None,
+        });
+        self.log_message(a.msg, a.origin.ifindex, a.giaddr, a.yiaddr, &a.hw, name);
         match encode_answer(a, out) {
             Ok(dropped) if !dropped.is_empty() => {
                 // The client's maximum message size (RFC 2132 §9.10) left

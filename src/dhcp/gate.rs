@@ -15,13 +15,14 @@
 //! | serves | DISCOVER, REQUEST, DECLINE, RELEASE, INFORM before an address is classified | — | — | answer: go on (DECLINE, RELEASE, INFORM are decided by the core's records, RFC 2131 §4.3.3-4.3.5) |
 //! | serves | DISCOVER, a candidate address | the client's reservation, own | free, the client's (bound, expired, offered) | **offer it** ([`super::allocate::choose`]) |
 //! | serves | DISCOVER, a candidate address | peer | the client's active binding | offer it: an adopted address stays the client's while its lease runs |
-//! | serves | DISCOVER, a candidate address | outside both ranges | the client's binding (bound or expired) | offer it |
+//! | serves | DISCOVER, a candidate address | outside both ranges | the client's binding (bound or expired) | offer it, unless `dhcp-authoritative` (the range was shrunk: the client moves into it) |
 //! | serves | DISCOVER, a candidate address | anything else | any | not this one: new addresses come from **our own** range only |
 //! | serves | REQUEST (SELECTING, INIT-REBOOT, RENEWING, REBINDING) | wrong network | any | NAK (RFC 2131 §4.3.2 INIT-REBOOT: "SHOULD send a DHCPNAK") |
 //! | serves | REQUEST | unlocated (a unicast, not relayed, outside its subnet) | any | NAK when SELECTING or `dhcp-authoritative`, else silent |
 //! | serves | REQUEST | the client has a free reservation elsewhere | any | NAK |
 //! | serves | REQUEST | any | another client's active lease | NAK |
 //! | serves | REQUEST | any | unavailable (quarantined, offered to another, another's reservation) | NAK when SELECTING or `dhcp-authoritative`, else silent |
+//! | serves | REQUEST | outside both ranges | the client's (bound, expired, offered) | NAK when `dhcp-authoritative` (the range was shrunk: the client starts over in the new one, as with dnsmasq; RFC 2131 §4.3.2 "incorrect ... or the client's lease has expired"), else ACK |
 //! | serves | REQUEST | any | the client's (bound, expired, offered) | **ACK** |
 //! | serves | REQUEST | the client's reservation, own, **peer** | free | **ACK and record it**: the adopt rule, so clients keep their address and DNS name across a failover |
 //! | serves | REQUEST | outside both ranges | free | NAK when SELECTING or `dhcp-authoritative`, else silent (RFC 2131 §4.3.2: a non-authoritative server "MUST remain silent") |
@@ -141,7 +142,7 @@ pub fn decide(
         // DISCOVER: may this candidate be offered?
         (_, Msg::Discover, Some((Reserved | Own, Free | Bound | Expired | Offered))) => Answer,
         (_, Msg::Discover, Some((Peer, Bound))) => Answer,
-        (_, Msg::Discover, Some((Outside, Bound | Expired))) => Answer,
+        (_, Msg::Discover, Some((Outside, Bound | Expired))) if !authoritative => Answer,
         (_, Msg::Discover, Some(_)) => Silent(Silence::PoolExhausted),
         // REQUEST, every state.
         (_, Msg::Select | Msg::InitReboot | Msg::Renew, Some((scope, holder))) => {
@@ -151,6 +152,9 @@ pub fn decide(
                 (ReservedElsewhere, _) => Nak("client has a reservation for another address"),
                 (_, Other) => Nak("address is leased to another client"),
                 (_, Unavailable) => nak_if(selecting, "address is not available"),
+                (Outside, Bound | Expired | Offered) if authoritative => {
+                    Nak("address outside our ranges")
+                }
                 (_, Bound | Expired | Offered) => Answer,
                 (Reserved | Own | Peer, Free) => Answer,
                 (Outside, Free) => nak_if(selecting, "address outside our ranges"),
@@ -343,23 +347,27 @@ mod tests {
     fn discover_offers_the_reservation_the_binding_or_our_own_range() {
         use Holder::*;
         use Scope::*;
-        for s in SCOPES {
-            for h in HOLDERS {
-                let offer = match (s, h) {
-                    (_, Other | Unavailable) => false,
-                    (Reserved | Own, _) => true,
-                    // Adopted from the peer: the client's only while it runs.
-                    (Peer, Bound) => true,
-                    (Outside, Bound | Expired) => true,
-                    _ => false,
-                };
-                let v = decide(Role::Active, Msg::Discover, Some((s, h)), true);
-                let want = if offer {
-                    Verdict::Answer
-                } else {
-                    Verdict::Silent(Silence::PoolExhausted)
-                };
-                assert_eq!(v, want, "DISCOVER {s:?} {h:?}");
+        for auth in [false, true] {
+            for s in SCOPES {
+                for h in HOLDERS {
+                    let offer = match (s, h) {
+                        (_, Other | Unavailable) => false,
+                        (Reserved | Own, _) => true,
+                        // Adopted from the peer: the client's only while it runs.
+                        (Peer, Bound) => true,
+                        // Outside a shrunk range: kept only when not
+                        // authoritative.
+                        (Outside, Bound | Expired) => !auth,
+                        _ => false,
+                    };
+                    let v = decide(Role::Active, Msg::Discover, Some((s, h)), auth);
+                    let want = if offer {
+                        Verdict::Answer
+                    } else {
+                        Verdict::Silent(Silence::PoolExhausted)
+                    };
+                    assert_eq!(v, want, "DISCOVER {s:?} {h:?} authoritative={auth}");
+                }
             }
         }
     }
@@ -390,6 +398,9 @@ mod tests {
                             }
                             (_, Other) => Verdict::Nak("address is leased to another client"),
                             (_, Unavailable) => nak_if(sel, "address is not available"),
+                            (Outside, Bound | Expired | Offered) if auth => {
+                                Verdict::Nak("address outside our ranges")
+                            }
                             (_, Bound | Expired | Offered) => Verdict::Answer,
                             // The adopt rule: our range or the peer's.
                             (Reserved | Own | Peer, Free) => Verdict::Answer,
@@ -472,6 +483,7 @@ mod tests {
                 mono: Mono(1000),
                 wall: UnixTime(5000),
                 role: Role::Active,
+                authoritative: false,
             }
         }
         let (k1, k2, k7) = (key(1), key(2), key(7));

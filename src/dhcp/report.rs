@@ -16,6 +16,8 @@ pub enum Query {
     Leases(tokio::sync::oneshot::Sender<String>),
     /// Leases per range.
     Ranges(tokio::sync::oneshot::Sender<String>),
+    /// `hamasq leases --delete IP`: drop the lease, answer what was done.
+    Delete(Ipv4Addr, tokio::sync::oneshot::Sender<String>),
 }
 
 /// Active leases in dnsmasq's lease-file form (`EXPIRY MAC IP NAME

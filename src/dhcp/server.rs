@@ -66,6 +66,21 @@ impl MsgType {
         }
     }
 
+    /// dnsmasq's DHCPDISCOVER .. DHCPINFORM as a log word.
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgType::Discover => "discover",
+            MsgType::Offer => "offer",
+            MsgType::Request => "request",
+            MsgType::Decline => "decline",
+            MsgType::Ack => "ack",
+            MsgType::Nak => "nak",
+            MsgType::Release => "release",
+            MsgType::Inform => "inform",
+            MsgType::Other(_) => "other",
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             MsgType::Discover => 1,
@@ -249,6 +264,9 @@ pub struct Plan {
     /// This box answers DNS on port 53: local subnets get this server (the
     /// VIP in an HA pair) as their DNS server unless `dns-server` is set.
     pub dns_server: bool,
+    /// `[dns] domain`: sent as the domain name (option 15) unless a
+    /// `dhcp-option` for 15 matches the client, as dnsmasq's `domain=`.
+    pub domain: Option<String>,
 }
 
 impl Plan {
@@ -265,6 +283,7 @@ impl Plan {
             server_id: None,
             local_addrs: Vec::new(),
             dns_server: false,
+            domain: None,
         }
     }
 }
@@ -613,6 +632,7 @@ impl Server {
             mono: now.mono,
             wall: now.wall,
             role: self.role_of(Some(si)),
+            authoritative: self.plan.authoritative,
         };
         let res = &self.plan.reservations;
         let Some((ip, src)) = choose(subnet, res, &self.db, &self.holds, &ask).or_else(|| {
@@ -700,6 +720,7 @@ impl Server {
             mono: now.mono,
             wall: now.wall,
             role: self.role_of(Some(si)),
+            authoritative: self.plan.authoritative,
         };
         let claim = gate::classify(
             ip,
@@ -857,6 +878,17 @@ impl Server {
         }
     }
 
+    /// The operator drops the binding of `ip` (`hamasq leases --delete`,
+    /// what dnsmasq users do with DBus/ubus DeleteLease): removed, not kept
+    /// expired for affinity, through the undo log like every change so a
+    /// failed commit brings it back. The dropped lease and the change to
+    /// store, or `None` when nothing is bound at `ip`.
+    pub fn delete(&mut self, ip: Ipv4Addr) -> Option<(Lease, Change)> {
+        let l = self.unbind(ip)?;
+        self.holds.offers.unoffer(ip);
+        Some((l, Change::Remove(ip)))
+    }
+
     // ---- §4.3.5 DHCPINFORM ------------------------------------------------
 
     /// Configuration only: no address, no lease time (Table 3), unicast
@@ -1008,6 +1040,11 @@ impl Server {
             }
             d.push((3, me));
         }
+        // RFC 2132 §3.17; dnsmasq sends its `domain=` as option 15 (not as
+        // a search list, 119: that one is sent only when configured).
+        if let Some(dom) = &self.plan.domain {
+            d.push((15, dom.as_bytes().to_vec()));
+        }
         d
     }
 
@@ -1056,7 +1093,12 @@ impl Server {
             .options
             .iter()
             .filter(|o| options::tags_match(&o.tags, &tags));
-        options::first_wins(matching, 15).map(|o| String::from_utf8_lossy(&o.data).into_owned())
+        match options::first_wins(matching, 15) {
+            // An empty `dhcp-option = 15` masks the domain: none is sent.
+            Some(o) if o.data.is_empty() => None,
+            Some(o) => Some(String::from_utf8_lossy(&o.data).into_owned()),
+            None => self.plan.domain.clone(),
+        }
     }
 
     /// A lease change from the HA peer (design §9), decided per address

@@ -107,6 +107,7 @@ fn plan_with(pool: (u8, u8), hosts: &[&str], options: &[&str]) -> Plan {
         server_id: None,
         local_addrs: Vec::new(),
         dns_server: false,
+        domain: None,
     }
 }
 
@@ -292,6 +293,46 @@ fn with_dns_on_clients_get_this_server_as_dns_server_unless_configured() {
     assert_eq!(
         dns(&["option:dns-server,192.0.2.53"], true),
         Some(vec![192, 0, 2, 53])
+    );
+}
+
+#[test]
+fn the_dns_domain_is_sent_as_option_15_unless_a_dhcp_option_says_otherwise() {
+    let d = Req {
+        prl: Some(vec![15, 119]),
+        ..discover(1)
+    };
+    let sent = |opts: &[&str], domain: Option<&str>| {
+        let mut p = plan_with((100, 149), &[], opts);
+        p.domain = domain.map(String::from);
+        let mut s = server(p);
+        let a = offer(s.handle(at(0), &d));
+        let get = |c: u8| a.options.iter().find(|o| o.0 == c).map(|o| o.1.clone());
+        (get(15), get(119), s.domain_of(a.yiaddr))
+    };
+    // dnsmasq's `domain=`: option 15 only; no search list (119) unless set.
+    assert_eq!(
+        sent(&[], Some("lan")),
+        (Some(b"lan".to_vec()), None, Some("lan".into()))
+    );
+    assert_eq!(sent(&[], None), (None, None, None));
+    // A configured domain-name wins; an empty one masks it.
+    assert_eq!(
+        sent(&["option:domain-name,office.example"], Some("lan")),
+        (
+            Some(b"office.example".to_vec()),
+            None,
+            Some("office.example".into())
+        )
+    );
+    assert_eq!(
+        sent(&["option:domain-name"], Some("lan")),
+        (None, None, None)
+    );
+    // A configured search list is sent next to it.
+    assert_eq!(
+        sent(&["option:domain-search,lan"], Some("lan")).1,
+        Some(b"\x03lan\x00".to_vec())
     );
 }
 
@@ -2384,4 +2425,24 @@ fn a_reply_carries_the_address_and_interface_it_leaves_from() {
         }
     );
     assert_eq!(opt(&o, 54), Some(&vip.octets()[..]));
+}
+
+// ---- operator: `hamasq leases --delete` --------------------------------------
+
+#[test]
+fn delete_drops_the_binding_through_the_undo_log() {
+    let mut s = server(plan());
+    let y = dora(&mut s, at(0), 1).yiaddr;
+    s.committed(s.undo_mark());
+    assert!(s.delete(lan(200)).is_none(), "nothing bound there");
+    let (l, change) = s.delete(y).expect("bound");
+    assert_eq!((l.ip, l.hw), (y, mac(1)));
+    assert_eq!(change, Change::Remove(y));
+    // Gone, not kept expired: no record of the client is left.
+    assert!(s.db().get(y).is_none());
+    assert!(s.db().of_client(&ClientKey::Hw(mac(1))).is_none());
+    assert!(s.delete(y).is_none());
+    // A failed commit brings it back, as for every change.
+    assert_eq!(s.roll_back(), 1);
+    assert_eq!(s.db().get(y).map(|b| b.to_lease().hw), Some(mac(1)));
 }

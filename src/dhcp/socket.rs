@@ -55,11 +55,31 @@ pub struct SendFailure {
     pub error: io::Error,
 }
 
+/// The start-up error for a failed [`DhcpSocket::bind`], naming the port
+/// and the interfaces served, and for a port in use, whose fault it is.
+pub fn bind_error(port: u16, interfaces: &[&str], e: &io::Error) -> String {
+    let on = match interfaces {
+        [] => "relayed subnets only".to_string(),
+        names => format!("interface {}", names.join(", ")),
+    };
+    let why = if e.kind() == io::ErrorKind::AddrInUse {
+        "another DHCP server (a second hamasq, dnsmasq, dhcpd, Kea) already listens on it; stop it first: two servers on one link NAK each other's clients".to_string()
+    } else {
+        e.to_string()
+    };
+    format!("cannot listen for DHCP on port {port} ({on}): {why}")
+}
+
 impl DhcpSocket {
     /// Binds 0.0.0.0:`port` (67 in production; tests may use another).
+    /// Exclusively: no SO_REUSEADDR, which on Linux lets a second UDP
+    /// socket bind the same address and port, so a second DHCP server on
+    /// this host (another hamasq, dnsmasq) would start and both would
+    /// answer, each NAKing the other's clients. It fails with AddrInUse
+    /// instead, as dnsmasq's own bind does (UDP has no TIME_WAIT: a
+    /// restart never needs the option).
     pub fn bind(port: u16) -> io::Result<DhcpSocket> {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        s.set_reuse_address(true)?;
         s.set_broadcast(true)?;
         // Bursts of DISCOVERs must queue, not drop: 1 MiB receive buffer.
         let _ = s.set_recv_buffer_size(1 << 20);

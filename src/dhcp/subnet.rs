@@ -372,6 +372,7 @@ mod tests {
             ping: false,
             import_dnsmasq: None,
             log_dhcp: false,
+            quiet_dhcp: false,
             script: None,
             script_on_renewal: false,
         }
