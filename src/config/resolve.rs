@@ -11,8 +11,8 @@ use std::path::Path;
 use nix::unistd::{Gid, Uid, User};
 
 use super::{Config, ConfigError};
-use crate::dhcp::server::Plan;
-use crate::dhcp::subnet::{local_interfaces, plan};
+use crate::dhcp::Plan;
+use crate::net::local_interfaces;
 
 /// The user to drop to after start-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,23 +165,21 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 });
                 None
             }
-            Ok(ifaces) => match plan(d, &ifaces, &config.file) {
-                Ok(subnets) => {
-                    let mut p = Plan::new(d, subnets);
-                    p.local_addrs = ifaces;
-                    // dnsmasq's default: when this box serves DNS on the
-                    // standard port, clients get it as their DNS server.
-                    p.dns_server = config
-                        .dns
-                        .as_ref()
-                        .is_some_and(|dns| dns.port == crate::dns::config::DEFAULT_PORT);
-                    Some(p)
+            Ok(ifaces) => {
+                // dnsmasq's default: when this box serves DNS on the
+                // standard port, clients get it as their DNS server.
+                let dns_server = config
+                    .dns
+                    .as_ref()
+                    .is_some_and(|dns| dns.port == crate::dns::config::DEFAULT_PORT);
+                match crate::dhcp::plan_for(d, ifaces, dns_server, &config.file) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        errs.extend(e);
+                        None
+                    }
                 }
-                Err(e) => {
-                    errs.extend(e);
-                    None
-                }
-            },
+            }
         },
     };
 
@@ -459,7 +457,8 @@ mod tests {
 
     #[test]
     fn each_dhcp_subnet_follows_the_instance_whose_vip_it_holds() {
-        use crate::dhcp::subnet::{IfAddr, Span, Subnet};
+        use crate::dhcp::subnet::{Span, Subnet};
+        use crate::net::IfAddr;
         let cfg = parse_and_validate(
             Path::new("t.conf"),
             "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 192.168.1.1/24\n\n\

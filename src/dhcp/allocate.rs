@@ -1094,7 +1094,8 @@ mod tests {
     use super::*;
     use crate::dhcp::binding::HwAddr;
     use crate::dhcp::config::{LeaseTime, parse_host};
-    use crate::dhcp::subnet::{IfAddr, Range, Span};
+    use crate::dhcp::subnet::{Range, Span};
+    use crate::net::IfAddr;
 
     fn subnet(start: [u8; 4], end: [u8; 4]) -> Subnet {
         Subnet {

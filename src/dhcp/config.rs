@@ -24,6 +24,7 @@ use crate::config::validate::{
 };
 use crate::dhcp::binding::{HwAddr, parse_colon_hex};
 use crate::dhcp::options::{OptionSpec, parse_dhcp_option};
+pub use crate::net::prefix_len;
 
 /// A lease length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,17 +232,6 @@ pub fn parse_range(v: &str) -> Result<RangeCfg, String> {
         netmask,
         lease,
     })
-}
-
-/// The prefix length of a contiguous netmask.
-pub fn prefix_len(mask: Ipv4Addr) -> Option<u8> {
-    let m = u32::from(mask);
-    let ones = m.leading_ones();
-    if m.checked_shl(ones).unwrap_or(0) == 0 {
-        Some(ones as u8)
-    } else {
-        None
-    }
 }
 
 /// `START,END`

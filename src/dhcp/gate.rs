@@ -218,7 +218,8 @@ mod tests {
     use crate::clock::{Mono, UnixTime};
     use crate::dhcp::binding::{ClientKey, HwAddr, Lease};
     use crate::dhcp::config::{LeaseTime, parse_host};
-    use crate::dhcp::subnet::{IfAddr, Range, Span};
+    use crate::dhcp::subnet::{Range, Span};
+    use crate::net::IfAddr;
 
     const ROLES: [Role; 4] = [
         Role::Standalone,

@@ -38,3 +38,20 @@ pub mod wire;
 
 pub use binding::{ClientKey, HwAddr, Lease};
 pub use host_table::HostTable;
+pub use server::Plan;
+
+/// Joins `[dhcp]` with this machine's interfaces into the server's plan
+/// (config stage 3). `dns_server`: this box answers DNS on port 53, so
+/// local subnets get it as their DNS server (dnsmasq's default).
+pub fn plan_for(
+    cfg: &config::DhcpConfig,
+    ifaces: Vec<crate::net::IfAddr>,
+    dns_server: bool,
+    file: &std::path::Path,
+) -> Result<Plan, Vec<crate::config::ConfigError>> {
+    let subnets = subnet::plan(cfg, &ifaces, file)?;
+    let mut p = Plan::new(cfg, subnets);
+    p.local_addrs = ifaces;
+    p.dns_server = dns_server;
+    Ok(p)
+}

@@ -32,9 +32,10 @@ use super::gate::{self, Msg, Verdict};
 use super::host_table::HostTable;
 use super::leases::Change;
 use super::options::OptionSpec;
-use super::subnet::{IfAddr, Reservations, Subnet};
+use super::subnet::{Reservations, Subnet};
 use super::{names, options};
 use crate::clock::{Mono, UnixTime};
+use crate::net::IfAddr;
 use crate::vrrp::Role;
 
 /// DHCP message types (RFC 2132 §9.6).

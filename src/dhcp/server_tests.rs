@@ -17,7 +17,8 @@ use crate::dhcp::config::{Boot, LeaseTime, parse_host};
 use crate::dhcp::leases::Change;
 use crate::dhcp::options::parse_dhcp_option;
 use crate::dhcp::packed::PackedLease;
-use crate::dhcp::subnet::{IfAddr, Range, Reservations, Span, Subnet};
+use crate::dhcp::subnet::{Range, Reservations, Span, Subnet};
+use crate::net::IfAddr;
 use crate::vrrp::Role;
 
 // ---- fixtures ---------------------------------------------------------------

@@ -49,8 +49,8 @@ use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams}
 use crate::clock::Mono;
 use crate::config::Config;
 use crate::dhcp::HostTable;
-use crate::dhcp::subnet::{IfAddr, local_interfaces};
 use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
+use crate::net::{IfAddr, local_interfaces};
 use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
 

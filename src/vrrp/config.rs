@@ -245,7 +245,7 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
 pub fn owner_error(
     c: &VrrpConfig,
     primary: Ipv4Addr,
-    on_if: &[&crate::dhcp::subnet::IfAddr],
+    on_if: &[&crate::net::IfAddr],
 ) -> Option<(String, String)> {
     let owner = c.priority == super::router::PRIORITY_OWNER;
     for (addr, prefix) in &c.vips {
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn the_owner_must_hold_its_addresses_and_only_the_owner_may() {
-        use crate::dhcp::subnet::IfAddr;
+        use crate::net::IfAddr;
         let ifa = |a: [u8; 4]| IfAddr {
             name: "eth0".into(),
             index: 2,
