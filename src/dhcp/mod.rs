@@ -14,6 +14,12 @@
 //! * [`driver`] and [`socket`]: the task and its socket (I/O only).
 //! * [`lease_hook`]: `dhcp-script`, dnsmasq's lease-change hook.
 //! * [`HostTable`]: the names published to DNS (design §1).
+//!
+//! Dependencies: `dhcproto` stays, for its vocabulary (the message-type
+//! enum and the magic cookie in [`wire`]) and as an independent decoder the
+//! wire tests cross-check our encodings against. Its own decoders are not
+//! used on peer input (see [`wire`]'s "Why not dhcproto's decoder"); with
+//! fat LTO only the enum and the constant reach the binary.
 
 pub mod adapt;
 pub mod allocate;

@@ -101,35 +101,36 @@ impl Client for Pending {
     }
 }
 
-/// Random numbers from the kernel (`getrandom(2)`), buffered: the IDs and
-/// source ports of RFC 5452 must not be predictable.
+/// Random numbers from the kernel (the `getrandom` crate, `getrandom(2)`
+/// on Linux), buffered: the IDs and source ports of RFC 5452 must not be
+/// predictable.
 pub struct OsEntropy {
-    buf: [u64; 64],
+    buf: [u8; 512],
     left: usize,
 }
 
 impl OsEntropy {
     pub fn new() -> OsEntropy {
         OsEntropy {
-            buf: [0; 64],
+            buf: [0; 512],
             left: 0,
         }
     }
 
     fn refill(&mut self) {
-        let bytes = std::mem::size_of_val(&self.buf);
-        // SAFETY: getrandom writes at most `bytes` bytes into the buffer,
-        // which is exactly that large and lives across the call.
-        let n = unsafe { nix::libc::getrandom(self.buf.as_mut_ptr().cast(), bytes, 0) };
-        if n != bytes as isize {
-            // getrandom cannot fail for ≤ 256 bytes once the pool is
-            // initialised (man 2 getrandom); if it ever does, mix the clock
-            // in rather than repeat numbers.
+        if getrandom::fill(&mut self.buf).is_err() {
+            // getrandom cannot fail for <= 256 bytes per call once the
+            // pool is initialised (man 2 getrandom) and the crate retries
+            // longer reads; if it ever does, mix the clock in rather than
+            // repeat numbers.
             let t = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-            for (i, v) in self.buf.iter_mut().enumerate() {
-                *v ^= t.rotate_left(i as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            for (i, c) in self.buf.chunks_exact_mut(8).enumerate() {
+                let v = t.rotate_left(i as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                for (b, x) in c.iter_mut().zip(v.to_le_bytes()) {
+                    *b ^= x;
+                }
             }
         }
         self.left = self.buf.len();
@@ -147,8 +148,10 @@ impl Entropy for OsEntropy {
         if self.left == 0 {
             self.refill();
         }
-        self.left -= 1;
-        self.buf[self.left]
+        self.left -= 8;
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&self.buf[self.left..self.left + 8]);
+        u64::from_le_bytes(v)
     }
 }
 
