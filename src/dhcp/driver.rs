@@ -20,11 +20,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::adapt::{encode_answer, to_req};
+use super::bindings::packed::PackedLease;
 use super::commit::{Commit, Written};
 use super::host_table::HostTable;
 use super::lease_hook::{Context, Note};
 use super::leases::{Change, LeaseStore};
-use super::packed::PackedLease;
 use super::ping::{PROBE_WAIT, Pinger};
 use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Server, Silence};
 use super::socket::{CLIENT_PORT, DhcpSocket, SERVER_PORT, SendFailure, ifname};

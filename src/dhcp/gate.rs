@@ -37,7 +37,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::allocate::{Ask, Holds, LeaseDb, available};
+use super::allocate::{Ask, Holds, available};
+use super::bindings::LeaseDb;
 use super::server::Silence;
 use super::subnet::{Reservations, Subnet};
 use crate::vrrp::Role;

@@ -4,9 +4,8 @@
 //! * [`wire`]: bytes ⇄ packets; [`options`], [`names`]: option values and
 //!   client names.
 //! * [`server`]: the sans-IO core, one function per RFC 2131 §4.3 case;
-//!   [`allocate`]: bindings in memory, the offers index and the address
-//!   choice;
-//!   [`packed`]: a lease as memory holds it.
+//!   [`bindings`]: the lease table in memory, its indexes and the packed
+//!   lease; [`allocate`]: the offers index and the address choice.
 //! * [`leases`]: the durable store (journal + dnsmasq-format snapshot);
 //!   [`commit`]: group commit, sans-IO (what is written together, when,
 //!   and which replies a write releases).
@@ -24,6 +23,7 @@
 pub mod adapt;
 pub mod allocate;
 pub mod binding;
+pub mod bindings;
 pub mod commit;
 pub mod config;
 pub mod driver;
@@ -34,7 +34,6 @@ pub mod leases;
 pub mod merge;
 pub mod names;
 pub mod options;
-pub mod packed;
 pub mod ping;
 pub mod report;
 pub mod server;

@@ -25,8 +25,9 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::allocate::{Ask, Holds, LeaseDb, Source, choose, reclaim};
+use super::allocate::{Ask, Holds, Source, choose, reclaim};
 use super::binding::{ClientKey, HwAddr, Lease};
+use super::bindings::LeaseDb;
 use super::config::{Boot, DhcpConfig, HostCfg, LeaseTime};
 use super::gate::{self, Msg, Verdict};
 use super::host_table::HostTable;
