@@ -10,11 +10,17 @@ use std::io;
 use nix::libc;
 use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
 
-use crate::config::RunAs;
-
 pub const CAP_NET_BIND_SERVICE: u32 = 10;
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
+
+/// The user to drop to after start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+}
 
 /// The capabilities kept after the drop.
 pub const KEPT: [u32; 3] = [CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW];

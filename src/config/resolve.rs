@@ -8,19 +8,13 @@
 
 use std::path::Path;
 
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::User;
 
 use super::{Config, ConfigError};
 use crate::dhcp::Plan;
 use crate::net::local_interfaces;
 
-/// The user to drop to after start-up.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunAs {
-    pub name: String,
-    pub uid: Uid,
-    pub gid: Gid,
-}
+pub use crate::privilege::RunAs;
 
 /// A config checked against this machine.
 #[derive(Clone, Debug)]
@@ -532,7 +526,7 @@ mod tests {
     fn existing_user_resolves_to_ids() {
         let r = res("[general]\nuser = root\nstate-dir = /\npid-file = none\n").unwrap();
         let ra = r.run_as.unwrap();
-        assert_eq!(ra.uid, Uid::from_raw(0));
+        assert_eq!(ra.uid, nix::unistd::Uid::from_raw(0));
     }
 
     #[test]

@@ -583,6 +583,23 @@ pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
     out
 }
 
+/// A duration in seconds with an optional unit (s, m, h, d, w).
+pub fn parse_duration_secs(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, mult) = match v.char_indices().last()? {
+        (i, 's') => (&v[..i], 1),
+        (i, 'm') => (&v[..i], 60),
+        (i, 'h') => (&v[..i], 3600),
+        (i, 'd') => (&v[..i], 86_400),
+        (i, 'w') => (&v[..i], 604_800),
+        _ => (v, 1),
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
 /// A boolean flag value (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`).
 pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {

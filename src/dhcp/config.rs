@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::ConfigError;
+pub use crate::config::validate::parse_duration_secs;
 use crate::config::validate::{
     SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
 };
@@ -66,23 +67,6 @@ pub fn parse_lease_time(v: &str) -> Result<LeaseTime, String> {
         .filter(|s| *s != u32::MAX)
         .map(LeaseTime::Secs)
         .ok_or_else(|| format!("lease time {v:?} is too long; use infinite"))
-}
-
-/// A duration in seconds with an optional unit (s, m, h, d, w).
-pub fn parse_duration_secs(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (num, mult) = match v.char_indices().last()? {
-        (i, 's') => (&v[..i], 1),
-        (i, 'm') => (&v[..i], 60),
-        (i, 'h') => (&v[..i], 3600),
-        (i, 'd') => (&v[..i], 86_400),
-        (i, 'w') => (&v[..i], 604_800),
-        _ => (v, 1),
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// One `dhcp-range` (our own addresses).

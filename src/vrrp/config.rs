@@ -43,7 +43,7 @@ fn parse_vip_lifetime(v: &str) -> Result<VipLifetime, String> {
     match v {
         "auto" => Ok(VipLifetime::Auto),
         "off" => Ok(VipLifetime::Off),
-        _ => match crate::dhcp::config::parse_duration_secs(v) {
+        _ => match crate::config::validate::parse_duration_secs(v) {
             Some(s) if (2..=3600).contains(&s) => Ok(VipLifetime::Secs(s as u16)),
             Some(_) => Err("out of range; expected auto, off, or 2s to 3600s".into()),
             None => Err("expected auto, off, or a duration such as 3, 3s or 1m".into()),
@@ -126,7 +126,7 @@ fn parse_ip(v: &str) -> Result<Ipv4Addr, String> {
 }
 
 fn parse_secs(lo: u64, hi: u64) -> impl Fn(&str) -> Result<Duration, String> {
-    move |v| match crate::dhcp::config::parse_duration_secs(v) {
+    move |v| match crate::config::validate::parse_duration_secs(v) {
         Some(s) if (lo..=hi).contains(&s) => Ok(Duration::from_secs(s)),
         Some(_) => Err(format!("out of range; expected {lo}s to {hi}s")),
         None => Err("expected a duration such as 5, 5s or 1m".into()),
