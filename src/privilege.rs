@@ -146,6 +146,19 @@ pub fn hook_command(path: &std::path::Path) -> tokio::process::Command {
     cmd
 }
 
+/// A hook script must be a regular file someone may execute.
+pub fn check_executable(p: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a regular file".into());
+    }
+    if m.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

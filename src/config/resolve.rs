@@ -14,7 +14,7 @@ use super::{Config, ConfigError};
 use crate::dhcp::Plan;
 use crate::net::local_interfaces;
 
-pub use crate::privilege::RunAs;
+pub use crate::privilege::{RunAs, check_executable};
 
 /// A config checked against this machine.
 #[derive(Clone, Debug)]
@@ -286,19 +286,6 @@ pub fn join_vrrp(
             .or_else(|| (!vrrp.is_empty()).then_some(0));
     }
     errs
-}
-
-/// A hook script must be a regular file someone may execute.
-pub fn check_executable(p: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
-    if !m.is_file() {
-        return Err("not a regular file".into());
-    }
-    if m.permissions().mode() & 0o111 == 0 {
-        return Err("not executable".into());
-    }
-    Ok(())
 }
 
 /// What start-up would refuse or silently get wrong, checked without

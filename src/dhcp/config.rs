@@ -18,14 +18,12 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::ConfigError;
-pub use crate::config::validate::parse_duration_secs;
-use crate::config::validate::{
-    SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
-};
 use crate::dhcp::binding::{HwAddr, parse_colon_hex};
 use crate::dhcp::options::{OptionSpec, parse_dhcp_option};
 pub use crate::net::prefix_len;
+use crate::section::ConfigError;
+pub use crate::section::parse_duration_secs;
+use crate::section::{SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in};
 
 /// A lease length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

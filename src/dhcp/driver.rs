@@ -289,7 +289,7 @@ impl DhcpTask {
         let hook_parts = match &cfg.script {
             None => None,
             Some(script) => {
-                crate::config::resolve::check_executable(script).map_err(|e| {
+                crate::privilege::check_executable(script).map_err(|e| {
                     format!(
                         "dhcp-script {}: {e} (check the path in the config)",
                         script.display()

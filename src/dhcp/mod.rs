@@ -53,7 +53,7 @@ pub fn plan_for(
     ifaces: Vec<crate::net::IfAddr>,
     dns_server: bool,
     file: &std::path::Path,
-) -> Result<Plan, Vec<crate::config::ConfigError>> {
+) -> Result<Plan, Vec<crate::section::ConfigError>> {
     let subnets = subnet::plan(cfg, &ifaces, file)?;
     let mut p = Plan::new(cfg, subnets);
     p.local_addrs = ifaces;

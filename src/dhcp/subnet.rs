@@ -13,8 +13,8 @@ use std::net::Ipv4Addr;
 
 use super::binding::HwAddr;
 use super::config::{DhcpConfig, HostCfg, LeaseTime, prefix_len};
-use crate::config::ConfigError;
 use crate::net::IfAddr;
+use crate::section::ConfigError;
 
 /// A contiguous run of addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
