@@ -49,8 +49,8 @@ pub struct Channels {
     pub roles: Vec<watch::Sender<Role>>,
     /// dhcp → dns.
     pub hosts: watch::Sender<Arc<HostTable>>,
-    /// daemon → every task, on reload.
-    pub config: watch::Sender<Arc<Config>>,
+    /// daemon → dns, on reload: the new `[dns]` (none once removed).
+    pub dns_config: watch::Sender<Option<Arc<crate::dns::config::DnsConfig>>>,
     /// daemon → dhcp: the re-resolved plan after a reload.
     pub dhcp_plan: watch::Sender<Option<Arc<crate::dhcp::server::Plan>>>,
 }
@@ -62,7 +62,7 @@ impl Channels {
                 .map(|_| watch::Sender::new(Role::initial(true)))
                 .collect(),
             hosts: watch::Sender::new(Arc::new(HostTable::default())),
-            config: watch::Sender::new(config),
+            dns_config: watch::Sender::new(config.dns.clone().map(Arc::new)),
             dhcp_plan: watch::Sender::new(None),
         }
     }
@@ -276,7 +276,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         let task = crate::dns::driver::DnsTask::open(
             dns,
             channels.hosts.subscribe(),
-            channels.config.subscribe(),
+            channels.dns_config.subscribe(),
         )?;
         tasks.spawn("dns", Stage::Dns, move |sd| task.run(sd));
     }
@@ -524,8 +524,8 @@ impl Daemon {
                         .send_replace(Some(Arc::new(p.clone())));
                 }
                 self.channels
-                    .config
-                    .send_replace(Arc::new(merged.config.clone()));
+                    .dns_config
+                    .send_replace(merged.config.dns.clone().map(Arc::new));
                 self.current = merged;
                 self.reloads.inc();
                 event!(Info, "config.reloaded", "file={}", path.display());

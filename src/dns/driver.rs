@@ -18,7 +18,7 @@
 //!   `connect()`ed to the server; a small task relays what arrives to the
 //!   resolver, which checks every reply. TCP retries get a connection each.
 //! * Inputs from the rest of the daemon: the DHCP host table
-//!   (`watch<Arc<HostTable>>`), reloads (`watch<Arc<Config>>`: hosts files
+//!   (`watch<Arc<HostTable>>`), reloads (`watch<Option<Arc<DnsConfig>>>`: hosts files
 //!   re-read, cache cleared), and `resolv-file`, polled for changes every
 //!   [`RESOLV_POLL`].
 //! * After each turn of the loop it does what the resolver asks
@@ -47,7 +47,6 @@ use super::metrics::{DriverStats, Snapshot, register_metrics};
 use super::resolver::{Client, Event, Outcome, Resolver};
 use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
-use crate::config::Config;
 use crate::dhcp::HostTable;
 use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
 use crate::net::{IfAddr, local_interfaces};
@@ -185,7 +184,7 @@ pub struct DnsTask {
     ifaces_at: Option<Mono>,
     resolv: Option<ResolvWatch>,
     hosts: watch::Receiver<Arc<HostTable>>,
-    config: watch::Receiver<Arc<Config>>,
+    config: watch::Receiver<Option<Arc<DnsConfig>>>,
     ports: OsEntropy,
     stats: DriverStats,
     snapshot: Arc<Mutex<Snapshot>>,
@@ -201,7 +200,7 @@ impl DnsTask {
     pub fn open(
         cfg: &DnsConfig,
         hosts: watch::Receiver<Arc<HostTable>>,
-        config: watch::Receiver<Arc<Config>>,
+        config: watch::Receiver<Option<Arc<DnsConfig>>>,
     ) -> Result<DnsTask, String> {
         let port = cfg.port;
         let udp =
@@ -311,7 +310,7 @@ impl DnsTask {
                 }
                 Ok(()) = self.config.changed() => {
                     let c = self.config.borrow_and_update().clone();
-                    self.reload(&c);
+                    self.reload(c.as_deref());
                 }
                 _ = resolv_tick.tick() => self.poll_resolv(),
             }
@@ -461,8 +460,8 @@ impl DnsTask {
         }
     }
 
-    fn reload(&mut self, c: &Config) {
-        let Some(new) = &c.dns else {
+    fn reload(&mut self, new: Option<&DnsConfig>) {
+        let Some(new) = new else {
             event!(
                 Warn,
                 "config.restart_needed",

@@ -1,7 +1,7 @@
 //! The lease table in memory: [`LeaseDb`] and its indexes.
 //!
-//! [`packed`] is a lease as memory holds it; [`HashIndex`], [`AddrBitmap`],
-//! the expiry index and the [`Mix`] hasher are the indexes over it. The
+//! [`packed`] is a lease as memory holds it; `HashIndex`, [`AddrBitmap`],
+//! the expiry index and the `Mix` hasher are the indexes over it. The
 //! choice of an address for a client is [`super::allocate`]'s.
 
 pub mod packed;
