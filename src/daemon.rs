@@ -49,8 +49,8 @@ pub struct Channels {
     pub roles: Vec<watch::Sender<Role>>,
     /// dhcp → dns.
     pub hosts: watch::Sender<Arc<HostTable>>,
-    /// daemon → every task, on reload.
-    pub config: watch::Sender<Arc<Config>>,
+    /// daemon → dns, on reload: the new `[dns]` (none once removed).
+    pub dns_config: watch::Sender<Option<Arc<crate::dns::config::DnsConfig>>>,
     /// daemon → dhcp: the re-resolved plan after a reload.
     pub dhcp_plan: watch::Sender<Option<Arc<crate::dhcp::server::Plan>>>,
 }
@@ -62,7 +62,7 @@ impl Channels {
                 .map(|_| watch::Sender::new(Role::initial(true)))
                 .collect(),
             hosts: watch::Sender::new(Arc::new(HostTable::default())),
-            config: watch::Sender::new(config),
+            dns_config: watch::Sender::new(config.dns.clone().map(Arc::new)),
             dhcp_plan: watch::Sender::new(None),
         }
     }
@@ -247,14 +247,27 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             .as_ref()
             .expect("a DHCP plan comes from a [dhcp] section");
         let domain = resolved.config.dns.as_ref().and_then(|d| d.domain.clone());
-        board.set_dhcp(start_dhcp(
-            &mut tasks,
-            &channels,
-            &g.state_dir,
-            dhcp,
-            plan.clone(),
-            domain,
-        )?);
+        let links = crate::dhcp::driver::Links {
+            hosts: channels.hosts.clone(),
+            roles: channels
+                .roles
+                .iter()
+                .map(watch::Sender::subscribe)
+                .collect(),
+            plans: channels.dhcp_plan.subscribe(),
+            counts: address_gauges(),
+        };
+        let opened =
+            crate::dhcp::driver::DhcpTask::open(&g.state_dir, dhcp, plan.clone(), domain, links)?;
+        // dhcp-script: its own task, stopped after DHCP and VRRP.
+        if let Some((hook_cfg, rx)) = opened.hook {
+            tasks.spawn("dhcp-script", Stage::Leases, move |sd| {
+                crate::dhcp::lease_hook::run(hook_cfg, rx, sd)
+            });
+        }
+        let task = opened.task;
+        tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
+        board.set_dhcp(opened.queries);
     }
     if let Some((listener, path)) = control {
         let board = board.clone();
@@ -267,7 +280,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         let task = crate::dns::driver::DnsTask::open(
             dns,
             channels.hosts.subscribe(),
-            channels.config.subscribe(),
+            channels.dns_config.subscribe(),
         )?;
         tasks.spawn("dns", Stage::Dns, move |sd| task.run(sd));
     }
@@ -322,162 +335,6 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         ),
     };
     Ok((d, pid))
-}
-
-/// Opens the lease store, binds port 67 and spawns the DHCP task. Returns
-/// the channel the control socket asks it on.
-fn start_dhcp(
-    tasks: &mut Supervisor,
-    channels: &Channels,
-    state_dir: &std::path::Path,
-    cfg: &crate::dhcp::config::DhcpConfig,
-    plan: crate::dhcp::server::Plan,
-    dns_domain: Option<String>,
-) -> Result<tokio::sync::mpsc::Sender<crate::dhcp::report::Query>, String> {
-    use crate::dhcp::{driver, lease_hook, leases, server, socket};
-    let (mut store, report) =
-        leases::LeaseStore::open(state_dir, cfg.lease_fsync).map_err(|e| {
-            format!(
-                "cannot open the lease store in {}: {e}",
-                state_dir.display()
-            )
-        })?;
-    let mut leases = report.leases;
-    event!(
-        Info,
-        "dhcp.leases_loaded",
-        "dir={} leases={} journal_records={} bad_records={} torn_tail={} durable={}",
-        state_dir.display(),
-        leases.len(),
-        report.journal_records,
-        report.bad_records,
-        report.torn_tail,
-        cfg.lease_fsync
-    );
-    if let (true, Some(path)) = (leases.is_empty(), &cfg.import_dnsmasq) {
-        match leases::import_dnsmasq(path) {
-            Ok((imported, counts)) => {
-                for l in &imported {
-                    store.stage(&leases::Change::Upsert(l.clone()));
-                }
-                store
-                    .commit()
-                    .and_then(|()| store.compact(imported.iter()))
-                    .map_err(|e| {
-                        format!(
-                            "cannot store the leases imported from {}: {e}",
-                            path.display()
-                        )
-                    })?;
-                event!(
-                    Info,
-                    "dhcp.leases_imported",
-                    "file={} leases={} bad_lines={}",
-                    path.display(),
-                    imported.len(),
-                    counts.bad_lines
-                );
-                leases = imported;
-            }
-            // A missing dnsmasq file is normal after the first start.
-            Err(e) => event!(
-                Warn,
-                "dhcp.import_skipped",
-                "file={} error={}",
-                path.display(),
-                log::q(e)
-            ),
-        }
-    }
-    let sock = socket::DhcpSocket::bind(socket::SERVER_PORT).map_err(|e| {
-        let ifaces: Vec<&str> = plan
-            .subnets
-            .iter()
-            .filter_map(|s| s.local.as_ref().map(|l| l.name.as_str()))
-            .collect();
-        socket::bind_error(socket::SERVER_PORT, &ifaces, &e)
-    })?;
-    for s in &plan.subnets {
-        event!(
-            Info,
-            "dhcp.subnet",
-            "network={}/{} interface={} ranges={} peer_ranges={}",
-            s.network,
-            s.prefix,
-            s.local.as_ref().map_or("relayed", |l| l.name.as_str()),
-            s.ranges.len(),
-            s.peer.len()
-        );
-    }
-    let loaded = cfg.script.is_some().then(|| leases.clone());
-    let server = server::Server::new(plan, leases);
-    // dhcp-script: its own task (stopped after DHCP and VRRP), told of
-    // every lease now (`old`/`del`) and of each change once it is on disk.
-    let hook = match &cfg.script {
-        None => None,
-        Some(script) => {
-            crate::config::resolve::check_executable(script).map_err(|e| {
-                format!(
-                    "dhcp-script {}: {e} (check the path in the config)",
-                    script.display()
-                )
-            })?;
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let loaded = loaded
-                .unwrap_or_default()
-                .into_iter()
-                .map(|l| {
-                    let d = server.domain_of(l.ip);
-                    (l, d)
-                })
-                .collect();
-            let _ = tx.send(lease_hook::Note::Loaded(loaded));
-            let hook_cfg = lease_hook::HookConfig {
-                script: script.clone(),
-                on_renewal: cfg.script_on_renewal,
-                default_domain: dns_domain,
-                log_dhcp: cfg.log_dhcp,
-            };
-            tasks.spawn("dhcp-script", Stage::Leases, move |sd| {
-                lease_hook::run(hook_cfg, rx, sd)
-            });
-            Some(tx)
-        }
-    };
-    let (query_tx, query_rx) = tokio::sync::mpsc::channel(4);
-    // Loading freed the file buffer and the loaded list; hand those pages
-    // back so a router's RSS reflects the leases, not the load.
-    crate::memory::trim();
-    let task = driver::DhcpTask {
-        socket: sock,
-        server,
-        store: Some(store),
-        hosts: channels.hosts.clone(),
-        roles: channels
-            .roles
-            .iter()
-            .map(watch::Sender::subscribe)
-            .collect(),
-        plans: channels.dhcp_plan.subscribe(),
-        log_dhcp: cfg.log_dhcp,
-        quiet_dhcp: cfg.quiet_dhcp,
-        counters: driver::Counters::register(),
-        pinger: if cfg.ping {
-            Some(
-                crate::dhcp::ping::Pinger::open()
-                    .map_err(|e| format!("dhcp-ping: cannot open an ICMP socket: {e}"))?,
-            )
-        } else {
-            None
-        },
-        probing: Default::default(),
-        commit: Default::default(),
-        control: Some(query_rx),
-        hook,
-        counts: address_gauges(),
-    };
-    tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
-    Ok(query_tx)
 }
 
 /// Creates `state-dir` if needed, owned by `user`, mode 0750.
@@ -676,8 +533,8 @@ impl Daemon {
                         .send_replace(Some(Arc::new(p.clone())));
                 }
                 self.channels
-                    .config
-                    .send_replace(Arc::new(merged.config.clone()));
+                    .dns_config
+                    .send_replace(merged.config.dns.clone().map(Arc::new));
                 self.current = merged;
                 self.reloads.inc();
                 event!(Info, "config.reloaded", "file={}", path.display());

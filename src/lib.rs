@@ -15,7 +15,8 @@
 //!
 //! Module map (design §2):
 //! * [`daemon`]: channels, tasks, signals, reload, shutdown order.
-//! * [`config`]: INI in three stages (parse, validate, resolve).
+//! * [`config`]: INI in three stages (parse, validate, resolve); [`section`]:
+//!   the grammar each subsystem reads its `[section]` with (a leaf).
 //! * [`clock`]: `Mono` for protocol timers, `UnixTime` for lease expiry.
 //! * [`log`]: one greppable line per event, rate-limited for bad input.
 //! * [`stats`]: the one counter registry; [`status`]: the one status board
@@ -47,6 +48,7 @@ pub mod pidfile;
 pub mod privilege;
 pub mod rlimit;
 pub mod sd_notify;
+pub mod section;
 pub mod stats;
 pub mod status;
 pub mod task;

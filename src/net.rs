@@ -425,3 +425,47 @@ impl PktinfoSocket {
         failed
     }
 }
+
+/// An IPv4 address on an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfAddr {
+    pub name: String,
+    pub index: u32,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+/// Reads this machine's IPv4 interface addresses.
+pub fn local_interfaces() -> std::io::Result<Vec<IfAddr>> {
+    let mut out = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
+        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
+        let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) else {
+            continue;
+        };
+        let Some(prefix) = prefix_len(m.ip()) else {
+            continue;
+        };
+        let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
+        out.push(IfAddr {
+            name: ifa.interface_name.clone(),
+            index,
+            addr: a.ip(),
+            prefix,
+        });
+    }
+    Ok(out)
+}
+
+/// The prefix length of a contiguous netmask (`None` for 255.0.255.0).
+pub fn prefix_len(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let ones = m.leading_ones();
+    if m.checked_shl(ones).unwrap_or(0) == 0 {
+        Some(ones as u8)
+    } else {
+        None
+    }
+}

@@ -36,7 +36,7 @@ use crate::clock::{Mono, UnixTime};
 use crate::dhcp::binding::{HwAddr, Lease};
 use crate::dhcp::leases::Change;
 use crate::dhcp::server::{Answer, MsgType, Now, Outcome, Plan, Req, Server, Silence};
-use crate::dhcp::subnet::IfAddr;
+use crate::net::IfAddr;
 use crate::testkit::{Rng, dhcp_req};
 use crate::vrrp::Role;
 use crate::vrrp::packet::{self, Centis, ChecksumMode, Interval, IpHeader, MULTICAST_V4, TTL};

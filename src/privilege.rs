@@ -10,11 +10,17 @@ use std::io;
 use nix::libc;
 use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
 
-use crate::config::RunAs;
-
 pub const CAP_NET_BIND_SERVICE: u32 = 10;
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
+
+/// The user to drop to after start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+}
 
 /// The capabilities kept after the drop.
 pub const KEPT: [u32; 3] = [CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW];
@@ -138,6 +144,19 @@ pub fn hook_command(path: &std::path::Path) -> tokio::process::Command {
         cmd.pre_exec(drop_all_for_exec);
     }
     cmd
+}
+
+/// A hook script must be a regular file someone may execute.
+pub fn check_executable(p: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a regular file".into());
+    }
+    if m.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

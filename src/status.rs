@@ -11,34 +11,18 @@
 //! DHCP answer is waited for at most [`REQUEST_TIME`].
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::dhcp::report::Query;
 use crate::stats::Registry;
+// Each VRRP task owns its status channel; the type lives with VRRP so that
+// VRRP never imports this module (no cycle: status -> vrrp, dhcp).
+pub use crate::vrrp::status::{VrrpStatus, publish_vrrp};
 
 /// How long a reader waits for the DHCP task's part.
 pub const REQUEST_TIME: Duration = Duration::from_secs(2);
-
-/// One VRRP instance, as its task last saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VrrpStatus {
-    pub name: String,
-    pub interface: String,
-    pub vrid: u8,
-    /// `INIT`, `BACKUP`, `MASTER` (keepalived's words) or `FAULT` (link down).
-    pub state: &'static str,
-    pub priority: u8,
-    pub vips: Vec<(Ipv4Addr, u8)>,
-    /// The Active router we follow (Backup).
-    pub active_router: Option<Ipv4Addr>,
-    /// When an advert from another router was last accepted.
-    pub last_heard: Option<Instant>,
-    /// When the state last changed.
-    pub since: Instant,
-}
 
 impl VrrpStatus {
     /// keepalived exporter's `vrrp_state` number: 0 init, 1 backup,
@@ -51,21 +35,6 @@ impl VrrpStatus {
             _ => 0,
         }
     }
-}
-
-/// Publishes an instance's status on its channel, keeping `since` while
-/// the state does not change. Readers are woken only on a change.
-pub fn publish_vrrp(tx: &watch::Sender<VrrpStatus>, mut s: VrrpStatus) {
-    tx.send_if_modified(|cur| {
-        if cur.state == s.state {
-            s.since = cur.since;
-        }
-        if *cur == s {
-            return false;
-        }
-        *cur = s;
-        true
-    });
 }
 
 /// The board: the registry and every task's published state. Cheap to
@@ -317,6 +286,7 @@ pub fn summary_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     use std::time::Duration;
 
     #[test]

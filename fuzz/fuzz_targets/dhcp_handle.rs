@@ -12,7 +12,8 @@ use hamasq::clock::{Mono, UnixTime};
 use hamasq::dhcp::adapt::process_datagram;
 use hamasq::dhcp::server::{Now, Plan, Server};
 use hamasq::dhcp::socket::Envelope;
-use hamasq::dhcp::subnet::{IfAddr, plan};
+use hamasq::dhcp::subnet::plan;
+use hamasq::net::IfAddr;
 use libfuzzer_sys::fuzz_target;
 
 fn server() -> Server {

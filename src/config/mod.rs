@@ -9,11 +9,11 @@
 //! [`load`] runs all three. `hamasq --test` and SIGHUP use the same path, so
 //! a config that passes `--test` is the config the daemon will run.
 
-pub mod raw;
 pub mod resolve;
 pub mod validate;
 
-use std::fmt;
+pub use crate::section::{ConfigError, raw};
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -108,47 +108,6 @@ impl Default for General {
                 PathBuf::from("/var/lib/hamasq").join(crate::control::DEFAULT_NAME),
             ),
         }
-    }
-}
-
-/// One thing wrong with a config. It is the operator's to fix, so it names
-/// where: file, line (when known), section, key and the offending value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub section: Option<String>,
-    pub key: Option<String>,
-    pub value: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    /// `FILE:LINE: [SECTION] KEY = "VALUE": MESSAGE`
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        f.write_str(":")?;
-        if let Some(s) = &self.section {
-            write!(f, " [{s}]")?;
-        }
-        if let Some(k) = &self.key {
-            write!(f, " {k}")?;
-            if let Some(v) = &self.value {
-                write!(f, " = {v:?}")?;
-            }
-        }
-        if self.key.is_none()
-            && let Some(v) = &self.value
-        {
-            write!(f, " {v:?}")?;
-        }
-        if self.section.is_some() || self.key.is_some() || self.value.is_some() {
-            f.write_str(":")?;
-        }
-        write!(f, " {}", self.message)
     }
 }
 

@@ -8,19 +8,13 @@
 
 use std::path::Path;
 
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::User;
 
 use super::{Config, ConfigError};
-use crate::dhcp::server::Plan;
-use crate::dhcp::subnet::{local_interfaces, plan};
+use crate::dhcp::Plan;
+use crate::net::local_interfaces;
 
-/// The user to drop to after start-up.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunAs {
-    pub name: String,
-    pub uid: Uid,
-    pub gid: Gid,
-}
+pub use crate::privilege::{RunAs, check_executable};
 
 /// A config checked against this machine.
 #[derive(Clone, Debug)]
@@ -165,24 +159,24 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 });
                 None
             }
-            Ok(ifaces) => match plan(d, &ifaces, &config.file) {
-                Ok(subnets) => {
-                    let mut p = Plan::new(d, subnets);
-                    p.local_addrs = ifaces;
-                    // dnsmasq's default: when this box serves DNS on the
-                    // standard port, clients get it as their DNS server.
-                    p.dns_server = config
-                        .dns
-                        .as_ref()
-                        .is_some_and(|dns| dns.port == crate::dns::config::DEFAULT_PORT);
-                    p.domain = config.dns.as_ref().and_then(|dns| dns.domain.clone());
-                    Some(p)
+            Ok(ifaces) => {
+                // dnsmasq's default: when this box serves DNS on the
+                // standard port, clients get it as their DNS server.
+                let dns_server = config
+                    .dns
+                    .as_ref()
+                    .is_some_and(|dns| dns.port == crate::dns::config::DEFAULT_PORT);
+                match crate::dhcp::plan_for(d, ifaces, dns_server, &config.file) {
+                    Ok(mut p) => {
+                        p.domain = config.dns.as_ref().and_then(|dns| dns.domain.clone());
+                        Some(p)
+                    }
+                    Err(e) => {
+                        errs.extend(e);
+                        None
+                    }
                 }
-                Err(e) => {
-                    errs.extend(e);
-                    None
-                }
-            },
+            }
         },
     };
 
@@ -295,19 +289,6 @@ pub fn join_vrrp(
             .or_else(|| (!vrrp.is_empty()).then_some(0));
     }
     errs
-}
-
-/// A hook script must be a regular file someone may execute.
-pub fn check_executable(p: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let m = std::fs::metadata(p).map_err(|e| e.to_string())?;
-    if !m.is_file() {
-        return Err("not a regular file".into());
-    }
-    if m.permissions().mode() & 0o111 == 0 {
-        return Err("not executable".into());
-    }
-    Ok(())
 }
 
 /// What start-up would refuse or silently get wrong, checked without
@@ -460,7 +441,8 @@ mod tests {
 
     #[test]
     fn each_dhcp_subnet_follows_the_instance_whose_vip_it_holds() {
-        use crate::dhcp::subnet::{IfAddr, Span, Subnet};
+        use crate::dhcp::subnet::{Span, Subnet};
+        use crate::net::IfAddr;
         let cfg = parse_and_validate(
             Path::new("t.conf"),
             "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 192.168.1.1/24\n\n\
@@ -534,7 +516,7 @@ mod tests {
     fn existing_user_resolves_to_ids() {
         let r = res("[general]\nuser = root\nstate-dir = /\npid-file = none\n").unwrap();
         let ra = r.run_as.unwrap();
-        assert_eq!(ra.uid, Uid::from_raw(0));
+        assert_eq!(ra.uid, nix::unistd::Uid::from_raw(0));
     }
 
     #[test]

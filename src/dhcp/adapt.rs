@@ -134,7 +134,8 @@ mod tests {
     /// A server for the property test and the fuzz target: a local subnet
     /// with a peer range, a relayed subnet, a reservation and options.
     pub(crate) fn fixture() -> Server {
-        use crate::dhcp::subnet::{IfAddr, plan};
+        use crate::dhcp::subnet::plan;
+        use crate::net::IfAddr;
         let text = "[dhcp]\n\
             dhcp-range = set:lan,192.168.1.100,192.168.1.110,1h\n\
             dhcp-peer-range = 192.168.1.150,192.168.1.160\n\

@@ -18,12 +18,12 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::ConfigError;
-use crate::config::validate::{
-    SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
-};
 use crate::dhcp::binding::{HwAddr, parse_colon_hex};
 use crate::dhcp::options::{OptionSpec, parse_dhcp_option};
+pub use crate::net::prefix_len;
+use crate::section::ConfigError;
+pub use crate::section::parse_duration_secs;
+use crate::section::{SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in};
 
 /// A lease length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,23 +65,6 @@ pub fn parse_lease_time(v: &str) -> Result<LeaseTime, String> {
         .filter(|s| *s != u32::MAX)
         .map(LeaseTime::Secs)
         .ok_or_else(|| format!("lease time {v:?} is too long; use infinite"))
-}
-
-/// A duration in seconds with an optional unit (s, m, h, d, w).
-pub fn parse_duration_secs(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (num, mult) = match v.char_indices().last()? {
-        (i, 's') => (&v[..i], 1),
-        (i, 'm') => (&v[..i], 60),
-        (i, 'h') => (&v[..i], 3600),
-        (i, 'd') => (&v[..i], 86_400),
-        (i, 'w') => (&v[..i], 604_800),
-        _ => (v, 1),
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// One `dhcp-range` (our own addresses).
@@ -233,17 +216,6 @@ pub fn parse_range(v: &str) -> Result<RangeCfg, String> {
         netmask,
         lease,
     })
-}
-
-/// The prefix length of a contiguous netmask.
-pub fn prefix_len(mask: Ipv4Addr) -> Option<u8> {
-    let m = u32::from(mask);
-    let ones = m.leading_ones();
-    if m.checked_shl(ones).unwrap_or(0) == 0 {
-        Some(ones as u8)
-    } else {
-        None
-    }
 }
 
 /// `START,END`

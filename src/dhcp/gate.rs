@@ -38,7 +38,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::allocate::{Ask, Holds, LeaseDb, available};
+use super::allocate::{Ask, Holds, available};
+use super::bindings::LeaseDb;
 use super::server::Silence;
 use super::subnet::{Reservations, Subnet};
 use crate::vrrp::Role;
@@ -222,7 +223,8 @@ mod tests {
     use crate::clock::{Mono, UnixTime};
     use crate::dhcp::binding::{ClientKey, HwAddr, Lease};
     use crate::dhcp::config::{LeaseTime, parse_host};
-    use crate::dhcp::subnet::{IfAddr, Range, Span};
+    use crate::dhcp::subnet::{Range, Span};
+    use crate::net::IfAddr;
 
     const ROLES: [Role; 4] = [
         Role::Standalone,

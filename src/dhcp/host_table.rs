@@ -15,7 +15,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 
-use super::allocate::{HashIndex, Mix};
+use super::bindings::{HashIndex, Mix};
 
 /// An immutable snapshot of `name -> addresses` and `address -> name`.
 #[derive(Clone, Default)]

@@ -4,9 +4,8 @@
 //! * [`wire`]: bytes ⇄ packets; [`options`], [`names`]: option values and
 //!   client names.
 //! * [`server`]: the sans-IO core, one function per RFC 2131 §4.3 case;
-//!   [`allocate`]: bindings in memory, the offers index and the address
-//!   choice;
-//!   [`packed`]: a lease as memory holds it.
+//!   [`bindings`]: the lease table in memory, its indexes and the packed
+//!   lease; [`allocate`]: the offers index and the address choice.
 //! * [`leases`]: the durable store (journal + dnsmasq-format snapshot);
 //!   [`commit`]: group commit, sans-IO (what is written together, when,
 //!   and which replies a write releases).
@@ -15,10 +14,17 @@
 //!   [`error`]: each error class's fault, level and counter.
 //! * [`lease_hook`]: `dhcp-script`, dnsmasq's lease-change hook.
 //! * [`HostTable`]: the names published to DNS (design §1).
+//!
+//! Dependencies: `dhcproto` stays, for its vocabulary (the message-type
+//! enum and the magic cookie in [`wire`]) and as an independent decoder the
+//! wire tests cross-check our encodings against. Its own decoders are not
+//! used on peer input (see [`wire`]'s "Why not dhcproto's decoder"); with
+//! fat LTO only the enum and the constant reach the binary.
 
 pub mod adapt;
 pub mod allocate;
 pub mod binding;
+pub mod bindings;
 pub mod commit;
 pub mod config;
 pub mod driver;
@@ -30,7 +36,6 @@ pub mod leases;
 pub mod merge;
 pub mod names;
 pub mod options;
-pub mod packed;
 pub mod ping;
 pub mod report;
 pub mod server;
@@ -40,3 +45,20 @@ pub mod wire;
 
 pub use binding::{ClientKey, HwAddr, Lease};
 pub use host_table::HostTable;
+pub use server::Plan;
+
+/// Joins `[dhcp]` with this machine's interfaces into the server's plan
+/// (config stage 3). `dns_server`: this box answers DNS on port 53, so
+/// local subnets get it as their DNS server (dnsmasq's default).
+pub fn plan_for(
+    cfg: &config::DhcpConfig,
+    ifaces: Vec<crate::net::IfAddr>,
+    dns_server: bool,
+    file: &std::path::Path,
+) -> Result<Plan, Vec<crate::section::ConfigError>> {
+    let subnets = subnet::plan(cfg, &ifaces, file)?;
+    let mut p = Plan::new(cfg, subnets);
+    p.local_addrs = ifaces;
+    p.dns_server = dns_server;
+    Ok(p)
+}

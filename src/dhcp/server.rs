@@ -25,16 +25,18 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::allocate::{Ask, Holds, LeaseDb, Source, choose, reclaim};
+use super::allocate::{Ask, Holds, Source, choose, reclaim};
 use super::binding::{ClientKey, HwAddr, Lease};
+use super::bindings::LeaseDb;
 use super::config::{Boot, DhcpConfig, HostCfg, LeaseTime};
 use super::gate::{self, Msg, Verdict};
 use super::host_table::HostTable;
 use super::leases::Change;
 use super::options::OptionSpec;
-use super::subnet::{IfAddr, Reservations, Subnet};
+use super::subnet::{Reservations, Subnet};
 use super::{names, options};
 use crate::clock::{Mono, UnixTime};
+use crate::net::IfAddr;
 use crate::vrrp::Role;
 
 /// DHCP message types (RFC 2132 §9.6).

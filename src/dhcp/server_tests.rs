@@ -13,11 +13,12 @@ use std::time::Duration;
 use super::*;
 use crate::clock::{Mono, UnixTime};
 use crate::dhcp::binding::{ClientKey, HwAddr, Lease};
+use crate::dhcp::bindings::packed::PackedLease;
 use crate::dhcp::config::{Boot, LeaseTime, parse_host};
 use crate::dhcp::leases::Change;
 use crate::dhcp::options::parse_dhcp_option;
-use crate::dhcp::packed::PackedLease;
-use crate::dhcp::subnet::{IfAddr, Range, Reservations, Span, Subnet};
+use crate::dhcp::subnet::{Range, Reservations, Span, Subnet};
+use crate::net::IfAddr;
 use crate::testkit::{Rng, dhcp_req};
 use crate::vrrp::Role;
 

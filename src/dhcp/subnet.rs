@@ -6,47 +6,15 @@
 //! netmask and the subnet is chosen by `giaddr` or RFC 3011/3527
 //! (RFC 2131 §4.3.1: "the server MUST select a subnet ... based on giaddr").
 //! [`plan`] is pure: it takes the interface list, so it is unit-tested;
-//! [`local_interfaces`] reads the system (config stage 3 only).
+//! [`crate::net::local_interfaces`] reads the system (config stage 3 only).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::binding::HwAddr;
 use super::config::{DhcpConfig, HostCfg, LeaseTime, prefix_len};
-use crate::config::ConfigError;
-
-/// An IPv4 address on an interface.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IfAddr {
-    pub name: String,
-    pub index: u32,
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
-
-/// Reads this machine's IPv4 interface addresses.
-pub fn local_interfaces() -> std::io::Result<Vec<IfAddr>> {
-    let mut out = Vec::new();
-    for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
-        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
-            continue;
-        };
-        let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) else {
-            continue;
-        };
-        let Some(prefix) = prefix_len(m.ip()) else {
-            continue;
-        };
-        let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
-        out.push(IfAddr {
-            name: ifa.interface_name.clone(),
-            index,
-            addr: a.ip(),
-            prefix,
-        });
-    }
-    Ok(out)
-}
+use crate::net::IfAddr;
+use crate::section::ConfigError;
 
 /// A contiguous run of addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::dhcp::subnet::IfAddr;
+use crate::net::IfAddr;
 
 /// The rule in force.
 #[derive(Clone, Debug, PartialEq, Eq)]

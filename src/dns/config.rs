@@ -14,9 +14,7 @@ use super::cache::{CacheConfig, DEFAULT_CACHE_SIZE, DEFAULT_MAX_TTL};
 use super::grammar::{
     self, AddressRule, CnameRecord, HostRecord, MAX_TTL, PtrRecord, SrvRecord, TxtRecord,
 };
-use crate::config::validate::{
-    SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
-};
+use crate::section::{SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in};
 
 /// The DNS port.
 pub const DEFAULT_PORT: u16 = 53;

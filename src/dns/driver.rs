@@ -18,7 +18,7 @@
 //!   `connect()`ed to the server; a small task relays what arrives to the
 //!   resolver, which checks every reply. TCP retries get a connection each.
 //! * Inputs from the rest of the daemon: the DHCP host table
-//!   (`watch<Arc<HostTable>>`), reloads (`watch<Arc<Config>>`: hosts files
+//!   (`watch<Arc<HostTable>>`), reloads (`watch<Option<Arc<DnsConfig>>>`: hosts files
 //!   re-read, cache cleared), and `resolv-file`, polled for changes every
 //!   [`RESOLV_POLL`].
 //! * After each turn of the loop it does what the resolver asks
@@ -48,10 +48,9 @@ use super::metrics::{DriverStats, Snapshot, register_metrics};
 use super::resolver::{Client, Event, Outcome, Resolver};
 use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
-use crate::config::Config;
 use crate::dhcp::HostTable;
-use crate::dhcp::subnet::{IfAddr, local_interfaces};
 use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
+use crate::net::{IfAddr, local_interfaces};
 use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
 
@@ -102,35 +101,36 @@ impl Client for Pending {
     }
 }
 
-/// Random numbers from the kernel (`getrandom(2)`), buffered: the IDs and
-/// source ports of RFC 5452 must not be predictable.
+/// Random numbers from the kernel (the `getrandom` crate, `getrandom(2)`
+/// on Linux), buffered: the IDs and source ports of RFC 5452 must not be
+/// predictable.
 pub struct OsEntropy {
-    buf: [u64; 64],
+    buf: [u8; 512],
     left: usize,
 }
 
 impl OsEntropy {
     pub fn new() -> OsEntropy {
         OsEntropy {
-            buf: [0; 64],
+            buf: [0; 512],
             left: 0,
         }
     }
 
     fn refill(&mut self) {
-        let bytes = std::mem::size_of_val(&self.buf);
-        // SAFETY: getrandom writes at most `bytes` bytes into the buffer,
-        // which is exactly that large and lives across the call.
-        let n = unsafe { nix::libc::getrandom(self.buf.as_mut_ptr().cast(), bytes, 0) };
-        if n != bytes as isize {
-            // getrandom cannot fail for ≤ 256 bytes once the pool is
-            // initialised (man 2 getrandom); if it ever does, mix the clock
-            // in rather than repeat numbers.
+        if getrandom::fill(&mut self.buf).is_err() {
+            // getrandom cannot fail for <= 256 bytes per call once the
+            // pool is initialised (man 2 getrandom) and the crate retries
+            // longer reads; if it ever does, mix the clock in rather than
+            // repeat numbers.
             let t = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-            for (i, v) in self.buf.iter_mut().enumerate() {
-                *v ^= t.rotate_left(i as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            for (i, c) in self.buf.chunks_exact_mut(8).enumerate() {
+                let v = t.rotate_left(i as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                for (b, x) in c.iter_mut().zip(v.to_le_bytes()) {
+                    *b ^= x;
+                }
             }
         }
         self.left = self.buf.len();
@@ -148,8 +148,10 @@ impl Entropy for OsEntropy {
         if self.left == 0 {
             self.refill();
         }
-        self.left -= 1;
-        self.buf[self.left]
+        self.left -= 8;
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&self.buf[self.left..self.left + 8]);
+        u64::from_le_bytes(v)
     }
 }
 
@@ -183,7 +185,7 @@ pub struct DnsTask {
     ifaces_at: Option<Mono>,
     resolv: Option<ResolvWatch>,
     hosts: watch::Receiver<Arc<HostTable>>,
-    config: watch::Receiver<Arc<Config>>,
+    config: watch::Receiver<Option<Arc<DnsConfig>>>,
     ports: OsEntropy,
     stats: DriverStats,
     snapshot: watch::Sender<Snapshot>,
@@ -199,7 +201,7 @@ impl DnsTask {
     pub fn open(
         cfg: &DnsConfig,
         hosts: watch::Receiver<Arc<HostTable>>,
-        config: watch::Receiver<Arc<Config>>,
+        config: watch::Receiver<Option<Arc<DnsConfig>>>,
     ) -> Result<DnsTask, String> {
         let port = cfg.port;
         let udp =
@@ -309,7 +311,7 @@ impl DnsTask {
                 }
                 Ok(()) = self.config.changed() => {
                     let c = self.config.borrow_and_update().clone();
-                    self.reload(&c);
+                    self.reload(c.as_deref());
                 }
                 _ = resolv_tick.tick() => self.poll_resolv(),
             }
@@ -453,8 +455,8 @@ impl DnsTask {
         }
     }
 
-    fn reload(&mut self, c: &Config) {
-        let Some(new) = &c.dns else {
+    fn reload(&mut self, new: Option<&DnsConfig>) {
+        let Some(new) = new else {
             event!(
                 Warn,
                 "config.restart_needed",

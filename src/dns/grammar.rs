@@ -3,7 +3,7 @@
 //! `cname`, `srv-host`, `txt-record`, `ptr-record`, `domain`.
 //!
 //! Each parser takes the value (after `key =`) and returns a typed record or
-//! an operator-facing reason, for [`crate::config::validate::SectionReader`].
+//! an operator-facing reason, for [`crate::section::SectionReader`].
 //! Names come back lower-case without the trailing dot; the root (dnsmasq's
 //! `#` domain) is the empty string.
 

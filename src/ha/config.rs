@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::validate::{SectionReader, absolute_path, parse_u32_in};
+use crate::section::{SectionReader, absolute_path, parse_u32_in};
 
 /// The default TCP port of the pair link (unassigned by IANA as of
 /// RFC 6335's registry; chosen away from DHCP failover's 647 so tools

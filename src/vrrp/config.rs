@@ -15,9 +15,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::packet::ChecksumMode;
-use crate::config::validate::{
-    SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in,
-};
+use crate::section::{SectionReader, absolute_path, parse_bool, parse_ifname, parse_u32_in};
 
 /// A tracked interface: down lowers the priority by `weight` (0 = the
 /// instance goes to Backup / releases the VIP, keepalived's meaning).
@@ -43,7 +41,7 @@ fn parse_vip_lifetime(v: &str) -> Result<VipLifetime, String> {
     match v {
         "auto" => Ok(VipLifetime::Auto),
         "off" => Ok(VipLifetime::Off),
-        _ => match crate::dhcp::config::parse_duration_secs(v) {
+        _ => match crate::section::parse_duration_secs(v) {
             Some(s) if (2..=3600).contains(&s) => Ok(VipLifetime::Secs(s as u16)),
             Some(_) => Err("out of range; expected auto, off, or 2s to 3600s".into()),
             None => Err("expected auto, off, or a duration such as 3, 3s or 1m".into()),
@@ -126,7 +124,7 @@ fn parse_ip(v: &str) -> Result<Ipv4Addr, String> {
 }
 
 fn parse_secs(lo: u64, hi: u64) -> impl Fn(&str) -> Result<Duration, String> {
-    move |v| match crate::dhcp::config::parse_duration_secs(v) {
+    move |v| match crate::section::parse_duration_secs(v) {
         Some(s) if (lo..=hi).contains(&s) => Ok(Duration::from_secs(s)),
         Some(_) => Err(format!("out of range; expected {lo}s to {hi}s")),
         None => Err("expected a duration such as 5, 5s or 1m".into()),
@@ -245,7 +243,7 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
 pub fn owner_error(
     c: &VrrpConfig,
     primary: Ipv4Addr,
-    on_if: &[&crate::dhcp::subnet::IfAddr],
+    on_if: &[&crate::net::IfAddr],
 ) -> Option<(String, String)> {
     let owner = c.priority == super::router::PRIORITY_OWNER;
     for (addr, prefix) in &c.vips {
@@ -323,7 +321,7 @@ mod tests {
 
     #[test]
     fn the_owner_must_hold_its_addresses_and_only_the_owner_may() {
-        use crate::dhcp::subnet::IfAddr;
+        use crate::net::IfAddr;
         let ifa = |a: [u8; 4]| IfAddr {
             name: "eth0".into(),
             index: 2,

@@ -203,7 +203,7 @@ pub struct VrrpTask {
     last_heard: Option<std::time::Instant>,
     /// What `hamasq status` and the `hamasq_vrrp_state_*` gauge read
     /// ([`crate::status::Board`]).
-    status: watch::Sender<crate::status::VrrpStatus>,
+    status: watch::Sender<super::status::VrrpStatus>,
     /// The pair link's state, when `[ha]` is configured
     /// ([`VrrpTask::with_peer_sync`]).
     peer: Option<watch::Receiver<PeerSync>>,
@@ -242,7 +242,7 @@ impl VrrpTask {
                 )
             })
             .collect();
-        let status = watch::Sender::new(crate::status::VrrpStatus {
+        let status = watch::Sender::new(super::status::VrrpStatus {
             name: cfg.name.clone(),
             interface: cfg.interface.clone(),
             vrid: cfg.vrid,
@@ -289,7 +289,7 @@ impl VrrpTask {
     }
 
     /// This instance's status channel, for the board.
-    pub fn status(&self) -> watch::Receiver<crate::status::VrrpStatus> {
+    pub fn status(&self) -> watch::Receiver<super::status::VrrpStatus> {
         self.status.subscribe()
     }
 
@@ -651,9 +651,9 @@ impl VrrpTask {
             State::Backup(b) => ("BACKUP", b.active_router),
             State::Active(_) => ("MASTER", None),
         };
-        crate::status::publish_vrrp(
+        super::status::publish_vrrp(
             &self.status,
-            crate::status::VrrpStatus {
+            super::status::VrrpStatus {
                 name: self.cfg.name.clone(),
                 interface: self.cfg.interface.clone(),
                 vrid: self.cfg.vrid,

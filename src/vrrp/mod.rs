@@ -15,4 +15,5 @@ pub mod router;
 mod sim;
 pub mod vip;
 
+pub mod status;
 pub use role::Role;

@@ -102,10 +102,10 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::dhcp::allocate::Mix;
 #[cfg(doc)]
 use crate::dhcp::binding::HwAddr;
 use crate::dhcp::binding::Lease;
+use crate::dhcp::bindings::Mix;
 
 use format::{DnsmasqLine, Record};
 pub use format::{storable, storable_hostname};

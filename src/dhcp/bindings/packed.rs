@@ -13,8 +13,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::binding::{ClientKey, HwAddr, Lease};
 use crate::clock::UnixTime;
+use crate::dhcp::binding::{ClientKey, HwAddr, Lease};
 
 /// Bytes of hardware address + client identifier + host name kept inline.
 pub const INLINE: usize = 30;
