@@ -175,37 +175,7 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
 /// VRID 51 at priority 254 from 10.77.0.66 to `dst`, with IP TTL `ttl`,
 /// every 50 ms.
 fn forge_advert(host: &Host, dst: Ipv4Addr, ttl: u32, count: usize) {
-    use hamasq::vrrp::packet::{Advert, Auth, Centis, ChecksumMode, Interval, encode};
-    let ns = host.ns().to_string();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let s = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::RAW,
-            Some(socket2::Protocol::from(112)),
-        )
-        .unwrap();
-        s.set_ttl_v4(ttl).unwrap();
-        s.set_multicast_ttl_v4(ttl).unwrap();
-        let src = Ipv4Addr::new(10, 77, 0, 66);
-        s.set_multicast_if_v4(&src).unwrap();
-        let adv = Advert {
-            vrid: 51,
-            priority: 254,
-            interval: Interval::V3(Centis::new(10).unwrap()),
-            auth: Auth::None,
-            addrs: vec![VIP.parse().unwrap()],
-        };
-        let p = encode(&adv, ChecksumMode::PseudoHeader, src, dst);
-        let to = std::net::SocketAddr::from((dst, 0));
-        for _ in 0..count {
-            s.send_to(&p, &to.into()).unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .join()
-    .unwrap();
+    forge(host, dst, ttl, count, 254, 10);
 }
 
 /// As [`forge_advert`], with the priority and the interval (centiseconds).
