@@ -272,13 +272,8 @@ mod tests {
     /// model disk by then (so a reply of a failed write never comes out).
     #[test]
     fn no_reply_before_the_write_of_its_batch_is_done() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testkit::Rng::new(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move |n: u64| rng.below(n);
         let mut c: Commit<u32> = Commit::default();
         let mut now = Mono(1_000);
         // The write in flight: its changes, when it ends, whether it fails.

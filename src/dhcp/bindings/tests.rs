@@ -205,13 +205,8 @@ fn same(db: &LeaseDb, o: &Oracle, keys: &[ClientKey], names: &[String]) {
 /// oracle agree after every step, including the displaced bindings.
 #[test]
 fn packed_db_answers_like_the_map_of_leases() {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut rnd = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rng = crate::testkit::Rng::new(0x2545_f491_4f6c_dd1d);
+    let mut rnd = move |n: u64| rng.below(n);
     let keys: Vec<ClientKey> = (0..12u8)
         .map(|n| match n % 3 {
             0 => ClientKey::ClientId(vec![1, 2, 0, 0, 0, 0, n]),
