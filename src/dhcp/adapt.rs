@@ -208,13 +208,8 @@ mod tests {
             include_bytes!("../../fuzz/seeds/dhcp_decode_encode/prl-108-0-255"),
         ];
         let mut server = fixture();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut rnd = move || rng.next_u64();
         let mut out = Vec::new();
         let (mut replies, mut acks) = (0, 0);
         for i in 0..20_000u64 {

@@ -285,13 +285,8 @@ mod tests {
     /// ignores the order the names came in.
     #[test]
     fn answers_like_maps_of_names() {
-        let mut x: u64 = 0x853c_49e6_748f_ea9b;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testkit::Rng::new(0x853c_49e6_748f_ea9b);
+        let mut rnd = move |n: u64| rng.below(n);
         for round in 0..200 {
             let n = rnd(60) as usize;
             let entries: Vec<(String, Ipv4Addr)> = (0..n)

@@ -2294,13 +2294,8 @@ fn a_discover_only_flood_does_not_starve_clients_that_request() {
     use std::collections::BinaryHeap;
     let mut s = server(plan());
     let relayed = |r: Req| Req { giaddr: RELAY, ..r };
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rnd = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = crate::testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut rnd = move || rng.next_u64();
     // (time in ms, client, what, address, try): what 0 = DISCOVER, 1 =
     // REQUEST of the address.
     type Event = (u64, u32, u8, Ipv4Addr, u32);

@@ -360,13 +360,8 @@ fn names_generation_moves_only_when_the_dns_view_may_change() {
 /// scan address by address finds.
 #[test]
 fn the_paged_bitmap_finds_the_first_clear_address_like_a_scan() {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rnd = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rng = crate::testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut rnd = move |n: u64| rng.below(n);
     for base in [0x0a00_0000u32, u32::MAX - 3 * 4096 + 1] {
         let (mut a, mut b) = (AddrBitmap::default(), AddrBitmap::default());
         let (mut sa, mut sb) = (
