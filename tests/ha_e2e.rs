@@ -1403,21 +1403,29 @@ fn dns_answers_on_the_vip_across_a_sigkill() {
     dns_continuity("ha_dns_cont_kill", Failure::Kill);
 }
 
-fn dns_continuity(test: &str, failure: Failure) {
-    if !lab::have_commands(test, &["unbound", "dig"]) || !lab::have_programs_at(test, &[PY]) {
-        return;
-    }
-    let Some(mut lab) = Lab::new(test) else {
-        return;
-    };
+/// The DNS lab both continuity tests use: a pair forwarding to an
+/// unbound upstream (`up`), and a query host `q`; A is Active. Also
+/// returns A's config, to start it again.
+fn dns_pair(test: &str) -> Option<(Lab, Proc, Proc, Proc, PathBuf)> {
+    let mut lab = Lab::new(test)?;
     lab.add_host("a", &[A_ADDR]);
     lab.add_host("b", &[B_ADDR]);
     lab.add_host("up", &[UP_ADDR]);
     lab.add_host("q", &[Q_ADDR]);
-    let _up = start_unbound(&lab, lab.host("up"));
+    let up = start_unbound(&lab, lab.host("up"));
     let server = format!("server = {UP}");
     let (ca, cb) = pair_confs(&lab, &[&server]);
     let (a, b) = start_pair(&lab, &ca, &cb);
+    Some((lab, up, a, b, ca))
+}
+
+fn dns_continuity(test: &str, failure: Failure) {
+    if !lab::have_commands(test, &["unbound", "dig"]) || !lab::have_programs_at(test, &[PY]) {
+        return;
+    }
+    let Some((lab, _up, a, b, ca)) = dns_pair(test) else {
+        return;
+    };
     let mut a = Some(a);
     let q = lab.host("q");
     let r = q.run(&[
@@ -1846,17 +1854,9 @@ fn a_frozen_active_loses_the_vip_and_new_clients_reach_the_new_one() {
     if !lab::have_commands(test, &["unbound", "dig"]) {
         return;
     }
-    let Some(mut lab) = Lab::new(test) else {
+    let Some((lab, _up, a, b, _)) = dns_pair(test) else {
         return;
     };
-    lab.add_host("a", &[A_ADDR]);
-    lab.add_host("b", &[B_ADDR]);
-    lab.add_host("up", &[UP_ADDR]);
-    lab.add_host("q", &[Q_ADDR]);
-    let _up = start_unbound(&lab, lab.host("up"));
-    let server = format!("server = {UP}");
-    let (ca, cb) = pair_confs(&lab, &[&server]);
-    let (a, b) = start_pair(&lab, &ca, &cb);
     wait_vip_on(&lab, "a", Duration::from_secs(3));
     let q = lab.host("q");
     assert!(fresh_client_query(q), "no answer through the VIP on A");
