@@ -80,6 +80,15 @@ fn base_conf(dir: &Path) -> String {
     )
 }
 
+/// [`base_conf`] plus a `[dns]` section on `port` with no upstreams and
+/// no hosts file, and `extra` keys.
+fn dns_conf(dir: &Path, port: u16, extra: &str) -> String {
+    format!(
+        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\n{extra}",
+        base_conf(dir)
+    )
+}
+
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
@@ -760,10 +769,7 @@ fn status_asks_the_running_daemon_over_its_control_socket() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tmpdir("status");
     let port = free_port();
-    let body = format!(
-        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\n",
-        base_conf(&dir)
-    );
+    let body = dns_conf(&dir, port, "");
     let conf = write_conf(&dir, &body);
     let sock = dir.join("state").join("control.sock");
     let mut d = Daemon::start(&conf, &[]);
@@ -794,10 +800,7 @@ fn status_asks_the_running_daemon_over_its_control_socket() {
 fn dns_tcp_connections_are_bounded() {
     let dir = tmpdir("dnstcp");
     let port = free_port();
-    let body = format!(
-        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\nmax-tcp-connections = 2\n",
-        base_conf(&dir)
-    );
+    let body = dns_conf(&dir, port, "max-tcp-connections = 2\n");
     let conf = write_conf(&dir, &body);
     let _d = Daemon::start(&conf, &[]);
     let connect = || {
@@ -874,10 +877,7 @@ fn the_open_file_limit_is_raised_to_what_the_config_needs() {
     };
     let dir = tmpdir("nofile");
     let port = free_port();
-    let body = format!(
-        "{}\n[dns]\nport = {port}\nno-resolv = true\nno-hosts = true\ndns-forward-max = 3000\n",
-        base_conf(&dir)
-    );
+    let body = dns_conf(&dir, port, "dns-forward-max = 3000\n");
     let conf = write_conf(&dir, &body);
 
     // Our own hard limit (raising it needs CAP_SYS_RESOURCE), if large
