@@ -231,10 +231,29 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
 
     // Each instance publishes its role; the DHCP subnets follow the
     // instance that owns their VIP (design §4, `config::resolve::join_vrrp`).
+    // [ha] (design §9): the pair link's state feeds VRRP (no preemption
+    // until caught up) and status; its ends go to the DHCP task.
+    let mut ha = resolved.ha.map(|pair| HaWiring {
+        pair,
+        state: watch::Sender::new(crate::ha::PeerState::default()),
+        sync: watch::Sender::new(crate::vrrp::router::PeerSync::default()),
+        ends: Some(crate::dhcp::peer::channel()),
+    });
+    if let Some(w) = &ha {
+        board.set_peer(w.state.subscribe());
+        let (rx, sync) = (w.state.subscribe(), w.sync.clone());
+        tasks.spawn("ha-sync", Stage::Service, move |sd| {
+            forward_peer_sync(rx, sync, sd)
+        });
+    }
+
     for (v, role) in resolved.vrrp.iter().zip(&channels.roles) {
         let role = Some(role.clone());
-        let task =
+        let mut task =
             crate::vrrp::driver::VrrpTask::open(v.config.clone(), v.ifindex, v.primary, role)?;
+        if let Some(w) = &ha {
+            task = task.with_peer_sync(w.sync.subscribe());
+        }
         board.add_vrrp(task.status());
         let name: &'static str = Box::leak(format!("vrrp-{}", v.config.name).into_boxed_str());
         tasks.spawn(name, Stage::Vrrp, move |sd| task.run(sd));
@@ -256,9 +275,27 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
                 .collect(),
             plans: channels.dhcp_plan.subscribe(),
             counts: address_gauges(),
+            peer: None,
+        };
+        let mut links = links;
+        let link_ends = match ha.as_mut().and_then(|w| w.ends.take()) {
+            Some((dhcp_end, link_end)) => {
+                links.peer = Some(dhcp_end);
+                Some(link_end)
+            }
+            None => None,
         };
         let opened =
             crate::dhcp::driver::DhcpTask::open(&g.state_dir, dhcp, plan.clone(), domain, links)?;
+        if let (Some(w), Some(ends), Some(h)) = (ha.take(), link_ends, resolved.config.ha.as_ref())
+        {
+            let task = open_ha(&g.state_dir, h, w.pair, opened.store_created).await?;
+            let ch = crate::ha::driver::Channels {
+                dhcp: ends,
+                state: w.state,
+            };
+            tasks.spawn("ha", Stage::Leases, move |sd| task.run(ch, sd));
+        }
         // dhcp-script: its own task, stopped after DHCP and VRRP.
         if let Some((hook_cfg, rx)) = opened.hook {
             tasks.spawn("dhcp-script", Stage::Leases, move |sd| {
@@ -335,6 +372,76 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         ),
     };
     Ok((d, pid))
+}
+
+/// What `[ha]` wires between the tasks.
+struct HaWiring {
+    pair: config::resolve::HaPair,
+    state: watch::Sender<crate::ha::PeerState>,
+    sync: watch::Sender<crate::vrrp::router::PeerSync>,
+    ends: Option<(crate::dhcp::peer::PeerEnds, crate::dhcp::peer::LinkEnds)>,
+}
+
+/// VRRP sees the pair link as [`crate::vrrp::router::PeerSync`] (RFC 9568
+/// Preempt_Mode held while this box is behind its peer, design §9).
+async fn forward_peer_sync(
+    mut rx: watch::Receiver<crate::ha::PeerState>,
+    sync: watch::Sender<crate::vrrp::router::PeerSync>,
+    mut sd: crate::task::Shutdown,
+) -> Result<(), crate::task::TaskError> {
+    loop {
+        let s = rx.borrow_and_update().clone();
+        let new = crate::vrrp::router::PeerSync {
+            connected: s.connected,
+            caught_up: s.caught_up,
+        };
+        sync.send_if_modified(|v| std::mem::replace(v, new) != new);
+        tokio::select! {
+            _ = sd.wait() => return Ok(()),
+            r = rx.changed() => if r.is_err() { return Ok(()) },
+        }
+    }
+}
+
+/// The pair link (design §9): its key, its epoch and where it stood in
+/// the peer's stream (a new epoch when the lease store is new), and its
+/// listening socket, bound before privileges are dropped.
+async fn open_ha(
+    state_dir: &std::path::Path,
+    h: &crate::ha::config::HaConfig,
+    pair: config::resolve::HaPair,
+    store_created: bool,
+) -> Result<crate::ha::driver::HaTask, String> {
+    let psk = crate::ha::auth::Psk::load(&h.key_file)
+        .map_err(|e| format!("[ha] key-file {}: {e}", h.key_file.display()))?;
+    let (st, new) = crate::ha::state::load(state_dir, store_created).map_err(|e| {
+        format!(
+            "[ha] cannot keep {} in {}: {e}",
+            crate::ha::state::FILE,
+            state_dir.display()
+        )
+    })?;
+    event!(
+        Info,
+        "ha.starting",
+        "me={} peer={} port={} epoch={:016x} new_epoch={new} mclt_s={}",
+        pair.me,
+        pair.peer,
+        h.port,
+        st.epoch,
+        h.mclt.as_secs()
+    );
+    crate::ha::driver::HaTask::open(crate::ha::driver::Settings {
+        me: pair.me,
+        peer: pair.peer,
+        port: h.port,
+        psk,
+        timers: crate::ha::link::Timers::default(),
+        epoch: st.epoch,
+        seen: st.seen,
+        state_dir: Some(state_dir.to_path_buf()),
+    })
+    .await
 }
 
 /// Creates `state-dir` if needed, owned by `user`, mode 0750.

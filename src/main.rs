@@ -16,6 +16,7 @@ usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] 
        hamasq import-dnsmasq [--keepalived KEEPALIVED.CONF] [--peer-dnsmasq PEER.CONF] DNSMASQ.CONF|-
                                             (hamasq INI on stdout, lines left out on stderr)
        hamasq --help-options                (every config key by section, and the dhcp-option names)
+       hamasq ha-keygen                     (a new [ha] pre-shared key on stdout, for key-file)
 
   -c, --config FILE     config file (default /etc/hamasq.conf)
   -t, --test            check the config, print `config OK` or every error, and exit
@@ -85,6 +86,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             }
         }
         return Ok(Parsed::Status(config, line));
+    }
+    if it.peek().map(String::as_str) == Some("ha-keygen") {
+        it.next();
+        if let Some(a) = it.next() {
+            return Err(format!("unexpected argument {a:?} after ha-keygen"));
+        }
+        // 32 random bytes from the OS, as hex: `hamasq ha-keygen > ha.key`.
+        return hamasq::ha::auth::Psk::generate_hex()
+            .map(Parsed::Print)
+            .map_err(|e| format!("ha-keygen: cannot read random bytes: {e}"));
     }
     if it.peek().map(String::as_str) == Some("import-dnsmasq") {
         it.next();
@@ -506,6 +517,19 @@ mod tests {
                 .unwrap_err()
                 .contains("expected one of")
         );
+    }
+
+    #[test]
+    fn ha_keygen_prints_a_key_the_loader_accepts() {
+        let Ok(Parsed::Print(a)) = parse_args(args("ha-keygen")) else {
+            panic!("ha-keygen did not print");
+        };
+        let Ok(Parsed::Print(b)) = parse_args(args("ha-keygen")) else {
+            panic!("ha-keygen did not print");
+        };
+        assert_ne!(a, b, "two keys alike");
+        assert!(hamasq::ha::auth::Psk::from_hex(a.trim()).is_ok(), "{a}");
+        assert!(parse_args(args("ha-keygen extra")).is_err());
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Board {
     registry: &'static Registry,
     vrrp: Vec<watch::Receiver<VrrpStatus>>,
     dhcp: Option<mpsc::Sender<Query>>,
+    /// `[ha]`: the pair link's state.
+    peer: Option<watch::Receiver<crate::ha::PeerState>>,
 }
 
 impl Board {
@@ -52,6 +54,7 @@ impl Board {
             registry,
             vrrp: Vec::new(),
             dhcp: None,
+            peer: None,
         }
     }
 
@@ -63,6 +66,11 @@ impl Board {
     /// Adds a VRRP instance's status channel.
     pub fn add_vrrp(&mut self, rx: watch::Receiver<VrrpStatus>) {
         self.vrrp.push(rx);
+    }
+
+    /// Sets the pair link's state (`[ha]`).
+    pub fn set_peer(&mut self, rx: watch::Receiver<crate::ha::PeerState>) {
+        self.peer = Some(rx);
     }
 
     /// Sets the channel the DHCP task answers lease requests on.
@@ -91,6 +99,9 @@ impl Board {
     pub async fn status_text(&self, now: Instant) -> String {
         let metrics = self.registry.snapshot();
         let mut text = render(now, &self.vrrp(), &metrics);
+        if let Some(p) = &self.peer {
+            text.push_str(&render_peer(&p.borrow(), crate::clock::UnixTime::now().0));
+        }
         if let Some(r) = self.ask_dhcp(Query::Ranges).await {
             text.push_str(&r);
         }
@@ -155,6 +166,38 @@ fn ago(t: Option<Instant>, now: Instant) -> String {
 
 /// The text of `hamasq status`: VRRP instances from the board, then DHCP
 /// and DNS figures from the metrics registry (`metrics` is its snapshot).
+/// The `ha:` line of `hamasq status` (design §9, issue 13 item 7).
+pub fn render_peer(p: &crate::ha::PeerState, wall_now: u64) -> String {
+    let since = if p.since == 0 {
+        "never connected".to_string()
+    } else {
+        format!(
+            "{} for {}s",
+            if p.connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            wall_now.saturating_sub(p.since)
+        )
+    };
+    let mut line = format!(
+        "ha: peer {since}, caught up {}, lag {} changes, clock skew {}s, conflicts {}",
+        if p.caught_up { "yes" } else { "no" },
+        p.lag,
+        p.skew_s,
+        p.conflicts
+    );
+    if let Some(c) = &p.last_conflict {
+        let _ = write!(line, " (last {c})");
+    }
+    if let Some(why) = p.last_close.filter(|_| !p.connected) {
+        let _ = write!(line, ", last close {why}");
+    }
+    line.push('\n');
+    line
+}
+
 pub fn render(now: Instant, vrrp: &[VrrpStatus], metrics: &[(&str, u64)]) -> String {
     let m = |name: &str| metrics.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
     let mut out = String::new();

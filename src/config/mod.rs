@@ -36,6 +36,8 @@ pub struct Config {
     pub dns: Option<crate::dns::config::DnsConfig>,
     /// Every `[vrrp NAME]`, in file order.
     pub vrrp: Vec<crate::vrrp::config::VrrpConfig>,
+    /// `[ha]`, the pair link, if present.
+    pub ha: Option<crate::ha::config::HaConfig>,
     /// The line of each key's first occurrence, by (section header, key):
     /// later stages name the line of what they find wrong.
     pub key_lines: std::collections::BTreeMap<(String, String), usize>,

@@ -25,9 +25,18 @@ pub struct Resolved {
     pub dhcp: Option<Plan>,
     /// Each `[vrrp NAME]` with its interface index and primary address.
     pub vrrp: Vec<VrrpInstance>,
+    /// `[ha]`: this box's own address and its peer's (design §9).
+    pub ha: Option<HaPair>,
     /// What will start but probably not as meant (dnsmasq warns in the
     /// same cases): printed by `--test`, logged at start and reload.
     pub warnings: Vec<ConfigError>,
+}
+
+/// `[ha]` resolved against this machine's addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HaPair {
+    pub me: std::net::Ipv4Addr,
+    pub peer: std::net::Ipv4Addr,
 }
 
 /// A VRRP instance bound to this machine's interface.
@@ -229,6 +238,11 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         errs.extend(join_vrrp(&mut p.subnets, &vrrp, &config.file));
     }
 
+    let ha = config
+        .ha
+        .as_ref()
+        .and_then(|h| resolve_ha(&config, h, dhcp.as_mut(), &mut errs));
+
     start_checks(&config, dhcp.as_ref(), &mut errs);
     let mut warnings = warnings(&config);
     config.locate(&mut errs);
@@ -240,11 +254,76 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
             run_as,
             dhcp,
             vrrp,
+            ha,
             warnings,
         })
     } else {
         Err(super::collapse_repeats(errs))
     }
+}
+
+/// `[ha]` (design §9): which of `pair` is this box, a key that loads, and
+/// a `[dhcp]` to replicate; the DHCP plan learns the MCLT.
+fn resolve_ha(
+    config: &Config,
+    h: &crate::ha::config::HaConfig,
+    dhcp: Option<&mut Plan>,
+    errs: &mut Vec<ConfigError>,
+) -> Option<HaPair> {
+    let e = |key: &str, value: String, message: String| ConfigError {
+        file: config.file.clone(),
+        line: None,
+        section: Some("ha".into()),
+        key: Some(key.into()),
+        value: Some(value),
+        message,
+    };
+    let mut ok = true;
+    if let Err(k) = crate::ha::auth::Psk::load(&h.key_file) {
+        errs.push(e(
+            "key-file",
+            h.key_file.display().to_string(),
+            k.to_string(),
+        ));
+        ok = false;
+    }
+    match dhcp {
+        Some(p) => p.mclt = Some(h.mclt),
+        None => {
+            errs.push(e(
+                "pair",
+                list(&h.pair),
+                "[ha] replicates DHCP leases and names: it needs a [dhcp] section".into(),
+            ));
+            ok = false;
+        }
+    }
+    let mine: Vec<(std::net::Ipv4Addr, u8)> = local_interfaces()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| (i.addr, i.prefix))
+        .collect();
+    let pair = crate::ha::config::resolve(h, &mine);
+    if pair.is_none() {
+        errs.push(e(
+            "pair",
+            list(&h.pair),
+            if h.pair.len() == 2 {
+                "exactly one of the two addresses must be this box's own (neither or both are)".into()
+            } else {
+                "no address of this box is in the peer's subnet: name both boxes, e.g. 192.168.1.2, 192.168.1.3".into()
+            },
+        ));
+    }
+    let (me, peer) = pair?;
+    ok.then_some(HaPair { me, peer })
+}
+
+fn list(a: &[std::net::Ipv4Addr]) -> String {
+    a.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// HA (design §4): a DHCP subnet on a VRRP interface that holds one of

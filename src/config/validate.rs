@@ -27,7 +27,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             key: Some(e.key.clone()),
             value: Some(e.value.clone()),
             message:
-                "key outside any section; put it under [general], [dns], [dhcp] or [vrrp NAME]"
+                "key outside any section; put it under [general], [dns], [dhcp], [vrrp NAME] or [ha]"
                     .into(),
         });
     }
@@ -36,6 +36,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     let mut dhcp_entries: Vec<&RawSection> = Vec::new();
     let mut dns_entries: Vec<&RawSection> = Vec::new();
     let mut vrrp_sections: Vec<(&str, &RawSection)> = Vec::new();
+    let mut ha_entries: Vec<&RawSection> = Vec::new();
     for s in &raw.sections {
         let (kind, name) = match s.name.split_once(char::is_whitespace) {
             Some((k, n)) => (k, Some(n.trim())),
@@ -70,10 +71,11 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
                 }
             }
             ("dns", None) => dns_entries.push(s),
+            ("ha", None) => ha_entries.push(s),
             _ => errs.push(section_error(
                 raw,
                 s,
-                "unknown section; expected [general], [dns], [dhcp] or [vrrp NAME]".into(),
+                "unknown section; expected [general], [dns], [dhcp], [vrrp NAME] or [ha]".into(),
             )),
         }
     }
@@ -128,6 +130,16 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         Some(d)
     };
 
+    let ha = if ha_entries.is_empty() {
+        None
+    } else {
+        let merged = merge("ha", &ha_entries);
+        let mut r = SectionReader::new(&raw.file, &merged);
+        let h = crate::ha::config::read(&mut r);
+        errs.extend(r.finish(known_keys));
+        Some(h)
+    };
+
     if errs.is_empty() {
         let mut key_lines = std::collections::BTreeMap::new();
         for sec in &raw.sections {
@@ -144,6 +156,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             dhcp,
             dns,
             vrrp,
+            ha,
             key_lines,
         })
     } else {
@@ -264,7 +277,7 @@ fn section_error(raw: &RawConfig, s: &RawSection, message: String) -> ConfigErro
 }
 
 /// Every key each section understands, in the order its reader asks for
-/// them: `[general]`, `[dns]`, `[dhcp]` and `[vrrp NAME]` (as `vrrp`). The
+/// them: `[general]`, `[dns]`, `[dhcp]`, `[vrrp NAME]` (as `vrrp`) and `[ha]`. The
 /// sample config and the manual page are checked against this list, so
 /// neither can drift from the parser.
 pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
@@ -291,6 +304,10 @@ pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
     let mut r = SectionReader::new(file, &s);
     crate::vrrp::config::read("x", &mut r);
     out.push(("vrrp", r.into_asked()));
+    let s = empty("ha");
+    let mut r = SectionReader::new(file, &s);
+    crate::ha::config::read(&mut r);
+    out.push(("ha", r.into_asked()));
     out
 }
 

@@ -52,6 +52,8 @@ struct Batch<R> {
     changes: Vec<Change>,
     replies: Vec<R>,
     notes: Vec<Note>,
+    /// This box's own changes, for the peer once durable (design §9).
+    replicate: Vec<Change>,
 }
 
 impl<R> Default for Batch<R> {
@@ -60,6 +62,7 @@ impl<R> Default for Batch<R> {
             changes: Vec::new(),
             replies: Vec::new(),
             notes: Vec::new(),
+            replicate: Vec::new(),
         }
     }
 }
@@ -70,6 +73,7 @@ struct InFlight<R> {
     changes: usize,
     replies: Vec<R>,
     notes: Vec<Note>,
+    replicate: Vec<Change>,
     undo_mark: u64,
 }
 
@@ -81,6 +85,8 @@ pub struct Commit<R> {
     not_before: Option<Mono>,
     /// Failed writes since the last one that succeeded.
     burst: Option<Burst>,
+    /// A pair link takes this box's changes ([`Commit::set_replicate`]).
+    replicate: bool,
 }
 
 impl<R> Default for Commit<R> {
@@ -90,6 +96,7 @@ impl<R> Default for Commit<R> {
             inflight: None,
             not_before: None,
             burst: None,
+            replicate: false,
         }
     }
 }
@@ -115,6 +122,11 @@ pub enum Written<R> {
     Durable {
         replies: Vec<R>,
         notes: Vec<Note>,
+        /// This box's own changes of the batch, in order, for the peer
+        /// (design §9: sent after our own fdatasync, never before; empty
+        /// without [`Commit::set_replicate`]). The peer's own changes
+        /// that we stored are not among them: no echo.
+        replicate: Vec<Change>,
         undo_mark: u64,
         /// The run of failures this success ends, if any.
         recovered: Option<Burst>,
@@ -123,6 +135,10 @@ pub enum Written<R> {
     /// is released; `withheld` replies and `changes` changes are gone.
     Failed {
         withheld: usize,
+        /// The withheld replies themselves, to be answered as failures
+        /// where someone waits on them (the peer, the control socket);
+        /// client replies among them must never be sent.
+        dropped: Vec<R>,
         changes: usize,
         /// The first failure after a success: log it (the others of the
         /// run are counted and reported with [`Written::Durable::recovered`]).
@@ -133,16 +149,36 @@ pub enum Written<R> {
 }
 
 impl<R> Commit<R> {
-    /// Stages the changes of one decision, with its reply and its notes.
+    /// With a pair link, this box's own changes are handed back for the
+    /// peer once durable ([`Written::Durable::replicate`]).
+    pub fn set_replicate(&mut self, on: bool) {
+        self.replicate = on;
+    }
+
+    /// Stages the changes of one of this box's decisions, with its reply
+    /// and its notes.
     pub fn stage(
         &mut self,
         changes: impl IntoIterator<Item = Change>,
         reply: Option<R>,
         notes: impl IntoIterator<Item = Note>,
     ) {
+        let from = self.pending.changes.len();
         self.pending.changes.extend(changes);
+        if self.replicate {
+            let new = &self.pending.changes[from..];
+            self.pending.replicate.extend_from_slice(new);
+        }
         self.pending.replies.extend(reply);
         self.pending.notes.extend(notes);
+    }
+
+    /// Stages the peer's changes as this box decided to store them
+    /// ([`crate::dhcp::server::Server::apply_peer`]), and what to release
+    /// once they are durable: written like ours, never sent back.
+    pub fn stage_peer(&mut self, changes: impl IntoIterator<Item = Change>, release: R) {
+        self.pending.changes.extend(changes);
+        self.pending.replies.push(release);
     }
 
     /// Whether a write is in flight.
@@ -199,6 +235,7 @@ impl<R> Commit<R> {
             changes: self.pending.changes.len(),
             replies: std::mem::take(&mut self.pending.replies),
             notes: std::mem::take(&mut self.pending.notes),
+            replicate: std::mem::take(&mut self.pending.replicate),
             undo_mark,
         };
         self.inflight = Some(b);
@@ -215,6 +252,7 @@ impl<R> Commit<R> {
             Ok(()) => Written::Durable {
                 replies: b.replies,
                 notes: b.notes,
+                replicate: b.replicate,
                 undo_mark: b.undo_mark,
                 recovered: self.burst.take(),
             },
@@ -224,9 +262,11 @@ impl<R> Commit<R> {
                 // cannot stand without it. Both go; the clients retry.
                 let withheld = b.replies.len() + self.pending.replies.len();
                 let changes = b.changes + self.pending.changes.len();
-                self.pending.replies.clear();
+                let mut dropped = b.replies;
+                dropped.append(&mut self.pending.replies);
                 self.pending.changes.clear();
                 self.pending.notes.clear();
+                self.pending.replicate.clear();
                 let first = self.burst.is_none();
                 let burst = self.burst.get_or_insert(Burst {
                     since: now,
@@ -239,6 +279,7 @@ impl<R> Commit<R> {
                 burst.rolled_back += changes as u64;
                 Written::Failed {
                     withheld,
+                    dropped,
                     changes,
                     first,
                 }
@@ -262,6 +303,54 @@ mod tests {
         match c {
             Change::Remove(ip) => u32::from(*ip),
             Change::Upsert(l) => u32::from(l.ip),
+        }
+    }
+
+    /// Design §9: the peer gets this box's own changes of a batch once
+    /// it is durable, in order; never the peer's own (no echo), nothing
+    /// of a failed write, nothing at all without a pair link.
+    #[test]
+    fn only_our_durable_changes_go_to_the_peer() {
+        let mut c: Commit<&str> = Commit::default();
+        c.set_replicate(true);
+        let now = Mono(1_000);
+        c.stage([change(1), change(2)], Some("ack 1"), []);
+        c.stage_peer([change(9)], "peer batch stored");
+        c.stage([change(3)], None, []);
+        let written: Vec<Change> = c.poll_write(now, 0).unwrap().collect();
+        assert_eq!(written, vec![change(1), change(2), change(9), change(3)]);
+        match c.handle_written::<()>(now, Ok(())) {
+            Written::Durable {
+                replies, replicate, ..
+            } => {
+                assert_eq!(replies, vec!["ack 1", "peer batch stored"]);
+                assert_eq!(replicate, vec![change(1), change(2), change(3)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A failed write sends nothing, and what was staged on top goes too.
+        let later = Mono(now.0 + 10);
+        c.stage([change(4)], Some("ack 4"), []);
+        assert!(c.poll_write(later, 1).is_some());
+        c.stage([change(5)], Some("ack 5"), []);
+        assert!(matches!(
+            c.handle_written(later, Err("ENOSPC")),
+            Written::Failed { .. }
+        ));
+        c.stage([change(6)], Some("ack 6"), []);
+        let later = Mono(later.0 + 10);
+        assert!(c.poll_write(later, 2).is_some());
+        match c.handle_written::<()>(later, Ok(())) {
+            Written::Durable { replicate, .. } => assert_eq!(replicate, vec![change(6)]),
+            other => panic!("{other:?}"),
+        }
+        // Without a pair link nothing is kept for a peer.
+        let mut solo: Commit<&str> = Commit::default();
+        solo.stage([change(7)], Some("ack 7"), []);
+        assert!(solo.poll_write(later, 0).is_some());
+        match solo.handle_written::<()>(later, Ok(())) {
+            Written::Durable { replicate, .. } => assert!(replicate.is_empty()),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -390,10 +479,13 @@ mod tests {
         match c.handle_written(t0, Err("No space left on device")) {
             Written::Failed {
                 withheld,
+                dropped,
                 changes,
                 first,
             } => {
                 assert_eq!((withheld, changes, first), (2, 4, true));
+                // Handed back to be answered as failures, oldest first.
+                assert_eq!(dropped, vec![1, 4]);
             }
             other => panic!("{other:?}"),
         }
@@ -411,7 +503,8 @@ mod tests {
             Written::Failed {
                 first: false,
                 withheld: 1,
-                changes: 1
+                changes: 1,
+                ..
             }
         ));
         // Space again: the next write succeeds, releases its reply, and

@@ -27,8 +27,11 @@ use super::error::{DhcpError, Errors};
 use super::host_table::HostTable;
 use super::lease_hook::{Context, Note};
 use super::leases::{Change, LeaseStore};
+use super::peer::{PeerBatch, PeerEnds, PeerStored};
 use super::ping::{PROBE_WAIT, Pinger};
-use super::server::{Answer, Destination, MsgType, Now, Outcome, Plan, Req, Server, Silence};
+use super::server::{
+    Answer, Destination, MsgType, Now, Outcome, PeerConflict, Plan, Req, Server, Silence,
+};
 use super::socket::{CLIENT_PORT, DhcpSocket, SERVER_PORT, SendFailure, ifname};
 use super::wire::Packet;
 use crate::clock::{Mono, UnixTime};
@@ -147,6 +150,8 @@ pub struct DhcpTask {
     /// Address counts per pool for the metrics endpoint, refreshed
     /// once a second.
     pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
+    /// `[ha]`: the pair link's ends (design §9).
+    pub peer: Option<PeerEnds>,
 }
 
 /// The channels the DHCP task is wired with (built by the daemon).
@@ -159,6 +164,8 @@ pub struct Links {
     pub plans: watch::Receiver<Option<Arc<Plan>>>,
     /// Address counts per pool, for the metrics endpoint.
     pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
+    /// `[ha]`: the pair link's ends.
+    pub peer: Option<PeerEnds>,
 }
 
 /// What [`DhcpTask::open`] hands the daemon to spawn.
@@ -173,6 +180,9 @@ pub struct Opened {
     )>,
     /// The channel the control socket asks the task on.
     pub queries: tokio::sync::mpsc::Sender<super::report::Query>,
+    /// The lease store was created now (first start, or a lost state
+    /// directory): the pair link draws a new epoch.
+    pub store_created: bool,
 }
 
 impl DhcpTask {
@@ -196,6 +206,7 @@ impl DhcpTask {
                 )
             })?;
         let mut leases = report.leases;
+        let store_created = report.created;
         event!(
             Info,
             "dhcp.leases_loaded",
@@ -321,15 +332,24 @@ impl DhcpTask {
                 None
             },
             probing: Default::default(),
-            commit: Default::default(),
+            commit: Pipeline {
+                core: {
+                    let mut c = Commit::default();
+                    c.set_replicate(links.peer.is_some());
+                    c
+                },
+                ..Default::default()
+            },
             control: Some(query_rx),
             hook,
             counts: links.counts,
+            peer: links.peer,
         };
         Ok(Opened {
             task,
             hook: hook_task,
             queries: query_tx,
+            store_created,
         })
     }
 }
@@ -338,11 +358,22 @@ impl DhcpTask {
 /// back with the result.
 type Writing = tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>;
 
+/// What a durable write releases.
+pub enum Release {
+    /// A reply to a client.
+    Reply(Answer),
+    /// A batch of the peer's changes is stored: tell the pair link, with
+    /// the conflicts it resolved.
+    Peer(tokio::sync::oneshot::Sender<PeerStored>, Vec<PeerConflict>),
+    /// `hamasq leases --delete`: the answer, once the removal is on disk.
+    Control(tokio::sync::oneshot::Sender<String>, String),
+}
+
 /// Group commit: the sans-IO rules ([`Commit`]) and the write they started.
 #[derive(Default)]
 pub struct Pipeline {
     /// What is staged, in flight, released.
-    core: Commit<Answer>,
+    core: Commit<Release>,
     /// The write in flight, and whether it also compacts.
     writing: Option<Writing>,
     compacting: bool,
@@ -366,6 +397,23 @@ async fn recv_query(
 ) -> Option<super::report::Query> {
     match rx {
         Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the pair link asks of the DHCP task.
+enum PeerIn {
+    Batch(PeerBatch),
+    Snapshot(tokio::sync::oneshot::Sender<Vec<super::binding::Lease>>),
+}
+
+async fn recv_peer(p: &mut Option<PeerEnds>) -> Option<PeerIn> {
+    match p {
+        Some(p) => tokio::select! {
+            Some(b) = p.apply.recv() => Some(PeerIn::Batch(b)),
+            Some(s) = p.snapshot.recv() => Some(PeerIn::Snapshot(s)),
+            else => std::future::pending().await,
+        },
         None => std::future::pending().await,
     }
 }
@@ -437,11 +485,22 @@ impl DhcpTask {
                             let _ = tx.send(super::report::ranges(&self.server, now));
                         }
                         super::report::Query::Delete(ip, tx) => {
-                            let _ = tx.send(self.delete_lease(ip));
+                            self.delete_lease(ip, tx);
                             self.kick_commit();
                         }
                     }
                 }
+                Some(p) = recv_peer(&mut self.peer) => match p {
+                    PeerIn::Batch(b) => {
+                        self.apply_peer(b);
+                        self.kick_commit();
+                    }
+                    // A full transfer to the peer: every binding we hold.
+                    PeerIn::Snapshot(tx) => {
+                        let all = self.server.db().iter().map(PackedLease::to_lease).collect();
+                        let _ = tx.send(all);
+                    }
+                },
                 Ok(()) = self.plans.changed() => {
                     let plan = self.plans.borrow_and_update().clone();
                     if let Some(p) = plan {
@@ -545,6 +604,9 @@ impl DhcpTask {
             for (i, r) in self.roles.iter().enumerate() {
                 self.server.set_role(i, *r.borrow());
             }
+            if let Some(p) = &self.peer {
+                self.server.set_peer_synced(*p.synced.borrow());
+            }
             match self.server.handle(n, &req) {
                 Outcome::Silent(s) => self.count_silence(s, &req),
                 Outcome::Store(changes, s) => {
@@ -573,7 +635,9 @@ impl DhcpTask {
                 Outcome::Reply(a) => {
                     let notes = self.notes(&a.changes, &req, &a.options);
                     let changes = a.changes.clone();
-                    self.commit.core.stage(changes, Some(a), notes);
+                    self.commit
+                        .core
+                        .stage(changes, Some(Release::Reply(a)), notes);
                 }
             }
         }
@@ -644,6 +708,7 @@ impl DhcpTask {
             Written::Durable {
                 replies,
                 notes,
+                replicate,
                 undo_mark,
                 recovered,
             } => {
@@ -659,10 +724,29 @@ impl DhcpTask {
                         Mono::now().since(b.since).as_millis()
                     );
                 }
-                if send {
-                    for mut a in replies {
-                        self.log_reply(&a);
-                        self.send(&mut a, out);
+                // The peer hears of our changes only now, after our own
+                // fdatasync (design §9), and never waits on them.
+                if let Some(p) = &self.peer
+                    && !replicate.is_empty()
+                {
+                    let _ = p.committed.send(replicate);
+                }
+                for r in replies {
+                    match r {
+                        Release::Reply(mut a) if send => {
+                            self.log_reply(&a);
+                            self.send(&mut a, out);
+                        }
+                        Release::Reply(_) => {}
+                        Release::Peer(tx, conflicts) => {
+                            let _ = tx.send(PeerStored {
+                                ok: true,
+                                conflicts,
+                            });
+                        }
+                        Release::Control(tx, text) => {
+                            let _ = tx.send(text);
+                        }
                     }
                 }
                 if let Some(h) = &self.hook {
@@ -673,9 +757,26 @@ impl DhcpTask {
             }
             Written::Failed {
                 withheld,
+                dropped,
                 changes,
                 first,
             } => {
+                for r in dropped {
+                    match r {
+                        // Never sent: the client retries.
+                        Release::Reply(_) => {}
+                        // Not acknowledged: the peer sends it again.
+                        Release::Peer(tx, _) => {
+                            let _ = tx.send(PeerStored::default());
+                        }
+                        Release::Control(tx, _) => {
+                            let _ = tx.send(format!(
+                                "error: the lease store could not be written ({}); nothing was deleted\n",
+                                error.as_deref().unwrap_or("unknown error")
+                            ));
+                        }
+                    }
+                }
                 // Our disk's fault: withhold every reply not yet sent and
                 // undo the bindings, so memory holds what the disk holds;
                 // the clients will retry. The hook hears nothing of them.
@@ -712,16 +813,21 @@ impl DhcpTask {
     /// `hamasq leases --delete IP`: the binding leaves memory now and the
     /// store with the next group commit (staged like a release; a failed
     /// write undoes it as it undoes any change), the hook runs `del`.
-    fn delete_lease(&mut self, ip: Ipv4Addr) -> String {
+    fn delete_lease(&mut self, ip: Ipv4Addr, tx: tokio::sync::oneshot::Sender<String>) {
         let Some((l, change)) = self.server.delete(ip) else {
-            return format!("error: no lease for {ip}\n");
+            let _ = tx.send(format!("error: no lease for {ip}\n"));
+            return;
         };
         let notes = match self.hook {
             Some(_) => vec![Note::Committed(change.clone(), None)],
             None => Vec::new(),
         };
-        self.commit.core.stage(vec![change], None, notes);
         let name = l.hostname.as_deref().unwrap_or("*");
+        // Answered once the removal is on disk (or failed to get there).
+        let text = format!("deleted {ip} {} {name}\n", l.hw);
+        self.commit
+            .core
+            .stage(vec![change], Some(Release::Control(tx, text)), notes);
         event!(
             Info,
             "dhcp.lease_deleted",
@@ -729,7 +835,45 @@ impl DhcpTask {
             l.hw,
             log::q(name)
         );
-        format!("deleted {ip} {} {name}\n", l.hw)
+    }
+
+    /// A batch of the peer's changes (design §9): each one decided per
+    /// address ([`Server::apply_peer`], [`super::merge`]), what it changed
+    /// staged like our own changes but never sent back, and the link told
+    /// once it is durable. Conflicts are resolved, counted and logged;
+    /// they never stop service.
+    fn apply_peer(&mut self, b: PeerBatch) {
+        let wall = UnixTime::now();
+        let mut store = Vec::new();
+        let mut conflicts = Vec::new();
+        for c in &b.changes {
+            let r = self.server.apply_peer(wall, c);
+            store.extend(r.store);
+            if let Some(x) = r.conflict {
+                event!(
+                    Warn,
+                    "ha.conflict",
+                    "ip={} kept={} refused={} note=\"both boxes gave this address to a different client; the same client wins on both\"",
+                    x.ip,
+                    x.kept,
+                    x.lost
+                );
+                conflicts.push(x);
+            }
+        }
+        if store.is_empty() {
+            // Nothing to write: stored as it is. (The link acknowledges
+            // batches in order, so this never overtakes an earlier batch
+            // still being written.)
+            let _ = b.done.send(PeerStored {
+                ok: true,
+                conflicts,
+            });
+            return;
+        }
+        self.commit
+            .core
+            .stage_peer(store, Release::Peer(b.done, conflicts));
     }
 
     /// One info line per DHCP message received or sent, as dnsmasq's

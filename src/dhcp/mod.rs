@@ -38,6 +38,7 @@ pub mod leases;
 pub mod merge;
 pub mod names;
 pub mod options;
+pub mod peer;
 pub mod ping;
 pub mod report;
 pub mod server;

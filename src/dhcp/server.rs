@@ -269,6 +269,8 @@ pub struct Plan {
     /// `[dns] domain`: sent as the domain name (option 15) unless a
     /// `dhcp-option` for 15 matches the client, as dnsmasq's `domain=`.
     pub domain: Option<String>,
+    /// `[ha] mclt` with a pair link (design §9): see [`Server::set_peer_synced`].
+    pub mclt: Option<Duration>,
 }
 
 impl Plan {
@@ -286,6 +288,7 @@ impl Plan {
             local_addrs: Vec::new(),
             dns_server: false,
             domain: None,
+            mclt: None,
         }
     }
 }
@@ -308,6 +311,9 @@ pub struct Server {
     undo: Vec<(Ipv4Addr, Option<Lease>)>,
     /// The undo position of `undo[0]` (positions only grow).
     undo_base: u64,
+    /// With `[ha]`: the peer link is up and this box has caught up, so the
+    /// peer knows what we grant (see [`Server::set_peer_synced`]).
+    peer_synced: bool,
 }
 
 /// See [`Server::refresh_host_table`].
@@ -340,6 +346,7 @@ impl Server {
             roles: Vec::new(),
             undo: Vec::new(),
             undo_base: 0,
+            peer_synced: false,
         }
     }
 
@@ -356,6 +363,38 @@ impl Server {
     /// for a request no subnet of ours matches, the first instance's.
     /// Standalone without VRRP; an instance not heard from yet is still
     /// in Initialize (RFC 9568 §6.4.1).
+    /// What the pair link says (design §9, issue 13 item 5). With
+    /// `[ha] mclt`, an ACK lasts at most the MCLT (draft-ietf-dhc-failover-12
+    /// §5.2.1, "maximum client lead time") when:
+    /// * the peer is not in sync: what we grant now the peer cannot know
+    ///   until the link heals, so neither a claim nobody knew nor an
+    ///   extension outlives the partition by more than the MCLT;
+    /// * or, in sync, the claim is on an address neither store holds for
+    ///   this client (a stale claim, e.g. from before a lost store): the
+    ///   peer will know it within milliseconds, but a client that
+    ///   misremembers gets a short lease, not an hour on an address that
+    ///   may be in use.
+    ///
+    /// A reservation is configured on both boxes alike and is never cut.
+    pub fn set_peer_synced(&mut self, synced: bool) {
+        self.peer_synced = synced;
+    }
+
+    /// The lease time after the MCLT rule of [`Server::set_peer_synced`].
+    fn mclt_cap(&self, lt: LeaseTime, known: bool) -> LeaseTime {
+        let Some(mclt) = self.plan.mclt else {
+            return lt;
+        };
+        if self.peer_synced && known {
+            return lt;
+        }
+        let cap = u32::try_from(mclt.as_secs()).unwrap_or(u32::MAX);
+        match lt {
+            LeaseTime::Secs(s) if s <= cap => lt,
+            _ => LeaseTime::Secs(cap),
+        }
+    }
+
     fn role_of(&self, si: Option<usize>) -> Role {
         match si.and_then(|i| self.plan.subnets[i].vrrp) {
             Some(v) => self.roles.get(v).copied().unwrap_or(Role::Initialize),
@@ -751,7 +790,15 @@ impl Server {
         }
         // ACK, recording the binding: either ours already, offered by us, or
         // adopted (in our or the peer's range and free; design §4 "adopt").
+        // Adopted or granted out of the peer's sight, it lasts at most the
+        // MCLT ([`Server::set_peer_synced`]).
+        let known = current.is_some() || msg == Msg::Select || reserved == Some(ip);
         let lt = self.lease_time(subnet, ip, &c);
+        let lt = if reserved == Some(ip) {
+            lt
+        } else {
+            self.mclt_cap(lt, known)
+        };
         let expires = match lt {
             LeaseTime::Infinite => UnixTime(0),
             LeaseTime::Secs(s) => UnixTime(now.wall.0.saturating_add(s as u64).max(1)),

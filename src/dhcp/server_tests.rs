@@ -109,6 +109,7 @@ fn plan_with(pool: (u8, u8), hosts: &[&str], options: &[&str]) -> Plan {
         local_addrs: Vec::new(),
         dns_server: false,
         domain: None,
+        mclt: None,
     }
 }
 

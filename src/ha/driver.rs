@@ -20,14 +20,16 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
+use super::PeerState;
 use super::auth::{End, NONCE_LEN, Psk};
 use super::link::{Close, Event, Link, Timers};
 use super::stream::{self, Inbound, Outbox, Position, Record};
 use crate::clock::{Mono, UnixTime};
 use crate::dhcp::binding::Lease;
 use crate::dhcp::leases::Change;
+use crate::dhcp::peer::{LinkEnds, PeerBatch, PeerStored};
 use crate::stats::Counter;
 use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
@@ -41,6 +43,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const RING: usize = 65_536;
 /// Frames in flight before an acknowledgement.
 const WINDOW: u64 = 4096;
+/// `ha.state` is rewritten at most this often while peer changes arrive.
+const STATE_SAVE: Duration = Duration::from_secs(1);
 
 /// Settings of the link.
 #[derive(Clone, Debug)]
@@ -56,40 +60,15 @@ pub struct Settings {
     /// Where this box stood in the peer's stream when it last stored a
     /// peer change.
     pub seen: Position,
+    /// Where `ha.state` is kept (none in tests).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
-/// Peer changes for the DHCP task to store; `done` says whether the
-/// commit succeeded. `at` is where that leaves us in the peer's stream.
-pub struct Apply {
-    pub changes: Vec<Change>,
-    pub at: Option<Position>,
-    pub done: oneshot::Sender<bool>,
-}
-
-/// The DHCP task's ends.
+/// The DHCP task's ends, and the link's state for VRRP and status.
 pub struct Channels {
-    /// Committed local changes, in commit order.
-    pub committed: mpsc::UnboundedReceiver<Vec<Change>>,
-    /// Peer changes to store.
-    pub apply: mpsc::Sender<Apply>,
-    /// A full transfer asks the DHCP task for every lease it holds.
-    pub snapshot: mpsc::Sender<oneshot::Sender<Vec<Lease>>>,
+    pub dhcp: LinkEnds,
     /// What the link knows, for VRRP (sync-aware preemption) and status.
     pub state: watch::Sender<PeerState>,
-}
-
-/// The link as status, metrics and VRRP see it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PeerState {
-    pub connected: bool,
-    /// This box has stored everything the peer had when they connected.
-    pub caught_up: bool,
-    /// Our changes the peer has not acknowledged.
-    pub lag: u64,
-    /// The peer's wall clock minus ours, seconds, at the last connect.
-    pub skew_s: i64,
-    /// Why the last connection ended.
-    pub last_close: Option<&'static str>,
 }
 
 struct Counters {
@@ -98,6 +77,7 @@ struct Counters {
     auth_failures: Counter,
     refused: Counter,
     connects: Counter,
+    conflicts: Counter,
 }
 
 impl Counters {
@@ -121,6 +101,10 @@ impl Counters {
                 "hamasq_ha_connections_total",
                 "Pair link connections authenticated.",
             ),
+            conflicts: r.counter(
+                "hamasq_ha_conflicts_total",
+                "Addresses both boxes had given to different clients (resolved per address).",
+            ),
         }
     }
 }
@@ -131,6 +115,8 @@ pub struct HaTask {
     listener: Option<TcpListener>,
     outbox: Outbox,
     counters: Counters,
+    /// `seen` moved since `ha.state` was written.
+    state_dirty: bool,
 }
 
 impl HaTask {
@@ -152,6 +138,7 @@ impl HaTask {
             s,
             listener,
             counters: Counters::register(),
+            state_dirty: false,
         })
     }
 
@@ -161,7 +148,7 @@ impl HaTask {
             let conn = tokio::select! {
                 _ = sd.wait() => return Ok(()),
                 c = self.connect() => c,
-                batch = ch.committed.recv() => {
+                batch = ch.dhcp.committed.recv() => {
                     match batch {
                         Some(b) => self.take(&b),
                         None => return Ok(()),
@@ -179,10 +166,17 @@ impl HaTask {
                 }
             };
             let why = self.serve(stream, &mut ch, &mut sd).await;
+            ch.dhcp.synced.send_replace(false);
             ch.state.send_modify(|st| {
+                if st.connected {
+                    st.since = UnixTime::now().0;
+                }
                 st.connected = false;
                 st.last_close = Some(why.as_str());
             });
+            if self.state_dirty {
+                self.save_state();
+            }
             if sd.is_set() {
                 return Ok(());
             }
@@ -219,7 +213,7 @@ impl HaTask {
             tokio::select! {
                 _ = sd.wait() => return,
                 _ = tokio::time::sleep_until(until) => return,
-                b = ch.committed.recv() => match b {
+                b = ch.dhcp.committed.recv() => match b {
                     Some(b) => self.take(&b),
                     None => return,
                 },
@@ -287,6 +281,10 @@ impl HaTask {
         // The catch-up of the peer ends at this sequence number.
         let mut done_after: Option<u64> = None;
         let mut snapshot: Option<oneshot::Receiver<Vec<Lease>>> = None;
+        // Peer changes read but not yet handed to the DHCP task, and the
+        // stream position they bring us to.
+        let mut incoming: Vec<Change> = Vec::new();
+        let mut incoming_at: Option<Position> = None;
         let mut up = false;
         loop {
             while let Some(f) = link.poll_event() {
@@ -324,6 +322,7 @@ impl HaTask {
                         ch.state.send_modify(|st| {
                             st.connected = true;
                             st.caught_up = false;
+                            st.since = UnixTime::now().0;
                         });
                     }
                     Event::Frame { kind, body } => {
@@ -364,7 +363,7 @@ impl HaTask {
                                 self.outbox.resume(seen.epoch, seen.seq);
                                 if self.outbox.take_full() {
                                     let (tx, rx) = oneshot::channel();
-                                    if ch.snapshot.send(tx).await.is_ok() {
+                                    if ch.dhcp.snapshot.send(tx).await.is_ok() {
                                         snapshot = Some(rx);
                                     }
                                 } else {
@@ -372,17 +371,9 @@ impl HaTask {
                                 }
                             }
                             Ok(Inbound::Apply { rec, ack }) => {
-                                let (tx, rx) = oneshot::channel();
-                                let now = UnixTime::now();
-                                let _ = ch
-                                    .apply
-                                    .send(Apply {
-                                        changes: vec![rec.to_change(now)],
-                                        at: ack,
-                                        done: tx,
-                                    })
-                                    .await;
-                                pending.push_back(Pending::Stored(rx, ack));
+                                // Gathered: one batch per read for the DHCP task.
+                                incoming.push(rec.to_change(UnixTime::now()));
+                                incoming_at = ack.or(incoming_at);
                             }
                             Ok(Inbound::FullStart { count }) => {
                                 event!(
@@ -393,12 +384,19 @@ impl HaTask {
                                 );
                             }
                             Ok(Inbound::FullDone { at }) => {
+                                self.hand_over(
+                                    &mut ch.dhcp,
+                                    &mut incoming,
+                                    &mut incoming_at,
+                                    &mut pending,
+                                )
+                                .await;
                                 let (tx, rx) = oneshot::channel();
                                 let _ = ch
+                                    .dhcp
                                     .apply
-                                    .send(Apply {
+                                    .send(PeerBatch {
                                         changes: Vec::new(),
-                                        at: Some(at),
                                         done: tx,
                                     })
                                     .await;
@@ -416,6 +414,8 @@ impl HaTask {
                     }
                 }
             }
+            self.hand_over(&mut ch.dhcp, &mut incoming, &mut incoming_at, &mut pending)
+                .await;
             if up {
                 let now = Mono::now();
                 while link.queued() < HIGH_WATER {
@@ -459,27 +459,33 @@ impl HaTask {
                     }
                 }
                 _ = sleep_until_opt(deadline) => link.handle_timeout(Mono::now()),
-                b = ch.committed.recv() => match b {
+                b = ch.dhcp.committed.recv() => match b {
                     Some(b) => self.take(&b),
                     None => return Close::PeerClosed,
                 },
                 r = front(&mut pending) => {
                     match (pending.pop_front().expect("front was there"), r) {
-                        (Pending::Stored(_, Some(at)), true) => {
-                            self.s.seen = at;
-                            let (k, b) = stream::ack_frame(at);
-                            link.send(Mono::now(), k, &b);
+                        (Pending::Stored(_, at), stored) if stored.ok => {
+                            self.conflicts(&ch.state, &stored);
+                            if let Some(at) = at {
+                                self.s.seen = at;
+                                self.state_dirty = true;
+                                let (k, b) = stream::ack_frame(at);
+                                link.send(Mono::now(), k, &b);
+                            }
                         }
-                        (Pending::Stored(_, None), true) => {}
                         (Pending::CaughtUp, _) => {
                             ch.state.send_modify(|st| st.caught_up = true);
+                            ch.dhcp.synced.send_replace(true);
+                            self.save_state();
                             event!(Info, "ha.caught_up", "peer={} at={}", self.s.peer, self.s.seen.seq);
                         }
                         // The DHCP task could not store it: no ACK; the
                         // peer sends it again on the next connection.
-                        (Pending::Stored(..), false) => return Close::PeerClosed,
+                        (Pending::Stored(..), _) => return Close::PeerClosed,
                     }
                 }
+                _ = tokio::time::sleep(STATE_SAVE), if self.state_dirty => self.save_state(),
                 s = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
                     snapshot = None;
                     let leases = s.unwrap_or_default();
@@ -504,22 +510,82 @@ impl HaTask {
     fn peer_epoch(&self) -> u64 {
         self.s.seen.epoch
     }
+
+    /// Hands the gathered peer changes to the DHCP task as one batch.
+    async fn hand_over(
+        &mut self,
+        dhcp: &mut LinkEnds,
+        incoming: &mut Vec<Change>,
+        at: &mut Option<Position>,
+        pending: &mut VecDeque<Pending>,
+    ) {
+        if incoming.is_empty() {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        let batch = PeerBatch {
+            changes: std::mem::take(incoming),
+            done: tx,
+        };
+        // Bounded: a DHCP task busy with its disk slows the peer's
+        // stream down (TCP backpressure), never the other way round.
+        if dhcp.apply.send(batch).await.is_ok() {
+            pending.push_back(Pending::Stored(rx, at.take()));
+        }
+    }
+
+    /// Counts and reports the conflicts a stored batch resolved.
+    fn conflicts(&self, state: &watch::Sender<PeerState>, stored: &PeerStored) {
+        let Some(last) = stored.conflicts.last() else {
+            return;
+        };
+        self.counters.conflicts.add(stored.conflicts.len() as u64);
+        let text = format!("{} kept={} refused={}", last.ip, last.kept, last.lost);
+        state.send_modify(|st| {
+            st.conflicts += stored.conflicts.len() as u64;
+            st.last_conflict = Some(text);
+        });
+    }
+
+    /// Where we stand in the peer's stream, for the next start (a lost
+    /// or stale file only costs a resend: see [`super::state`]).
+    fn save_state(&mut self) {
+        self.state_dirty = false;
+        let Some(dir) = &self.s.state_dir else {
+            return;
+        };
+        let st = super::state::State {
+            epoch: self.s.epoch,
+            seen: self.s.seen,
+        };
+        if let Err(e) = super::state::save(dir, &st) {
+            event_limited!(
+                Warn,
+                "ha.state_save_failed",
+                "dir={} error={e}",
+                dir.display()
+            );
+        }
+    }
 }
 
 /// A peer batch handed to the DHCP task, in order.
 enum Pending {
     /// Its commit result; acknowledged at this position once stored.
-    Stored(oneshot::Receiver<bool>, Option<Position>),
+    Stored(oneshot::Receiver<PeerStored>, Option<Position>),
     /// Everything before this is stored: caught up with the peer.
     CaughtUp,
 }
 
 /// Whether the oldest pending batch was stored (pending forever when
 /// none; a dropped result counts as not stored).
-async fn front(p: &mut VecDeque<Pending>) -> bool {
+async fn front(p: &mut VecDeque<Pending>) -> PeerStored {
     match p.front_mut() {
-        Some(Pending::Stored(rx, _)) => rx.await.unwrap_or(false),
-        Some(Pending::CaughtUp) => true,
+        Some(Pending::Stored(rx, _)) => rx.await.unwrap_or_default(),
+        Some(Pending::CaughtUp) => PeerStored {
+            ok: true,
+            conflicts: Vec::new(),
+        },
         None => std::future::pending().await,
     }
 }
@@ -558,7 +624,7 @@ mod tests {
     /// One box's link task with a fake DHCP task: it stores every peer
     /// change in `stored` and answers snapshots with `table`.
     struct Box {
-        committed: mpsc::UnboundedSender<Vec<Change>>,
+        committed: tokio::sync::mpsc::UnboundedSender<Vec<Change>>,
         state: watch::Receiver<PeerState>,
         stored: std::sync::Arc<std::sync::Mutex<Vec<Change>>>,
     }
@@ -580,38 +646,33 @@ mod tests {
             timers: Timers::default(),
             epoch: u64::from(u32::from(me)),
             seen: Position::default(),
+            state_dir: None,
         };
         let task = HaTask::open(s).await.unwrap();
-        let (committed_tx, committed) = mpsc::unbounded_channel();
-        let (apply, mut apply_rx) = mpsc::channel::<Apply>(64);
-        let (snapshot, mut snap_rx) = mpsc::channel::<oneshot::Sender<Vec<Lease>>>(4);
+        let (mut dhcp, link) = crate::dhcp::peer::channel();
         let (state, state_rx) = watch::channel(PeerState::default());
         let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let st = stored.clone();
+        let committed = dhcp.committed.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    a = apply_rx.recv() => {
+                    a = dhcp.apply.recv() => {
                         let Some(a) = a else { return };
                         st.lock().unwrap().extend(a.changes);
-                        let _ = a.done.send(true);
+                        let _ = a.done.send(PeerStored { ok: true, conflicts: Vec::new() });
                     }
-                    s = snap_rx.recv() => {
+                    s = dhcp.snapshot.recv() => {
                         let Some(s) = s else { return };
                         let _ = s.send(table.clone());
                     }
                 }
             }
         });
-        let ch = Channels {
-            committed,
-            apply,
-            snapshot,
-            state,
-        };
+        let ch = Channels { dhcp: link, state };
         tasks.spawn(name, crate::task::Stage::Leases, move |sd| task.run(ch, sd));
         Box {
-            committed: committed_tx,
+            committed,
             state: state_rx,
             stored,
         }

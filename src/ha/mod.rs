@@ -24,3 +24,23 @@ pub mod driver;
 pub mod link;
 pub mod state;
 pub mod stream;
+
+/// The link as status, metrics and VRRP see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerState {
+    pub connected: bool,
+    /// This box has stored everything the peer had when they connected.
+    pub caught_up: bool,
+    /// Our changes the peer has not acknowledged.
+    pub lag: u64,
+    /// The peer's wall clock minus ours, seconds, at the last connect.
+    pub skew_s: i64,
+    /// Why the last connection ended.
+    pub last_close: Option<&'static str>,
+    /// Unix time of the last connect or disconnect.
+    pub since: u64,
+    /// Addresses both boxes had given to different clients, resolved.
+    pub conflicts: u64,
+    /// The last of them: address, the client kept, the client refused.
+    pub last_conflict: Option<String>,
+}
