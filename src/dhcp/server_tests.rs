@@ -2166,6 +2166,46 @@ fn two_claims_on_one_address_end_with_the_same_winner_on_both_boxes() {
     }
 }
 
+/// Issue 13 item 5 (draft-ietf-dhc-failover-12 §5.2.1): with `[ha]`, an
+/// ACK lasts at most the MCLT while the peer is out of sync, and for a
+/// claim that neither store knows; a known client with the peer in sync,
+/// and a reservation, get their full lease.
+#[test]
+fn without_the_peer_in_sync_a_lease_lasts_at_most_the_mclt() {
+    let mut p = plan_with((100, 149), &["02:00:00:00:00:09,192.168.1.140"], &[]);
+    p.mclt = Some(Duration::from_secs(300));
+    let mut s = server(p);
+    let full = {
+        let mut solo = server(plan());
+        be32(match dora(&mut solo, secs(0), 1).options.iter().find(|o| o.0 == 51) {
+            Some((_, v)) => u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+            None => panic!("no lease time"),
+        })
+    };
+    assert_ne!(full, be32(300), "the test needs a lease longer than the MCLT");
+    // The peer unreachable: a new client gets the MCLT.
+    let a = dora(&mut s, secs(0), 1);
+    assert_eq!(opt(&a, 51), Some(&be32(300)[..]), "new lease, peer away");
+    // So does a renewal: the peer cannot know of the extension.
+    let r = ack(s.handle(secs(100), &renewing(1, a.yiaddr)));
+    assert_eq!(opt(&r, 51), Some(&be32(300)[..]), "renewal, peer away");
+    // In sync: the known client's renewal gets its full lease...
+    s.set_peer_synced(true);
+    let r = ack(s.handle(secs(200), &renewing(1, a.yiaddr)));
+    assert_eq!(opt(&r, 51), Some(&full[..]), "renewal, in sync");
+    // ... a new client too (we offered it, the peer hears of it at once) ...
+    let b = dora(&mut s, secs(200), 2);
+    assert_eq!(opt(&b, 51), Some(&full[..]), "new lease, in sync");
+    // ... but a claim neither store knows (a stale INIT-REBOOT) is cut.
+    let stale = ack(s.handle(secs(200), &init_reboot(3, lan(130))));
+    assert_eq!(opt(&stale, 51), Some(&be32(300)[..]), "unknown claim, in sync");
+    // A reservation is configured alike on both boxes: never cut.
+    s.set_peer_synced(false);
+    let res = dora(&mut s, secs(300), 9);
+    assert_eq!(res.yiaddr, lan(140));
+    assert_eq!(opt(&res, 51), Some(&full[..]), "reservation, peer away");
+}
+
 #[test]
 fn a_peers_removal_never_unbinds_a_live_lease_here() {
     let mut b = server(peer_plan());
