@@ -404,7 +404,7 @@ async fn forward_peer_sync(
 }
 
 /// The pair link (design §9): its key, its epoch and where it stood in
-/// the peer's stream (a new epoch when the lease store is new), and its
+/// the peer's stream (forgotten when the lease store is new), and its
 /// listening socket, bound before privileges are dropped.
 async fn open_ha(
     state_dir: &std::path::Path,
@@ -414,7 +414,7 @@ async fn open_ha(
 ) -> Result<crate::ha::driver::HaTask, String> {
     let psk = crate::ha::auth::Psk::load(&h.key_file)
         .map_err(|e| format!("[ha] key-file {}: {e}", h.key_file.display()))?;
-    let (st, new) = crate::ha::state::load(state_dir, store_created).map_err(|e| {
+    let (st, lost) = crate::ha::state::load(state_dir, store_created).map_err(|e| {
         format!(
             "[ha] cannot keep {} in {}: {e}",
             crate::ha::state::FILE,
@@ -424,7 +424,7 @@ async fn open_ha(
     event!(
         Info,
         "ha.starting",
-        "me={} peer={} port={} epoch={:016x} new_epoch={new} mclt_s={}",
+        "me={} peer={} port={} epoch={:016x} position_lost={lost} mclt_s={}",
         pair.me,
         pair.peer,
         h.port,

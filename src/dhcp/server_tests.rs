@@ -2177,12 +2177,22 @@ fn without_the_peer_in_sync_a_lease_lasts_at_most_the_mclt() {
     let mut s = server(p);
     let full = {
         let mut solo = server(plan());
-        be32(match dora(&mut solo, secs(0), 1).options.iter().find(|o| o.0 == 51) {
-            Some((_, v)) => u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
-            None => panic!("no lease time"),
-        })
+        be32(
+            match dora(&mut solo, secs(0), 1)
+                .options
+                .iter()
+                .find(|o| o.0 == 51)
+            {
+                Some((_, v)) => u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+                None => panic!("no lease time"),
+            },
+        )
     };
-    assert_ne!(full, be32(300), "the test needs a lease longer than the MCLT");
+    assert_ne!(
+        full,
+        be32(300),
+        "the test needs a lease longer than the MCLT"
+    );
     // The peer unreachable: a new client gets the MCLT.
     let a = dora(&mut s, secs(0), 1);
     assert_eq!(opt(&a, 51), Some(&be32(300)[..]), "new lease, peer away");
@@ -2198,7 +2208,11 @@ fn without_the_peer_in_sync_a_lease_lasts_at_most_the_mclt() {
     assert_eq!(opt(&b, 51), Some(&full[..]), "new lease, in sync");
     // ... but a claim neither store knows (a stale INIT-REBOOT) is cut.
     let stale = ack(s.handle(secs(200), &init_reboot(3, lan(130))));
-    assert_eq!(opt(&stale, 51), Some(&be32(300)[..]), "unknown claim, in sync");
+    assert_eq!(
+        opt(&stale, 51),
+        Some(&be32(300)[..]),
+        "unknown claim, in sync"
+    );
     // A reservation is configured alike on both boxes: never cut.
     s.set_peer_synced(false);
     let res = dora(&mut s, secs(300), 9);

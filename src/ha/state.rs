@@ -7,11 +7,20 @@
 //! peer 0a1b2c3d4e5f6071 1234
 //! ```
 //!
-//! Losing or damaging this file is always safe: a new epoch makes the
-//! peer send everything it has (and ask us for everything), and a missing
-//! position makes it send everything again; peer changes are idempotent.
-//! So it is written without fsync, by rename, and a new epoch is drawn
-//! whenever the lease store itself was created anew.
+//! The epoch names this box's outgoing stream, whose sequence numbers
+//! start again at every start (the ring of recent changes lives in
+//! memory): so a new epoch is drawn at every start, and the peer, seeing
+//! an epoch it never saw, gets a full transfer instead of resuming at a
+//! sequence number that now means another change. The position in the
+//! peer's stream is what survives a restart (the peer resumes from it);
+//! it is dropped when the lease store itself was created anew (a lost
+//! state directory), so the peer sends everything again.
+//!
+//! Losing or damaging this file is always safe: a missing position makes
+//! the peer send everything again, and peer changes are idempotent. The
+//! position is written only after what it covers is durable in the lease
+//! store, so it is never ahead of it. So it is written without fsync, by
+//! rename.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
@@ -59,20 +68,20 @@ fn parse(text: &str) -> Option<State> {
     })
 }
 
-/// Loads the state, or starts anew (and saves it) when the lease store
-/// was `created` now or the file is missing or damaged. Returns it and
-/// whether it is new.
+/// Loads the position in the peer's stream (none when the lease store was
+/// `created` now or the file is missing or damaged), draws this start's
+/// epoch, and saves both. Returns the state and whether the position was
+/// lost (the peer then sends everything).
 pub fn load(dir: &Path, created: bool) -> io::Result<(State, bool)> {
     let owner = check_dir(dir)?;
+    let mut seen = None;
     if !created {
         match open_state_file(&dir.join(FILE), OpenOptions::new().read(true), owner) {
             Ok(mut f) => {
                 let mut text = String::new();
                 // A few dozen bytes; anything longer is not ours.
                 let _ = Read::by_ref(&mut f).take(4096).read_to_string(&mut text);
-                if let Some(s) = parse(&text) {
-                    return Ok((s, false));
-                }
+                seen = parse(&text).map(|s| s.seen);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -80,10 +89,10 @@ pub fn load(dir: &Path, created: bool) -> io::Result<(State, bool)> {
     }
     let s = State {
         epoch: fresh_epoch()?,
-        seen: Position::default(),
+        seen: seen.unwrap_or_default(),
     };
     save(dir, &s)?;
-    Ok((s, true))
+    Ok((s, seen.is_none()))
 }
 
 /// Replaces the file (temp file, rename; no fsync, see the module doc).
@@ -119,10 +128,15 @@ mod tests {
             ..s
         };
         save(&d, &moved).unwrap();
-        assert_eq!(load(&d, false).unwrap(), (moved, false));
-        // The lease store was lost (created anew): a new epoch, no position.
-        let (again, new) = load(&d, true).unwrap();
-        assert!(new && again.epoch != s.epoch && again.seen == Position::default());
+        // A restart keeps the position, with a new epoch for the new
+        // stream (its sequence numbers start again).
+        let (restarted, lost) = load(&d, false).unwrap();
+        assert!(!lost);
+        assert_eq!(restarted.seen, moved.seen);
+        assert_ne!(restarted.epoch, moved.epoch);
+        // The lease store was lost (created anew): no position.
+        let (again, lost) = load(&d, true).unwrap();
+        assert!(lost && again.epoch != restarted.epoch && again.seen == Position::default());
         fs::remove_dir_all(&d).unwrap();
     }
 
