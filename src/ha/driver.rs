@@ -25,10 +25,10 @@ use tokio::sync::{oneshot, watch};
 use super::PeerState;
 use super::auth::{End, NONCE_LEN, Psk};
 use super::link::{Close, Event, Link, Timers};
-use super::stream::{self, Inbound, Outbox, Position, Record};
+use super::replica::{Event as ReplicaEvent, Replica, SKEW_WARN_S};
+use super::stream::Position;
 use crate::clock::{Mono, UnixTime};
 use crate::dhcp::binding::Lease;
-use crate::dhcp::leases::Change;
 use crate::dhcp::peer::{LinkEnds, PeerBatch, PeerStored};
 use crate::stats::Counter;
 use crate::task::{Shutdown, TaskError};
@@ -39,10 +39,6 @@ const HIGH_WATER: usize = 256 * 1024;
 /// Reconnect backoff: from this, doubling, to [`BACKOFF_MAX`].
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Changes kept for a resume; an older peer gets a full transfer.
-const RING: usize = 65_536;
-/// Frames in flight before an acknowledgement.
-const WINDOW: u64 = 4096;
 /// `ha.state` is rewritten at most this often while peer changes arrive.
 const STATE_SAVE: Duration = Duration::from_secs(1);
 
@@ -55,7 +51,7 @@ pub struct Settings {
     pub port: u16,
     pub psk: Psk,
     pub timers: Timers,
-    /// The epoch of this box's lease store.
+    /// This start's epoch of our outgoing stream ([`super::state`]).
     pub epoch: u64,
     /// Where this box stood in the peer's stream when it last stored a
     /// peer change.
@@ -113,10 +109,10 @@ impl Counters {
 pub struct HaTask {
     s: Settings,
     listener: Option<TcpListener>,
-    outbox: Outbox,
+    replica: Replica,
     counters: Counters,
-    /// `seen` moved since `ha.state` was written.
-    state_dirty: bool,
+    /// When `ha.state` is due to be written: `seen` moved since.
+    save_at: Option<tokio::time::Instant>,
 }
 
 impl HaTask {
@@ -134,11 +130,11 @@ impl HaTask {
             None
         };
         Ok(HaTask {
-            outbox: Outbox::new(s.epoch, RING, WINDOW),
+            replica: Replica::new(s.epoch, s.seen),
             s,
             listener,
             counters: Counters::register(),
-            state_dirty: false,
+            save_at: None,
         })
     }
 
@@ -146,12 +142,12 @@ impl HaTask {
         let mut backoff = BACKOFF_MIN;
         loop {
             let conn = tokio::select! {
-                _ = sd.wait() => return Ok(()),
+                _ = sd.wait() => break,
                 c = self.connect() => c,
                 batch = ch.dhcp.committed.recv() => {
                     match batch {
-                        Some(b) => self.take(&b),
-                        None => return Ok(()),
+                        Some(b) => self.replica.committed(&b, UnixTime::now()),
+                        None => break,
                     }
                     continue;
                 }
@@ -166,6 +162,7 @@ impl HaTask {
                 }
             };
             let why = self.serve(stream, &mut ch, &mut sd).await;
+            self.replica.disconnected();
             ch.dhcp.synced.send_replace(false);
             ch.state.send_modify(|st| {
                 if st.connected {
@@ -174,11 +171,9 @@ impl HaTask {
                 st.connected = false;
                 st.last_close = Some(why.as_str());
             });
-            if self.state_dirty {
-                self.save_state();
-            }
+            self.save_state();
             if sd.is_set() {
-                return Ok(());
+                break;
             }
             if why.is_auth_failure() {
                 self.counters.auth_failures.inc();
@@ -204,6 +199,8 @@ impl HaTask {
                 backoff = BACKOFF_MIN;
             }
         }
+        self.save_state();
+        Ok(())
     }
 
     /// Keeps taking committed changes while waiting to reconnect.
@@ -214,17 +211,10 @@ impl HaTask {
                 _ = sd.wait() => return,
                 _ = tokio::time::sleep_until(until) => return,
                 b = ch.dhcp.committed.recv() => match b {
-                    Some(b) => self.take(&b),
+                    Some(b) => self.replica.committed(&b, UnixTime::now()),
                     None => return,
                 },
             }
-        }
-    }
-
-    fn take(&mut self, batch: &[Change]) {
-        let now = UnixTime::now();
-        for c in batch {
-            self.outbox.push(Record::of(c, now));
         }
     }
 
@@ -254,7 +244,9 @@ impl HaTask {
         }
     }
 
-    /// One connection, until it closes.
+    /// One connection, until it closes: bytes in and out of the
+    /// [`Link`], frames in and out of the [`Replica`], the peer's changes
+    /// to the DHCP task and its results back.
     async fn serve(&mut self, stream: TcpStream, ch: &mut Channels, sd: &mut Shutdown) -> Close {
         let _ = stream.set_nodelay(true);
         let end = if self.listener.is_some() {
@@ -276,15 +268,9 @@ impl HaTask {
         );
         let mut out: Vec<u8> = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
-        // Batches handed to the DHCP task, oldest first.
-        let mut pending: VecDeque<Pending> = VecDeque::new();
-        // The catch-up of the peer ends at this sequence number.
-        let mut done_after: Option<u64> = None;
+        // The DHCP task's answers for the batches handed to it, in order.
+        let mut storing: VecDeque<oneshot::Receiver<PeerStored>> = VecDeque::new();
         let mut snapshot: Option<oneshot::Receiver<Vec<Lease>>> = None;
-        // Peer changes read but not yet handed to the DHCP task, and the
-        // stream position they bring us to.
-        let mut incoming: Vec<Change> = Vec::new();
-        let mut incoming_at: Option<Position> = None;
         let mut up = false;
         loop {
             while let Some(f) = link.poll_event() {
@@ -316,9 +302,7 @@ impl HaTask {
                             "peer={peer} epoch={:016x}",
                             self.s.epoch
                         );
-                        let (k, b) =
-                            stream::resume_frame(self.s.epoch, self.s.seen, UnixTime::now());
-                        link.send(Mono::now(), k, &b);
+                        self.replica.connected(UnixTime::now());
                         ch.state.send_modify(|st| {
                             st.connected = true;
                             st.caught_up = false;
@@ -327,120 +311,58 @@ impl HaTask {
                     }
                     Event::Frame { kind, body } => {
                         self.counters.frames_in.inc();
-                        match stream::decode(kind, &body, self.peer_epoch()) {
-                            Err(m) => {
-                                event_limited!(
-                                    Warn,
-                                    "ha.bad_frame",
-                                    "peer={} reason={}",
-                                    self.s.peer,
-                                    m.0
-                                );
-                            }
-                            Ok(Inbound::Resume {
-                                seen,
-                                peer_epoch,
-                                wall,
-                            }) => {
-                                if self.s.seen.epoch != peer_epoch {
-                                    // The peer has another store than we last saw:
-                                    // everything we know of it arrives anew.
-                                    self.s.seen = Position {
-                                        epoch: peer_epoch,
-                                        seq: 0,
-                                    };
-                                }
-                                let skew = wall.0 as i64 - UnixTime::now().0 as i64;
-                                if skew.abs() > 30 {
-                                    event!(
-                                        Warn,
-                                        "ha.clock_skew",
-                                        "peer={} skew_s={skew}",
-                                        self.s.peer
-                                    );
-                                }
-                                ch.state.send_modify(|st| st.skew_s = skew);
-                                self.outbox.resume(seen.epoch, seen.seq);
-                                if self.outbox.take_full() {
-                                    let (tx, rx) = oneshot::channel();
-                                    if ch.dhcp.snapshot.send(tx).await.is_ok() {
-                                        snapshot = Some(rx);
-                                    }
-                                } else {
-                                    done_after = Some(self.outbox.last());
-                                }
-                            }
-                            Ok(Inbound::Apply { rec, ack }) => {
-                                // Gathered: one batch per read for the DHCP task.
-                                incoming.push(rec.to_change(UnixTime::now()));
-                                incoming_at = ack.or(incoming_at);
-                            }
-                            Ok(Inbound::FullStart { count }) => {
-                                event!(
-                                    Info,
-                                    "ha.full_transfer_start",
-                                    "peer={} leases={count}",
-                                    self.s.peer
-                                );
-                            }
-                            Ok(Inbound::FullDone { at }) => {
-                                self.hand_over(
-                                    &mut ch.dhcp,
-                                    &mut incoming,
-                                    &mut incoming_at,
-                                    &mut pending,
-                                )
-                                .await;
-                                let (tx, rx) = oneshot::channel();
-                                let _ = ch
-                                    .dhcp
-                                    .apply
-                                    .send(PeerBatch {
-                                        changes: Vec::new(),
-                                        done: tx,
-                                    })
-                                    .await;
-                                pending.push_back(Pending::Stored(rx, Some(at)));
-                                pending.push_back(Pending::CaughtUp);
-                            }
-                            Ok(Inbound::Acked(at)) => {
-                                self.outbox.ack(at.epoch, at.seq);
-                                let lag = self.outbox.lag();
-                                ch.state.send_if_modified(|st| {
-                                    std::mem::replace(&mut st.lag, lag) != lag
-                                });
-                            }
-                        }
+                        self.replica.handle_frame(kind, &body, UnixTime::now());
                     }
                 }
             }
-            self.hand_over(&mut ch.dhcp, &mut incoming, &mut incoming_at, &mut pending)
-                .await;
+            if let Err(why) = self.events(ch) {
+                return why;
+            }
+            if self.replica.poll_snapshot() {
+                let (tx, rx) = oneshot::channel();
+                if ch.dhcp.snapshot.send(tx).await.is_ok() {
+                    snapshot = Some(rx);
+                }
+            }
+            while let Some(changes) = self.replica.poll_store() {
+                let (tx, rx) = oneshot::channel();
+                // Bounded: a DHCP task busy with its disk slows the
+                // peer's stream down (TCP backpressure), never DHCP.
+                if ch
+                    .dhcp
+                    .apply
+                    .send(PeerBatch { changes, done: tx })
+                    .await
+                    .is_err()
+                {
+                    return Close::Stopping;
+                }
+                storing.push_back(rx);
+            }
             if up {
                 let now = Mono::now();
                 while link.queued() < HIGH_WATER {
-                    let Some((k, b)) = self.outbox.poll_frame() else {
+                    let Some((k, b)) = self.replica.poll_frame() else {
                         break;
                     };
                     link.send(now, k, &b);
                     self.counters.frames_out.inc();
                 }
-                if let Some(d) = done_after
-                    && self.outbox.sent_through() >= d
-                {
-                    let (k, b) = self.outbox.full_done();
-                    link.send(now, k, &b);
-                    done_after = None;
-                }
+                let lag = self.replica.lag();
+                ch.state
+                    .send_if_modified(|st| std::mem::replace(&mut st.lag, lag) != lag);
             }
             while let Some(b) = link.poll_transmit() {
                 out.extend_from_slice(&b);
+            }
+            if self.replica.take_seen_changed() && self.save_at.is_none() {
+                self.save_at = Some(tokio::time::Instant::now() + STATE_SAVE);
             }
             let deadline = link
                 .poll_timeout()
                 .map(|m| tokio::time::Instant::from_std(m.to_instant()));
             tokio::select! {
-                _ = sd.wait() => return Close::PeerClosed,
+                _ = sd.wait() => return Close::Stopping,
                 r = stream.readable() => {
                     if r.is_err() { link.handle_eof(); continue; }
                     match stream.try_read(&mut buf) {
@@ -460,78 +382,83 @@ impl HaTask {
                 }
                 _ = sleep_until_opt(deadline) => link.handle_timeout(Mono::now()),
                 b = ch.dhcp.committed.recv() => match b {
-                    Some(b) => self.take(&b),
-                    None => return Close::PeerClosed,
+                    Some(b) => self.replica.committed(&b, UnixTime::now()),
+                    None => return Close::Stopping,
                 },
-                r = front(&mut pending) => {
-                    match (pending.pop_front().expect("front was there"), r) {
-                        (Pending::Stored(_, at), stored) if stored.ok => {
-                            self.conflicts(&ch.state, &stored);
-                            if let Some(at) = at {
-                                self.s.seen = at;
-                                self.state_dirty = true;
-                                let (k, b) = stream::ack_frame(at);
-                                link.send(Mono::now(), k, &b);
-                            }
-                        }
-                        (Pending::CaughtUp, _) => {
-                            ch.state.send_modify(|st| st.caught_up = true);
-                            ch.dhcp.synced.send_replace(true);
-                            self.save_state();
-                            event!(Info, "ha.caught_up", "peer={} at={}", self.s.peer, self.s.seen.seq);
-                        }
-                        // The DHCP task could not store it: no ACK; the
-                        // peer sends it again on the next connection.
-                        (Pending::Stored(..), _) => return Close::PeerClosed,
-                    }
+                r = front(&mut storing) => {
+                    storing.pop_front();
+                    self.conflicts(&ch.state, &r);
+                    self.replica.stored(r.ok);
                 }
-                _ = tokio::time::sleep(STATE_SAVE), if self.state_dirty => self.save_state(),
                 s = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
                     snapshot = None;
-                    let leases = s.unwrap_or_default();
-                    let now = UnixTime::now();
-                    let (k, b) = self.outbox.full_header(leases.len() as u64);
-                    link.send(Mono::now(), k, &b);
-                    // Streamed: the link's output drains while we go.
-                    for l in &leases {
-                        let (k, b) = stream::full_record(&Record::of(&Change::Upsert(l.clone()), now));
-                        link.send(Mono::now(), k, &b);
-                        while let Some(b) = link.poll_transmit() {
-                            out.extend_from_slice(&b);
-                        }
-                    }
-                    done_after = Some(self.outbox.last());
-                    event!(Info, "ha.full_transfer_sent", "peer={} leases={}", self.s.peer, leases.len());
+                    self.replica.snapshot(&s.unwrap_or_default(), UnixTime::now());
                 }
+                _ = sleep_until_opt(self.save_at) => self.save_state(),
             }
         }
     }
 
-    fn peer_epoch(&self) -> u64 {
-        self.s.seen.epoch
-    }
-
-    /// Hands the gathered peer changes to the DHCP task as one batch.
-    async fn hand_over(
-        &mut self,
-        dhcp: &mut LinkEnds,
-        incoming: &mut Vec<Change>,
-        at: &mut Option<Position>,
-        pending: &mut VecDeque<Pending>,
-    ) {
-        if incoming.is_empty() {
-            return;
+    /// Logs what the replica reports and publishes it; a store failure
+    /// ends the connection.
+    fn events(&mut self, ch: &mut Channels) -> Result<(), Close> {
+        while let Some(e) = self.replica.poll_event() {
+            match e {
+                ReplicaEvent::Resumed { skew_s, full } => {
+                    if skew_s.abs() > SKEW_WARN_S {
+                        event!(
+                            Warn,
+                            "ha.clock_skew",
+                            "peer={} skew_s={skew_s}",
+                            self.s.peer
+                        );
+                    }
+                    event!(
+                        Info,
+                        "ha.resumed",
+                        "peer={} sending={}",
+                        self.s.peer,
+                        if full {
+                            "full_transfer"
+                        } else {
+                            "from_last_ack"
+                        }
+                    );
+                    ch.state.send_modify(|st| st.skew_s = skew_s);
+                }
+                ReplicaEvent::FullTransferStart { count } => event!(
+                    Info,
+                    "ha.full_transfer_start",
+                    "peer={} leases={count}",
+                    self.s.peer
+                ),
+                ReplicaEvent::FullTransferSent { count } => event!(
+                    Info,
+                    "ha.full_transfer_sent",
+                    "peer={} leases={count}",
+                    self.s.peer
+                ),
+                ReplicaEvent::CaughtUp { at } => {
+                    ch.state.send_modify(|st| st.caught_up = true);
+                    ch.dhcp.synced.send_replace(true);
+                    self.save_state();
+                    event!(Info, "ha.caught_up", "peer={} at={}", self.s.peer, at.seq);
+                }
+                ReplicaEvent::Overrun => event!(
+                    Warn,
+                    "ha.peer_overrun",
+                    "peer={} note=\"the peer fell behind the ring of recent changes: sending everything\"",
+                    self.s.peer
+                ),
+                ReplicaEvent::Malformed(why) => {
+                    event_limited!(Warn, "ha.bad_frame", "peer={} reason={why}", self.s.peer);
+                }
+                // The DHCP task could not store it: no ACK; the peer sends
+                // it again on the next connection.
+                ReplicaEvent::StoreFailed => return Err(Close::StoreFailed),
+            }
         }
-        let (tx, rx) = oneshot::channel();
-        let batch = PeerBatch {
-            changes: std::mem::take(incoming),
-            done: tx,
-        };
-        // Bounded: a DHCP task busy with its disk slows the peer's
-        // stream down (TCP backpressure), never the other way round.
-        if dhcp.apply.send(batch).await.is_ok() {
-            pending.push_back(Pending::Stored(rx, at.take()));
-        }
+        Ok(())
     }
 
     /// Counts and reports the conflicts a stored batch resolved.
@@ -550,13 +477,13 @@ impl HaTask {
     /// Where we stand in the peer's stream, for the next start (a lost
     /// or stale file only costs a resend: see [`super::state`]).
     fn save_state(&mut self) {
-        self.state_dirty = false;
+        self.save_at = None;
         let Some(dir) = &self.s.state_dir else {
             return;
         };
         let st = super::state::State {
             epoch: self.s.epoch,
-            seen: self.s.seen,
+            seen: self.replica.seen(),
         };
         if let Err(e) = super::state::save(dir, &st) {
             event_limited!(
@@ -569,23 +496,11 @@ impl HaTask {
     }
 }
 
-/// A peer batch handed to the DHCP task, in order.
-enum Pending {
-    /// Its commit result; acknowledged at this position once stored.
-    Stored(oneshot::Receiver<PeerStored>, Option<Position>),
-    /// Everything before this is stored: caught up with the peer.
-    CaughtUp,
-}
-
-/// Whether the oldest pending batch was stored (pending forever when
-/// none; a dropped result counts as not stored).
-async fn front(p: &mut VecDeque<Pending>) -> PeerStored {
+/// The DHCP task's answer for the oldest batch (pending forever when
+/// none; a dropped answer counts as not stored).
+async fn front(p: &mut VecDeque<oneshot::Receiver<PeerStored>>) -> PeerStored {
     match p.front_mut() {
-        Some(Pending::Stored(rx, _)) => rx.await.unwrap_or_default(),
-        Some(Pending::CaughtUp) => PeerStored {
-            ok: true,
-            conflicts: Vec::new(),
-        },
+        Some(rx) => rx.await.unwrap_or_default(),
         None => std::future::pending().await,
     }
 }
@@ -601,6 +516,7 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 mod tests {
     use super::*;
     use crate::dhcp::binding::HwAddr;
+    use crate::dhcp::leases::Change;
     use crate::task::Supervisor;
 
     fn free_port(ip: Ipv4Addr) -> u16 {

@@ -79,6 +79,12 @@ pub enum Close {
     Silent,
     /// The peer closed the connection.
     PeerClosed,
+    /// This box's lease store could not keep the peer's changes (our
+    /// disk's fault): nothing was acknowledged; the next connection
+    /// brings them again.
+    StoreFailed,
+    /// This box is stopping.
+    Stopping,
 }
 
 impl Close {
@@ -93,6 +99,8 @@ impl Close {
             Close::Unexpected(_) => "unexpected_frame",
             Close::Silent => "peer_silent",
             Close::PeerClosed => "peer_closed",
+            Close::StoreFailed => "store_failed",
+            Close::Stopping => "stopping",
         }
     }
 

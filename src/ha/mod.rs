@@ -22,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod driver;
 pub mod link;
+pub mod replica;
 pub mod state;
 pub mod stream;
 

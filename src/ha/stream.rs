@@ -4,9 +4,10 @@
 //! connection the receiver says where it stands and the sender resumes
 //! from there, or sends everything it holds.
 //!
-//! * **Sequence numbers** belong to an *epoch*: a random number drawn when
-//!   a box's lease store is created. A box whose store was lost comes back
-//!   with a new epoch, so its peer cannot mistake "nothing" for "up to
+//! * **Sequence numbers** belong to an *epoch*: a random number drawn at
+//!   every start of a box ([`super::state`]), since the numbers start
+//!   again then. A peer that never saw the epoch gets a full transfer, so
+//!   it cannot mistake "nothing" or "change 1 of another stream" for "up to
 //!   date".
 //! * **Remaining lifetimes** travel, not absolute times, so the clocks of
 //!   the two boxes need not agree (a Raspberry Pi has no RTC). The sender
@@ -320,6 +321,14 @@ impl Outbox {
             return None;
         }
         let oldest = self.ring.front()?.0;
+        if self.next_to_send < oldest {
+            // The ring moved past what the peer has yet to get (a slow
+            // peer, a burst of changes): it gets a full transfer instead,
+            // and the stream goes on from the newest change.
+            self.full_wanted = true;
+            self.next_to_send = self.last + 1;
+            return None;
+        }
         let (seq, rec) = &self.ring[(self.next_to_send - oldest) as usize];
         self.next_to_send += 1;
         Some(change_frame(*seq, rec))
