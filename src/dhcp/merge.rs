@@ -17,6 +17,13 @@
 //! | active | removal | keep mine (the peer removes only what it no longer binds; an active binding here is newer knowledge) |
 //! | none, or expired | removal | remove |
 //!
+//! Before the table: a client has one binding per box. When the peer's
+//! lease is for a client that holds another address here, live and ending
+//! no earlier than theirs, ours is the newer knowledge (the client moved,
+//! e.g. to the other range during a failover): theirs is not taken, or it
+//! would move the client back to an address it no longer uses ([`stale`];
+//! found by the pair simulation).
+//!
 //! Why the conflict rule looks at the clients only, not at which binding
 //! is newer: each box rebuilds the peer's expiry from a remaining
 //! lifetime on its own clock, a second or two apart, so any comparison of
@@ -73,6 +80,13 @@ pub fn upsert(mine: Option<&Lease>, theirs: &Lease, now: UnixTime) -> Merge {
     }
 }
 
+/// Whether the peer's `theirs` is older than the binding `elsewhere` this
+/// box holds for the same client at another address (see the module doc):
+/// then nothing is taken.
+pub fn stale(elsewhere: Option<&Lease>, theirs: &Lease, now: UnixTime) -> bool {
+    elsewhere.is_some_and(|e| e.ip != theirs.ip && active(e, now) && end(e) >= end(theirs))
+}
+
 /// The peer's removal of the address we hold as `mine`.
 pub fn remove(mine: Option<&Lease>, now: UnixTime) -> Merge {
     match mine {
@@ -121,6 +135,15 @@ mod tests {
             upsert(Some(&l(1, t + 60)), &l(2, t + 600), NOW),
             Merge::Conflict { take: false }
         );
+        // The client lives at another address here, newer: not taken.
+        let mut moved = l(1, t + 120);
+        moved.ip = Ipv4Addr::new(192, 168, 1, 150);
+        assert!(stale(Some(&moved), &l(1, t - 5), NOW));
+        assert!(stale(Some(&moved), &l(1, t + 60), NOW));
+        assert!(!stale(Some(&moved), &l(1, t + 600), NOW), "theirs is newer");
+        moved.expires = UnixTime(t - 1);
+        assert!(!stale(Some(&moved), &l(1, t + 60), NOW), "ours ended");
+        assert!(!stale(None, &l(1, t + 60), NOW));
         // Removals never unbind a live lease.
         assert_eq!(remove(Some(&l(2, t + 60)), NOW), Merge::Keep);
         assert_eq!(remove(Some(&l(2, t - 60)), NOW), Merge::Take);

@@ -1168,6 +1168,10 @@ impl Server {
                 }
             }
             Change::Upsert(theirs) => {
+                let elsewhere = self.db.of_client(&theirs.key()).map(|l| l.to_lease());
+                if merge::stale(elsewhere.as_ref(), theirs, now) {
+                    return out;
+                }
                 let mine = self.db.get(theirs.ip).map(|l| l.to_lease());
                 let take = match merge::upsert(mine.as_ref(), theirs, now) {
                     Merge::Take => true,

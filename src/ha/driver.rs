@@ -146,7 +146,7 @@ impl HaTask {
                 c = self.connect() => c,
                 batch = ch.dhcp.committed.recv() => {
                     match batch {
-                        Some(b) => self.replica.committed(&b, UnixTime::now()),
+                        Some(b) => self.replica.committed(&b),
                         None => break,
                     }
                     continue;
@@ -211,7 +211,7 @@ impl HaTask {
                 _ = sd.wait() => return,
                 _ = tokio::time::sleep_until(until) => return,
                 b = ch.dhcp.committed.recv() => match b {
-                    Some(b) => self.replica.committed(&b, UnixTime::now()),
+                    Some(b) => self.replica.committed(&b),
                     None => return,
                 },
             }
@@ -342,7 +342,7 @@ impl HaTask {
             if up {
                 let now = Mono::now();
                 while link.queued() < HIGH_WATER {
-                    let Some((k, b)) = self.replica.poll_frame() else {
+                    let Some((k, b)) = self.replica.poll_frame(UnixTime::now()) else {
                         break;
                     };
                     link.send(now, k, &b);
@@ -382,7 +382,7 @@ impl HaTask {
                 }
                 _ = sleep_until_opt(deadline) => link.handle_timeout(Mono::now()),
                 b = ch.dhcp.committed.recv() => match b {
-                    Some(b) => self.replica.committed(&b, UnixTime::now()),
+                    Some(b) => self.replica.committed(&b),
                     None => return Close::Stopping,
                 },
                 r = front(&mut storing) => {
@@ -392,7 +392,7 @@ impl HaTask {
                 }
                 s = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
                     snapshot = None;
-                    self.replica.snapshot(&s.unwrap_or_default(), UnixTime::now());
+                    self.replica.snapshot(s.unwrap_or_default());
                 }
                 _ = sleep_until_opt(self.save_at) => self.save_state(),
             }

@@ -68,6 +68,13 @@ enum Pending {
     Done(Position),
 }
 
+/// A frame waiting to be sent; a full transfer's leases are encoded when
+/// sent, so their remaining lifetimes are as of then.
+enum Out {
+    Frame(Frame),
+    Lease(Lease),
+}
+
 /// One box's replication state.
 pub struct Replica {
     outbox: Outbox,
@@ -77,9 +84,11 @@ pub struct Replica {
     /// `seen` moved since [`Replica::take_seen_changed`].
     seen_changed: bool,
     up: bool,
+    /// The peer's RESUME came on this connection: we know where it stands.
+    resumed: bool,
     /// Frames to send before the outbox's changes (RESUME, ACK, a full
     /// transfer).
-    control: VecDeque<Frame>,
+    control: VecDeque<Out>,
     /// A full transfer is to be streamed: ask for the snapshot, then hold
     /// the outbox's changes until it is queued.
     snapshot_asked: bool,
@@ -111,6 +120,7 @@ impl Replica {
             seen,
             seen_changed: false,
             up: false,
+            resumed: false,
             control: VecDeque::new(),
             snapshot_asked: false,
             snapshot_wanted: false,
@@ -151,9 +161,9 @@ impl Replica {
 
     /// Changes this box committed (after its own fdatasync), in order;
     /// kept for the peer whether it is connected or not.
-    pub fn committed(&mut self, changes: &[Change], wall: UnixTime) {
+    pub fn committed(&mut self, changes: &[Change]) {
         for c in changes {
-            self.outbox.push(Record::of(c, wall));
+            self.outbox.push(c.clone());
         }
     }
 
@@ -161,8 +171,11 @@ impl Replica {
     pub fn connected(&mut self, wall: UnixTime) {
         self.disconnected();
         self.up = true;
-        self.control
-            .push_back(stream::resume_frame(self.outbox.epoch(), self.seen, wall));
+        self.control.push_back(Out::Frame(stream::resume_frame(
+            self.outbox.epoch(),
+            self.seen,
+            wall,
+        )));
     }
 
     /// The connection ended: what was in flight is forgotten (the next
@@ -172,6 +185,7 @@ impl Replica {
     /// twice changes nothing).
     pub fn disconnected(&mut self) {
         self.up = false;
+        self.resumed = false;
         self.caught_up = false;
         self.control.clear();
         self.snapshot_asked = false;
@@ -212,6 +226,7 @@ impl Replica {
                     self.seen_changed = true;
                 }
                 let skew_s = theirs.0 as i64 - wall.0 as i64;
+                self.resumed = true;
                 self.outbox.resume(seen.epoch, seen.seq);
                 let full = self.outbox.take_full();
                 if full {
@@ -281,7 +296,7 @@ impl Replica {
         {
             self.seen = at;
             self.seen_changed = true;
-            self.control.push_back(stream::ack_frame(at));
+            self.control.push_back(Out::Frame(stream::ack_frame(at)));
         }
         if let Pending::Done(at) = p {
             self.caught_up = true;
@@ -297,36 +312,40 @@ impl Replica {
 
     /// The lease table for a full transfer: queued, then DONE once the
     /// changes committed before it have been sent too.
-    pub fn snapshot(&mut self, leases: &[Lease], wall: UnixTime) {
+    pub fn snapshot(&mut self, leases: Vec<Lease>) {
         if !self.snapshot_wanted || !self.up {
             return;
         }
         self.snapshot_wanted = false;
+        let count = leases.len() as u64;
         self.control
-            .push_back(self.outbox.full_header(leases.len() as u64));
-        for l in leases {
-            let rec = Record::of(&Change::Upsert(l.clone()), wall);
-            self.control.push_back(stream::full_record(&rec));
-        }
+            .push_back(Out::Frame(self.outbox.full_header(count)));
+        self.control.extend(leases.into_iter().map(Out::Lease));
         self.done_after = Some(self.outbox.last());
-        self.events.push_back(Event::FullTransferSent {
-            count: leases.len() as u64,
-        });
+        self.events.push_back(Event::FullTransferSent { count });
     }
 
-    /// The next frame to send: control frames first, then our changes
-    /// within the window (held while a snapshot is awaited), then DONE.
-    pub fn poll_frame(&mut self) -> Option<Frame> {
+    /// The next frame to send, lifetimes as of `wall`: control frames
+    /// first, then our changes within the window (held while a snapshot
+    /// is awaited), then DONE.
+    pub fn poll_frame(&mut self, wall: UnixTime) -> Option<Frame> {
         if !self.up {
             return None;
         }
-        if let Some(f) = self.control.pop_front() {
-            return Some(f);
+        match self.control.pop_front() {
+            Some(Out::Frame(f)) => return Some(f),
+            Some(Out::Lease(l)) => {
+                let rec = Record::of(&Change::Upsert(l), wall);
+                return Some(stream::full_record(&rec));
+            }
+            None => {}
         }
-        if self.snapshot_wanted {
+        // Our changes wait for the peer's RESUME (where it stands), and
+        // for a snapshot being taken (nothing older may overtake it).
+        if !self.resumed || self.snapshot_wanted {
             return None;
         }
-        if let Some(f) = self.outbox.poll_frame() {
+        if let Some(f) = self.outbox.poll_frame(wall) {
             return Some(f);
         }
         if self.outbox.take_full() {
@@ -389,7 +408,7 @@ mod tests {
         }
         fn commit(&mut self, c: Change) {
             self.apply(&c);
-            self.r.committed(&[c], WALL);
+            self.r.committed(&[c]);
         }
         fn apply(&mut self, c: &Change) {
             match c {
@@ -427,16 +446,16 @@ mod tests {
         let mut moved = false;
         if x.r.poll_snapshot() {
             let t = x.table();
-            x.r.snapshot(&t, WALL);
+            x.r.snapshot(t);
         }
-        while let Some((k, body)) = x.r.poll_frame() {
+        while let Some((k, body)) = x.r.poll_frame(WALL) {
             y.r.handle_frame(k, &body, WALL);
             moved = true;
         }
         // An overrun asks for a snapshot only once the ring runs dry.
         if x.r.poll_snapshot() {
             let t = x.table();
-            x.r.snapshot(&t, WALL);
+            x.r.snapshot(t);
             moved = true;
         }
         while let Some(batch) = y.r.poll_store() {
@@ -546,6 +565,44 @@ mod tests {
         pump(&mut a, &mut b, false);
         assert_eq!(a.store, b.store);
         assert_eq!(a.r.lag(), 0);
+    }
+
+    /// Found by the pair simulation: a change queued through a partition
+    /// must not come out with the lifetime it had when committed, or
+    /// every lease granted during the partition would look fresh at the
+    /// heal. Lifetimes are taken when the frame is sent.
+    #[test]
+    fn time_spent_queued_is_not_added_to_a_lease() {
+        let (mut a, mut b) = (Side::new(1), Side::new(2));
+        connect(&mut a, &mut b);
+        pump(&mut a, &mut b, false);
+        a.r.disconnected();
+        b.r.disconnected();
+        let granted = lease(10, "laptop"); // ends at WALL + 3600
+        a.r.committed(&[Change::Upsert(granted.clone())]);
+        // The link comes back 3000 s later; the lease has 600 s left.
+        let later = UnixTime(WALL.0 + 3000);
+        a.r.connected(later);
+        b.r.connected(later);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            while let Some((k, body)) = a.r.poll_frame(later) {
+                b.r.handle_frame(k, &body, later);
+            }
+            while let Some((k, body)) = b.r.poll_frame(later) {
+                a.r.handle_frame(k, &body, later);
+            }
+            got.extend(std::iter::from_fn(|| b.r.poll_store()).flatten());
+        }
+        assert!(events(&mut a).contains(&Event::Resumed {
+            skew_s: 0,
+            full: false
+        }));
+        assert_eq!(
+            got,
+            vec![Change::Upsert(granted)],
+            "same end, not 3000 s later"
+        );
     }
 
     #[test]

@@ -217,8 +217,11 @@ pub struct Outbox {
     epoch: u64,
     /// The sequence number of the last change pushed.
     last: u64,
-    /// Recent changes for a resume, oldest first, at most `ring_cap`.
-    ring: VecDeque<(u64, Record)>,
+    /// Recent changes for a resume, oldest first, at most `ring_cap`;
+    /// kept with their absolute expiry (our clock) and turned into
+    /// remaining lifetimes only when sent, so time spent queued (a
+    /// partition, a slow peer) is not added to the leases.
+    ring: VecDeque<(u64, Change)>,
     ring_cap: usize,
     /// Highest sequence number the peer acknowledged in this epoch.
     acked: u64,
@@ -248,7 +251,7 @@ impl Outbox {
     }
 
     /// A change this box committed (after its own fdatasync).
-    pub fn push(&mut self, r: Record) -> u64 {
+    pub fn push(&mut self, r: Change) -> u64 {
         self.last += 1;
         if self.ring.len() == self.ring_cap {
             self.ring.pop_front();
@@ -315,8 +318,9 @@ impl Outbox {
         }
     }
 
-    /// The next change to send, within the window.
-    pub fn poll_frame(&mut self) -> Option<Frame> {
+    /// The next change to send, within the window, with its remaining
+    /// lifetime as of `wall`.
+    pub fn poll_frame(&mut self, wall: UnixTime) -> Option<Frame> {
         if self.next_to_send > self.last || self.next_to_send > self.acked + self.window {
             return None;
         }
@@ -329,9 +333,9 @@ impl Outbox {
             self.next_to_send = self.last + 1;
             return None;
         }
-        let (seq, rec) = &self.ring[(self.next_to_send - oldest) as usize];
+        let (seq, change) = &self.ring[(self.next_to_send - oldest) as usize];
         self.next_to_send += 1;
-        Some(change_frame(*seq, rec))
+        Some(change_frame(*seq, &Record::of(change, wall)))
     }
 }
 
@@ -508,7 +512,7 @@ mod tests {
     /// Sends what the outbox offers through `decode`, as the peer sees it.
     fn drain(o: &mut Outbox) -> Vec<u64> {
         let epoch = o.epoch();
-        std::iter::from_fn(|| o.poll_frame())
+        std::iter::from_fn(|| o.poll_frame(UnixTime(0)))
             .map(|(k, b)| match decode(k, &b, epoch).unwrap() {
                 Inbound::Apply { ack: Some(p), .. } => p.seq,
                 other => panic!("{other:?}"),
@@ -521,7 +525,7 @@ mod tests {
         let mut o = Outbox::new(42, 100, 3);
         o.resume(42, 0);
         for i in 1..=5 {
-            o.push(Record::Remove(Ipv4Addr::new(10, 0, 0, i)));
+            o.push(Change::Remove(Ipv4Addr::new(10, 0, 0, i)));
         }
         assert_eq!(drain(&mut o), vec![1, 2, 3]);
         assert_eq!(o.lag(), 5);
@@ -539,7 +543,7 @@ mod tests {
     fn a_resume_continues_where_the_peer_stands_or_falls_back_to_a_full_transfer() {
         let mut o = Outbox::new(7, 4, 100);
         for i in 1..=6 {
-            o.push(Record::Remove(Ipv4Addr::new(10, 0, 0, i)));
+            o.push(Change::Remove(Ipv4Addr::new(10, 0, 0, i)));
         }
         // The ring holds 3..=6: a peer at 2 resumes at 3.
         o.resume(7, 2);
@@ -558,7 +562,7 @@ mod tests {
                 at: Position { epoch: 7, seq: 6 }
             })
         );
-        o.push(Record::Remove(Ipv4Addr::new(10, 0, 0, 7)));
+        o.push(Change::Remove(Ipv4Addr::new(10, 0, 0, 7)));
         assert_eq!(drain(&mut o), vec![7]);
         // A peer that saw another epoch (our store was lost, or its was)
         // and one that claims more than we ever sent: full transfer.

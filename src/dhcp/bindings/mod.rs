@@ -15,6 +15,13 @@ use super::binding::{ClientKey, Lease};
 use crate::clock::UnixTime;
 use packed::{KeyParts, PackedLease};
 
+/// Seconds an ended lease still keeps its address from another client.
+/// Expiry is kept in whole seconds, rounded down, while a client counts
+/// its lease from when it sent its request (RFC 2131 §4.4.1), so for up to
+/// a second after the stored expiry the client may rightly still use the
+/// address. (Found by the pair simulation under pool pressure.)
+pub const REUSE_GRACE_S: u64 = 2;
+
 /// All bindings, indexed by address, by client and by name.
 ///
 /// Memory (design §5; 50,000 leases must fit a small router): the leases
@@ -307,10 +314,12 @@ impl LeaseDb {
         self.bound.first_clear(from, to, also)
     }
 
-    /// Whether `ip` is actively leased to a client other than `key`.
+    /// Whether `ip` is actively leased to a client other than `key`, or
+    /// was until less than [`REUSE_GRACE_S`] ago.
     pub fn held_by_other(&self, ip: Ipv4Addr, key: &ClientKey, now: UnixTime) -> bool {
+        let then = UnixTime(now.0.saturating_sub(REUSE_GRACE_S));
         self.get(ip)
-            .is_some_and(|l| l.is_active(now) && !l.is_client(key))
+            .is_some_and(|l| l.is_active(then) && !l.is_client(key))
     }
 
     /// Approximate heap bytes held (leases and indexes), for tests and
