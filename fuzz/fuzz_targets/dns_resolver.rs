@@ -98,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
                     query: chunk.to_vec(),
                     transport,
                 });
-                if o == hamasq::dns::resolver::Outcome::Reply {
+                if matches!(o, hamasq::dns::resolver::Outcome::Reply(_)) {
                     check(
                         &C {
                             query: chunk.to_vec(),
@@ -138,7 +138,7 @@ fuzz_target!(|data: &[u8]| {
                 Action::SendUdp { token, packet, .. } | Action::SendTcp { token, packet, .. } => {
                     last_sent = Some((token, packet));
                 }
-                Action::Reply { client, packet } => check(&client, &packet),
+                Action::Reply { client, packet, .. } => check(&client, &packet),
                 _ => {}
             }
         }

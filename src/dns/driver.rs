@@ -45,6 +45,7 @@ use super::error::DnsError;
 use super::forward::{Action, Entropy, Token};
 use super::message::Transport;
 use super::metrics::{DriverStats, Snapshot, register_metrics};
+use super::querylog::{QueryLine, Source};
 use super::resolver::{Client, Event, Outcome, Resolver};
 use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
@@ -86,6 +87,8 @@ pub enum ReplyTo {
 /// A client waiting for an upstream answer.
 pub struct Pending {
     query: Vec<u8>,
+    /// Its address, for the query log.
+    client: IpAddr,
     to: ReplyTo,
 }
 
@@ -171,7 +174,16 @@ enum UpEvent {
 /// A query read from a TCP connection.
 struct TcpQuery {
     query: Vec<u8>,
+    peer: IpAddr,
     reply: oneshot::Sender<Vec<u8>>,
+}
+
+/// A request to the DNS task from the control socket.
+pub enum Command {
+    /// `hamasq log-queries [on|off]`: switches query logging (`None`: only
+    /// asks) and answers with the state as text. The switch holds until
+    /// the next one or the next reload, which applies `[dns] log-queries`.
+    LogQueries(Option<bool>, oneshot::Sender<String>),
 }
 
 /// The DNS task.
@@ -193,6 +205,11 @@ pub struct DnsTask {
     /// at start), as the metrics endpoint bounds its connections.
     tcp_slots: Arc<Semaphore>,
     tcp_max: usize,
+    /// `log-queries`: one line per answered query. Set from the config at
+    /// start and on every reload, switched at run time by [`Command`].
+    log_queries: bool,
+    commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::Sender<Command>,
 }
 
 impl DnsTask {
@@ -231,6 +248,7 @@ impl DnsTask {
         );
         let snapshot = watch::Sender::new(Snapshot::default());
         register_metrics(&snapshot.subscribe());
+        let (commands_tx, commands) = mpsc::channel(4);
         Ok(DnsTask {
             cfg: Arc::new(cfg.clone()),
             udp,
@@ -247,7 +265,15 @@ impl DnsTask {
             snapshot,
             tcp_slots: Arc::new(Semaphore::new(cfg.max_tcp_connections as usize)),
             tcp_max: cfg.max_tcp_connections as usize,
+            log_queries: cfg.log_queries,
+            commands,
+            commands_tx,
         })
+    }
+
+    /// Where the control socket sends its [`Command`]s.
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands_tx.clone()
     }
 
     pub async fn run(mut self, mut sd: Shutdown) -> Result<(), TaskError> {
@@ -264,11 +290,12 @@ impl DnsTask {
         event!(
             Info,
             "dns.listening",
-            "port={} acl={:?} cache_size={} upstreams={}",
+            "port={} acl={:?} cache_size={} upstreams={} log_queries={}",
             self.cfg.port,
             self.acl,
             self.cfg.cache_size,
-            self.resolver.forwarder().servers().len()
+            self.resolver.forwarder().servers().len(),
+            on_off(self.log_queries)
         );
         loop {
             let wake = self.resolver.poll_timeout();
@@ -314,6 +341,7 @@ impl DnsTask {
                     self.reload(c.as_deref());
                 }
                 _ = resolv_tick.tick() => self.poll_resolv(),
+                Some(c) = self.commands.recv() => self.command(c),
             }
             self.drain_actions(&up_tx, &mut upstream_tasks);
             self.publish();
@@ -362,9 +390,13 @@ impl DnsTask {
                     .resolver
                     .handle_query(now, query, Transport::Udp, out, || Pending {
                         query: query.to_vec(),
+                        client: IpAddr::V4(*env.src.ip()),
                         to: ReplyTo::Udp { to: env.src, from },
                     });
-                if outcome == Outcome::Reply {
+                if let Outcome::Reply(source) = outcome {
+                    if self.log_queries {
+                        log_query(IpAddr::V4(*env.src.ip()), false, query, out, source);
+                    }
                     sb.commit(env.src, from);
                 }
             }
@@ -435,7 +467,7 @@ impl DnsTask {
             return;
         };
         self.stats.tcp_accepted += 1;
-        tokio::spawn(serve_tcp(stream, tx.clone(), permit));
+        tokio::spawn(serve_tcp(stream, peer.ip(), tx.clone(), permit));
     }
 
     fn tcp_query(&mut self, q: TcpQuery, out: &mut Vec<u8>) {
@@ -446,12 +478,44 @@ impl DnsTask {
             .resolver
             .handle_query(now, &query, Transport::Tcp, out, || Pending {
                 query: query.clone(),
+                client: q.peer,
                 to: ReplyTo::Tcp(reply.take()),
             });
-        if outcome == Outcome::Reply
+        if let Outcome::Reply(source) = outcome
             && let Some(r) = reply
         {
+            if self.log_queries {
+                log_query(q.peer, true, &query, out, source);
+            }
             let _ = r.send(out.clone());
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::LogQueries(switch, reply) => {
+                let was = self.log_queries;
+                let text = match switch {
+                    None => format!("log-queries {}\n", on_off(was)),
+                    Some(on) => {
+                        self.log_queries = on;
+                        event!(
+                            Info,
+                            "dns.log_queries",
+                            "state={} was={} by=control-socket",
+                            on_off(on),
+                            on_off(was)
+                        );
+                        format!(
+                            "log-queries {} (was {}); a reload sets it to the config's value ({})\n",
+                            on_off(on),
+                            on_off(was),
+                            on_off(self.cfg.log_queries)
+                        )
+                    }
+                };
+                let _ = reply.send(text);
+            }
         }
     }
 
@@ -487,11 +551,14 @@ impl DnsTask {
         let mut kept = new.clone();
         kept.port = port;
         self.cfg = Arc::new(kept);
+        // A reload applies the file's value, over any run-time switch.
+        self.log_queries = new.log_queries;
         event!(
             Info,
             "dns.reloaded",
-            "cache=cleared upstreams={}",
-            self.resolver.forwarder().servers().len()
+            "cache=cleared upstreams={} log_queries={}",
+            self.resolver.forwarder().servers().len(),
+            on_off(self.log_queries)
         );
     }
 
@@ -524,7 +591,15 @@ impl DnsTask {
         }
         while let Some(a) = self.resolver.poll_action() {
             match a {
-                Action::Reply { client, packet } => {
+                Action::Reply {
+                    client,
+                    packet,
+                    source,
+                } => {
+                    if self.log_queries {
+                        let tcp = matches!(client.to, ReplyTo::Tcp(_));
+                        log_query(client.client, tcp, &client.query, &packet, source);
+                    }
                     send_to_client(&self.udp, &mut self.stats, client, &packet)
                 }
                 Action::SendUdp { token, to, packet } => {
@@ -569,6 +644,26 @@ impl DnsTask {
             tcp_open: (self.tcp_max - self.tcp_slots.available_permits()) as u64,
         });
     }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// One `log-queries` line (info, rate-limited as every per-packet log).
+fn log_query(client: IpAddr, tcp: bool, query: &[u8], reply: &[u8], source: Source) {
+    event_limited!(
+        Info,
+        "dns.query",
+        "{}",
+        QueryLine {
+            client,
+            tcp,
+            query,
+            reply,
+            source,
+        }
+    );
 }
 
 fn send_to_client(udp: &PktinfoSocket, st: &mut DriverStats, c: Pending, bytes: &[u8]) {
@@ -682,7 +777,12 @@ async fn upstream_tcp(token: Token, to: SocketAddr, packet: Vec<u8>, tx: mpsc::S
 
 /// One client TCP connection (RFC 7766): length-prefixed queries, answered
 /// in order; closed when idle, slow, or the client closes.
-async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedSemaphorePermit) {
+async fn serve_tcp(
+    mut s: TcpStream,
+    peer: IpAddr,
+    tx: mpsc::Sender<TcpQuery>,
+    _permit: OwnedSemaphorePermit,
+) {
     let _ = s.set_nodelay(true);
     loop {
         let Ok(Ok(len)) = timeout(TCP_IDLE, s.read_u16()).await else {
@@ -693,7 +793,12 @@ async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedS
             return;
         }
         let (rtx, rrx) = oneshot::channel();
-        if tx.send(TcpQuery { query, reply: rtx }).await.is_err() {
+        let q = TcpQuery {
+            query,
+            peer,
+            reply: rtx,
+        };
+        if tx.send(q).await.is_err() {
             return;
         }
         // A dropped query (malformed) closes the connection:

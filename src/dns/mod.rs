@@ -9,6 +9,9 @@
 //! * [`forward`]: the upstream forwarder (RFC 5452 matching, coalescing,
 //!   server selection, retries, TCP fallback).
 //! * [`resolver`]: the per-query decisions joining all of the above.
+//! * [`querylog`]: where each answer came from ([`querylog::Source`], which
+//!   every reply of the cores carries) and the text of a `log-queries`
+//!   line, which only the driver writes.
 //! * [`driver`]: the task with the sockets; [`acl`] says who may ask;
 //!   [`config`] reads `[dns]`; `setup` turns it into the cores' settings
 //!   and local data; `metrics` publishes the counters; `error` classes the
@@ -46,6 +49,7 @@ pub mod hosts;
 pub mod local;
 pub mod message;
 mod metrics;
+pub mod querylog;
 pub mod resolver;
 mod setup;
 pub mod special_use;
