@@ -42,11 +42,11 @@ use tokio::time::{sleep_until, timeout};
 use super::acl::Acl;
 use super::config::DnsConfig;
 use super::error::DnsError;
-use super::forward::{Action, Entropy, Token};
+use super::forward::{Action, Entropy, Peer, Token};
 use super::message::Transport;
 use super::metrics::{DriverStats, Snapshot, register_metrics};
 use super::querylog::{QueryLine, Source};
-use super::resolver::{Client, Event, Outcome, Resolver};
+use super::resolver::{Event, Outcome, Resolver};
 use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
 use crate::dhcp::HostTable;
@@ -77,32 +77,6 @@ const IFACES_RETRY: Duration = Duration::from_secs(1);
 const IFACES_REFRESH: Duration = Duration::from_secs(30);
 /// Largest UDP datagram read (queries are small; anything larger is junk).
 const UDP_BUF: usize = 4096;
-
-/// How a waiting client is answered.
-pub enum ReplyTo {
-    Udp { to: SocketAddrV4, from: Ipv4Addr },
-    Tcp(Option<oneshot::Sender<Vec<u8>>>),
-}
-
-/// A client waiting for an upstream answer.
-pub struct Pending {
-    query: Vec<u8>,
-    /// Its address, for the query log.
-    client: IpAddr,
-    to: ReplyTo,
-}
-
-impl Client for Pending {
-    fn query(&self) -> &[u8] {
-        &self.query
-    }
-    fn transport(&self) -> Transport {
-        match self.to {
-            ReplyTo::Udp { .. } => Transport::Udp,
-            ReplyTo::Tcp(_) => Transport::Tcp,
-        }
-    }
-}
 
 /// Random numbers from the kernel (the `getrandom` crate, `getrandom(2)`
 /// on Linux), buffered: the IDs and source ports of RFC 5452 must not be
@@ -174,7 +148,7 @@ enum UpEvent {
 /// A query read from a TCP connection.
 struct TcpQuery {
     query: Vec<u8>,
-    peer: IpAddr,
+    peer: SocketAddr,
     reply: oneshot::Sender<Vec<u8>>,
 }
 
@@ -191,7 +165,12 @@ pub struct DnsTask {
     cfg: Arc<DnsConfig>,
     udp: PktinfoSocket,
     tcp: TcpListener,
-    resolver: Resolver<Pending>,
+    resolver: Resolver,
+    /// TCP queries the resolver forwarded, by [`Peer::Tcp`] id: where its
+    /// [`Action::Reply`] goes. Entries whose connection gave up waiting
+    /// are swept every [`RESOLV_POLL`].
+    tcp_waiting: HashMap<u64, oneshot::Sender<Vec<u8>>>,
+    next_tcp_id: u64,
     acl: Acl,
     ifaces: Vec<IfAddr>,
     ifaces_at: Option<Mono>,
@@ -254,6 +233,8 @@ impl DnsTask {
             udp,
             tcp,
             resolver,
+            tcp_waiting: HashMap::new(),
+            next_tcp_id: 0,
             acl: Acl::from_config(cfg),
             ifaces: Vec::new(),
             ifaces_at: None,
@@ -340,7 +321,10 @@ impl DnsTask {
                     let c = self.config.borrow_and_update().clone();
                     self.reload(c.as_deref());
                 }
-                _ = resolv_tick.tick() => self.poll_resolv(),
+                _ = resolv_tick.tick() => {
+                    self.poll_resolv();
+                    self.tcp_waiting.retain(|_, tx| !tx.is_closed());
+                }
                 Some(c) = self.commands.recv() => self.command(c),
             }
             self.drain_actions(&up_tx, &mut upstream_tasks);
@@ -386,13 +370,11 @@ impl DnsTask {
                 let Some(out) = sb.slot() else {
                     break;
                 };
-                let outcome = self
-                    .resolver
-                    .handle_query(now, query, Transport::Udp, out, || Pending {
-                        query: query.to_vec(),
-                        client: IpAddr::V4(*env.src.ip()),
-                        to: ReplyTo::Udp { to: env.src, from },
-                    });
+                let peer = Peer::Udp {
+                    client: env.src,
+                    local: from,
+                };
+                let outcome = self.resolver.handle_query(now, query, peer, out);
                 if let Outcome::Reply(source) = outcome {
                     if self.log_queries {
                         log_query(IpAddr::V4(*env.src.ip()), false, query, out, source);
@@ -467,27 +449,26 @@ impl DnsTask {
             return;
         };
         self.stats.tcp_accepted += 1;
-        tokio::spawn(serve_tcp(stream, peer.ip(), tx.clone(), permit));
+        tokio::spawn(serve_tcp(stream, peer, tx.clone(), permit));
     }
 
     fn tcp_query(&mut self, q: TcpQuery, out: &mut Vec<u8>) {
         let now = Mono::now();
-        let mut reply = Some(q.reply);
-        let query = q.query;
-        let outcome = self
-            .resolver
-            .handle_query(now, &query, Transport::Tcp, out, || Pending {
-                query: query.clone(),
-                client: q.peer,
-                to: ReplyTo::Tcp(reply.take()),
-            });
-        if let Outcome::Reply(source) = outcome
-            && let Some(r) = reply
-        {
-            if self.log_queries {
-                log_query(q.peer, true, &query, out, source);
+        let id = self.next_tcp_id;
+        self.next_tcp_id += 1;
+        let peer = Peer::Tcp { client: q.peer, id };
+        match self.resolver.handle_query(now, &q.query, peer, out) {
+            Outcome::Reply(source) => {
+                if self.log_queries {
+                    log_query(q.peer.ip(), true, &q.query, out, source);
+                }
+                let _ = q.reply.send(out.clone());
             }
-            let _ = r.send(out.clone());
+            Outcome::Forwarded => {
+                self.tcp_waiting.insert(id, q.reply);
+            }
+            // Dropping the sender closes the connection.
+            Outcome::Dropped(_) => {}
         }
     }
 
@@ -591,16 +572,13 @@ impl DnsTask {
         }
         while let Some(a) = self.resolver.poll_action() {
             match a {
-                Action::Reply {
-                    client,
-                    packet,
-                    source,
-                } => {
+                Action::Reply { to, packet, source } => {
                     if self.log_queries {
-                        let tcp = matches!(client.to, ReplyTo::Tcp(_));
-                        log_query(client.client, tcp, &client.query, &packet, source);
+                        // The reply repeats the client's question.
+                        let tcp = to.transport() == Transport::Tcp;
+                        log_query(to.client_ip(), tcp, &packet, &packet, source);
                     }
-                    send_to_client(&self.udp, &mut self.stats, client, &packet)
+                    self.send_reply(to, packet);
                 }
                 Action::SendUdp { token, to, packet } => {
                     match upstream_socket(&mut self.ports, to) {
@@ -630,6 +608,21 @@ impl DnsTask {
                 }
                 // The resolver turns these into replies.
                 Action::Answer { .. } | Action::Fail { .. } => {}
+            }
+        }
+    }
+
+    /// Sends a reply where the resolver says.
+    fn send_reply(&mut self, to: Peer, packet: Vec<u8>) {
+        match to {
+            Peer::Udp { client, local } => match self.udp.send(&packet, client, 0, local) {
+                Ok(()) => self.stats.udp_sent += 1,
+                Err(_) => DnsError::UdpSend.count(&mut self.stats, 1),
+            },
+            Peer::Tcp { id, .. } => {
+                if let Some(tx) = self.tcp_waiting.remove(&id) {
+                    let _ = tx.send(packet);
+                }
             }
         }
     }
@@ -664,19 +657,6 @@ fn log_query(client: IpAddr, tcp: bool, query: &[u8], reply: &[u8], source: Sour
             source,
         }
     );
-}
-
-fn send_to_client(udp: &PktinfoSocket, st: &mut DriverStats, c: Pending, bytes: &[u8]) {
-    match c.to {
-        ReplyTo::Udp { to, from } => match udp.send(bytes, to, 0, from) {
-            Ok(()) => st.udp_sent += 1,
-            Err(_) => DnsError::UdpSend.count(st, 1),
-        },
-        ReplyTo::Tcp(Some(tx)) => {
-            let _ = tx.send(bytes.to_vec());
-        }
-        ReplyTo::Tcp(None) => {}
-    }
 }
 
 fn bind_udp(port: u16) -> std::io::Result<PktinfoSocket> {
@@ -779,7 +759,7 @@ async fn upstream_tcp(token: Token, to: SocketAddr, packet: Vec<u8>, tx: mpsc::S
 /// in order; closed when idle, slow, or the client closes.
 async fn serve_tcp(
     mut s: TcpStream,
-    peer: IpAddr,
+    peer: SocketAddr,
     tx: mpsc::Sender<TcpQuery>,
     _permit: OwnedSemaphorePermit,
 ) {

@@ -80,7 +80,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use super::cache::Question;
@@ -290,15 +290,52 @@ pub enum Action<C> {
     /// SERVFAIL (RFC 8767 §5).
     Fail { clients: Vec<C> },
     /// A finished reply for a client that waited on a forwarded query:
-    /// send `packet` to it. Only the resolver makes these, from
+    /// send `packet` as [`Peer`] `to` says (quinn's `Transmit`: the
+    /// destination and the source address come with it, the driver keeps
+    /// nothing beside the core). Only the resolver makes these, from
     /// [`Action::Answer`] and [`Action::Fail`]; one type serves both cores,
     /// so the driver has one queue to drain. `source` says where the
     /// answer came from (for the query log).
     Reply {
-        client: C,
+        to: Peer,
         packet: Vec<u8>,
         source: Source,
     },
+}
+
+/// Who asked, and so where a reply goes and where it leaves from: what the
+/// driver passes in with a client query, and what comes back out on its
+/// [`Action::Reply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// A UDP client: reply to `client`, from `local`, the address the
+    /// client asked (the VIP in an HA pair), so its resolver accepts the
+    /// reply; unspecified (a query to a broadcast address) leaves the
+    /// choice to the kernel. The interface is routing's choice for `local`.
+    Udp {
+        client: SocketAddrV4,
+        local: Ipv4Addr,
+    },
+    /// A query read from a TCP connection from `client`; `id` names the
+    /// waiting query in the driver, which answers on its connection.
+    Tcp { client: SocketAddr, id: u64 },
+}
+
+impl Peer {
+    pub fn transport(&self) -> Transport {
+        match self {
+            Peer::Udp { .. } => Transport::Udp,
+            Peer::Tcp { .. } => Transport::Tcp,
+        }
+    }
+
+    /// The client's address (for the query log).
+    pub fn client_ip(&self) -> IpAddr {
+        match self {
+            Peer::Udp { client, .. } => IpAddr::V4(*client.ip()),
+            Peer::Tcp { client, .. } => client.ip(),
+        }
+    }
 }
 
 /// Why a reply was dropped. The query it claimed to answer stays

@@ -20,7 +20,9 @@
 //! The cores follow the contract of design §3: `handle_*(now, input)`,
 //! `poll_timeout()`, `handle_timeout(now)`, `poll_action()` (one
 //! [`forward::Action`] type for the forwarder and the resolver: upstream
-//! sends and closes, and replies to clients whose query was forwarded) and
+//! sends and closes, and replies to clients whose query was forwarded,
+//! each addressed to the [`forward::Peer`] its query came from: destination
+//! and source address, quinn's `Transmit`) and
 //! `poll_event()` for what the driver logs. A client query is parsed once
 //! ([`message::QueryView`]) and that view goes to the cache, the local data,
 //! and the forwarder.

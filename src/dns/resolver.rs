@@ -48,7 +48,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::cache::{Cache, CacheConfig, Lookup};
 use super::forward::{
-    Action, Entropy, ForwardConfig, Forwarder, Submitted, Token, UpstreamSpec, relay,
+    Action, Entropy, ForwardConfig, Forwarder, Peer, Submitted, Token, UpstreamSpec, relay,
 };
 use super::local::{LocalAnswer, LocalData, respond};
 use super::message::{
@@ -63,11 +63,12 @@ use crate::dhcp::HostTable;
 /// CHAOS class (RFC 1035 §3.2.4).
 const CLASS_CH: u16 = 3;
 
-/// A client waiting for an upstream answer: its raw query and how to reach
-/// it. The driver chooses the type.
-pub trait Client {
-    fn query(&self) -> &[u8];
-    fn transport(&self) -> Transport;
+/// A client waiting for an upstream answer: its raw query (its reply is
+/// built from it) and who it is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Waiting {
+    query: Vec<u8>,
+    peer: Peer,
 }
 
 /// What [`Resolver::handle_query`] did with a client query.
@@ -131,28 +132,28 @@ pub enum Event {
 }
 
 /// The resolver: cache, local data and forwarder, one owner (the DNS task).
-pub struct Resolver<C> {
+pub struct Resolver {
     opts: Options,
     cache: Cache,
     local: Arc<LocalData>,
     table: Arc<HostTable>,
-    fwd: Forwarder<C>,
+    fwd: Forwarder<Waiting>,
     entropy: Box<dyn Entropy + Send>,
     /// For the driver: upstream sends and closes, and replies to clients
     /// whose query was forwarded. Never holds Answer or Fail.
-    actions: VecDeque<Action<C>>,
+    actions: VecDeque<Action<Waiting>>,
     events: VecDeque<Event>,
     stats: ResolverStats,
 }
 
-impl<C: Client> Resolver<C> {
+impl Resolver {
     pub fn new(
         opts: Options,
         cache: CacheConfig,
         local: Arc<LocalData>,
         fwd: ForwardConfig,
         entropy: Box<dyn Entropy + Send>,
-    ) -> Resolver<C> {
+    ) -> Resolver {
         Resolver {
             opts,
             cache: Cache::new(cache),
@@ -174,7 +175,7 @@ impl<C: Client> Resolver<C> {
         &self.cache
     }
 
-    pub fn forwarder(&self) -> &Forwarder<C> {
+    pub fn forwarder(&self) -> &Forwarder<Waiting> {
         &self.fwd
     }
 
@@ -239,7 +240,7 @@ impl<C: Client> Resolver<C> {
     /// [`Action::Reply`] (a reply for a client whose query was forwarded).
     /// The forwarder's [`Action::Answer`] and [`Action::Fail`] are turned
     /// into replies here and never returned.
-    pub fn poll_action(&mut self) -> Option<Action<C>> {
+    pub fn poll_action(&mut self) -> Option<Action<Waiting>> {
         self.actions.pop_front()
     }
 
@@ -253,16 +254,18 @@ impl<C: Client> Resolver<C> {
         self.fwd.poll_timeout()
     }
 
-    /// Handles one client query. On [`Outcome::Reply`], `out` holds the
-    /// reply; `client` is called only when the query is forwarded.
+    /// Handles one client query from `peer`. On [`Outcome::Reply`], `out`
+    /// holds the reply, to send back the way the query came; a forwarded
+    /// query is answered later by an [`Action::Reply`] to `peer` (the query
+    /// is copied only then).
     pub fn handle_query(
         &mut self,
         now: Mono,
         query: &[u8],
-        transport: Transport,
+        peer: Peer,
         out: &mut Vec<u8>,
-        client: impl FnOnce() -> C,
     ) -> Outcome {
+        let transport = peer.transport();
         self.stats.queries += 1;
         // Parsed once; every step below reads this view.
         let q = match QueryView::parse(query) {
@@ -298,10 +301,16 @@ impl<C: Client> Resolver<C> {
             self.stats.domain_needed += 1;
             return self.error_reply(query, rcode::NXDOMAIN, out, Source::Blocked);
         }
-        match self
-            .fwd
-            .handle_query(now, &q, query, client(), &mut *self.entropy)
-        {
+        match self.fwd.handle_query(
+            now,
+            &q,
+            query,
+            Waiting {
+                query: query.to_vec(),
+                peer,
+            },
+            &mut *self.entropy,
+        ) {
             Submitted::Sent | Submitted::Coalesced => {
                 self.stats.forwarded += 1;
                 self.drain_forwarder(now);
@@ -390,11 +399,11 @@ impl<C: Client> Resolver<C> {
                     } else {
                         Source::Upstream(server)
                     };
-                    for client in clients {
+                    for w in clients {
                         let mut packet = Vec::new();
-                        if relay(client.query(), &response, client.transport(), &mut packet) {
+                        if relay(&w.query, &response, w.peer.transport(), &mut packet) {
                             self.actions.push_back(Action::Reply {
-                                client,
+                                to: w.peer,
                                 packet,
                                 source,
                             });
@@ -402,17 +411,13 @@ impl<C: Client> Resolver<C> {
                     }
                 }
                 Action::Fail { clients } => {
-                    for client in clients {
+                    for w in clients {
                         let mut packet = Vec::new();
-                        let source = self.stale_or_servfail(
-                            client.query(),
-                            client.transport(),
-                            now,
-                            &mut packet,
-                        );
+                        let source =
+                            self.stale_or_servfail(&w.query, w.peer.transport(), now, &mut packet);
                         if !packet.is_empty() {
                             self.actions.push_back(Action::Reply {
-                                client,
+                                to: w.peer,
                                 packet,
                                 source,
                             });

@@ -1,4 +1,4 @@
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +16,13 @@ use crate::testkit::{Rng, dns_query, junk, mutate, never_panics};
 
 const UP: &str = "192.0.2.53:53";
 
-struct C {
-    query: Vec<u8>,
-    transport: Transport,
-}
-
-impl Client for C {
-    fn query(&self) -> &[u8] {
-        &self.query
-    }
-    fn transport(&self) -> Transport {
-        self.transport
+/// The UDP client of query `q` in these tests: 192.0.2.99, its port the
+/// query's ID, so a reply's [`Peer`] says which query it answers.
+fn peer_of(q: &[u8]) -> Peer {
+    let id = q.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    Peer::Udp {
+        client: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 99), id),
+        local: Ipv4Addr::UNSPECIFIED,
     }
 }
 
@@ -34,12 +30,12 @@ fn up() -> SocketAddr {
     UP.parse().unwrap()
 }
 
-fn resolver(opts: Options, cache: CacheConfig) -> Resolver<C> {
+fn resolver(opts: Options, cache: CacheConfig) -> Resolver {
     resolver_with(opts, cache, ForwardConfig::default())
 }
 
 /// [`resolver`] with forwarder settings; the upstream is always [`UP`].
-fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resolver<C> {
+fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resolver {
     let src = LocalSources {
         host_records: vec![parse_host_record("router.lan,192.168.1.1").unwrap()],
         locals: vec![vec!["lan".into()]],
@@ -59,7 +55,7 @@ fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resol
     )
 }
 
-fn default_resolver() -> Resolver<C> {
+fn default_resolver() -> Resolver {
     resolver(
         Options {
             chaos_stats: true,
@@ -69,17 +65,14 @@ fn default_resolver() -> Resolver<C> {
     )
 }
 
-fn ask(r: &mut Resolver<C>, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
+fn ask(r: &mut Resolver, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
     let mut out = Vec::new();
-    let o = r.handle_query(now, q, Transport::Udp, &mut out, || C {
-        query: q.to_vec(),
-        transport: Transport::Udp,
-    });
+    let o = r.handle_query(now, q, peer_of(q), &mut out);
     (o, out)
 }
 
 /// The upstream sends of the last step.
-fn sends(r: &mut Resolver<C>) -> Vec<(Token, Vec<u8>)> {
+fn sends(r: &mut Resolver) -> Vec<(Token, Vec<u8>)> {
     std::iter::from_fn(|| r.poll_action())
         .filter_map(|a| match a {
             Action::SendUdp { token, to, packet } => {
@@ -119,21 +112,16 @@ fn answer(packet: &[u8], addrs: &[Ipv4Addr], ttl: u32) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-fn deliver_all(
-    r: &mut Resolver<C>,
-    now: Mono,
-    token: Token,
-    reply: &[u8],
-) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn deliver_all(r: &mut Resolver, now: Mono, token: Token, reply: &[u8]) -> Vec<(Peer, Vec<u8>)> {
     r.handle_udp_reply(now, token, up(), reply);
     replies(r)
 }
 
-/// The replies to clients among the pending actions: (client query, reply).
-fn replies(r: &mut Resolver<C>) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The replies to clients among the pending actions: (client, reply).
+fn replies(r: &mut Resolver) -> Vec<(Peer, Vec<u8>)> {
     std::iter::from_fn(|| r.poll_action())
         .filter_map(|a| match a {
-            Action::Reply { client, packet, .. } => Some((client.query, packet)),
+            Action::Reply { to, packet, .. } => Some((to, packet)),
             _ => None,
         })
         .collect()
@@ -403,7 +391,7 @@ fn bad_queries_get_the_right_error_or_nothing() {
 
 /// A resolver with a one-hour stale window that cached `stale.example`
 /// (A 203.0.113.1, TTL 60) at `t0`: (resolver, that query, t0).
-fn with_a_stale_candidate(fwd: ForwardConfig) -> (Resolver<C>, Vec<u8>, Mono) {
+fn with_a_stale_candidate(fwd: ForwardConfig) -> (Resolver, Vec<u8>, Mono) {
     let mut r = resolver_with(
         Options::default(),
         CacheConfig {
@@ -446,9 +434,9 @@ fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
     }
     assert_eq!(got.len(), 2, "both clients answered");
     assert!(now.since(t1) <= Duration::from_secs(6), "gave up in time");
-    for (cq, reply) in got {
+    for (to, reply) in got {
         let m = msg(&reply);
-        if cq == q {
+        if to == peer_of(&q) {
             assert_eq!(m.metadata.response_code, ResponseCode::NoError);
             assert_eq!(m.answers[0].ttl, crate::dns::cache::STALE_TTL);
         } else {
@@ -568,14 +556,10 @@ fn any_is_answered_minimally_not_forwarded() {
 }
 
 /// The replies to clients among the pending actions, with their source.
-fn sourced_replies(r: &mut Resolver<C>) -> Vec<(Vec<u8>, Vec<u8>, Source)> {
+fn sourced_replies(r: &mut Resolver) -> Vec<(Peer, Vec<u8>, Source)> {
     std::iter::from_fn(|| r.poll_action())
         .filter_map(|a| match a {
-            Action::Reply {
-                client,
-                packet,
-                source,
-            } => Some((client.query, packet, source)),
+            Action::Reply { to, packet, source } => Some((to, packet, source)),
             _ => None,
         })
         .collect()
@@ -600,7 +584,7 @@ fn every_reply_says_where_its_answer_came_from() {
         ..LocalSources::default()
     };
     let mut rng = Rng::new(7);
-    let mut r: Resolver<C> = Resolver::new(
+    let mut r: Resolver = Resolver::new(
         Options {
             domain_needed: true,
             stop_dns_rebind: true,
@@ -619,7 +603,7 @@ fn every_reply_says_where_its_answer_came_from() {
         Box::new(move || rng.next_u64()),
     );
     let t0 = Mono(1_000);
-    let at_once = |r: &mut Resolver<C>, name: &str, t: RecordType| {
+    let at_once = |r: &mut Resolver, name: &str, t: RecordType| {
         let (o, out) = ask(r, t0, &dns_query(1, name, t).bytes());
         assert!(!out.is_empty(), "{name}: {o:?}");
         match o {
@@ -704,8 +688,8 @@ fn every_reply_says_where_its_answer_came_from() {
         r.handle_timeout(now);
         got.extend(sourced_replies(&mut r));
     }
-    for (cq, _, source) in got {
-        let want = if cq == q {
+    for (to, _, source) in got {
+        let want = if to == peer_of(&q) {
             Source::Stale
         } else {
             Source::Failed
@@ -717,4 +701,39 @@ fn every_reply_says_where_its_answer_came_from() {
     r.set_upstreams(Vec::new());
     let other = dns_query(7, "x.example.", RecordType::A).bytes();
     assert_eq!(ask(&mut r, now, &other).0, Outcome::Reply(Source::Failed));
+}
+
+/// Issue 12 item 1 (quinn's `Transmit`): the reply to a forwarded query
+/// comes out of the core with its destination and source, the [`Peer`]
+/// the query came in with; the driver keeps nothing beside the core.
+/// Two clients of one coalesced question, one over UDP to the VIP, one
+/// over TCP, each get their own reply, the way they asked.
+#[test]
+fn a_forwarded_reply_carries_where_it_goes_and_where_it_leaves_from() {
+    let mut r = default_resolver();
+    let now = Mono(50);
+    let udp = Peer::Udp {
+        client: "10.0.0.5:40000".parse().unwrap(),
+        local: Ipv4Addr::new(10, 0, 0, 1),
+    };
+    let tcp = Peer::Tcp {
+        client: "10.0.0.6:50000".parse().unwrap(),
+        id: 7,
+    };
+    let q1 = dns_query(0x0101, "www.example.com.", RecordType::A).bytes();
+    let q2 = dns_query(0x0202, "www.example.com.", RecordType::A).bytes();
+    let mut out = Vec::new();
+    assert_eq!(r.handle_query(now, &q1, udp, &mut out), Outcome::Forwarded);
+    assert_eq!(r.handle_query(now, &q2, tcp, &mut out), Outcome::Forwarded);
+    let s = sends(&mut r);
+    assert_eq!(s.len(), 1, "one upstream query for both");
+    let ok = answer(&s[0].1, &[Ipv4Addr::new(93, 184, 216, 34)], 60);
+    let got = deliver_all(&mut r, now, s[0].0, &ok);
+    assert_eq!(got.len(), 2);
+    for (to, id) in [(udp, 0x0101), (tcp, 0x0202)] {
+        let (_, packet) = got.iter().find(|(t, _)| *t == to).expect("a reply each");
+        assert_eq!(msg(packet).metadata.id, id);
+    }
+    assert_eq!(tcp.transport(), Transport::Tcp);
+    assert_eq!(udp.client_ip(), Ipv4Addr::new(10, 0, 0, 5));
 }
