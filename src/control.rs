@@ -1,8 +1,8 @@
-//! The control socket: `hamasq status` and `hamasq leases` ask the running
-//! daemon over a Unix stream socket (mode 0600: root and the daemon's user
-//! only). One request line per connection (`status`, `leases` or
-//! `leases delete IP`), one text
-//! answer, then close. Bounded: a few connections at once, a 64-byte
+//! The control socket: `hamasq status`, `hamasq leases` and
+//! `hamasq log-queries` ask the running daemon over a Unix stream socket
+//! (mode 0600: root and the daemon's user only). One request line per
+//! connection (`status`, `leases`, `leases delete IP`, `log-queries`,
+//! `log-queries on` or `log-queries off`), one text answer, then close. Bounded: a few connections at once, a 64-byte
 //! request, 2 s to send it; the answer is read from the status board
 //! ([`crate::status::Board`]).
 
@@ -103,6 +103,9 @@ async fn answer(mut s: UnixStream, board: Board) {
                 Ok(ip) => board.delete_lease(ip).await,
             }
         }
+        "log-queries" => board.log_queries(None).await,
+        "log-queries on" => board.log_queries(Some(true)).await,
+        "log-queries off" => board.log_queries(Some(false)).await,
         other => {
             event!(
                 Info,
@@ -111,7 +114,8 @@ async fn answer(mut s: UnixStream, board: Board) {
                 crate::log::q(other)
             );
             format!(
-                "error: unknown command {other:?}; expected status, leases or leases delete IP\n"
+                "error: unknown command {other:?}; expected status, leases, leases delete IP \
+                 or log-queries [on|off]\n"
             )
         }
     };

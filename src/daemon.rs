@@ -306,20 +306,21 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
         board.set_dhcp(opened.queries);
     }
-    if let Some((listener, path)) = control {
-        let board = board.clone();
-        tasks.spawn("control", Stage::Service, move |sd| {
-            crate::control::serve(listener, path, board, sd)
-        });
-    }
-
     if let Some(dns) = resolved.config.dns.as_ref().filter(|d| d.port != 0) {
         let task = crate::dns::driver::DnsTask::open(
             dns,
             channels.hosts.subscribe(),
             channels.dns_config.subscribe(),
         )?;
+        board.set_dns(task.commands());
         tasks.spawn("dns", Stage::Dns, move |sd| task.run(sd));
+    }
+    // After DHCP and DNS: the board it reads holds their channels.
+    if let Some((listener, path)) = control {
+        let board = board.clone();
+        tasks.spawn("control", Stage::Service, move |sd| {
+            crate::control::serve(listener, path, board, sd)
+        });
     }
 
     if let Some(run_as) = &resolved.run_as {

@@ -13,6 +13,7 @@ const USAGE: &str = "\
 usage: hamasq [-c FILE] [--test] [--foreground] [--log-level LEVEL] [--version] [--help]
        hamasq status [-c FILE]              (ask the running daemon: VRRP role, VIP, peer, DHCP, DNS)
        hamasq leases [-c FILE]              (active DHCP leases; read from state-dir if no daemon runs)
+       hamasq log-queries [on|off] [-c FILE] (switch the running daemon's DNS query log until the next reload)
        hamasq import-dnsmasq [--keepalived KEEPALIVED.CONF] [--peer-dnsmasq PEER.CONF] DNSMASQ.CONF|-
                                             (hamasq INI on stdout, lines left out on stderr)
        hamasq --help-options                (every config key by section, and the dhcp-option names)
@@ -48,7 +49,8 @@ enum Parsed {
         keepalived: Option<String>,
         peer: Option<String>,
     },
-    /// A control-socket command: `status`, `leases`, `leases delete IP`.
+    /// A control-socket command: `status`, `leases`, `leases delete IP`,
+    /// `log-queries [on|off]`.
     Status(PathBuf, String),
 }
 
@@ -63,6 +65,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     let ask = match it.peek().map(String::as_str) {
         Some("status") => Some("status"),
         Some("leases") => Some("leases"),
+        Some("log-queries") => Some("log-queries"),
         _ => None,
     };
     if let Some(cmd) = ask {
@@ -81,6 +84,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                         .parse()
                         .map_err(|_| format!("--delete {ip:?}: not an IPv4 address"))?;
                     line = format!("leases delete {ip}");
+                }
+                "on" | "off" if cmd == "log-queries" && line == "log-queries" => {
+                    line = format!("log-queries {a}");
                 }
                 other => return Err(format!("unknown argument {other:?} after {cmd}")),
             }
@@ -180,6 +186,17 @@ control.sock in state-dir): each VRRP instance's state and for how long, its
 virtual IP, the Active router it follows and when it was last heard; DHCP
 leases per range; DHCP and DNS figures; then every counter.
 Exit 0, or 1 when no daemon answers."
+            .into(),
+        "log-queries" => "\
+usage: hamasq log-queries [on|off] [-c FILE]
+
+Switches the running daemon's DNS query log (one info line per answered
+query: client, name, type, where the answer came from, RCODE) on or off
+without a config change, or without on|off says whether it is on. The
+switch holds until the next switch or the next reload (SIGHUP), which
+applies [dns] log-queries from the file. Lines are rate-limited as other
+per-packet logs (log-rate-limit, 0 = every query).
+Exit 0, or 1 when no daemon answers or DNS is not running."
             .into(),
         _ => "\
 usage: hamasq leases [-c FILE] [--delete IP]
@@ -538,5 +555,34 @@ mod tests {
             matches!(parse_args(args("--version")), Ok(Parsed::Print(s)) if s.starts_with("hamasq "))
         );
         assert!(matches!(parse_args(args("-h")), Ok(Parsed::Print(s)) if s.contains("exit codes")));
+    }
+}
+
+#[cfg(test)]
+mod log_queries_tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Parsed, String> {
+        parse_args(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn log_queries_sends_its_switch_over_the_control_socket() {
+        let line = |s: &str| match parse(s) {
+            Ok(Parsed::Status(path, line)) => (path, line),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            line("log-queries on -c /a.conf"),
+            (PathBuf::from("/a.conf"), "log-queries on".into())
+        );
+        assert_eq!(line("log-queries off").1, "log-queries off");
+        assert_eq!(line("log-queries").1, "log-queries");
+        assert!(parse("log-queries maybe").is_err());
+        assert!(parse("log-queries on off").is_err());
+        assert!(parse("status on").is_err());
+        assert!(
+            matches!(parse("log-queries --help"), Ok(Parsed::Print(s)) if s.contains("next reload"))
+        );
     }
 }

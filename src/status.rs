@@ -46,6 +46,7 @@ pub struct Board {
     dhcp: Option<mpsc::Sender<Query>>,
     /// `[ha]`: the pair link's state.
     peer: Option<watch::Receiver<crate::ha::PeerState>>,
+    dns: Option<mpsc::Sender<crate::dns::querylog::Command>>,
 }
 
 impl Board {
@@ -55,6 +56,7 @@ impl Board {
             vrrp: Vec::new(),
             dhcp: None,
             peer: None,
+            dns: None,
         }
     }
 
@@ -76,6 +78,28 @@ impl Board {
     /// Sets the channel the DHCP task answers lease requests on.
     pub fn set_dhcp(&mut self, tx: mpsc::Sender<Query>) {
         self.dhcp = Some(tx);
+    }
+
+    /// Sets the channel the DNS task takes commands on.
+    pub fn set_dns(&mut self, tx: mpsc::Sender<crate::dns::querylog::Command>) {
+        self.dns = Some(tx);
+    }
+
+    /// `hamasq log-queries [on|off]`: the DNS task switches its query log
+    /// (or only says its state) and answers.
+    pub async fn log_queries(&self, switch: Option<bool>) -> String {
+        let Some(tx) = &self.dns else {
+            return "error: DNS is not running (no [dns] section, or port = 0)\n".to_string();
+        };
+        let (rtx, rrx) = oneshot::channel();
+        let cmd = crate::dns::querylog::Command::LogQueries(switch, rtx);
+        if tx.send(cmd).await.is_err() {
+            return "error: the DNS task has stopped\n".to_string();
+        }
+        match tokio::time::timeout(REQUEST_TIME, rrx).await {
+            Ok(Ok(text)) => text,
+            _ => "error: the DNS task did not answer in time\n".to_string(),
+        }
     }
 
     /// The VRRP instances, in the order they were added.

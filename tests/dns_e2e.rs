@@ -1295,3 +1295,127 @@ fn an_upstream_slower_than_a_second_is_used() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Query log
+// ---------------------------------------------------------------------------
+
+/// The server's `dns.query` lines so far.
+fn query_lines(srv: &Server) -> Vec<String> {
+    srv.proc
+        .logs()
+        .lines()
+        .filter(|l| l.contains(" dns.query "))
+        .map(String::from)
+        .collect()
+}
+
+/// `hamasq log-queries ARGS -c CONF`: its exit status and standard output.
+fn log_queries(conf: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("log-queries")
+        .args(args)
+        .arg("-c")
+        .arg(conf)
+        .output()
+        .expect("run hamasq log-queries");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Issue 14 item 2, dnsmasq's `log-queries`: off by default (no line for
+/// an upstream, cached, local or blocked answer); `hamasq log-queries on`
+/// over the control socket turns it on without a config change, and each
+/// line then names the client, the name, the type, the source (with the
+/// upstream server) and the RCODE. A reload applies the file's value: it
+/// turns a run-time switch back off, and `log-queries = true` in the file
+/// turns it on.
+#[test]
+fn query_log_switched_at_run_time_names_client_name_type_and_source() {
+    if kind() != Kind::Hamasq {
+        eprintln!("SKIP: the control socket is hamasq's (dnsmasq has no run-time switch)");
+        return;
+    }
+    let Some(lab) = lab_with("dns_query_log", &[("up1", UP1)]) else {
+        return;
+    };
+    let _up = start_unbound(&lab, lab.host("up1"), 53, &lab_zone());
+    let hosts = write(&lab.dir().join("addn-hosts"), "10.77.5.5 printer.lan\n");
+    let dns = [
+        format!("server = {UP1}"),
+        format!("addn-hosts = {}", hosts.display()),
+        "address = /ads.example/#".to_string(),
+    ];
+    let dns: Vec<&str> = dns.iter().map(String::as_str).collect();
+    let srv = start_server(&lab, lab.host("srv"), &dns, &[]);
+    let conf = lab.dir().join("srv-srv").join("hamasq.conf");
+    let cli = lab.host("cli");
+    // One query per source: upstream, then the same name cached, a hosts
+    // file name, a blocked one.
+    let ask_all = |n: usize| {
+        let name = format!("f{n}.lab.example");
+        expect_a(&dig(cli, &[&name]), &[&format!("10.77.4.{}", n + 1)]);
+        expect_a(&dig(cli, &[&name]), &[&format!("10.77.4.{}", n + 1)]);
+        expect_a(&dig(cli, &["printer.lan"]), &["10.77.5.5"]);
+        expect_a(&dig(cli, &[&format!("x{n}.ads.example")]), &["0.0.0.0"]);
+    };
+
+    ask_all(0);
+    assert_eq!(query_lines(&srv), Vec::<String>::new(), "off by default");
+    assert_eq!(log_queries(&conf, &[]), (true, "log-queries off\n".into()));
+
+    let (ok, said) = log_queries(&conf, &["on"]);
+    assert!(ok && said.starts_with("log-queries on (was off)"), "{said}");
+    ask_all(1);
+    let lines = query_lines(&srv);
+    let want = [
+        format!("name=f1.lab.example type=A source=upstream server={UP1} rcode=NOERROR"),
+        "name=f1.lab.example type=A source=cache rcode=NOERROR".into(),
+        "name=printer.lan type=A source=local rcode=NOERROR".into(),
+        "name=x1.ads.example type=A source=blocked rcode=NOERROR".into(),
+    ];
+    assert_eq!(lines.len(), want.len(), "{lines:#?}");
+    for (line, want) in lines.iter().zip(&want) {
+        assert!(
+            line.contains(&format!("info dns.query client={CLI} {want}")),
+            "want {want:?} in {line:?}"
+        );
+    }
+    // NXDOMAIN from upstream, over TCP.
+    let r = dig(cli, &["+tcp", "nx.lab.example"]);
+    assert_eq!(r.status, "NXDOMAIN", "{}", r.text);
+    let last = query_lines(&srv).pop().unwrap();
+    assert!(
+        last.contains(&format!(
+            "name=nx.lab.example type=A source=upstream server={UP1} rcode=NXDOMAIN proto=tcp"
+        )),
+        "{last}"
+    );
+
+    // A reload applies the file (off): the run-time switch ends.
+    let seen = query_lines(&srv).len();
+    srv.hup();
+    srv.proc
+        .wait_for_log_count("dns.reloaded", 1, Duration::from_secs(10));
+    ask_all(2);
+    assert_eq!(query_lines(&srv).len(), seen, "off again after the reload");
+
+    // The file says on: a reload turns it on; the switch turns it off.
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("[dns]\n", "[dns]\nlog-queries = true\n"),
+    )
+    .unwrap();
+    srv.hup();
+    srv.proc
+        .wait_for_log_count("dns.reloaded", 2, Duration::from_secs(10));
+    expect_a(&dig(cli, &["printer.lan"]), &["10.77.5.5"]);
+    assert_eq!(query_lines(&srv).len(), seen + 1, "on from the file");
+    assert_eq!(log_queries(&conf, &[]), (true, "log-queries on\n".into()));
+    let (ok, said) = log_queries(&conf, &["off"]);
+    assert!(ok && said.starts_with("log-queries off (was on)"), "{said}");
+    ask_all(3);
+    assert_eq!(query_lines(&srv).len(), seen + 1, "switched off");
+}

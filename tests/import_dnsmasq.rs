@@ -393,12 +393,12 @@ fn pihole() {
             ],
             addrs: &["192.168.0.2/24"],
             listed: &[
-                ("etc/dnsmasq.d/01-pihole.conf", 19, "no query log"),
                 ("etc/dnsmasq.d/01-pihole.conf", 20, "not to a file"),
                 ("etc/dnsmasq.d/01-pihole.conf", 29, "DNSSEC"),
             ],
             output: &[
                 "cache-size = 10000",
+                "log-queries = true",
                 "server = /0.168.192.in-addr.arpa/192.168.0.1",
                 "dhcp-range = 192.168.0.201,192.168.0.251,24h",
                 "dhcp-host = DC:A6:32:01:02:03,192.168.0.10,nas",

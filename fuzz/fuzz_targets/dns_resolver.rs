@@ -7,37 +7,39 @@
 
 #![no_main]
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hamasq::clock::Mono;
 use hamasq::dns::cache::CacheConfig;
-use hamasq::dns::forward::{Action, ForwardConfig, Token, UpstreamSpec};
+use hamasq::dns::forward::{Action, ForwardConfig, Peer, Token, UpstreamSpec};
 use hamasq::dns::local::{LocalData, LocalSources};
 use hamasq::dns::message::Transport;
-use hamasq::dns::resolver::{Client, Options, Resolver};
+use hamasq::dns::resolver::{Options, Resolver};
 use hamasq::dns::{parse_address, parse_host_record};
 use libfuzzer_sys::fuzz_target;
 
-struct C {
-    query: Vec<u8>,
-    transport: Transport,
+/// Client `n` of this run: its peer (UDP port or TCP id `n`).
+fn peer(n: u16, transport: Transport) -> Peer {
+    match transport {
+        Transport::Udp => Peer::Udp {
+            client: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), n),
+            local: Ipv4Addr::new(10, 0, 0, 1),
+        },
+        Transport::Tcp => Peer::Tcp {
+            client: SocketAddr::new(Ipv4Addr::new(10, 0, 0, 9).into(), n),
+            id: n as u64,
+        },
+    }
 }
 
-impl Client for C {
-    fn query(&self) -> &[u8] {
-        &self.query
-    }
-    fn transport(&self) -> Transport {
-        self.transport
-    }
-}
-
-fn check(c: &C, reply: &[u8]) {
+/// A reply to `query`, sent the way it came (`transport`).
+fn check(query: &[u8], transport: Transport, reply: &[u8]) {
     assert!(reply.len() >= 12, "a reply has a header");
-    assert_eq!(&reply[..2], &c.query[..2], "the client's ID");
-    if c.transport == Transport::Udp {
+    assert_eq!(&reply[..2], &query[..2], "the client's ID");
+    if transport == Transport::Udp {
         assert!(reply.len() <= 1232, "UDP replies fit 1232 bytes");
     }
 }
@@ -53,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         ..LocalSources::default()
     });
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut r: Resolver<C> = Resolver::new(
+    let mut r = Resolver::new(
         Options {
             chaos_stats: true,
             stop_dns_rebind: true,
@@ -81,8 +83,11 @@ fuzz_target!(|data: &[u8]| {
     let mut now = Mono(1_000);
     let mut last_sent: Option<(Token, Vec<u8>)> = None;
     let mut out = Vec::new();
+    // Every client asked so far, by peer: its query and transport.
+    let mut clients: HashMap<Peer, (Vec<u8>, Transport)> = HashMap::new();
     let mut rest = data;
-    while rest.len() >= 2 {
+    // Client numbers are UDP ports and stay distinct.
+    while rest.len() >= 2 && clients.len() < usize::from(u16::MAX) {
         let op = rest[0];
         let len = (rest[1] as usize).min(rest.len() - 2);
         let chunk = &rest[2..2 + len];
@@ -94,18 +99,11 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     Transport::Tcp
                 };
-                let o = r.handle_query(now, chunk, transport, &mut out, || C {
-                    query: chunk.to_vec(),
-                    transport,
-                });
-                if o == hamasq::dns::resolver::Outcome::Reply {
-                    check(
-                        &C {
-                            query: chunk.to_vec(),
-                            transport,
-                        },
-                        &out,
-                    );
+                let p = peer(clients.len() as u16, transport);
+                clients.insert(p, (chunk.to_vec(), transport));
+                let o = r.handle_query(now, chunk, p, &mut out);
+                if matches!(o, hamasq::dns::resolver::Outcome::Reply(_)) {
+                    check(chunk, transport, &out);
                 }
             }
             2 => {
@@ -138,7 +136,11 @@ fuzz_target!(|data: &[u8]| {
                 Action::SendUdp { token, packet, .. } | Action::SendTcp { token, packet, .. } => {
                     last_sent = Some((token, packet));
                 }
-                Action::Reply { client, packet } => check(&client, &packet),
+                Action::Reply { to, packet, .. } => {
+                    let (query, transport) = &clients[&to];
+                    assert_eq!(to.transport(), *transport, "the way it came");
+                    check(query, *transport, &packet);
+                }
                 _ => {}
             }
         }

@@ -89,6 +89,10 @@ pub struct DnsConfig {
     pub dhcp_ttl: Option<u32>,
     /// `chaos-stats`: answer the CHAOS `*.bind` names.
     pub chaos_stats: bool,
+    /// `log-queries`: one log line per answered query (client, name, type,
+    /// where the answer came from, RCODE). `hamasq log-queries on|off`
+    /// switches it until the next reload.
+    pub log_queries: bool,
 }
 
 impl Default for DnsConfig {
@@ -129,6 +133,7 @@ impl Default for DnsConfig {
             local_ttl: 0,
             dhcp_ttl: None,
             chaos_stats: true,
+            log_queries: false,
         }
     }
 }
@@ -329,6 +334,7 @@ pub fn read(r: &mut SectionReader<'_>) -> DnsConfig {
     let local_ttl = r.scalar("local-ttl", d.local_ttl, parse_ttl);
     let dhcp_ttl = r.scalar("dhcp-ttl", d.dhcp_ttl, |v| parse_ttl(v).map(Some));
     let chaos_stats = r.scalar("chaos-stats", d.chaos_stats, parse_bool);
+    let log_queries = r.scalar("log-queries", d.log_queries, parse_bool);
     DnsConfig {
         port,
         listen_addresses,
@@ -365,6 +371,7 @@ pub fn read(r: &mut SectionReader<'_>) -> DnsConfig {
         local_ttl,
         dhcp_ttl,
         chaos_stats,
+        log_queries,
     }
 }
 

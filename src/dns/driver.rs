@@ -42,10 +42,11 @@ use tokio::time::{sleep_until, timeout};
 use super::acl::Acl;
 use super::config::DnsConfig;
 use super::error::DnsError;
-use super::forward::{Action, Entropy, Token};
+use super::forward::{Action, Entropy, Peer, Token};
 use super::message::Transport;
 use super::metrics::{DriverStats, Snapshot, register_metrics};
-use super::resolver::{Client, Event, Outcome, Resolver};
+use super::querylog::{QueryLine, Source};
+use super::resolver::{Event, Outcome, Resolver};
 use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
 use crate::dhcp::HostTable;
@@ -76,30 +77,6 @@ const IFACES_RETRY: Duration = Duration::from_secs(1);
 const IFACES_REFRESH: Duration = Duration::from_secs(30);
 /// Largest UDP datagram read (queries are small; anything larger is junk).
 const UDP_BUF: usize = 4096;
-
-/// How a waiting client is answered.
-pub enum ReplyTo {
-    Udp { to: SocketAddrV4, from: Ipv4Addr },
-    Tcp(Option<oneshot::Sender<Vec<u8>>>),
-}
-
-/// A client waiting for an upstream answer.
-pub struct Pending {
-    query: Vec<u8>,
-    to: ReplyTo,
-}
-
-impl Client for Pending {
-    fn query(&self) -> &[u8] {
-        &self.query
-    }
-    fn transport(&self) -> Transport {
-        match self.to {
-            ReplyTo::Udp { .. } => Transport::Udp,
-            ReplyTo::Tcp(_) => Transport::Tcp,
-        }
-    }
-}
 
 /// Random numbers from the kernel (the `getrandom` crate, `getrandom(2)`
 /// on Linux), buffered: the IDs and source ports of RFC 5452 must not be
@@ -171,15 +148,23 @@ enum UpEvent {
 /// A query read from a TCP connection.
 struct TcpQuery {
     query: Vec<u8>,
+    peer: SocketAddr,
     reply: oneshot::Sender<Vec<u8>>,
 }
+
+pub use super::querylog::Command;
 
 /// The DNS task.
 pub struct DnsTask {
     cfg: Arc<DnsConfig>,
     udp: PktinfoSocket,
     tcp: TcpListener,
-    resolver: Resolver<Pending>,
+    resolver: Resolver,
+    /// TCP queries the resolver forwarded, by [`Peer::Tcp`] id: where its
+    /// [`Action::Reply`] goes. Entries whose connection gave up waiting
+    /// are swept every [`RESOLV_POLL`].
+    tcp_waiting: HashMap<u64, oneshot::Sender<Vec<u8>>>,
+    next_tcp_id: u64,
     acl: Acl,
     ifaces: Vec<IfAddr>,
     ifaces_at: Option<Mono>,
@@ -193,6 +178,11 @@ pub struct DnsTask {
     /// at start), as the metrics endpoint bounds its connections.
     tcp_slots: Arc<Semaphore>,
     tcp_max: usize,
+    /// `log-queries`: one line per answered query. Set from the config at
+    /// start and on every reload, switched at run time by [`Command`].
+    log_queries: bool,
+    commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::Sender<Command>,
 }
 
 impl DnsTask {
@@ -231,11 +221,14 @@ impl DnsTask {
         );
         let snapshot = watch::Sender::new(Snapshot::default());
         register_metrics(&snapshot.subscribe());
+        let (commands_tx, commands) = mpsc::channel(4);
         Ok(DnsTask {
             cfg: Arc::new(cfg.clone()),
             udp,
             tcp,
             resolver,
+            tcp_waiting: HashMap::new(),
+            next_tcp_id: 0,
             acl: Acl::from_config(cfg),
             ifaces: Vec::new(),
             ifaces_at: None,
@@ -247,7 +240,15 @@ impl DnsTask {
             snapshot,
             tcp_slots: Arc::new(Semaphore::new(cfg.max_tcp_connections as usize)),
             tcp_max: cfg.max_tcp_connections as usize,
+            log_queries: cfg.log_queries,
+            commands,
+            commands_tx,
         })
+    }
+
+    /// Where the control socket sends its [`Command`]s.
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands_tx.clone()
     }
 
     pub async fn run(mut self, mut sd: Shutdown) -> Result<(), TaskError> {
@@ -264,11 +265,12 @@ impl DnsTask {
         event!(
             Info,
             "dns.listening",
-            "port={} acl={:?} cache_size={} upstreams={}",
+            "port={} acl={:?} cache_size={} upstreams={} log_queries={}",
             self.cfg.port,
             self.acl,
             self.cfg.cache_size,
-            self.resolver.forwarder().servers().len()
+            self.resolver.forwarder().servers().len(),
+            on_off(self.log_queries)
         );
         loop {
             let wake = self.resolver.poll_timeout();
@@ -313,7 +315,11 @@ impl DnsTask {
                     let c = self.config.borrow_and_update().clone();
                     self.reload(c.as_deref());
                 }
-                _ = resolv_tick.tick() => self.poll_resolv(),
+                _ = resolv_tick.tick() => {
+                    self.poll_resolv();
+                    self.tcp_waiting.retain(|_, tx| !tx.is_closed());
+                }
+                Some(c) = self.commands.recv() => self.command(c),
             }
             self.drain_actions(&up_tx, &mut upstream_tasks);
             self.publish();
@@ -358,13 +364,15 @@ impl DnsTask {
                 let Some(out) = sb.slot() else {
                     break;
                 };
-                let outcome = self
-                    .resolver
-                    .handle_query(now, query, Transport::Udp, out, || Pending {
-                        query: query.to_vec(),
-                        to: ReplyTo::Udp { to: env.src, from },
-                    });
-                if outcome == Outcome::Reply {
+                let peer = Peer::Udp {
+                    client: env.src,
+                    local: from,
+                };
+                let outcome = self.resolver.handle_query(now, query, peer, out);
+                if let Outcome::Reply(source) = outcome {
+                    if self.log_queries {
+                        log_query(IpAddr::V4(*env.src.ip()), false, query, out, source);
+                    }
                     sb.commit(env.src, from);
                 }
             }
@@ -435,23 +443,54 @@ impl DnsTask {
             return;
         };
         self.stats.tcp_accepted += 1;
-        tokio::spawn(serve_tcp(stream, tx.clone(), permit));
+        tokio::spawn(serve_tcp(stream, peer, tx.clone(), permit));
     }
 
     fn tcp_query(&mut self, q: TcpQuery, out: &mut Vec<u8>) {
         let now = Mono::now();
-        let mut reply = Some(q.reply);
-        let query = q.query;
-        let outcome = self
-            .resolver
-            .handle_query(now, &query, Transport::Tcp, out, || Pending {
-                query: query.clone(),
-                to: ReplyTo::Tcp(reply.take()),
-            });
-        if outcome == Outcome::Reply
-            && let Some(r) = reply
-        {
-            let _ = r.send(out.clone());
+        let id = self.next_tcp_id;
+        self.next_tcp_id += 1;
+        let peer = Peer::Tcp { client: q.peer, id };
+        match self.resolver.handle_query(now, &q.query, peer, out) {
+            Outcome::Reply(source) => {
+                if self.log_queries {
+                    log_query(q.peer.ip(), true, &q.query, out, source);
+                }
+                let _ = q.reply.send(out.clone());
+            }
+            Outcome::Forwarded => {
+                self.tcp_waiting.insert(id, q.reply);
+            }
+            // Dropping the sender closes the connection.
+            Outcome::Dropped(_) => {}
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::LogQueries(switch, reply) => {
+                let was = self.log_queries;
+                let text = match switch {
+                    None => format!("log-queries {}\n", on_off(was)),
+                    Some(on) => {
+                        self.log_queries = on;
+                        event!(
+                            Info,
+                            "dns.log_queries",
+                            "state={} was={} by=control-socket",
+                            on_off(on),
+                            on_off(was)
+                        );
+                        format!(
+                            "log-queries {} (was {}); a reload sets it to the config's value ({})\n",
+                            on_off(on),
+                            on_off(was),
+                            on_off(self.cfg.log_queries)
+                        )
+                    }
+                };
+                let _ = reply.send(text);
+            }
         }
     }
 
@@ -487,11 +526,14 @@ impl DnsTask {
         let mut kept = new.clone();
         kept.port = port;
         self.cfg = Arc::new(kept);
+        // A reload applies the file's value, over any run-time switch.
+        self.log_queries = new.log_queries;
         event!(
             Info,
             "dns.reloaded",
-            "cache=cleared upstreams={}",
-            self.resolver.forwarder().servers().len()
+            "cache=cleared upstreams={} log_queries={}",
+            self.resolver.forwarder().servers().len(),
+            on_off(self.log_queries)
         );
     }
 
@@ -524,8 +566,13 @@ impl DnsTask {
         }
         while let Some(a) = self.resolver.poll_action() {
             match a {
-                Action::Reply { client, packet } => {
-                    send_to_client(&self.udp, &mut self.stats, client, &packet)
+                Action::Reply { to, packet, source } => {
+                    if self.log_queries {
+                        // The reply repeats the client's question.
+                        let tcp = to.transport() == Transport::Tcp;
+                        log_query(to.client_ip(), tcp, &packet, &packet, source);
+                    }
+                    self.send_reply(to, packet);
                 }
                 Action::SendUdp { token, to, packet } => {
                     match upstream_socket(&mut self.ports, to) {
@@ -559,6 +606,21 @@ impl DnsTask {
         }
     }
 
+    /// Sends a reply where the resolver says.
+    fn send_reply(&mut self, to: Peer, packet: Vec<u8>) {
+        match to {
+            Peer::Udp { client, local } => match self.udp.send(&packet, client, 0, local) {
+                Ok(()) => self.stats.udp_sent += 1,
+                Err(_) => DnsError::UdpSend.count(&mut self.stats, 1),
+            },
+            Peer::Tcp { id, .. } => {
+                if let Some(tx) = self.tcp_waiting.remove(&id) {
+                    let _ = tx.send(packet);
+                }
+            }
+        }
+    }
+
     fn publish(&self) {
         // Nobody waits on this channel: the gauges read it at a scrape.
         self.snapshot.send_replace(Snapshot {
@@ -571,17 +633,24 @@ impl DnsTask {
     }
 }
 
-fn send_to_client(udp: &PktinfoSocket, st: &mut DriverStats, c: Pending, bytes: &[u8]) {
-    match c.to {
-        ReplyTo::Udp { to, from } => match udp.send(bytes, to, 0, from) {
-            Ok(()) => st.udp_sent += 1,
-            Err(_) => DnsError::UdpSend.count(st, 1),
-        },
-        ReplyTo::Tcp(Some(tx)) => {
-            let _ = tx.send(bytes.to_vec());
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// One `log-queries` line (info, rate-limited as every per-packet log).
+fn log_query(client: IpAddr, tcp: bool, query: &[u8], reply: &[u8], source: Source) {
+    event_limited!(
+        Info,
+        "dns.query",
+        "{}",
+        QueryLine {
+            client,
+            tcp,
+            query,
+            reply,
+            source,
         }
-        ReplyTo::Tcp(None) => {}
-    }
+    );
 }
 
 fn bind_udp(port: u16) -> std::io::Result<PktinfoSocket> {
@@ -682,7 +751,12 @@ async fn upstream_tcp(token: Token, to: SocketAddr, packet: Vec<u8>, tx: mpsc::S
 
 /// One client TCP connection (RFC 7766): length-prefixed queries, answered
 /// in order; closed when idle, slow, or the client closes.
-async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedSemaphorePermit) {
+async fn serve_tcp(
+    mut s: TcpStream,
+    peer: SocketAddr,
+    tx: mpsc::Sender<TcpQuery>,
+    _permit: OwnedSemaphorePermit,
+) {
     let _ = s.set_nodelay(true);
     loop {
         let Ok(Ok(len)) = timeout(TCP_IDLE, s.read_u16()).await else {
@@ -693,7 +767,12 @@ async fn serve_tcp(mut s: TcpStream, tx: mpsc::Sender<TcpQuery>, _permit: OwnedS
             return;
         }
         let (rtx, rrx) = oneshot::channel();
-        if tx.send(TcpQuery { query, reply: rtx }).await.is_err() {
+        let q = TcpQuery {
+            query,
+            peer,
+            reply: rtx,
+        };
+        if tx.send(q).await.is_err() {
             return;
         }
         // A dropped query (malformed) closes the connection:

@@ -80,7 +80,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use super::cache::Question;
@@ -88,6 +88,7 @@ use super::message::{
     HEADER_LEN, MAX_MESSAGE, QueryView, Transport, at, flag, get_u16, match_name_lower, opt_len,
     push_opt, put_u16, rcode, rtype, walk_record,
 };
+use super::querylog::Source;
 use crate::clock::Mono;
 
 /// dnsmasq's `dns-forward-max` default: distinct questions outstanding
@@ -277,21 +278,64 @@ pub enum Action<C> {
     /// The accepted upstream response, as received (upstream's ID and OPT):
     /// insert it into the cache when `cacheable`, and build each client's
     /// reply with [`relay`]. `question` is `None` for questions the cache
-    /// does not key (ANY, non-IN class...).
+    /// does not key (ANY, non-IN class...). `server` sent it.
     Answer {
         question: Option<Question>,
         response: Vec<u8>,
         clients: Vec<C>,
         cacheable: bool,
+        server: SocketAddr,
     },
     /// Every upstream failed or timed out: serve stale if possible, else
     /// SERVFAIL (RFC 8767 §5).
     Fail { clients: Vec<C> },
     /// A finished reply for a client that waited on a forwarded query:
-    /// send `packet` to it. Only the resolver makes these, from
+    /// send `packet` as [`Peer`] `to` says (quinn's `Transmit`: the
+    /// destination and the source address come with it, the driver keeps
+    /// nothing beside the core). Only the resolver makes these, from
     /// [`Action::Answer`] and [`Action::Fail`]; one type serves both cores,
-    /// so the driver has one queue to drain.
-    Reply { client: C, packet: Vec<u8> },
+    /// so the driver has one queue to drain. `source` says where the
+    /// answer came from (for the query log).
+    Reply {
+        to: Peer,
+        packet: Vec<u8>,
+        source: Source,
+    },
+}
+
+/// Who asked, and so where a reply goes and where it leaves from: what the
+/// driver passes in with a client query, and what comes back out on its
+/// [`Action::Reply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// A UDP client: reply to `client`, from `local`, the address the
+    /// client asked (the VIP in an HA pair), so its resolver accepts the
+    /// reply; unspecified (a query to a broadcast address) leaves the
+    /// choice to the kernel. The interface is routing's choice for `local`.
+    Udp {
+        client: SocketAddrV4,
+        local: Ipv4Addr,
+    },
+    /// A query read from a TCP connection from `client`; `id` names the
+    /// waiting query in the driver, which answers on its connection.
+    Tcp { client: SocketAddr, id: u64 },
+}
+
+impl Peer {
+    pub fn transport(&self) -> Transport {
+        match self {
+            Peer::Udp { .. } => Transport::Udp,
+            Peer::Tcp { .. } => Transport::Tcp,
+        }
+    }
+
+    /// The client's address (for the query log).
+    pub fn client_ip(&self) -> IpAddr {
+        match self {
+            Peer::Udp { client, .. } => IpAddr::V4(*client.ip()),
+            Peer::Tcp { client, .. } => client.ip(),
+        }
+    }
 }
 
 /// Why a reply was dropped. The query it claimed to answer stays
@@ -533,8 +577,9 @@ struct Pending<C> {
     deadline: Mono,
     /// The current entry in the timer set.
     timer: Mono,
-    /// The last SERVFAIL-like reply, delivered if nothing better comes.
-    kept: Option<Vec<u8>>,
+    /// The last SERVFAIL-like reply and its server, delivered if nothing
+    /// better comes.
+    kept: Option<(Vec<u8>, SocketAddr)>,
 }
 
 impl<C> Pending<C> {
@@ -1121,9 +1166,10 @@ impl<C> Forwarder<C> {
         self.actions.push_back(Action::Close { token });
     }
 
-    /// Ends `p`: an answer (`Some((reply, cacheable))`), else the kept
-    /// SERVFAIL-like reply, else [`Action::Fail`]; then closes its sockets.
-    fn finish(&mut self, qid: u64, p: Pending<C>, answer: Option<(Vec<u8>, bool)>) {
+    /// Ends `p`: an answer (`Some((reply, cacheable, server))`), else the
+    /// kept SERVFAIL-like reply, else [`Action::Fail`]; then closes its
+    /// sockets.
+    fn finish(&mut self, qid: u64, p: Pending<C>, answer: Option<(Vec<u8>, bool, SocketAddr)>) {
         self.by_key.remove(&p.key);
         self.timers.remove(&(p.timer, qid));
         for a in &p.order {
@@ -1132,14 +1178,15 @@ impl<C> Forwarder<C> {
                 s.inflight = s.inflight.saturating_sub(1);
             }
         }
-        match answer.or(p.kept.map(|r| (r, false))) {
-            Some((response, cacheable)) => {
+        match answer.or(p.kept.map(|(r, from)| (r, false, from))) {
+            Some((response, cacheable, server)) => {
                 self.stats.answered += 1;
                 self.actions.push_back(Action::Answer {
                     question: p.question,
                     response,
                     clients: p.clients,
                     cacheable,
+                    server,
                 });
             }
             None => {
@@ -1246,7 +1293,7 @@ impl<C> Forwarder<C> {
         let rc = info.rcode;
         if rc == rcode::NOERROR as u16 || rc == rcode::NXDOMAIN as u16 {
             let cacheable = !info.tc && p.question.is_some();
-            self.finish(qid, p, Some((reply.to_vec(), cacheable)));
+            self.finish(qid, p, Some((reply.to_vec(), cacheable, to)));
             return Verdict::Accepted;
         }
         // SERVFAIL, REFUSED and the rest say nothing about the name: try
@@ -1255,7 +1302,7 @@ impl<C> Forwarder<C> {
         if let Some(s) = self.server_mut(to) {
             s.failed += 1;
         }
-        p.kept = Some(reply.to_vec());
+        p.kept = Some((reply.to_vec(), to));
         self.reject(now, qid, p, token, cand, rng);
         Verdict::Accepted
     }

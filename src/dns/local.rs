@@ -85,6 +85,11 @@ pub struct LocalAnswer {
     pub authority: Vec<Record>,
     /// AA: we are the source of this data.
     pub authoritative: bool,
+    /// A blocking rule answered, not data: `address=/d/` (NXDOMAIN),
+    /// `address=/d/#` or an unspecified address (0.0.0.0, ::), and the
+    /// RFC 6303 reverse zones that `bogus-priv` keeps from going upstream.
+    /// Only the query log reads it.
+    pub blocked: bool,
 }
 
 impl LocalAnswer {
@@ -94,6 +99,7 @@ impl LocalAnswer {
             answers: Vec::new(),
             authority: Vec::new(),
             authoritative: false,
+            blocked: false,
         }
     }
 }
@@ -206,6 +212,8 @@ struct Zone {
     local: bool,
     /// `home.arpa`, an RFC 6303 zone.
     builtin: bool,
+    /// A private reverse zone answered only because of `bogus-priv`.
+    bogus_priv: bool,
     /// `server=/d/IP`.
     forward: bool,
 }
@@ -218,6 +226,12 @@ impl Zone {
 
     fn has_addresses(&self) -> bool {
         !self.v4.is_empty() || !self.v6.is_empty()
+    }
+
+    /// Whether its negative answer is a blocking rule's (for the query
+    /// log): `address=/d/`, or a `bogus-priv` zone nobody made local.
+    fn blocks(&self) -> bool {
+        self.nxdomain || (self.bogus_priv && !self.local)
     }
 }
 
@@ -278,7 +292,9 @@ impl LocalData {
         d.zone_mut(HOME_ARPA).builtin = true;
         if src.bogus_priv {
             for z in private_reverse_zones() {
-                d.zone_mut(&z).builtin = true;
+                let z = d.zone_mut(&z);
+                z.builtin = true;
+                z.bogus_priv = true;
             }
         }
         for rule in &src.addresses {
@@ -501,6 +517,7 @@ impl LocalData {
                 answers,
                 authority,
                 authoritative: true,
+                blocked: false,
             });
         }
         for dom in suffixes(&key) {
@@ -509,11 +526,16 @@ impl LocalData {
             };
             let addrs = self.zone_addresses(z, qname, qtype);
             if !addrs.is_empty() {
+                // `address=/ads.example/0.0.0.0` (or `#`) is how blocking
+                // lists are written.
+                let blocked = z.v4.iter().all(Ipv4Addr::is_unspecified)
+                    && z.v6.iter().all(Ipv6Addr::is_unspecified);
                 return Some(LocalAnswer {
                     rcode: ResponseCode::NoError,
                     answers: addrs,
                     authority: Vec::new(),
                     authoritative: true,
+                    blocked,
                 });
             }
             if z.negative() {
@@ -525,9 +547,9 @@ impl LocalData {
                 } else {
                     ResponseCode::NXDomain
                 };
-                return Some(
-                    self.negative(rcode, Some((dom, z.builtin && !z.local && !z.nxdomain))),
-                );
+                let mut a = self.negative(rcode, Some((dom, z.builtin && !z.local && !z.nxdomain)));
+                a.blocked = z.blocks();
+                return Some(a);
             }
             if z.forward {
                 return None;
@@ -666,6 +688,7 @@ impl LocalData {
             answers,
             authority,
             authoritative: true,
+            blocked: false,
         }
     }
 
@@ -678,6 +701,7 @@ impl LocalData {
                 .into_iter()
                 .collect(),
             authoritative: true,
+            blocked: false,
         }
     }
 

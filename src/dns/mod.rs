@@ -9,6 +9,9 @@
 //! * [`forward`]: the upstream forwarder (RFC 5452 matching, coalescing,
 //!   server selection, retries, TCP fallback).
 //! * [`resolver`]: the per-query decisions joining all of the above.
+//! * [`querylog`]: where each answer came from ([`querylog::Source`], which
+//!   every reply of the cores carries) and the text of a `log-queries`
+//!   line, which only the driver writes.
 //! * [`driver`]: the task with the sockets; [`acl`] says who may ask;
 //!   [`config`] reads `[dns]`; `setup` turns it into the cores' settings
 //!   and local data; `metrics` publishes the counters; `error` classes the
@@ -17,7 +20,9 @@
 //! The cores follow the contract of design §3: `handle_*(now, input)`,
 //! `poll_timeout()`, `handle_timeout(now)`, `poll_action()` (one
 //! [`forward::Action`] type for the forwarder and the resolver: upstream
-//! sends and closes, and replies to clients whose query was forwarded) and
+//! sends and closes, and replies to clients whose query was forwarded,
+//! each addressed to the [`forward::Peer`] its query came from: destination
+//! and source address, quinn's `Transmit`) and
 //! `poll_event()` for what the driver logs. A client query is parsed once
 //! ([`message::QueryView`]) and that view goes to the cache, the local data,
 //! and the forwarder.
@@ -46,6 +51,7 @@ pub mod hosts;
 pub mod local;
 pub mod message;
 mod metrics;
+pub mod querylog;
 pub mod resolver;
 mod setup;
 pub mod special_use;

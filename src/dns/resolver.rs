@@ -48,13 +48,14 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::cache::{Cache, CacheConfig, Lookup};
 use super::forward::{
-    Action, Entropy, ForwardConfig, Forwarder, Submitted, Token, UpstreamSpec, relay,
+    Action, Entropy, ForwardConfig, Forwarder, Peer, Submitted, Token, UpstreamSpec, relay,
 };
 use super::local::{LocalAnswer, LocalData, respond};
 use super::message::{
     HEADER_LEN, QueryError, QueryView, Transport, at, flag, get_u16, put_u16, rcode, rtype,
     skip_name, walk_record, wire_name,
 };
+use super::querylog::Source;
 use super::special_use::in_domain;
 use crate::clock::Mono;
 use crate::dhcp::HostTable;
@@ -62,18 +63,20 @@ use crate::dhcp::HostTable;
 /// CHAOS class (RFC 1035 §3.2.4).
 const CLASS_CH: u16 = 3;
 
-/// A client waiting for an upstream answer: its raw query and how to reach
-/// it. The driver chooses the type.
-pub trait Client {
-    fn query(&self) -> &[u8];
-    fn transport(&self) -> Transport;
+/// A client waiting for an upstream answer: its raw query (its reply is
+/// built from it) and who it is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Waiting {
+    query: Vec<u8>,
+    peer: Peer,
 }
 
 /// What [`Resolver::handle_query`] did with a client query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// `out` holds the reply: send it.
-    Reply,
+    /// `out` holds the reply: send it. The [`Source`] says where it came
+    /// from (for the query log).
+    Reply(Source),
     /// Forwarded (or joined an identical outstanding query); the reply comes
     /// later as an [`Action::Reply`] from [`Resolver::poll_action`].
     Forwarded,
@@ -129,28 +132,28 @@ pub enum Event {
 }
 
 /// The resolver: cache, local data and forwarder, one owner (the DNS task).
-pub struct Resolver<C> {
+pub struct Resolver {
     opts: Options,
     cache: Cache,
     local: Arc<LocalData>,
     table: Arc<HostTable>,
-    fwd: Forwarder<C>,
+    fwd: Forwarder<Waiting>,
     entropy: Box<dyn Entropy + Send>,
     /// For the driver: upstream sends and closes, and replies to clients
     /// whose query was forwarded. Never holds Answer or Fail.
-    actions: VecDeque<Action<C>>,
+    actions: VecDeque<Action<Waiting>>,
     events: VecDeque<Event>,
     stats: ResolverStats,
 }
 
-impl<C: Client> Resolver<C> {
+impl Resolver {
     pub fn new(
         opts: Options,
         cache: CacheConfig,
         local: Arc<LocalData>,
         fwd: ForwardConfig,
         entropy: Box<dyn Entropy + Send>,
-    ) -> Resolver<C> {
+    ) -> Resolver {
         Resolver {
             opts,
             cache: Cache::new(cache),
@@ -172,7 +175,7 @@ impl<C: Client> Resolver<C> {
         &self.cache
     }
 
-    pub fn forwarder(&self) -> &Forwarder<C> {
+    pub fn forwarder(&self) -> &Forwarder<Waiting> {
         &self.fwd
     }
 
@@ -237,7 +240,7 @@ impl<C: Client> Resolver<C> {
     /// [`Action::Reply`] (a reply for a client whose query was forwarded).
     /// The forwarder's [`Action::Answer`] and [`Action::Fail`] are turned
     /// into replies here and never returned.
-    pub fn poll_action(&mut self) -> Option<Action<C>> {
+    pub fn poll_action(&mut self) -> Option<Action<Waiting>> {
         self.actions.pop_front()
     }
 
@@ -251,16 +254,18 @@ impl<C: Client> Resolver<C> {
         self.fwd.poll_timeout()
     }
 
-    /// Handles one client query. On [`Outcome::Reply`], `out` holds the
-    /// reply; `client` is called only when the query is forwarded.
+    /// Handles one client query from `peer`. On [`Outcome::Reply`], `out`
+    /// holds the reply, to send back the way the query came; a forwarded
+    /// query is answered later by an [`Action::Reply`] to `peer` (the query
+    /// is copied only then).
     pub fn handle_query(
         &mut self,
         now: Mono,
         query: &[u8],
-        transport: Transport,
+        peer: Peer,
         out: &mut Vec<u8>,
-        client: impl FnOnce() -> C,
     ) -> Outcome {
+        let transport = peer.transport();
         self.stats.queries += 1;
         // Parsed once; every step below reads this view.
         let q = match QueryView::parse(query) {
@@ -269,7 +274,7 @@ impl<C: Client> Resolver<C> {
         };
         // The fast path first: a cached answer needs nothing else.
         if self.cache.lookup_parsed(&q, query, transport, now, out) == Lookup::Hit {
-            return Outcome::Reply;
+            return Outcome::Reply(Source::Cache);
         }
         if q.qclass == CLASS_CH {
             return self.chaos(query, &q, transport, out);
@@ -280,9 +285,13 @@ impl<C: Client> Resolver<C> {
                 Some(bytes) => {
                     self.stats.local_answers += 1;
                     *out = bytes;
-                    Outcome::Reply
+                    Outcome::Reply(if answer.blocked {
+                        Source::Blocked
+                    } else {
+                        Source::Local
+                    })
                 }
-                None => self.error_reply(query, rcode::FORMERR, out),
+                None => self.error_reply(query, rcode::FORMERR, out, Source::Local),
             };
         }
         if q.qtype == rtype::ANY && q.qclass == super::message::CLASS_IN {
@@ -290,12 +299,18 @@ impl<C: Client> Resolver<C> {
         }
         if self.opts.domain_needed && !has_dot(q.name()) {
             self.stats.domain_needed += 1;
-            return self.error_reply(query, rcode::NXDOMAIN, out);
+            return self.error_reply(query, rcode::NXDOMAIN, out, Source::Blocked);
         }
-        match self
-            .fwd
-            .handle_query(now, &q, query, client(), &mut *self.entropy)
-        {
+        match self.fwd.handle_query(
+            now,
+            &q,
+            query,
+            Waiting {
+                query: query.to_vec(),
+                peer,
+            },
+            &mut *self.entropy,
+        ) {
             Submitted::Sent | Submitted::Coalesced => {
                 self.stats.forwarded += 1;
                 self.drain_forwarder(now);
@@ -304,9 +319,9 @@ impl<C: Client> Resolver<C> {
             Submitted::NoServer(_) => {
                 // No upstream for this name: REFUSED, as dnsmasq answers.
                 self.stats.refused += 1;
-                self.error_reply(query, rcode::REFUSED, out)
+                self.error_reply(query, rcode::REFUSED, out, Source::Failed)
             }
-            Submitted::Invalid(_) => self.error_reply(query, rcode::FORMERR, out),
+            Submitted::Invalid(_) => self.error_reply(query, rcode::FORMERR, out, Source::Local),
             Submitted::Overloaded(_) => {
                 // Every upstream for this name holds `dns-forward-max`
                 // questions (or this question has too many waiting
@@ -317,12 +332,12 @@ impl<C: Client> Resolver<C> {
                 // get seconds later from the timeout anyway. Not REFUSED:
                 // that says "policy", and would read as an ACL decision.
                 self.stats.overloaded += 1;
-                self.stale_or_servfail(query, transport, now, out);
+                let source = self.stale_or_servfail(query, transport, now, out);
                 if out.is_empty() {
                     self.stats.malformed += 1;
                     Outcome::Dropped(Drop::Malformed)
                 } else {
-                    Outcome::Reply
+                    Outcome::Reply(source)
                 }
             }
         }
@@ -362,6 +377,7 @@ impl<C: Client> Resolver<C> {
                     response,
                     clients,
                     cacheable,
+                    server,
                 } => {
                     self.stats.upstream_answers += 1;
                     let mut response = response;
@@ -378,24 +394,33 @@ impl<C: Client> Resolver<C> {
                     } else if cacheable && let Some(q) = &question {
                         let _ = self.cache.insert(q, &response, now);
                     }
-                    for client in clients {
+                    let source = if blocked {
+                        Source::Blocked
+                    } else {
+                        Source::Upstream(server)
+                    };
+                    for w in clients {
                         let mut packet = Vec::new();
-                        if relay(client.query(), &response, client.transport(), &mut packet) {
-                            self.actions.push_back(Action::Reply { client, packet });
+                        if relay(&w.query, &response, w.peer.transport(), &mut packet) {
+                            self.actions.push_back(Action::Reply {
+                                to: w.peer,
+                                packet,
+                                source,
+                            });
                         }
                     }
                 }
                 Action::Fail { clients } => {
-                    for client in clients {
+                    for w in clients {
                         let mut packet = Vec::new();
-                        self.stale_or_servfail(
-                            client.query(),
-                            client.transport(),
-                            now,
-                            &mut packet,
-                        );
+                        let source =
+                            self.stale_or_servfail(&w.query, w.peer.transport(), now, &mut packet);
                         if !packet.is_empty() {
-                            self.actions.push_back(Action::Reply { client, packet });
+                            self.actions.push_back(Action::Reply {
+                                to: w.peer,
+                                packet,
+                                source,
+                            });
                         }
                     }
                 }
@@ -410,13 +435,15 @@ impl<C: Client> Resolver<C> {
         transport: Transport,
         now: Mono,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Source {
         out.clear();
         if self.cache.serve_stale(query, transport, now, out) {
             self.stats.stale_served += 1;
+            Source::Stale
         } else {
             self.stats.servfail += 1;
             error_reply_into(query, rcode::SERVFAIL, out);
+            Source::Failed
         }
     }
 
@@ -443,7 +470,7 @@ impl<C: Client> Resolver<C> {
             }
             QueryError::Opcode => {
                 self.stats.notimp += 1;
-                self.error_reply(query, rcode::NOTIMP, out)
+                self.error_reply(query, rcode::NOTIMP, out, Source::Local)
             }
             QueryError::EdnsVersion => {
                 // RFC 6891 §6.1.3: BADVERS, with our OPT (built by respond).
@@ -452,15 +479,16 @@ impl<C: Client> Resolver<C> {
                     answers: Vec::new(),
                     authority: Vec::new(),
                     authoritative: false,
+                    blocked: false,
                 };
                 match respond(query, &none, transport) {
                     Some(b) => {
                         *out = b;
-                        Outcome::Reply
+                        Outcome::Reply(Source::Local)
                     }
                     None => {
                         self.stats.formerr += 1;
-                        self.error_reply(query, rcode::FORMERR, out)
+                        self.error_reply(query, rcode::FORMERR, out, Source::Local)
                     }
                 }
             }
@@ -469,18 +497,18 @@ impl<C: Client> Resolver<C> {
             | QueryError::Additional
             | QueryError::Trailing => {
                 self.stats.formerr += 1;
-                self.error_reply(query, rcode::FORMERR, out)
+                self.error_reply(query, rcode::FORMERR, out, Source::Local)
             }
         }
     }
 
-    fn error_reply(&mut self, query: &[u8], rc: u8, out: &mut Vec<u8>) -> Outcome {
+    fn error_reply(&mut self, query: &[u8], rc: u8, out: &mut Vec<u8>, source: Source) -> Outcome {
         error_reply_into(query, rc, out);
         if out.is_empty() {
             self.stats.malformed += 1;
             Outcome::Dropped(Drop::Malformed)
         } else {
-            Outcome::Reply
+            Outcome::Reply(source)
         }
     }
 
@@ -495,22 +523,17 @@ impl<C: Client> Resolver<C> {
         out: &mut Vec<u8>,
     ) -> Outcome {
         let Some(qname) = qname else {
-            return self.error_reply(query, rcode::FORMERR, out);
+            return self.error_reply(query, rcode::FORMERR, out, Source::Local);
         };
         let answer = LocalAnswer {
             rcode: ResponseCode::NoError,
             answers: vec![super::local::hinfo_rfc8482(qname, 3600)],
             authority: Vec::new(),
             authoritative: false,
+            blocked: false,
         };
         self.stats.minimal_any += 1;
-        match respond(query, &answer, transport) {
-            Some(b) => {
-                *out = b;
-                Outcome::Reply
-            }
-            None => self.error_reply(query, rcode::FORMERR, out),
-        }
+        self.respond_local(query, &answer, transport, out)
     }
 
     /// dnsmasq's CHAOS statistics names (`dig CH TXT hits.bind`).
@@ -535,10 +558,10 @@ impl<C: Client> Resolver<C> {
             };
         let Some(texts) = texts else {
             self.stats.refused += 1;
-            return self.error_reply(query, rcode::REFUSED, out);
+            return self.error_reply(query, rcode::REFUSED, out, Source::Blocked);
         };
         let Ok(owner) = hickory_proto::rr::Name::from_ascii(format!("{name}.")) else {
-            return self.error_reply(query, rcode::FORMERR, out);
+            return self.error_reply(query, rcode::FORMERR, out, Source::Local);
         };
         let mut rec = Record::from_rdata(owner, 0, RData::TXT(TXT::new(texts)));
         rec.dns_class = DNSClass::CH;
@@ -547,13 +570,26 @@ impl<C: Client> Resolver<C> {
             answers: vec![rec],
             authority: Vec::new(),
             authoritative: true,
+            blocked: false,
         };
-        match respond(query, &answer, transport) {
+        self.respond_local(query, &answer, transport, out)
+    }
+
+    /// A reply built from a synthesized local answer (FORMERR if the query
+    /// cannot carry it).
+    fn respond_local(
+        &mut self,
+        query: &[u8],
+        answer: &LocalAnswer,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        match respond(query, answer, transport) {
             Some(b) => {
                 *out = b;
-                Outcome::Reply
+                Outcome::Reply(Source::Local)
             }
-            None => self.error_reply(query, rcode::FORMERR, out),
+            None => self.error_reply(query, rcode::FORMERR, out, Source::Local),
         }
     }
 

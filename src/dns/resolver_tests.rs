@@ -1,4 +1,4 @@
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +16,13 @@ use crate::testkit::{Rng, dns_query, junk, mutate, never_panics};
 
 const UP: &str = "192.0.2.53:53";
 
-struct C {
-    query: Vec<u8>,
-    transport: Transport,
-}
-
-impl Client for C {
-    fn query(&self) -> &[u8] {
-        &self.query
-    }
-    fn transport(&self) -> Transport {
-        self.transport
+/// The UDP client of query `q` in these tests: 192.0.2.99, its port the
+/// query's ID, so a reply's [`Peer`] says which query it answers.
+fn peer_of(q: &[u8]) -> Peer {
+    let id = q.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    Peer::Udp {
+        client: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 99), id),
+        local: Ipv4Addr::UNSPECIFIED,
     }
 }
 
@@ -34,12 +30,12 @@ fn up() -> SocketAddr {
     UP.parse().unwrap()
 }
 
-fn resolver(opts: Options, cache: CacheConfig) -> Resolver<C> {
+fn resolver(opts: Options, cache: CacheConfig) -> Resolver {
     resolver_with(opts, cache, ForwardConfig::default())
 }
 
 /// [`resolver`] with forwarder settings; the upstream is always [`UP`].
-fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resolver<C> {
+fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resolver {
     let src = LocalSources {
         host_records: vec![parse_host_record("router.lan,192.168.1.1").unwrap()],
         locals: vec![vec!["lan".into()]],
@@ -59,7 +55,7 @@ fn resolver_with(opts: Options, cache: CacheConfig, fwd: ForwardConfig) -> Resol
     )
 }
 
-fn default_resolver() -> Resolver<C> {
+fn default_resolver() -> Resolver {
     resolver(
         Options {
             chaos_stats: true,
@@ -69,17 +65,14 @@ fn default_resolver() -> Resolver<C> {
     )
 }
 
-fn ask(r: &mut Resolver<C>, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
+fn ask(r: &mut Resolver, now: Mono, q: &[u8]) -> (Outcome, Vec<u8>) {
     let mut out = Vec::new();
-    let o = r.handle_query(now, q, Transport::Udp, &mut out, || C {
-        query: q.to_vec(),
-        transport: Transport::Udp,
-    });
+    let o = r.handle_query(now, q, peer_of(q), &mut out);
     (o, out)
 }
 
 /// The upstream sends of the last step.
-fn sends(r: &mut Resolver<C>) -> Vec<(Token, Vec<u8>)> {
+fn sends(r: &mut Resolver) -> Vec<(Token, Vec<u8>)> {
     std::iter::from_fn(|| r.poll_action())
         .filter_map(|a| match a {
             Action::SendUdp { token, to, packet } => {
@@ -119,21 +112,16 @@ fn answer(packet: &[u8], addrs: &[Ipv4Addr], ttl: u32) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-fn deliver_all(
-    r: &mut Resolver<C>,
-    now: Mono,
-    token: Token,
-    reply: &[u8],
-) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn deliver_all(r: &mut Resolver, now: Mono, token: Token, reply: &[u8]) -> Vec<(Peer, Vec<u8>)> {
     r.handle_udp_reply(now, token, up(), reply);
     replies(r)
 }
 
-/// The replies to clients among the pending actions: (client query, reply).
-fn replies(r: &mut Resolver<C>) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The replies to clients among the pending actions: (client, reply).
+fn replies(r: &mut Resolver) -> Vec<(Peer, Vec<u8>)> {
     std::iter::from_fn(|| r.poll_action())
         .filter_map(|a| match a {
-            Action::Reply { client, packet } => Some((client.query, packet)),
+            Action::Reply { to, packet, .. } => Some((to, packet)),
             _ => None,
         })
         .collect()
@@ -175,7 +163,7 @@ fn a_forwarded_answer_reaches_the_client_and_the_next_one_is_a_cache_hit() {
     // 10 s later: from the cache, TTL counted down, nothing sent.
     let q2 = dns_query(0x2222, "WWW.example.COM.", RecordType::A).bytes();
     let (o, out) = ask(&mut r, t0 + Duration::from_millis(10_020), &q2);
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Cache));
     assert!(sends(&mut r).is_empty());
     let m = msg(&out);
     assert_eq!(m.metadata.id, 0x2222);
@@ -198,21 +186,21 @@ fn local_names_are_answered_here_and_never_forwarded() {
         now,
         &dns_query(1, "router.lan.", RecordType::A).bytes(),
     );
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Local));
     assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::new(192, 168, 1, 1)]);
     let (o, out) = ask(
         &mut r,
         now,
         &dns_query(2, "unknown.lan.", RecordType::A).bytes(),
     );
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Local));
     assert_eq!(msg(&out).metadata.response_code, ResponseCode::NXDomain);
     let (o, out) = ask(
         &mut r,
         now,
         &dns_query(3, "localhost.", RecordType::A).bytes(),
     );
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Local));
     assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::LOCALHOST]);
     assert!(sends(&mut r).is_empty());
     assert_eq!(r.stats().local_answers, 3);
@@ -244,12 +232,16 @@ fn a_new_dhcp_name_is_not_hidden_by_an_answer_cached_before_its_lease() {
         msg(&got[0].1).metadata.response_code,
         ResponseCode::NXDomain
     );
-    assert_eq!(ask(&mut r, now, &q).0, Outcome::Reply, "cached NXDOMAIN");
+    assert_eq!(
+        ask(&mut r, now, &q).0,
+        Outcome::Reply(Source::Cache),
+        "cached NXDOMAIN"
+    );
 
     let laptop = Ipv4Addr::new(192, 168, 1, 77);
     r.set_host_table(Arc::new(HostTable::new([("laptop", laptop)])));
     let (o, out) = ask(&mut r, now, &q);
-    assert_eq!(o, Outcome::Reply);
+    assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     assert_eq!(a_records(&msg(&out)), vec![laptop]);
     let (_, out) = ask(
         &mut r,
@@ -317,7 +309,7 @@ fn domain_needed_keeps_dotless_names_home() {
         Mono(1),
         &dns_query(1, "printer.", RecordType::A).bytes(),
     );
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Blocked));
     assert_eq!(msg(&out).metadata.response_code, ResponseCode::NXDomain);
     assert!(sends(&mut r).is_empty());
     assert_eq!(
@@ -341,7 +333,7 @@ fn chaos_statistics_names() {
     m.add_query(q);
     let bytes = m.to_vec().unwrap();
     let (o, out) = ask(&mut r, Mono(1), &bytes);
-    assert_eq!(o, Outcome::Reply);
+    assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     let reply = msg(&out);
     assert_eq!(reply.answers.len(), 1);
     assert_eq!(reply.answers[0].dns_class, DNSClass::CH);
@@ -371,7 +363,7 @@ fn bad_queries_get_the_right_error_or_nothing() {
     let mut notify = good.clone();
     notify[2] |= 4 << 3;
     let (o, out) = ask(&mut r, now, &notify);
-    assert_eq!(o, Outcome::Reply);
+    assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     assert_eq!(out[3] & 0x0f, rcode::NOTIMP);
     assert_eq!(&out[..2], &[0x42, 0x42]);
     // Two questions: FORMERR.
@@ -379,7 +371,7 @@ fn bad_queries_get_the_right_error_or_nothing() {
     two.add_query(Query::query(Name::from_str("a.").unwrap(), RecordType::A));
     two.add_query(Query::query(Name::from_str("b.").unwrap(), RecordType::A));
     let (o, out) = ask(&mut r, now, &two.to_vec().unwrap());
-    assert_eq!(o, Outcome::Reply);
+    assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     assert_eq!(out[3] & 0x0f, rcode::FORMERR);
     // EDNS version 1: BADVERS (RFC 6891 §6.1.3).
     let mut v1 = Message::query();
@@ -391,7 +383,7 @@ fn bad_queries_get_the_right_error_or_nothing() {
     e.set_version(1);
     v1.set_edns(e);
     let (o, out) = ask(&mut r, now, &v1.to_vec().unwrap());
-    assert_eq!(o, Outcome::Reply);
+    assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     // 16 is BADVERS here (hickory names it BADSIG, the same number).
     assert_eq!(u16::from(msg(&out).metadata.response_code), 16);
     assert!(sends(&mut r).is_empty());
@@ -399,7 +391,7 @@ fn bad_queries_get_the_right_error_or_nothing() {
 
 /// A resolver with a one-hour stale window that cached `stale.example`
 /// (A 203.0.113.1, TTL 60) at `t0`: (resolver, that query, t0).
-fn with_a_stale_candidate(fwd: ForwardConfig) -> (Resolver<C>, Vec<u8>, Mono) {
+fn with_a_stale_candidate(fwd: ForwardConfig) -> (Resolver, Vec<u8>, Mono) {
     let mut r = resolver_with(
         Options::default(),
         CacheConfig {
@@ -442,9 +434,9 @@ fn when_every_upstream_fails_the_client_gets_servfail_or_a_stale_answer() {
     }
     assert_eq!(got.len(), 2, "both clients answered");
     assert!(now.since(t1) <= Duration::from_secs(6), "gave up in time");
-    for (cq, reply) in got {
+    for (to, reply) in got {
         let m = msg(&reply);
-        if cq == q {
+        if to == peer_of(&q) {
             assert_eq!(m.metadata.response_code, ResponseCode::NoError);
             assert_eq!(m.answers[0].ttl, crate::dns::cache::STALE_TTL);
         } else {
@@ -469,7 +461,7 @@ fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
     assert_eq!(sends(&mut r).len(), 1);
     // Expired in the cache, no slot: the stale answer, now.
     let (o, out) = ask(&mut r, t1, &q);
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Stale));
     let m = msg(&out);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(a_records(&m), vec![Ipv4Addr::new(203, 0, 113, 1)]);
@@ -479,7 +471,7 @@ fn overflow_is_answered_at_once_with_stale_data_or_servfail() {
         t1,
         &dns_query(11, "other.example.", RecordType::A).bytes(),
     );
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Failed));
     let m = msg(&out);
     assert_eq!(m.metadata.id, 11);
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
@@ -497,7 +489,7 @@ fn no_upstream_is_refused() {
         Mono(1),
         &dns_query(1, "x.example.", RecordType::A).bytes(),
     );
-    assert_eq!(o, Outcome::Reply);
+    assert_eq!(o, Outcome::Reply(Source::Failed));
     assert_eq!(out[3] & 0x0f, rcode::REFUSED);
 }
 
@@ -549,7 +541,7 @@ fn any_is_answered_minimally_not_forwarded() {
         Mono(1),
         &dns_query(1, "big.example.", RecordType::ANY).bytes(),
     );
-    assert_eq!(o, Outcome::Reply);
+    assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     let m = msg(&out);
     assert_eq!(m.answers.len(), 1);
     assert_eq!(m.answers[0].record_type(), RecordType::HINFO);
@@ -561,4 +553,187 @@ fn any_is_answered_minimally_not_forwarded() {
         &dns_query(2, "router.lan.", RecordType::ANY).bytes(),
     );
     assert_eq!(a_records(&msg(&out)), vec![Ipv4Addr::new(192, 168, 1, 1)]);
+}
+
+/// The replies to clients among the pending actions, with their source.
+fn sourced_replies(r: &mut Resolver) -> Vec<(Peer, Vec<u8>, Source)> {
+    std::iter::from_fn(|| r.poll_action())
+        .filter_map(|a| match a {
+            Action::Reply { to, packet, source } => Some((to, packet, source)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `log-queries` (issue 14 item 2): every reply says where its answer came
+/// from (the driver writes the line; the core only says it).
+#[test]
+fn every_reply_says_where_its_answer_came_from() {
+    use crate::dns::grammar::parse_address;
+    let up1: SocketAddr = "192.0.2.53:53".parse().unwrap();
+    let up2: SocketAddr = "192.0.2.54:5353".parse().unwrap();
+    let src = LocalSources {
+        host_records: vec![parse_host_record("router.lan,192.168.1.1").unwrap()],
+        locals: vec![vec!["lan".into()]],
+        addresses: ["/ads.example/#", "/zero.example/0.0.0.0", "/gone.example/"]
+            .into_iter()
+            .chain(["/nas.example/192.168.1.9"])
+            .map(|a| parse_address(a).unwrap())
+            .collect(),
+        bogus_priv: true,
+        ..LocalSources::default()
+    };
+    let mut rng = Rng::new(7);
+    let mut r: Resolver = Resolver::new(
+        Options {
+            domain_needed: true,
+            stop_dns_rebind: true,
+            chaos_stats: false,
+            ..Options::default()
+        },
+        CacheConfig {
+            stale_window: Some(Duration::from_secs(3600)),
+            ..CacheConfig::default()
+        },
+        Arc::new(LocalData::build(&src)),
+        ForwardConfig {
+            upstreams: vec![UpstreamSpec::new(up1), UpstreamSpec::new(up2)],
+            ..ForwardConfig::default()
+        },
+        Box::new(move || rng.next_u64()),
+    );
+    let t0 = Mono(1_000);
+    let at_once = |r: &mut Resolver, name: &str, t: RecordType| {
+        let (o, out) = ask(r, t0, &dns_query(1, name, t).bytes());
+        assert!(!out.is_empty(), "{name}: {o:?}");
+        match o {
+            Outcome::Reply(s) => s,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    // Local data, and the rules that block.
+    for (name, t, want) in [
+        ("router.lan.", RecordType::A, Source::Local),
+        ("nobody.lan.", RecordType::A, Source::Local),
+        ("nas.example.", RecordType::A, Source::Local),
+        ("localhost.", RecordType::A, Source::Local),
+        ("ads.example.", RecordType::A, Source::Blocked),
+        ("www.ads.example.", RecordType::AAAA, Source::Blocked),
+        ("zero.example.", RecordType::A, Source::Blocked),
+        ("gone.example.", RecordType::A, Source::Blocked),
+        (
+            "9.1.168.192.in-addr.arpa.",
+            RecordType::PTR,
+            Source::Blocked,
+        ),
+        ("printer.", RecordType::A, Source::Blocked),
+    ] {
+        assert_eq!(at_once(&mut r, name, t), want, "{name} {t}");
+    }
+    // CHAOS names refused by chaos-stats = false.
+    let mut ch = dns_query(2, "hits.bind.", RecordType::TXT).bytes();
+    let n = ch.len();
+    ch[n - 1] = 3;
+    assert_eq!(ask(&mut r, t0, &ch).0, Outcome::Reply(Source::Blocked));
+    // A malformed query gets our own FORMERR.
+    let mut two = dns_query(3, "x.example.", RecordType::A).bytes();
+    two[5] = 2;
+    assert_eq!(ask(&mut r, t0, &two).0, Outcome::Reply(Source::Local));
+    assert!(sourced_replies(&mut r).is_empty(), "nothing was forwarded");
+
+    // Upstream: the server that answered, then the cache.
+    let q = dns_query(4, "www.example.com.", RecordType::A).bytes();
+    assert_eq!(ask(&mut r, t0, &q).0, Outcome::Forwarded);
+    let sent: Vec<_> = std::iter::from_fn(|| r.poll_action())
+        .filter_map(|a| match a {
+            Action::SendUdp { token, to, packet } => Some((token, to, packet)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "no RTT yet: both upstreams asked at once");
+    let (tok, to, packet) = sent.iter().find(|s| s.1 == up2).unwrap();
+    let ok = answer(packet, &[Ipv4Addr::new(93, 184, 216, 34)], 1);
+    r.handle_udp_reply(t0, *tok, *to, &ok);
+    let got = sourced_replies(&mut r);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].2, Source::Upstream(up2));
+    assert_eq!(ask(&mut r, t0, &q).0, Outcome::Reply(Source::Cache));
+
+    // stop-dns-rebind strips an upstream answer: blocked, not upstream.
+    let evil = dns_query(5, "evil.example.", RecordType::A).bytes();
+    assert_eq!(ask(&mut r, t0, &evil).0, Outcome::Forwarded);
+    let (tok, to, packet) = std::iter::from_fn(|| r.poll_action())
+        .find_map(|a| match a {
+            Action::SendUdp { token, to, packet } => Some((token, to, packet)),
+            _ => None,
+        })
+        .unwrap();
+    let private = answer(&packet, &[Ipv4Addr::new(10, 0, 0, 1)], 60);
+    r.handle_udp_reply(t0, tok, to, &private);
+    let got = sourced_replies(&mut r);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].2, Source::Blocked);
+
+    // Every upstream silent: the expired entry served stale; a name never
+    // cached gets our SERVFAIL.
+    let t1 = t0 + Duration::from_secs(30);
+    let never = dns_query(6, "never.example.", RecordType::A).bytes();
+    assert_eq!(ask(&mut r, t1, &q).0, Outcome::Forwarded);
+    assert_eq!(ask(&mut r, t1, &never).0, Outcome::Forwarded);
+    let mut got = Vec::new();
+    let mut now = t1;
+    while got.len() < 2 {
+        let w = r.poll_timeout().expect("the queries are still open");
+        now = w.max(now);
+        r.handle_timeout(now);
+        got.extend(sourced_replies(&mut r));
+    }
+    for (to, _, source) in got {
+        let want = if to == peer_of(&q) {
+            Source::Stale
+        } else {
+            Source::Failed
+        };
+        assert_eq!(source, want);
+    }
+
+    // No upstream at all: REFUSED, made here.
+    r.set_upstreams(Vec::new());
+    let other = dns_query(7, "x.example.", RecordType::A).bytes();
+    assert_eq!(ask(&mut r, now, &other).0, Outcome::Reply(Source::Failed));
+}
+
+/// Issue 12 item 1 (quinn's `Transmit`): the reply to a forwarded query
+/// comes out of the core with its destination and source, the [`Peer`]
+/// the query came in with; the driver keeps nothing beside the core.
+/// Two clients of one coalesced question, one over UDP to the VIP, one
+/// over TCP, each get their own reply, the way they asked.
+#[test]
+fn a_forwarded_reply_carries_where_it_goes_and_where_it_leaves_from() {
+    let mut r = default_resolver();
+    let now = Mono(50);
+    let udp = Peer::Udp {
+        client: "10.0.0.5:40000".parse().unwrap(),
+        local: Ipv4Addr::new(10, 0, 0, 1),
+    };
+    let tcp = Peer::Tcp {
+        client: "10.0.0.6:50000".parse().unwrap(),
+        id: 7,
+    };
+    let q1 = dns_query(0x0101, "www.example.com.", RecordType::A).bytes();
+    let q2 = dns_query(0x0202, "www.example.com.", RecordType::A).bytes();
+    let mut out = Vec::new();
+    assert_eq!(r.handle_query(now, &q1, udp, &mut out), Outcome::Forwarded);
+    assert_eq!(r.handle_query(now, &q2, tcp, &mut out), Outcome::Forwarded);
+    let s = sends(&mut r);
+    assert_eq!(s.len(), 1, "one upstream query for both");
+    let ok = answer(&s[0].1, &[Ipv4Addr::new(93, 184, 216, 34)], 60);
+    let got = deliver_all(&mut r, now, s[0].0, &ok);
+    assert_eq!(got.len(), 2);
+    for (to, id) in [(udp, 0x0101), (tcp, 0x0202)] {
+        let (_, packet) = got.iter().find(|(t, _)| *t == to).expect("a reply each");
+        assert_eq!(msg(packet).metadata.id, id);
+    }
+    assert_eq!(tcp.transport(), Transport::Tcp);
+    assert_eq!(udp.client_ip(), Ipv4Addr::new(10, 0, 0, 5));
 }

@@ -81,7 +81,8 @@ fn rule(key: &str) -> Rule {
         | "bogus-priv"
         | "stop-dns-rebind"
         | "rebind-localhost-ok"
-        | "local-service" => Flag(Dns),
+        | "local-service"
+        | "log-queries" => Flag(Dns),
         "dhcp-range" | "dhcp-host" | "dhcp-option" | "dhcp-option-force" | "dhcp-lease-max"
         | "dhcp-boot" | "dhcp-script" | "dhcp-leasefile" => Same(Dhcp),
         "dhcp-authoritative" | "log-dhcp" | "script-on-renewal" => Flag(Dhcp),
@@ -108,9 +109,6 @@ fn rule(key: &str) -> Rule {
             "hamasq has no servers file re-read at run time; copy its server= lines into [dns]",
         ),
         "group" => Skip("not needed: hamasq runs with the primary group of `user`"),
-        "log-queries" => {
-            Skip("no query log in this version; log-level = debug shows upstream events")
-        }
         "edns-packet-max" => Skip("not needed: hamasq always advertises 1232 (DNS Flag Day 2020)"),
         "dhcp-luascript" => Skip("Lua hooks are not supported; use dhcp-script"),
         "enable-ra" | "dhcp-range6" | "ra-param" | "quiet-ra" => {
@@ -146,6 +144,11 @@ pub fn convert_line(key: &str, value: Option<&str>) -> Result<Out, String> {
         (Rule::Flag(sec), Some(_)) if key == "local-service" => Ok(Out {
             entries: vec![(sec, key.into(), "true".into())],
             note: Some("answers clients on directly connected subnets (local-service=net)".into()),
+        }),
+        // log-queries=extra|proto|auth: dnsmasq's more detailed forms.
+        (Rule::Flag(sec), Some(_)) if key == "log-queries" => Ok(Out {
+            entries: vec![(sec, key.into(), "true".into())],
+            note: Some("one line per query; dnsmasq's extra fields are not logged".into()),
         }),
         (Rule::Flag(_), Some(_)) => Err("a flag in dnsmasq; a value here is not understood".into()),
         (Rule::Same(_), None) => Err("needs a value".into()),
@@ -478,6 +481,16 @@ mod tests {
             ["dhcp-host = aa:bb:cc:dd:ee:ff,set:lan,192.168.1.5,nas"]
         );
         assert!(convert_line("dhcp-host", Some("00:11:22:*:*:*,ignore")).is_err());
+    }
+
+    #[test]
+    fn log_queries_becomes_the_dns_query_log() {
+        let o = convert_line("log-queries", None).unwrap();
+        assert_eq!(kv(&o.entries), ["log-queries = true"]);
+        assert!(o.note.is_none());
+        let o = convert_line("log-queries", Some("extra")).unwrap();
+        assert_eq!(kv(&o.entries), ["log-queries = true"]);
+        assert!(o.note.unwrap().contains("extra fields"));
     }
 
     #[test]
