@@ -32,6 +32,8 @@
 #       cargo take -Z flags),
 #   and linked by zig (PyPI package `ziglang`, installed on first use),
 #   which brings musl's crt objects, libc.a and libunwind for the target.
+#   The MIPS binaries are linked non-PIE (-C relocation-model=static): as
+#   static-pie they crash at runtime start-up (packaging/README.md).
 # No target needs C code of ours: hamasq has no C dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -151,7 +153,14 @@ build() { # TRIPLE
     read -r -a cargo <<< "$c"
     zl=$(zig_linker "$t" "$zt") || return 1
     env+=("CARGO_TARGET_${up}_LINKER=$zl")
-    env+=("CARGO_TARGET_${up}_RUSTFLAGS=-C link-self-contained=no")
+    local rf="-C link-self-contained=no"
+    # MIPS: non-PIE. In a MIPS static-pie, musl's start-up code adds the
+    # load address to every local GOT entry, including those of weak
+    # symbols musl lacks (std's __cxa_thread_atexit_impl): they stop
+    # being 0 and the daemon jumps to its own ELF header at runtime
+    # start-up (packaging/README.md).
+    case "$t" in mips*) rf="$rf -C relocation-model=static" ;; esac
+    env+=("CARGO_TARGET_${up}_RUSTFLAGS=$rf")
     flags+=(-Zbuild-std=std,panic_unwind)
     say "building $t (-Zbuild-std with ${cargo[*]}; linked by zig -target $zt)"
   fi
