@@ -753,8 +753,42 @@ fn openwrt_uci_to_ini() {
                     "dhcp.@vendorclass[0]: config vendorclass (sets tag msft)",
                     "confdir /tmp/dnsmasq.d is not read",
                     "notinterface not converted",
+                    // every other option dnsmasq.init reads, by name
+                    "dhcp.@dnsmasq[0]: localise_queries 1 not converted",
+                    "dhcp.@dnsmasq[0]: logqueries 1 not converted",
+                    "dhcp.@dnsmasq[0]: filter_aaaa 1 not converted",
+                    "dhcp.@dnsmasq[0]: sequential_ip 1 not converted",
+                    "dhcp.@dnsmasq[0]: enable_tftp 1 not converted",
+                    "dhcp.@dnsmasq[0]: tftp_root /srv/tftp not converted",
+                    "dhcp.@dnsmasq[0]: frobnicate 1 not converted",
+                    "dhcp.second: a second config dnsmasq section",
+                    "dhcp.lan: netmask 255.255.0.0 not converted",
+                    "dhcp.lan: interface_name not converted",
+                    "dhcp.lab: dynamicdhcpv4 0",
+                    "dhcp.@mxhost[0]: config mxhost not converted",
+                    "dhcp.@relay[0]: config relay not converted",
                 ] {
                     assert!(warnings.contains(want), "no {want:?} in:\n{warnings}");
+                }
+                // options equal to dnsmasq.init's defaults, and converted
+                // ones, are not warned about
+                for quiet in [
+                    "ednspacket_max",
+                    "nonegcache",
+                    "logdhcp",
+                    "noping",
+                    "dhcp_option",
+                ] {
+                    assert!(!warnings.contains(quiet), "{quiet} in:\n{warnings}");
+                }
+                for want in [
+                    "\nlog-dhcp = true\n",
+                    "\ndhcp-ping = false\n",
+                    "\ndhcp-option = option:domain-search,lan\n",
+                    "\nsrv-host = _ldap._tcp.lan,nas.lan,389,0,100\n",
+                    "\nhost-record = nas,nas.lan,192.168.1.30\n",
+                ] {
+                    assert!(ini.contains(want), "no {want:?} in:\n{ini}");
                 }
                 // a static-only pool is never opened, a disabled host
                 // never served
@@ -784,6 +818,13 @@ fn openwrt_uci_to_ini() {
             }
             "ha-pair" => {
                 assert!(warnings.contains("authoritative left off"), "{warnings}");
+                // on by default in dnsmasq.init: named although left out
+                assert!(
+                    warnings.contains(
+                        "dhcp.@dnsmasq[0]: add_local_hostname (on unless set to 0) not converted"
+                    ),
+                    "{warnings}"
+                );
                 assert!(ini.contains("\n[dns]\n"));
             }
             "keepalived" => {
