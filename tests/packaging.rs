@@ -1510,6 +1510,64 @@ fn openwrt_package_makefile_and_acl() {
         mk.contains(&format!("PKG_VERSION:={VERSION}\n")),
         "PKG_VERSION must be {VERSION}"
     );
+    // The feed's metadata are literal values, not variables a builder must
+    // pass; the maintainer is the .deb's; the placeholders for what needs
+    // public hosting are under .invalid, and a feed build refuses them.
+    let field = |k: &str| -> String {
+        mk.lines()
+            .find_map(|l| l.trim_start().strip_prefix(k))
+            .unwrap_or_else(|| panic!("Makefile has no {k}"))
+            .to_string()
+    };
+    let cargo = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let deb_maintainer = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("maintainer = "))
+        .unwrap()
+        .trim_matches('"');
+    assert_eq!(field("PKG_MAINTAINER:="), deb_maintainer);
+    for k in ["PKG_MAINTAINER:=", "URL:=", "PKG_SOURCE_URL:="] {
+        assert!(!field(k).contains("$("), "{k} is a variable: {}", field(k));
+    }
+    assert_eq!(field("URL:="), "https://hamasq.invalid/");
+    assert!(field("PKG_SOURCE_URL:=").starts_with("https://git.hamasq.invalid/"));
+    // With make, against an empty stand-in for OpenWrt's include files:
+    // built from this tree it evaluates; copied alone into a feed it
+    // stops on the placeholder rather than try to download it.
+    if lab::have_commands("openwrt_package_makefile_and_acl", &["make"]) {
+        let top = scratch("openwrt-make");
+        for f in [
+            "rules.mk",
+            "include/package.mk",
+            "feeds/packages/lang/rust/rust-package.mk",
+        ] {
+            fs::create_dir_all(top.join(f).parent().unwrap()).unwrap();
+            fs::write(top.join(f), "").unwrap();
+        }
+        let feed = top.join("feed/hamasq");
+        fs::create_dir_all(&feed).unwrap();
+        fs::copy(pkg.join("Makefile"), feed.join("Makefile")).unwrap();
+        let make = |dir: &Path| {
+            run(Command::new("make")
+                .arg("-s")
+                .arg("-C")
+                .arg(dir)
+                .arg(format!("TOPDIR={}", top.display()))
+                .arg(format!("INCLUDE_DIR={}", top.join("include").display()))
+                .arg("--eval=evaluated: ; @echo evaluated")
+                .arg("evaluated"))
+        };
+        let o = make(&pkg);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(stdout(&o), "evaluated\n");
+        let o = make(&feed);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("hamasq has no public repository yet"),
+            "{}",
+            text(&o)
+        );
+    }
     let mut installed = Vec::new();
     for l in mk.lines().filter(|l| l.contains("./files/")) {
         let w: Vec<&str> = l.split_whitespace().collect();
