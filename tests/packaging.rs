@@ -74,7 +74,7 @@ struct Static {
     xz: u64,
 }
 
-const TRIPLES: [&str; 5] = [
+const TRIPLES: [&str; 7] = [
     "x86_64-unknown-linux-musl",
     "aarch64-unknown-linux-musl",
     "armv7-unknown-linux-musleabihf",
@@ -82,7 +82,26 @@ const TRIPLES: [&str; 5] = [
     // (little-endian) MIPS32r2, a tier-3 Rust target (-Zbuild-std)
     "mips-unknown-linux-musl",
     "mipsel-unknown-linux-musl",
+    // older routers and NAS boxes: ARMv5TE (kirkwood) and 32-bit PowerPC
+    // (-Zbuild-std too; 32-bit atomics only)
+    "armv5te-unknown-linux-musleabi",
+    "powerpc-unknown-linux-musl",
 ];
+
+/// How to run a binary of `triple` on this x86_64 machine: the qemu-user
+/// command line, or none. ARMv5 under `-cpu arm926`, so that an ARMv6+
+/// instruction would fault.
+fn qemu_for(triple: &str) -> Option<&'static [&'static str]> {
+    match triple.split('-').next().unwrap() {
+        "x86_64" => None,
+        "aarch64" => Some(&["qemu-aarch64"]),
+        "mips" => Some(&["qemu-mips"]),
+        "mipsel" => Some(&["qemu-mipsel"]),
+        "armv5te" => Some(&["qemu-arm", "-cpu", "arm926"]),
+        "powerpc" => Some(&["qemu-ppc"]),
+        _ => Some(&["qemu-arm"]),
+    }
+}
 
 /// Builds the static binary of `triple` once per test run with the
 /// documented command, into `target/static/<triple>/hamasq` (where the
@@ -253,10 +272,16 @@ fn static_binaries_are_static_small_and_run() {
             "x86_64" => 62,
             "aarch64" => 183,
             "mips" | "mipsel" => 8,
+            "powerpc" => 20,
             _ => 40,
         };
         assert_eq!(e.machine, machine, "{}: {e:?}", s.triple);
-        assert_eq!(e.big_endian, arch == "mips", "{}: {e:?}", s.triple);
+        assert_eq!(
+            e.big_endian,
+            arch == "mips" || arch == "powerpc",
+            "{}: {e:?}",
+            s.triple
+        );
         assert!(!e.interp, "{}: has an ELF interpreter", s.triple);
         assert_eq!(e.needed, 0, "{}: needs shared libraries", s.triple);
         assert!(s.xz < s.raw, "{report}");
@@ -269,23 +294,17 @@ fn static_binaries_are_static_small_and_run() {
     );
 
     for s in &builds {
-        let runner: Option<&str> = match s.triple.split('-').next().unwrap() {
-            "x86_64" => None,
-            "aarch64" => Some("qemu-aarch64"),
-            "mips" => Some("qemu-mips"),
-            "mipsel" => Some("qemu-mipsel"),
-            _ => Some("qemu-arm"),
-        };
+        let runner = qemu_for(&s.triple);
         if let Some(q) = runner
-            && !lab::have_commands("static_binaries_run_under_qemu", &[q])
+            && !lab::have_commands("static_binaries_run_under_qemu", &q[..1])
         {
             continue;
         }
         let cmd = |args: &[&str]| {
             let mut c = match runner {
                 Some(q) => {
-                    let mut c = Command::new(q);
-                    c.arg(&s.path);
+                    let mut c = Command::new(q[0]);
+                    c.args(&q[1..]).arg(&s.path);
                     c
                 }
                 None => Command::new(&s.path),
@@ -451,18 +470,21 @@ fn dns_a_answers(query: &[u8], reply: &[u8]) -> Result<Vec<std::net::Ipv4Addr>, 
     Ok(out)
 }
 
-/// The MIPS release binaries run hamasq as a daemon under qemu-user, not
-/// only `--version` and `--test`: a DNS-only config on 127.0.0.1 and a
-/// high port, a query for a local host-record answered, a clean stop on
-/// SIGTERM. (They crashed at runtime start-up until build-static.sh linked
-/// them non-PIE: see packaging/README.md.)
+/// The release binaries of the router targets run hamasq as a daemon
+/// under qemu-user, not only `--version` and `--test`: a DNS-only config
+/// on 127.0.0.1 and a high port, a query for a local host-record answered,
+/// a clean stop on SIGTERM. (The MIPS ones crashed at runtime start-up
+/// until build-static.sh linked them non-PIE: see packaging/README.md.)
 #[test]
-fn mips_static_daemons_answer_dns_under_qemu() {
-    for (triple, qemu) in [
-        ("mips-unknown-linux-musl", "qemu-mips"),
-        ("mipsel-unknown-linux-musl", "qemu-mipsel"),
+fn router_static_daemons_answer_dns_under_qemu() {
+    for triple in [
+        "mips-unknown-linux-musl",
+        "mipsel-unknown-linux-musl",
+        "armv5te-unknown-linux-musleabi",
+        "powerpc-unknown-linux-musl",
     ] {
-        if !lab::have_commands("mips_static_daemons_answer_dns_under_qemu", &[qemu]) {
+        let qemu = qemu_for(triple).unwrap();
+        if !lab::have_commands("router_static_daemons_answer_dns_under_qemu", &qemu[..1]) {
             return;
         }
         let bin = static_binary(triple);
@@ -482,8 +504,8 @@ fn mips_static_daemons_answer_dns_under_qemu() {
             ),
         )
         .unwrap();
-        let mut cmd = Command::new(qemu);
-        cmd.arg(bin).arg("-f").arg("-c").arg(&conf);
+        let mut cmd = Command::new(qemu[0]);
+        cmd.args(&qemu[1..]).arg(bin).arg("-f").arg("-c").arg(&conf);
         let mut d = Started::spawn(cmd, dir.join("daemon.log"));
         // Emulated start-up is slow on a loaded machine; bounded anyway.
         d.wait_for_log("dns.listening", Duration::from_secs(120));
