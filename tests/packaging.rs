@@ -897,6 +897,24 @@ fn openwrt_uci_to_ini() {
         "{warnings}"
     );
 
+    // Without a config odhcpd, dnsmasq served DHCPv6/RA from these pools:
+    // hamasq (DHCPv4 only) names what it leaves out.
+    let no_odhcpd = scratch("uci-no-odhcpd");
+    for f in ["hamasq", "network"] {
+        fs::copy(openwrt().join("test/default").join(f), no_odhcpd.join(f)).unwrap();
+    }
+    let dhcp = fs::read_to_string(openwrt().join("test/default/dhcp")).unwrap();
+    let cut = dhcp.find("config odhcpd").unwrap();
+    fs::write(no_odhcpd.join("dhcp"), &dhcp[..cut]).unwrap();
+    let (ini, warnings) = uci_to_ini(&["sh"], "awk", &no_odhcpd);
+    assert!(ini.contains("dhcp-range = set:lan,"), "{ini}");
+    for want in [
+        "dhcp.lan: dhcpv6 not converted: hamasq serves DHCPv4 only",
+        "dhcp.lan: ra not converted",
+    ] {
+        assert!(warnings.contains(want), "no {want:?} in:\n{warnings}");
+    }
+
     // OpenWrt's shell and awk are busybox's: same result with them.
     if lab::have_commands("openwrt_uci_to_ini_busybox", &["busybox"]) {
         for s in SAMPLES {
