@@ -89,14 +89,15 @@ const TRIPLES: [&str; 7] = [
 ];
 
 /// How to run a binary of `triple` on this x86_64 machine: the qemu-user
-/// command line, or none. ARMv5 under `-cpu arm926`, so that an ARMv6+
-/// instruction would fault.
+/// command line, or none. The CPUs of the routers, so that an instruction
+/// they lack would fault: MIPS as OpenWrt's 24kc (no FPU), ARMv5 as
+/// ARM926EJ-S.
 fn qemu_for(triple: &str) -> Option<&'static [&'static str]> {
     match triple.split('-').next().unwrap() {
         "x86_64" => None,
         "aarch64" => Some(&["qemu-aarch64"]),
-        "mips" => Some(&["qemu-mips"]),
-        "mipsel" => Some(&["qemu-mipsel"]),
+        "mips" => Some(&["qemu-mips", "-cpu", "24Kc"]),
+        "mipsel" => Some(&["qemu-mipsel", "-cpu", "24Kc"]),
         "armv5te" => Some(&["qemu-arm", "-cpu", "arm926"]),
         "powerpc" => Some(&["qemu-ppc"]),
         _ => Some(&["qemu-arm"]),
