@@ -11,6 +11,8 @@
 #   armv6    arm-unknown-linux-musleabihf     Raspberry Pi Zero/1 (not tested)
 #   mips     mips-unknown-linux-musl          OpenWrt ath79 and other big-endian MIPS32r2 (24kc)
 #   mipsel   mipsel-unknown-linux-musl        OpenWrt ramips (mt7621, mt76x8), little-endian MIPS32r2
+#   armv5    armv5te-unknown-linux-musleabi   OpenWrt kirkwood and other ARMv5TE (ARM926EJ-S), soft float
+#   powerpc  powerpc-unknown-linux-musl       32-bit PowerPC with an FPU (OpenWrt apm821xx), big-endian
 #
 # Each binary lands in DIR/<triple>/hamasq (default DIR: target/static in
 # the source tree, which packaging/docker/Dockerfile and
@@ -21,9 +23,11 @@
 #
 # How each target is built, and what it needs:
 #   With rustup's prebuilt standard library for the target (`rustup target
-#   add`, tried first except for MIPS): the stable toolchain; x86_64 is
-#   linked by the host cc, the others by rust-lld, which ships with rustc.
-#   Otherwise (MIPS is a tier-3 target: rustup has no std for it; and
+#   add`, tried first except for MIPS, armv5te and powerpc): the stable
+#   toolchain; x86_64 is linked by the host cc, the others by rust-lld,
+#   which ships with rustc.
+#   Otherwise (MIPS and powerpc-musl are tier-3 targets: rustup has no std
+#   for them; armv5te, so that its std is not downloaded either; and
 #   machines whose rustup cannot download targets) the standard library
 #   is built from source with -Zbuild-std, by
 #     - nightly with its rust-src component, if installed, else
@@ -32,6 +36,8 @@
 #       cargo take -Z flags),
 #   and linked by zig (PyPI package `ziglang`, installed on first use),
 #   which brings musl's crt objects, libc.a and libunwind for the target.
+#   The MIPS binaries are linked non-PIE (-C relocation-model=static): as
+#   static-pie they crash at runtime start-up (packaging/README.md).
 # No target needs C code of ours: hamasq has no C dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,6 +114,8 @@ zig_target() {
     # Rust's MIPS musl targets are MIPS32r2, soft float (OpenWrt's 24kc)
     mips-unknown-linux-musl) echo "mips-linux-musleabi -mcpu=mips32r2" ;;
     mipsel-unknown-linux-musl) echo "mipsel-linux-musleabi -mcpu=mips32r2" ;;
+    armv5te-unknown-linux-musleabi) echo "arm-linux-musleabi -mcpu=arm926ej_s" ;;
+    powerpc-unknown-linux-musl) echo "powerpc-linux-musleabihf" ;;
     *) return 1 ;;
   esac
 }
@@ -140,7 +148,9 @@ build() { # TRIPLE
   up=$(echo "$t" | tr 'a-z-' 'A-Z_')
   zt=$(zig_target "$t") || { say "unknown target $t"; return 2; }
   case "$t" in
-    mips*) ;; # tier 3: no prebuilt std anywhere
+    # MIPS and powerpc-musl are tier 3 (no prebuilt std anywhere);
+    # armv5te's std is built too rather than fetched by rustup.
+    mips*|powerpc*|armv5te*) ;;
     *) ensure_target "$stable" "$t" && prebuilt=1 ;;
   esac
   if [ "$prebuilt" = 1 ]; then
@@ -151,7 +161,18 @@ build() { # TRIPLE
     read -r -a cargo <<< "$c"
     zl=$(zig_linker "$t" "$zt") || return 1
     env+=("CARGO_TARGET_${up}_LINKER=$zl")
-    env+=("CARGO_TARGET_${up}_RUSTFLAGS=-C link-self-contained=no")
+    local rf="-C link-self-contained=no"
+    # MIPS: non-PIE. In a MIPS static-pie, musl's start-up code adds the
+    # load address to every local GOT entry, including those of weak
+    # symbols musl lacks (std's __cxa_thread_atexit_impl): they stop
+    # being 0 and the daemon jumps to its own ELF header at runtime
+    # start-up (packaging/README.md).
+    case "$t" in
+      mips*) rf="$rf -C relocation-model=static" ;;
+      # the only one of our targets that links dynamically by default
+      powerpc*) rf="$rf -C target-feature=+crt-static" ;;
+    esac
+    env+=("CARGO_TARGET_${up}_RUSTFLAGS=$rf")
     flags+=(-Zbuild-std=std,panic_unwind)
     say "building $t (-Zbuild-std with ${cargo[*]}; linked by zig -target $zt)"
   fi
@@ -177,6 +198,8 @@ for t in "${targets[@]}"; do
     armv6|arm) t=arm-unknown-linux-musleabihf ;;
     mips) t=mips-unknown-linux-musl ;;
     mipsel) t=mipsel-unknown-linux-musl ;;
+    armv5|armv5te) t=armv5te-unknown-linux-musleabi ;;
+    powerpc|ppc) t=powerpc-unknown-linux-musl ;;
   esac
   build "$t" || { say "FAILED: $t"; rc=1; }
 done

@@ -2,9 +2,9 @@
 //! OpenWrt package (UCI → INI conversion, init script, hotplug hook,
 //! capabilities), the Debian package and the container files.
 //!
-//! Slow part: the static release builds for x86_64, aarch64 and armv7
-//! (`contrib/build-static.sh`, a few minutes on two cores), done once per
-//! run and shared by the tests that need a binary. Programs the tests need
+//! Slow part: the static release builds (`contrib/build-static.sh`, about
+//! two minutes per target on two idle cores), each done once per run, when
+//! a test first needs that target, and shared by the tests. Programs the tests need
 //! (qemu-user, busybox, yq, systemd-analyze) are installed by
 //! `contrib/run-tests`; without them a test skips loudly, and fails when
 //! `HAMASQ_REQUIRE_LAB=1` (CI). Checks against interfaces (`hamasq --test`
@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
@@ -73,7 +74,7 @@ struct Static {
     xz: u64,
 }
 
-const TRIPLES: [&str; 5] = [
+const TRIPLES: [&str; 7] = [
     "x86_64-unknown-linux-musl",
     "aarch64-unknown-linux-musl",
     "armv7-unknown-linux-musleabihf",
@@ -81,55 +82,80 @@ const TRIPLES: [&str; 5] = [
     // (little-endian) MIPS32r2, a tier-3 Rust target (-Zbuild-std)
     "mips-unknown-linux-musl",
     "mipsel-unknown-linux-musl",
+    // older routers and NAS boxes: ARMv5TE (kirkwood) and 32-bit PowerPC
+    // (-Zbuild-std too; 32-bit atomics only)
+    "armv5te-unknown-linux-musleabi",
+    "powerpc-unknown-linux-musl",
 ];
 
-/// Builds the three static binaries once per test run with the documented
-/// command, into `target/static/<triple>/hamasq` (where the Dockerfile and
-/// the Debian build take them from).
-fn static_builds() -> &'static [Static] {
-    static BUILT: OnceLock<Vec<Static>> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = root().join("target/static");
-        let o = run(Command::new(root().join("contrib/build-static.sh"))
-            .arg("--out")
-            .arg(&out)
-            .args(TRIPLES)
-            // A build directory of its own: the one of this `cargo test`
-            // belongs to the outer cargo.
-            .env(
-                "CARGO_TARGET_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-build"),
-            ));
-        assert!(
-            o.status.success(),
-            "contrib/build-static.sh failed: {}",
-            text(&o)
-        );
-        let table = stdout(&o);
-        let mut v = Vec::new();
-        for t in TRIPLES {
-            let line = table
-                .lines()
-                .find(|l| l.contains(&format!("/{t}/hamasq\t")))
-                .unwrap_or_else(|| panic!("no line for {t} in:\n{table}"));
-            let f: Vec<&str> = line.split('\t').collect();
-            v.push(Static {
-                triple: t.to_string(),
-                path: PathBuf::from(f[0]),
-                raw: f[1].parse().unwrap(),
-                xz: f[2].parse().unwrap(),
-            });
-        }
-        v
-    })
+/// How to run a binary of `triple` on this x86_64 machine: the qemu-user
+/// command line, or none. The CPUs of the routers, so that an instruction
+/// they lack would fault: MIPS as OpenWrt's 24kc (no FPU), ARMv5 as
+/// ARM926EJ-S.
+fn qemu_for(triple: &str) -> Option<&'static [&'static str]> {
+    match triple.split('-').next().unwrap() {
+        "x86_64" => None,
+        "aarch64" => Some(&["qemu-aarch64"]),
+        "mips" => Some(&["qemu-mips", "-cpu", "24Kc"]),
+        "mipsel" => Some(&["qemu-mipsel", "-cpu", "24Kc"]),
+        "armv5te" => Some(&["qemu-arm", "-cpu", "arm926"]),
+        "powerpc" => Some(&["qemu-ppc"]),
+        _ => Some(&["qemu-arm"]),
+    }
+}
+
+/// Builds the static binary of `triple` once per test run with the
+/// documented command, into `target/static/<triple>/hamasq` (where the
+/// Dockerfile and the Debian build take them from). One target at a time,
+/// each only when a test asks for it: a test that needs the MIPS binaries
+/// does not wait for the others.
+fn static_build(triple: &str) -> &'static Static {
+    // Held during the build: the targets share one cargo directory and
+    // the script's zig install, so builds never overlap.
+    static BUILT: Mutex<Vec<&'static Static>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = built.iter().find(|s| s.triple == triple) {
+        return s;
+    }
+    let out = root().join("target/static");
+    let o = run(Command::new(root().join("contrib/build-static.sh"))
+        .arg("--out")
+        .arg(&out)
+        .arg(triple)
+        // A build directory of its own: the one of this `cargo test`
+        // belongs to the outer cargo.
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-build"),
+        ));
+    assert!(
+        o.status.success(),
+        "contrib/build-static.sh {triple} failed: {}",
+        text(&o)
+    );
+    let table = stdout(&o);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&format!("/{triple}/hamasq\t")))
+        .unwrap_or_else(|| panic!("no line for {triple} in:\n{table}"));
+    let f: Vec<&str> = line.split('\t').collect();
+    let s: &'static Static = Box::leak(Box::new(Static {
+        triple: triple.to_string(),
+        path: PathBuf::from(f[0]),
+        raw: f[1].parse().unwrap(),
+        xz: f[2].parse().unwrap(),
+    }));
+    built.push(s);
+    s
+}
+
+/// Every target of [`TRIPLES`], in that order.
+fn static_builds() -> Vec<&'static Static> {
+    TRIPLES.iter().map(|t| static_build(t)).collect()
 }
 
 fn static_binary(triple: &str) -> &'static Path {
-    &static_builds()
-        .iter()
-        .find(|s| s.triple == triple)
-        .unwrap()
-        .path
+    &static_build(triple).path
 }
 
 /// What the test needs to know of an ELF file.
@@ -233,53 +259,53 @@ fn static_binaries_are_static_small_and_run() {
     fs::write(&bad, "[general]\nlog-level = loud\n").unwrap();
     let builds = static_builds();
     let mut report = String::from("static binaries (bytes, xz -9e bytes):\n");
-    for s in builds {
+    for s in &builds {
         report += &format!("  {:32} {:>9} {:>9}\n", s.triple, s.raw, s.xz);
     }
     // Straight to stderr, so it shows in CI's log even when the test passes.
     use std::io::Write;
     let _ = std::io::stderr().lock().write_all(report.as_bytes());
 
-    for s in builds {
+    for s in &builds {
         let e = elf(&fs::read(&s.path).unwrap());
         let arch = s.triple.split('-').next().unwrap();
         let machine = match arch {
             "x86_64" => 62,
             "aarch64" => 183,
             "mips" | "mipsel" => 8,
+            "powerpc" => 20,
             _ => 40,
         };
         assert_eq!(e.machine, machine, "{}: {e:?}", s.triple);
-        assert_eq!(e.big_endian, arch == "mips", "{}: {e:?}", s.triple);
+        assert_eq!(
+            e.big_endian,
+            arch == "mips" || arch == "powerpc",
+            "{}: {e:?}",
+            s.triple
+        );
         assert!(!e.interp, "{}: has an ELF interpreter", s.triple);
         assert_eq!(e.needed, 0, "{}: needs shared libraries", s.triple);
         assert!(s.xz < s.raw, "{report}");
     }
-    let x86 = &builds[0];
+    let x86 = builds[0];
     assert!(
         x86.raw <= MAX_X86_64_BYTES,
         "x86_64 binary is {} bytes, over {MAX_X86_64_BYTES}\n{report}",
         x86.raw
     );
 
-    for s in builds {
-        let runner: Option<&str> = match s.triple.split('-').next().unwrap() {
-            "x86_64" => None,
-            "aarch64" => Some("qemu-aarch64"),
-            "mips" => Some("qemu-mips"),
-            "mipsel" => Some("qemu-mipsel"),
-            _ => Some("qemu-arm"),
-        };
+    for s in &builds {
+        let runner = qemu_for(&s.triple);
         if let Some(q) = runner
-            && !lab::have_commands("static_binaries_run_under_qemu", &[q])
+            && !lab::have_commands("static_binaries_run_under_qemu", &q[..1])
         {
             continue;
         }
         let cmd = |args: &[&str]| {
             let mut c = match runner {
                 Some(q) => {
-                    let mut c = Command::new(q);
-                    c.arg(&s.path);
+                    let mut c = Command::new(q[0]);
+                    c.args(&q[1..]).arg(&s.path);
                     c
                 }
                 None => Command::new(&s.path),
@@ -301,6 +327,218 @@ fn static_binaries_are_static_small_and_run() {
         let o = cmd(&["--test", "-c", bad.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2), "{}: {}", s.triple, text(&o));
         assert!(text(&o).contains("log-level"), "{}: {}", s.triple, text(&o));
+    }
+}
+
+/// A daemon started by a test, outside any namespace; killed (SIGKILL, by
+/// the pid of the child we started) and reaped when dropped.
+struct Started {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Started {
+    fn spawn(mut cmd: Command, log: PathBuf) -> Started {
+        let f = fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Started { child, log }
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits (bounded) until `pattern` is in the log; panics with the log
+    /// if the process exits first or the time runs out.
+    fn wait_for_log(&mut self, pattern: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let exited = self.child.try_wait().unwrap();
+            if self.log().contains(pattern) {
+                return;
+            }
+            match exited {
+                Some(st) => panic!("exited ({st}) before {pattern:?}:\n{}", self.log()),
+                None if Instant::now() >= deadline => {
+                    panic!("no {pattern:?} after {timeout:?}:\n{}", self.log())
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// SIGTERM to our child's pid, then its exit status (bounded wait).
+    fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        run_ok(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        // std's kill does nothing once the child is reaped: never a
+        // recycled pid.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP and TCP port that are both free on 127.0.0.1 right now.
+fn free_dns_port() -> u16 {
+    for _ in 0..100 {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 for both UDP and TCP");
+}
+
+/// A DNS query (RFC 1035 §4.1) for `name`, type A, class IN, RD set.
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// The IPv4 addresses in the answer section of the reply to `query`
+/// (RFC 1035 §4.1.3), or what is wrong with the reply.
+fn dns_a_answers(query: &[u8], reply: &[u8]) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    let u16_at = |o: usize| -> Result<usize, String> {
+        reply
+            .get(o..o + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+            .ok_or_else(|| format!("reply cut at byte {o}: {reply:02x?}"))
+    };
+    if reply.len() < query.len()
+        || reply[..2] != query[..2]
+        || reply[12..query.len()] != query[12..]
+    {
+        return Err(format!("not the reply to our query: {reply:02x?}"));
+    }
+    let rcode = reply[3] & 0x0f;
+    if reply[2] & 0x80 == 0 || rcode != 0 {
+        return Err(format!(
+            "not a NOERROR response (rcode {rcode}): {reply:02x?}"
+        ));
+    }
+    let ancount = u16_at(6)?;
+    let mut o = query.len();
+    let mut out = Vec::new();
+    for _ in 0..ancount {
+        // owner name: labels, ended by a zero byte or a compression pointer
+        loop {
+            let len = *reply.get(o).ok_or("reply cut in a name")? as usize;
+            if len == 0 {
+                o += 1;
+                break;
+            }
+            if len & 0xc0 == 0xc0 {
+                o += 2;
+                break;
+            }
+            o += 1 + len;
+        }
+        let (rtype, rdlen) = (u16_at(o)?, u16_at(o + 8)?);
+        let rdata = reply
+            .get(o + 10..o + 10 + rdlen)
+            .ok_or("reply cut in rdata")?;
+        if rtype == 1 && rdlen == 4 {
+            out.push(std::net::Ipv4Addr::new(
+                rdata[0], rdata[1], rdata[2], rdata[3],
+            ));
+        }
+        o += 10 + rdlen;
+    }
+    Ok(out)
+}
+
+/// The release binaries of the router targets run hamasq as a daemon
+/// under qemu-user, not only `--version` and `--test`: a DNS-only config
+/// on 127.0.0.1 and a high port, a query for a local host-record answered,
+/// a clean stop on SIGTERM. (The MIPS ones crashed at runtime start-up
+/// until build-static.sh linked them non-PIE: see packaging/README.md.)
+#[test]
+fn router_static_daemons_answer_dns_under_qemu() {
+    for triple in [
+        "mips-unknown-linux-musl",
+        "mipsel-unknown-linux-musl",
+        "armv5te-unknown-linux-musleabi",
+        "powerpc-unknown-linux-musl",
+    ] {
+        let qemu = qemu_for(triple).unwrap();
+        if !lab::have_commands("router_static_daemons_answer_dns_under_qemu", &qemu[..1]) {
+            return;
+        }
+        let bin = static_binary(triple);
+        let dir = scratch(&format!("qemu-daemon-{triple}"));
+        let state = dir.join("state");
+        fs::create_dir(&state).unwrap();
+        let port = free_dns_port();
+        let conf = dir.join("hamasq.conf");
+        fs::write(
+            &conf,
+            format!(
+                "[general]\npid-file = none\nstate-dir = {}\n\
+                 [dns]\nport = {port}\nlisten-address = 127.0.0.1\n\
+                 no-resolv = true\nno-hosts = true\n\
+                 host-record = router.lan,192.168.1.1\n",
+                state.display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(qemu[0]);
+        cmd.args(&qemu[1..]).arg(bin).arg("-f").arg("-c").arg(&conf);
+        let mut d = Started::spawn(cmd, dir.join("daemon.log"));
+        // Emulated start-up is slow on a loaded machine; bounded anyway.
+        d.wait_for_log("dns.listening", Duration::from_secs(120));
+
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut answer = None;
+        for id in 1..=10u16 {
+            let q = dns_query(0x4d00 + id, "router.lan");
+            sock.send_to(&q, ("127.0.0.1", port)).unwrap();
+            let mut buf = [0u8; 512];
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                answer = Some(dns_a_answers(&q, &buf[..n]));
+                break;
+            }
+        }
+        let answer =
+            answer.unwrap_or_else(|| panic!("{triple}: no DNS reply in 10 tries:\n{}", d.log()));
+        assert_eq!(
+            answer,
+            Ok(vec![std::net::Ipv4Addr::new(192, 168, 1, 1)]),
+            "{triple}:\n{}",
+            d.log()
+        );
+
+        let st = d.terminate(Duration::from_secs(30));
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "{triple}: exit {st:?} after SIGTERM:\n{}",
+            d.log()
+        );
+        assert!(d.log().contains("daemon.stopped"), "{triple}:\n{}", d.log());
     }
 }
 
@@ -538,8 +776,42 @@ fn openwrt_uci_to_ini() {
                     "dhcp.@vendorclass[0]: config vendorclass (sets tag msft)",
                     "confdir /tmp/dnsmasq.d is not read",
                     "notinterface not converted",
+                    // every other option dnsmasq.init reads, by name
+                    "dhcp.@dnsmasq[0]: localise_queries 1 not converted",
+                    "dhcp.@dnsmasq[0]: logqueries 1 not converted",
+                    "dhcp.@dnsmasq[0]: filter_aaaa 1 not converted",
+                    "dhcp.@dnsmasq[0]: sequential_ip 1 not converted",
+                    "dhcp.@dnsmasq[0]: enable_tftp 1 not converted",
+                    "dhcp.@dnsmasq[0]: tftp_root /srv/tftp not converted",
+                    "dhcp.@dnsmasq[0]: frobnicate 1 not converted",
+                    "dhcp.second: a second config dnsmasq section",
+                    "dhcp.lan: netmask 255.255.0.0 not converted",
+                    "dhcp.lan: interface_name not converted",
+                    "dhcp.lab: dynamicdhcpv4 0",
+                    "dhcp.@mxhost[0]: config mxhost not converted",
+                    "dhcp.@relay[0]: config relay not converted",
                 ] {
                     assert!(warnings.contains(want), "no {want:?} in:\n{warnings}");
+                }
+                // options equal to dnsmasq.init's defaults, and converted
+                // ones, are not warned about
+                for quiet in [
+                    "ednspacket_max",
+                    "nonegcache",
+                    "logdhcp",
+                    "noping",
+                    "dhcp_option",
+                ] {
+                    assert!(!warnings.contains(quiet), "{quiet} in:\n{warnings}");
+                }
+                for want in [
+                    "\nlog-dhcp = true\n",
+                    "\ndhcp-ping = false\n",
+                    "\ndhcp-option = option:domain-search,lan\n",
+                    "\nsrv-host = _ldap._tcp.lan,nas.lan,389,0,100\n",
+                    "\nhost-record = nas,nas.lan,192.168.1.30\n",
+                ] {
+                    assert!(ini.contains(want), "no {want:?} in:\n{ini}");
                 }
                 // a static-only pool is never opened, a disabled host
                 // never served
@@ -569,6 +841,13 @@ fn openwrt_uci_to_ini() {
             }
             "ha-pair" => {
                 assert!(warnings.contains("authoritative left off"), "{warnings}");
+                // on by default in dnsmasq.init: named although left out
+                assert!(
+                    warnings.contains(
+                        "dhcp.@dnsmasq[0]: add_local_hostname (on unless set to 0) not converted"
+                    ),
+                    "{warnings}"
+                );
                 assert!(ini.contains("\n[dns]\n"));
             }
             "keepalived" => {
@@ -618,6 +897,24 @@ fn openwrt_uci_to_ini() {
         warnings.contains("dhcp.guest: dnsmasq is enabled"),
         "{warnings}"
     );
+
+    // Without a config odhcpd, dnsmasq served DHCPv6/RA from these pools:
+    // hamasq (DHCPv4 only) names what it leaves out.
+    let no_odhcpd = scratch("uci-no-odhcpd");
+    for f in ["hamasq", "network"] {
+        fs::copy(openwrt().join("test/default").join(f), no_odhcpd.join(f)).unwrap();
+    }
+    let dhcp = fs::read_to_string(openwrt().join("test/default/dhcp")).unwrap();
+    let cut = dhcp.find("config odhcpd").unwrap();
+    fs::write(no_odhcpd.join("dhcp"), &dhcp[..cut]).unwrap();
+    let (ini, warnings) = uci_to_ini(&["sh"], "awk", &no_odhcpd);
+    assert!(ini.contains("dhcp-range = set:lan,"), "{ini}");
+    for want in [
+        "dhcp.lan: dhcpv6 not converted: hamasq serves DHCPv4 only",
+        "dhcp.lan: ra not converted",
+    ] {
+        assert!(warnings.contains(want), "no {want:?} in:\n{warnings}");
+    }
 
     // OpenWrt's shell and awk are busybox's: same result with them.
     if lab::have_commands("openwrt_uci_to_ini_busybox", &["busybox"]) {
@@ -1254,6 +1551,64 @@ fn openwrt_package_makefile_and_acl() {
         mk.contains(&format!("PKG_VERSION:={VERSION}\n")),
         "PKG_VERSION must be {VERSION}"
     );
+    // The feed's metadata are literal values, not variables a builder must
+    // pass; the maintainer is the .deb's; the placeholders for what needs
+    // public hosting are under .invalid, and a feed build refuses them.
+    let field = |k: &str| -> String {
+        mk.lines()
+            .find_map(|l| l.trim_start().strip_prefix(k))
+            .unwrap_or_else(|| panic!("Makefile has no {k}"))
+            .to_string()
+    };
+    let cargo = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let deb_maintainer = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("maintainer = "))
+        .unwrap()
+        .trim_matches('"');
+    assert_eq!(field("PKG_MAINTAINER:="), deb_maintainer);
+    for k in ["PKG_MAINTAINER:=", "URL:=", "PKG_SOURCE_URL:="] {
+        assert!(!field(k).contains("$("), "{k} is a variable: {}", field(k));
+    }
+    assert_eq!(field("URL:="), "https://hamasq.invalid/");
+    assert!(field("PKG_SOURCE_URL:=").starts_with("https://git.hamasq.invalid/"));
+    // With make, against an empty stand-in for OpenWrt's include files:
+    // built from this tree it evaluates; copied alone into a feed it
+    // stops on the placeholder rather than try to download it.
+    if lab::have_commands("openwrt_package_makefile_and_acl", &["make"]) {
+        let top = scratch("openwrt-make");
+        for f in [
+            "rules.mk",
+            "include/package.mk",
+            "feeds/packages/lang/rust/rust-package.mk",
+        ] {
+            fs::create_dir_all(top.join(f).parent().unwrap()).unwrap();
+            fs::write(top.join(f), "").unwrap();
+        }
+        let feed = top.join("feed/hamasq");
+        fs::create_dir_all(&feed).unwrap();
+        fs::copy(pkg.join("Makefile"), feed.join("Makefile")).unwrap();
+        let make = |dir: &Path| {
+            run(Command::new("make")
+                .arg("-s")
+                .arg("-C")
+                .arg(dir)
+                .arg(format!("TOPDIR={}", top.display()))
+                .arg(format!("INCLUDE_DIR={}", top.join("include").display()))
+                .arg("--eval=evaluated: ; @echo evaluated")
+                .arg("evaluated"))
+        };
+        let o = make(&pkg);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(stdout(&o), "evaluated\n");
+        let o = make(&feed);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("hamasq has no public repository yet"),
+            "{}",
+            text(&o)
+        );
+    }
     let mut installed = Vec::new();
     for l in mk.lines().filter(|l| l.contains("./files/")) {
         let w: Vec<&str> = l.split_whitespace().collect();

@@ -11,19 +11,23 @@
 # is taken from its static `config interface` section in `network`.
 #
 # Read from /etc/config/dhcp, as dnsmasq's init script reads it:
-#   config dnsmasq: authoritative, domain, dhcpleasemax, logdhcp,
+#   config dnsmasq: authoritative, domain, dhcpleasemax, logdhcp, quietdhcp,
+#                   noping, dhcp_option(_force) (for every client),
 #                   readethers (/etc/ethers, or $HAMASQ_ETHERS), dhcp_boot
 #   config dhcp:    interface, start, limit, leasetime, ignore, dhcpv4,
 #                   networkid (the tag, else the interface, as dnsmasq),
-#                   dhcp_option, dhcp_option_force, dynamicdhcp
+#                   dhcp_option, dhcp_option_force, dynamicdhcp(v4)
 #   config host:    mac, ip, name, leasetime, tag, networkid, enable
 #   config boot:    filename, servername, serveraddress
 #   config tag:     dhcp_option, force
 #   config odhcpd:  maindhcp (odhcpd serves DHCPv4: hamasq does not)
 # Settings hamasq cannot honour are named in a warning, never dropped
-# silently: dynamicdhcp 0 (no static-only pools: the pool is not served),
-# force, options, config match/vendorclass/userclass/circuitid/remoteid/
-# subscrid/mac, a boot or host setting without an equivalent.
+# silently: dynamicdhcp(v4) 0 (no static-only pools: the pool is not
+# served), force, options, netmask, interface_name, instance, DHCPv6/RA
+# without a config odhcpd, config match/vendorclass/userclass/circuitid/
+# remoteid/subscrid/mac/relay, a boot or host setting without an
+# equivalent, and every other option of config dnsmasq that differs from
+# dnsmasq.init's default (dnsmasq_tables below lists them all).
 # With HAMASQ_DNSMASQ=1 in the environment (the init script sets it when
 # dnsmasq is enabled) a pool that dnsmasq serves (no `option ignore 1`)
 # is left to dnsmasq, with a warning.
@@ -37,6 +41,8 @@
 #                   unless set to 0, as in dnsmasq.init); confdir,
 #                   interface, notinterface: warned about
 #   config domain:  name, ip (host-record);  config cname: cname, target
+#   config hostrecord: name, ip;  config srvhost: srv, target, port,
+#                   class, weight;  config mxhost/dnsrr/ipset: warned about
 # Read from /etc/config/hamasq: see that file. With its
 # `option keepalived '1'`, the vrrp_instance sections of keepalived's
 # /etc/config/keepalived become [vrrp NAME] too (interface,
@@ -269,12 +275,16 @@ END {
 	if (truthy(opt("hamasq", m, "keepalived", "0"))) keepalived_instances()
 
 	# ---- [dns]
-	if (truthy(opt("hamasq", m, "dns", "0"))) dns_section()
+	DNSON = truthy(opt("hamasq", m, "dns", "0"))
+	if (DNSON) dns_section()
 	else for (i = 1; i <= S["dhcp"]; i++)
-		if (STYPE["dhcp", i] == "domain" || STYPE["dhcp", i] == "cname") {
+		if (STYPE["dhcp", i] ~ /^(domain|cname|hostrecord|srvhost)$/) {
 			warn("config " STYPE["dhcp", i] " sections are DNS names, served only with option dns 1 in /etc/config/hamasq: ignored")
 			break
 		}
+
+	# what dnsmasq.init would have done that the sections above did not
+	if (DNSON || DHCPON) dnsmasq_leftovers()
 
 	# the logical interfaces whose events reload hamasq (init script)
 	if (NTRIG > 0) {
@@ -411,8 +421,123 @@ function dns_section(   dm, n, j, k, nk, v, keys, ini, i, name, ip) {
 			name = opt("dhcp", i, "cname", ""); ip = opt("dhcp", i, "target", "")
 			if (name == "" || ip == "") warn("dhcp." SNAME["dhcp", i] ": a cname needs cname and target: skipped")
 			else kv("cname", name "," ip)
+		} else if (STYPE["dhcp", i] == "hostrecord") {
+			# names then addresses, comma-separated, as dnsmasq.init
+			name = ""
+			n = vals("dhcp", i, "name")
+			for (j = 1; j <= n; j++) name = name (name == "" ? "" : ",") V[j]
+			ip = ""
+			n = vals("dhcp", i, "ip")
+			for (j = 1; j <= n; j++) ip = ip (ip == "" ? "" : ",") V[j]
+			if (name == "" || ip == "") warn("dhcp." SNAME["dhcp", i] ": a hostrecord needs name and ip: skipped")
+			else kv("host-record", name "," ip)
+		} else if (STYPE["dhcp", i] == "srvhost") {
+			name = opt("dhcp", i, "srv", ""); ip = opt("dhcp", i, "target", "")
+			v = opt("dhcp", i, "port", "")
+			if (name == "" || ip == "" || v == "") warn("dhcp." SNAME["dhcp", i] ": a srvhost needs srv, target and port: skipped")
+			else {
+				v = name "," ip "," v
+				if (opt("dhcp", i, "class", "") != "") {
+					v = v "," opt("dhcp", i, "class", "")
+					if (opt("dhcp", i, "weight", "") != "") v = v "," opt("dhcp", i, "weight", "")
+				}
+				kv("srv-host", v)
+			}
+		} else if (STYPE["dhcp", i] ~ /^(mxhost|dnsrr|ipset)$/) {
+			warn("dhcp." SNAME["dhcp", i] ": config " STYPE["dhcp", i] " not converted (" (STYPE["dhcp", i] == "mxhost" ? "no MX records" : STYPE["dhcp", i] == "dnsrr" ? "no arbitrary records" : "no ipset/nftset filling") " in hamasq)")
 		}
 	}
+}
+
+# Every option dnsmasq.init reads in a config dnsmasq section, by what it
+# is for, and dnsmasq.init`s default ("" for a value or a list):
+#   dnsc, dhcpc  converted above (dns_section, dhcp_section, init script)
+#   dns, dhcp    no equivalent in hamasq: named in a warning when set to
+#                something else than the default (add_local_hostname, on
+#                by default, even when left out), and only when hamasq
+#                does that job (option dns 1 / a [dhcp] section written);
+#                otherwise dnsmasq keeps doing it with that setting
+#   tftp         dnsmasq`s TFTP/PXE server: warned about with option dns 1
+#                (dnsmasq is then off, or at least off port 53)
+#   any          warned about whenever hamasq does DNS or DHCP
+#   none         about the dnsmasq process itself, nothing to convert:
+#                disabled, nodaemon, ubus (hamasq has no ubus object;
+#                its hotplug events go through ubus, see the init script)
+# Options in no list (a newer dnsmasq.init, a typo) are named too.
+function dnsmasq_tables(   a, n, j, kd) {
+	n = split("port domain cachesize dnsforwardmax resolvfile local_ttl min_cache_ttl max_cache_ttl localservice noresolv strictorder allservers nohosts expandhosts domainneeded boguspriv rebind_protection rebind_localhost server local address addnhosts rebind_domain confdir interface listen_address notinterface", a, " ")
+	for (j = 1; j <= n; j++) ROLE[a[j]] = "dnsc"
+	n = split("authoritative dhcpleasemax logdhcp quietdhcp noping readethers dhcp_boot dhcp_option dhcp_option_force leasefile dhcpscript", a, " ")
+	for (j = 1; j <= n; j++) ROLE[a[j]] = "dhcpc"
+	n = split("disabled nodaemon ubus", a, " ")
+	for (j = 1; j <= n; j++) ROLE[a[j]] = "none"
+	n = split("dns:filterwin2k:0 dns:nonegcache:0 dns:logqueries:0 dns:localise_queries:0 dns:dbus:0 dns:nonwildcard:1 dns:proxydnssec:0 dns:filter_aaaa:0 dns:filter_a:0 dns:filter_rr: dns:cache_rr: dns:ednspacket_max:1232 dns:queryport: dns:minport: dns:maxport: dns:rev_server: dns:connmark_allowlist_enable:0 dns:connmark_allowlist: dns:ignore_hosts_dir:0 dns:bogusnxdomain: dns:serversfile: dns:max_ttl: dns:add_local_domain:1 dns:add_local_hostname:0 dns:add_local_fqdn: dns:add_wan_fqdn:0 dns:cachelocal:1 dns:localuse: dns:dnssec:0 dns:dnsseccheckunsigned:1 dns:addmac:0 dns:stripmac:0 dns:addsubnet: dns:stripsubnet:0 dns:extraconftext: dns:addnmount: dhcp:sequential_ip:0 dhcp:rapidcommit:0 dhcp:scriptarp:0 dhcp:fqdn:0 dhcp:dhcphostsfile: dhcp:dhcpbogushostname:1 tftp:enable_tftp:0 tftp:tftp_root: tftp:tftp_no_fail:0 tftp:pxe_prompt: tftp:tftp_unique_root: tftp:pxe_service: any:logfacility:", a, " ")
+	for (j = 1; j <= n; j++) {
+		split(a[j], kd, ":")
+		ROLE[kd[2]] = kd[1]; DEF[kd[2]] = kd[3]
+	}
+	# why, where a word helps
+	WHY["localise_queries"] = "hamasq answers a local name with all its addresses, not only those on the interface the query came in on"
+	WHY["logqueries"] = "hamasq has no query log"
+	WHY["nonegcache"] = "hamasq caches negative answers that carry an SOA"
+	WHY["filter_aaaa"] = WHY["filter_a"] = WHY["filter_rr"] = "hamasq does not filter answers by record type"
+	WHY["dnssec"] = "hamasq does not validate DNSSEC"
+	WHY["ednspacket_max"] = "hamasq always offers 1232"
+	WHY["nonwildcard"] = "hamasq binds as interface and listen-address say"
+	WHY["add_local_hostname"] = WHY["add_local_fqdn"] = WHY["add_wan_fqdn"] = "the router`s own name is not added: give it a config domain"
+	WHY["dhcpbogushostname"] = "hamasq always refuses the client names localhost, wpad and isatap"
+	WHY["logfacility"] = "use log_facility in /etc/config/hamasq"
+	WHY["tftp"] = "hamasq has no TFTP server"
+}
+
+# the options of the config dnsmasq section that hamasq cannot honour
+function dnsmasq_leftovers(   dm, i, k, ks, o, v, r, d, sec, n, j, nh) {
+	dm = first("dhcp", "dnsmasq")
+	if (!dm) return
+	dnsmasq_tables()
+	sec = "dhcp." SNAME["dhcp", dm]
+	for (k in OPT) {
+		split(k, ks, SUBSEP)
+		if (ks[1] == "dhcp" && ks[2] == dm) HAVE[ks[3]] = 1
+	}
+	for (k in LN) {
+		split(k, ks, SUBSEP)
+		if (ks[1] == "dhcp" && ks[2] == dm) HAVE[ks[3]] = 1
+	}
+	# in name order: every awk then warns in the same order
+	nh = 0
+	for (o in HAVE) {
+		for (j = ++nh; j > 1 && NAMES[j - 1] > o; j--) NAMES[j] = NAMES[j - 1]
+		NAMES[j] = o
+	}
+	for (i = 1; i <= nh; i++) {
+		o = NAMES[i]
+		r = (o in ROLE) ? ROLE[o] : "unknown"
+		if (r == "dnsc" || r == "dhcpc" || r == "none") continue
+		if ((r == "dns" || r == "tftp") && !DNSON) continue
+		if (r == "dhcp" && !DHCPON) continue
+		n = vals("dhcp", dm, o)
+		v = ""
+		for (j = 1; j <= n; j++) v = v (j > 1 ? " " : "") V[j]
+		d = DEF[o]
+		if (d == "0" || d == "1") { if (truthy(v) == (d == "1")) continue }
+		else if (v == d) continue
+		warn(sec ": " o " " v " not converted (" ((o in WHY) ? WHY[o] : (r in WHY) ? WHY[r] : (r == "unknown") ? "not a dnsmasq.init option this conversion knows" : "no equivalent in hamasq") ")")
+	}
+	# on by default in dnsmasq.init, and not done by hamasq: named even
+	# when left out (dnsmasq answered for the router`s own name)
+	if (DNSON && !("add_local_hostname" in HAVE))
+		warn(sec ": add_local_hostname (on unless set to 0) not converted (" WHY["add_local_hostname"] ")")
+	for (k in HAVE) delete HAVE[k]
+	for (i = dm + 1; i <= S["dhcp"]; i++)
+		if (STYPE["dhcp", i] == "dnsmasq")
+			warn("dhcp." SNAME["dhcp", i] ": a second config dnsmasq section (another dnsmasq instance) not converted: hamasq reads the first")
+	if (DHCPON)
+		for (i = 1; i <= S["dhcp"]; i++)
+			if (STYPE["dhcp", i] == "relay") {
+				warn("dhcp." SNAME["dhcp", i] ": config relay not converted (hamasq is no DHCP relay)")
+				break
+			}
 }
 
 function vrrp_key(i, k,   n, j, v, key, a) {
@@ -440,7 +565,7 @@ function vrrp_key(i, k,   n, j, v, key, a) {
 	}
 }
 
-function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim, lt, half, split_, nr, ni, dm, macs, addr, name, line, tag, ignored, v, nid, t, nt, nboot, fn, sn, sa, ty, mac) {
+function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, lim, lt, half, split_, nr, ni, dm, macs, addr, name, line, tag, ignored, v, nid, t, nt, nboot, fn, sn, sa, ty, mac, nk, ks) {
 	o = first("dhcp", "odhcpd")
 	if (o && truthy(opt("dhcp", o, "maindhcp", "0"))) {
 		warn("odhcpd is the DHCPv4 server (dhcp.odhcpd.maindhcp=" opt("dhcp", o, "maindhcp", "") "): hamasq serves no DHCP")
@@ -467,9 +592,23 @@ function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, l
 			warn("dhcp." sec ": dnsmasq is enabled and serves this pool: left to dnsmasq. To switch over: uci set dhcp." sec ".ignore=1 (or /etc/init.d/dnsmasq disable), uci commit dhcp, /etc/init.d/dnsmasq reload")
 			continue
 		}
-		if (!truthy(opt("dhcp", i, "dynamicdhcp", "1"))) {
-			warn("dhcp." sec ": dynamicdhcp 0 (static leases only) has no equivalent in hamasq: pool not served, so no client gets an address it was not given")
+		# dynamicdhcpv4 overrides dynamicdhcp for IPv4, as in dnsmasq.init
+		v = opt("dhcp", i, "dynamicdhcpv4", opt("dhcp", i, "dynamicdhcp", "1"))
+		if (!truthy(v)) {
+			warn("dhcp." sec ": " ((("dhcp", i, "dynamicdhcpv4") in OPT) ? "dynamicdhcpv4" : "dynamicdhcp") " 0 (static leases only) has no equivalent in hamasq: pool not served, so no client gets an address it was not given")
 			continue
+		}
+		if (opt("dhcp", i, "instance", "") != "")
+			warn("dhcp." sec ": instance " opt("dhcp", i, "instance", "") " not converted: hamasq reads every config dhcp section (or those of its dhcp_section list)")
+		if (vals("dhcp", i, "interface_name") > 0)
+			warn("dhcp." sec ": interface_name not converted (no interface-name in hamasq): give the name a config domain instead")
+		# DHCPv6 and RA: odhcpd`s on OpenWrt (it reads these sections
+		# too); only without a config odhcpd did dnsmasq serve them
+		if (!first("dhcp", "odhcpd")) {
+			nk = split("dhcpv6 ra ra_management ra_preference dns domain dynamicdhcpv6", ks, " ")
+			for (j = 1; j <= nk; j++)
+				if (opt("dhcp", i, ks[j], "") != "" || LN["dhcp", i, ks[j]] > 0)
+					warn("dhcp." sec ": " ks[j] " not converted: hamasq serves DHCPv4 only, and there is no config odhcpd for IPv6")
 		}
 		if (opt("dhcp", i, "force", "") != "")
 			warn("dhcp." sec ": force " opt("dhcp", i, "force", "") ": hamasq never probes for another DHCP server first (as with force 1)")
@@ -481,6 +620,9 @@ function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, l
 		trigger(lif)
 		ip = ip2int(substr(CIDR, 1, index(CIDR, "/") - 1))
 		pfx = substr(CIDR, index(CIDR, "/") + 1) + 0
+		v = opt("dhcp", i, "netmask", "")
+		if (v != "" && mask2prefix(v) != pfx)
+			warn("dhcp." sec ": netmask " v " not converted: hamasq serves the subnet of " lif "`s own address (" CIDR ")")
 		blk = 1; for (j = pfx; j < 32; j++) blk *= 2
 		net = ip - ip % blk; bc = net + blk - 1
 		# ipcalc.sh as dnsmasq.init calls it: START = network | (start & ~mask)
@@ -512,6 +654,7 @@ function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, l
 		warn("no config dhcp section to serve: no [dhcp] section written")
 		return
 	}
+	DHCPON = 1
 	out("")
 	out("[dhcp]")
 	for (j = 1; j <= ni; j++) kv("interface", IFL[j])
@@ -522,6 +665,8 @@ function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, l
 	if (opt("hamasq", m, "dns_self", "1") != "0") kv("dhcp-option", "option:dns-server,0.0.0.0")
 	if (dm && opt("dhcp", dm, "domain", "") != "") kv("dhcp-option", "option:domain-name," opt("dhcp", dm, "domain", ""))
 	for (j = 1; j <= nr; j++) for (k = 1; k <= NO[j]; k++) out(OPTS[j, k])
+	# options of config dnsmasq: for every client, as dnsmasq.init has them
+	if (dm) host_options(dm, "")
 
 	# config host: static leases (enable 0 = left out, as dnsmasq.init)
 	for (i = 1; i <= S["dhcp"]; i++) {
@@ -601,6 +746,7 @@ function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, l
 		else kv("dhcp-authoritative", "true")
 	}
 	if (dm && truthy(opt("dhcp", dm, "logdhcp", "0"))) kv("log-dhcp", "true")
+	if (dm && truthy(opt("dhcp", dm, "quietdhcp", "0"))) kv("quiet-dhcp", "true")
 	# lease changes as hotplug events (subsystem dhcp), as dnsmasq on OpenWrt
 	if (opt("hamasq", m, "hotplug", "1") != "0") kv("dhcp-script", opt("hamasq", m, "dhcp_hotplug_script", "/usr/libexec/hamasq/dhcp-hotplug"))
 	# the state directory is in RAM on OpenWrt (/var is /tmp): fsync buys nothing
@@ -608,6 +754,7 @@ function dhcp_section(   i, j, k, n, o, sec, lif, ip, pfx, blk, net, bc, s, e, l
 	else if (statedir ~ /^\/(tmp|var)\//) kv("dhcp-lease-fsync", "false")
 	n = vals("hamasq", m, "dhcp_ping")
 	if (n > 0) kv("dhcp-ping", truthy(V[1]) ? "true" : "false")
+	else if (dm && truthy(opt("dhcp", dm, "noping", "0"))) kv("dhcp-ping", "false")
 	k = LN["hamasq", m, "dhcp_extra"]
 	for (j = 1; j <= k; j++) out(L["hamasq", m, "dhcp_extra", j])
 }
