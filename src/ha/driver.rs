@@ -223,6 +223,14 @@ impl HaTask {
 
     fn take(&mut self, batch: &[Change]) {
         let now = UnixTime::now();
+        event!(
+            Debug,
+            "ha.committed",
+            "wall_us={} changes={} addrs={}",
+            wall_us(),
+            batch.len(),
+            addrs(batch)
+        );
         for c in batch {
             self.outbox.push(Record::of(c, now));
         }
@@ -400,7 +408,7 @@ impl HaTask {
                                         done: tx,
                                     })
                                     .await;
-                                pending.push_back(Pending::Stored(rx, Some(at)));
+                                pending.push_back(Pending::Stored(rx, Some(at), None));
                                 pending.push_back(Pending::CaughtUp);
                             }
                             Ok(Inbound::Acked(at)) => {
@@ -465,8 +473,11 @@ impl HaTask {
                 },
                 r = front(&mut pending) => {
                     match (pending.pop_front().expect("front was there"), r) {
-                        (Pending::Stored(_, at), stored) if stored.ok => {
+                        (Pending::Stored(_, at, what), stored) if stored.ok => {
                             self.conflicts(&ch.state, &stored);
+                            if let Some(what) = what {
+                                event!(Debug, "ha.peer_stored", "wall_us={} {what}", wall_us());
+                            }
                             if let Some(at) = at {
                                 self.s.seen = at;
                                 self.state_dirty = true;
@@ -523,6 +534,11 @@ impl HaTask {
             return;
         }
         let (tx, rx) = oneshot::channel();
+        // Debug only: what the batch holds, logged once it is stored (the
+        // lag benchmark, contrib/bench/harepl.sh, matches it with the
+        // peer's `ha.committed` lines).
+        let what = crate::log::enabled(crate::log::Level::Debug)
+            .then(|| format!("changes={} addrs={}", incoming.len(), addrs(incoming)));
         let batch = PeerBatch {
             changes: std::mem::take(incoming),
             done: tx,
@@ -530,7 +546,7 @@ impl HaTask {
         // Bounded: a DHCP task busy with its disk slows the peer's
         // stream down (TCP backpressure), never the other way round.
         if dhcp.apply.send(batch).await.is_ok() {
-            pending.push_back(Pending::Stored(rx, at.take()));
+            pending.push_back(Pending::Stored(rx, at.take(), what));
         }
     }
 
@@ -571,8 +587,13 @@ impl HaTask {
 
 /// A peer batch handed to the DHCP task, in order.
 enum Pending {
-    /// Its commit result; acknowledged at this position once stored.
-    Stored(oneshot::Receiver<PeerStored>, Option<Position>),
+    /// Its commit result; acknowledged at this position once stored;
+    /// with debug logging on, its changes as `ha.peer_stored` shows them.
+    Stored(
+        oneshot::Receiver<PeerStored>,
+        Option<Position>,
+        Option<String>,
+    ),
     /// Everything before this is stored: caught up with the peer.
     CaughtUp,
 }
@@ -581,13 +602,41 @@ enum Pending {
 /// none; a dropped result counts as not stored).
 async fn front(p: &mut VecDeque<Pending>) -> PeerStored {
     match p.front_mut() {
-        Some(Pending::Stored(rx, _)) => rx.await.unwrap_or_default(),
+        Some(Pending::Stored(rx, ..)) => rx.await.unwrap_or_default(),
         Some(Pending::CaughtUp) => PeerStored {
             ok: true,
             conflicts: Vec::new(),
         },
         None => std::future::pending().await,
     }
+}
+
+/// The addresses of a batch of changes, comma-separated, for the debug
+/// lines `ha.committed` and `ha.peer_stored`.
+fn addrs(changes: &[Change]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(changes.len() * 16);
+    for c in changes {
+        let ip = match c {
+            Change::Upsert(l) => l.ip,
+            Change::Remove(ip) => *ip,
+        };
+        if !s.is_empty() {
+            s.push(',');
+        }
+        let _ = write!(s, "{ip}");
+    }
+    s
+}
+
+/// Wall-clock time in microseconds since the Unix epoch: both boxes of a
+/// lab on one machine share the clock, so their lines compare directly
+/// (the log's own timestamps have milliseconds only).
+fn wall_us() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -687,6 +736,17 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[test]
+    fn addrs_lists_every_change_in_order() {
+        let v = [
+            Change::Upsert(lease(7)),
+            Change::Remove(Ipv4Addr::new(10, 0, 0, 1)),
+            Change::Upsert(lease(3)),
+        ];
+        assert_eq!(addrs(&v), "192.168.1.7,10.0.0.1,192.168.1.3");
+        assert_eq!(addrs(&[]), "");
     }
 
     const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
