@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # contrib/bench/ha.sh: DHCP service gap of a failing-over DHCP+DNS pair, and
-# what the clients keep: hamasq vs dnsmasq + keepalived vs Kea HA (issue 6).
+# what the clients keep: hamasq vs dnsmasq + keepalived vs Kea HA (issue 6),
+# and the names the new Active resolves at once (issue 13: the pair link).
 #
 # Run as root:   contrib/bench/ha.sh            (full: 5 runs, 20 clients, ~13 min)
 #                QUICK=1 contrib/bench/ha.sh    (3 runs, 10 clients, ~8 min)
@@ -22,7 +23,16 @@
 #              "1 0.1"): A serves 10.78.1.0-10.78.31.255 and knows B's
 #              10.78.32.0-10.78.63.255 as dhcp-peer-range, B the other way
 #              round; server identifier, router and DNS server = the VIP;
-#              [dns] domain lan, local /lan/.
+#              [dns] domain lan, local /lan/; and the pair link: [ha]
+#              pair = 10.78.0.2, 10.78.0.3, key-file = a fresh key per run
+#              (`hamasq ha-keygen`, mode 0600, the same file content on
+#              both boxes). The pair is up when A is Active, B Backup and
+#              both logged ha.caught_up (B learned A's leases, and the
+#              other way round). Each box stores the other's leases and
+#              publishes their names, so "names now" should be 100 %.
+#   solo@I     (only when named in SYSTEMS) the same pair WITHOUT [ha]: what
+#              hamasq did before the pair link (each box knows only its own
+#              leases; B learns a name only when its client renews).
 #   ka+dnsmasq the common recipe: keepalived (VRRPv3, advert_int KA_ADVERT,
 #              default 1) holds the VIP; notify_master starts dnsmasq,
 #              notify_backup / notify_fault stop it; split ranges (the same
@@ -71,7 +81,8 @@
 # The table shows medians over RUNS runs (and every run's gap); a target
 # holds when the median does. The machine may be shared: numbers are noisy.
 #
-# Knobs (environment): QUICK RUNS CLIENTS SYSTEMS ("hamasq ka kea")
+# Knobs (environment): QUICK RUNS CLIENTS SYSTEMS ("hamasq ka kea"; add
+# "solo" for the pair without [ha], e.g. SYSTEMS="hamasq solo ka kea")
 # ADVERTS KA_ADVERT DORA_INTERVAL POST_SECS RENEW_WAIT KEA_WAIT DNSMASQ_PING
 # HAMASQ (binary; default: cargo build --release of this repo into
 # CARGO_TARGET_DIR, default target/).
@@ -254,8 +265,8 @@ mdi_ms() { fcalc "3 * $1 * 1000 + (256 - $B_PRIO) * $1 * 1000 / 256"; }
 ts_epoch() { date -d "$1" +%s.%N 2>/dev/null; }
 
 # ---------------------------------------------------------------- configs
-hamasq_conf() {   # DIR HOST ADVERT
-    local d=$1 h=$2 iv=$3 prio own peer
+hamasq_conf() {   # DIR HOST ADVERT LINK(1: with [ha], the key in DIR/ha.key)
+    local d=$1 h=$2 iv=$3 link=$4 prio own peer
     if [ "$h" = a ]; then prio=$A_PRIO; own="$A_LO,$A_HI"; peer="$B_LO,$B_HI"
     else prio=$B_PRIO; own="$B_LO,$B_HI"; peer="$A_LO,$A_HI"; fi
     cat > "$d/$h/hamasq.conf" <<EOF
@@ -284,6 +295,10 @@ priority = $prio
 advert-int = $iv
 virtual-ipaddress = $VIP/$MASK
 EOF
+    if [ "$link" = 1 ]; then
+        install -m 0600 "$d/ha.key" "$d/$h/ha.key"
+        printf '\n[ha]\npair = %s, %s\nkey-file = %s\n' "${ADDR[a]}" "${ADDR[b]}" "$d/$h/ha.key" >> "$d/$h/hamasq.conf"
+    fi
 }
 
 ka_conf() {   # DIR HOST ADVERT: keepalived.conf, notify.sh, dnsmasq.conf
@@ -380,12 +395,23 @@ start_pair() {   # SYSTEM ADVERT DIR: A serving, B standing by; 0 on success
     local sys=$1 iv=$2 d=$3 h
     mkdir -p "$d/a" "$d/b"
     case $sys in
-    hamasq)
-        for h in a b; do hamasq_conf "$d" "$h" "$iv"; done
+    hamasq|solo)
+        local link=0
+        if [ "$sys" = hamasq ]; then
+            link=1
+            (umask 077; "$HAMASQ" ha-keygen > "$d/ha.key") || { log "hamasq ha-keygen failed"; return 1; }
+        fi
+        for h in a b; do hamasq_conf "$d" "$h" "$iv" "$link"; done
         start_bg a "$d/a/hamasq.log" "$HAMASQ" -f -c "$d/a/hamasq.conf"; RPID[a]=$LAST_PID
         wait_until 10 log_has "$d/a/hamasq.log" 'role=active' || { log "A not Active"; return 1; }
         start_bg b "$d/b/hamasq.log" "$HAMASQ" -f -c "$d/b/hamasq.conf"; RPID[b]=$LAST_PID
         wait_until 10 log_has "$d/b/hamasq.log" 'role=backup' || { log "B not Backup"; return 1; }
+        if [ "$link" = 1 ]; then
+            for h in b a; do
+                wait_until 15 log_has "$d/$h/hamasq.log" 'ha.caught_up' \
+                    || { log "$h: no ha.caught_up within 15 s"; return 1; }
+            done
+        fi
         ;;
     ka)
         for h in a b; do ka_conf "$d" "$h" "$iv"; done
@@ -489,7 +515,7 @@ dups() {
     {
         for h in a b; do
             case $sys in
-            hamasq)
+            hamasq|solo)
                 { cat "$d/$h/state/dhcp.leases" 2>/dev/null | sed 's/^/S /'
                   cat "$d/$h/state/dhcp.leases.journal" 2>/dev/null; } \
                 | awk -v box="$h" '
@@ -601,10 +627,10 @@ run_once() {   # SYSTEM ADVERT IDX
 CASES=()
 for s in $SYSTEMS; do
     case $s in
-        hamasq) for iv in $ADVERTS; do CASES+=("hamasq $iv"); done ;;
+        hamasq|solo) for iv in $ADVERTS; do CASES+=("$s $iv"); done ;;
         ka) [ -z "$KA_NOTE" ] && CASES+=("ka $KA_ADVERT") ;;
         kea) [ -z "$KEA_NOTE" ] && CASES+=("kea -") ;;
-        *) die "unknown system $s (hamasq ka kea)" ;;
+        *) die "unknown system $s (hamasq solo ka kea)" ;;
     esac
 done
 # Runs interleave the systems, so slow drifts of the machine's load hit all.
@@ -639,7 +665,8 @@ for c in "${CASES[@]}"; do
     [ ${#g[@]} -gt 0 ] || continue
     med=$(median "${g[@]}"); MED[$s/$iv]=$med
     case $s in
-        hamasq) name="hamasq pair"; tgt=$(fcalc "$(mdi_ms "$iv") + $MARGIN_MS" | awk '{ printf "%.0f", $1 }') ;;
+        hamasq) name="hamasq pair+link"; tgt=$(fcalc "$(mdi_ms "$iv") + $MARGIN_MS" | awk '{ printf "%.0f", $1 }') ;;
+        solo) name="hamasq, no [ha]"; tgt=$(fcalc "$(mdi_ms "$iv") + $MARGIN_MS" | awk '{ printf "%.0f", $1 }') ;;
         ka) name="dnsmasq+keepalived"; tgt="-" ;;
         kea) name="Kea HA hot-standby"; tgt="-" ;;
     esac
@@ -656,7 +683,7 @@ done
 [ -n "$KEA_NOTE" ] && printf '%-18s | %s\n' "Kea HA hot-standby" "not run: $KEA_NOTE"
 echo "(dups, NAK/B, NAK/new: the worst run)"
 echo
-echo "Targets (issue 6):"
+echo "Targets (issue 6; names now: issue 13):"
 check() { if [ "$2" = 1 ]; then echo "  PASS  $1"; else echo "  FAIL  $1"; fi; }
 le() { [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]] && awk "BEGIN { exit !($1 <= $2) }"; }
 for iv in $ADVERTS; do
@@ -678,17 +705,22 @@ if [ -n "$h" ]; then
     fi
 fi
 for c in "${CASES[@]}"; do
-    read -r s iv <<< "$c"; [ "$s" = hamasq ] || continue
+    read -r s iv <<< "$c"; [ "$s" = hamasq ] || [ "$s" = solo ] || continue
     mapfile -t kp < <(col "$s" "$iv" 7); mapfile -t na < <(col "$s" "$iv" 9)
     mapfile -t du < <(col "$s" "$iv" 10); mapfile -t nb < <(col "$s" "$iv" 11)
     ok=1; for v in "${kp[@]}"; do [ "$v" = "$CLIENTS" ] || ok=0; done
-    check "hamasq@$iv s: 100 % of renewing clients keep their address (every run)" $ok
+    check "$s@$iv s: 100 % of renewing clients keep their address (every run)" $ok
     ok=1; for v in "${na[@]}"; do [ "$v" = "$CLIENTS" ] || ok=0; done
-    check "hamasq@$iv s: 100 % of renewing clients keep their name (every run)" $ok
+    check "$s@$iv s: 100 % of renewing clients keep their name (every run)" $ok
+    if [ "$s" = hamasq ]; then   # the pair link's promise (issue 13)
+        mapfile -t nn < <(col "$s" "$iv" 8)
+        ok=1; for v in "${nn[@]}"; do [ "$v" = "$CLIENTS" ] || ok=0; done
+        check "$s@$iv s: 100 % of names resolve on B right after the cut, before any renewal (every run)" $ok
+    fi
     ok=1; for v in "${du[@]}"; do [ "$v" = 0 ] || ok=0; done
-    check "hamasq@$iv s: zero duplicate addresses (every run)" $ok
+    check "$s@$iv s: zero duplicate addresses (every run)" $ok
     ok=1; for v in "${nb[@]}"; do [ "$v" = 0 ] || ok=0; done
-    check "hamasq@$iv s: zero NAKs from a Backup (every run)" $ok
+    check "$s@$iv s: zero NAKs from a Backup (every run)" $ok
 done
 echo
 notes=$(awk -F'\t' 'NR > 1 && $14 != "" { print "  " $1 "@" $2 " run " $3 ": " $14 }' "$RESULTS")
