@@ -123,10 +123,10 @@ P=$$
 NS_BR="$P-hab-br"
 T0=$(date +%s)
 
-# log, die, apt_install
+# log, die, apt_install; fcalc, now, x, lab_up, lab_down, start_bg,
+# stop_pid, wait_until, log_has, ha_key, ha_section
 . "$REPO/contrib/bench/lib.sh"
-fcalc() { awk "BEGIN { printf \"%.6f\", ($1) }"; }   # %.6f: mawk prints %s as %.6g
-now()   { date +%s.%N; }
+. "$REPO/contrib/bench/labkit.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, apt-get)"
 
@@ -185,16 +185,9 @@ HOSTS=(a b q)
 for i in $(seq "$CLIENTS"); do HOSTS+=("c$i"); done
 ns_of() { echo "$P-hab-$1"; }
 cleanup() {
-    local rc=$? p h
+    local rc=$?
     trap - EXIT INT TERM
-    for p in "${!LIVE[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${!LIVE[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    for h in "${HOSTS[@]}" br; do   # daemonised dnsmasq, keepalived children
-        for p in $(ip netns pids "$(ns_of "$h")" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    done
-    for p in "${!LIVE[@]}"; do wait "$p" 2>/dev/null; done
-    for h in "${HOSTS[@]}" br; do ip netns del "$(ns_of "$h")" 2>/dev/null; done
+    lab_down
     log "cleaned up; logs and results in $WORK ($(( $(date +%s) - T0 )) s)"
     exit $rc
 }
@@ -202,23 +195,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- lab
-x()   { ip netns exec "$(ns_of "$1")" "${@:2}"; }
-ip netns add "$NS_BR" || die "ip netns add"
-ip netns exec "$NS_BR" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS_BR" link set lo up
-ip -n "$NS_BR" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0 || die "bridge"
-ip -n "$NS_BR" link set br0 up
-n=0
+lab_up 02:68:62
 for h in "${HOSTS[@]}"; do
-    n=$((n + 1)); ns=$(ns_of "$h")
-    ip netns add "$ns" || die "ip netns add $ns"
-    x "$h" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-    ip -n "$NS_BR" link add "p-$h" type veth peer name eth0 netns "$ns" || die "veth $h"
-    ip -n "$NS_BR" link set "p-$h" master br0 up
-    ip -n "$ns" link set eth0 address "$(printf '02:68:62:00:%02x:%02x' $((n / 256)) $((n % 256)))"
-    ip -n "$ns" link set eth0 up
-    [ -n "${ADDR[$h]:-}" ] && ip -n "$ns" addr add "${ADDR[$h]}/$MASK" dev eth0
     case $h in a|b) ;; *) x "$h" sysctl -qw net.ipv4.neigh.eth0.locktime=0 ;; esac
 done
 x q ping -c 1 -W 2 "${ADDR[a]}" >/dev/null && x q ping -c 1 -W 2 "${ADDR[b]}" >/dev/null \
@@ -226,34 +204,7 @@ x q ping -c 1 -W 2 "${ADDR[a]}" >/dev/null && x q ping -c 1 -W 2 "${ADDR[b]}" >/
 log "lab up: $NS_BR and ${#HOSTS[@]} hosts"
 
 # ---------------------------------------------------------------- helpers
-start_bg() {   # start_bg HOST LOG CMD...: pid in LAST_PID
-    local h=$1 logf=$2; shift 2
-    ip netns exec "$(ns_of "$h")" "$@" >"$logf" 2>&1 &
-    LAST_PID=$!
-    LIVE[$LAST_PID]=1
-}
-stop_pid() {   # stop_pid PID [SIG]: signal, wait up to 3 s, SIGKILL, reap
-    local p=$1 sig=${2:-TERM} i
-    [ -n "$p" ] || return 0
-    {   # (bash reports a job killed by a signal on stderr: not news here)
-        kill -"$sig" "$p"
-        for i in $(seq 30); do kill -0 "$p" || break; sleep 0.1; done
-        kill -KILL "$p"
-        wait "$p"
-    } 2>/dev/null
-    unset "LIVE[$p]"
-    return 0
-}
-wait_until() {   # wait_until TIMEOUT_S CMD...: polls every 50 ms
-    local end; end=$(fcalc "$(now) + $1"); shift
-    while :; do
-        "$@" && return 0
-        awk "BEGIN { exit !($(now) > $end) }" && return 1
-        sleep 0.05
-    done
-}
 has_vip() { ip -n "$(ns_of "$1")" -4 -o addr show dev eth0 2>/dev/null | grep -q "inet $VIP/"; }
-log_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 median() {  # of the numeric args ("-"/"none" count as +inf)
     printf '%s\n' "$@" | awk '{ print ($1 ~ /^-?[0-9.]+$/) ? $1 : 1e12 }' | sort -g \
         | awk '{ a[NR] = $1 } END { if (!NR) { print "-"; exit } n = NR
@@ -295,10 +246,8 @@ priority = $prio
 advert-int = $iv
 virtual-ipaddress = $VIP/$MASK
 EOF
-    if [ "$link" = 1 ]; then
-        install -m 0600 "$d/ha.key" "$d/$h/ha.key"
-        printf '\n[ha]\npair = %s, %s\nkey-file = %s\n' "${ADDR[a]}" "${ADDR[b]}" "$d/$h/ha.key" >> "$d/$h/hamasq.conf"
-    fi
+    [ "$link" = 1 ] && ha_section "$d" "$h" "${ADDR[a]}" "${ADDR[b]}"
+    return 0
 }
 
 ka_conf() {   # DIR HOST ADVERT: keepalived.conf, notify.sh, dnsmasq.conf
@@ -399,7 +348,7 @@ start_pair() {   # SYSTEM ADVERT DIR: A serving, B standing by; 0 on success
         local link=0
         if [ "$sys" = hamasq ]; then
             link=1
-            (umask 077; "$HAMASQ" ha-keygen > "$d/ha.key") || { log "hamasq ha-keygen failed"; return 1; }
+            ha_key "$d" || { log "hamasq ha-keygen failed"; return 1; }
         fi
         for h in a b; do hamasq_conf "$d" "$h" "$iv" "$link"; done
         start_bg a "$d/a/hamasq.log" "$HAMASQ" -f -c "$d/a/hamasq.conf"; RPID[a]=$LAST_PID
@@ -589,6 +538,10 @@ run_once() {   # SYSTEM ADVERT IDX
     wait_until "$wait_first" awk -v tf="$tf" '$1 == "ack" && $2 > tf { f = 1 } END { exit !f }' "$pf" \
         || note+=" no answer within ${wait_first}s"
     nnow="n/a"; [ "$sys" != kea ] && nnow=$(names_ok "$d" before)
+    # A name missing "now" is either not known on B or a query that got no
+    # answer in time (DNS on the VIP not reachable yet): say which.
+    local nto; nto=$(grep -c 'no servers could be reached' "$d/dig-before.txt" 2>/dev/null)
+    [ "${nto:-0}" -gt 0 ] && note+=" names now: $nto names unanswered (dig +time=1 +tries=2)"
     for i in $(seq 2 2 "$CLIENTS"); do kill -USR1 "${CPID[$i]}" 2>/dev/null; done
     wait_until "$RENEW_WAIT" all_rebound "$d" || note+=" not every client renewed within ${RENEW_WAIT}s"
     sleep "$POST_SECS"

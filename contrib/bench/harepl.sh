@@ -102,11 +102,11 @@ PY=/usr/bin/python3
 P=$$
 T0=$(date +%s)
 
-# log, die, apt_install
+# log, die, apt_install; fcalc, now, x, lab_up, lab_down, start_bg,
+# stop_pid, wait_until, log_has, ha_key, ha_section
 . "$REPO/contrib/bench/lib.sh"
-fcalc() { awk "BEGIN { printf \"%.6f\", ($1) }"; }
+. "$REPO/contrib/bench/labkit.sh"
 fint()  { awk "BEGIN { printf \"%d\", ($1) + 0.5 }"; }
-now()   { date +%s.%N; }
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, apt-get)"
 
@@ -139,13 +139,9 @@ declare -A LIVE
 HOSTS=(a b c)
 ns_of() { echo "$P-hrb-$1"; }
 cleanup() {
-    local rc=$? p h
+    local rc=$?
     trap - EXIT INT TERM
-    for p in "${!LIVE[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${!LIVE[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    for p in "${!LIVE[@]}"; do wait "$p" 2>/dev/null; done
-    for h in "${HOSTS[@]}" br; do ip netns del "$(ns_of "$h")" 2>/dev/null; done
+    lab_down
     rm -rf "$WORK"/run-*/*/state "$WORK"/seed 2>/dev/null
     log "cleaned up; logs and results in $WORK ($(( $(date +%s) - T0 )) s)"
     exit $rc
@@ -154,58 +150,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- lab
-x() { ip netns exec "$(ns_of "$1")" "${@:2}"; }
-NS_BR=$(ns_of br)
-ip netns add "$NS_BR" || die "ip netns add"
-ip -n "$NS_BR" link set lo up
-ip -n "$NS_BR" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0 || die "bridge"
-ip -n "$NS_BR" link set br0 up
 declare -A ADDR=([a]=$A [b]=$B [c]=$C)
-n=0
-for h in "${HOSTS[@]}"; do
-    n=$((n + 1)); ns=$(ns_of "$h")
-    ip netns add "$ns" || die "ip netns add $ns"
-    x "$h" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-    ip -n "$NS_BR" link add "p-$h" type veth peer name eth0 netns "$ns" || die "veth $h"
-    ip -n "$NS_BR" link set "p-$h" master br0 up
-    ip -n "$ns" link set eth0 address "02:68:72:00:00:$(printf %02x $n)"
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" addr add "${ADDR[$h]}/$MASK" dev eth0
-done
+lab_up 02:68:72
 ip -n "$(ns_of c)" addr add "$RELAY/16" dev eth0
 ip -n "$(ns_of a)" route add 10.201.0.0/16 via "$C"
 x c ping -c 1 -W 2 "$A" >/dev/null && x c ping -c 1 -W 2 "$B" >/dev/null || die "lab: C cannot reach A and B"
 log "lab up"
 
 # ---------------------------------------------------------------- helpers
-start_bg() {   # start_bg HOST LOG CMD...: pid in LAST_PID (ip netns exec execs CMD)
-    local h=$1 logf=$2; shift 2
-    ip netns exec "$(ns_of "$h")" "$@" >"$logf" 2>&1 &
-    LAST_PID=$!
-    LIVE[$LAST_PID]=1
-}
-stop_pid() {   # PID [SIG]: signal, wait up to 3 s, SIGKILL, reap
-    local p=$1 sig=${2:-TERM} i
-    [ -n "$p" ] || return 0
-    {
-        kill -"$sig" "$p"
-        for i in $(seq 30); do kill -0 "$p" || break; sleep 0.1; done
-        kill -KILL "$p"
-        wait "$p"
-    } 2>/dev/null
-    unset "LIVE[$p]"
-    return 0
-}
-wait_until() {   # TIMEOUT_S CMD...: polls every 50 ms
-    local end; end=$(fcalc "$(now) + $1"); shift
-    while :; do
-        "$@" && return 0
-        awk "BEGIN { exit !($(now) > $end) }" && return 1
-        sleep 0.05
-    done
-}
-log_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 # epoch (s.ms) of the first log line with EVENT: "2026-01-02T03:04:05.678Z LEVEL EVENT ..."
 log_time() { local t; t=$(grep -m1 -- " $2" "$1" | awk '{ print $1 }'); [ -n "$t" ] && date -d "$t" +%s.%N; }
@@ -283,10 +235,8 @@ dhcp-range = $rown,255.255.0.0,12h
 dhcp-peer-range = $rpeer
 dhcp-lease-max = 1000000
 EOF
-    if [ "$link" = 1 ]; then
-        install -m 0600 "$d/ha.key" "$d/$h/ha.key"
-        printf '\n[ha]\npair = %s, %s\nkey-file = %s\n' "$A" "$B" "$d/$h/ha.key" >> "$d/$h/hamasq.conf"
-    fi
+    [ "$link" = 1 ] && ha_section "$d" "$h" "$A" "$B"
+    return 0
 }
 # seed FILE N FIRST_IP_PREFIX: N leases in dnsmasq's snapshot format
 # (expiry mac ip name client-id), PREFIX.1.0 upwards (A) or PREFIX.0.1 (B)
@@ -308,7 +258,7 @@ declare -A BPID
 start_pair() {
     local d=$1 link=$2 lvl=$3 sa=${4:-} sb=${5:-} h
     mkdir -p "$d"
-    [ "$link" = 1 ] && { (umask 077; "$HAMASQ" ha-keygen > "$d/ha.key") || return 1; }
+    [ "$link" = 1 ] && { ha_key "$d" || return 1; }
     for h in a b; do box_conf "$d" "$h" "$link" "$lvl"; done
     [ -n "$sa" ] && cp "$sa" "$d/a/state/dhcp.leases"
     [ -n "$sb" ] && cp "$sb" "$d/b/state/dhcp.leases"
