@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # contrib/bench/ha.sh: DHCP service gap of a failing-over DHCP+DNS pair, and
-# what the clients keep: hamasq vs dnsmasq + keepalived vs Kea HA (issue 6).
+# what the clients keep: hamasq vs dnsmasq + keepalived vs Kea HA (issue 6),
+# and the names the new Active resolves at once (issue 13: the pair link).
 #
 # Run as root:   contrib/bench/ha.sh            (full: 5 runs, 20 clients, ~13 min)
 #                QUICK=1 contrib/bench/ha.sh    (3 runs, 10 clients, ~8 min)
@@ -22,7 +23,16 @@
 #              "1 0.1"): A serves 10.78.1.0-10.78.31.255 and knows B's
 #              10.78.32.0-10.78.63.255 as dhcp-peer-range, B the other way
 #              round; server identifier, router and DNS server = the VIP;
-#              [dns] domain lan, local /lan/.
+#              [dns] domain lan, local /lan/; and the pair link: [ha]
+#              pair = 10.78.0.2, 10.78.0.3, key-file = a fresh key per run
+#              (`hamasq ha-keygen`, mode 0600, the same file content on
+#              both boxes). The pair is up when A is Active, B Backup and
+#              both logged ha.caught_up (B learned A's leases, and the
+#              other way round). Each box stores the other's leases and
+#              publishes their names, so "names now" should be 100 %.
+#   solo@I     (only when named in SYSTEMS) the same pair WITHOUT [ha]: what
+#              hamasq did before the pair link (each box knows only its own
+#              leases; B learns a name only when its client renews).
 #   ka+dnsmasq the common recipe: keepalived (VRRPv3, advert_int KA_ADVERT,
 #              default 1) holds the VIP; notify_master starts dnsmasq,
 #              notify_backup / notify_fault stop it; split ranges (the same
@@ -71,7 +81,8 @@
 # The table shows medians over RUNS runs (and every run's gap); a target
 # holds when the median does. The machine may be shared: numbers are noisy.
 #
-# Knobs (environment): QUICK RUNS CLIENTS SYSTEMS ("hamasq ka kea")
+# Knobs (environment): QUICK RUNS CLIENTS SYSTEMS ("hamasq ka kea"; add
+# "solo" for the pair without [ha], e.g. SYSTEMS="hamasq solo ka kea")
 # ADVERTS KA_ADVERT DORA_INTERVAL POST_SECS RENEW_WAIT KEA_WAIT DNSMASQ_PING
 # HAMASQ (binary; default: cargo build --release of this repo into
 # CARGO_TARGET_DIR, default target/).
@@ -112,10 +123,10 @@ P=$$
 NS_BR="$P-hab-br"
 T0=$(date +%s)
 
-# log, die, apt_install
+# log, die, apt_install; fcalc, now, x, lab_up, lab_down, start_bg,
+# stop_pid, wait_until, log_has, ha_key, ha_section
 . "$REPO/contrib/bench/lib.sh"
-fcalc() { awk "BEGIN { printf \"%.6f\", ($1) }"; }   # %.6f: mawk prints %s as %.6g
-now()   { date +%s.%N; }
+. "$REPO/contrib/bench/labkit.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, apt-get)"
 
@@ -174,16 +185,9 @@ HOSTS=(a b q)
 for i in $(seq "$CLIENTS"); do HOSTS+=("c$i"); done
 ns_of() { echo "$P-hab-$1"; }
 cleanup() {
-    local rc=$? p h
+    local rc=$?
     trap - EXIT INT TERM
-    for p in "${!LIVE[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${!LIVE[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    for h in "${HOSTS[@]}" br; do   # daemonised dnsmasq, keepalived children
-        for p in $(ip netns pids "$(ns_of "$h")" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    done
-    for p in "${!LIVE[@]}"; do wait "$p" 2>/dev/null; done
-    for h in "${HOSTS[@]}" br; do ip netns del "$(ns_of "$h")" 2>/dev/null; done
+    lab_down
     log "cleaned up; logs and results in $WORK ($(( $(date +%s) - T0 )) s)"
     exit $rc
 }
@@ -191,23 +195,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- lab
-x()   { ip netns exec "$(ns_of "$1")" "${@:2}"; }
-ip netns add "$NS_BR" || die "ip netns add"
-ip netns exec "$NS_BR" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS_BR" link set lo up
-ip -n "$NS_BR" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0 || die "bridge"
-ip -n "$NS_BR" link set br0 up
-n=0
+lab_up 02:68:62
 for h in "${HOSTS[@]}"; do
-    n=$((n + 1)); ns=$(ns_of "$h")
-    ip netns add "$ns" || die "ip netns add $ns"
-    x "$h" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-    ip -n "$NS_BR" link add "p-$h" type veth peer name eth0 netns "$ns" || die "veth $h"
-    ip -n "$NS_BR" link set "p-$h" master br0 up
-    ip -n "$ns" link set eth0 address "$(printf '02:68:62:00:%02x:%02x' $((n / 256)) $((n % 256)))"
-    ip -n "$ns" link set eth0 up
-    [ -n "${ADDR[$h]:-}" ] && ip -n "$ns" addr add "${ADDR[$h]}/$MASK" dev eth0
     case $h in a|b) ;; *) x "$h" sysctl -qw net.ipv4.neigh.eth0.locktime=0 ;; esac
 done
 x q ping -c 1 -W 2 "${ADDR[a]}" >/dev/null && x q ping -c 1 -W 2 "${ADDR[b]}" >/dev/null \
@@ -215,34 +204,7 @@ x q ping -c 1 -W 2 "${ADDR[a]}" >/dev/null && x q ping -c 1 -W 2 "${ADDR[b]}" >/
 log "lab up: $NS_BR and ${#HOSTS[@]} hosts"
 
 # ---------------------------------------------------------------- helpers
-start_bg() {   # start_bg HOST LOG CMD...: pid in LAST_PID
-    local h=$1 logf=$2; shift 2
-    ip netns exec "$(ns_of "$h")" "$@" >"$logf" 2>&1 &
-    LAST_PID=$!
-    LIVE[$LAST_PID]=1
-}
-stop_pid() {   # stop_pid PID [SIG]: signal, wait up to 3 s, SIGKILL, reap
-    local p=$1 sig=${2:-TERM} i
-    [ -n "$p" ] || return 0
-    {   # (bash reports a job killed by a signal on stderr: not news here)
-        kill -"$sig" "$p"
-        for i in $(seq 30); do kill -0 "$p" || break; sleep 0.1; done
-        kill -KILL "$p"
-        wait "$p"
-    } 2>/dev/null
-    unset "LIVE[$p]"
-    return 0
-}
-wait_until() {   # wait_until TIMEOUT_S CMD...: polls every 50 ms
-    local end; end=$(fcalc "$(now) + $1"); shift
-    while :; do
-        "$@" && return 0
-        awk "BEGIN { exit !($(now) > $end) }" && return 1
-        sleep 0.05
-    done
-}
 has_vip() { ip -n "$(ns_of "$1")" -4 -o addr show dev eth0 2>/dev/null | grep -q "inet $VIP/"; }
-log_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 median() {  # of the numeric args ("-"/"none" count as +inf)
     printf '%s\n' "$@" | awk '{ print ($1 ~ /^-?[0-9.]+$/) ? $1 : 1e12 }' | sort -g \
         | awk '{ a[NR] = $1 } END { if (!NR) { print "-"; exit } n = NR
@@ -254,8 +216,8 @@ mdi_ms() { fcalc "3 * $1 * 1000 + (256 - $B_PRIO) * $1 * 1000 / 256"; }
 ts_epoch() { date -d "$1" +%s.%N 2>/dev/null; }
 
 # ---------------------------------------------------------------- configs
-hamasq_conf() {   # DIR HOST ADVERT
-    local d=$1 h=$2 iv=$3 prio own peer
+hamasq_conf() {   # DIR HOST ADVERT LINK(1: with [ha], the key in DIR/ha.key)
+    local d=$1 h=$2 iv=$3 link=$4 prio own peer
     if [ "$h" = a ]; then prio=$A_PRIO; own="$A_LO,$A_HI"; peer="$B_LO,$B_HI"
     else prio=$B_PRIO; own="$B_LO,$B_HI"; peer="$A_LO,$A_HI"; fi
     cat > "$d/$h/hamasq.conf" <<EOF
@@ -284,6 +246,8 @@ priority = $prio
 advert-int = $iv
 virtual-ipaddress = $VIP/$MASK
 EOF
+    [ "$link" = 1 ] && ha_section "$d" "$h" "${ADDR[a]}" "${ADDR[b]}"
+    return 0
 }
 
 ka_conf() {   # DIR HOST ADVERT: keepalived.conf, notify.sh, dnsmasq.conf
@@ -380,12 +344,23 @@ start_pair() {   # SYSTEM ADVERT DIR: A serving, B standing by; 0 on success
     local sys=$1 iv=$2 d=$3 h
     mkdir -p "$d/a" "$d/b"
     case $sys in
-    hamasq)
-        for h in a b; do hamasq_conf "$d" "$h" "$iv"; done
+    hamasq|solo)
+        local link=0
+        if [ "$sys" = hamasq ]; then
+            link=1
+            ha_key "$d" || { log "hamasq ha-keygen failed"; return 1; }
+        fi
+        for h in a b; do hamasq_conf "$d" "$h" "$iv" "$link"; done
         start_bg a "$d/a/hamasq.log" "$HAMASQ" -f -c "$d/a/hamasq.conf"; RPID[a]=$LAST_PID
         wait_until 10 log_has "$d/a/hamasq.log" 'role=active' || { log "A not Active"; return 1; }
         start_bg b "$d/b/hamasq.log" "$HAMASQ" -f -c "$d/b/hamasq.conf"; RPID[b]=$LAST_PID
         wait_until 10 log_has "$d/b/hamasq.log" 'role=backup' || { log "B not Backup"; return 1; }
+        if [ "$link" = 1 ]; then
+            for h in b a; do
+                wait_until 15 log_has "$d/$h/hamasq.log" 'ha.caught_up' \
+                    || { log "$h: no ha.caught_up within 15 s"; return 1; }
+            done
+        fi
         ;;
     ka)
         for h in a b; do ka_conf "$d" "$h" "$iv"; done
@@ -489,7 +464,7 @@ dups() {
     {
         for h in a b; do
             case $sys in
-            hamasq)
+            hamasq|solo)
                 { cat "$d/$h/state/dhcp.leases" 2>/dev/null | sed 's/^/S /'
                   cat "$d/$h/state/dhcp.leases.journal" 2>/dev/null; } \
                 | awk -v box="$h" '
@@ -563,6 +538,10 @@ run_once() {   # SYSTEM ADVERT IDX
     wait_until "$wait_first" awk -v tf="$tf" '$1 == "ack" && $2 > tf { f = 1 } END { exit !f }' "$pf" \
         || note+=" no answer within ${wait_first}s"
     nnow="n/a"; [ "$sys" != kea ] && nnow=$(names_ok "$d" before)
+    # A name missing "now" is either not known on B or a query that got no
+    # answer in time (DNS on the VIP not reachable yet): say which.
+    local nto; nto=$(grep -c 'no servers could be reached' "$d/dig-before.txt" 2>/dev/null)
+    [ "${nto:-0}" -gt 0 ] && note+=" names now: $nto names unanswered (dig +time=1 +tries=2)"
     for i in $(seq 2 2 "$CLIENTS"); do kill -USR1 "${CPID[$i]}" 2>/dev/null; done
     wait_until "$RENEW_WAIT" all_rebound "$d" || note+=" not every client renewed within ${RENEW_WAIT}s"
     sleep "$POST_SECS"
@@ -601,10 +580,10 @@ run_once() {   # SYSTEM ADVERT IDX
 CASES=()
 for s in $SYSTEMS; do
     case $s in
-        hamasq) for iv in $ADVERTS; do CASES+=("hamasq $iv"); done ;;
+        hamasq|solo) for iv in $ADVERTS; do CASES+=("$s $iv"); done ;;
         ka) [ -z "$KA_NOTE" ] && CASES+=("ka $KA_ADVERT") ;;
         kea) [ -z "$KEA_NOTE" ] && CASES+=("kea -") ;;
-        *) die "unknown system $s (hamasq ka kea)" ;;
+        *) die "unknown system $s (hamasq solo ka kea)" ;;
     esac
 done
 # Runs interleave the systems, so slow drifts of the machine's load hit all.
@@ -639,7 +618,8 @@ for c in "${CASES[@]}"; do
     [ ${#g[@]} -gt 0 ] || continue
     med=$(median "${g[@]}"); MED[$s/$iv]=$med
     case $s in
-        hamasq) name="hamasq pair"; tgt=$(fcalc "$(mdi_ms "$iv") + $MARGIN_MS" | awk '{ printf "%.0f", $1 }') ;;
+        hamasq) name="hamasq pair+link"; tgt=$(fcalc "$(mdi_ms "$iv") + $MARGIN_MS" | awk '{ printf "%.0f", $1 }') ;;
+        solo) name="hamasq, no [ha]"; tgt=$(fcalc "$(mdi_ms "$iv") + $MARGIN_MS" | awk '{ printf "%.0f", $1 }') ;;
         ka) name="dnsmasq+keepalived"; tgt="-" ;;
         kea) name="Kea HA hot-standby"; tgt="-" ;;
     esac
@@ -656,7 +636,7 @@ done
 [ -n "$KEA_NOTE" ] && printf '%-18s | %s\n' "Kea HA hot-standby" "not run: $KEA_NOTE"
 echo "(dups, NAK/B, NAK/new: the worst run)"
 echo
-echo "Targets (issue 6):"
+echo "Targets (issue 6; names now: issue 13):"
 check() { if [ "$2" = 1 ]; then echo "  PASS  $1"; else echo "  FAIL  $1"; fi; }
 le() { [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]] && awk "BEGIN { exit !($1 <= $2) }"; }
 for iv in $ADVERTS; do
@@ -678,17 +658,22 @@ if [ -n "$h" ]; then
     fi
 fi
 for c in "${CASES[@]}"; do
-    read -r s iv <<< "$c"; [ "$s" = hamasq ] || continue
+    read -r s iv <<< "$c"; [ "$s" = hamasq ] || [ "$s" = solo ] || continue
     mapfile -t kp < <(col "$s" "$iv" 7); mapfile -t na < <(col "$s" "$iv" 9)
     mapfile -t du < <(col "$s" "$iv" 10); mapfile -t nb < <(col "$s" "$iv" 11)
     ok=1; for v in "${kp[@]}"; do [ "$v" = "$CLIENTS" ] || ok=0; done
-    check "hamasq@$iv s: 100 % of renewing clients keep their address (every run)" $ok
+    check "$s@$iv s: 100 % of renewing clients keep their address (every run)" $ok
     ok=1; for v in "${na[@]}"; do [ "$v" = "$CLIENTS" ] || ok=0; done
-    check "hamasq@$iv s: 100 % of renewing clients keep their name (every run)" $ok
+    check "$s@$iv s: 100 % of renewing clients keep their name (every run)" $ok
+    if [ "$s" = hamasq ]; then   # the pair link's promise (issue 13)
+        mapfile -t nn < <(col "$s" "$iv" 8)
+        ok=1; for v in "${nn[@]}"; do [ "$v" = "$CLIENTS" ] || ok=0; done
+        check "$s@$iv s: 100 % of names resolve on B right after the cut, before any renewal (every run)" $ok
+    fi
     ok=1; for v in "${du[@]}"; do [ "$v" = 0 ] || ok=0; done
-    check "hamasq@$iv s: zero duplicate addresses (every run)" $ok
+    check "$s@$iv s: zero duplicate addresses (every run)" $ok
     ok=1; for v in "${nb[@]}"; do [ "$v" = 0 ] || ok=0; done
-    check "hamasq@$iv s: zero NAKs from a Backup (every run)" $ok
+    check "$s@$iv s: zero NAKs from a Backup (every run)" $ok
 done
 echo
 notes=$(awk -F'\t' 'NR > 1 && $14 != "" { print "  " $1 "@" $2 " run " $3 ": " $14 }' "$RESULTS")

@@ -29,6 +29,7 @@ use super::replica::{Event as ReplicaEvent, Replica, SKEW_WARN_S};
 use super::stream::Position;
 use crate::clock::{Mono, UnixTime};
 use crate::dhcp::binding::Lease;
+use crate::dhcp::leases::Change;
 use crate::dhcp::peer::{LinkEnds, PeerBatch, PeerStored};
 use crate::stats::Counter;
 use crate::task::{Shutdown, TaskError};
@@ -146,7 +147,7 @@ impl HaTask {
                 c = self.connect() => c,
                 batch = ch.dhcp.committed.recv() => {
                     match batch {
-                        Some(b) => self.replica.committed(&b),
+                        Some(b) => self.committed(&b),
                         None => break,
                     }
                     continue;
@@ -211,7 +212,7 @@ impl HaTask {
                 _ = sd.wait() => return,
                 _ = tokio::time::sleep_until(until) => return,
                 b = ch.dhcp.committed.recv() => match b {
-                    Some(b) => self.replica.committed(&b),
+                    Some(b) => self.committed(&b),
                     None => return,
                 },
             }
@@ -269,7 +270,9 @@ impl HaTask {
         let mut out: Vec<u8> = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
         // The DHCP task's answers for the batches handed to it, in order.
-        let mut storing: VecDeque<oneshot::Receiver<PeerStored>> = VecDeque::new();
+        // With debug logging, each batch's addresses for `ha.peer_stored`.
+        let mut storing: VecDeque<(oneshot::Receiver<PeerStored>, Option<String>)> =
+            VecDeque::new();
         let mut snapshot: Option<oneshot::Receiver<Vec<Lease>>> = None;
         let mut up = false;
         loop {
@@ -325,6 +328,8 @@ impl HaTask {
                 }
             }
             while let Some(changes) = self.replica.poll_store() {
+                let what = crate::log::enabled(crate::log::Level::Debug)
+                    .then(|| format!("changes={} addrs={}", changes.len(), addrs(&changes)));
                 let (tx, rx) = oneshot::channel();
                 // Bounded: a DHCP task busy with its disk slows the
                 // peer's stream down (TCP backpressure), never DHCP.
@@ -337,7 +342,7 @@ impl HaTask {
                 {
                     return Close::Stopping;
                 }
-                storing.push_back(rx);
+                storing.push_back((rx, what));
             }
             if up {
                 let now = Mono::now();
@@ -382,11 +387,13 @@ impl HaTask {
                 }
                 _ = sleep_until_opt(deadline) => link.handle_timeout(Mono::now()),
                 b = ch.dhcp.committed.recv() => match b {
-                    Some(b) => self.replica.committed(&b),
+                    Some(b) => self.committed(&b),
                     None => return Close::Stopping,
                 },
                 r = front(&mut storing) => {
-                    storing.pop_front();
+                    if let Some((_, Some(what))) = storing.pop_front().filter(|_| r.ok) {
+                        event!(Debug, "ha.peer_stored", "wall_us={} {what}", wall_us());
+                    }
                     self.conflicts(&ch.state, &r);
                     self.replica.stored(r.ok);
                 }
@@ -461,6 +468,22 @@ impl HaTask {
         Ok(())
     }
 
+    /// This box's committed changes, for the peer (with `log-level =
+    /// debug`, one line per batch with a microsecond wall clock and the
+    /// addresses: `contrib/bench/harepl.sh` measures the link's lag from
+    /// these and the peer's `ha.peer_stored`).
+    fn committed(&mut self, batch: &[Change]) {
+        event!(
+            Debug,
+            "ha.committed",
+            "wall_us={} changes={} addrs={}",
+            wall_us(),
+            batch.len(),
+            addrs(batch)
+        );
+        self.replica.committed(batch);
+    }
+
     /// Counts and reports the conflicts a stored batch resolved.
     fn conflicts(&self, state: &watch::Sender<PeerState>, stored: &PeerStored) {
         let Some(last) = stored.conflicts.last() else {
@@ -498,11 +521,38 @@ impl HaTask {
 
 /// The DHCP task's answer for the oldest batch (pending forever when
 /// none; a dropped answer counts as not stored).
-async fn front(p: &mut VecDeque<oneshot::Receiver<PeerStored>>) -> PeerStored {
+async fn front(p: &mut VecDeque<(oneshot::Receiver<PeerStored>, Option<String>)>) -> PeerStored {
     match p.front_mut() {
-        Some(rx) => rx.await.unwrap_or_default(),
+        Some((rx, _)) => rx.await.unwrap_or_default(),
         None => std::future::pending().await,
     }
+}
+
+/// The addresses of `changes`, comma-separated, for debug lines.
+fn addrs(changes: &[Change]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(changes.len() * 16);
+    for c in changes {
+        let ip = match c {
+            Change::Upsert(l) => l.ip,
+            Change::Remove(ip) => *ip,
+        };
+        if !s.is_empty() {
+            s.push(',');
+        }
+        let _ = write!(s, "{ip}");
+    }
+    s
+}
+
+/// Wall-clock time in microseconds since the Unix epoch: both boxes of a
+/// lab on one machine share the clock, so their lines compare directly
+/// (the log's own timestamps have milliseconds only).
+fn wall_us() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -516,7 +566,6 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 mod tests {
     use super::*;
     use crate::dhcp::binding::HwAddr;
-    use crate::dhcp::leases::Change;
     use crate::task::Supervisor;
 
     fn free_port(ip: Ipv4Addr) -> u16 {
@@ -603,6 +652,17 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[test]
+    fn addrs_lists_every_change_in_order() {
+        let v = [
+            Change::Upsert(lease(7)),
+            Change::Remove(Ipv4Addr::new(10, 0, 0, 1)),
+            Change::Upsert(lease(3)),
+        ];
+        assert_eq!(addrs(&v), "192.168.1.7,10.0.0.1,192.168.1.3");
+        assert_eq!(addrs(&[]), "");
     }
 
     const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
