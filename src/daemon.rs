@@ -241,6 +241,25 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     });
     if let Some(w) = &ha {
         board.set_peer(w.state.subscribe());
+        let reg = board.registry();
+        let rx = w.state.subscribe();
+        reg.gauge(
+            "hamasq_ha_connected",
+            "1 while the pair link to the peer is up and authenticated.",
+            move || u64::from(rx.borrow().connected),
+        );
+        let rx = w.state.subscribe();
+        reg.gauge(
+            "hamasq_ha_caught_up",
+            "1 once this box has stored everything its peer had when they connected.",
+            move || u64::from(rx.borrow().caught_up),
+        );
+        let rx = w.state.subscribe();
+        reg.gauge(
+            "hamasq_ha_lag_changes",
+            "This box's changes the peer has not acknowledged yet.",
+            move || rx.borrow().lag,
+        );
         let (rx, sync) = (w.state.subscribe(), w.sync.clone());
         tasks.spawn("ha-sync", Stage::Service, move |sd| {
             forward_peer_sync(rx, sync, sd)

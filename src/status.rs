@@ -353,6 +353,39 @@ pub fn summary_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ha_line_says_connected_since_caught_up_lag_and_conflicts() {
+        let mut p = crate::ha::PeerState::default();
+        assert_eq!(
+            render_peer(&p, 1000),
+            "ha: peer never connected, caught up no, lag 0 changes, clock skew 0s, conflicts 0\n"
+        );
+        p.connected = true;
+        p.caught_up = true;
+        p.since = 900;
+        p.lag = 3;
+        p.conflicts = 2;
+        p.last_conflict =
+            Some("192.168.1.40 kept=02:00:00:00:00:01 refused=02:00:00:00:00:02".into());
+        p.last_close = Some("peer_silent");
+        let line = render_peer(&p, 1000);
+        assert!(
+            line.starts_with("ha: peer connected for 100s, caught up yes, lag 3 changes"),
+            "{line}"
+        );
+        assert!(
+            line.contains("conflicts 2 (last 192.168.1.40 kept=02:00:00:00:00:01"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("last close"),
+            "only when disconnected: {line}"
+        );
+        p.connected = false;
+        assert!(render_peer(&p, 1000).contains("disconnected for 100s"));
+        assert!(render_peer(&p, 1000).contains("last close peer_silent"));
+    }
     use std::net::Ipv4Addr;
     use std::time::Duration;
 

@@ -22,9 +22,17 @@ pub enum Query {
 
 /// Active leases in dnsmasq's lease-file form (`EXPIRY MAC IP NAME
 /// CLIENT-ID`, `*` for none, expiry 0 = infinite), sorted by address.
+///
+/// In a split-scope pair (a subnet with `dhcp-peer-range`), a sixth field
+/// says whose range the address is in: `own` (this box hands it out),
+/// `peer` (the other box's: learned over the pair link, or adopted in a
+/// failover) or `-` (neither, e.g. a reservation). Readers of dnsmasq's
+/// format take the first five.
 pub fn leases(server: &Server, now: UnixTime) -> String {
     let mut active: Vec<_> = server.db().iter().filter(|l| l.is_active(now)).collect();
     active.sort_by_key(|l| l.ip_u32());
+    let subnets = &server.plan().subnets;
+    let split = subnets.iter().any(|s| !s.peer.is_empty());
     let mut out = String::with_capacity(64 * active.len() + 32);
     for l in active {
         lease_line(
@@ -35,6 +43,16 @@ pub fn leases(server: &Server, now: UnixTime) -> String {
             l.hostname(),
             l.client_id(),
         );
+        if split {
+            let ip = l.ip();
+            let range = match subnets.iter().find(|s| s.contains(ip)) {
+                Some(s) if s.own_range(ip).is_some() => "own",
+                Some(s) if s.in_peer_range(ip) => "peer",
+                _ => "-",
+            };
+            out.pop();
+            let _ = writeln!(out, " {range}");
+        }
     }
     out
 }

@@ -2497,3 +2497,41 @@ fn delete_drops_the_binding_through_the_undo_log() {
     assert_eq!(s.roll_back(), 1);
     assert_eq!(s.db().get(y).map(|b| b.to_lease().hw), Some(mac(1)));
 }
+
+/// `hamasq leases` in a split-scope pair: whose range each lease is in
+/// (issue 13 item 7), as a sixth field after dnsmasq's five; without a
+/// peer range, dnsmasq's five alone.
+#[test]
+fn leases_say_whose_range_each_address_is_in() {
+    let mut b = server(peer_plan());
+    let mut a = server(plan());
+    let own = dora(&mut b, secs(0), 1).yiaddr;
+    // A's lease, learned over the link.
+    let theirs = dora(&mut a, secs(0), 2);
+    for c in &theirs.changes {
+        b.apply_peer(secs(1).wall, c);
+    }
+    let text = crate::dhcp::report::leases(&b, secs(2).wall);
+    let fields: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(fields.len(), 2, "{text}");
+    let of = |ip: Ipv4Addr| {
+        fields
+            .iter()
+            .find(|f| f[2] == ip.to_string())
+            .map(|f| f[5])
+            .unwrap_or_else(|| panic!("{ip} missing: {text}"))
+    };
+    assert_eq!(of(own), "own");
+    assert_eq!(of(theirs.yiaddr), "peer");
+    assert!(fields.iter().all(|f| f.len() == 6));
+    // A box without a peer range prints dnsmasq's five fields.
+    let mut p = plan();
+    for s in &mut p.subnets {
+        s.peer.clear();
+    }
+    let mut alone = server(p);
+    dora(&mut alone, secs(0), 3);
+    let solo = crate::dhcp::report::leases(&alone, secs(2).wall);
+    assert!(!solo.is_empty());
+    assert!(solo.lines().all(|l| l.split(' ').count() == 5), "{solo}");
+}

@@ -71,6 +71,8 @@ pub struct Channels {
 struct Counters {
     frames_in: Counter,
     frames_out: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
     auth_failures: Counter,
     refused: Counter,
     connects: Counter,
@@ -86,6 +88,11 @@ impl Counters {
                 "Pair link frames received.",
             ),
             frames_out: r.counter("hamasq_ha_frames_sent_total", "Pair link frames sent."),
+            bytes_in: r.counter(
+                "hamasq_ha_bytes_received_total",
+                "Pair link bytes received (authenticated or not).",
+            ),
+            bytes_out: r.counter("hamasq_ha_bytes_sent_total", "Pair link bytes sent."),
             auth_failures: r.counter(
                 "hamasq_ha_auth_failures_total",
                 "Pair link connections closed for a wrong key or a bad frame tag.",
@@ -372,7 +379,10 @@ impl HaTask {
                     if r.is_err() { link.handle_eof(); continue; }
                     match stream.try_read(&mut buf) {
                         Ok(0) => link.handle_eof(),
-                        Ok(n) => link.handle_input(Mono::now(), &buf[..n]),
+                        Ok(n) => {
+                            self.counters.bytes_in.add(n as u64);
+                            link.handle_input(Mono::now(), &buf[..n]);
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(_) => link.handle_eof(),
                     }
@@ -380,7 +390,10 @@ impl HaTask {
                 r = stream.writable(), if !out.is_empty() => {
                     if r.is_err() { link.handle_eof(); continue; }
                     match stream.try_write(&out) {
-                        Ok(n) => { out.drain(..n); }
+                        Ok(n) => {
+                            self.counters.bytes_out.add(n as u64);
+                            out.drain(..n);
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(_) => link.handle_eof(),
                     }
