@@ -156,6 +156,10 @@ virtual-router-id = 51
 priority = $2
 advert-int = 0.1
 virtual-ipaddress = $VIP/24
+
+[ha]
+pair = 192.168.77.2, 192.168.77.3
+key-file = $DIR/ha.key
 CONF
 }
 hamasq_start() { # box
@@ -296,6 +300,18 @@ failover() { # tag wait
   # The box dies: every process in its namespace, at once, by SIGKILL.
   for p in $(ip netns pids "$P-a" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
   echo "  box a killed at $(date +%T)"
+  # The names at once: as soon as b holds the VIP, before any client
+  # renews with it (a renewal is what would teach b a name without the
+  # pair link).
+  for _ in $(seq 1 100); do ns b ip -4 -o addr show dev eth0 | grep -q "$VIP/" && break; sleep 0.05; done
+  NOW_NAMED=0
+  for c in $CLIENTS; do
+    ans=$(ns probe dig +short +time=1 +tries=1 "@$VIP" "$c.lan" 2>/dev/null | tail -1)
+    [ -n "$ans" ] && [ "$ans" = "${BEFORE[$c]}" ] && NOW_NAMED=$((NOW_NAMED+1))
+  done
+  local tq; tq=$(now)
+  RENEWED=$(awk -v t0="$t0" -v tq="$tq" '$1>t0 && $1<tq && ($2=="RENEW"||$2=="REBIND"||$2=="REBOOT"||$2=="BOUND") {n++} END{print n+0}' "$DIR/$tag"-c?.rec)
+  echo "  names resolving on b $(awk -v a="$t0" -v b="$tq" 'BEGIN{printf "%.1f", b-a}') s after the kill: $NOW_NAMED/$(echo $CLIENTS | wc -w) (clients renewed with b by then: $RENEWED)"
   sleep "$2"
   probes_stop
   DNS_GAP=$(gap_ms "$DIR/$tag-dns.ok" "$t0")
@@ -320,6 +336,7 @@ WAIT=12
 # ============================================================================
 say "1. A hamasq pair: boxes a (priority 150) and b (100) share the VIP $VIP"
 lan
+(umask 077; "$BIN" ha-keygen > "$DIR/ha.key")
 hamasq_conf a 150 192.168.77.100,192.168.77.149 192.168.77.150,192.168.77.199
 hamasq_conf b 100 192.168.77.150,192.168.77.199 192.168.77.100,192.168.77.149
 echo "  the two configs, side by side (a | b): each serves its half of the range and knows the other's"
@@ -344,7 +361,7 @@ names hq
 
 say "Box a dies (SIGKILL); b takes over; $WAIT s of probing"
 failover hq "$WAIT"
-HQ=("$DNS_GAP" "$DHCP_GAP" "$KEPT" "$NAMED")
+HQ=("$DNS_GAP" "$DHCP_GAP" "$KEPT" "$NAMED" "$NOW_NAMED")
 stop_all
 
 # ============================================================================
@@ -368,7 +385,7 @@ names dk
 
 say "Box a dies (SIGKILL to dnsmasq and keepalived); b takes over; $WAIT s of probing"
 failover dk "$WAIT"
-DK=("$DNS_GAP" "$DHCP_GAP" "$KEPT" "$NAMED")
+DK=("$DNS_GAP" "$DHCP_GAP" "$KEPT" "$NAMED" "$NOW_NAMED")
 stop_all
 
 # ============================================================================
@@ -379,4 +396,5 @@ printf '  %-44s %-14s %s\n' "VRRP advert interval" "0.1 s" "1 s (keepalived's us
 printf '  %-44s %-14s %s\n' "longest DNS gap (query every 100 ms)" "${HQ[0]} ms" "${DK[0]} ms"
 printf '  %-44s %-14s %s\n' "longest DHCP gap (new client in a loop)" "${HQ[1]} ms" "${DK[1]} ms"
 printf '  %-44s %-14s %s\n' "clients that kept their address (ACKed by b)" "${HQ[2]}/$n" "${DK[2]}/$n"
+printf '  %-44s %-14s %s\n' "names resolving at once (before renewals)" "${HQ[4]}/$n" "${DK[4]}/$n"
 printf '  %-44s %-14s %s\n' "client names still resolving via the VIP" "${HQ[3]}/$n" "${DK[3]}/$n"

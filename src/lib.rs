@@ -40,17 +40,17 @@ pub mod ha;
 pub mod import;
 pub mod log;
 pub mod memory;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod net;
 #[cfg(test)]
 mod pair_sim;
-pub mod pidfile;
-pub mod privilege;
+pub(crate) mod pidfile;
+pub(crate) mod privilege;
 pub mod rlimit;
-pub mod sd_notify;
-pub mod section;
-pub mod stats;
-pub mod status;
+pub(crate) mod sd_notify;
+pub(crate) mod section;
+pub(crate) mod stats;
+pub(crate) mod status;
 pub mod task;
 #[doc(hidden)]
 pub mod testkit;

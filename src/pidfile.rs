@@ -68,10 +68,6 @@ impl PidFile {
             _lock: lock,
         })
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for PidFile {

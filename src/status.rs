@@ -19,7 +19,7 @@ use crate::dhcp::report::Query;
 use crate::stats::Registry;
 // Each VRRP task owns its status channel; the type lives with VRRP so that
 // VRRP never imports this module (no cycle: status -> vrrp, dhcp).
-pub use crate::vrrp::status::{VrrpStatus, publish_vrrp};
+pub use crate::vrrp::status::VrrpStatus;
 
 /// How long a reader waits for the DHCP task's part.
 pub const REQUEST_TIME: Duration = Duration::from_secs(2);
@@ -353,6 +353,7 @@ pub fn summary_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vrrp::status::publish_vrrp;
 
     #[test]
     fn the_ha_line_says_connected_since_caught_up_lag_and_conflicts() {

@@ -9,7 +9,7 @@
 //! [`load`] runs all three. `hamasq --test` and SIGHUP use the same path, so
 //! a config that passes `--test` is the config the daemon will run.
 
-pub mod resolve;
+pub(crate) mod resolve;
 pub mod validate;
 
 pub use crate::section::{ConfigError, raw};

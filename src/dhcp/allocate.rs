@@ -180,14 +180,17 @@ impl Offers {
     }
 
     /// Every offer, ended or not: address, client, deadline.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, &ClientKey, Mono)> + '_ {
         self.by_ip.iter().map(|(ip, (k, t))| (*ip, k, *t))
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_ip.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.by_ip.is_empty()
     }

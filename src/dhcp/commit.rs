@@ -182,11 +182,13 @@ impl<R> Commit<R> {
     }
 
     /// Whether a write is in flight.
+    #[cfg(test)]
     pub fn in_flight(&self) -> bool {
         self.inflight.is_some()
     }
 
     /// Replies waiting for a write, in flight or not yet started.
+    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.pending.replies.len() + self.inflight.as_ref().map_or(0, |b| b.replies.len())
     }

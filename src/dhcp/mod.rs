@@ -24,22 +24,22 @@
 //! enum replaced by the raw code), so it costs nothing to keep.
 
 pub mod adapt;
-pub mod allocate;
+pub(crate) mod allocate;
 pub mod binding;
-pub mod bindings;
-pub mod commit;
-pub mod config;
-pub mod driver;
-pub mod error;
-pub mod gate;
+pub(crate) mod bindings;
+pub(crate) mod commit;
+pub(crate) mod config;
+pub(crate) mod driver;
+pub(crate) mod error;
+pub(crate) mod gate;
 mod host_table;
-pub mod lease_hook;
+pub(crate) mod lease_hook;
 pub mod leases;
-pub mod merge;
-pub mod names;
+pub(crate) mod merge;
+pub(crate) mod names;
 pub mod options;
-pub mod peer;
-pub mod ping;
+pub(crate) mod peer;
+pub(crate) mod ping;
 pub mod report;
 pub mod server;
 pub mod socket;

@@ -80,6 +80,7 @@ pub const FQDN_O: u8 = 0x02;
 /// Option 81 flag E: the name is in canonical wire format.
 pub const FQDN_E: u8 = 0x04;
 /// Option 81 flag N: no DNS updates by the server.
+#[cfg(test)]
 pub const FQDN_N: u8 = 0x08;
 
 /// Option 12 → a safe, unqualified host name, or `None` (module docs).
@@ -127,11 +128,13 @@ impl ClientFqdn {
     }
 
     /// The client's domain, if it sent a valid one.
+    #[cfg(test)]
     pub fn domain(&self) -> Option<&str> {
         self.name.split_once('.').map(|(_, d)| d)
     }
 
     /// E=1: canonical wire format.
+    #[cfg(test)]
     pub fn wire_format(&self) -> bool {
         self.flags & FQDN_E != 0
     }

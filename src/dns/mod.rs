@@ -40,21 +40,21 @@
 //! crates (hickory-net, async-trait, futures-util, ipnet...) would cost
 //! binary size for nothing.
 
-pub mod acl;
+pub(crate) mod acl;
 pub mod cache;
-pub mod config;
-pub mod driver;
+pub(crate) mod config;
+pub(crate) mod driver;
 mod error;
 pub mod forward;
-pub mod grammar;
-pub mod hosts;
+pub(crate) mod grammar;
+pub(crate) mod hosts;
 pub mod local;
 pub mod message;
 mod metrics;
-pub mod querylog;
+pub(crate) mod querylog;
 pub mod resolver;
 mod setup;
-pub mod special_use;
+pub(crate) mod special_use;
 
 pub use cache::{Cache, CacheConfig, CacheStats, Lookup, NotCached, Question};
 pub use grammar::{

@@ -19,12 +19,12 @@
 //!   resume (or full transfer) on every new connection.
 
 pub mod auth;
-pub mod config;
-pub mod driver;
-pub mod link;
-pub mod replica;
-pub mod state;
-pub mod stream;
+pub(crate) mod config;
+pub(crate) mod driver;
+pub(crate) mod link;
+pub(crate) mod replica;
+pub(crate) mod state;
+pub(crate) mod stream;
 
 /// The link as status, metrics and VRRP see it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -134,10 +134,6 @@ impl Replica {
         }
     }
 
-    pub fn epoch(&self) -> u64 {
-        self.outbox.epoch()
-    }
-
     /// Where this box stands in the peer's stream.
     pub fn seen(&self) -> Position {
         self.seen
@@ -150,6 +146,7 @@ impl Replica {
 
     /// Whether this box has stored everything the peer had when this
     /// connection came up.
+    #[cfg(test)]
     pub fn caught_up(&self) -> bool {
         self.caught_up
     }

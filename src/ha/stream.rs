@@ -175,12 +175,6 @@ impl Record {
         }
         Ok(rec)
     }
-
-    pub fn ip(&self) -> Ipv4Addr {
-        match self {
-            Record::Remove(ip) | Record::Upsert { ip, .. } => *ip,
-        }
-    }
 }
 
 struct Reader<'a>(&'a [u8]);

@@ -13,9 +13,9 @@
 //! hamasq takes once but dnsmasq saw several times keeps the last value,
 //! as dnsmasq does, and the earlier lines say so.
 
-pub mod dnsmasq;
-pub mod keepalived;
-pub mod source;
+pub(crate) mod dnsmasq;
+pub(crate) mod keepalived;
+pub(crate) mod source;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

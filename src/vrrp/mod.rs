@@ -4,10 +4,10 @@
 //! counter), and the [`Role`] published on the spine's
 //! `watch<Role>` channel that the DHCP gate reads (design §1, §4).
 
-pub mod config;
+pub(crate) mod config;
 pub mod driver;
 mod error;
-pub mod hooks;
+pub(crate) mod hooks;
 pub mod packet;
 mod role;
 pub mod router;
@@ -15,5 +15,5 @@ pub mod router;
 mod sim;
 pub mod vip;
 
-pub mod status;
+pub(crate) mod status;
 pub use role::Role;
