@@ -14,20 +14,39 @@
 //! ```
 //!
 //! Module map (design §2):
-//! * [`daemon`]: channels, tasks, signals, reload, shutdown order.
-//! * [`config`]: INI in three stages (parse, validate, resolve); [`section`]:
+//! * [`daemon`]: channels, tasks, signals, reload, shutdown order; the only
+//!   module that imports the task drivers. [`task`]: `Shutdown`,
+//!   `TaskError` and the `Supervisor` (a leaf).
+//! * [`config`]: INI in three stages (parse, validate, resolve); `section`:
 //!   the grammar each subsystem reads its `[section]` with (a leaf).
-//! * [`clock`]: `Mono` for protocol timers, `UnixTime` for lease expiry.
+//! * [`clock`]: `Mono` for protocol timers, `UnixTime` for lease expiry,
+//!   both read through tokio's clock so driver tests run on virtual time.
 //! * [`log`]: one greppable line per event, rate-limited for bad input.
-//! * [`stats`]: the one counter registry; [`status`]: the one status board
+//! * `stats`: the one counter registry; `status`: the one status board
 //!   (each task publishes over a `watch`; the control socket, SIGUSR1
-//!   summary and [`metrics`] endpoint read it). Each protocol's `error.rs`
+//!   summary and `metrics` endpoint read it). Each protocol's `error.rs`
 //!   maps its error classes to a counter and a [`log::Fault`] (design §8).
-//! * [`vrrp`], [`dhcp`]: the types the spine carries between subsystems
-//!   ([`vrrp::Role`], [`dhcp::HostTable`]); the protocol cores arrive with
-//!   their issues.
-//! * [`pidfile`], [`privilege`], [`daemonize`], [`sd_notify`]: the process
-//!   life of a daemon on a router.
+//! * Protocol cores, sans-IO, one contract (`handle_*(now, input)`,
+//!   `poll_timeout`, `handle_timeout`, `poll_transmit`/`poll_action`),
+//!   each beside the driver that does its I/O:
+//!   * [`dns`]: `resolver` / `forward` / `cache` / `local`, driver `dns::driver`;
+//!   * [`dhcp`]: `server` (RFC 2131 cases) with `gate` (the HA table),
+//!     `allocate`, `bindings`, `commit` (group commit), `merge` (a peer's
+//!     change); driver `dhcp::driver` (opened by `dhcp::open`);
+//!   * [`vrrp`]: `router` (RFC 9568), driver `vrrp::driver`;
+//!   * [`ha`]: the pair link (design §9): `link` (authenticated frames),
+//!     `stream` and `replica` (the replication stream), driver `ha::driver`.
+//! * [`net`]: sockets with PKTINFO and this machine's interfaces.
+//! * [`import`]: `hamasq import-dnsmasq`.
+//! * `pidfile`, `privilege`, [`daemonize`], `sd_notify`, [`rlimit`],
+//!   [`memory`]: the process life of a daemon on a router.
+//! * [`testkit`] (hidden): the seeded PRNG, packet and query builders the
+//!   tests share; `pair_sim` (tests only): two whole boxes on a virtual
+//!   LAN, thousands of seeded schedules.
+
+// The docs are read with --document-private-items: modules the binary and
+// tests do not use are pub(crate), and their docs link each other.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod clock;
 pub mod config;

@@ -10,7 +10,10 @@
 //! rolled back, so no ACK ever leaves for a lease that is not on disk and
 //! memory holds what the disk holds. The task sleeps until the earliest of
 //! the cores' `poll_timeout()`s. After each committed change the host
-//! table is published to DNS.
+//! table is published to DNS, and with `[ha]` this box's own changes go to
+//! the pair link while the peer's are merged ([`Server::apply_peer`]) and
+//! committed like ours. Opening the task is [`super::open`]; its counters
+//! and log lines are [`super::counters`] and [`super::logline`].
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -20,110 +23,29 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::adapt::{encode_answer, to_req};
-use super::binding::HwAddr;
 use super::bindings::packed::PackedLease;
 use super::commit::{Commit, Written};
-use super::error::{DhcpError, Errors};
+use super::counters::{Counters, count_sent};
+use super::error::DhcpError;
 use super::host_table::HostTable;
 use super::lease_hook::{Context, Note};
 use super::leases::{Change, LeaseStore};
+pub use super::open::Links;
 use super::peer::{PeerBatch, PeerEnds, PeerStored};
 use super::ping::{PROBE_WAIT, Pinger};
 use super::server::{
     Answer, Destination, MsgType, Now, Outcome, PeerConflict, Plan, Req, Server, Silence,
 };
-use super::socket::{CLIENT_PORT, DhcpSocket, SERVER_PORT, SendFailure, ifname};
+use super::socket::{CLIENT_PORT, DhcpSocket, SERVER_PORT, ifname};
 use super::wire::Packet;
 use crate::clock::{Mono, UnixTime};
 use crate::log;
-use crate::stats::{self, Counter};
 use crate::task::{Shutdown, TaskError};
 use crate::vrrp::Role;
 use crate::{event, event_limited};
 
 /// At most this many datagrams per batch.
 pub const BATCH: usize = super::commit::FULL;
-
-/// Counters, with Kea's `pkt4-*` names under our prefix.
-pub struct Counters {
-    pub received: Counter,
-    pub discover: Counter,
-    pub request: Counter,
-    pub decline: Counter,
-    pub release: Counter,
-    pub inform: Counter,
-    pub offer_sent: Counter,
-    pub ack_sent: Counter,
-    pub nak_sent: Counter,
-    pub commit_failed: Counter,
-    pub arp_fallback: Counter,
-    pub gated: Counter,
-    pub options_dropped: Counter,
-    pub ping_sent: Counter,
-    pub ping_conflict: Counter,
-    /// The error classes' counters ([`super::error`]).
-    pub errors: Errors,
-}
-
-impl Counters {
-    pub fn register() -> Counters {
-        let r = stats::global();
-        Counters {
-            errors: Errors::register(r),
-            received: r.counter(
-                "hamasq_dhcp_pkt4_received_total",
-                "DHCP datagrams received.",
-            ),
-            discover: r.counter(
-                "hamasq_dhcp_pkt4_discover_received_total",
-                "DHCPDISCOVER received.",
-            ),
-            request: r.counter(
-                "hamasq_dhcp_pkt4_request_received_total",
-                "DHCPREQUEST received.",
-            ),
-            decline: r.counter(
-                "hamasq_dhcp_pkt4_decline_received_total",
-                "DHCPDECLINE received.",
-            ),
-            release: r.counter(
-                "hamasq_dhcp_pkt4_release_received_total",
-                "DHCPRELEASE received.",
-            ),
-            inform: r.counter(
-                "hamasq_dhcp_pkt4_inform_received_total",
-                "DHCPINFORM received.",
-            ),
-            offer_sent: r.counter("hamasq_dhcp_pkt4_offer_sent_total", "DHCPOFFER sent."),
-            ack_sent: r.counter("hamasq_dhcp_pkt4_ack_sent_total", "DHCPACK sent."),
-            nak_sent: r.counter("hamasq_dhcp_pkt4_nak_sent_total", "DHCPNAK sent."),
-            commit_failed: r.counter(
-                "hamasq_dhcp_lease_commit_failed_total",
-                "Batches whose leases could not be stored (replies withheld).",
-            ),
-            arp_fallback: r.counter(
-                "hamasq_dhcp_arp_fallback_total",
-                "Unicast replies broadcast because the ARP entry could not be set.",
-            ),
-            gated: r.counter(
-                "hamasq_dhcp_gated_total",
-                "Requests not answered because this box is not Active.",
-            ),
-            ping_sent: r.counter(
-                "hamasq_dhcp_ping_sent_total",
-                "Addresses probed with ICMP echo before an OFFER.",
-            ),
-            ping_conflict: r.counter(
-                "hamasq_dhcp_ping_conflict_total",
-                "Probed addresses that answered: in use without a lease.",
-            ),
-            options_dropped: r.counter(
-                "hamasq_dhcp_options_dropped_total",
-                "Reply options left out to fit the client's maximum message size.",
-            ),
-        }
-    }
-}
 
 /// Everything the task owns.
 pub struct DhcpTask {
@@ -154,206 +76,6 @@ pub struct DhcpTask {
     pub peer: Option<PeerEnds>,
 }
 
-/// The channels the DHCP task is wired with (built by the daemon).
-pub struct Links {
-    /// The names it publishes to DNS.
-    pub hosts: watch::Sender<Arc<HostTable>>,
-    /// Each `[vrrp]` instance's role, by index (none without VRRP).
-    pub roles: Vec<watch::Receiver<Role>>,
-    /// A new plan on reload.
-    pub plans: watch::Receiver<Option<Arc<Plan>>>,
-    /// Address counts per pool, for the metrics endpoint.
-    pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
-    /// `[ha]`: the pair link's ends.
-    pub peer: Option<PeerEnds>,
-}
-
-/// What [`DhcpTask::open`] hands the daemon to spawn.
-pub struct Opened {
-    pub task: DhcpTask,
-    /// `dhcp-script`: the hook task's settings and the notes it reads,
-    /// told of every lease now (`old`/`del`) and of each change once it
-    /// is on disk.
-    pub hook: Option<(
-        super::lease_hook::HookConfig,
-        tokio::sync::mpsc::UnboundedReceiver<Note>,
-    )>,
-    /// The channel the control socket asks the task on.
-    pub queries: tokio::sync::mpsc::Sender<super::report::Query>,
-    /// The lease store was created now (first start, or a lost state
-    /// directory): the pair link draws a new epoch.
-    pub store_created: bool,
-}
-
-impl DhcpTask {
-    /// Opens the lease store (importing dnsmasq's leases on a first
-    /// start), binds port 67 and the `dhcp-ping` socket, and builds the
-    /// task and its `dhcp-script` hook; the daemon spawns them. Errors are
-    /// the operator's to fix and say which file or port.
-    pub fn open(
-        state_dir: &std::path::Path,
-        cfg: &super::config::DhcpConfig,
-        plan: Plan,
-        dns_domain: Option<String>,
-        links: Links,
-    ) -> Result<Opened, String> {
-        use super::{lease_hook, leases, socket};
-        let (mut store, report) =
-            leases::LeaseStore::open(state_dir, cfg.lease_fsync).map_err(|e| {
-                format!(
-                    "cannot open the lease store in {}: {e}",
-                    state_dir.display()
-                )
-            })?;
-        let mut leases = report.leases;
-        let store_created = report.created;
-        event!(
-            Info,
-            "dhcp.leases_loaded",
-            "dir={} leases={} journal_records={} bad_records={} torn_tail={} durable={}",
-            state_dir.display(),
-            leases.len(),
-            report.journal_records,
-            report.bad_records,
-            report.torn_tail,
-            cfg.lease_fsync
-        );
-        if let (true, Some(path)) = (leases.is_empty(), &cfg.import_dnsmasq) {
-            match leases::import_dnsmasq(path) {
-                Ok((imported, counts)) => {
-                    for l in &imported {
-                        store.stage(&leases::Change::Upsert(l.clone()));
-                    }
-                    store
-                        .commit()
-                        .and_then(|()| store.compact(imported.iter()))
-                        .map_err(|e| {
-                            format!(
-                                "cannot store the leases imported from {}: {e}",
-                                path.display()
-                            )
-                        })?;
-                    event!(
-                        Info,
-                        "dhcp.leases_imported",
-                        "file={} leases={} bad_lines={}",
-                        path.display(),
-                        imported.len(),
-                        counts.bad_lines
-                    );
-                    leases = imported;
-                }
-                // A missing dnsmasq file is normal after the first start.
-                Err(e) => event!(
-                    Warn,
-                    "dhcp.import_skipped",
-                    "file={} error={}",
-                    path.display(),
-                    crate::log::q(e)
-                ),
-            }
-        }
-        let sock = socket::DhcpSocket::bind(socket::SERVER_PORT).map_err(|e| {
-            let ifaces: Vec<&str> = plan
-                .subnets
-                .iter()
-                .filter_map(|s| s.local.as_ref().map(|l| l.name.as_str()))
-                .collect();
-            socket::bind_error(socket::SERVER_PORT, &ifaces, &e)
-        })?;
-        for s in &plan.subnets {
-            event!(
-                Info,
-                "dhcp.subnet",
-                "network={}/{} interface={} ranges={} peer_ranges={}",
-                s.network,
-                s.prefix,
-                s.local.as_ref().map_or("relayed", |l| l.name.as_str()),
-                s.ranges.len(),
-                s.peer.len()
-            );
-        }
-        let loaded = cfg.script.is_some().then(|| leases.clone());
-        let server = Server::new(plan, leases);
-        // dhcp-script: its own task (stopped after DHCP and VRRP), told of
-        // every lease now (`old`/`del`) and of each change once it is on disk.
-        let hook_parts = match &cfg.script {
-            None => None,
-            Some(script) => {
-                crate::privilege::check_executable(script).map_err(|e| {
-                    format!(
-                        "dhcp-script {}: {e} (check the path in the config)",
-                        script.display()
-                    )
-                })?;
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let loaded = loaded
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|l| {
-                        let d = server.domain_of(l.ip);
-                        (l, d)
-                    })
-                    .collect();
-                let _ = tx.send(lease_hook::Note::Loaded(loaded));
-                let hook_cfg = lease_hook::HookConfig {
-                    script: script.clone(),
-                    on_renewal: cfg.script_on_renewal,
-                    default_domain: dns_domain,
-                    log_dhcp: cfg.log_dhcp,
-                };
-                Some((tx, (hook_cfg, rx)))
-            }
-        };
-        let (query_tx, query_rx) = tokio::sync::mpsc::channel(4);
-        // Loading freed the file buffer and the loaded list; hand those pages
-        // back so a router's RSS reflects the leases, not the load.
-        crate::memory::trim();
-        let (hook, hook_task) = match hook_parts {
-            Some((tx, t)) => (Some(tx), Some(t)),
-            None => (None, None),
-        };
-        let task = DhcpTask {
-            socket: sock,
-            server,
-            store: Some(store),
-            hosts: links.hosts,
-            roles: links.roles,
-            plans: links.plans,
-            log_dhcp: cfg.log_dhcp,
-            quiet_dhcp: cfg.quiet_dhcp,
-            counters: Counters::register(),
-            pinger: if cfg.ping {
-                Some(
-                    crate::dhcp::ping::Pinger::open()
-                        .map_err(|e| format!("dhcp-ping: cannot open an ICMP socket: {e}"))?,
-                )
-            } else {
-                None
-            },
-            probing: Default::default(),
-            commit: Pipeline {
-                core: {
-                    let mut c = Commit::default();
-                    c.set_replicate(links.peer.is_some());
-                    c
-                },
-                ..Default::default()
-            },
-            control: Some(query_rx),
-            hook,
-            counts: links.counts,
-            peer: links.peer,
-        };
-        Ok(Opened {
-            task,
-            hook: hook_task,
-            queries: query_tx,
-            store_created,
-        })
-    }
-}
-
 /// The write in flight on the blocking pool (design §5): the store comes
 /// back with the result.
 type Writing = tokio::task::JoinHandle<(LeaseStore, std::io::Result<()>)>;
@@ -379,6 +101,19 @@ pub struct Pipeline {
     compacting: bool,
     /// Requests were handled since the last trim (see [`DhcpTask::run`]).
     busy: bool,
+}
+
+impl Pipeline {
+    /// With a pair link, this box's own changes are handed to it once
+    /// durable ([`Commit::set_replicate`]).
+    pub fn new(replicate: bool) -> Pipeline {
+        let mut core = Commit::default();
+        core.set_replicate(replicate);
+        Pipeline {
+            core,
+            ..Default::default()
+        }
+    }
 }
 
 /// An OFFER held while its address is probed.
@@ -876,72 +611,6 @@ impl DhcpTask {
             .stage_peer(store, Release::Peer(b.done, conflicts));
     }
 
-    /// One info line per DHCP message received or sent, as dnsmasq's
-    /// `DHCPACK(eth0) 192.168.1.118 aa:bb:.. laptop`, unless `quiet-dhcp`;
-    /// rate-limited per message type like every input-driven line.
-    fn log_message(
-        &self,
-        msg: MsgType,
-        ifindex: u32,
-        giaddr: Ipv4Addr,
-        ip: Ipv4Addr,
-        hw: &HwAddr,
-        name: Option<&str>,
-    ) {
-        if self.quiet_dhcp || !crate::log::enabled(crate::log::Level::Info) {
-            return;
-        }
-        // A routed reply (a renewal to `ciaddr`) names the interface of the
-        // client's subnet.
-        let iface = || {
-            ifname(ifindex).or_else(|| {
-                let subnets = &self.server.plan().subnets;
-                let s = subnets.iter().find(|s| s.contains(ip))?;
-                s.local.as_ref().map(|l| l.name.clone())
-            })
-        };
-        let via = if !giaddr.is_unspecified() {
-            format!("relay={giaddr}")
-        } else {
-            format!("iface={}", iface().unwrap_or_else(|| "-".into()))
-        };
-        let ip = if ip.is_unspecified() {
-            String::new()
-        } else {
-            format!(" ip={ip}")
-        };
-        let name = name
-            .map(|n| format!(" name={}", log::q(n)))
-            .unwrap_or_default();
-        let line = format!("{via}{ip} mac={hw}{name}");
-        match msg {
-            MsgType::Discover => event_limited!(Info, "dhcp.discover", "{line}"),
-            MsgType::Offer => event_limited!(Info, "dhcp.offer", "{line}"),
-            MsgType::Request => event_limited!(Info, "dhcp.request", "{line}"),
-            MsgType::Decline => event_limited!(Info, "dhcp.decline", "{line}"),
-            MsgType::Ack => event_limited!(Info, "dhcp.ack", "{line}"),
-            MsgType::Nak => event_limited!(Info, "dhcp.nak", "{line}"),
-            MsgType::Release => event_limited!(Info, "dhcp.release", "{line}"),
-            MsgType::Inform => event_limited!(Info, "dhcp.inform", "{line}"),
-            MsgType::Other(_) => {}
-        }
-    }
-
-    fn log_reply(&self, a: &Answer) {
-        if self.log_dhcp {
-            event!(
-                Info,
-                "dhcp.reply",
-                "msg={:?} mac={} ip={} xid={:#x} changes={}",
-                a.msg,
-                a.hw,
-                a.yiaddr,
-                a.xid,
-                a.changes.len()
-            );
-        }
-    }
-
     /// Holds an OFFER and pings its address (RFC 2131 §2.2).
     fn probe(&mut self, req: Req, mut answer: Answer, tries: u8, now: Mono) {
         let ip = answer.yiaddr;
@@ -1140,22 +809,6 @@ impl DhcpTask {
                 true
             }
         });
-    }
-}
-
-/// Counts a reply the socket sent or could not send.
-fn count_sent(c: &Counters, msg: MsgType, r: Result<(), SendFailure>) {
-    match r {
-        Ok(()) => match msg {
-            MsgType::Offer => c.offer_sent.inc(),
-            MsgType::Ack => c.ack_sent.inc(),
-            MsgType::Nak => c.nak_sent.inc(),
-            _ => {}
-        },
-        Err(f) => c.errors.record(
-            DhcpError::Send,
-            format_args!("to={} error={:?}", f.to, f.error),
-        ),
     }
 }
 
