@@ -99,7 +99,7 @@ pub fn count_sent(c: &Counters, msg: MsgType, r: Result<(), SendFailure>) {
         },
         Err(f) => c.errors.record(
             DhcpError::Send,
-            format_args!("to={} error={:?}", f.to, f.error),
+            format_args!("to={} error={}", f.to, crate::log::q(&f.error)),
         ),
     }
 }

@@ -202,7 +202,7 @@ impl DhcpTask {
                 }
                 r = ping_readable(&self.pinger) => {
                     if let Err(e) = r {
-                        let e = format_args!("error={e:?}");
+                        let e = format_args!("error={}", crate::log::q(&e));
                         self.counters.errors.record(DhcpError::Ping, e);
                     }
                     self.ping_replies(&mut out);
@@ -279,7 +279,12 @@ impl DhcpTask {
             if let Some(store) = self.store.as_mut().filter(|_| stored)
                 && let Err(e) = store.compact(self.server.db().iter().map(PackedLease::to_lease))
             {
-                event!(Warn, "dhcp.compaction_failed", "at=shutdown error={e:?}");
+                event!(
+                    Warn,
+                    "dhcp.compaction_failed",
+                    "at=shutdown error={}",
+                    crate::log::q(&e)
+                );
             }
         }
         event!(Info, "dhcp.stopped", "leases={}", self.server.db().len());
@@ -296,7 +301,7 @@ impl DhcpTask {
                 Ok(Some(env)) => env,
                 Ok(None) => break,
                 Err(e) => {
-                    let e = format_args!("error={e:?}");
+                    let e = format_args!("error={}", crate::log::q(&e));
                     self.counters.errors.record(DhcpError::Receive, e);
                     break;
                 }
@@ -308,10 +313,11 @@ impl DhcpTask {
                     self.counters.errors.record(
                         DhcpError::Malformed,
                         format_args!(
-                            "src={} len={} reason={} detail={e:?}",
+                            "src={} len={} reason={} detail={}",
                             env.src,
                             env.len,
-                            e.reason()
+                            e.reason(),
+                            crate::log::q(e)
                         ),
                     );
                     continue;
@@ -350,8 +356,8 @@ impl DhcpTask {
                         event!(
                             Info,
                             "dhcp.stored",
-                            "msg={:?} mac={} ip={} changes={}",
-                            req.msg,
+                            "msg={} mac={} ip={} changes={}",
+                            req.msg.name(),
                             req.hw,
                             req.ciaddr,
                             changes.len()
@@ -407,7 +413,12 @@ impl DhcpTask {
             if let (Ok(()), Some(leases)) = (&r, snapshot)
                 && let Err(e) = store.compact(leases.iter().map(PackedLease::to_lease))
             {
-                event!(Warn, "dhcp.compaction_failed", "error={e:?}");
+                event!(
+                    Warn,
+                    "dhcp.compaction_failed",
+                    "error={}",
+                    crate::log::q(&e)
+                );
             }
             (store, r)
         }));
@@ -618,7 +629,7 @@ impl DhcpTask {
             && let Err(e) = p.send(ip)
         {
             // Cannot probe: offer without it rather than not at all.
-            let e = format_args!("ip={ip} error={e:?}");
+            let e = format_args!("ip={ip} error={}", crate::log::q(&e));
             self.counters.errors.record(DhcpError::Ping, e);
             let mut out = Vec::new();
             self.send(&mut answer, &mut out);
@@ -642,7 +653,7 @@ impl DhcpTask {
             let ip = match self.pinger.as_ref().map(Pinger::try_recv) {
                 Some(Ok(Some(ip))) => ip,
                 Some(Err(e)) => {
-                    let e = format_args!("error={e:?}");
+                    let e = format_args!("error={}", crate::log::q(&e));
                     self.counters.errors.record(DhcpError::Ping, e);
                     return;
                 }
@@ -685,8 +696,8 @@ impl DhcpTask {
                     event!(
                         Info,
                         "dhcp.reply",
-                        "msg={:?} mac={} ip={} xid={:#x} changes=0 probed=true",
-                        p.answer.msg,
+                        "msg={} mac={} ip={} xid={:#x} changes=0 probed=true",
+                        p.answer.msg.name(),
                         p.answer.hw,
                         ip,
                         p.answer.xid
@@ -703,8 +714,11 @@ impl DhcpTask {
             Silence::NotForUs => self.counters.errors.record(
                 DhcpError::NotForUs,
                 format_args!(
-                    "mac={} giaddr={} ifindex={:?}",
-                    req.hw, req.giaddr, req.ifindex
+                    "mac={} giaddr={} ifindex={}",
+                    req.hw,
+                    req.giaddr,
+                    req.ifindex
+                        .map_or_else(|| "-".to_string(), |i| i.to_string())
                 ),
             ),
             Silence::PoolExhausted => self
@@ -720,7 +734,12 @@ impl DhcpTask {
             Silence::Gated => self.counters.gated.inc(),
             other => self.counters.errors.record(
                 DhcpError::Silent,
-                format_args!("mac={} msg={:?} reason={other:?}", req.hw, req.msg),
+                format_args!(
+                    "mac={} msg={} reason={}",
+                    req.hw,
+                    req.msg.name(),
+                    other.name()
+                ),
             ),
         }
     }
@@ -739,14 +758,14 @@ impl DhcpTask {
                 event_limited!(
                     Debug,
                     "dhcp.options_dropped",
-                    "mac={} codes={:?}",
+                    "mac={} codes={}",
                     a.hw,
-                    dropped.iter().collect::<Vec<_>>()
+                    crate::log::list(dropped.iter())
                 );
             }
             Ok(_) => {}
             Err(e) => {
-                let e = format_args!("mac={} error={e:?}", a.hw);
+                let e = format_args!("mac={} error={}", a.hw, crate::log::q(&e));
                 self.counters.errors.record(DhcpError::Encode, e);
                 return;
             }

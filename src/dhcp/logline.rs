@@ -66,8 +66,8 @@ impl DhcpTask {
             event!(
                 Info,
                 "dhcp.reply",
-                "msg={:?} mac={} ip={} xid={:#x} changes={}",
-                a.msg,
+                "msg={} mac={} ip={} xid={:#x} changes={}",
+                a.msg.name(),
                 a.hw,
                 a.yiaddr,
                 a.xid,

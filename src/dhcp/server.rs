@@ -190,6 +190,23 @@ pub enum Silence {
     Gated,
 }
 
+impl Silence {
+    /// A log word.
+    pub fn name(self) -> &'static str {
+        match self {
+            Silence::NotForUs => "not_for_us",
+            Silence::Ignored => "ignored",
+            Silence::PoolExhausted => "pool_exhausted",
+            Silence::LeaseMax => "lease_max",
+            Silence::OtherServer => "other_server",
+            Silence::NoRecord => "no_record",
+            Silence::NoReplyNeeded => "no_reply_needed",
+            Silence::NotARequest => "not_a_request",
+            Silence::Gated => "gated",
+        }
+    }
+}
+
 /// What the core decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
