@@ -117,6 +117,9 @@ pub struct HaTask {
     counters: Counters,
     /// `seen` moved since `ha.state` was written.
     state_dirty: bool,
+    /// A new connection from the peer that arrived while a link was up
+    /// (the peer restarted, or lost the old link first): served next.
+    parked: Option<TcpStream>,
 }
 
 impl HaTask {
@@ -139,22 +142,26 @@ impl HaTask {
             listener,
             counters: Counters::register(),
             state_dirty: false,
+            parked: None,
         })
     }
 
     pub async fn run(mut self, mut ch: Channels, mut sd: Shutdown) -> Result<(), TaskError> {
         let mut backoff = BACKOFF_MIN;
         loop {
-            let conn = tokio::select! {
-                _ = sd.wait() => return Ok(()),
-                c = self.connect() => c,
-                batch = ch.dhcp.committed.recv() => {
-                    match batch {
-                        Some(b) => self.take(&b),
-                        None => return Ok(()),
+            let conn = match self.parked.take() {
+                Some(s) => Ok(s),
+                None => tokio::select! {
+                    _ = sd.wait() => return Ok(()),
+                    c = self.connect() => c,
+                    batch = ch.dhcp.committed.recv() => {
+                        match batch {
+                            Some(b) => self.take(&b),
+                            None => return Ok(()),
+                        }
+                        continue;
                     }
-                    continue;
-                }
+                },
             };
             let stream = match conn {
                 Ok(s) => s,
@@ -198,7 +205,10 @@ impl HaTask {
                     why.as_str()
                 );
             }
-            self.wait(&mut ch, &mut sd, backoff).await;
+            // A parked connection from the peer is served at once.
+            if self.parked.is_none() {
+                self.wait(&mut ch, &mut sd, backoff).await;
+            }
             backoff = (backoff * 2).min(BACKOFF_MAX);
             if why == Close::PeerClosed || why == Close::Silent {
                 backoff = BACKOFF_MIN;
@@ -243,15 +253,22 @@ impl HaTask {
                 if from.ip() == std::net::IpAddr::V4(self.s.peer) {
                     return Ok(s);
                 }
-                self.counters.refused.inc();
-                event_limited!(
-                    Warn,
-                    "ha.connection_refused",
-                    "from={from} expected={} reason=not_the_configured_peer",
-                    self.s.peer
-                );
+                self.refuse(from);
             },
         }
+    }
+
+    /// A connection not from the configured peer: closed before a byte is
+    /// read, counted and logged (the stranger's doing, or a misconfigured
+    /// `pair`).
+    fn refuse(&self, from: SocketAddr) {
+        self.counters.refused.inc();
+        event_limited!(
+            Warn,
+            "ha.connection_refused",
+            "from={from} expected={} reason=not_the_configured_peer",
+            self.s.peer
+        );
     }
 
     /// One connection, until it closes.
@@ -486,6 +503,18 @@ impl HaTask {
                     }
                 }
                 _ = tokio::time::sleep(STATE_SAVE), if self.state_dirty => self.save_state(),
+                // The listener keeps answering while a link is up: a
+                // stranger is refused at once (not left in the backlog
+                // until this link ends), and a new connection from the
+                // peer means it holds this one dead: it is served next.
+                r = accept(self.listener.as_ref()) => match r {
+                    Ok((s, from)) if from.ip() == std::net::IpAddr::V4(self.s.peer) => {
+                        self.parked = Some(s);
+                        return Close::PeerClosed;
+                    }
+                    Ok((_, from)) => self.refuse(from),
+                    Err(_) => {}
+                },
                 s = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
                     snapshot = None;
                     let leases = s.unwrap_or_default();
@@ -586,6 +615,14 @@ async fn front(p: &mut VecDeque<Pending>) -> PeerStored {
             ok: true,
             conflicts: Vec::new(),
         },
+        None => std::future::pending().await,
+    }
+}
+
+/// The next connection on the listener (pending forever without one).
+async fn accept(l: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
         None => std::future::pending().await,
     }
 }
@@ -754,6 +791,46 @@ mod tests {
         .await;
         assert!(b.stored.lock().unwrap().is_empty());
         assert!(!b.state.borrow().connected);
+        tasks.shutdown(Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test]
+    async fn while_the_link_is_up_a_stranger_is_refused_at_once_and_the_peer_reconnects_at_once() {
+        use tokio::io::AsyncReadExt;
+        let port = free_port(B);
+        let mut tasks = Supervisor::default();
+        let a = start(&mut tasks, "ha-a", A, B, port, 7, vec![lease(1)]).await;
+        let b = start(&mut tasks, "ha-b", B, A, port, 7, vec![]).await;
+        until("both caught up", || {
+            a.state.borrow().caught_up && b.state.borrow().caught_up
+        })
+        .await;
+        let dial = |from: Ipv4Addr| async move {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind(SocketAddr::from((from, 0))).unwrap();
+            sock.connect(SocketAddr::from((B, port))).await.unwrap()
+        };
+        let mut buf = [0u8; 64];
+        // A stranger: closed before a byte, not left in the backlog until
+        // the link ends; the link stays up.
+        let mut s = dial(Ipv4Addr::new(127, 0, 0, 9)).await;
+        let r = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("the stranger waits in the backlog");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+        assert!(b.state.borrow().connected);
+        // The peer's address connects anew (as after a restart): B serves
+        // the new connection at once, its HELLO first.
+        let mut s = dial(A).await;
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("the peer's new connection waits in the backlog")
+            .unwrap();
+        assert!(
+            n >= 9 && buf[4] == 1 && &buf[5..9] == b"HQHA",
+            "{:?}",
+            &buf[..n]
+        );
         tasks.shutdown(Duration::from_secs(2)).await;
     }
 
