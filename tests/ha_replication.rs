@@ -870,6 +870,7 @@ fn a_wrong_key_a_stranger_and_forged_frames_are_refused_and_change_nothing() {
     lab.host("b").run(&["ip", "neigh", "flush", "dev", "eth0"]);
     let before = store(lab.host("b"), &cb);
     let failures0 = metric(lab.host("b"), "hamasq_ha_auth_failures_total");
+    let protocol0 = metric(lab.host("b"), "hamasq_ha_protocol_errors_total");
     let x = lab.host("x");
     for (mode, reason) in [
         ("junk", "reason=not_our_protocol"),
@@ -894,7 +895,11 @@ fn a_wrong_key_a_stranger_and_forged_frames_are_refused_and_change_nothing() {
         );
     }
     let failures = metric(lab.host("b"), "hamasq_ha_auth_failures_total") - failures0;
-    println!("{test}: forged frames: B counted {failures} authentication failures");
+    let protocol = metric(lab.host("b"), "hamasq_ha_protocol_errors_total") - protocol0;
+    println!(
+        "{test}: forged frames: B counted {failures} authentication failures, {protocol} protocol errors"
+    );
+    assert_eq!(protocol, 1, "the junk");
     assert_eq!(
         failures, 4,
         "wrong proof, replayed session, bad tag, replayed frame"

@@ -75,6 +75,7 @@ struct Counters {
     frames_in: Counter,
     frames_out: Counter,
     auth_failures: Counter,
+    protocol_errors: Counter,
     refused: Counter,
     connects: Counter,
     conflicts: Counter,
@@ -92,6 +93,10 @@ impl Counters {
             auth_failures: r.counter(
                 "hamasq_ha_auth_failures_total",
                 "Pair link connections closed for a wrong key or a bad frame tag.",
+            ),
+            protocol_errors: r.counter(
+                "hamasq_ha_protocol_errors_total",
+                "Pair link connections closed for junk, another version or a malformed frame, and authenticated frame bodies refused as malformed.",
             ),
             refused: r.counter(
                 "hamasq_ha_connections_refused_total",
@@ -197,6 +202,9 @@ impl HaTask {
                     why.as_str()
                 );
             } else {
+                if why.is_protocol_error() {
+                    self.counters.protocol_errors.inc();
+                }
                 event!(
                     Info,
                     "ha.disconnected",
@@ -346,6 +354,7 @@ impl HaTask {
                         self.counters.frames_in.inc();
                         match stream::decode(kind, &body, self.peer_epoch()) {
                             Err(m) => {
+                                self.counters.protocol_errors.inc();
                                 event_limited!(
                                     Warn,
                                     "ha.bad_frame",
