@@ -136,10 +136,33 @@ fn start(host: &Host, conf: &Path) -> Proc {
     p
 }
 
-/// A, Active; then B, Backup and caught up with A over the link.
-fn start_pair(lab: &Lab, ha_extra: &str) -> (Proc, Proc, PathBuf, PathBuf) {
+/// The lab `test` (None when it cannot run): `a`, `b`, `q`, the hosts of
+/// `extra` (name, addresses), and `clients` DHCP clients `c0`, `c1`, ...
+fn pair_lab(test: &str, extra: &[(&str, &[&str])], clients: usize) -> Option<Lab> {
+    let mut lab = Lab::new(test)?;
+    lab.add_host("a", &[A_ADDR]);
+    lab.add_host("b", &[B_ADDR]);
+    lab.add_host("q", &[Q_ADDR]);
+    for (h, addrs) in extra {
+        lab.add_host(h, addrs);
+    }
+    for i in 0..clients {
+        lab.add_host(&format!("c{i}"), &[]);
+    }
+    Some(lab)
+}
+
+/// A (priority 150), Active; then B with `b_prio` and `b_key`, until its
+/// `role` (`active` or `backup`). Both share `ha_extra`.
+fn start_boxes(
+    lab: &Lab,
+    b_prio: u8,
+    b_key: &str,
+    ha_extra: &str,
+    role: &str,
+) -> (Proc, Proc, PathBuf, PathBuf) {
     let ca = box_conf(lab, "a", 150, KEY, ha_extra);
-    let cb = box_conf(lab, "b", 100, KEY, ha_extra);
+    let cb = box_conf(lab, "b", b_prio, b_key, ha_extra);
     let a = start(lab.host("a"), &ca);
     a.wait_for_log(
         "vrrp.state instance=lan role=active",
@@ -147,9 +170,15 @@ fn start_pair(lab: &Lab, ha_extra: &str) -> (Proc, Proc, PathBuf, PathBuf) {
     );
     let b = start(lab.host("b"), &cb);
     b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(5),
+        &format!("vrrp.state instance=lan role={role}"),
+        Duration::from_secs(15),
     );
+    (a, b, ca, cb)
+}
+
+/// A, Active; then B, Backup and caught up with A over the link.
+fn start_pair(lab: &Lab, ha_extra: &str) -> (Proc, Proc, PathBuf, PathBuf) {
+    let (a, b, ca, cb) = start_boxes(lab, 100, KEY, ha_extra, "backup");
     b.wait_for_log("ha.caught_up", Duration::from_secs(10));
     a.wait_for_log("ha.caught_up", Duration::from_secs(10));
     (a, b, ca, cb)
@@ -356,6 +385,17 @@ fn knows_all(host: &Host, conf: &Path, want: &[(String, String)]) -> bool {
         .all(|(n, ip)| s.get(ip).is_some_and(|(_, name)| name == n))
 }
 
+/// Waits (5 s at most) until the box `who` lists every lease of `want`.
+#[track_caller]
+fn wait_knows_all(lab: &Lab, who: &str, conf: &Path, want: &[(String, String)]) {
+    let host = lab.host(who);
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || knows_all(host, conf, want)),
+        "{who} did not learn every lease of {want:?}:\n{}",
+        leases_text(host, conf)
+    );
+}
+
 /// One counter of a box's `/metrics` (0 when absent).
 fn metric(host: &Host, name: &str) -> u64 {
     let out = host.run_timeout(
@@ -466,6 +506,18 @@ fn inject(host: &Host, bind: &str, key: &Path, pcap: &Path, mode: &str) -> Strin
     text
 }
 
+/// Waits until `who` holds the VIP and the other box does not (`what`
+/// names the moment in the failure message).
+#[track_caller]
+fn wait_vip_alone(lab: &Lab, who: &str, timeout: Duration, what: &str) {
+    let other = if who == "a" { "b" } else { "a" };
+    assert!(
+        lab::wait_until(timeout, || has_vip(lab.host(who))
+            && !has_vip(lab.host(other))),
+        "{what}: {who} does not hold the VIP alone within {timeout:?}"
+    );
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Failure {
     Cut,
@@ -476,15 +528,9 @@ fn names_at_once(test: &str, failure: Failure) {
     if !lab::have_commands(test, &["udhcpc", "dig"]) {
         return;
     }
-    let Some(mut lab) = Lab::new(test) else {
+    let Some(lab) = pair_lab(test, &[], CLIENTS) else {
         return;
     };
-    lab.add_host("a", &[A_ADDR]);
-    lab.add_host("b", &[B_ADDR]);
-    lab.add_host("q", &[Q_ADDR]);
-    for i in 0..CLIENTS {
-        lab.add_host(&format!("c{i}"), &[]);
-    }
     let (a, b, _ca, cb) = start_pair(&lab, "");
 
     // Twenty named clients lease from A.
@@ -496,16 +542,7 @@ fn names_at_once(test: &str, failure: Failure) {
         want.push((name, ip));
     }
     // B stored every one of them, with its name, from A's stream.
-    assert!(
-        lab::wait_until(Duration::from_secs(5), || {
-            let l = leases_text(lab.host("b"), &cb);
-            want.iter()
-                .all(|(n, ip)| l.contains(ip.as_str()) && l.contains(n.as_str()))
-        }),
-        "B did not learn every lease:\n{}\n{}",
-        leases_text(lab.host("b"), &cb),
-        b.logs()
-    );
+    wait_knows_all(&lab, "b", &cb, &want);
 
     let t0 = Instant::now();
     match failure {
@@ -572,40 +609,14 @@ fn a_box_back_with_an_empty_store_catches_up_before_it_answers() {
     if !lab::have_commands(test, &["udhcpc", "dig", "tcpdump", "curl"]) {
         return;
     }
-    let Some(mut lab) = Lab::new(test) else {
+    let Some(lab) = pair_lab(test, &[("p", &[])], 10) else {
         return;
     };
-    lab.add_host("a", &[A_ADDR]);
-    lab.add_host("b", &[B_ADDR]);
-    lab.add_host("q", &[Q_ADDR]);
-    lab.add_host("p", &[]);
-    for i in 0..10 {
-        lab.add_host(&format!("c{i}"), &[]);
-    }
-    let ca = box_conf(&lab, "a", 150, KEY, "");
-    let cb = box_conf(&lab, "b", 200, KEY, "");
-    let a = start(lab.host("a"), &ca);
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
-    let b = start(lab.host("b"), &cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(15),
-    );
+    let (a, b, ca, cb) = start_boxes(&lab, 200, KEY, "", "active");
     // Five clients lease from B (Active), then B stops and A serves five
     // more while B's state directory is wiped.
     let mut want = lease_many(&lab, 0, 5, &|| b.logs());
-    assert!(
-        lab::wait_until(Duration::from_secs(5), || knows_all(
-            lab.host("a"),
-            &ca,
-            &want
-        )),
-        "A did not learn B's leases:\n{}",
-        leases_text(lab.host("a"), &ca)
-    );
+    wait_knows_all(&lab, "a", &ca, &want);
     b.signal(lab::SIGTERM).unwrap();
     b.wait_exit(Duration::from_secs(5));
     drop(b);
@@ -651,11 +662,7 @@ fn a_box_back_with_an_empty_store_catches_up_before_it_answers() {
         "vrrp.state instance=lan role=active",
         Duration::from_secs(10),
     );
-    assert!(
-        lab::wait_until(Duration::from_secs(5), || has_vip(lab.host("b"))
-            && !has_vip(lab.host("a"))),
-        "B does not hold the VIP alone"
-    );
+    wait_vip_alone(&lab, "b", Duration::from_secs(5), "B back and caught up");
     std::thread::sleep(Duration::from_secs(2));
     drop(probe);
     let _ = cap.kill();
@@ -756,29 +763,11 @@ fn a_wrong_key_a_stranger_and_forged_frames_are_refused_and_change_nothing() {
     {
         return;
     }
-    let Some(mut lab) = Lab::new(test) else {
+    let Some(lab) = pair_lab(test, &[("x", &["192.168.79.8/24"])], 3) else {
         return;
     };
-    lab.add_host("a", &[A_ADDR]);
-    lab.add_host("b", &[B_ADDR]);
-    lab.add_host("q", &[Q_ADDR]);
-    lab.add_host("x", &["192.168.79.8/24"]);
-    for i in 0..3 {
-        lab.add_host(&format!("c{i}"), &[]);
-    }
     // Another key on B.
-    let ca = box_conf(&lab, "a", 150, KEY, "");
-    let cb = box_conf(&lab, "b", 100, OTHER_KEY, "");
-    let a = start(lab.host("a"), &ca);
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
-    let b = start(lab.host("b"), &cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(5),
-    );
+    let (a, b, _ca, cb) = start_boxes(&lab, 100, OTHER_KEY, "", "backup");
     for p in [&a, &b] {
         p.wait_for_log("ha.auth_failed", Duration::from_secs(10));
         assert!(
@@ -833,15 +822,7 @@ fn a_wrong_key_a_stranger_and_forged_frames_are_refused_and_change_nothing() {
     b.wait_for_log("ha.caught_up", Duration::from_secs(15));
     let mut want = wrong.clone();
     want.extend(lease_many(&lab, 1, 2, &|| a.logs()));
-    assert!(
-        lab::wait_until(Duration::from_secs(5), || knows_all(
-            lab.host("b"),
-            &cb,
-            &want
-        )),
-        "B (right key) did not learn A's leases:\n{}",
-        leases_text(lab.host("b"), &cb)
-    );
+    wait_knows_all(&lab, "b", &cb, &want);
     let key = lab.dir().join("hq-b").join("ha.key");
 
     // A stranger with the right key, from another address: refused.
@@ -929,25 +910,12 @@ fn a_frozen_active_hands_over_every_name_and_the_stores_converge_after_sigcont()
     if !lab::have_commands(test, &["udhcpc", "dig"]) {
         return;
     }
-    let Some(mut lab) = Lab::new(test) else {
+    let Some(lab) = pair_lab(test, &[], 10) else {
         return;
     };
-    lab.add_host("a", &[A_ADDR]);
-    lab.add_host("b", &[B_ADDR]);
-    lab.add_host("q", &[Q_ADDR]);
-    for i in 0..10 {
-        lab.add_host(&format!("c{i}"), &[]);
-    }
     let (a, b, ca, cb) = start_pair(&lab, "");
     let mut want = lease_many(&lab, 0, 5, &|| a.logs());
-    assert!(
-        lab::wait_until(Duration::from_secs(5), || knows_all(
-            lab.host("b"),
-            &cb,
-            &want
-        )),
-        "B did not learn A's leases"
-    );
+    wait_knows_all(&lab, "b", &cb, &want);
 
     let t0 = Instant::now();
     a.signal(lab::SIGSTOP).unwrap();
@@ -956,10 +924,11 @@ fn a_frozen_active_hands_over_every_name_and_the_stores_converge_after_sigcont()
         Duration::from_secs(5),
     );
     let took = t0.elapsed();
-    assert!(
-        lab::wait_until(Duration::from_secs(10), || has_vip(lab.host("b"))
-            && !has_vip(lab.host("a"))),
-        "the frozen A kept the VIP"
+    wait_vip_alone(
+        &lab,
+        "b",
+        Duration::from_secs(10),
+        "A frozen (its VIP lifetime ran out)",
     );
     let gone = t0.elapsed();
     // New clients while A is frozen lease from B.
@@ -983,11 +952,7 @@ fn a_frozen_active_hands_over_every_name_and_the_stores_converge_after_sigcont()
         2,
         Duration::from_secs(15),
     );
-    assert!(
-        lab::wait_until(Duration::from_secs(5), || has_vip(lab.host("a"))
-            && !has_vip(lab.host("b"))),
-        "A did not get the VIP back alone"
-    );
+    wait_vip_alone(&lab, "a", Duration::from_secs(5), "after SIGCONT");
     for _ in 0..20 {
         let (va, vb) = (has_vip(lab.host("a")), has_vip(lab.host("b")));
         assert!(va != vb, "A holds the VIP: {va}, B: {vb}");
@@ -1049,23 +1014,20 @@ fn a_partition_heals_to_one_store_without_duplicates_or_a_nak_storm() {
     if !lab::have_commands(test, &["udhcpc", "dhclient", "nft", "tcpdump", "curl"]) {
         return;
     }
-    let Some(mut lab) = Lab::new(test) else {
-        return;
-    };
-    lab.add_host("a", &[A_ADDR]);
-    lab.add_host("b", &[B_ADDR]);
     // f*: reach both boxes; sa*, x: A only; sb*, y: B only; pre: before.
     let free = ["f0", "f1", "f2", "f3"];
     let a_side = ["sa0", "sa1"];
     let b_side = ["sb0", "sb1"];
-    for h in free
+    let hosts: Vec<(&str, &[&str])> = free
         .iter()
         .chain(&a_side)
         .chain(&b_side)
         .chain(&["x", "y", "pre"])
-    {
-        lab.add_host(h, &[]);
-    }
+        .map(|h| (*h, &[][..]))
+        .collect();
+    let Some(lab) = pair_lab(test, &hosts, 0) else {
+        return;
+    };
     let mclt = "mclt = 60\n";
     let (a, b, ca, cb) = start_pair(&lab, mclt);
     // In sync: a full lease.
@@ -1179,11 +1141,7 @@ fn a_partition_heals_to_one_store_without_duplicates_or_a_nak_storm() {
         Duration::from_secs(5),
     );
     let b_backup = stamp(&nth_line(&b.logs(), "vrrp.state instance=lan role=backup", 2).unwrap());
-    assert!(
-        lab::wait_until(Duration::from_secs(3), || has_vip(lab.host("a"))
-            && !has_vip(lab.host("b"))),
-        "not exactly one VIP after the heal"
-    );
+    wait_vip_alone(&lab, "a", Duration::from_secs(3), "after the heal");
     let converged = lab::wait_until(Duration::from_secs(30), || {
         let (sa, sb) = (bindings(lab.host("a"), &ca), bindings(lab.host("b"), &cb));
         sa == sb && got.iter().all(|(_, ip, _)| sa.contains_key(ip))
