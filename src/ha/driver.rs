@@ -179,11 +179,15 @@ impl HaTask {
             };
             let why = self.serve(stream, &mut ch, &mut sd).await;
             ch.dhcp.synced.send_replace(false);
+            // Whatever the peer does from now on, we do not see: caught up
+            // no longer holds (status says so, and VRRP's hold on
+            // preemption starts from "behind" again).
             ch.state.send_modify(|st| {
                 if st.connected {
                     st.since = UnixTime::now().0;
                 }
                 st.connected = false;
+                st.caught_up = false;
                 st.last_close = Some(why.as_str());
             });
             if self.state_dirty {
@@ -784,6 +788,25 @@ mod tests {
             ended.iter().all(|(_, e)| *e == crate::task::TaskEnd::Ok),
             "{ended:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_lost_link_is_no_longer_caught_up() {
+        let port = free_port(B);
+        let (mut ta, mut tb) = (Supervisor::default(), Supervisor::default());
+        let a = start(&mut ta, "ha-a", A, B, port, 7, vec![lease(1)]).await;
+        let b = start(&mut tb, "ha-b", B, A, port, 7, vec![]).await;
+        until("both caught up", || {
+            a.state.borrow().caught_up && b.state.borrow().caught_up
+        })
+        .await;
+        // A goes away: B no longer claims to be caught up with it.
+        ta.shutdown(Duration::from_secs(2)).await;
+        until("B saw the link go", || !b.state.borrow().connected).await;
+        let st = b.state.borrow().clone();
+        assert!(!st.caught_up, "{st:?}");
+        assert_eq!(st.last_close, Some("peer_closed"));
+        tb.shutdown(Duration::from_secs(2)).await;
     }
 
     #[tokio::test]
