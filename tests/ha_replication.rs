@@ -396,18 +396,14 @@ fn wait_knows_all(lab: &Lab, who: &str, conf: &Path, want: &[(String, String)]) 
     );
 }
 
-/// One counter of a box's `/metrics` (0 when absent).
+/// One counter of a box's `/metrics` (0 when absent), fetched with the
+/// Python standard library (no curl in the suite's packages).
 fn metric(host: &Host, name: &str) -> u64 {
-    let out = host.run_timeout(
-        &[
-            "curl",
-            "-s",
-            "-m",
-            "3",
-            &format!("http://127.0.0.1:{METRICS_PORT}/metrics"),
-        ],
-        Duration::from_secs(5),
+    let fetch = format!(
+        "import sys, urllib.request\n\
+         sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:{METRICS_PORT}/metrics', timeout=3).read().decode())"
     );
+    let out = host.run_timeout(&[PY, "-c", &fetch], Duration::from_secs(5));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -606,7 +602,7 @@ fn names_resolve_on_the_new_active_at_once_after_a_sigkill() {
 #[test]
 fn a_box_back_with_an_empty_store_catches_up_before_it_answers() {
     let test = "harepl_empty_store";
-    if !lab::have_commands(test, &["udhcpc", "dig", "tcpdump", "curl"]) {
+    if !lab::have_commands(test, &["udhcpc", "dig", "tcpdump", "nft"]) {
         return;
     }
     let Some(lab) = pair_lab(test, &[("p", &[])], 10) else {
@@ -758,7 +754,7 @@ fn a_box_back_with_an_empty_store_catches_up_before_it_answers() {
 #[test]
 fn a_wrong_key_a_stranger_and_forged_frames_are_refused_and_change_nothing() {
     let test = "harepl_wrong_key";
-    if !lab::have_commands(test, &["udhcpc", "tcpdump", "curl"])
+    if !lab::have_commands(test, &["udhcpc", "tcpdump", "dig"])
         || !lab::have_programs_at(test, &[PY])
     {
         return;
@@ -1011,7 +1007,9 @@ fn naks_after(cap: &Proc, after: &str) -> usize {
 #[test]
 fn a_partition_heals_to_one_store_without_duplicates_or_a_nak_storm() {
     let test = "harepl_partition";
-    if !lab::have_commands(test, &["udhcpc", "dhclient", "nft", "tcpdump", "curl"]) {
+    if !lab::have_commands(test, &["udhcpc", "dhclient", "nft", "tcpdump"])
+        || !lab::have_programs_at(test, &[PY])
+    {
         return;
     }
     // f*: reach both boxes; sa*, x: A only; sb*, y: B only; pre: before.
