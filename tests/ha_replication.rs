@@ -47,8 +47,9 @@
 //!   address A gave `x`: B adopts it; every lease granted meanwhile lasts
 //!   at most 60 s (600 s in sync before). After the heal: one VIP, the
 //!   stores converge, `ha.conflict` for that address on both boxes,
-//!   `hamasq_ha_conflicts_total` and `hamasq status` report it; every
-//!   client asks for its address again: the winner keeps it, the loser
+//!   `hamasq_ha_conflicts_total` and `hamasq status` report it; both
+//!   boxes resolve every name (the winner's at the disputed address, the
+//!   loser's not there); every client asks for its address again: the winner keeps it, the loser
 //!   alone gets a NAK (from A), B sends none once Backup, at most three
 //!   NAKs in all.
 //! * `a_frozen_active_hands_over_every_name_and_the_stores_converge_after_sigcont`:
@@ -1007,7 +1008,7 @@ fn naks_after(cap: &Proc, after: &str) -> usize {
 #[test]
 fn a_partition_heals_to_one_store_without_duplicates_or_a_nak_storm() {
     let test = "harepl_partition";
-    if !lab::have_commands(test, &["udhcpc", "dhclient", "nft", "tcpdump"])
+    if !lab::have_commands(test, &["udhcpc", "dhclient", "nft", "tcpdump", "dig"])
         || !lab::have_programs_at(test, &[PY])
     {
         return;
@@ -1172,15 +1173,37 @@ fn a_partition_heals_to_one_store_without_duplicates_or_a_nak_storm() {
     println!("{test}: A's status: {ha_line}");
     assert!(ha_line.contains(&format!("last {ipx}")), "{status}");
 
-    // Every client asks for its address again (x and y by INIT-REBOOT,
-    // the others by DISCOVER with option 50): the winner of the conflict
-    // keeps it, the loser alone is NAKed, and only by the Active A.
     let winner_mac = sa[&ipx].clone();
     let (winner, loser) = if lab.host("x").mac() == winner_mac {
         ("x", "y")
     } else {
         ("y", "x")
     };
+    // Both boxes resolve every name granted on either side, the winner's
+    // at the disputed address, and the loser's name not there.
+    let mut named: Vec<(String, String)> = got
+        .iter()
+        .filter(|(h, _, _)| h != "x" && h != "y")
+        .map(|(h, ip, _)| (h.clone(), ip.clone()))
+        .collect();
+    named.push((winner.to_string(), ipx.clone()));
+    for server in [A_IP, B_IP] {
+        let missing = unresolved(&lab, server, &named);
+        assert!(missing.is_empty(), "names missing on {server}: {missing:?}");
+        let stale = ask_at(&lab, server, loser);
+        assert!(
+            !stale.contains(&ipx),
+            "{server} still resolves the loser {loser} to {ipx}"
+        );
+    }
+    println!(
+        "{test}: {} names resolve on both boxes; the loser {loser} no longer at {ipx}",
+        named.len()
+    );
+
+    // Every client asks for its address again (x and y by INIT-REBOOT,
+    // the others by DISCOVER with option 50): the winner of the conflict
+    // keeps it, the loser alone is NAKed, and only by the Active A.
     let w = dhclient_once(&lab, winner, winner, Some(&ipx));
     assert!(
         w.iter().any(|(r, ip, _)| r == "REBOOT" && *ip == ipx),
