@@ -960,11 +960,17 @@ fn a_frozen_active_hands_over_every_name_and_the_stores_converge_after_sigcont()
         sa == sb && knows_all(lab.host("a"), &ca, &want)
     });
     let conv = t1.elapsed();
+    // Measured, not asserted: whether A's link survived the freeze (B
+    // drops it after 3 s of silence) and, if A reconnected, whether it
+    // caught up before it preempted B.
     let a_log = a.logs();
     let back_active = stamp(&nth_line(&a_log, "vrrp.state instance=lan role=active", 2).unwrap());
-    let caught = nth_line(&a_log, "ha.caught_up", caught_before + 1).map(|l| stamp(&l));
+    let link = match nth_line(&a_log, "ha.caught_up", caught_before + 1) {
+        Some(l) => format!("A reconnected and caught up at {}", stamp(&l)),
+        None => "A's link survived the freeze (B's stream resumed, no reconnect)".to_string(),
+    };
     println!(
-        "{test}: after SIGCONT: A Active again at {back_active}, caught up with B at {caught:?}; \
+        "{test}: after SIGCONT: A Active again at {back_active}; {link}; \
          stores converged: {converged} ({:.0} ms)",
         conv.as_secs_f64() * 1e3
     );
