@@ -77,6 +77,7 @@ struct Counters {
     refused: Counter,
     connects: Counter,
     conflicts: Counter,
+    protocol_errors: Counter,
 }
 
 impl Counters {
@@ -105,6 +106,10 @@ impl Counters {
                 "hamasq_ha_connections_total",
                 "Pair link connections authenticated.",
             ),
+            protocol_errors: r.counter(
+                "hamasq_ha_protocol_errors_total",
+                "Pair link connections closed for junk, another version or a malformed frame, and authenticated frame bodies refused as malformed.",
+            ),
             conflicts: r.counter(
                 "hamasq_ha_conflicts_total",
                 "Addresses both boxes had given to different clients (resolved per address).",
@@ -121,6 +126,9 @@ pub struct HaTask {
     counters: Counters,
     /// When `ha.state` is due to be written: `seen` moved since.
     save_at: Option<tokio::time::Instant>,
+    /// A new connection from the peer that arrived while a link was up
+    /// (the peer restarted, or lost the old link first): served next.
+    parked: Option<TcpStream>,
 }
 
 impl HaTask {
@@ -143,22 +151,26 @@ impl HaTask {
             listener,
             counters: Counters::register(),
             save_at: None,
+            parked: None,
         })
     }
 
     pub async fn run(mut self, mut ch: Channels, mut sd: Shutdown) -> Result<(), TaskError> {
         let mut backoff = BACKOFF_MIN;
         loop {
-            let conn = tokio::select! {
-                _ = sd.wait() => break,
-                c = self.connect() => c,
-                batch = ch.dhcp.committed.recv() => {
-                    match batch {
-                        Some(b) => self.committed(&b),
-                        None => break,
+            let conn = match self.parked.take() {
+                Some(s) => Ok(s),
+                None => tokio::select! {
+                    _ = sd.wait() => break,
+                    c = self.connect() => c,
+                    batch = ch.dhcp.committed.recv() => {
+                        match batch {
+                            Some(b) => self.committed(&b),
+                            None => break,
+                        }
+                        continue;
                     }
-                    continue;
-                }
+                },
             };
             let stream = match conn {
                 Ok(s) => s,
@@ -177,11 +189,18 @@ impl HaTask {
                     st.since = UnixTime::now().0;
                 }
                 st.connected = false;
+                // Whatever the peer does from now on, we do not see:
+                // caught up no longer holds (status says so, and VRRP's
+                // hold on preemption starts from "behind" again).
+                st.caught_up = false;
                 st.last_close = Some(why.as_str());
             });
             self.save_state();
             if sd.is_set() {
                 break;
+            }
+            if why.is_protocol_error() {
+                self.counters.protocol_errors.inc();
             }
             if why.is_auth_failure() {
                 self.counters.auth_failures.inc();
@@ -201,7 +220,10 @@ impl HaTask {
                     why.as_str()
                 );
             }
-            self.wait(&mut ch, &mut sd, backoff).await;
+            // A parked connection from the peer is served at once.
+            if self.parked.is_none() {
+                self.wait(&mut ch, &mut sd, backoff).await;
+            }
             backoff = (backoff * 2).min(BACKOFF_MAX);
             if why == Close::PeerClosed || why == Close::Silent {
                 backoff = BACKOFF_MIN;
@@ -241,15 +263,22 @@ impl HaTask {
                 if from.ip() == std::net::IpAddr::V4(self.s.peer) {
                     return Ok(s);
                 }
-                self.counters.refused.inc();
-                event_limited!(
-                    Warn,
-                    "ha.connection_refused",
-                    "from={from} expected={} reason=not_the_configured_peer",
-                    self.s.peer
-                );
+                self.refuse(from);
             },
         }
+    }
+
+    /// A connection not from the configured peer: closed before a byte is
+    /// read, counted and logged (the stranger's doing, or a misconfigured
+    /// `pair`).
+    fn refuse(&self, from: SocketAddr) {
+        self.counters.refused.inc();
+        event_limited!(
+            Warn,
+            "ha.connection_refused",
+            "from={from} expected={} reason=not_the_configured_peer",
+            self.s.peer
+        );
     }
 
     /// One connection, until it closes: bytes in and out of the
@@ -399,6 +428,18 @@ impl HaTask {
                     }
                 }
                 _ = sleep_until_opt(deadline) => link.handle_timeout(Mono::now()),
+                // The listener keeps answering while a link is up: a
+                // stranger is refused at once (not left in the backlog
+                // until this link ends), and a new connection from the
+                // peer means it holds this one dead: it is served next.
+                r = accept(self.listener.as_ref()) => match r {
+                    Ok((s, from)) if from.ip() == std::net::IpAddr::V4(self.s.peer) => {
+                        self.parked = Some(s);
+                        return Close::PeerClosed;
+                    }
+                    Ok((_, from)) => self.refuse(from),
+                    Err(_) => {}
+                },
                 b = ch.dhcp.committed.recv() => match b {
                     Some(b) => self.committed(&b),
                     None => return Close::Stopping,
@@ -471,6 +512,7 @@ impl HaTask {
                     self.s.peer
                 ),
                 ReplicaEvent::Malformed(why) => {
+                    self.counters.protocol_errors.inc();
                     event_limited!(Warn, "ha.bad_frame", "peer={} reason={why}", self.s.peer);
                 }
                 // The DHCP task could not store it: no ACK; the peer sends
@@ -537,6 +579,14 @@ impl HaTask {
 async fn front(p: &mut VecDeque<(oneshot::Receiver<PeerStored>, Option<String>)>) -> PeerStored {
     match p.front_mut() {
         Some((rx, _)) => rx.await.unwrap_or_default(),
+        None => std::future::pending().await,
+    }
+}
+
+/// The next connection on the listener (pending forever without one).
+async fn accept(l: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
         None => std::future::pending().await,
     }
 }
@@ -767,6 +817,65 @@ mod tests {
         assert!(stranger.stored.lock().unwrap().is_empty());
         assert!(!b.state.borrow().connected);
         assert!(!stranger.state.borrow().caught_up);
+        tasks.shutdown(Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test]
+    async fn a_lost_link_is_no_longer_caught_up() {
+        let port = free_port(B);
+        let (mut ta, mut tb) = (Supervisor::default(), Supervisor::default());
+        let a = start(&mut ta, "ha-a", A, B, port, 7, vec![lease(1)]).await;
+        let b = start(&mut tb, "ha-b", B, A, port, 7, vec![]).await;
+        until("both caught up", || {
+            a.state.borrow().caught_up && b.state.borrow().caught_up
+        })
+        .await;
+        // A goes away: B no longer claims to be caught up with it.
+        ta.shutdown(Duration::from_secs(2)).await;
+        until("B saw the link go", || !b.state.borrow().connected).await;
+        let st = b.state.borrow().clone();
+        assert!(!st.caught_up, "{st:?}");
+        assert_eq!(st.last_close, Some("peer_closed"));
+        tb.shutdown(Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test]
+    async fn while_the_link_is_up_a_stranger_is_refused_at_once_and_the_peer_reconnects_at_once() {
+        use tokio::io::AsyncReadExt;
+        let port = free_port(B);
+        let mut tasks = Supervisor::default();
+        let a = start(&mut tasks, "ha-a", A, B, port, 7, vec![lease(1)]).await;
+        let b = start(&mut tasks, "ha-b", B, A, port, 7, vec![]).await;
+        until("both caught up", || {
+            a.state.borrow().caught_up && b.state.borrow().caught_up
+        })
+        .await;
+        let dial = |from: Ipv4Addr| async move {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind(SocketAddr::from((from, 0))).unwrap();
+            sock.connect(SocketAddr::from((B, port))).await.unwrap()
+        };
+        let mut buf = [0u8; 64];
+        // A stranger: closed before a byte, not left in the backlog until
+        // the link ends; the link stays up.
+        let mut s = dial(Ipv4Addr::new(127, 0, 0, 9)).await;
+        let r = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("the stranger waits in the backlog");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+        assert!(b.state.borrow().connected);
+        // The peer's address connects anew (as after a restart): B serves
+        // the new connection at once, its HELLO first.
+        let mut s = dial(A).await;
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("the peer's new connection waits in the backlog")
+            .unwrap();
+        assert!(
+            n >= 9 && buf[4] == 1 && &buf[5..9] == b"HQHA",
+            "{:?}",
+            &buf[..n]
+        );
         tasks.shutdown(Duration::from_secs(2)).await;
     }
 }

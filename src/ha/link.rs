@@ -109,6 +109,17 @@ impl Close {
     pub fn is_auth_failure(&self) -> bool {
         matches!(self, Close::WrongKey | Close::BadTag)
     }
+
+    /// Whether the other end broke the protocol (junk, another version,
+    /// a frame too long or out of place): refused and counted like an
+    /// authentication failure, but apart from it, since it says "not a
+    /// hamasq peer, or another release", not "wrong key".
+    pub fn is_protocol_error(&self) -> bool {
+        matches!(
+            self,
+            Close::NotOurProtocol | Close::Version(_) | Close::BadLength(_) | Close::Unexpected(_)
+        )
+    }
 }
 
 /// What the link tells its owner.
@@ -469,6 +480,29 @@ mod tests {
         assert_eq!(events(&mut a), vec![Event::Closed(Close::WrongKey)]);
         assert!(!c.send(Mono(2), 20, b"x"));
         assert!(Close::WrongKey.is_auth_failure());
+        assert!(!Close::WrongKey.is_protocol_error());
+    }
+
+    #[test]
+    fn each_close_is_one_kind_of_fault_or_none() {
+        // Counted as exactly one of auth failure / protocol error, or
+        // neither (the peer went away: nobody's fault to count).
+        for (c, auth, proto) in [
+            (Close::NotOurProtocol, false, true),
+            (Close::Version(2), false, true),
+            (Close::WrongKey, true, false),
+            (Close::BadTag, true, false),
+            (Close::BadLength(1 << 20), false, true),
+            (Close::Unexpected(KIND_AUTH), false, true),
+            (Close::Silent, false, false),
+            (Close::PeerClosed, false, false),
+        ] {
+            assert_eq!(
+                (c.is_auth_failure(), c.is_protocol_error()),
+                (auth, proto),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]
