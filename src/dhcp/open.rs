@@ -200,6 +200,7 @@ impl DhcpTask {
             hook,
             counts: links.counts,
             peer: links.peer,
+            conflicts_seen: Default::default(),
         };
         Ok(Opened {
             task,

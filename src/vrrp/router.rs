@@ -424,6 +424,8 @@ pub struct Router {
     peer: PeerSync,
     /// When the Startup event came (the `sync_wait` runs from it).
     started_at: Option<Mono>,
+    /// When the pair link last went down (the `sync_wait` runs from it too).
+    link_lost_at: Option<Mono>,
 }
 
 impl Router {
@@ -460,6 +462,7 @@ impl Router {
             mismatch_reported: None,
             peer: PeerSync::default(),
             started_at: None,
+            link_lost_at: None,
         })
     }
 
@@ -556,7 +559,15 @@ impl Router {
     /// the next advert: a Backup that was holding back preemption and is
     /// now caught up lets the Active_Down_Timer run out on the next
     /// lower-priority advert (§6.4.2).
-    pub fn set_peer_sync(&mut self, _now: Mono, s: PeerSync) {
+    ///
+    /// A link that goes down starts the `sync_wait` window again: a box
+    /// that was frozen or cut off comes back with its link dead, and the
+    /// link needs a moment to reconnect and catch up before this box may
+    /// preempt from a stale store.
+    pub fn set_peer_sync(&mut self, now: Mono, s: PeerSync) {
+        if self.peer.connected && !s.connected {
+            self.link_lost_at = Some(now);
+        }
         self.peer = s;
     }
 
@@ -571,8 +582,8 @@ impl Router {
     /// router"; a box whose lease store is behind a reachable peer runs
     /// with it off until catch-up completes, so it never answers from an
     /// incomplete store while the peer is serving. With the peer
-    /// unreachable the hold ends `sync_wait` after start, so a lone box
-    /// still starts. Taking over from silence (no Active router at all,
+    /// unreachable the hold ends `sync_wait` after start (or after the
+    /// link was lost), so a lone box still takes over. Taking over from silence (no Active router at all,
     /// the Active_Down_Timer of §6.4.2) is never held: that is
     /// availability, not preemption.
     pub fn preemption_held(&self, now: Mono) -> bool {
@@ -582,7 +593,11 @@ impl Router {
         if self.peer.caught_up {
             return false;
         }
-        self.peer.connected || self.started_at.is_none_or(|t| now < t + wait)
+        let within = |t: Option<Mono>| t.is_some_and(|t| now < t + wait);
+        self.peer.connected
+            || self.started_at.is_none()
+            || within(self.started_at)
+            || within(self.link_lost_at)
     }
 
     /// Handles an advert that [`super::packet::decode`] accepted, from IP

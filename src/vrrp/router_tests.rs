@@ -1353,14 +1353,19 @@ fn an_unreachable_peer_holds_preemption_only_for_sync_wait() {
     // timer reset at 9 s runs out at 9 s + 3.414 s.
     assert_eq!(peer_adverts(&mut r, 100, 1, 30), Some(12_414));
 
-    // A link that was up and dropped while we were behind: after the
-    // wait, not held either.
+    // A link that was up and dropped while we were behind (a freeze, a
+    // cut): held for sync-wait from the loss, so the link can come back
+    // and catch up first; then not held.
     let mut r = synced(150, 10);
     r.startup(t(0));
     r.set_peer_sync(t(1_000), BEHIND);
     assert!(r.preemption_held(t(20_000)));
     r.set_peer_sync(t(20_000), UNREACHABLE);
-    assert!(!r.preemption_held(t(20_000)));
+    assert!(r.preemption_held(t(29_999)));
+    assert!(!r.preemption_held(t(30_000)));
+    // Back and caught up within the window: not held at once.
+    r.set_peer_sync(t(22_000), IN_SYNC);
+    assert!(!r.preemption_held(t(22_000)));
 }
 
 #[test]
