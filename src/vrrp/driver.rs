@@ -221,7 +221,7 @@ impl VrrpTask {
             format!("[vrrp {}] {what} on {}: {e}", cfg.name, cfg.interface)
         };
         let router = Router::new(router_config(&cfg, primary))
-            .map_err(|e| format!("[vrrp {}] {e:?}", cfg.name))?;
+            .map_err(|e| format!("[vrrp {}] {e}", cfg.name))?;
         let socket = VrrpSocket::open(&cfg.interface, ifindex, primary)
             .map_err(|e| fail("cannot open the VRRP socket", e))?;
         let netlink = Netlink::open().map_err(|e| fail("cannot open netlink", e))?;
@@ -455,7 +455,7 @@ impl VrrpTask {
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    let e = format_args!("instance={} error={e:?}", self.cfg.name);
+                    let e = format_args!("instance={} error={}", self.cfg.name, crate::log::q(&e));
                     VrrpError::Receive.record(&mut self.router, e);
                     return;
                 }
@@ -540,8 +540,11 @@ impl VrrpTask {
                     for dst in dsts {
                         let p = packet::encode(&adv, mode, self.primary, dst);
                         if let Err(e) = self.socket.send(&p, dst) {
-                            let e =
-                                format_args!("instance={} dst={dst} error={e:?}", self.cfg.name);
+                            let e = format_args!(
+                                "instance={} dst={dst} error={}",
+                                self.cfg.name,
+                                crate::log::q(&e)
+                            );
                             VrrpError::Send.record(&mut self.router, e);
                         }
                     }
@@ -587,18 +590,22 @@ impl VrrpTask {
                         event!(
                             Error,
                             "vrrp.vip_remove_failed",
-                            "instance={} vip={}/{} error={e:?}",
+                            "instance={} vip={}/{} error={}",
                             self.cfg.name,
                             v.addr,
-                            v.prefix_len
+                            v.prefix_len,
+                            crate::log::q(&e)
                         );
                     }
                 }
                 Action::SendGratuitousArp { vip, count } => {
                     for _ in 0..count {
                         if let Err(e) = self.garp.send(vip) {
-                            let e =
-                                format_args!("instance={} vip={vip} error={e:?}", self.cfg.name);
+                            let e = format_args!(
+                                "instance={} vip={vip} error={}",
+                                self.cfg.name,
+                                crate::log::q(&e)
+                            );
                             VrrpError::Garp.record(&mut self.router, e);
                             break;
                         }
