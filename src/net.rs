@@ -1,5 +1,6 @@
 //! A UDP socket that knows which of our addresses a datagram was sent to
-//! (IP_PKTINFO), shared by the DHCP and DNS servers.
+//! (IP_PKTINFO), shared by the DHCP and DNS servers, and its IPv6
+//! counterpart (IPV6_RECVPKTINFO, RFC 3542 §6) for DNS over IPv6.
 //!
 //! One wildcard socket serves every interface, and a reply can leave from
 //! the address the client used: the VIP in an HA pair, added or removed at
@@ -7,13 +8,13 @@
 
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
-    sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg, sendmsg,
+    setsockopt, sockopt,
 };
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
@@ -468,4 +469,178 @@ pub fn prefix_len(mask: Ipv4Addr) -> Option<u8> {
     } else {
         None
     }
+}
+
+/// One received IPv6 datagram's envelope (RFC 3542 §6.1, IPV6_PKTINFO).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope6 {
+    pub len: usize,
+    /// The sender; a link-local sender carries its scope (the interface
+    /// index) in `scope_id`.
+    pub src: SocketAddrV6,
+    pub ifindex: u32,
+    /// The destination address of the datagram (multicast or one of ours).
+    pub dst: Ipv6Addr,
+}
+
+/// A bound IPv6 UDP socket with IPV6_RECVPKTINFO on (RFC 3542 §6), the
+/// IPv6 counterpart of [`PktinfoSocket`]: a reply can leave from the
+/// address the client asked, link-local ones included.
+pub struct Pktinfo6Socket {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl Pktinfo6Socket {
+    /// Takes a bound IPv6 socket, makes it non-blocking and turns
+    /// IPV6_RECVPKTINFO on.
+    pub fn new(s: Socket) -> io::Result<Pktinfo6Socket> {
+        s.set_nonblocking(true)?;
+        let fd: OwnedFd = s.into();
+        setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
+        // SAFETY: as in `PktinfoSocket::new`: the AsyncFd owns the
+        // descriptor until drop.
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Pktinfo6Socket { fd })
+    }
+
+    /// Waits until a datagram can be read.
+    pub async fn readable(&self) -> io::Result<()> {
+        let mut g = self.fd.readable().await?;
+        g.clear_ready();
+        Ok(())
+    }
+
+    /// Reads one datagram without blocking; `Ok(None)` when none is queued.
+    /// A datagram larger than `buf` is an `InvalidData` error (and gone).
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Envelope6>> {
+        let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
+        let mut iov = [IoSliceMut::new(buf)];
+        let r = recvmsg::<SockaddrIn6>(
+            self.fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        );
+        let msg = match r {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut ifindex = 0;
+        let mut dst = Ipv6Addr::UNSPECIFIED;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::Ipv6PacketInfo(pi) = c {
+                    ifindex = pi.ipi6_ifindex;
+                    dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
+                }
+            }
+        }
+        let src = msg
+            .address
+            .map(|a| SocketAddrV6::new(a.ip(), a.port(), a.flowinfo(), a.scope_id()))
+            .unwrap_or(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0));
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "datagram larger than the receive buffer",
+            ));
+        }
+        Ok(Some(Envelope6 {
+            len: msg.bytes,
+            src,
+            ifindex,
+            dst,
+        }))
+    }
+
+    /// Sends `data` to `to`, out of `ifindex` (0 = routing decides), from
+    /// `src` (UNSPECIFIED = the kernel picks), with an IPV6_PKTINFO
+    /// ancillary item (RFC 3542 §6.1). A link-local `src` needs the
+    /// interface it lives on: `ifindex`, or the scope of `to`.
+    pub fn send(
+        &self,
+        data: &[u8],
+        to: SocketAddrV6,
+        ifindex: u32,
+        src: Ipv6Addr,
+    ) -> io::Result<()> {
+        let pi = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: src.octets(),
+            },
+            ipi6_ifindex: ifindex,
+        };
+        let cmsgs = [ControlMessage::Ipv6PacketInfo(&pi)];
+        let use_pi = ifindex != 0 || !src.is_unspecified();
+        let addr = SockaddrIn6::from(to);
+        sendmsg(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(data)],
+            if use_pi { &cmsgs } else { &[] },
+            MsgFlags::MSG_DONTWAIT,
+            Some(&addr),
+        )
+        .map(|_| ())
+        .map_err(io::Error::from)
+    }
+}
+
+/// Whether `a` is a unicast link-local address (fe80::/10, RFC 4291
+/// §2.5.6): meaningful only with the interface it belongs to.
+pub fn is_link_local6(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// An IPv6 address on an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfAddr6 {
+    pub name: String,
+    pub index: u32,
+    pub addr: Ipv6Addr,
+    pub prefix: u8,
+}
+
+/// Reads this machine's IPv6 interface addresses (link-local ones too).
+pub fn local_interfaces6() -> std::io::Result<Vec<IfAddr6>> {
+    let mut out = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
+        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
+        let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) else {
+            continue;
+        };
+        let Some(prefix) = prefix_len6(m.ip()) else {
+            continue;
+        };
+        let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
+        out.push(IfAddr6 {
+            name: ifa.interface_name.clone(),
+            index,
+            addr: a.ip(),
+            prefix,
+        });
+    }
+    Ok(out)
+}
+
+/// The prefix length of a contiguous IPv6 netmask.
+pub fn prefix_len6(mask: Ipv6Addr) -> Option<u8> {
+    let m = u128::from(mask);
+    let ones = m.leading_ones();
+    if m.checked_shl(ones).unwrap_or(0) == 0 {
+        Some(ones as u8)
+    } else {
+        None
+    }
+}
+
+/// Whether `a` and `b` share their first `prefix` bits.
+pub fn same_prefix6(a: Ipv6Addr, b: Ipv6Addr, prefix: u8) -> bool {
+    if prefix == 0 {
+        return true;
+    }
+    let mask = u128::MAX << (128 - prefix.min(128) as u32);
+    u128::from(a) & mask == u128::from(b) & mask
 }

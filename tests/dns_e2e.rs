@@ -1419,3 +1419,105 @@ fn query_log_switched_at_run_time_names_client_name_type_and_source() {
     ask_all(3);
     assert_eq!(query_lines(&srv).len(), seen + 1, "switched off");
 }
+
+// ---------------------------------------------------------------------------
+// DNS over IPv6
+// ---------------------------------------------------------------------------
+
+const SRV6: &str = "fd77::1";
+const VIP6: &str = "fd77::254";
+const SRV_LL: &str = "fe80::53";
+const CLI6: &str = "fd77::10";
+
+/// IPv6 on in `srv` and `cli` (and the named hosts): ULA addresses
+/// without DAD (so usable at once), and fixed link-local ones.
+fn enable_ipv6(lab: &Lab, hosts: &[(&str, &str, &str)]) {
+    for (name, ula, ll) in hosts {
+        let h = lab.host(name);
+        h.enable_ipv6();
+        for a in [format!("{ula}/64"), format!("{ll}/64")] {
+            h.run_ok(&["ip", "-6", "addr", "add", &a, "dev", "eth0", "nodad"]);
+        }
+    }
+}
+
+#[track_caller]
+fn expect_answer(r: &Reply, rtype: &str, want: &[&str]) {
+    let mut got = r.data(rtype);
+    got.sort();
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert!(
+        r.status == "NOERROR" && got == want,
+        "expected NOERROR with {rtype} {want:?}, got {} {got:?}:\n{}",
+        r.status,
+        r.text
+    );
+    assert!(
+        !r.text.contains("unexpected source"),
+        "reply from another address than the one asked:\n{}",
+        r.text
+    );
+}
+
+/// Queries over IPv6, UDP and TCP, to a ULA address, to a second address
+/// added after start (the VIP case: the kernel would pick the first as the
+/// reply's source, and dig refuses a reply from another address) and to a
+/// link-local address with its scope: each answered from the address
+/// asked. AAAA and ip6.arpa PTR come from a hosts file.
+#[test]
+fn answers_over_ipv6_from_the_address_asked() {
+    let Some(lab) = lab_with("dns_v6_listen", &[("up1", UP1)]) else {
+        return;
+    };
+    enable_ipv6(&lab, &[("srv", SRV6, SRV_LL), ("cli", CLI6, "fe80::10")]);
+    let _up = start_unbound(&lab, lab.host("up1"), 53, &lab_zone());
+    let hosts = write(
+        &lab.dir().join("hosts6"),
+        "fd77::80 printer6\n10.77.0.80 printer6\n",
+    );
+    let _srv = start_server(
+        &lab,
+        lab.host("srv"),
+        &[
+            &format!("server = {UP1}"),
+            &format!("addn-hosts = {}", hosts.display()),
+        ],
+        &[],
+    );
+    lab.host("srv").run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{VIP6}/64"),
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    let cli = lab.host("cli");
+
+    // Forwarded, then cached, over UDP and TCP, to each address.
+    let ll = format!("{SRV_LL}%eth0");
+    for (at, name, want) in [
+        (SRV6, "www.lab.example", "10.77.1.1"),
+        (VIP6, "f1.lab.example", "10.77.4.2"),
+        (ll.as_str(), "f2.lab.example", "10.77.4.3"),
+    ] {
+        expect_answer(&dig_at(cli, at, &[name]), "A", &[want]);
+        expect_answer(&dig_at(cli, at, &["+tcp", name]), "A", &[want]);
+    }
+
+    // Local data over IPv6: AAAA and its ip6.arpa PTR from a hosts file.
+    expect_answer(
+        &dig_at(cli, VIP6, &["printer6", "AAAA"]),
+        "AAAA",
+        &["fd77::80"],
+    );
+    expect_answer(
+        &dig_at(cli, &ll, &["-x", "fd77::80"]),
+        "PTR",
+        &["printer6."],
+    );
+    expect_answer(&dig_at(cli, SRV6, &["printer6", "A"]), "A", &["10.77.0.80"]);
+}

@@ -233,11 +233,8 @@ pub fn read(r: &mut SectionReader<'_>) -> DnsConfig {
         parse_u32_in(v, 0, 65_535).map(|p| p as u16)
     });
     let listen_addresses = r.list("listen-address", |v| {
-        let ip: IpAddr = v.parse().map_err(|_| "not an IP address".to_string())?;
-        match ip {
-            IpAddr::V4(_) => Ok(ip),
-            IpAddr::V6(_) => Err("DNS over IPv6 is not supported yet; give IPv4 addresses".into()),
-        }
+        v.parse::<IpAddr>()
+            .map_err(|_| "not an IP address; expected IPv4 or IPv6 (without %scope)".to_string())
     });
     let interfaces = r.list("interface", parse_ifname);
     let local_service = r.scalar("local-service", d.local_service, parse_bool);
@@ -411,6 +408,23 @@ mod tests {
         parse_and_validate(Path::new("/t.conf"), text)
             .map(|c| c.dns.expect("a [dns] section"))
             .map_err(|es| es.iter().map(|e| e.to_string()).collect())
+    }
+
+    #[test]
+    fn listen_address_takes_both_families() {
+        let c = dns("[dns]\nlisten-address = 192.168.1.1\nlisten-address = fd00:1::1\nlisten-address = fe80::1\n")
+            .unwrap();
+        let want: Vec<IpAddr> = vec![
+            "192.168.1.1".parse().unwrap(),
+            "fd00:1::1".parse().unwrap(),
+            "fe80::1".parse().unwrap(),
+        ];
+        assert_eq!(c.listen_addresses, want);
+        let e = dns("[dns]\nlisten-address = fe80::1%eth0\n").unwrap_err();
+        assert!(
+            e[0].contains("listen-address") && e[0].contains("%scope"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! forwarder; nothing else touches them.
 //!
 //! * Listeners: one wildcard UDP socket with IP_PKTINFO and one TCP
-//!   listener on the DNS port. Replies leave from the address the client
+//!   listener on the DNS port, and the same pair for IPv6 (IPV6_V6ONLY, so
+//!   IPv4 stays on its own sockets; IPV6_RECVPKTINFO, RFC 3542 §6, so a
+//!   reply leaves from the global, ULA or link-local address asked, by the
+//!   interface the query came in on). Replies leave from the address the client
 //!   queried, so the VIP is served the moment VRRP adds it, with no
 //!   re-bind (dnsmasq needs `bind-dynamic` for that). [`Acl`] decides who
 //!   may ask.
@@ -28,7 +31,7 @@
 //!   names in `metrics`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -39,7 +42,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, timeout};
 
-use super::acl::Acl;
+use super::acl::{Acl, Ifaces};
 use super::config::DnsConfig;
 use super::error::DnsError;
 use super::forward::{Action, Entropy, Peer, Token};
@@ -51,7 +54,7 @@ use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams}
 use crate::clock::Mono;
 use crate::dhcp::HostTable;
 use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
-use crate::net::{IfAddr, local_interfaces};
+use crate::net::{Pktinfo6Socket, is_link_local6, local_interfaces, local_interfaces6};
 use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
 
@@ -159,6 +162,9 @@ pub struct DnsTask {
     cfg: Arc<DnsConfig>,
     udp: PktinfoSocket,
     tcp: TcpListener,
+    /// The IPv6 listeners; `None` on a box without IPv6 (logged at start).
+    udp6: Option<Pktinfo6Socket>,
+    tcp6: Option<TcpListener>,
     resolver: Resolver,
     /// TCP queries the resolver forwarded, by [`Peer::Tcp`] id: where its
     /// [`Action::Reply`] goes. Entries whose connection gave up waiting
@@ -166,7 +172,7 @@ pub struct DnsTask {
     tcp_waiting: HashMap<u64, oneshot::Sender<Vec<u8>>>,
     next_tcp_id: u64,
     acl: Acl,
-    ifaces: Vec<IfAddr>,
+    ifaces: Ifaces,
     ifaces_at: Option<Mono>,
     resolv: Option<ResolvWatch>,
     hosts: watch::Receiver<Arc<HostTable>>,
@@ -198,6 +204,31 @@ impl DnsTask {
             bind_udp(port).map_err(|e| format!("cannot listen for DNS on UDP port {port}: {e}"))?;
         let tcp =
             bind_tcp(port).map_err(|e| format!("cannot listen for DNS on TCP port {port}: {e}"))?;
+        // IPv6 may be off (disable_ipv6, ipv6.disable=1): then DNS is
+        // served over IPv4 only, and the log says why. Any other failure
+        // (the port taken) is the operator's to fix, as for IPv4.
+        let (udp6, tcp6) = match (bind_udp6(port), bind_tcp6(port)) {
+            (Ok(u), Ok(t)) => (Some(u), Some(t)),
+            (Err(e), _) | (_, Err(e)) if ipv6_unavailable(&e) => {
+                event!(
+                    Warn,
+                    "dns.no_ipv6",
+                    "port={port} error={} note=\"IPv6 is off on this host: DNS over IPv4 only\"",
+                    crate::log::q(e)
+                );
+                (None, None)
+            }
+            (Err(e), _) => {
+                return Err(format!(
+                    "cannot listen for DNS on UDP port {port} over IPv6: {e}"
+                ));
+            }
+            (_, Err(e)) => {
+                return Err(format!(
+                    "cannot listen for DNS on TCP port {port} over IPv6: {e}"
+                ));
+            }
+        };
         let mut resolv = cfg
             .uses_resolv_file()
             .then(|| ResolvWatch::new(cfg.resolv_file.clone()));
@@ -226,11 +257,13 @@ impl DnsTask {
             cfg: Arc::new(cfg.clone()),
             udp,
             tcp,
+            udp6,
+            tcp6,
             resolver,
             tcp_waiting: HashMap::new(),
             next_tcp_id: 0,
             acl: Acl::from_config(cfg),
-            ifaces: Vec::new(),
+            ifaces: Ifaces::default(),
             ifaces_at: None,
             resolv,
             hosts,
@@ -258,6 +291,7 @@ impl DnsTask {
         let mut rb = RecvBatch::new();
         let mut sb = SendBatch::new();
         let mut out = Vec::with_capacity(1500);
+        let mut buf6 = Udp6Buffers::default();
         let mut resolv_tick = tokio::time::interval(RESOLV_POLL);
         resolv_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.resolver
@@ -265,8 +299,9 @@ impl DnsTask {
         event!(
             Info,
             "dns.listening",
-            "port={} acl={:?} cache_size={} upstreams={} log_queries={}",
+            "port={} ipv6={} acl={:?} cache_size={} upstreams={} log_queries={}",
             self.cfg.port,
+            on_off(self.udp6.is_some()),
             self.acl,
             self.cfg.cache_size,
             self.resolver.forwarder().servers().len(),
@@ -286,7 +321,17 @@ impl DnsTask {
                     r.map_err(|e| TaskError::new(format!("DNS UDP socket failed: {e}")))?;
                     self.drain_udp(&mut rb, &mut sb);
                 }
+                r = readable6(self.udp6.as_ref()) => {
+                    r.map_err(|e| TaskError::new(format!("DNS UDP socket (IPv6) failed: {e}")))?;
+                    self.drain_udp6(&mut buf6);
+                }
                 acc = self.tcp.accept() => {
+                    match acc {
+                        Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
+                        Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+                    }
+                }
+                acc = accept6(self.tcp6.as_ref()) => {
                     match acc {
                         Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
                         Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={:?}", e.to_string())),
@@ -350,7 +395,7 @@ impl DnsTask {
                     DnsError::Oversized.count(&mut self.stats, 1);
                     continue;
                 };
-                if !self.allowed(now, *env.src.ip(), env.dst, env.ifindex) {
+                if !self.allowed(now, (*env.src.ip()).into(), env.dst.into(), env.ifindex) {
                     continue;
                 }
                 // Replies leave from the address the client asked (the VIP
@@ -386,7 +431,47 @@ impl DnsTask {
         }
     }
 
-    fn allowed(&mut self, now: Mono, src: Ipv4Addr, dst: Ipv4Addr, ifindex: u32) -> bool {
+    /// The IPv6 path: one datagram per `recvmsg` (IPv6 clients are fewer;
+    /// the IPv4 path batches), a reply per `sendmsg` with IPV6_PKTINFO.
+    fn drain_udp6(&mut self, b: &mut Udp6Buffers) {
+        let now = Mono::now();
+        for _ in 0..UDP_BATCH {
+            let Some(sock) = self.udp6.as_ref() else {
+                return;
+            };
+            let env = match sock.try_recv(&mut b.query) {
+                Ok(None) => break,
+                Ok(Some(env)) => env,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.stats.udp_received += 1;
+                    DnsError::Oversized.count(&mut self.stats, 1);
+                    continue;
+                }
+                Err(e) => {
+                    let e = format_args!("error={:?}", e.to_string());
+                    DnsError::UdpReceive.record(&mut self.stats, e);
+                    break;
+                }
+            };
+            self.stats.udp_received += 1;
+            let query = &b.query[..env.len];
+            if !self.allowed(now, (*env.src.ip()).into(), env.dst.into(), env.ifindex) {
+                continue;
+            }
+            let peer = peer6(env.src, env.dst, env.ifindex);
+            let outcome = self.resolver.handle_query(now, query, peer, &mut b.reply);
+            if let Outcome::Reply(source) = outcome {
+                if self.log_queries {
+                    log_query(IpAddr::V6(*env.src.ip()), false, query, &b.reply, source);
+                }
+                let reply = std::mem::take(&mut b.reply);
+                self.send_reply(peer, &reply);
+                b.reply = reply;
+            }
+        }
+    }
+
+    fn allowed(&mut self, now: Mono, src: IpAddr, dst: IpAddr, ifindex: u32) -> bool {
         if self.acl.uses_interfaces()
             && self
                 .ifaces_at
@@ -419,18 +504,35 @@ impl DnsTask {
     fn refresh_ifaces(&mut self, now: Mono) {
         self.ifaces_at = Some(now);
         match local_interfaces() {
-            Ok(l) => self.ifaces = l,
+            Ok(l) => self.ifaces.v4 = l,
             Err(e) => DnsError::Interfaces
                 .record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+        }
+        if self.udp6.is_some() {
+            match local_interfaces6() {
+                Ok(l) => self.ifaces.v6 = l,
+                Err(e) => DnsError::Interfaces
+                    .record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+            }
         }
     }
 
     fn accept_tcp(&mut self, stream: TcpStream, peer: SocketAddr, tx: &mpsc::Sender<TcpQuery>) {
-        let local = stream.local_addr().ok();
-        let (IpAddr::V4(src), Some(SocketAddr::V4(dst))) = (peer.ip(), local) else {
+        let Ok(local) = stream.local_addr() else {
             return;
         };
-        if !self.allowed(Mono::now(), src, *dst.ip(), 0) {
+        // A link-local address names its interface in the scope id; other
+        // TCP queries are judged by the address asked.
+        let ifindex = match local {
+            SocketAddr::V6(l) if is_link_local6(*l.ip()) => l.scope_id(),
+            _ => 0,
+        };
+        if !self.allowed(
+            Mono::now(),
+            peer.ip().to_canonical(),
+            local.ip().to_canonical(),
+            ifindex,
+        ) {
             return;
         }
         let Ok(permit) = self.tcp_slots.clone().try_acquire_owned() else {
@@ -572,7 +674,7 @@ impl DnsTask {
                         let tcp = to.transport() == Transport::Tcp;
                         log_query(to.client_ip(), tcp, &packet, &packet, source);
                     }
-                    self.send_reply(to, packet);
+                    self.send_reply(to, &packet);
                 }
                 Action::SendUdp { token, to, packet } => {
                     match upstream_socket(&mut self.ports, to) {
@@ -607,17 +709,27 @@ impl DnsTask {
     }
 
     /// Sends a reply where the resolver says.
-    fn send_reply(&mut self, to: Peer, packet: Vec<u8>) {
-        match to {
-            Peer::Udp { client, local } => match self.udp.send(&packet, client, 0, local) {
-                Ok(()) => self.stats.udp_sent += 1,
-                Err(_) => DnsError::UdpSend.count(&mut self.stats, 1),
+    fn send_reply(&mut self, to: Peer, packet: &[u8]) {
+        let sent = match to {
+            Peer::Udp { client, local } => self.udp.send(packet, client, 0, local),
+            Peer::Udp6 {
+                client,
+                local,
+                ifindex,
+            } => match &self.udp6 {
+                Some(s) => s.send(packet, client, ifindex, local),
+                None => return,
             },
             Peer::Tcp { id, .. } => {
                 if let Some(tx) = self.tcp_waiting.remove(&id) {
-                    let _ = tx.send(packet);
+                    let _ = tx.send(packet.to_vec());
                 }
+                return;
             }
+        };
+        match sent {
+            Ok(()) => self.stats.udp_sent += 1,
+            Err(_) => DnsError::UdpSend.count(&mut self.stats, 1),
         }
     }
 
@@ -660,6 +772,88 @@ fn bind_udp(port: u16) -> std::io::Result<PktinfoSocket> {
     let _ = s.set_recv_buffer_size(1 << 20);
     s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
     PktinfoSocket::new(s)
+}
+
+/// Buffers of the IPv6 UDP path, reused across datagrams.
+struct Udp6Buffers {
+    query: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl Default for Udp6Buffers {
+    fn default() -> Self {
+        Udp6Buffers {
+            query: vec![0; UDP_BUF],
+            reply: Vec::with_capacity(1500),
+        }
+    }
+}
+
+/// Where the reply to an IPv6 query goes and leaves from: from the address
+/// asked (a multicast destination leaves the choice to the kernel), by the
+/// interface it came in on when either end is link-local (RFC 4291
+/// §2.5.6: a link-local address means nothing without its link).
+fn peer6(src: SocketAddrV6, dst: Ipv6Addr, ifindex: u32) -> Peer {
+    let local = if dst.is_multicast() {
+        Ipv6Addr::UNSPECIFIED
+    } else {
+        dst
+    };
+    let ifindex = if is_link_local6(local) || is_link_local6(*src.ip()) {
+        ifindex
+    } else {
+        0
+    };
+    Peer::Udp6 {
+        client: src,
+        local,
+        ifindex,
+    }
+}
+
+async fn readable6(s: Option<&Pktinfo6Socket>) -> std::io::Result<()> {
+    match s {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept6(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a socket error means the host has no IPv6 at all.
+fn ipv6_unavailable(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EAFNOSUPPORT)
+            | Some(nix::libc::EADDRNOTAVAIL)
+            | Some(nix::libc::EPROTONOSUPPORT)
+    )
+}
+
+/// The IPv6 UDP listener: `[::]:port`, IPV6_V6ONLY (RFC 3493 §5.3) so
+/// IPv4 keeps its own socket, with IPV6_RECVPKTINFO.
+fn bind_udp6(port: u16) -> std::io::Result<Pktinfo6Socket> {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    let _ = s.set_recv_buffer_size(1 << 20);
+    s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
+    Pktinfo6Socket::new(s)
+}
+
+fn bind_tcp6(port: u16) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
+    s.listen(64)?;
+    TcpListener::from_std(s.into())
 }
 
 fn bind_tcp(port: u16) -> std::io::Result<TcpListener> {
