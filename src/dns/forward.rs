@@ -651,9 +651,25 @@ fn domain_wire(d: &str) -> Option<Box<[u8]>> {
 }
 
 /// An IPv4-mapped IPv6 address compares equal to its IPv4 form (a
-/// dual-stack socket reports the mapped one).
+/// dual-stack socket reports the mapped one). An IPv6 address keeps its
+/// scope only when it is link-local (RFC 4007 §6: the same fe80:: address
+/// on another link is another host), and no flow label: a reply from
+/// fe80::1 on the wrong interface is another source (RFC 5452 §9.1).
 fn canonical(a: SocketAddr) -> SocketAddr {
-    SocketAddr::new(a.ip().to_canonical(), a.port())
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => {
+                let scope = if crate::net::is_link_local6(*v6.ip()) {
+                    v6.scope_id()
+                } else {
+                    0
+                };
+                SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, scope))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 impl<C> Forwarder<C> {
