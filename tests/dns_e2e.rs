@@ -1492,7 +1492,7 @@ fn answers_over_ipv6_from_the_address_asked() {
         return;
     };
     enable_ipv6(&lab, &[("srv", SRV6, SRV_LL), ("cli", CLI6, "fe80::10")]);
-    let _up = start_unbound(&lab, lab.host("up1"), 53, &lab_zone());
+    let up = start_unbound(&lab, lab.host("up1"), 53, &lab_zone());
     let hosts = write(
         &lab.dir().join("hosts6"),
         "fd77::80 printer6\n10.77.0.80 printer6\n",
@@ -1503,6 +1503,8 @@ fn answers_over_ipv6_from_the_address_asked() {
         &[
             &format!("server = {UP1}"),
             &format!("addn-hosts = {}", hosts.display()),
+            "host-record = router6,10.77.0.1,fd77::1",
+            "bogus-priv",
         ],
         &[],
     );
@@ -1541,6 +1543,17 @@ fn answers_over_ipv6_from_the_address_asked() {
         &["printer6."],
     );
     expect_answer(&dig_at(cli, SRV6, &["printer6", "A"]), "A", &["10.77.0.80"]);
+    expect_answer(
+        &dig_at(cli, SRV6, &["router6", "AAAA"]),
+        "AAAA",
+        &["fd77::1"],
+    );
+    expect_answer(&dig_at(cli, SRV6, &["-x", "fd77::1"]), "PTR", &["router6."]);
+    // bogus-priv: a ULA reverse name nobody has is answered here (RFC 6303
+    // §4.5), never forwarded.
+    let r = dig_at(cli, SRV6, &["-x", "fd77::99"]);
+    assert_eq!(r.status, "NXDOMAIN", "{}", r.text);
+    assert!(!up.saw_any("ip6.arpa"), "a ULA reverse name was forwarded");
 }
 
 const FAKE6: &str = "fd77::5";
