@@ -438,24 +438,42 @@ pub struct IfAddr {
 
 /// Reads this machine's IPv4 interface addresses.
 pub fn local_interfaces() -> std::io::Result<Vec<IfAddr>> {
+    interface_addresses(
+        |a, m| {
+            Some((
+                a.as_sockaddr_in()?.ip(),
+                prefix_len(m.as_sockaddr_in()?.ip())?,
+            ))
+        },
+        |name, index, addr, prefix| IfAddr {
+            name,
+            index,
+            addr,
+            prefix,
+        },
+    )
+}
+
+/// Every interface address `pick` takes (address and prefix length from
+/// the address and netmask), made into `T` with its interface's name and
+/// index.
+fn interface_addresses<A, T>(
+    pick: impl Fn(
+        &nix::sys::socket::SockaddrStorage,
+        &nix::sys::socket::SockaddrStorage,
+    ) -> Option<(A, u8)>,
+    make: impl Fn(String, u32, A, u8) -> T,
+) -> std::io::Result<Vec<T>> {
     let mut out = Vec::new();
     for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
-        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
+        let (Some(a), Some(m)) = (&ifa.address, &ifa.netmask) else {
             continue;
         };
-        let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) else {
-            continue;
-        };
-        let Some(prefix) = prefix_len(m.ip()) else {
+        let Some((addr, prefix)) = pick(a, m) else {
             continue;
         };
         let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
-        out.push(IfAddr {
-            name: ifa.interface_name.clone(),
-            index,
-            addr: a.ip(),
-            prefix,
-        });
+        out.push(make(ifa.interface_name.clone(), index, addr, prefix));
     }
     Ok(out)
 }
@@ -603,26 +621,20 @@ pub struct IfAddr6 {
 
 /// Reads this machine's IPv6 interface addresses (link-local ones too).
 pub fn local_interfaces6() -> std::io::Result<Vec<IfAddr6>> {
-    let mut out = Vec::new();
-    for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
-        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
-            continue;
-        };
-        let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) else {
-            continue;
-        };
-        let Some(prefix) = prefix_len6(m.ip()) else {
-            continue;
-        };
-        let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
-        out.push(IfAddr6 {
-            name: ifa.interface_name.clone(),
+    interface_addresses(
+        |a, m| {
+            Some((
+                a.as_sockaddr_in6()?.ip(),
+                prefix_len6(m.as_sockaddr_in6()?.ip())?,
+            ))
+        },
+        |name, index, addr, prefix| IfAddr6 {
+            name,
             index,
-            addr: a.ip(),
+            addr,
             prefix,
-        });
-    }
-    Ok(out)
+        },
+    )
 }
 
 /// The prefix length of a contiguous IPv6 netmask.

@@ -62,22 +62,26 @@ impl Acl {
         match (self, src, dst) {
             (Acl::Any, _, _) => true,
             (Acl::Addresses(list), _, _) => list.contains(&dst),
-            (Acl::Interfaces(names), _, IpAddr::V4(dst)) => ifaces.v4.iter().any(|i| {
-                names.contains(&i.name)
-                    && if ifindex != 0 {
-                        i.index == ifindex
-                    } else {
-                        i.addr == dst
-                    }
-            }),
-            (Acl::Interfaces(names), _, IpAddr::V6(dst)) => ifaces.v6.iter().any(|i| {
-                names.contains(&i.name)
-                    && if ifindex != 0 {
-                        i.index == ifindex
-                    } else {
-                        i.addr == dst
-                    }
-            }),
+            (Acl::Interfaces(names), _, _) => {
+                // By the interface the query came in on, or (TCP over
+                // IPv4) by the address asked.
+                let listed = |name: &String, index: u32, addr: IpAddr| {
+                    names.contains(name)
+                        && if ifindex != 0 {
+                            index == ifindex
+                        } else {
+                            addr == dst
+                        }
+                };
+                ifaces
+                    .v4
+                    .iter()
+                    .any(|i| listed(&i.name, i.index, i.addr.into()))
+                    || ifaces
+                        .v6
+                        .iter()
+                        .any(|i| listed(&i.name, i.index, i.addr.into()))
+            }
             (Acl::LocalService, IpAddr::V4(src), _) => {
                 ifaces.v4.iter().any(|i| same_subnet(i.addr, src, i.prefix))
             }
