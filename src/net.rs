@@ -37,12 +37,7 @@ pub struct PktinfoSocket {
 impl PktinfoSocket {
     /// Takes a bound socket, makes it non-blocking and turns IP_PKTINFO on.
     pub fn new(s: Socket) -> io::Result<PktinfoSocket> {
-        s.set_nonblocking(true)?;
-        let fd: OwnedFd = s.into();
-        setsockopt(&fd, sockopt::Ipv4PacketInfo, &true).map_err(io::Error::from)?;
-        // SAFETY: the descriptor is moved into the AsyncFd, which owns it
-        // until drop; nothing else closes or reuses it meanwhile.
-        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
+        let fd = register(s, |fd| setsockopt(fd, sockopt::Ipv4PacketInfo, &true))?;
         Ok(PktinfoSocket { fd })
     }
 
@@ -52,9 +47,7 @@ impl PktinfoSocket {
 
     /// Waits until a datagram can be read.
     pub async fn readable(&self) -> io::Result<()> {
-        let mut g = self.fd.readable().await?;
-        g.clear_ready();
-        Ok(())
+        wait_readable(&self.fd).await
     }
 
     /// Reads one datagram without blocking; `Ok(None)` when none is queued.
@@ -131,6 +124,26 @@ impl PktinfoSocket {
         .map(|_| ())
         .map_err(io::Error::from)
     }
+}
+
+/// Makes a bound socket non-blocking, turns its PKTINFO option on
+/// (`pktinfo`) and registers it with tokio.
+fn register(
+    s: Socket,
+    pktinfo: impl FnOnce(&OwnedFd) -> nix::Result<()>,
+) -> io::Result<AsyncFd<OwnedFd>> {
+    s.set_nonblocking(true)?;
+    let fd: OwnedFd = s.into();
+    pktinfo(&fd).map_err(io::Error::from)?;
+    // SAFETY: the descriptor is moved into the AsyncFd, which owns it
+    // until drop; nothing else closes or reuses it meanwhile.
+    unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))
+}
+
+async fn wait_readable(fd: &AsyncFd<OwnedFd>) -> io::Result<()> {
+    let mut g = fd.readable().await?;
+    g.clear_ready();
+    Ok(())
 }
 
 /// Datagrams moved per `recvmmsg`/`sendmmsg` call.
@@ -512,20 +525,13 @@ impl Pktinfo6Socket {
     /// Takes a bound IPv6 socket, makes it non-blocking and turns
     /// IPV6_RECVPKTINFO on.
     pub fn new(s: Socket) -> io::Result<Pktinfo6Socket> {
-        s.set_nonblocking(true)?;
-        let fd: OwnedFd = s.into();
-        setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
-        // SAFETY: as in `PktinfoSocket::new`: the AsyncFd owns the
-        // descriptor until drop.
-        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
+        let fd = register(s, |fd| setsockopt(fd, sockopt::Ipv6RecvPacketInfo, &true))?;
         Ok(Pktinfo6Socket { fd })
     }
 
     /// Waits until a datagram can be read.
     pub async fn readable(&self) -> io::Result<()> {
-        let mut g = self.fd.readable().await?;
-        g.clear_ready();
-        Ok(())
+        wait_readable(&self.fd).await
     }
 
     /// Reads one datagram without blocking; `Ok(None)` when none is queued.
