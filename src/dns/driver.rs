@@ -53,8 +53,9 @@ use super::resolver::{Event, Outcome, Resolver};
 use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
 use crate::dhcp::HostTable;
-use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
+use crate::net::{BATCH, Envelope, Envelope6, Family, PktinfoSocket, V4, V6};
 use crate::net::{Pktinfo6Socket, is_link_local6, local_interfaces, local_interfaces6};
+use crate::net::{RecvBatch, RecvBatch6, RecvBatchOf, SendBatch, SendBatch6, SendBatchOf};
 use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
 
@@ -291,7 +292,8 @@ impl DnsTask {
         let mut rb = RecvBatch::new();
         let mut sb = SendBatch::new();
         let mut out = Vec::with_capacity(1500);
-        let mut buf6 = Udp6Buffers::default();
+        let mut rb6 = RecvBatch6::new();
+        let mut sb6 = SendBatch6::new();
         let mut resolv_tick = tokio::time::interval(RESOLV_POLL);
         resolv_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.resolver
@@ -319,11 +321,11 @@ impl DnsTask {
                 _ = sd.wait() => break,
                 r = self.udp.readable() => {
                     r.map_err(|e| TaskError::new(format!("DNS UDP socket failed: {e}")))?;
-                    self.drain_udp(&mut rb, &mut sb);
+                    self.drain_udp::<V4>(&mut rb, &mut sb);
                 }
                 r = readable6(self.udp6.as_ref()) => {
                     r.map_err(|e| TaskError::new(format!("DNS UDP socket (IPv6) failed: {e}")))?;
-                    self.drain_udp6(&mut buf6);
+                    self.drain_udp::<V6>(&mut rb6, &mut sb6);
                 }
                 acc = self.tcp.accept() => {
                     match acc {
@@ -375,12 +377,12 @@ impl DnsTask {
         Ok(())
     }
 
-    /// The fast path: datagrams in batches of [`BATCH`] (`recvmmsg`), the
-    /// replies of a batch in one `sendmmsg`.
-    fn drain_udp(&mut self, rb: &mut RecvBatch, sb: &mut SendBatch) {
+    /// The fast path, for either family: datagrams in batches of [`BATCH`]
+    /// (`recvmmsg`), the replies of a batch in one `sendmmsg`.
+    fn drain_udp<F: Listener>(&mut self, rb: &mut RecvBatchOf<F>, sb: &mut SendBatchOf<F>) {
         let now = Mono::now();
         for _ in 0..UDP_BATCH.div_ceil(BATCH) {
-            let n = match self.udp.recv_batch(rb) {
+            let n = match F::recv(self, rb) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
@@ -395,78 +397,27 @@ impl DnsTask {
                     DnsError::Oversized.count(&mut self.stats, 1);
                     continue;
                 };
-                if !self.allowed(now, (*env.src.ip()).into(), env.dst.into(), env.ifindex) {
+                let r = F::route(&env);
+                if !self.allowed(now, r.client, r.dst, r.ifindex) {
                     continue;
                 }
-                // Replies leave from the address the client asked (the VIP
-                // in an HA pair); a query to a broadcast address gets the
-                // kernel's choice.
-                let from = if env.dst.is_broadcast() || env.dst.is_multicast() {
-                    Ipv4Addr::UNSPECIFIED
-                } else {
-                    env.dst
-                };
                 let Some(out) = sb.slot() else {
                     break;
                 };
-                let peer = Peer::Udp {
-                    client: env.src,
-                    local: from,
-                };
-                let outcome = self.resolver.handle_query(now, query, peer, out);
+                let outcome = self.resolver.handle_query(now, query, r.peer, out);
                 if let Outcome::Reply(source) = outcome {
                     if self.log_queries {
-                        log_query(IpAddr::V4(*env.src.ip()), false, query, out, source);
+                        log_query(r.client, false, query, out, source);
                     }
-                    sb.commit(env.src, from);
+                    sb.commit_via(r.to, r.from, r.out_if);
                 }
             }
             let replies = sb.len() as u64;
-            let failed = self.udp.send_batch(sb) as u64;
+            let failed = F::send(self, sb) as u64;
             self.stats.udp_sent += replies - failed;
             DnsError::UdpSend.count(&mut self.stats, failed);
             if n < BATCH {
                 break;
-            }
-        }
-    }
-
-    /// The IPv6 path: one datagram per `recvmsg` (IPv6 clients are fewer;
-    /// the IPv4 path batches), a reply per `sendmsg` with IPV6_PKTINFO.
-    fn drain_udp6(&mut self, b: &mut Udp6Buffers) {
-        let now = Mono::now();
-        for _ in 0..UDP_BATCH {
-            let Some(sock) = self.udp6.as_ref() else {
-                return;
-            };
-            let env = match sock.try_recv(&mut b.query) {
-                Ok(None) => break,
-                Ok(Some(env)) => env,
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    self.stats.udp_received += 1;
-                    DnsError::Oversized.count(&mut self.stats, 1);
-                    continue;
-                }
-                Err(e) => {
-                    let e = format_args!("error={:?}", e.to_string());
-                    DnsError::UdpReceive.record(&mut self.stats, e);
-                    break;
-                }
-            };
-            self.stats.udp_received += 1;
-            let query = &b.query[..env.len];
-            if !self.allowed(now, (*env.src.ip()).into(), env.dst.into(), env.ifindex) {
-                continue;
-            }
-            let peer = peer6(env.src, env.dst, env.ifindex);
-            let outcome = self.resolver.handle_query(now, query, peer, &mut b.reply);
-            if let Outcome::Reply(source) = outcome {
-                if self.log_queries {
-                    log_query(IpAddr::V6(*env.src.ip()), false, query, &b.reply, source);
-                }
-                let reply = std::mem::take(&mut b.reply);
-                self.send_reply(peer, &reply);
-                b.reply = reply;
             }
         }
     }
@@ -774,40 +725,102 @@ fn bind_udp(port: u16) -> std::io::Result<PktinfoSocket> {
     PktinfoSocket::new(s)
 }
 
-/// Buffers of the IPv6 UDP path, reused across datagrams.
-struct Udp6Buffers {
-    query: Vec<u8>,
-    reply: Vec<u8>,
+/// Where a UDP query came from and where its reply goes.
+struct Route<F: Family> {
+    client: IpAddr,
+    /// The address asked and the interface the query came in on (for
+    /// [`Acl`]).
+    dst: IpAddr,
+    ifindex: u32,
+    /// For the resolver (and a forwarded query's later reply).
+    peer: Peer,
+    /// For the batch: to, from, out of which interface (0 = routing).
+    to: F::Peer,
+    from: F::Ip,
+    out_if: u32,
 }
 
-impl Default for Udp6Buffers {
-    fn default() -> Self {
-        Udp6Buffers {
-            query: vec![0; UDP_BUF],
-            reply: Vec::with_capacity(1500),
+/// One family's UDP listener, as the fast path sees it.
+trait Listener: Family + Sized {
+    fn recv(t: &DnsTask, rb: &mut RecvBatchOf<Self>) -> std::io::Result<usize>;
+    fn send(t: &DnsTask, sb: &mut SendBatchOf<Self>) -> usize;
+    fn route(env: &Self::Envelope) -> Route<Self>;
+}
+
+impl Listener for V4 {
+    fn recv(t: &DnsTask, rb: &mut RecvBatch) -> std::io::Result<usize> {
+        t.udp.recv_batch(rb)
+    }
+    fn send(t: &DnsTask, sb: &mut SendBatch) -> usize {
+        t.udp.send_batch(sb)
+    }
+    fn route(env: &Envelope) -> Route<V4> {
+        // Replies leave from the address the client asked (the VIP in an
+        // HA pair); a query to a broadcast address gets the kernel's
+        // choice.
+        let from = if env.dst.is_broadcast() || env.dst.is_multicast() {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            env.dst
+        };
+        Route {
+            client: (*env.src.ip()).into(),
+            dst: env.dst.into(),
+            ifindex: env.ifindex,
+            peer: Peer::Udp {
+                client: env.src,
+                local: from,
+            },
+            to: env.src,
+            from,
+            out_if: 0,
         }
     }
 }
 
-/// Where the reply to an IPv6 query goes and leaves from: from the address
-/// asked (a multicast destination leaves the choice to the kernel), by the
-/// interface it came in on when either end is link-local (RFC 4291
-/// §2.5.6: a link-local address means nothing without its link).
-fn peer6(src: SocketAddrV6, dst: Ipv6Addr, ifindex: u32) -> Peer {
+impl Listener for V6 {
+    fn recv(t: &DnsTask, rb: &mut RecvBatch6) -> std::io::Result<usize> {
+        t.udp6.as_ref().map_or(Ok(0), |s| s.recv_batch(rb))
+    }
+    fn send(t: &DnsTask, sb: &mut SendBatch6) -> usize {
+        match &t.udp6 {
+            Some(s) => s.send_batch(sb),
+            None => 0,
+        }
+    }
+    fn route(env: &Envelope6) -> Route<V6> {
+        let (from, out_if) = reply_from6(*env.src.ip(), env.dst, env.ifindex);
+        Route {
+            client: (*env.src.ip()).into(),
+            dst: env.dst.into(),
+            ifindex: env.ifindex,
+            peer: Peer::Udp6 {
+                client: env.src,
+                local: from,
+                ifindex: out_if,
+            },
+            to: env.src,
+            from,
+            out_if,
+        }
+    }
+}
+
+/// Where the reply to an IPv6 query from `src` to `dst` leaves from: the
+/// address asked (a multicast destination leaves the choice to the
+/// kernel), by the interface it came in on when either end is link-local
+/// (RFC 4291 §2.5.6: a link-local address means nothing without its
+/// link), else as routing decides (0).
+fn reply_from6(src: Ipv6Addr, dst: Ipv6Addr, ifindex: u32) -> (Ipv6Addr, u32) {
     let local = if dst.is_multicast() {
         Ipv6Addr::UNSPECIFIED
     } else {
         dst
     };
-    let ifindex = if is_link_local6(local) || is_link_local6(*src.ip()) {
-        ifindex
+    if is_link_local6(local) || is_link_local6(src) {
+        (local, ifindex)
     } else {
-        0
-    };
-    Peer::Udp6 {
-        client: src,
-        local,
-        ifindex,
+        (local, 0)
     }
 }
 
