@@ -1497,7 +1497,7 @@ fn answers_over_ipv6_from_the_address_asked() {
         &lab.dir().join("hosts6"),
         "fd77::80 printer6\n10.77.0.80 printer6\n",
     );
-    let _srv = start_server(
+    let srv = start_server(
         &lab,
         lab.host("srv"),
         &[
@@ -1518,6 +1518,27 @@ fn answers_over_ipv6_from_the_address_asked() {
         "eth0",
         "nodad",
     ]);
+    // A global address on the same link.
+    lab.host("srv").run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:77::1/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    lab.host("cli").run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:77::10/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
     let cli = lab.host("cli");
 
     // Forwarded, then cached, over UDP and TCP, to each address.
@@ -1526,6 +1547,7 @@ fn answers_over_ipv6_from_the_address_asked() {
         (SRV6, "www.lab.example", "10.77.1.1"),
         (VIP6, "f1.lab.example", "10.77.4.2"),
         (ll.as_str(), "f2.lab.example", "10.77.4.3"),
+        ("2001:db8:77::1", "f3.lab.example", "10.77.4.4"),
     ] {
         expect_answer(&dig_at(cli, at, &[name]), "A", &[want]);
         expect_answer(&dig_at(cli, at, &["+tcp", name]), "A", &[want]);
@@ -1554,6 +1576,48 @@ fn answers_over_ipv6_from_the_address_asked() {
     let r = dig_at(cli, SRV6, &["-x", "fd77::99"]);
     assert_eq!(r.status, "NXDOMAIN", "{}", r.text);
     assert!(!up.saw_any("ip6.arpa"), "a ULA reverse name was forwarded");
+
+    // local-service over IPv6: a client whose address is on none of our
+    // prefixes is not answered, though the server has a route back.
+    cli.run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:99::10/128",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    lab.host("srv").run_ok(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "2001:db8:99::/64",
+        "dev",
+        "eth0",
+    ]);
+    let refused = dig_at(
+        cli,
+        SRV6,
+        &[
+            "-b",
+            "2001:db8:99::10",
+            "+time=1",
+            "+tries=1",
+            "www.lab.example",
+        ],
+    );
+    assert_eq!(refused.status, "TIMEOUT", "{}", refused.text);
+    srv.proc
+        .wait_for_log("dns.query_refused", Duration::from_secs(5));
+    // The same query from an on-link address is answered.
+    expect_answer(
+        &dig_at(cli, SRV6, &["-b", CLI6, "www.lab.example"]),
+        "A",
+        &["10.77.1.1"],
+    );
 }
 
 const FAKE6: &str = "fd77::5";
