@@ -400,14 +400,26 @@ fn poll(timeout: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> b
 
 #[track_caller]
 fn expect_a(r: &Reply, want: &[&str]) {
-    let mut got = r.a();
+    expect_answer(r, "A", want);
+}
+
+/// NOERROR with exactly `want` as the `rtype` data, from the address asked
+/// (dig notes a reply from another address as "unexpected source").
+#[track_caller]
+fn expect_answer(r: &Reply, rtype: &str, want: &[&str]) {
+    let mut got = r.data(rtype);
     got.sort();
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert!(
         r.status == "NOERROR" && got == want,
-        "expected NOERROR with A {want:?}, got {} {got:?}:\n{}",
+        "expected NOERROR with {rtype} {want:?}, got {} {got:?}:\n{}",
         r.status,
+        r.text
+    );
+    assert!(
+        !r.text.contains("unexpected source"),
+        "reply from another address than the one asked:\n{}",
         r.text
     );
 }
@@ -1460,25 +1472,6 @@ fn enable_ipv6(lab: &Lab, hosts: &[(&str, &str, &str)]) {
             h.run_ok(&["ip", "-6", "addr", "add", &a, "dev", "eth0", "nodad"]);
         }
     }
-}
-
-#[track_caller]
-fn expect_answer(r: &Reply, rtype: &str, want: &[&str]) {
-    let mut got = r.data(rtype);
-    got.sort();
-    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-    want.sort();
-    assert!(
-        r.status == "NOERROR" && got == want,
-        "expected NOERROR with {rtype} {want:?}, got {} {got:?}:\n{}",
-        r.status,
-        r.text
-    );
-    assert!(
-        !r.text.contains("unexpected source"),
-        "reply from another address than the one asked:\n{}",
-        r.text
-    );
 }
 
 /// Queries over IPv6, UDP and TCP, to a ULA address, to a second address
