@@ -1462,6 +1462,11 @@ const VIP6: &str = "fd77::254";
 const SRV_LL: &str = "fe80::53";
 const CLI6: &str = "fd77::10";
 
+/// `ip -6 addr add ADDR dev eth0 nodad` in `h`: usable at once.
+fn add6(h: &Host, addr: &str) {
+    h.run_ok(&["ip", "-6", "addr", "add", addr, "dev", "eth0", "nodad"]);
+}
+
 /// IPv6 on in `srv` and `cli` (and the named hosts): ULA addresses
 /// without DAD (so usable at once), and fixed link-local ones.
 fn enable_ipv6(lab: &Lab, hosts: &[(&str, &str, &str)]) {
@@ -1469,7 +1474,7 @@ fn enable_ipv6(lab: &Lab, hosts: &[(&str, &str, &str)]) {
         let h = lab.host(name);
         h.enable_ipv6();
         for a in [format!("{ula}/64"), format!("{ll}/64")] {
-            h.run_ok(&["ip", "-6", "addr", "add", &a, "dev", "eth0", "nodad"]);
+            add6(h, &a);
         }
     }
 }
@@ -1501,37 +1506,10 @@ fn answers_over_ipv6_from_the_address_asked() {
         ],
         &[],
     );
-    lab.host("srv").run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        &format!("{VIP6}/64"),
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    add6(lab.host("srv"), &format!("{VIP6}/64"));
     // A global address on the same link.
-    lab.host("srv").run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "2001:db8:77::1/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    lab.host("cli").run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "2001:db8:77::10/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    add6(lab.host("srv"), "2001:db8:77::1/64");
+    add6(lab.host("cli"), "2001:db8:77::10/64");
     let cli = lab.host("cli");
 
     // Forwarded, then cached, over UDP and TCP, to each address.
@@ -1572,16 +1550,7 @@ fn answers_over_ipv6_from_the_address_asked() {
 
     // local-service over IPv6: a client whose address is on none of our
     // prefixes is not answered, though the server has a route back.
-    cli.run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "2001:db8:99::10/128",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    add6(cli, "2001:db8:99::10/128");
     lab.host("srv").run_ok(&[
         "ip",
         "-6",
