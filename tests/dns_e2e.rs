@@ -400,14 +400,26 @@ fn poll(timeout: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> b
 
 #[track_caller]
 fn expect_a(r: &Reply, want: &[&str]) {
-    let mut got = r.a();
+    expect_answer(r, "A", want);
+}
+
+/// NOERROR with exactly `want` as the `rtype` data, from the address asked
+/// (dig notes a reply from another address as "unexpected source").
+#[track_caller]
+fn expect_answer(r: &Reply, rtype: &str, want: &[&str]) {
+    let mut got = r.data(rtype);
     got.sort();
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert!(
         r.status == "NOERROR" && got == want,
-        "expected NOERROR with A {want:?}, got {} {got:?}:\n{}",
+        "expected NOERROR with {rtype} {want:?}, got {} {got:?}:\n{}",
         r.status,
+        r.text
+    );
+    assert!(
+        !r.text.contains("unexpected source"),
+        "reply from another address than the one asked:\n{}",
         r.text
     );
 }
@@ -430,12 +442,18 @@ fn lab_with(test: &str, upstreams: &[(&str, &str)]) -> Option<Lab> {
 /// (A 192.0.2.7) `delay_ms` after each query, forgeries (198.51.100.N)
 /// first for the names that ask for them.
 fn start_fake_upstream(lab: &Lab, delay_ms: u32) -> Proc {
+    start_fake_upstream_at(lab, FAKE, delay_ms)
+}
+
+/// [`start_fake_upstream`] listening on `listen` (IPv6 too, a link-local
+/// one as `fe80::5%eth0`).
+fn start_fake_upstream_at(lab: &Lab, listen: &str, delay_ms: u32) -> Proc {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns_e2e/fake_upstream.py");
     let delay = delay_ms.to_string();
     let fake = lab.host("fake").spawn(&[
         "/usr/bin/python3",
         script.to_str().unwrap(),
-        FAKE,
+        listen,
         &delay,
         "192.0.2.7",
         "198.51.100",
@@ -1037,56 +1055,7 @@ fn forged_upstream_replies_are_ignored() {
     let fake = start_fake_upstream(&lab, 400);
     let srv = start_server(&lab, lab.host("srv"), &[&format!("server = {FAKE}")], &[]);
     let cli = lab.host("cli");
-    let queries = |name: &str| {
-        fake.logs()
-            .matches(&format!(" name={name} type=1\n"))
-            .count()
-    };
-
-    let mut failures = Vec::new();
-    for kind in ["port", "id", "question", "noquestion", "srcip", "all"] {
-        let name = format!("{kind}.lab.example");
-        let r = dig(cli, &["+time=3", "+tries=1", &name]);
-        let forged = fake.logs().matches("forged ").count();
-        if r.text.contains("198.51.100.") {
-            failures.push(format!(
-                "{kind}: the poisoned address reached the client:\n{}",
-                r.text
-            ));
-            continue;
-        }
-        if r.a() != ["192.0.2.7"] {
-            failures.push(format!("{kind}: no genuine answer:\n{}", r.text));
-            continue;
-        }
-        // Cached: the genuine answer again, and no new upstream query.
-        let before = queries(&name);
-        let again = dig(cli, &["+time=3", "+tries=1", &name]);
-        if again.a() != ["192.0.2.7"] || queries(&name) != before {
-            failures.push(format!(
-                "{kind}: second lookup not the cached genuine answer ({} upstream queries):\n{}",
-                queries(&name),
-                again.text
-            ));
-        }
-        assert!(forged > 0, "no forgery was sent:\n{}", fake.logs());
-    }
-    // The wrong-question forgery named evil.lab.example: not cached either.
-    let r = dig(cli, &["+time=3", "+tries=1", "evil.lab.example"]);
-    if r.text.contains("198.51.100.") {
-        failures.push(format!(
-            "evil.lab.example was cached from a forgery:\n{}",
-            r.text
-        ));
-    }
-    for kind in ["port", "id", "question", "noquestion", "srcip"] {
-        let sent = fake.logs().matches(&format!("forged {kind} ")).count();
-        assert!(
-            sent >= 2,
-            "forgery {kind} sent {sent} times:\n{}",
-            fake.logs()
-        );
-    }
+    let mut failures = forgery_rounds(cli, SRV, &fake, "lab.example");
 
     // The server's upstream queries use varying source ports.
     let log = fake.logs();
@@ -1103,18 +1072,7 @@ fn forged_upstream_replies_are_ignored() {
         ));
     }
 
-    // The control, last (its instant answer would teach the server a
-    // round-trip time far below the 400 ms of the others): a forgery with
-    // nothing wrong wins the race.
-    let r = dig(cli, &["+time=3", "+tries=1", "perfect.lab.example"]);
-    assert_eq!(
-        r.a(),
-        ["198.51.100.9"],
-        "the injected control reply was not taken: the injection does not work here, \
-         so the checks above prove nothing\n{}\n{}",
-        r.text,
-        fake.logs()
-    );
+    forgery_control(cli, SRV, &fake, "lab.example");
 
     if srv.kind == Kind::Hamasq {
         // SIGUSR1: the rejected replies show in some drop counter (names not
@@ -1148,6 +1106,81 @@ fn forged_upstream_replies_are_ignored() {
         failures.is_empty(),
         "{}\n\nfake upstream log:\n{}",
         failures.join("\n\n"),
+        fake.logs()
+    );
+}
+
+/// Asks `at` for `KIND.ZONE` for each forgery kind of `fake` (which
+/// answers `zone`): the genuine answer arrives and is cached, the poisoned
+/// one never shows. Returns what went wrong.
+fn forgery_rounds(cli: &Host, at: &str, fake: &Proc, zone: &str) -> Vec<String> {
+    let queries = |name: &str| {
+        fake.logs()
+            .matches(&format!(" name={name} type=1\n"))
+            .count()
+    };
+    let mut failures = Vec::new();
+    for kind in ["port", "id", "question", "noquestion", "srcip", "all"] {
+        let name = format!("{kind}.{zone}");
+        let r = dig_at(cli, at, &["+time=3", "+tries=1", &name]);
+        let forged = fake.logs().matches("forged ").count();
+        if r.text.contains("198.51.100.") {
+            failures.push(format!(
+                "{kind}: the poisoned address reached the client:\n{}",
+                r.text
+            ));
+            continue;
+        }
+        if r.a() != ["192.0.2.7"] {
+            failures.push(format!("{kind}: no genuine answer:\n{}", r.text));
+            continue;
+        }
+        // Cached: the genuine answer again, and no new upstream query.
+        let before = queries(&name);
+        let again = dig_at(cli, at, &["+time=3", "+tries=1", &name]);
+        if again.a() != ["192.0.2.7"] || queries(&name) != before {
+            failures.push(format!(
+                "{kind}: second lookup not the cached genuine answer ({} upstream queries):\n{}",
+                queries(&name),
+                again.text
+            ));
+        }
+        assert!(forged > 0, "no forgery was sent:\n{}", fake.logs());
+    }
+    // The wrong-question forgery named evil.ZONE: not cached either.
+    let r = dig_at(cli, at, &["+time=3", "+tries=1", &format!("evil.{zone}")]);
+    if r.text.contains("198.51.100.") {
+        failures.push(format!(
+            "evil.{zone} was cached from a forgery:\n{}",
+            r.text
+        ));
+    }
+    for kind in ["port", "id", "question", "noquestion", "srcip"] {
+        let sent = fake.logs().matches(&format!("forged {kind} ")).count();
+        assert!(
+            sent >= 2,
+            "forgery {kind} sent {sent} times:\n{}",
+            fake.logs()
+        );
+    }
+    failures
+}
+
+/// The control, last (its instant answer would teach the server a
+/// round-trip time far below the 400 ms of the others): a forgery with
+/// nothing wrong wins the race, so the injection works here.
+fn forgery_control(cli: &Host, at: &str, fake: &Proc, zone: &str) {
+    let r = dig_at(
+        cli,
+        at,
+        &["+time=3", "+tries=1", &format!("perfect.{zone}")],
+    );
+    assert_eq!(
+        r.a(),
+        ["198.51.100.9"],
+        "the injected control reply was not taken: the injection does not work here, \
+         so the checks above prove nothing\n{}\n{}",
+        r.text,
         fake.logs()
     );
 }
@@ -1418,4 +1451,191 @@ fn query_log_switched_at_run_time_names_client_name_type_and_source() {
     assert!(ok && said.starts_with("log-queries off (was on)"), "{said}");
     ask_all(3);
     assert_eq!(query_lines(&srv).len(), seen + 1, "switched off");
+}
+
+// ---------------------------------------------------------------------------
+// DNS over IPv6
+// ---------------------------------------------------------------------------
+
+const SRV6: &str = "fd77::1";
+const VIP6: &str = "fd77::254";
+const SRV_LL: &str = "fe80::53";
+const CLI6: &str = "fd77::10";
+
+/// `ip -6 addr add ADDR dev eth0 nodad` in `h`: usable at once.
+fn add6(h: &Host, addr: &str) {
+    h.run_ok(&["ip", "-6", "addr", "add", addr, "dev", "eth0", "nodad"]);
+}
+
+/// IPv6 on in `srv` and `cli` (and the named hosts): ULA addresses
+/// without DAD (so usable at once), and fixed link-local ones.
+fn enable_ipv6(lab: &Lab, hosts: &[(&str, &str, &str)]) {
+    for (name, ula, ll) in hosts {
+        let h = lab.host(name);
+        h.enable_ipv6();
+        for a in [format!("{ula}/64"), format!("{ll}/64")] {
+            add6(h, &a);
+        }
+    }
+}
+
+/// Queries over IPv6, UDP and TCP, to a ULA address, to a second address
+/// added after start (the VIP case: the kernel would pick the first as the
+/// reply's source, and dig refuses a reply from another address) and to a
+/// link-local address with its scope: each answered from the address
+/// asked. AAAA and ip6.arpa PTR come from a hosts file.
+#[test]
+fn answers_over_ipv6_from_the_address_asked() {
+    let Some(lab) = lab_with("dns_v6_listen", &[("up1", UP1)]) else {
+        return;
+    };
+    enable_ipv6(&lab, &[("srv", SRV6, SRV_LL), ("cli", CLI6, "fe80::10")]);
+    let up = start_unbound(&lab, lab.host("up1"), 53, &lab_zone());
+    let hosts = write(
+        &lab.dir().join("hosts6"),
+        "fd77::80 printer6\n10.77.0.80 printer6\n",
+    );
+    let srv = start_server(
+        &lab,
+        lab.host("srv"),
+        &[
+            &format!("server = {UP1}"),
+            &format!("addn-hosts = {}", hosts.display()),
+            "host-record = router6,10.77.0.1,fd77::1",
+            "bogus-priv",
+        ],
+        &[],
+    );
+    add6(lab.host("srv"), &format!("{VIP6}/64"));
+    // A global address on the same link.
+    add6(lab.host("srv"), "2001:db8:77::1/64");
+    add6(lab.host("cli"), "2001:db8:77::10/64");
+    let cli = lab.host("cli");
+
+    // Forwarded, then cached, over UDP and TCP, to each address.
+    let ll = format!("{SRV_LL}%eth0");
+    for (at, name, want) in [
+        (SRV6, "www.lab.example", "10.77.1.1"),
+        (VIP6, "f1.lab.example", "10.77.4.2"),
+        (ll.as_str(), "f2.lab.example", "10.77.4.3"),
+        ("2001:db8:77::1", "f3.lab.example", "10.77.4.4"),
+    ] {
+        expect_answer(&dig_at(cli, at, &[name]), "A", &[want]);
+        expect_answer(&dig_at(cli, at, &["+tcp", name]), "A", &[want]);
+    }
+
+    // Local data over IPv6: AAAA and its ip6.arpa PTR from a hosts file.
+    expect_answer(
+        &dig_at(cli, VIP6, &["printer6", "AAAA"]),
+        "AAAA",
+        &["fd77::80"],
+    );
+    expect_answer(
+        &dig_at(cli, &ll, &["-x", "fd77::80"]),
+        "PTR",
+        &["printer6."],
+    );
+    expect_answer(&dig_at(cli, SRV6, &["printer6", "A"]), "A", &["10.77.0.80"]);
+    expect_answer(
+        &dig_at(cli, SRV6, &["router6", "AAAA"]),
+        "AAAA",
+        &["fd77::1"],
+    );
+    expect_answer(&dig_at(cli, SRV6, &["-x", "fd77::1"]), "PTR", &["router6."]);
+    // bogus-priv: a ULA reverse name nobody has is answered here (RFC 6303
+    // §4.5), never forwarded.
+    let r = dig_at(cli, SRV6, &["-x", "fd77::99"]);
+    assert_eq!(r.status, "NXDOMAIN", "{}", r.text);
+    assert!(!up.saw_any("ip6.arpa"), "a ULA reverse name was forwarded");
+
+    // local-service over IPv6: a client whose address is on none of our
+    // prefixes is not answered, though the server has a route back.
+    add6(cli, "2001:db8:99::10/128");
+    lab.host("srv").run_ok(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "2001:db8:99::/64",
+        "dev",
+        "eth0",
+    ]);
+    let refused = dig_at(
+        cli,
+        SRV6,
+        &[
+            "-b",
+            "2001:db8:99::10",
+            "+time=1",
+            "+tries=1",
+            "www.lab.example",
+        ],
+    );
+    assert_eq!(refused.status, "TIMEOUT", "{}", refused.text);
+    srv.proc
+        .wait_for_log("dns.query_refused", Duration::from_secs(5));
+    // The same query from an on-link address is answered.
+    expect_answer(
+        &dig_at(cli, SRV6, &["-b", CLI6, "www.lab.example"]),
+        "A",
+        &["10.77.1.1"],
+    );
+}
+
+const FAKE6: &str = "fd77::5";
+const FAKE_LL: &str = "fe80::5";
+
+/// Upstreams over IPv6: a ULA default upstream and a link-local one for
+/// one domain (`server=/ll.example/fe80::5%eth0`, its interface named),
+/// both fake upstreams that forge replies (other source port, other ID,
+/// other question, other source address) before the genuine answer:
+/// every forgery is refused as over IPv4 (RFC 5452), the genuine answer
+/// is cached, and each domain went to its own upstream. The client asks
+/// over IPv6.
+#[test]
+fn ipv6_upstreams_global_and_link_local_refuse_forged_replies() {
+    if !lab::have_programs_at("dns_v6_upstreams", &["/usr/bin/python3"]) {
+        return;
+    }
+    let Some(lab) = lab_with("dns_v6_upstreams", &[("fake", FAKE)]) else {
+        return;
+    };
+    enable_ipv6(
+        &lab,
+        &[
+            ("srv", SRV6, SRV_LL),
+            ("cli", CLI6, "fe80::10"),
+            ("fake", FAKE6, FAKE_LL),
+        ],
+    );
+    let ula = start_fake_upstream_at(&lab, FAKE6, 400);
+    let ll = start_fake_upstream_at(&lab, &format!("{FAKE_LL}%eth0"), 400);
+    let srv = start_server(
+        &lab,
+        lab.host("srv"),
+        &[
+            &format!("server = {FAKE6}"),
+            &format!("server = /ll.example/{FAKE_LL}%eth0"),
+        ],
+        &[],
+    );
+    let cli = lab.host("cli");
+
+    let mut failures = forgery_rounds(cli, SRV6, &ula, "lab.example");
+    failures.extend(forgery_rounds(cli, SRV6, &ll, "ll.example"));
+    // Each domain went to its own upstream only.
+    assert!(
+        !ula.logs().contains(".ll.example ") && !ll.logs().contains(".lab.example "),
+        "a query went to the other upstream:\nULA:\n{}\nlink-local:\n{}",
+        ula.logs(),
+        ll.logs()
+    );
+    forgery_control(cli, SRV6, &ula, "lab.example");
+    forgery_control(cli, SRV6, &ll, "ll.example");
+    assert!(
+        failures.is_empty(),
+        "{}\n\nserver log:\n{}",
+        failures.join("\n\n"),
+        srv.proc.logs()
+    );
 }

@@ -49,6 +49,10 @@
 #               answered/asked (its overflow should be answered at once).
 #       slow    SLOW_N (10) new names under slow.miss.example, one a second:
 #               answered (NOERROR) / asked and latency.
+#   * IPV6=1: the client asks over IPv6 (SRV6_ADDR fd10:210::1 from
+#     fd10:210::2, addresses added without DAD); the upstream stays on IPv4,
+#     the same for both servers. The hardening cases are off (their probe
+#     speaks IPv4 only).
 #   * The table shows medians over RUNS runs and each run's qps.
 #   * HAMASQ_BASE=/path/to/other/hamasq adds a server "hamasq0" (same
 #     config, another build, e.g. the base commit's release binary) run in
@@ -59,7 +63,7 @@
 # SERVERS ("hamasq dnsmasq") HAMASQ (binary; default: cargo build --release
 # of this repo) HAMASQ_BASE (A/B, above) HARDEN=0 (skip the hardening
 # cases) FLOOD_QPS FLOOD_SECS NORMAL_QPS SLOW_MS SLOW_N KEEP=1 (keep the
-# dnsperf outputs).
+# dnsperf outputs) IPV6=1 (clients over IPv6, above).
 #
 # Everything (configs, logs, dnsperf outputs, report.txt) goes to a temp dir
 # under /var/tmp, printed at start and end. An EXIT trap stops the processes
@@ -90,7 +94,8 @@ HAMASQ_BASE=${HAMASQ_BASE:-}
 if [ -n "$HAMASQ_BASE" ]; then
     case " $SERVERS " in *" hamasq0 "*) ;; *) SERVERS="hamasq0 $SERVERS" ;; esac
 fi
-HARDEN=${HARDEN:-1}
+IPV6=${IPV6:-0}
+if [ "$IPV6" = 1 ]; then HARDEN=${HARDEN:-0}; else HARDEN=${HARDEN:-1}; fi
 FLOOD_QPS=${FLOOD_QPS:-200}
 FLOOD_SECS=${FLOOD_SECS:-10}
 NORMAL_QPS=${NORMAL_QPS:-12}
@@ -99,6 +104,9 @@ SLOW_N=${SLOW_N:-10}
 
 CLI_ADDR=10.210.0.2; SRV_ADDR=10.210.0.1; SRV_UP_ADDR=10.211.0.1; UP_ADDR=10.211.0.2
 DEAD_ADDR=10.211.0.3; SLOW_ADDR=10.211.0.4
+CLI6_ADDR=fd10:210::2; SRV6_ADDR=fd10:210::1
+# The address the clients ask.
+if [ "$IPV6" = 1 ]; then Q_ADDR=$SRV6_ADDR; else Q_ADDR=$SRV_ADDR; fi
 PY=/usr/bin/python3
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NS_CLI="$$-hqd-cli"; NS_SRV="$$-hqd-srv"; NS_UP="$$-hqd-up"
@@ -179,6 +187,17 @@ ip -n "$NS_UP" addr add "$UP_ADDR/24" dev "hqd$$u"
 ip -n "$NS_CLI" link set "hqd$$c" up; ip -n "$NS_SRV" link set "hqd$$s" up
 ip -n "$NS_SRV" link set "hqd$$v" up; ip -n "$NS_UP" link set "hqd$$u" up
 ip netns exec "$NS_CLI" ping -c1 -W2 "$SRV_ADDR" >/dev/null || die "lab: no ping cli -> srv"
+if [ "$IPV6" = 1 ]; then
+    [ "$HARDEN" = 1 ] && die "IPV6=1: the hardening cases speak IPv4 only; leave HARDEN unset or 0"
+    for ns in "$NS_CLI" "$NS_SRV"; do
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+    done
+    ip netns exec "$NS_CLI" sysctl -qw "net.ipv6.conf.hqd$$c.disable_ipv6=0"
+    ip netns exec "$NS_SRV" sysctl -qw "net.ipv6.conf.hqd$$s.disable_ipv6=0"
+    ip -n "$NS_CLI" -6 addr add "$CLI6_ADDR/64" dev "hqd$$c" nodad
+    ip -n "$NS_SRV" -6 addr add "$SRV6_ADDR/64" dev "hqd$$s" nodad
+    ip netns exec "$NS_CLI" ping -6 -c1 -W2 "$SRV6_ADDR" >/dev/null || die "lab: no ping -6 cli -> srv"
+fi
 if [ "$HARDEN" = 1 ]; then
     ip -n "$NS_UP" addr add "$DEAD_ADDR/24" dev "hqd$$u"
     ip -n "$NS_UP" addr add "$SLOW_ADDR/24" dev "hqd$$u"
@@ -271,7 +290,7 @@ EOF
     local i
     for i in $(seq 1 100); do
         kill -0 "$SRV_PID" 2>/dev/null || { log "$srv exited at start; tail of $log:"; tail -5 "$log" >&2; SRV_PID=""; return 1; }
-        ip netns exec "$NS_CLI" dig +time=1 +tries=1 +short @"$SRV_ADDR" h0.hit.example 2>/dev/null | grep -q . && return 0
+        ip netns exec "$NS_CLI" dig +time=1 +tries=1 +short @"$Q_ADDR" h0.hit.example 2>/dev/null | grep -q . && return 0
         sleep 0.1
     done
     log "$srv does not answer h0.hit.example within 10 s"; stop_server; return 1
@@ -288,14 +307,14 @@ stop_server() {
 }
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-chaos() { ip netns exec "$NS_CLI" dig +time=1 +tries=1 +short @"$SRV_ADDR" CH TXT "$1" 2>/dev/null | tr -d '"' | head -1; }
+chaos() { ip netns exec "$NS_CLI" dig +time=1 +tries=1 +short @"$Q_ADDR" CH TXT "$1" 2>/dev/null | tr -d '"' | head -1; }
 
 # ---------------------------------------------------------------- dnsperf
 # $1 output, then dnsperf arguments. Sets P_QPS, P_LOST (%), P_AVG_MS, P_P99_MS
 # (p99 only with -v).
 perf() {
     local out=$1; shift
-    timeout -k 2 $(( SECS + LAT_SECS + 60 )) ip netns exec "$NS_CLI" "$DNSPERF" -s "$SRV_ADDR" -t 2 "$@" > "$out" 2>&1 &
+    timeout -k 2 $(( SECS + LAT_SECS + 60 )) ip netns exec "$NS_CLI" "$DNSPERF" -s "$Q_ADDR" -t 2 "$@" > "$out" 2>&1 &
     PERF_PID=$!
     wait "$PERF_PID"; PERF_PID=""
     P_QPS=$(awk '/Queries per second:/ { print $4 }' "$out"); P_QPS=${P_QPS:-0}
@@ -385,7 +404,7 @@ median() { tr ' ' '\n' | grep -v '^$' | grep -v nan | sort -g | awk '{ v[NR] = $
 declare -A M
 {
 echo
-echo "DNS forwarder, dnsperf over UDP from another namespace; median of $RUNS run(s)"
+echo "DNS forwarder, dnsperf over UDP$([ "$IPV6" = 1 ] && echo "/IPv6 (to $Q_ADDR)") from another namespace; median of $RUNS run(s)"
 echo "hamasq $([ -n "${HAMASQ:-}" ] && "$HAMASQ" --version 2>/dev/null | head -1) | dnsmasq $("$DNSMASQ" -v | head -1 | awk '{print $3}') | unbound $("$UNBOUND" -V | awk '/^Version/ { print $2 }') behind udpdelay ${DELAY_MS} ms | dnsperf $("$DNSPERF" -h 2>&1 | awk '/^Version/ { print $2 }')"
 echo "cache-size $CACHE_SIZE, dns-forward-max $FORWARD_MAX; qps: ${SECS}s closed loop (cached -q $HIT_Q, miss -q $MISS_Q, -c $CLIENTS); latency: ${LAT_SECS}s paced (cached $HIT_LAT_QPS qps, miss $MISS_LAT_QPS qps); $(nproc) cores, everything on this machine"
 echo

@@ -6,7 +6,7 @@
 //! missing hosts file is a warning at run time, not a config error (dnsmasq
 //! behaves the same way).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +36,11 @@ pub struct ServerLine {
     /// `None`: `server=/d/` with no address, dnsmasq's spelling of
     /// `local=/d/` (answered locally, never forwarded).
     pub addr: Option<SocketAddr>,
+    /// `fe80::1%eth0`: the interface a link-local upstream is on, turned
+    /// into its index (the address's scope id, RFC 4007 §11) when the DNS
+    /// task starts or reloads, so the interface need not exist at
+    /// `--test` time.
+    pub scope: Option<String>,
     pub line: Option<usize>,
 }
 
@@ -151,11 +156,15 @@ impl DnsConfig {
         }
     }
 
-    /// The upstreams given by `server=` lines (with an address).
-    pub fn configured_upstreams(&self) -> impl Iterator<Item = (&[String], SocketAddr)> {
-        self.servers
-            .iter()
-            .filter_map(|s| s.addr.map(|a| (s.domains.as_slice(), a)))
+    /// The upstreams given by `server=` lines (with an address): domains,
+    /// address, and the interface of a link-local one.
+    pub fn configured_upstreams(
+        &self,
+    ) -> impl Iterator<Item = (&[String], SocketAddr, Option<&str>)> {
+        self.servers.iter().filter_map(|s| {
+            s.addr
+                .map(|a| (s.domains.as_slice(), a, s.scope.as_deref()))
+        })
     }
 
     /// Whether resolv-file supplies the default upstreams: not with
@@ -171,8 +180,9 @@ impl DnsConfig {
     }
 }
 
-/// `IP[#port]`.
-pub fn parse_upstream(v: &str) -> Result<SocketAddr, String> {
+/// `IP[%IFNAME][#port]`: the address, and for a link-local IPv6 address
+/// the interface it is on (required: fe80::1 is on every link).
+pub fn parse_upstream(v: &str) -> Result<(SocketAddr, Option<String>), String> {
     let (ip, port) = match v.split_once('#') {
         Some((ip, p)) => (
             ip,
@@ -183,22 +193,34 @@ pub fn parse_upstream(v: &str) -> Result<SocketAddr, String> {
         ),
         None => (v, DEFAULT_PORT),
     };
+    let (ip, scope) = match ip.trim().split_once('%') {
+        Some((ip, s)) => (ip, Some(parse_ifname(s).map_err(|e| format!("%{s}: {e}"))?)),
+        None => (ip.trim(), None),
+    };
     let ip: IpAddr = ip
-        .trim()
         .parse()
-        .map_err(|_| format!("{ip:?} is not an IP address; expected IP[#PORT]"))?;
+        .map_err(|_| format!("{ip:?} is not an IP address; expected IP[%IFNAME][#PORT]"))?;
     if ip.is_unspecified() || ip.is_multicast() {
         return Err(format!("{ip} cannot be an upstream server"));
     }
-    Ok(SocketAddr::new(ip, port))
+    let link_local = matches!(ip, IpAddr::V6(a) if crate::net::is_link_local6(a));
+    match (link_local, &scope) {
+        (true, None) => Err(format!(
+            "{ip} is link-local: name its interface, as {ip}%eth0 (RFC 4007 §11)"
+        )),
+        (false, Some(s)) => Err(format!(
+            "%{s}: an interface is given only for link-local (fe80::/10) addresses"
+        )),
+        _ => Ok((SocketAddr::new(ip, port), scope)),
+    }
 }
 
 /// `IP[#port]` or `/domain[/domain...]/[IP[#port]]`.
 pub fn parse_server(v: &str) -> Result<ServerLine, String> {
     if v.starts_with('/') {
         let (domains, last) = grammar::slash_domains(v, "/domain/IP[#PORT]")?;
-        let addr = if last.is_empty() {
-            None
+        let (addr, scope) = if last.is_empty() {
+            (None, None)
         } else if last == "#" {
             return Err(
                 "'#' (use the default servers) is not supported; leave the domain out of \
@@ -206,17 +228,21 @@ pub fn parse_server(v: &str) -> Result<ServerLine, String> {
                     .into(),
             );
         } else {
-            Some(parse_upstream(last)?)
+            let (a, s) = parse_upstream(last)?;
+            (Some(a), s)
         };
         Ok(ServerLine {
             domains,
             addr,
+            scope,
             line: None,
         })
     } else {
+        let (addr, scope) = parse_upstream(v)?;
         Ok(ServerLine {
             domains: Vec::new(),
-            addr: Some(parse_upstream(v)?),
+            addr: Some(addr),
+            scope,
             line: None,
         })
     }
@@ -233,25 +259,12 @@ pub fn read(r: &mut SectionReader<'_>) -> DnsConfig {
         parse_u32_in(v, 0, 65_535).map(|p| p as u16)
     });
     let listen_addresses = r.list("listen-address", |v| {
-        let ip: IpAddr = v.parse().map_err(|_| "not an IP address".to_string())?;
-        match ip {
-            IpAddr::V4(_) => Ok(ip),
-            IpAddr::V6(_) => Err("DNS over IPv6 is not supported yet; give IPv4 addresses".into()),
-        }
+        v.parse::<IpAddr>()
+            .map_err(|_| "not an IP address; expected IPv4 or IPv6 (without %scope)".to_string())
     });
     let interfaces = r.list("interface", parse_ifname);
     let local_service = r.scalar("local-service", d.local_service, parse_bool);
     let servers = r.list_with_line("server", parse_server, |s, l| s.line = l);
-    for s in &servers {
-        if let Some(a) = s.addr
-            && a.is_ipv6()
-        {
-            r.error_on(
-                "server",
-                format!("{a}: IPv6 upstreams are not supported yet"),
-            );
-        }
-    }
     let mut locals = r.list("local", grammar::parse_local);
     locals.extend(
         servers
@@ -376,10 +389,13 @@ pub fn read(r: &mut SectionReader<'_>) -> DnsConfig {
 }
 
 /// Upstreams from resolv.conf text: every `nameserver` line with an IPv4
-/// address, skipping loopback and the unspecified address, which would be
-/// this box itself (dnsmasq skips its own addresses the same way; a loop
-/// would turn one query into a storm).
-pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
+/// or IPv6 address, skipping loopback and the unspecified address, which
+/// would be this box itself (dnsmasq skips its own addresses the same way;
+/// a loop would turn one query into a storm). A link-local IPv6 address
+/// needs its scope, `fe80::1%eth0` or `fe80::1%2` (as glibc reads it);
+/// `if_index` turns an interface name into its index, and a line whose
+/// scope is missing or unknown is skipped.
+pub fn parse_resolv_conf(text: &str, if_index: impl Fn(&str) -> Option<u32>) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split(['#', ';']).next().unwrap_or("");
@@ -387,13 +403,33 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
         if words.next() != Some("nameserver") {
             continue;
         }
-        let Some(Ok(ip)) = words.next().map(str::parse::<Ipv4Addr>) else {
+        let Some(word) = words.next() else {
             continue;
         };
-        if ip.is_loopback() || ip.is_unspecified() {
+        let (ip, scope) = match word.split_once('%') {
+            Some((ip, s)) => (ip, Some(s)),
+            None => (word, None),
+        };
+        let a = match (ip.parse::<IpAddr>(), scope) {
+            (Ok(IpAddr::V4(ip)), None) => SocketAddr::new(IpAddr::V4(ip), DEFAULT_PORT),
+            (Ok(IpAddr::V6(ip)), scope) => {
+                let index = match scope {
+                    None => 0,
+                    Some(s) => match s.parse::<u32>().ok().or_else(|| if_index(s)) {
+                        Some(i) => i,
+                        None => continue,
+                    },
+                };
+                if crate::net::is_link_local6(ip) != (index != 0) {
+                    continue;
+                }
+                SocketAddr::V6(std::net::SocketAddrV6::new(ip, DEFAULT_PORT, 0, index))
+            }
+            _ => continue,
+        };
+        if a.ip().is_loopback() || a.ip().is_unspecified() || a.ip().is_multicast() {
             continue;
         }
-        let a = SocketAddr::new(IpAddr::V4(ip), DEFAULT_PORT);
         if !out.contains(&a) {
             out.push(a);
         }
@@ -414,6 +450,23 @@ mod tests {
     }
 
     #[test]
+    fn listen_address_takes_both_families() {
+        let c = dns("[dns]\nlisten-address = 192.168.1.1\nlisten-address = fd00:1::1\nlisten-address = fe80::1\n")
+            .unwrap();
+        let want: Vec<IpAddr> = vec![
+            "192.168.1.1".parse().unwrap(),
+            "fd00:1::1".parse().unwrap(),
+            "fe80::1".parse().unwrap(),
+        ];
+        assert_eq!(c.listen_addresses, want);
+        let e = dns("[dns]\nlisten-address = fe80::1%eth0\n").unwrap_err();
+        assert!(
+            e[0].contains("listen-address") && e[0].contains("%scope"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn an_empty_section_gives_dnsmasq_defaults() {
         let c = dns("[dns]\n").unwrap();
         assert_eq!(c, DnsConfig::default());
@@ -430,6 +483,7 @@ mod tests {
         .unwrap();
         let ups: Vec<_> = c.configured_upstreams().collect();
         assert_eq!(ups.len(), 3);
+        assert!(ups.iter().all(|u| u.2.is_none()));
         assert_eq!(ups[0].1, "192.0.2.1:53".parse().unwrap());
         assert_eq!(ups[1].1, "192.0.2.2:5353".parse().unwrap());
         assert_eq!(
@@ -485,9 +539,58 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_servers_global_per_domain_and_link_local_with_its_interface() {
+        let c = dns(
+            "[dns]\nserver = 2001:db8::53\nserver = fe80::1%eth0#5353\nserver = /corp.example/2001:db8::54\n",
+        )
+        .unwrap();
+        let ups: Vec<_> = c.configured_upstreams().collect();
+        assert_eq!(ups[0].1, "[2001:db8::53]:53".parse().unwrap());
+        assert_eq!(ups[0].2, None);
+        assert_eq!(ups[1].1, "[fe80::1]:5353".parse().unwrap());
+        assert_eq!(ups[1].2, Some("eth0"));
+        assert_eq!(ups[2].0, &["corp.example".to_string()]);
+        assert_eq!(ups[2].1, "[2001:db8::54]:53".parse().unwrap());
+        let errs = dns(
+            "[dns]\nserver = fe80::1\nserver = 2001:db8::53%eth0\nserver = 192.0.2.1%eth0\nserver = fe80::1%\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(
+            errs[0].contains("link-local: name its interface"),
+            "{errs:?}"
+        );
+        assert!(errs[1].contains("only for link-local"), "{errs:?}");
+        assert!(errs[2].contains("only for link-local"), "{errs:?}");
+        assert!(errs[3].contains("not an interface name"), "{errs:?}");
+    }
+
+    #[test]
+    fn resolv_conf_takes_ipv6_nameservers_link_local_with_a_known_scope() {
+        let idx = |n: &str| (n == "eth0").then_some(2);
+        let ups = parse_resolv_conf(
+            "nameserver 2001:db8::53\nnameserver fe80::1%eth0\nnameserver fe80::2%3\nnameserver fe80::3\nnameserver fe80::4%nosuch\nnameserver 2001:db8::9%eth0\nnameserver ::1\nnameserver ::\n",
+            idx,
+        );
+        let v6 = |ip: &str, scope| {
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip.parse().unwrap(),
+                53,
+                0,
+                scope,
+            ))
+        };
+        assert_eq!(
+            ups,
+            vec![v6("2001:db8::53", 0), v6("fe80::1", 2), v6("fe80::2", 3)]
+        );
+    }
+
+    #[test]
     fn resolv_conf_skips_ourselves_and_junk() {
         let ups = parse_resolv_conf(
             "# generated\nnameserver 127.0.0.1\nnameserver 192.0.2.53 # isp\nsearch lan\nnameserver ::1\nnameserver 198.51.100.1\nnameserver 192.0.2.53\nnameserver\nnameserver bogus\n",
+            |_| None,
         );
         assert_eq!(
             ups,

@@ -3,7 +3,10 @@
 //! forwarder; nothing else touches them.
 //!
 //! * Listeners: one wildcard UDP socket with IP_PKTINFO and one TCP
-//!   listener on the DNS port. Replies leave from the address the client
+//!   listener on the DNS port, and the same pair for IPv6 (IPV6_V6ONLY, so
+//!   IPv4 stays on its own sockets; IPV6_RECVPKTINFO, RFC 3542 §6, so a
+//!   reply leaves from the global, ULA or link-local address asked, by the
+//!   interface the query came in on). Replies leave from the address the client
 //!   queried, so the VIP is served the moment VRRP adds it, with no
 //!   re-bind (dnsmasq needs `bind-dynamic` for that). [`Acl`] decides who
 //!   may ask.
@@ -28,7 +31,7 @@
 //!   names in `metrics`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -39,7 +42,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, timeout};
 
-use super::acl::Acl;
+use super::acl::{Acl, Ifaces};
 use super::config::DnsConfig;
 use super::error::DnsError;
 use super::forward::{Action, Entropy, Peer, Token};
@@ -50,8 +53,9 @@ use super::resolver::{Event, Outcome, Resolver};
 use super::setup::{ResolvWatch, build_local, forward_config, options, upstreams};
 use crate::clock::Mono;
 use crate::dhcp::HostTable;
-use crate::net::{BATCH, PktinfoSocket, RecvBatch, SendBatch};
-use crate::net::{IfAddr, local_interfaces};
+use crate::net::{BATCH, Envelope, Envelope6, Family, PktinfoSocket, V4, V6};
+use crate::net::{Pktinfo6Socket, is_link_local6, local_interfaces, local_interfaces6};
+use crate::net::{RecvBatch, RecvBatch6, RecvBatchOf, SendBatch, SendBatch6, SendBatchOf};
 use crate::task::{Shutdown, TaskError};
 use crate::{event, event_limited};
 
@@ -159,6 +163,9 @@ pub struct DnsTask {
     cfg: Arc<DnsConfig>,
     udp: PktinfoSocket,
     tcp: TcpListener,
+    /// The IPv6 listeners; `None` on a box without IPv6 (logged at start).
+    udp6: Option<Pktinfo6Socket>,
+    tcp6: Option<TcpListener>,
     resolver: Resolver,
     /// TCP queries the resolver forwarded, by [`Peer::Tcp`] id: where its
     /// [`Action::Reply`] goes. Entries whose connection gave up waiting
@@ -166,7 +173,7 @@ pub struct DnsTask {
     tcp_waiting: HashMap<u64, oneshot::Sender<Vec<u8>>>,
     next_tcp_id: u64,
     acl: Acl,
-    ifaces: Vec<IfAddr>,
+    ifaces: Ifaces,
     ifaces_at: Option<Mono>,
     resolv: Option<ResolvWatch>,
     hosts: watch::Receiver<Arc<HostTable>>,
@@ -198,6 +205,31 @@ impl DnsTask {
             bind_udp(port).map_err(|e| format!("cannot listen for DNS on UDP port {port}: {e}"))?;
         let tcp =
             bind_tcp(port).map_err(|e| format!("cannot listen for DNS on TCP port {port}: {e}"))?;
+        // IPv6 may be off (disable_ipv6, ipv6.disable=1): then DNS is
+        // served over IPv4 only, and the log says why. Any other failure
+        // (the port taken) is the operator's to fix, as for IPv4.
+        let (udp6, tcp6) = match (bind_udp6(port), bind_tcp6(port)) {
+            (Ok(u), Ok(t)) => (Some(u), Some(t)),
+            (Err(e), _) | (_, Err(e)) if ipv6_unavailable(&e) => {
+                event!(
+                    Warn,
+                    "dns.no_ipv6",
+                    "port={port} error={} note=\"IPv6 is off on this host: DNS over IPv4 only\"",
+                    crate::log::q(e)
+                );
+                (None, None)
+            }
+            (Err(e), _) => {
+                return Err(format!(
+                    "cannot listen for DNS on UDP port {port} over IPv6: {e}"
+                ));
+            }
+            (_, Err(e)) => {
+                return Err(format!(
+                    "cannot listen for DNS on TCP port {port} over IPv6: {e}"
+                ));
+            }
+        };
         let mut resolv = cfg
             .uses_resolv_file()
             .then(|| ResolvWatch::new(cfg.resolv_file.clone()));
@@ -226,11 +258,13 @@ impl DnsTask {
             cfg: Arc::new(cfg.clone()),
             udp,
             tcp,
+            udp6,
+            tcp6,
             resolver,
             tcp_waiting: HashMap::new(),
             next_tcp_id: 0,
             acl: Acl::from_config(cfg),
-            ifaces: Vec::new(),
+            ifaces: Ifaces::default(),
             ifaces_at: None,
             resolv,
             hosts,
@@ -258,6 +292,8 @@ impl DnsTask {
         let mut rb = RecvBatch::new();
         let mut sb = SendBatch::new();
         let mut out = Vec::with_capacity(1500);
+        let mut rb6 = RecvBatch6::new();
+        let mut sb6 = SendBatch6::new();
         let mut resolv_tick = tokio::time::interval(RESOLV_POLL);
         resolv_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.resolver
@@ -265,8 +301,9 @@ impl DnsTask {
         event!(
             Info,
             "dns.listening",
-            "port={} acl={:?} cache_size={} upstreams={} log_queries={}",
+            "port={} ipv6={} acl={:?} cache_size={} upstreams={} log_queries={}",
             self.cfg.port,
+            on_off(self.udp6.is_some()),
             self.acl,
             self.cfg.cache_size,
             self.resolver.forwarder().servers().len(),
@@ -284,9 +321,19 @@ impl DnsTask {
                 _ = sd.wait() => break,
                 r = self.udp.readable() => {
                     r.map_err(|e| TaskError::new(format!("DNS UDP socket failed: {e}")))?;
-                    self.drain_udp(&mut rb, &mut sb);
+                    self.drain_udp::<V4>(&mut rb, &mut sb);
+                }
+                r = readable6(self.udp6.as_ref()) => {
+                    r.map_err(|e| TaskError::new(format!("DNS UDP socket (IPv6) failed: {e}")))?;
+                    self.drain_udp::<V6>(&mut rb6, &mut sb6);
                 }
                 acc = self.tcp.accept() => {
+                    match acc {
+                        Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
+                        Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+                    }
+                }
+                acc = accept6(self.tcp6.as_ref()) => {
                     match acc {
                         Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
                         Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={:?}", e.to_string())),
@@ -330,12 +377,12 @@ impl DnsTask {
         Ok(())
     }
 
-    /// The fast path: datagrams in batches of [`BATCH`] (`recvmmsg`), the
-    /// replies of a batch in one `sendmmsg`.
-    fn drain_udp(&mut self, rb: &mut RecvBatch, sb: &mut SendBatch) {
+    /// The fast path, for either family: datagrams in batches of [`BATCH`]
+    /// (`recvmmsg`), the replies of a batch in one `sendmmsg`.
+    fn drain_udp<F: Listener>(&mut self, rb: &mut RecvBatchOf<F>, sb: &mut SendBatchOf<F>) {
         let now = Mono::now();
         for _ in 0..UDP_BATCH.div_ceil(BATCH) {
-            let n = match self.udp.recv_batch(rb) {
+            let n = match F::recv(self, rb) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
@@ -350,34 +397,23 @@ impl DnsTask {
                     DnsError::Oversized.count(&mut self.stats, 1);
                     continue;
                 };
-                if !self.allowed(now, *env.src.ip(), env.dst, env.ifindex) {
+                let r = F::route(&env);
+                if !self.allowed(now, r.client, r.dst, r.ifindex) {
                     continue;
                 }
-                // Replies leave from the address the client asked (the VIP
-                // in an HA pair); a query to a broadcast address gets the
-                // kernel's choice.
-                let from = if env.dst.is_broadcast() || env.dst.is_multicast() {
-                    Ipv4Addr::UNSPECIFIED
-                } else {
-                    env.dst
-                };
                 let Some(out) = sb.slot() else {
                     break;
                 };
-                let peer = Peer::Udp {
-                    client: env.src,
-                    local: from,
-                };
-                let outcome = self.resolver.handle_query(now, query, peer, out);
+                let outcome = self.resolver.handle_query(now, query, r.peer, out);
                 if let Outcome::Reply(source) = outcome {
                     if self.log_queries {
-                        log_query(IpAddr::V4(*env.src.ip()), false, query, out, source);
+                        log_query(r.client, false, query, out, source);
                     }
-                    sb.commit(env.src, from);
+                    sb.commit_via(r.to, r.from, r.out_if);
                 }
             }
             let replies = sb.len() as u64;
-            let failed = self.udp.send_batch(sb) as u64;
+            let failed = F::send(self, sb) as u64;
             self.stats.udp_sent += replies - failed;
             DnsError::UdpSend.count(&mut self.stats, failed);
             if n < BATCH {
@@ -386,7 +422,7 @@ impl DnsTask {
         }
     }
 
-    fn allowed(&mut self, now: Mono, src: Ipv4Addr, dst: Ipv4Addr, ifindex: u32) -> bool {
+    fn allowed(&mut self, now: Mono, src: IpAddr, dst: IpAddr, ifindex: u32) -> bool {
         if self.acl.uses_interfaces()
             && self
                 .ifaces_at
@@ -419,18 +455,35 @@ impl DnsTask {
     fn refresh_ifaces(&mut self, now: Mono) {
         self.ifaces_at = Some(now);
         match local_interfaces() {
-            Ok(l) => self.ifaces = l,
+            Ok(l) => self.ifaces.v4 = l,
             Err(e) => DnsError::Interfaces
                 .record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+        }
+        if self.udp6.is_some() {
+            match local_interfaces6() {
+                Ok(l) => self.ifaces.v6 = l,
+                Err(e) => DnsError::Interfaces
+                    .record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+            }
         }
     }
 
     fn accept_tcp(&mut self, stream: TcpStream, peer: SocketAddr, tx: &mpsc::Sender<TcpQuery>) {
-        let local = stream.local_addr().ok();
-        let (IpAddr::V4(src), Some(SocketAddr::V4(dst))) = (peer.ip(), local) else {
+        let Ok(local) = stream.local_addr() else {
             return;
         };
-        if !self.allowed(Mono::now(), src, *dst.ip(), 0) {
+        // A link-local address names its interface in the scope id; other
+        // TCP queries are judged by the address asked.
+        let ifindex = match local {
+            SocketAddr::V6(l) if is_link_local6(*l.ip()) => l.scope_id(),
+            _ => 0,
+        };
+        if !self.allowed(
+            Mono::now(),
+            peer.ip().to_canonical(),
+            local.ip().to_canonical(),
+            ifindex,
+        ) {
             return;
         }
         let Ok(permit) = self.tcp_slots.clone().try_acquire_owned() else {
@@ -572,7 +625,7 @@ impl DnsTask {
                         let tcp = to.transport() == Transport::Tcp;
                         log_query(to.client_ip(), tcp, &packet, &packet, source);
                     }
-                    self.send_reply(to, packet);
+                    self.send_reply(to, &packet);
                 }
                 Action::SendUdp { token, to, packet } => {
                     match upstream_socket(&mut self.ports, to) {
@@ -607,17 +660,27 @@ impl DnsTask {
     }
 
     /// Sends a reply where the resolver says.
-    fn send_reply(&mut self, to: Peer, packet: Vec<u8>) {
-        match to {
-            Peer::Udp { client, local } => match self.udp.send(&packet, client, 0, local) {
-                Ok(()) => self.stats.udp_sent += 1,
-                Err(_) => DnsError::UdpSend.count(&mut self.stats, 1),
+    fn send_reply(&mut self, to: Peer, packet: &[u8]) {
+        let sent = match to {
+            Peer::Udp { client, local } => self.udp.send(packet, client, 0, local),
+            Peer::Udp6 {
+                client,
+                local,
+                ifindex,
+            } => match &self.udp6 {
+                Some(s) => s.send(packet, client, ifindex, local),
+                None => return,
             },
             Peer::Tcp { id, .. } => {
                 if let Some(tx) = self.tcp_waiting.remove(&id) {
-                    let _ = tx.send(packet);
+                    let _ = tx.send(packet.to_vec());
                 }
+                return;
             }
+        };
+        match sent {
+            Ok(()) => self.stats.udp_sent += 1,
+            Err(_) => DnsError::UdpSend.count(&mut self.stats, 1),
         }
     }
 
@@ -660,6 +723,150 @@ fn bind_udp(port: u16) -> std::io::Result<PktinfoSocket> {
     let _ = s.set_recv_buffer_size(1 << 20);
     s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
     PktinfoSocket::new(s)
+}
+
+/// Where a UDP query came from and where its reply goes.
+struct Route<F: Family> {
+    client: IpAddr,
+    /// The address asked and the interface the query came in on (for
+    /// [`Acl`]).
+    dst: IpAddr,
+    ifindex: u32,
+    /// For the resolver (and a forwarded query's later reply).
+    peer: Peer,
+    /// For the batch: to, from, out of which interface (0 = routing).
+    to: F::Peer,
+    from: F::Ip,
+    out_if: u32,
+}
+
+/// One family's UDP listener, as the fast path sees it.
+trait Listener: Family + Sized {
+    fn recv(t: &DnsTask, rb: &mut RecvBatchOf<Self>) -> std::io::Result<usize>;
+    fn send(t: &DnsTask, sb: &mut SendBatchOf<Self>) -> usize;
+    fn route(env: &Self::Envelope) -> Route<Self>;
+}
+
+impl Listener for V4 {
+    fn recv(t: &DnsTask, rb: &mut RecvBatch) -> std::io::Result<usize> {
+        t.udp.recv_batch(rb)
+    }
+    fn send(t: &DnsTask, sb: &mut SendBatch) -> usize {
+        t.udp.send_batch(sb)
+    }
+    fn route(env: &Envelope) -> Route<V4> {
+        // Replies leave from the address the client asked (the VIP in an
+        // HA pair); a query to a broadcast address gets the kernel's
+        // choice.
+        let from = if env.dst.is_broadcast() || env.dst.is_multicast() {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            env.dst
+        };
+        Route {
+            client: (*env.src.ip()).into(),
+            dst: env.dst.into(),
+            ifindex: env.ifindex,
+            peer: Peer::Udp {
+                client: env.src,
+                local: from,
+            },
+            to: env.src,
+            from,
+            out_if: 0,
+        }
+    }
+}
+
+impl Listener for V6 {
+    fn recv(t: &DnsTask, rb: &mut RecvBatch6) -> std::io::Result<usize> {
+        t.udp6.as_ref().map_or(Ok(0), |s| s.recv_batch(rb))
+    }
+    fn send(t: &DnsTask, sb: &mut SendBatch6) -> usize {
+        match &t.udp6 {
+            Some(s) => s.send_batch(sb),
+            None => 0,
+        }
+    }
+    fn route(env: &Envelope6) -> Route<V6> {
+        let (from, out_if) = reply_from6(*env.src.ip(), env.dst, env.ifindex);
+        Route {
+            client: (*env.src.ip()).into(),
+            dst: env.dst.into(),
+            ifindex: env.ifindex,
+            peer: Peer::Udp6 {
+                client: env.src,
+                local: from,
+                ifindex: out_if,
+            },
+            to: env.src,
+            from,
+            out_if,
+        }
+    }
+}
+
+/// Where the reply to an IPv6 query from `src` to `dst` leaves from: the
+/// address asked (a multicast destination leaves the choice to the
+/// kernel), by the interface it came in on when either end is link-local
+/// (RFC 4291 §2.5.6: a link-local address means nothing without its
+/// link), else as routing decides (0).
+fn reply_from6(src: Ipv6Addr, dst: Ipv6Addr, ifindex: u32) -> (Ipv6Addr, u32) {
+    let local = if dst.is_multicast() {
+        Ipv6Addr::UNSPECIFIED
+    } else {
+        dst
+    };
+    if is_link_local6(local) || is_link_local6(src) {
+        (local, ifindex)
+    } else {
+        (local, 0)
+    }
+}
+
+async fn readable6(s: Option<&Pktinfo6Socket>) -> std::io::Result<()> {
+    match s {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept6(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a socket error means the host has no IPv6 at all.
+fn ipv6_unavailable(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EAFNOSUPPORT)
+            | Some(nix::libc::EADDRNOTAVAIL)
+            | Some(nix::libc::EPROTONOSUPPORT)
+    )
+}
+
+/// The IPv6 UDP listener: `[::]:port`, IPV6_V6ONLY (RFC 3493 §5.3) so
+/// IPv4 keeps its own socket, with IPV6_RECVPKTINFO.
+fn bind_udp6(port: u16) -> std::io::Result<Pktinfo6Socket> {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    let _ = s.set_recv_buffer_size(1 << 20);
+    s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
+    Pktinfo6Socket::new(s)
+}
+
+fn bind_tcp6(port: u16) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
+    s.listen(64)?;
+    TcpListener::from_std(s.into())
 }
 
 fn bind_tcp(port: u16) -> std::io::Result<TcpListener> {

@@ -80,7 +80,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
 
 use super::cache::Question;
@@ -316,6 +316,14 @@ pub enum Peer {
         client: SocketAddrV4,
         local: Ipv4Addr,
     },
+    /// A UDP client over IPv6: as `Udp`; `ifindex` is the interface the
+    /// query came in on, which a link-local `local` or `client` needs to
+    /// leave by (RFC 4291 §2.5.6), 0 otherwise.
+    Udp6 {
+        client: SocketAddrV6,
+        local: Ipv6Addr,
+        ifindex: u32,
+    },
     /// A query read from a TCP connection from `client`; `id` names the
     /// waiting query in the driver, which answers on its connection.
     Tcp { client: SocketAddr, id: u64 },
@@ -324,7 +332,7 @@ pub enum Peer {
 impl Peer {
     pub fn transport(&self) -> Transport {
         match self {
-            Peer::Udp { .. } => Transport::Udp,
+            Peer::Udp { .. } | Peer::Udp6 { .. } => Transport::Udp,
             Peer::Tcp { .. } => Transport::Tcp,
         }
     }
@@ -333,6 +341,7 @@ impl Peer {
     pub fn client_ip(&self) -> IpAddr {
         match self {
             Peer::Udp { client, .. } => IpAddr::V4(*client.ip()),
+            Peer::Udp6 { client, .. } => IpAddr::V6(*client.ip()),
             Peer::Tcp { client, .. } => client.ip(),
         }
     }
@@ -642,9 +651,25 @@ fn domain_wire(d: &str) -> Option<Box<[u8]>> {
 }
 
 /// An IPv4-mapped IPv6 address compares equal to its IPv4 form (a
-/// dual-stack socket reports the mapped one).
+/// dual-stack socket reports the mapped one). An IPv6 address keeps its
+/// scope only when it is link-local (RFC 4007 §6: the same fe80:: address
+/// on another link is another host), and no flow label: a reply from
+/// fe80::1 on the wrong interface is another source (RFC 5452 §9.1).
 fn canonical(a: SocketAddr) -> SocketAddr {
-    SocketAddr::new(a.ip().to_canonical(), a.port())
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => {
+                let scope = if crate::net::is_link_local6(*v6.ip()) {
+                    v6.scope_id()
+                } else {
+                    0
+                };
+                SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, scope))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 impl<C> Forwarder<C> {

@@ -1637,3 +1637,61 @@ fn answer_feeds_the_cache_and_odd_questions_are_not_cacheable() {
         ));
     }
 }
+
+// ---- upstreams over IPv6 ----
+
+#[test]
+fn ipv6_upstreams_are_matched_by_address_port_and_link_local_scope() {
+    let global = "[2001:db8::53]:53";
+    let ll: SocketAddr = std::net::SocketAddrV6::new("fe80::53".parse().unwrap(), 53, 0, 7).into();
+    let mut f = Forwarder::<u32>::new(ForwardConfig {
+        upstreams: vec![UpstreamSpec::new(sa(global))],
+        policy: Policy::StrictOrder,
+        ..ForwardConfig::default()
+    });
+    let mut r = rng();
+    let s = submit_one(&mut f, T0, &q_a("www.example.com"), 1, &mut r);
+    assert_eq!(s.to, sa(global));
+    let good = ok_reply(&s.packet);
+    for (why, from) in [
+        ("other address", sa("[2001:db8::54]:53")),
+        ("other port", sa("[2001:db8::53]:5353")),
+        ("the IPv4 world", sa("192.0.2.1:53")),
+    ] {
+        assert_eq!(
+            f.handle_udp_reply(ms(1), s.token, from, &good, &mut r),
+            Verdict::Dropped(DropReason::WrongSource),
+            "{why}"
+        );
+    }
+    assert!(matches!(
+        f.handle_udp_reply(ms(2), s.token, sa(global), &good, &mut r),
+        Verdict::Accepted
+    ));
+
+    // A link-local upstream: sent with its scope (the socket needs it to
+    // reach the link), and a reply from the same address on another link
+    // is another host (RFC 4007 §6).
+    let mut f = Forwarder::<u32>::new(ForwardConfig {
+        upstreams: vec![UpstreamSpec::new(ll)],
+        policy: Policy::StrictOrder,
+        ..ForwardConfig::default()
+    });
+    let s = submit_one(&mut f, T0, &q_a("www.example.com"), 1, &mut r);
+    assert_eq!(s.to, ll);
+    let good = ok_reply(&s.packet);
+    let other_link: SocketAddr =
+        std::net::SocketAddrV6::new("fe80::53".parse().unwrap(), 53, 0, 8).into();
+    assert_eq!(
+        f.handle_udp_reply(ms(1), s.token, other_link, &good, &mut r),
+        Verdict::Dropped(DropReason::WrongSource)
+    );
+    // The kernel reports the flow label of the reply when asked; it is
+    // no part of who sent it.
+    let labelled: SocketAddr =
+        std::net::SocketAddrV6::new("fe80::53".parse().unwrap(), 53, 0x12345, 7).into();
+    assert!(matches!(
+        f.handle_udp_reply(ms(2), s.token, labelled, &good, &mut r),
+        Verdict::Accepted
+    ));
+}

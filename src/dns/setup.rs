@@ -3,7 +3,7 @@
 //! local data (the keys plus hosts files). Reading files here is start-up
 //! and reload work; the driver calls it and keeps only the sockets.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV6};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -82,12 +82,44 @@ pub(super) fn options(cfg: &DnsConfig) -> Options {
     }
 }
 
+/// The index of interface `name`, `None` when there is none.
+pub(super) fn if_index(name: &str) -> Option<u32> {
+    nix::net::if_::if_nametoindex(name).ok().filter(|i| *i != 0)
+}
+
 /// `server=` upstreams plus, unless `no-resolv` (or explicit defaults),
-/// those of `resolv-file`.
+/// those of `resolv-file`. A link-local upstream gets the index of its
+/// interface as its scope (RFC 4007 §11); one whose interface does not
+/// exist is left out, and logged (a reload brings it in once it exists).
 pub(super) fn upstreams(cfg: &DnsConfig, resolv: &[SocketAddr]) -> Vec<UpstreamSpec> {
+    upstreams_with(cfg, resolv, if_index)
+}
+
+fn upstreams_with(
+    cfg: &DnsConfig,
+    resolv: &[SocketAddr],
+    if_index: impl Fn(&str) -> Option<u32>,
+) -> Vec<UpstreamSpec> {
     let mut v: Vec<UpstreamSpec> = cfg
         .configured_upstreams()
-        .map(|(doms, addr)| UpstreamSpec::for_domains(addr, doms.iter().cloned()))
+        .filter_map(|(doms, addr, scope)| {
+            let addr = match (addr, scope) {
+                (SocketAddr::V6(a), Some(ifname)) => match if_index(ifname) {
+                    Some(i) => SocketAddr::V6(SocketAddrV6::new(*a.ip(), a.port(), 0, i)),
+                    None => {
+                        event!(
+                            Warn,
+                            "dns.upstream_no_interface",
+                            "server={}%{ifname} note=\"no such interface: this upstream is unused until a reload finds it\"",
+                            a.ip()
+                        );
+                        return None;
+                    }
+                },
+                (a, _) => a,
+            };
+            Some(UpstreamSpec::for_domains(addr, doms.iter().cloned()))
+        })
         .collect();
     if cfg.uses_resolv_file() {
         v.extend(resolv.iter().map(|a| UpstreamSpec::new(*a)));
@@ -137,7 +169,7 @@ impl ResolvWatch {
         }
         self.stamp = stamp;
         let servers = match std::fs::read_to_string(&self.path) {
-            Ok(t) => parse_resolv_conf(&t),
+            Ok(t) => parse_resolv_conf(&t, if_index),
             Err(e) => {
                 event!(
                     Warn,
@@ -177,5 +209,23 @@ mod tests {
         let ups = upstreams(&cfg, &r);
         assert_eq!(ups.len(), 1);
         assert_eq!(ups[0].addr, "198.51.100.1:53".parse().unwrap());
+    }
+
+    #[test]
+    fn a_link_local_upstream_gets_its_interface_index_as_scope() {
+        let cfg = DnsConfig {
+            servers: ["fe80::1%lan", "/corp.example/fe80::2%wan", "2001:db8::53"]
+                .iter()
+                .map(|s| super::super::config::parse_server(s).unwrap())
+                .collect(),
+            ..DnsConfig::default()
+        };
+        let idx = |n: &str| (n == "lan").then_some(4);
+        let ups = upstreams_with(&cfg, &[], idx);
+        let want: SocketAddr = SocketAddrV6::new("fe80::1".parse().unwrap(), 53, 0, 4).into();
+        // fe80::2%wan: no such interface here, so not used.
+        assert_eq!(ups.len(), 2, "{ups:?}");
+        assert_eq!(ups[0].addr, want);
+        assert_eq!(ups[1].addr, "[2001:db8::53]:53".parse().unwrap());
     }
 }

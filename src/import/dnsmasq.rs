@@ -222,27 +222,19 @@ fn value_of(sec: Sec, key: &str, v: &str) -> Result<Out, String> {
     }
 }
 
-/// `listen-address=127.0.0.1,192.168.1.1`: one entry per IPv4 address.
+/// `listen-address=127.0.0.1,192.168.1.1,::1`: one entry per address,
+/// IPv4 or IPv6.
 fn listen_addresses(v: &str) -> Result<Out, String> {
     let mut out = Out::default();
-    let mut v6 = Vec::new();
     for a in v.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        match a.parse::<IpAddr>() {
-            Ok(IpAddr::V4(_)) => out
-                .entries
-                .push((Sec::Dns, "listen-address".into(), a.into())),
-            Ok(IpAddr::V6(_)) => v6.push(a),
-            Err(_) => return Err(format!("{a:?} is not an IP address")),
+        if a.parse::<IpAddr>().is_err() {
+            return Err(format!("{a:?} is not an IP address"));
         }
+        out.entries
+            .push((Sec::Dns, "listen-address".into(), a.into()));
     }
     if out.entries.is_empty() {
-        return Err("hamasq's DNS listens on IPv4 addresses only".into());
-    }
-    if !v6.is_empty() {
-        out.note = Some(format!(
-            "IPv6 {} left out: hamasq's DNS listens on IPv4 addresses only",
-            v6.join(", ")
-        ));
+        return Err("no address given".into());
     }
     Ok(out)
 }
@@ -499,10 +491,18 @@ mod tests {
             kv(&entries("listen-address", "127.0.0.1,192.168.1.1")),
             ["listen-address = 127.0.0.1", "listen-address = 192.168.1.1"]
         );
-        let o = convert_line("listen-address", Some("::1,127.0.0.1")).unwrap();
-        assert_eq!(kv(&o.entries), ["listen-address = 127.0.0.1"]);
-        assert!(o.note.unwrap().contains("::1"));
-        assert!(convert_line("listen-address", Some("::1")).is_err());
+        // IPv6 addresses too, now that DNS listens on IPv6.
+        let o = convert_line("listen-address", Some("::1,127.0.0.1,fd00::1")).unwrap();
+        assert_eq!(
+            kv(&o.entries),
+            [
+                "listen-address = ::1",
+                "listen-address = 127.0.0.1",
+                "listen-address = fd00::1"
+            ]
+        );
+        assert!(o.note.is_none());
+        assert!(convert_line("listen-address", Some("::1,bogus")).is_err());
         let e = entries("interface", "eth0,eth1");
         assert_eq!(e.len(), 4);
         assert_eq!(e[0], (Sec::Dns, "interface".into(), "eth0".into()));

@@ -7,7 +7,9 @@ socket).
 
     fake_upstream.py LISTEN_IP DELAY_MS GENUINE_IP POISON_PREFIX
 
-It listens on LISTEN_IP:53/udp. For every query it prints one line
+It listens on LISTEN_IP:53/udp; LISTEN_IP may be IPv6, link-local with its
+interface (fe80::5%eth0): forgeries then go out through a raw IPv6
+socket, and "srcip" comes from LISTEN_IP + 0x100. For every query it prints one line
 `query id=ID sport=PORT name=NAME` (the forwarder's query as seen on the
 wire of the upstream's namespace: source port, ID and question), then at
 once injects, through a raw IP socket, the forged replies chosen by the
@@ -32,6 +34,7 @@ A line `forged KIND id=ID dport=PORT` is printed per forgery sent and
 `answered id=ID name=NAME` once the genuine answer is sent.
 """
 
+import ipaddress
 import socket
 import struct
 import sys
@@ -90,7 +93,22 @@ def reply(qid, rd, question, owner, addr, qdcount=1):
     return hdr + (question if qdcount else b"") + rr
 
 
+def raw_udp6(raw, src, sport, dst, dport, payload, scope):
+    # An IPPROTO_RAW socket of AF_INET6 includes the header (Linux raw(7));
+    # UDP checksum over the RFC 8200 §8.1 pseudo-header.
+    s6, d6 = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+    udp_len = 8 + len(payload)
+    pseudo = s6 + d6 + struct.pack("!I3xB", udp_len, 17)
+    udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
+    csum = checksum(pseudo + udp) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", csum) + udp[8:]
+    ip = struct.pack("!IHBB16s16s", 0x60000000, udp_len, 17, 64, s6, d6)
+    raw.sendto(ip + udp, (dst, 0, 0, scope))
+
+
 def raw_udp(raw, src, sport, dst, dport, payload):
+    if ":" in src:
+        return raw_udp6(raw, src, sport, dst, dport, payload, raw_udp.scope)
     udp_len = 8 + len(payload)
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 17, udp_len)
     udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
@@ -103,11 +121,21 @@ def raw_udp(raw, src, sport, dst, dport, payload):
 
 def main():
     listen, delay_ms, genuine, poison = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    other_src = ".".join(listen.split(".")[:3] + [str((int(listen.split(".")[3]) + 100) % 256)])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((listen, 53))
-    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    if ":" in listen:
+        listen, _, ifname = listen.partition("%")
+        scope = socket.if_nametoindex(ifname) if ifname else 0
+        other_src = str(ipaddress.IPv6Address(listen) + 0x100)
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listen, 53, 0, scope))
+        raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        raw_udp.scope = scope
+    else:
+        other_src = ".".join(listen.split(".")[:3] + [str((int(listen.split(".")[3]) + 100) % 256)])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listen, 53))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     lock = threading.Lock()
 
     def say(line):
@@ -116,7 +144,8 @@ def main():
 
     say("fake-upstream ready on %s:53 delay=%dms" % (listen, delay_ms))
     while True:
-        pkt, (cip, cport) = sock.recvfrom(4096)
+        pkt, peer = sock.recvfrom(4096)
+        cip, cport = peer[0], peer[1]
         q = parse_query(pkt)
         if q is None:
             continue
@@ -144,7 +173,7 @@ def main():
             raw_udp(raw, src, sport, cip, cport, reply(rid, rd, qsec, name, bad, qd))
             say("forged %s id=%d dport=%d addr=%s" % (kind, rid, cport, bad))
 
-        def answer(qid=qid, rd=rd, question=question, name=name, qtype=qtype, dst=(cip, cport)):
+        def answer(qid=qid, rd=rd, question=question, name=name, qtype=qtype, dst=peer):
             if qtype == 1:
                 msg = reply(qid, rd, question, name, genuine)
             else:  # NOERROR, no data
