@@ -35,6 +35,22 @@ pub enum Acl {
     Addresses(Vec<IpAddr>),
 }
 
+/// As a log value: `any`, `local-service`, `interface:eth0,eth1`,
+/// `listen-address:127.0.0.1,fd00::1`.
+impl std::fmt::Display for Acl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Acl::Any => f.write_str("any"),
+            Acl::LocalService => f.write_str("local-service"),
+            Acl::Interfaces(v) => write!(f, "interface:{}", v.join(",")),
+            Acl::Addresses(v) => {
+                let v: Vec<String> = v.iter().map(ToString::to_string).collect();
+                write!(f, "listen-address:{}", v.join(","))
+            }
+        }
+    }
+}
+
 impl Acl {
     pub fn from_config(cfg: &super::config::DnsConfig) -> Acl {
         if !cfg.listen_addresses.is_empty() {

@@ -301,7 +301,7 @@ impl DnsTask {
         event!(
             Info,
             "dns.listening",
-            "port={} ipv6={} acl={:?} cache_size={} upstreams={} log_queries={}",
+            "port={} ipv6={} acl={} cache_size={} upstreams={} log_queries={}",
             self.cfg.port,
             on_off(self.udp6.is_some()),
             self.acl,
@@ -330,13 +330,13 @@ impl DnsTask {
                 acc = self.tcp.accept() => {
                     match acc {
                         Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
-                        Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+                        Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={}", crate::log::q(&e))),
                     }
                 }
                 acc = accept6(self.tcp6.as_ref()) => {
                     match acc {
                         Ok((stream, peer)) => self.accept_tcp(stream, peer, &tcp_tx),
-                        Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+                        Err(e) => DnsError::TcpAccept.record(&mut self.stats, format_args!("error={}", crate::log::q(&e))),
                     }
                 }
                 Some(q) = tcp_rx.recv() => self.tcp_query(q, &mut out),
@@ -386,7 +386,7 @@ impl DnsTask {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
-                    let e = format_args!("error={:?}", e.to_string());
+                    let e = format_args!("error={}", crate::log::q(&e));
                     DnsError::UdpReceive.record(&mut self.stats, e);
                     break;
                 }
@@ -444,10 +444,7 @@ impl DnsTask {
         }
         DnsError::AclRefused.record(
             &mut self.stats,
-            format_args!(
-                "client={src} to={dst} ifindex={ifindex} rule={:?}",
-                self.acl
-            ),
+            format_args!("client={src} to={dst} ifindex={ifindex} rule={}", self.acl),
         );
         false
     }
@@ -457,13 +454,13 @@ impl DnsTask {
         match local_interfaces() {
             Ok(l) => self.ifaces.v4 = l,
             Err(e) => DnsError::Interfaces
-                .record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+                .record(&mut self.stats, format_args!("error={}", crate::log::q(&e))),
         }
         if self.udp6.is_some() {
             match local_interfaces6() {
                 Ok(l) => self.ifaces.v6 = l,
                 Err(e) => DnsError::Interfaces
-                    .record(&mut self.stats, format_args!("error={:?}", e.to_string())),
+                    .record(&mut self.stats, format_args!("error={}", crate::log::q(&e))),
             }
         }
     }
@@ -613,7 +610,8 @@ impl DnsTask {
                 Event::RebindBlocked { name } => event_limited!(
                     Warn,
                     "dns.rebind_blocked",
-                    "name={name:?} note=\"an upstream answer for a public name points into private address space\""
+                    "name={} note=\"an upstream answer for a public name points into private address space\"",
+                    crate::log::q(&name)
                 ),
             }
         }
@@ -638,7 +636,7 @@ impl DnsTask {
                             // The forwarder times this send out and moves on.
                             DnsError::UpstreamSocket.record(
                                 &mut self.stats,
-                                format_args!("server={to} error={:?}", e.to_string()),
+                                format_args!("server={to} error={}", crate::log::q(&e)),
                             );
                         }
                     }

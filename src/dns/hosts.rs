@@ -122,9 +122,9 @@ impl HostsFile {
             crate::event!(
                 Warn,
                 "dns.hosts_bad_line",
-                "path={path} line={} reason={:?}",
+                "path={path} line={} reason={}",
                 b.line,
-                b.reason
+                crate::log::q(&b.reason)
             );
         }
         if self.bad_lines.len() > LOGGED_BAD_LINES {
