@@ -251,7 +251,7 @@ fn udhcpc_dhclient_and_dhcpcd_get_addresses_and_options() {
 
     // Three distinct leases are on disk.
     let log = srv.logs();
-    assert_eq!(log.matches("dhcp.reply msg=Ack").count(), 3, "{log}");
+    assert_eq!(log.matches("dhcp.reply msg=ack").count(), 3, "{log}");
 }
 
 /// A dhclient hook that records each event and configures the address on
@@ -362,7 +362,7 @@ fn renewals_keep_the_address_release_and_restart_keep_bindings() {
     }
     assert!(
         srv.logs()
-            .matches(&format!("msg=Ack mac={mac} ip={ip}"))
+            .matches(&format!("msg=ack mac={mac} ip={ip}"))
             .count()
             >= 3,
         "{}",
@@ -388,7 +388,7 @@ fn renewals_keep_the_address_release_and_restart_keep_bindings() {
     srv2.wait_for_log("daemon.ready", Duration::from_secs(10));
     assert!(srv2.logs().contains(" leases=1 "), "{}", srv2.logs());
     let ok = lab::wait_until(Duration::from_secs(30), || {
-        srv2.logs().contains(&format!("msg=Ack mac={mac} ip={ip}"))
+        srv2.logs().contains(&format!("msg=ack mac={mac} ip={ip}"))
     });
     assert!(
         ok,
@@ -404,7 +404,7 @@ fn renewals_keep_the_address_release_and_restart_keep_bindings() {
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     lab.host("cl").run_timeout(&argv, Duration::from_secs(20));
     let ok = lab::wait_until(Duration::from_secs(10), || {
-        srv2.logs().contains("dhcp.stored msg=Release")
+        srv2.logs().contains("dhcp.stored msg=release")
     });
     assert!(ok, "{}", srv2.logs());
     srv2.signal(lab::SIGTERM).unwrap();
@@ -568,7 +568,7 @@ fn ping_before_offer_skips_addresses_in_use() {
             "{ip} not detected:\n{log}"
         );
         assert!(
-            !log.contains(&format!("msg=Offer mac={} ip={ip} ", lab.host("cl").mac())),
+            !log.contains(&format!("msg=offer mac={} ip={ip} ", lab.host("cl").mac())),
             "{ip} was offered:\n{log}"
         );
     }
