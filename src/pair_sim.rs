@@ -1198,16 +1198,29 @@ fn split_brain_and_heal(seed: u64) {
 /// and clients leaving and coming back, with loss.
 fn churn(seed: u64, pressure: bool) -> Pair {
     let mut p = settled(seed, 1 + seed % 4, pressure);
+    churn_steps(&mut p, seed, false);
+    p
+}
+
+/// Twelve random steps of failures, then everything back up for three
+/// lease times: crashes and restarts of either box, client reboots and
+/// clients leaving and coming back; with the link also lost state
+/// directories and short link flaps (frames lost with their connection).
+fn churn_steps(p: &mut Pair, seed: u64, linked: bool) {
+    let kinds = if linked { 5 } else { 4 };
     for _ in 0..12 {
         let step = p.rng.between(2_000, 40_000);
         p.run_for(ms(step));
-        match p.rng.below(4) {
+        match p.rng.below(kinds) {
             0 => {
                 // Crash one box if the other is up, or bring a dead one back.
                 let b = p.rng.below(2) as usize;
                 if p.boxes[b].alive && p.boxes[1 - b].alive {
                     p.crash(b);
                 } else if !p.boxes[b].alive {
+                    if linked && p.rng.chance(30) {
+                        p.boxes[b].lose_state();
+                    }
                     p.restart(b);
                 }
             }
@@ -1218,6 +1231,14 @@ fn churn(seed: u64, pressure: bool) -> Pair {
             2 => {
                 let c = p.rng.below(p.clients.len() as u64) as usize;
                 p.toggle_client(c);
+            }
+            3 if linked => {
+                // A short link flap (under Master_Down_Interval, so VRRP
+                // does not notice; the pair link reconnects).
+                p.cut = true;
+                let flap = p.rng.between(50, 300);
+                p.run_for(ms(flap));
+                p.cut = false;
             }
             _ => {}
         }
@@ -1232,7 +1253,6 @@ fn churn(seed: u64, pressure: bool) -> Pair {
     }
     p.run_for(Duration::from_secs(3 * LEASE_S));
     assert_eq!(p.actives(), 1, "seed {seed}: one Active at the end");
-    p
 }
 
 /// Seeds per scenario in the suite; `HAMASQ_SIM_SEEDS` runs more.
@@ -1379,50 +1399,7 @@ fn partition_linked(seed: u64) {
 /// where expired addresses are reused.
 fn churn_linked(seed: u64, pressure: bool) {
     let mut p = settled_linked(seed, 1 + seed % 4, pressure);
-    for _ in 0..12 {
-        let step = p.rng.between(2_000, 40_000);
-        p.run_for(ms(step));
-        match p.rng.below(5) {
-            0 => {
-                let b = p.rng.below(2) as usize;
-                if p.boxes[b].alive && p.boxes[1 - b].alive {
-                    p.crash(b);
-                } else if !p.boxes[b].alive {
-                    if p.rng.chance(30) {
-                        p.boxes[b].lose_state();
-                    }
-                    p.restart(b);
-                }
-            }
-            1 => {
-                let c = p.rng.below(p.clients.len() as u64) as usize;
-                p.reboot_client(c);
-            }
-            2 => {
-                let c = p.rng.below(p.clients.len() as u64) as usize;
-                p.toggle_client(c);
-            }
-            3 => {
-                // A short link flap (under Master_Down_Interval, so VRRP
-                // does not notice; the pair link reconnects).
-                p.cut = true;
-                let flap = p.rng.between(50, 300);
-                p.run_for(ms(flap));
-                p.cut = false;
-            }
-            _ => {}
-        }
-    }
-    for b in 0..2 {
-        if !p.boxes[b].alive {
-            p.restart(b);
-        }
-    }
-    for c in &mut p.clients {
-        c.off = false;
-    }
-    p.run_for(Duration::from_secs(3 * LEASE_S));
-    assert_eq!(p.actives(), 1, "seed {seed}: one Active at the end");
+    churn_steps(&mut p, seed, true);
     p.check(seed, "churn-linked", false);
     p.check_converged(seed, "churn-linked");
 }
