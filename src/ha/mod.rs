@@ -6,17 +6,20 @@
 //!   sides' fresh nonces, and a MAC on every frame (HMAC-SHA-256).
 //! * [`link`]: one connection, sans-IO: handshake, framing, heartbeat,
 //!   the dead-peer timer, and why a link closed.
-//! * [`config`]: the `[ha]` section.
-//! * [`state`]: the epoch and the position in the peer's stream, kept
-//!   beside the lease store.
+//! * [`stream`]: the frames of the replication stream: numbered changes
+//!   with remaining lifetimes (taken when sent), acknowledgements, the
+//!   bounded window and ring of the outbox.
+//! * [`replica`]: one box's side of the stream over any number of
+//!   connections, sans-IO: resume or full transfer, batches for the store
+//!   acknowledged once durable, catch-up. The pair simulation drives it
+//!   too.
+//! * [`driver`]: the TCP connection, reconnects and the DHCP task's ends.
+//! * [`config`]: the `[ha]` section; [`state`]: this start's epoch and the
+//!   position in the peer's stream, kept beside the lease store.
 //!
 //! What a box does with a peer's change is the DHCP core's decision
 //! ([`crate::dhcp::merge`]): the DHCP task owns the leases; this module
 //! depends on `dhcp`, never the other way round.
-//! * [`driver`]: the TCP connection, reconnects and the DHCP task's ends.
-//! * [`stream`]: the replication stream over a link: numbered changes
-//!   with remaining lifetimes, acknowledgements, a bounded window, and the
-//!   resume (or full transfer) on every new connection.
 
 pub mod auth;
 pub(crate) mod config;
