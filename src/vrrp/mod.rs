@@ -9,6 +9,7 @@ pub mod driver;
 mod error;
 pub(crate) mod hooks;
 pub mod packet;
+pub mod packet6;
 mod role;
 pub mod router;
 #[cfg(test)]
