@@ -8,6 +8,7 @@
 //! A raw ICMP socket (CAP_NET_RAW, kept after the privilege drop) sees
 //! every echo reply to this host; ours are recognised by their identifier.
 
+use crate::net::inet_checksum;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -33,23 +34,6 @@ pub fn echo_request(id: u16, seq: u16) -> [u8; 16] {
     let c = inet_checksum(&p);
     p[2..4].copy_from_slice(&c.to_be_bytes());
     p
-}
-
-/// The Internet checksum (RFC 1071).
-pub fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for ch in data.chunks(2) {
-        let w = if ch.len() == 2 {
-            u16::from_be_bytes([ch[0], ch[1]])
-        } else {
-            u16::from_be_bytes([ch[0], 0])
-        };
-        sum += w as u32;
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// The source of an echo reply carrying our identifier, from a raw IPv4

@@ -30,7 +30,7 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 use super::packet::{Centis, IPPROTO_VRRP, MAX_ADDRS, RxError, TTL};
-use crate::dhcp::ping::inet_checksum;
+use crate::net::inet_checksum;
 
 /// The IPv6 multicast group of VRRP, link-local scope (RFC 9568 §5.1.2.2).
 pub const MULTICAST_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
