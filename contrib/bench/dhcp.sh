@@ -192,33 +192,12 @@ log "logs and state in $WORK"
 # perfdhcp's receive buffer (see CLIENT_RCVBUF above).
 PERF_ENV=()
 if [ "$CLIENT_RCVBUF" -gt 0 ] 2>/dev/null; then
-    if command -v cc >/dev/null; then
-        cat > "$WORK/rcvbuf.c" <<'EOF_C'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-/* Every UDP socket the process opens gets SO_RCVBUF = $RCVBUF_BYTES. */
-int socket(int domain, int type, int protocol) {
-    static int (*real)(int, int, int);
-    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
-    int fd = real(domain, type, protocol);
-    const char *e = getenv("RCVBUF_BYTES");
-    int n = e ? atoi(e) : 0;
-    if (fd >= 0 && (type & 0xf) == SOCK_DGRAM && n > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
-    return fd;
-}
-EOF_C
-        if cc -O2 -shared -fPIC -o "$WORK/rcvbuf.so" "$WORK/rcvbuf.c" -ldl 2>/dev/null; then
-            PERF_ENV=(env "LD_PRELOAD=$WORK/rcvbuf.so" "RCVBUF_BYTES=$CLIENT_RCVBUF")
-            log "perfdhcp receive buffer: SO_RCVBUF $CLIENT_RCVBUF (rmem_max $(cat /proc/sys/net/core/rmem_max))"
-        else
-            log "WARNING: could not build the SO_RCVBUF shim; perfdhcp keeps the default receive buffer"
-        fi
-    else
-        log "WARNING: no cc: perfdhcp keeps the default receive buffer ($(cat /proc/sys/net/core/rmem_default) bytes)"
-    fi
+    rcvbuf_shim "$WORK" "$CLIENT_RCVBUF"
+    case $? in
+        0) log "perfdhcp receive buffer: SO_RCVBUF $CLIENT_RCVBUF (rmem_max $(cat /proc/sys/net/core/rmem_max))" ;;
+        1) log "WARNING: no cc: perfdhcp keeps the default receive buffer ($(cat /proc/sys/net/core/rmem_default) bytes)" ;;
+        *) log "WARNING: could not build the SO_RCVBUF shim; perfdhcp keeps the default receive buffer" ;;
+    esac
 fi
 
 # ---------------------------------------------------------------- cleanup

@@ -176,28 +176,7 @@ result() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-}" >> "$RESUL
 # here), and on 2 shared cores a few ms without its receive thread running
 # overflowed it (see contrib/bench/dhcp.sh, CLIENT_RCVBUF): an LD_PRELOAD
 # shim sets SO_RCVBUF on its UDP sockets, when cc is there.
-PERF_ENV=()
-if command -v cc >/dev/null; then
-    cat > "$WORK/rcvbuf.c" <<'EOF_C'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-/* Every UDP socket the process opens gets SO_RCVBUF = $RCVBUF_BYTES. */
-int socket(int domain, int type, int protocol) {
-    static int (*real)(int, int, int);
-    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
-    int fd = real(domain, type, protocol);
-    const char *e = getenv("RCVBUF_BYTES");
-    int n = e ? atoi(e) : 0;
-    if (fd >= 0 && (type & 0xf) == SOCK_DGRAM && n > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
-    return fd;
-}
-EOF_C
-    cc -O2 -shared -fPIC -o "$WORK/rcvbuf.so" "$WORK/rcvbuf.c" -ldl 2>/dev/null \
-        && PERF_ENV=(env "LD_PRELOAD=$WORK/rcvbuf.so" "RCVBUF_BYTES=4194304")
-fi
+rcvbuf_shim "$WORK" 4194304 || true
 perf() {   # RATE SECS OUT: perfdhcp as the relay 10.201.0.1, unicast to A
     timeout -k 2 $(( $2 + 20 )) ip netns exec "$(ns_of c)" "${PERF_ENV[@]}" "$PERFDHCP" -4 \
         -l "$RELAY" -r "$1" -p "$2" -W 300000 -R "$PCLIENTS" "$A" > "$3" 2>&1

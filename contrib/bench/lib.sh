@@ -22,3 +22,33 @@ apt_install() {
     [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
     return $rc
 }
+
+# rcvbuf_shim DIR BYTES: builds (with cc) an LD_PRELOAD shim that gives
+# every UDP socket of the process SO_RCVBUF = BYTES, and sets the array
+# PERF_ENV to the `env ...` prefix that loads it. perfdhcp never sets a
+# receive buffer, and on 2 shared cores a few ms without its receive
+# thread overflowed the default one (contrib/bench/dhcp.sh, CLIENT_RCVBUF).
+# Returns 1 without cc, 2 if the build fails (PERF_ENV then stays empty).
+rcvbuf_shim() {
+    PERF_ENV=()
+    command -v cc >/dev/null || return 1
+    cat > "$1/rcvbuf.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+/* Every UDP socket the process opens gets SO_RCVBUF = $RCVBUF_BYTES. */
+int socket(int domain, int type, int protocol) {
+    static int (*real)(int, int, int);
+    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    int fd = real(domain, type, protocol);
+    const char *e = getenv("RCVBUF_BYTES");
+    int n = e ? atoi(e) : 0;
+    if (fd >= 0 && (type & 0xf) == SOCK_DGRAM && n > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+    return fd;
+}
+EOF_C
+    cc -O2 -shared -fPIC -o "$1/rcvbuf.so" "$1/rcvbuf.c" -ldl 2>/dev/null || return 2
+    PERF_ENV=(env "LD_PRELOAD=$1/rcvbuf.so" "RCVBUF_BYTES=$2")
+}
