@@ -74,8 +74,6 @@ pub struct DhcpTask {
     pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
     /// `[ha]`: the pair link's ends (design §9).
     pub peer: Option<PeerEnds>,
-    /// Conflicts already reported, by address and losing client.
-    pub conflicts_seen: std::collections::HashSet<(Ipv4Addr, super::binding::HwAddr)>,
 }
 
 /// The write in flight on the blocking pool (design §5): the store comes
@@ -597,16 +595,7 @@ impl DhcpTask {
         for c in &b.changes {
             let r = self.server.apply_peer(wall, c);
             store.extend(r.store);
-            // One report per conflict: the peer's stream may carry the
-            // loser's lease more than once (its renewals during the
-            // partition, a resend after a reconnect).
-            if let Some(x) = r
-                .conflict
-                .filter(|x| self.conflicts_seen.insert((x.ip, x.lost)))
-            {
-                if self.conflicts_seen.len() > 4096 {
-                    self.conflicts_seen.clear();
-                }
+            if let Some(x) = r.conflict {
                 event!(
                     Warn,
                     "ha.conflict",

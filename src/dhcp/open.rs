@@ -200,7 +200,6 @@ impl DhcpTask {
             hook,
             counts: links.counts,
             peer: links.peer,
-            conflicts_seen: Default::default(),
         };
         Ok(Opened {
             task,

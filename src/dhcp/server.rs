@@ -331,7 +331,12 @@ pub struct Server {
     /// With `[ha]`: the peer link is up and this box has caught up, so the
     /// peer knows what we grant (see [`Server::set_peer_synced`]).
     peer_synced: bool,
+    /// Conflicts with the peer already reported, by address and loser.
+    conflicts_seen: std::collections::HashSet<(Ipv4Addr, HwAddr)>,
 }
+
+/// Conflicts remembered for [`Server::apply_peer`]'s report-once rule.
+const CONFLICTS_REMEMBERED: usize = 4096;
 
 /// See [`Server::refresh_host_table`].
 #[derive(Clone, Copy, Debug)]
@@ -364,6 +369,7 @@ impl Server {
             undo: Vec::new(),
             undo_base: 0,
             peer_synced: false,
+            conflicts_seen: Default::default(),
         }
     }
 
@@ -1194,7 +1200,7 @@ impl Server {
                     Merge::Take => true,
                     Merge::Keep => false,
                     Merge::Conflict { take } => {
-                        out.conflict = Some(PeerConflict {
+                        let c = PeerConflict {
                             ip: theirs.ip,
                             kept: if take {
                                 theirs.hw
@@ -1206,7 +1212,17 @@ impl Server {
                             } else {
                                 theirs.hw
                             },
-                        });
+                        };
+                        // Reported once per address and loser: the peer's
+                        // stream may carry the loser's lease more than once
+                        // (its renewals during a partition, a resend after a
+                        // reconnect).
+                        if self.conflicts_seen.len() >= CONFLICTS_REMEMBERED {
+                            self.conflicts_seen.clear();
+                        }
+                        if self.conflicts_seen.insert((c.ip, c.lost)) {
+                            out.conflict = Some(c);
+                        }
                         take
                     }
                 };

@@ -2160,6 +2160,11 @@ fn two_claims_on_one_address_end_with_the_same_winner_on_both_boxes() {
     assert_eq!(a.db().get(lan(160)).unwrap().hw(), mac(1));
     assert_eq!(b.db().get(lan(160)).unwrap().hw(), mac(1));
     assert!(from_b.store.is_empty(), "B kept its own");
+    // The loser's lease again (a resend, or its renewal during the
+    // partition): still refused, but the conflict was already reported.
+    let again = b.apply_peer(secs(2).wall, &on_a.changes[0]);
+    assert_eq!((again.conflict, again.store.is_empty()), (None, true));
+    assert_eq!(b.db().get(lan(160)).unwrap().hw(), mac(1));
     // The loser's next renewal is refused on either box.
     for s in [&mut a, &mut b] {
         nak(s.handle(secs(1800), &renewing(2, lan(160))));
