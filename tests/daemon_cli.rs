@@ -244,6 +244,41 @@ fn three_mistakes_exit_2_and_are_all_named() {
     assert!(o.stdout.is_empty());
 }
 
+/// Issue 13: `[ha]` mistakes are all named by `--test`, each with its key:
+/// a pair that is not this box's, a key file that is missing or readable
+/// by others, and no `[dhcp]` to replicate (a good section is exercised
+/// by every test in tests/ha_replication.rs).
+#[test]
+fn ha_mistakes_are_named_by_test() {
+    let d = tmpdir("ha-test");
+    // Neither address is this machine's (TEST-NET-2), the key is missing.
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}\n[ha]\npair = 198.51.100.2, 198.51.100.3\nkey-file = {}/ha.key\n",
+            base_conf(&d),
+            d.display()
+        ),
+    );
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "[ha] pair = \"198.51.100.2, 198.51.100.3\": exactly one of the two addresses must be this box's own",
+        "[ha] pair = \"198.51.100.2, 198.51.100.3\": [ha] replicates DHCP leases and names: it needs a [dhcp] section",
+        "[ha] key-file",
+        "cannot read it",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    // A key others can read is refused too, with the fix.
+    let key = d.join("ha.key");
+    std::fs::write(&key, "00".repeat(32)).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
 #[test]
 fn missing_file_and_bad_arguments_exit_2() {
     let o = run(&["--test", "-c", "/nonexistent/hamasq.conf"]);
