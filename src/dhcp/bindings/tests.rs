@@ -18,6 +18,21 @@ pub(crate) fn lease(ip: [u8; 4], n: u8, expires: u64) -> Lease {
     }
 }
 
+/// RFC 2131 §4.4.1: a client counts its lease from its request, while
+/// the stored end is in whole seconds rounded down; another client gets
+/// the address only REUSE_GRACE_S after that end (found by the pair
+/// simulation under pool pressure). Its own client is never kept out.
+#[test]
+fn an_ended_lease_keeps_its_address_from_others_for_the_grace() {
+    let mut db = LeaseDb::default();
+    db.insert(lease([10, 0, 0, 9], 1, 1_000));
+    let ip = Ipv4Addr::new(10, 0, 0, 9);
+    assert!(db.held_by_other(ip, &key(2), UnixTime(999)));
+    assert!(db.held_by_other(ip, &key(2), UnixTime(1_000 + REUSE_GRACE_S - 1)));
+    assert!(!db.held_by_other(ip, &key(2), UnixTime(1_000 + REUSE_GRACE_S)));
+    assert!(!db.held_by_other(ip, &key(1), UnixTime(999)));
+}
+
 #[test]
 fn the_bound_bitmap_finds_free_addresses_and_follows_removals() {
     let mut db = LeaseDb::default();
