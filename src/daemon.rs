@@ -268,8 +268,14 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
 
     for (v, role) in resolved.vrrp.iter().zip(&channels.roles) {
         let role = Some(role.clone());
+        let std::net::IpAddr::V4(primary) = v.primary else {
+            return Err(format!(
+                "[vrrp {}] IPv6 instances cannot run in this build yet",
+                v.config.name
+            ));
+        };
         let mut task =
-            crate::vrrp::driver::VrrpTask::open(v.config.clone(), v.ifindex, v.primary, role)?;
+            crate::vrrp::driver::VrrpTask::open(v.config.clone(), v.ifindex, primary, role)?;
         if let Some(w) = &ha {
             task = task.with_peer_sync(w.sync.subscribe());
         }

@@ -279,6 +279,59 @@ fn ha_mistakes_are_named_by_test() {
     assert!(err.contains("chmod 600"), "{err}");
 }
 
+/// Issue 15: the mistakes of an IPv6 `[vrrp NAME]` are all named by
+/// `--test` with file, key and value: a first address that is not
+/// link-local (RFC 9568 §5.2.9), families mixed in one instance, VRRPv2
+/// with IPv6, an IPv4 unicast peer on an IPv6 instance; and an IPv6
+/// instance may share its VRID with an IPv4 one (RFC 9568 §7.3).
+#[test]
+fn ipv6_vrrp_mistakes_are_named_by_test() {
+    let d = tmpdir("vrrp6-test");
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}\n[vrrp lan6]\ninterface = lo\nvirtual-router-id = 51\nversion = 2\n\
+             virtual-ipaddress = 2001:db8:1::1/64\nvirtual-ipaddress = 10.9.0.1/24\n\
+             unicast-peer = 10.9.0.3\n",
+            base_conf(&d)
+        ),
+    );
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
+    let f = conf.display();
+    for want in [
+        format!("{f}:8: [vrrp lan6] version = \"2\": VRRPv2 has no IPv6 form"),
+        format!(
+            "{f}:9: [vrrp lan6] virtual-ipaddress = \"2001:db8:1::1/64\": 2001:db8:1::1: the first IPv6 virtual address must be the virtual router's link-local address"
+        ),
+        "10.9.0.1/24: an instance is IPv4 or IPv6 by its first address".to_string(),
+        format!("{f}:11: [vrrp lan6] unicast-peer = \"10.9.0.3\": 10.9.0.3 is not an IPv6 address"),
+        "config FAILED: 4 errors".to_string(),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    // Fixed, with an IPv4 instance on the same VRID: accepted.
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}\n[vrrp lan6]\ninterface = lo\nvirtual-router-id = 51\n\
+             virtual-ipaddress = fe80::1/64\nvirtual-ipaddress = 2001:db8:1::1/64\n\n\
+             [vrrp lan]\ninterface = lo\nvirtual-router-id = 51\nvirtual-ipaddress = 127.0.0.200/8\n",
+            base_conf(&d)
+        ),
+    );
+    let (code, err) = check_config(&conf);
+    // Loopback never has a link-local address: the one machine check left
+    // names the interface; the shared VRID is fine.
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[vrrp lan6] interface = \"lo\": no such interface with an IPv6 link-local"),
+        "{err}"
+    );
+    assert!(err.contains("config FAILED: 1 error"), "{err}");
+    assert!(!err.contains("already used"), "{err}");
+}
+
 #[test]
 fn missing_file_and_bad_arguments_exit_2() {
     let o = run(&["--test", "-c", "/nonexistent/hamasq.conf"]);

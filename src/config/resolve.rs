@@ -45,8 +45,63 @@ pub struct VrrpInstance {
     pub config: crate::vrrp::config::VrrpConfig,
     pub ifindex: u32,
     /// The advert source and tie-break address (RFC 9568 §6.1, §7.2):
-    /// `unicast-src-ip`, else the interface's first IPv4 address.
-    pub primary: std::net::Ipv4Addr,
+    /// `unicast-src-ip`, else the interface's first IPv4 address; for an
+    /// IPv6 instance the interface's link-local address (RFC 9568 §5.1.2.1,
+    /// §6.4.3).
+    pub primary: std::net::IpAddr,
+}
+
+/// Which IPv6 instance a router-advertisement or DHCPv6 section follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vrrp6Key<'a> {
+    /// The IPv6 instance on this interface.
+    Interface(&'a str),
+    /// The instance `[vrrp NAME]` (it must be an IPv6 one).
+    Name(&'a str),
+}
+
+/// An IPv6 VRRP instance as RA and DHCPv6 need it (design §10): whose
+/// role gates them and which addresses are the virtual router's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vrrp6Gate {
+    pub name: String,
+    pub interface: String,
+    pub ifindex: u32,
+    /// Index into `daemon::Channels::roles` (and `Resolved::vrrp`).
+    pub role_index: usize,
+    /// The virtual link-local address, the RA source (RFC 9568 §5.2.9,
+    /// §6.4.3).
+    pub link_local: std::net::Ipv6Addr,
+    /// The other virtual addresses (global, ULA) with their prefixes.
+    pub others: Vec<(std::net::Ipv6Addr, u8)>,
+}
+
+/// The IPv6 instance named by `key`, if any. Pure: reads the resolved
+/// instances only.
+pub fn vrrp6_gate(vrrp: &[VrrpInstance], key: Vrrp6Key<'_>) -> Option<Vrrp6Gate> {
+    let (i, v) = vrrp.iter().enumerate().find(|(_, v)| {
+        v.config.is_v6()
+            && match key {
+                Vrrp6Key::Interface(n) => v.config.interface == n,
+                Vrrp6Key::Name(n) => v.config.name == n,
+            }
+    })?;
+    let (first, others) = v.config.vips6.split_first()?;
+    Some(Vrrp6Gate {
+        name: v.config.name.clone(),
+        interface: v.config.interface.clone(),
+        ifindex: v.ifindex,
+        role_index: i,
+        link_local: first.0,
+        others: others.to_vec(),
+    })
+}
+
+impl Resolved {
+    /// See [`vrrp6_gate`].
+    pub fn vrrp6_gate(&self, key: Vrrp6Key<'_>) -> Option<Vrrp6Gate> {
+        vrrp6_gate(&self.vrrp, key)
+    }
 }
 
 pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
@@ -192,8 +247,12 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
     let mut vrrp = Vec::new();
     if !config.vrrp.is_empty() {
         let ifaces = local_interfaces().unwrap_or_default();
+        let ifaces6 = if config.vrrp.iter().any(|v| v.is_v6()) {
+            crate::net::local_interfaces6().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         for v in &config.vrrp {
-            let on_if: Vec<_> = ifaces.iter().filter(|i| i.name == v.interface).collect();
             let verr = |key: &str, value: String, message: String| ConfigError {
                 file: config.file.clone(),
                 line: None,
@@ -202,6 +261,14 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 value: Some(value),
                 message,
             };
+            if v.is_v6() {
+                match resolve_vrrp6(v, &ifaces6) {
+                    Ok(i) => vrrp.push(i),
+                    Err((key, value, message)) => errs.push(verr(key, value, message)),
+                }
+                continue;
+            }
+            let on_if: Vec<_> = ifaces.iter().filter(|i| i.name == v.interface).collect();
             let Some(first) = on_if.first() else {
                 errs.push(verr(
                     "interface",
@@ -222,14 +289,15 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
                 Some(src) => src,
                 None => first.addr,
             };
-            if let Some(e) = crate::vrrp::config::owner_error(v, primary, &on_if) {
+            let present: Vec<std::net::IpAddr> = on_if.iter().map(|i| i.addr.into()).collect();
+            if let Some(e) = crate::vrrp::config::owner_error(v, primary.into(), &present) {
                 errs.push(verr("virtual-ipaddress", e.0, e.1));
                 continue;
             }
             vrrp.push(VrrpInstance {
                 config: v.clone(),
                 ifindex: first.index,
-                primary,
+                primary: primary.into(),
             });
         }
     }
@@ -338,7 +406,16 @@ pub fn join_vrrp(
     file: &Path,
 ) -> Vec<ConfigError> {
     let mut errs = Vec::new();
+    // A subnet without a VIP follows the first IPv4 instance, or the first
+    // instance at all when only IPv6 ones exist (so a pair still answers
+    // DHCPv4 from one box only).
+    let fallback = vrrp
+        .iter()
+        .position(|v| !v.config.is_v6())
+        .or_else(|| (!vrrp.is_empty()).then_some(0));
     for s in subnets {
+        // Only IPv4 instances hold DHCPv4 VIPs (an IPv6 one's `vips` is
+        // empty): an IPv6 instance never owns a DHCPv4 subnet.
         let owner = s.local.as_ref().and_then(|l| {
             vrrp.iter().enumerate().find_map(|(i, v)| {
                 let vip = v
@@ -363,11 +440,51 @@ pub fn join_vrrp(
             });
         }
         s.vip = owner.map(|(_, v)| v);
-        s.vrrp = owner
-            .map(|(i, _)| i)
-            .or_else(|| (!vrrp.is_empty()).then_some(0));
+        s.vrrp = owner.map(|(i, _)| i).or(fallback);
     }
     errs
+}
+
+/// An IPv6 instance against the interface's IPv6 addresses: the source is
+/// `unicast-src-ip` or the interface's own link-local address (RFC 9568
+/// §5.1.2.1: the source is the link-local address of the interface).
+fn resolve_vrrp6(
+    v: &crate::vrrp::config::VrrpConfig,
+    ifaces6: &[crate::net::IfAddr6],
+) -> Result<VrrpInstance, (&'static str, String, String)> {
+    let on_if: Vec<_> = ifaces6.iter().filter(|i| i.name == v.interface).collect();
+    let Some(ll) = on_if
+        .iter()
+        .find(|i| crate::net::is_link_local6(i.addr) && !v.vips6.iter().any(|(a, _)| *a == i.addr))
+    else {
+        return Err((
+            "interface",
+            v.interface.clone(),
+            "no such interface with an IPv6 link-local address of its own on this system \
+             (an IPv6 instance sends from it, RFC 9568 §5.1.2.1)"
+                .into(),
+        ));
+    };
+    let primary = match v.unicast_src6 {
+        Some(src) if !on_if.iter().any(|i| i.addr == src) => {
+            return Err((
+                "unicast-src-ip",
+                src.to_string(),
+                format!("is not an address of {}", v.interface),
+            ));
+        }
+        Some(src) => src,
+        None => ll.addr,
+    };
+    let present: Vec<std::net::IpAddr> = on_if.iter().map(|i| i.addr.into()).collect();
+    if let Some(e) = crate::vrrp::config::owner_error(v, primary.into(), &present) {
+        return Err(("virtual-ipaddress", e.0, e.1));
+    }
+    Ok(VrrpInstance {
+        config: v.clone(),
+        ifindex: ll.index,
+        primary: primary.into(),
+    })
 }
 
 /// What start-up would refuse or silently get wrong, checked without
@@ -534,7 +651,7 @@ mod tests {
             .map(|v| VrrpInstance {
                 config: v.clone(),
                 ifindex: 0,
-                primary: std::net::Ipv4Addr::UNSPECIFIED,
+                primary: std::net::Ipv4Addr::UNSPECIFIED.into(),
             })
             .collect();
         let subnet = |c: u8, ifname: Option<&str>| Subnet {
@@ -589,6 +706,88 @@ mod tests {
         let errs = join_vrrp(&mut bad, &vrrp, Path::new("t.conf"));
         assert_eq!(errs.len(), 1);
         assert!(errs[0].to_string().contains("dhcp-range"), "{}", errs[0]);
+    }
+
+    fn instances(text: &str) -> Vec<VrrpInstance> {
+        parse_and_validate(Path::new("t.conf"), text)
+            .unwrap()
+            .vrrp
+            .iter()
+            .map(|v| VrrpInstance {
+                config: v.clone(),
+                ifindex: 7,
+                primary: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            })
+            .collect()
+    }
+
+    const DUAL: &str = "[vrrp lan6]\ninterface = eth0\nvirtual-router-id = 51\n\
+        virtual-ipaddress = fe80::1/64\nvirtual-ipaddress = 2001:db8:1::1/64\n\
+        virtual-ipaddress = fd00:1::1/64\n\n\
+        [vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 192.168.1.1/24\n\n\
+        [vrrp guest6]\ninterface = eth1\nvirtual-router-id = 9\nvirtual-ipaddress = fe80::9/64\n";
+
+    #[test]
+    fn the_ipv6_instance_of_an_interface_or_name_is_found() {
+        let vrrp = instances(DUAL);
+        let lan6 = Vrrp6Gate {
+            name: "lan6".into(),
+            interface: "eth0".into(),
+            ifindex: 7,
+            role_index: 0,
+            link_local: "fe80::1".parse().unwrap(),
+            others: vec![
+                ("2001:db8:1::1".parse().unwrap(), 64),
+                ("fd00:1::1".parse().unwrap(), 64),
+            ],
+        };
+        assert_eq!(
+            vrrp6_gate(&vrrp, Vrrp6Key::Interface("eth0")),
+            Some(lan6.clone())
+        );
+        assert_eq!(vrrp6_gate(&vrrp, Vrrp6Key::Name("lan6")), Some(lan6));
+        let guest = vrrp6_gate(&vrrp, Vrrp6Key::Interface("eth1")).unwrap();
+        assert_eq!((guest.role_index, guest.others.len()), (2, 0));
+        // An IPv4 instance is no IPv6 gate, by name or interface.
+        assert_eq!(vrrp6_gate(&vrrp, Vrrp6Key::Name("lan")), None);
+        assert_eq!(vrrp6_gate(&vrrp, Vrrp6Key::Interface("eth2")), None);
+    }
+
+    #[test]
+    fn an_ipv6_instance_never_owns_a_dhcpv4_subnet() {
+        use crate::dhcp::subnet::Subnet;
+        use crate::net::IfAddr;
+        let subnet = |c: u8| Subnet {
+            network: [192, 168, c, 0].into(),
+            prefix: 24,
+            local: Some(IfAddr {
+                name: "eth0".into(),
+                index: 2,
+                addr: [192, 168, c, 2].into(),
+                prefix: 24,
+            }),
+            ranges: Vec::new(),
+            peer: Vec::new(),
+            vip: None,
+            vrrp: None,
+        };
+        // The IPv6 instance comes first in the file; the LAN and a subnet
+        // without a VIP both follow the IPv4 one (index 1).
+        let vrrp = instances(DUAL);
+        let mut subnets = vec![subnet(1), subnet(5)];
+        assert!(join_vrrp(&mut subnets, &vrrp, Path::new("t.conf")).is_empty());
+        let got: Vec<_> = subnets.iter().map(|s| (s.vip, s.vrrp)).collect();
+        assert_eq!(
+            got,
+            [(Some([192, 168, 1, 1].into()), Some(1)), (None, Some(1))]
+        );
+        // With IPv6 instances only, the subnet still follows one instance.
+        let only6 = instances(
+            "[vrrp lan6]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = fe80::1/64\n",
+        );
+        let mut subnets = vec![subnet(1)];
+        join_vrrp(&mut subnets, &only6, Path::new("t.conf"));
+        assert_eq!((subnets[0].vip, subnets[0].vrrp), (None, Some(0)));
     }
 
     #[test]

@@ -92,16 +92,21 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         let mut r = SectionReader::new(&raw.file, sec);
         let v = crate::vrrp::config::read(name, &mut r);
         errs.extend(r.finish(known_keys));
+        // RFC 9568 §7.3: an IPv4 and an IPv6 virtual router are separate
+        // even with the same VRID on the same interface.
         if let Some(other) = vrrp
             .iter()
-            .find(|o| o.interface == v.interface && o.vrid == v.vrid)
+            .find(|o| o.interface == v.interface && o.vrid == v.vrid && o.is_v6() == v.is_v6())
         {
             errs.push(section_error(
                 raw,
                 sec,
                 format!(
-                    "virtual-router-id {} on {} is already used by [vrrp {}]: one VRID per interface (RFC 9568 §5.2.3)",
-                    v.vrid, v.interface, other.name
+                    "virtual-router-id {} on {} is already used by the {} instance [vrrp {}]: one VRID per interface and family (RFC 9568 §5.2.3, §7.3)",
+                    v.vrid,
+                    v.interface,
+                    v.family(),
+                    other.name
                 ),
             ));
         }
@@ -372,15 +377,25 @@ mod tests {
             "[vrrp a]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 10.0.0.1/24\n\
              [vrrp b]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 10.0.0.2/24\nadvert-int = 50\n\
              [vrrp a]\n\
-             [vrrp c]\nvirtual-router-id = 0\n",
+             [vrrp c]\nvirtual-router-id = 0\n\
+             [vrrp a6]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = fe80::1/64\n\
+             [vrrp b6]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = fe80::2/64\n",
         )
         .unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
-            text.iter()
-                .any(|t| t.contains("[vrrp b]") && t.contains("already used by [vrrp a]")),
+            text.iter().any(|t| t.contains("[vrrp b]")
+                && t.contains("already used by the IPv4 instance [vrrp a]")),
             "{text:#?}"
         );
+        // RFC 9568 §7.3: the IPv6 a6 may share VRID 51 with the IPv4 a;
+        // b6 may not share it with a6.
+        assert!(
+            text.iter().any(|t| t.contains("[vrrp b6]")
+                && t.contains("already used by the IPv6 instance [vrrp a6]")),
+            "{text:#?}"
+        );
+        assert!(!text.iter().any(|t| t.contains(": [vrrp a6]")), "{text:#?}");
         assert!(
             text.iter()
                 .any(|t| t.contains("[vrrp b] advert-int = \"50\": out of range")),

@@ -9,9 +9,19 @@
 //! priority = 150
 //! advert-int = 1
 //! virtual-ipaddress = 192.168.1.1/24
+//!
+//! [vrrp lan6]
+//! interface = eth0
+//! virtual-router-id = 51
+//! virtual-ipaddress = fe80::1/64
+//! virtual-ipaddress = 2001:db8:1::1/64
 //! ```
+//!
+//! An instance is IPv4 or IPv6 by its virtual addresses (RFC 9568 §7.3: a
+//! virtual router serves one family; an IPv4 and an IPv6 one may share an
+//! interface and even a VRID).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::packet::ChecksumMode;
@@ -59,11 +69,18 @@ pub struct VrrpConfig {
     /// In centiseconds (RFC 9568 §5.2.7: 12 bits); whole seconds for v2.
     pub advert_int_cs: u16,
     pub version: u8,
+    /// The IPv4 virtual addresses (empty for an IPv6 instance).
     pub vips: Vec<(Ipv4Addr, u8)>,
+    /// The IPv6 virtual addresses, the first link-local (RFC 9568 §5.2.9);
+    /// empty for an IPv4 instance.
+    pub vips6: Vec<(Ipv6Addr, u8)>,
     pub preempt: bool,
     pub preempt_delay: Duration,
     pub unicast_src: Option<Ipv4Addr>,
     pub unicast_peers: Vec<Ipv4Addr>,
+    /// The same for an IPv6 instance (keepalived accepts IPv6 peers too).
+    pub unicast_src6: Option<Ipv6Addr>,
+    pub unicast_peers6: Vec<Ipv6Addr>,
     /// Checksum form of the v3 adverts we send; both are accepted on
     /// receive (RFC 9568 §5.2.8 vs keepalived's pseudo-header form).
     pub checksum: ChecksumMode,
@@ -81,6 +98,25 @@ pub struct VrrpConfig {
     /// With `[ha]`: how long a box that is behind its peer holds back
     /// preemption after start while the peer is unreachable.
     pub sync_wait: Duration,
+}
+
+impl VrrpConfig {
+    /// An IPv6 instance (its virtual addresses are IPv6, RFC 9568 §7.3).
+    pub fn is_v6(&self) -> bool {
+        !self.vips6.is_empty()
+    }
+
+    /// The family's name, for messages.
+    pub fn family(&self) -> &'static str {
+        if self.is_v6() { "IPv6" } else { "IPv4" }
+    }
+
+    /// Every virtual address as `ADDR/PREFIX`, for status and logs.
+    pub fn vip_strings(&self) -> Vec<String> {
+        let v4 = self.vips.iter().map(|(a, p)| format!("{a}/{p}"));
+        v4.chain(self.vips6.iter().map(|(a, p)| format!("{a}/{p}")))
+            .collect()
+    }
 }
 
 /// `1`, `0.1`, `0.01` seconds → centiseconds.
@@ -104,23 +140,34 @@ pub fn parse_advert_int(v: &str) -> Result<u16, String> {
     Ok(cs as u16)
 }
 
-/// `ADDR/PREFIX`, or `ADDR` alone for /32 (keepalived's default).
-pub fn parse_vip(v: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (a, p) = v.split_once('/').unwrap_or((v, "32"));
-    let addr: Ipv4Addr = a
+/// An IPv4 `ADDR/PREFIX` (alone: /32) or an IPv6 one (alone: /128, as
+/// keepalived).
+pub fn parse_vip_any(v: &str) -> Result<(IpAddr, u8), String> {
+    let (a, p) = match v.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (v, None),
+    };
+    let addr: IpAddr = a
         .trim()
         .parse()
-        .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
-    let prefix = parse_u32_in(p.trim(), 1, 32)? as u8;
-    if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
+        .map_err(|_| format!("{a:?} is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match p {
+        Some(p) => parse_u32_in(p.trim(), 1, max)? as u8,
+        None => max as u8,
+    };
+    let bad = match addr {
+        IpAddr::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_unspecified() || a.is_multicast() || a.is_loopback(),
+    };
+    if bad {
         return Err(format!("{addr} cannot be a virtual address"));
     }
     Ok((addr, prefix))
 }
 
-fn parse_ip(v: &str) -> Result<Ipv4Addr, String> {
-    v.parse()
-        .map_err(|_| format!("{v:?} is not an IPv4 address"))
+fn parse_ip(v: &str) -> Result<IpAddr, String> {
+    v.parse().map_err(|_| format!("{v:?} is not an IP address"))
 }
 
 fn parse_secs(lo: u64, hi: u64) -> impl Fn(&str) -> Result<Duration, String> {
@@ -172,15 +219,76 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         );
         advert_int_cs = 100;
     }
-    let vips = r.list("virtual-ipaddress", parse_vip);
+    let all_vips = r.list("virtual-ipaddress", parse_vip_any);
     // An invalid address was reported as such: not also as "missing".
-    if vips.is_empty() && !r.has("virtual-ipaddress") {
+    if all_vips.is_empty() && !r.has("virtual-ipaddress") {
         r.missing("virtual-ipaddress");
+    }
+    // The first address decides the family (RFC 9568 §7.3: one virtual
+    // router per family; a v4 and a v6 instance may share the VRID).
+    let v6 = matches!(all_vips.first(), Some((IpAddr::V6(_), _)));
+    let (mut vips, mut vips6) = (Vec::new(), Vec::new());
+    for (a, p) in &all_vips {
+        match a {
+            IpAddr::V4(a) if !v6 => vips.push((*a, *p)),
+            IpAddr::V6(a) if v6 => vips6.push((*a, *p)),
+            _ => r.error_on(
+                "virtual-ipaddress",
+                format!(
+                    "{a}/{p}: an instance is IPv4 or IPv6 by its first address ({}); \
+                     put the other family in its own [vrrp NAME] (RFC 9568 §7.3)",
+                    all_vips[0].0
+                ),
+            ),
+        }
+    }
+    if v6 {
+        let addrs: Vec<Ipv6Addr> = vips6.iter().map(|(a, _)| *a).collect();
+        // RFC 9568 §5.2.9: the first IPv6 address is the link-local one.
+        if !super::packet6::first_vip_is_link_local(&addrs) {
+            r.error_on(
+                "virtual-ipaddress",
+                format!(
+                    "{}: the first IPv6 virtual address must be the virtual router's \
+                     link-local address, e.g. fe80::1/64 (RFC 9568 §5.2.9)",
+                    all_vips[0].0
+                ),
+            );
+        }
+        if version == 2 {
+            r.error_on(
+                "version",
+                "VRRPv2 has no IPv6 form; an IPv6 instance runs version 3 (RFC 9568 §1, §5.2.1)"
+                    .into(),
+            );
+        }
     }
     let nopreempt = r.scalar("nopreempt", false, parse_bool);
     let preempt_delay = r.scalar("preempt-delay", Duration::ZERO, parse_secs(0, 1000));
-    let unicast_src = r.scalar("unicast-src-ip", None, |v| parse_ip(v).map(Some));
-    let unicast_peers = r.list("unicast-peer", parse_ip);
+    let src_any = r.scalar("unicast-src-ip", None, |v| parse_ip(v).map(Some));
+    let peers_any = r.list("unicast-peer", parse_ip);
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    let (mut unicast_src, mut unicast_src6) = (None, None);
+    match src_any {
+        Some(IpAddr::V4(a)) if !v6 => unicast_src = Some(a),
+        Some(IpAddr::V6(a)) if v6 => unicast_src6 = Some(a),
+        Some(a) => r.error_on(
+            "unicast-src-ip",
+            format!("{a} is not an {family} address, and this is an {family} instance"),
+        ),
+        None => {}
+    }
+    let (mut unicast_peers, mut unicast_peers6) = (Vec::new(), Vec::new());
+    for a in peers_any {
+        match a {
+            IpAddr::V4(a) if !v6 => unicast_peers.push(a),
+            IpAddr::V6(a) if v6 => unicast_peers6.push(a),
+            a => r.error_on(
+                "unicast-peer",
+                format!("{a} is not an {family} address, and this is an {family} instance"),
+            ),
+        }
+    }
     let checksum = r.scalar("checksum", ChecksumMode::PseudoHeader, |v| match v {
         "rfc9568" => Ok(ChecksumMode::Rfc9568),
         "pseudo-header" => Ok(ChecksumMode::PseudoHeader),
@@ -213,10 +321,13 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
         advert_int_cs,
         version,
         vips,
+        vips6,
         preempt: !nopreempt,
         preempt_delay,
         unicast_src,
         unicast_peers,
+        unicast_src6,
+        unicast_peers6,
         checksum,
         garp_repeat,
         garp_delay,
@@ -240,14 +351,12 @@ pub fn read(name: &str, r: &mut SectionReader<'_>) -> VrrpConfig {
 /// interface already (hamasq then never adds or removes them), and a
 /// lower priority must not list the box's own primary address (hamasq
 /// would delete it at start and stop, issue 17 item 6).
-pub fn owner_error(
-    c: &VrrpConfig,
-    primary: Ipv4Addr,
-    on_if: &[&crate::net::IfAddr],
-) -> Option<(String, String)> {
+pub fn owner_error(c: &VrrpConfig, primary: IpAddr, on_if: &[IpAddr]) -> Option<(String, String)> {
     let owner = c.priority == super::router::PRIORITY_OWNER;
-    for (addr, prefix) in &c.vips {
-        let present = on_if.iter().any(|i| i.addr == *addr);
+    let v4 = c.vips.iter().map(|(a, p)| (IpAddr::V4(*a), *p));
+    let v6 = c.vips6.iter().map(|(a, p)| (IpAddr::V6(*a), *p));
+    for (addr, prefix) in v4.chain(v6) {
+        let present = on_if.contains(&addr);
         if owner && !present {
             return Some((
                 format!("{addr}/{prefix}"),
@@ -258,7 +367,7 @@ pub fn owner_error(
                 ),
             ));
         }
-        if !owner && *addr == primary {
+        if !owner && addr == primary {
             return Some((
                 format!("{addr}/{prefix}"),
                 format!(
@@ -292,18 +401,100 @@ mod tests {
     #[test]
     fn vips_and_tracks() {
         assert_eq!(
-            parse_vip("192.168.1.1/24"),
-            Ok((Ipv4Addr::new(192, 168, 1, 1), 24))
+            parse_vip_any("192.168.1.1/24"),
+            Ok((Ipv4Addr::new(192, 168, 1, 1).into(), 24))
         );
         assert_eq!(
-            parse_vip("192.168.1.1"),
-            Ok((Ipv4Addr::new(192, 168, 1, 1), 32))
+            parse_vip_any("192.168.1.1"),
+            Ok((Ipv4Addr::new(192, 168, 1, 1).into(), 32))
         );
-        assert!(parse_vip("224.0.0.18/32").is_err());
-        assert!(parse_vip("192.168.1.1/33").is_err());
+        assert!(parse_vip_any("224.0.0.18/32").is_err());
+        assert!(parse_vip_any("192.168.1.1/33").is_err());
         assert_eq!(parse_track("wan0 weight -50").unwrap().weight, -50);
         assert_eq!(parse_track("wan0").unwrap().weight, 0);
         assert!(parse_track("wan0 weight 300").is_err());
+    }
+
+    fn read_str(text: &str) -> (VrrpConfig, Vec<String>) {
+        let raw = crate::section::raw::parse(std::path::Path::new("t.conf"), text).unwrap();
+        let mut r = SectionReader::new(std::path::Path::new("t.conf"), &raw.sections[0]);
+        let c = read("x", &mut r);
+        let errs = r.finish(Vec::new).iter().map(|e| e.to_string()).collect();
+        (c, errs)
+    }
+
+    #[test]
+    fn an_instance_is_ipv6_by_its_addresses() {
+        let (c, errs) = read_str(
+            "[vrrp x]\ninterface = eth0\nvirtual-router-id = 51\n\
+             virtual-ipaddress = fe80::1/64\nvirtual-ipaddress = 2001:db8:1::1/64\n\
+             unicast-peer = fe80::2\n",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert!(c.is_v6() && c.vips.is_empty());
+        assert_eq!(
+            c.vips6,
+            [
+                ("fe80::1".parse().unwrap(), 64),
+                ("2001:db8:1::1".parse().unwrap(), 64)
+            ]
+        );
+        assert_eq!(c.unicast_peers6, ["fe80::2".parse::<Ipv6Addr>().unwrap()]);
+        // An address alone is a host route, as keepalived.
+        assert_eq!(
+            parse_vip_any("fe80::1"),
+            Ok(("fe80::1".parse().unwrap(), 128))
+        );
+        assert!(parse_vip_any("ff02::12/64").is_err());
+        assert!(parse_vip_any("fe80::1/129").is_err());
+    }
+
+    #[test]
+    fn ipv6_mistakes_are_named_all_at_once() {
+        let (_, errs) = read_str(
+            "[vrrp x]\ninterface = eth0\nvirtual-router-id = 51\nversion = 2\n\
+             virtual-ipaddress = 2001:db8:1::1/64\nvirtual-ipaddress = 10.0.0.1/24\n\
+             unicast-src-ip = 10.0.0.2\nunicast-peer = 10.0.0.3\n",
+        );
+        let has = |key: &str, what: &str| {
+            errs.iter()
+                .any(|e| e.contains("t.conf") && e.contains(key) && e.contains(what))
+        };
+        assert!(
+            has(
+                "virtual-ipaddress",
+                "must be the virtual router's link-local"
+            ),
+            "{errs:?}"
+        );
+        assert!(
+            has(
+                "virtual-ipaddress",
+                "10.0.0.1/24: an instance is IPv4 or IPv6"
+            ),
+            "{errs:?}"
+        );
+        assert!(has("version", "VRRPv2 has no IPv6 form"), "{errs:?}");
+        assert!(
+            has("unicast-src-ip", "10.0.0.2 is not an IPv6 address"),
+            "{errs:?}"
+        );
+        assert!(
+            has("unicast-peer", "10.0.0.3 is not an IPv6 address"),
+            "{errs:?}"
+        );
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        // And the other way round: IPv6 unicast on an IPv4 instance.
+        let (c, errs) = read_str(
+            "[vrrp x]\ninterface = eth0\nvirtual-router-id = 51\n\
+             virtual-ipaddress = 10.0.0.1/24\nunicast-peer = fe80::2\n",
+        );
+        assert!(!c.is_v6());
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("fe80::2 is not an IPv4 address"),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -321,15 +512,8 @@ mod tests {
 
     #[test]
     fn the_owner_must_hold_its_addresses_and_only_the_owner_may() {
-        use crate::net::IfAddr;
-        let ifa = |a: [u8; 4]| IfAddr {
-            name: "eth0".into(),
-            index: 2,
-            addr: Ipv4Addr::from(a),
-            prefix: 24,
-        };
-        let (own, other) = (ifa([10, 0, 0, 2]), ifa([10, 0, 0, 9]));
-        let on_if = [&own, &other];
+        let (own, other) = (IpAddr::from([10, 0, 0, 2]), IpAddr::from([10, 0, 0, 9]));
+        let on_if = [own, other];
         let mut c = VrrpConfig {
             name: "lan".into(),
             interface: "eth0".into(),
@@ -338,10 +522,13 @@ mod tests {
             advert_int_cs: 100,
             version: 3,
             vips: vec![(Ipv4Addr::new(10, 0, 0, 2), 24)],
+            vips6: vec![],
             preempt: true,
             preempt_delay: Duration::ZERO,
             unicast_src: None,
             unicast_peers: vec![],
+            unicast_src6: None,
+            unicast_peers6: vec![],
             checksum: ChecksumMode::PseudoHeader,
             garp_repeat: 5,
             garp_delay: Duration::ZERO,
@@ -355,7 +542,7 @@ mod tests {
             vip_lifetime: VipLifetime::Auto,
             sync_wait: Duration::from_secs(10),
         };
-        let primary = own.addr;
+        let primary = own;
         // The owner with its own address: fine.
         assert_eq!(owner_error(&c, primary, &on_if), None);
         // The owner of an address the box does not have: refused.
@@ -364,7 +551,7 @@ mod tests {
         assert!(e.1.contains("not an address of eth0"), "{e:?}");
         // A backup listing the box's own primary address: refused.
         c.priority = 100;
-        c.vips = vec![(primary, 24)];
+        c.vips = vec![(Ipv4Addr::new(10, 0, 0, 2), 24)];
         let e = owner_error(&c, primary, &on_if).unwrap();
         assert_eq!(e.0, "10.0.0.2/24");
         assert!(e.1.contains("priority = 255"), "{e:?}");
