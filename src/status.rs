@@ -400,8 +400,8 @@ mod tests {
             vrid: 51,
             state: "BACKUP",
             priority: 100,
-            vips: vec![(Ipv4Addr::new(192, 168, 1, 254), 24)],
-            active_router: Some(Ipv4Addr::new(192, 168, 1, 2)),
+            vips: vec![(Ipv4Addr::new(192, 168, 1, 254).into(), 24)],
+            active_router: Some(Ipv4Addr::new(192, 168, 1, 2).into()),
             last_heard: Some(now - Duration::from_millis(400)),
             since: t0,
         };

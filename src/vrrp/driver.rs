@@ -248,7 +248,7 @@ impl VrrpTask {
             vrid: cfg.vrid,
             state: "INIT",
             priority: router.priority(),
-            vips: cfg.vips.clone(),
+            vips: status_vips(&cfg),
             active_router: None,
             last_heard: None,
             since: Mono::now().to_instant(),
@@ -666,8 +666,8 @@ impl VrrpTask {
                 vrid: self.cfg.vrid,
                 state,
                 priority: self.router.priority(),
-                vips: self.cfg.vips.clone(),
-                active_router,
+                vips: status_vips(&self.cfg),
+                active_router: active_router.map(Into::into),
                 last_heard: self.last_heard,
                 since: Mono::now().to_instant(),
             },
@@ -714,6 +714,13 @@ async fn peer_changed(rx: &mut Option<watch::Receiver<PeerSync>>) -> PeerSync {
     }
     *rx = None;
     PeerSync::default()
+}
+
+/// Every virtual address of the instance, either family, for the board.
+fn status_vips(c: &VrrpConfig) -> Vec<(std::net::IpAddr, u8)> {
+    let v4 = c.vips.iter().map(|(a, p)| (std::net::IpAddr::from(*a), *p));
+    v4.chain(c.vips6.iter().map(|(a, p)| ((*a).into(), *p)))
+        .collect()
 }
 
 async fn sleep_until(at: Option<Mono>) {

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use super::packet::RxError;
-use super::router::Router;
+use super::router::{Family, Router};
 use crate::log::{Fault, Level, emit_limited};
 
 /// What went wrong with one advert or one send.
@@ -56,7 +56,7 @@ impl VrrpError {
     /// Counts one occurrence (in the core's statistics) and logs it at its
     /// class's level, rate-limited per event; `detail` is the rest of the
     /// line.
-    pub fn record(self, router: &mut Router, detail: fmt::Arguments<'_>) {
+    pub fn record<A: Family>(self, router: &mut Router<A>, detail: fmt::Arguments<'_>) {
         if let VrrpError::Decode(e) | VrrpError::Rejected(e) = self {
             router.record_rx_error(e);
         }

@@ -187,7 +187,7 @@ impl Auth {
 /// One advertisement, version-independent. The version is the one of
 /// [`Advert::interval`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Advert {
+pub struct Advert<A = Ipv4Addr> {
     /// Virtual Router ID (RFC 9568 §5.2.3).
     pub vrid: u8,
     /// 0 = the Active router is leaving, 255 = the address owner
@@ -196,15 +196,19 @@ pub struct Advert {
     pub interval: Interval,
     /// VRRPv2 only; ignored when encoding a VRRPv3 advert.
     pub auth: Auth,
-    /// The virtual addresses, at least one (RFC 9568 §5.2.5, §5.2.9).
-    pub addrs: Vec<Ipv4Addr>,
+    /// The virtual addresses, at least one (RFC 9568 §5.2.5, §5.2.9):
+    /// IPv4 here, IPv6 for an advert carried in IPv6 (the router core
+    /// handles both, [`super::packet6::Advert6`] is the IPv6 codec's form).
+    pub addrs: Vec<A>,
 }
 
-impl Advert {
+impl<A> Advert<A> {
     pub const fn version(&self) -> u8 {
         self.interval.version()
     }
+}
 
+impl Advert {
     /// The length of the encoded VRRP message.
     pub fn wire_len(&self) -> usize {
         message_len(self.version(), self.addrs.len().min(MAX_ADDRS))

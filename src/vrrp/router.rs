@@ -46,7 +46,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::Role;
@@ -120,13 +120,34 @@ pub struct PeerSync {
 /// How often the same interval mismatch is reported again.
 pub const MISMATCH_REPORT_EVERY: Duration = Duration::from_secs(60);
 
+/// The address family of a virtual router. An IPv4 and an IPv6 virtual
+/// router are separate ones, even with the same VRID (RFC 9568 §7.3); the
+/// state machine of §6 is the same for both, so [`Router`] is generic over
+/// the address type, [`Ipv4Addr`] by default.
+pub trait Family:
+    Copy + Eq + Ord + std::hash::Hash + fmt::Debug + fmt::Display + Send + Sync + 'static
+{
+    /// VRRPv2 exists for this family (RFC 3768 is IPv4 only; RFC 9568
+    /// §5.2.1: VRRPv3 is the only version over IPv6).
+    const HAS_V2: bool;
+}
+
+impl Family for Ipv4Addr {
+    const HAS_V2: bool = true;
+}
+
+impl Family for Ipv6Addr {
+    const HAS_V2: bool = false;
+}
+
+/// One virtual address (IPv4 by default, or IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Vip {
-    pub addr: Ipv4Addr,
+pub struct Vip<A = Ipv4Addr> {
+    pub addr: A,
     pub prefix_len: u8,
 }
 
-impl fmt::Display for Vip {
+impl<A: fmt::Display> fmt::Display for Vip<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix_len)
     }
@@ -159,7 +180,7 @@ impl Default for Garp {
 
 /// The settings of one instance (a `[vrrp NAME]` section, resolved).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct Config<A = Ipv4Addr> {
     /// Virtual Router ID, 1..=255 (RFC 9568 §5.2.3).
     pub vrid: u8,
     /// 255 = address owner, else 1..=254 (RFC 9568 §5.2.4, §6.1).
@@ -180,11 +201,13 @@ pub struct Config {
     /// Time between [`Router::startup`] and the RFC Startup event
     /// (keepalived `vrrp_startup_delay`); zero = none.
     pub startup_delay: Duration,
-    /// Our primary IPv4 address on the interface: the advert source and the
-    /// equal-priority tie-break (RFC 9568 §6.4.3, §7.2).
-    pub primary_ip: Ipv4Addr,
-    /// The virtual addresses, 1..=255 of them (RFC 9568 §5.2.5).
-    pub vips: Vec<Vip>,
+    /// Our primary address on the interface: the advert source and the
+    /// equal-priority tie-break (RFC 9568 §6.4.3, §7.2). For IPv6 the
+    /// interface's link-local address (RFC 9568 §5.1.2.1).
+    pub primary_ip: A,
+    /// The virtual addresses, 1..=255 of them (RFC 9568 §5.2.5); for IPv6
+    /// the first is the link-local one (§5.2.9).
+    pub vips: Vec<Vip<A>>,
     /// Adverts missed before Backup takes over: the 3 of RFC 9568 §6.1
     /// `Active_Down_Interval`, raised for lossy links (keepalived
     /// `down_timer_adverts`).
@@ -192,7 +215,7 @@ pub struct Config {
     pub garp: Garp,
     /// Unicast peers. When not empty, adverts from any other source are
     /// dropped (`src_not_allowed`; keepalived `check_unicast_src`).
-    pub peers: Vec<Ipv4Addr>,
+    pub peers: Vec<A>,
     /// The kernel lifetime of the VIPs we add (issue 13 item 6): an Active
     /// router re-installs them every [`vip_refresh_period`], so the kernel
     /// removes them on its own soon after the process stops (SIGKILL,
@@ -208,10 +231,10 @@ pub struct Config {
     pub sync_wait: Option<Duration>,
 }
 
-impl Config {
+impl<A: Family> Config<A> {
     /// RFC defaults (VRRPv3, 1 s, preempt, three adverts) plus keepalived's
     /// GARP timing and accept mode.
-    pub fn new(vrid: u8, priority: u8, primary_ip: Ipv4Addr, vips: Vec<Vip>) -> Config {
+    pub fn new(vrid: u8, priority: u8, primary_ip: A, vips: Vec<Vip<A>>) -> Config<A> {
         Config {
             vrid,
             priority,
@@ -246,27 +269,30 @@ impl std::error::Error for InvalidConfig {}
 
 /// What the driver must do, in the order given.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<A = Ipv4Addr> {
     /// Send [`Router::advert`]`(priority)` with TTL 255 (RFC 9568 §7.2) to
     /// 224.0.0.18, or to each unicast peer.
     SendAdvert { priority: u8 },
     /// Add this address to the interface (netlink RTM_NEWADDR), with
     /// [`Config::vip_lifetime`] when that is not zero.
-    AddVip(Vip),
+    AddVip(Vip<A>),
     /// Re-install this address with a fresh [`Config::vip_lifetime`]
     /// (RTM_NEWADDR with NLM_F_REPLACE). On failure the driver logs it and
     /// calls [`Router::vip_refresh_failed`].
-    RefreshVip(Vip),
+    RefreshVip(Vip<A>),
     /// For the log: the VIP's lifetime ran out `ago` while we were Active
     /// (the process was stopped or starved, or refreshes kept failing);
     /// the kernel has removed it, so we step down to Backup. Followed by
     /// `RoleChanged(Backup)` and `RemoveVip`×n.
     VipLapsed { ago: Duration },
     /// Remove this address from the interface (RTM_DELADDR).
-    RemoveVip(Vip),
+    RemoveVip(Vip<A>),
     /// Broadcast `count` gratuitous ARPs for `vip` (RFC 9568 §6.4.2,
-    /// sender and target IP = VIP, per errata 7947/7949).
-    SendGratuitousArp { vip: Ipv4Addr, count: u32 },
+    /// sender and target IP = VIP, per errata 7947/7949); for IPv6, `count`
+    /// unsolicited Neighbor Advertisements with the Router flag (RFC 9568
+    /// §6.4.2 "for each IPv6 address ... send an unsolicited ND Neighbor
+    /// Advertisement with the Router Flag (R) set", RFC 4861 §7.2.6).
+    SendGratuitousArp { vip: A, count: u32 },
     /// Publish this role on `watch<Role>` (and run the notify hook).
     RoleChanged(Role),
     /// For the log (RFC 9568 §7.1: a differing interval SHOULD be logged):
@@ -275,7 +301,7 @@ pub enum Action {
     /// [`MAX_LEARNED_FACTOR`]). Once per source and interval, and again
     /// at most every [`MISMATCH_REPORT_EVERY`].
     IntervalMismatch {
-        from: Ipv4Addr,
+        from: A,
         advertised: Interval,
         used: Interval,
     },
@@ -283,27 +309,27 @@ pub enum Action {
 
 /// Where the instance stands, with the timers each state owns.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum State {
+pub enum State<A = Ipv4Addr> {
     /// RFC 9568 §6.4.1: not running. `startup_at` is set while the
     /// start-up delay runs; without it the instance waits for
     /// [`Router::startup`] or, when started, for the link.
     Initialize {
         startup_at: Option<Mono>,
     },
-    Backup(Backup),
+    Backup(Backup<A>),
     Active(Active),
 }
 
 /// RFC 9568 §6.4.2.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Backup {
+pub struct Backup<A = Ipv4Addr> {
     /// Active_Down_Timer.
     pub master_down_at: Mono,
     /// Active_Adver_Interval: learned from the Active router's adverts
     /// (VRRPv3), always ours for VRRPv2 (RFC 3768 discards other values).
     pub active_interval: Interval,
     /// Source of the last non-zero-priority advert: the Active router.
-    pub active_router: Option<Ipv4Addr>,
+    pub active_router: Option<A>,
     /// With `preempt_delay`: until when a lower-priority Active router is
     /// followed rather than preempted. Set by its first advert.
     pub preempt_at: Option<Mono>,
@@ -404,9 +430,9 @@ impl Stats {
 
 /// One virtual router.
 #[derive(Debug)]
-pub struct Router {
-    cfg: Config,
-    state: State,
+pub struct Router<A = Ipv4Addr> {
+    cfg: Config<A>,
+    state: State<A>,
     /// Between `startup` and `shutdown`.
     enabled: bool,
     link_up: bool,
@@ -416,10 +442,10 @@ pub struct Router {
     priority: u8,
     /// The last role published.
     role: Role,
-    actions: VecDeque<Action>,
+    actions: VecDeque<Action<A>>,
     stats: Stats,
     /// The last interval mismatch reported: source, interval, when.
-    mismatch_reported: Option<(Ipv4Addr, Interval, Mono)>,
+    mismatch_reported: Option<(A, Interval, Mono)>,
     /// The pair link's last word (meaningful with `sync_wait`).
     peer: PeerSync,
     /// When the Startup event came (the `sync_wait` runs from it).
@@ -428,10 +454,15 @@ pub struct Router {
     link_lost_at: Option<Mono>,
 }
 
-impl Router {
+impl<A: Family> Router<A> {
     /// A router in Initialize, link assumed up (call [`Router::link`] first
     /// if it is not).
-    pub fn new(cfg: Config) -> Result<Router, InvalidConfig> {
+    pub fn new(cfg: Config<A>) -> Result<Router<A>, InvalidConfig> {
+        if !A::HAS_V2 && matches!(cfg.interval, Interval::V2(_)) {
+            return Err(InvalidConfig(
+                "VRRPv2 has no IPv6 form; IPv6 runs VRRPv3 (RFC 9568 §5.2.1)",
+            ));
+        }
         if cfg.vrid == 0 {
             return Err(InvalidConfig("vrid must be 1..=255 (RFC 9568 §5.2.3)"));
         }
@@ -603,7 +634,7 @@ impl Router {
     /// Handles an advert that [`super::packet::decode`] accepted, from IP
     /// source `src`. First the checks against this instance (RFC 9568 §7.1,
     /// RFC 3768 §7.1), each counted; then the state machine.
-    pub fn receive(&mut self, now: Mono, a: &Advert, src: Ipv4Addr) -> Result<Received, RxError> {
+    pub fn receive(&mut self, now: Mono, a: &Advert<A>, src: A) -> Result<Received, RxError> {
         if src == self.cfg.primary_ip {
             return Ok(Received::Own);
         }
@@ -682,12 +713,12 @@ impl Router {
                     // §6.4.3: send an advert, reset Adver_Timer.
                     act.adver_at = now + self.cfg.interval.as_duration();
                     Received::Asserted
-                } else if a.priority > local
-                    || (a.priority == local && u32::from(src) > u32::from(self.cfg.primary_ip))
-                {
+                } else if a.priority > local || (a.priority == local && src > self.cfg.primary_ip) {
                     // §6.4.3: the sender has a higher priority,
                     // or the same and a greater primary address (unsigned,
-                    // network byte order).
+                    // network byte order: the octet order that `Ord` on
+                    // both address types compares; for IPv6 the senders'
+                    // link-local addresses).
                     Received::SteppedDown
                 } else {
                     // §6.4.3, new in RFC 9568: discard, and send
@@ -794,7 +825,7 @@ impl Router {
     // Outputs.
 
     /// The next action, in the order the transitions require.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<Action<A>> {
         self.actions.pop_front()
     }
 
@@ -817,7 +848,7 @@ impl Router {
     }
 
     /// The advert to send for [`Action::SendAdvert`].
-    pub fn advert(&self, priority: u8) -> Advert {
+    pub fn advert(&self, priority: u8) -> Advert<A> {
         Advert {
             vrid: self.cfg.vrid,
             priority,
@@ -833,11 +864,11 @@ impl Router {
     // -----------------------------------------------------------------------
     // Introspection.
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &Config<A> {
         &self.cfg
     }
 
-    pub fn state(&self) -> &State {
+    pub fn state(&self) -> &State<A> {
         &self.state
     }
 
@@ -903,12 +934,7 @@ impl Router {
         }
     }
 
-    fn enter_backup(
-        &mut self,
-        now: Mono,
-        active_interval: Interval,
-        active_router: Option<Ipv4Addr>,
-    ) {
+    fn enter_backup(&mut self, now: Mono, active_interval: Interval, active_router: Option<A>) {
         self.state = State::Backup(Backup {
             master_down_at: now
                 + master_down_interval(self.priority, active_interval, self.cfg.down_timer_adverts),
@@ -962,7 +988,7 @@ impl Router {
         }
     }
 
-    fn report_mismatch(&mut self, now: Mono, from: Ipv4Addr, advertised: Interval, used: Interval) {
+    fn report_mismatch(&mut self, now: Mono, from: A, advertised: Interval, used: Interval) {
         let again = match self.mismatch_reported {
             Some((f, i, at)) if f == from && i == advertised => now >= at + MISMATCH_REPORT_EVERY,
             _ => true,
@@ -1057,7 +1083,7 @@ impl Router {
     }
 
     /// The receive checks that need this instance's settings.
-    fn check(&self, a: &Advert, src: Ipv4Addr) -> Result<(), RxError> {
+    fn check(&self, a: &Advert<A>, src: A) -> Result<(), RxError> {
         // RFC 9568 §7.1: the VRID is configured on the receiving interface
         // (the driver dispatches by VRID; this guards a wrong dispatch).
         if a.vrid != self.cfg.vrid {
@@ -1142,3 +1168,7 @@ fn next_deadline(at: Mono, period: Duration, now: Mono) -> Mono {
 #[cfg(test)]
 #[path = "router_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "router6_tests.rs"]
+mod tests6;

@@ -1,7 +1,7 @@
 //! What a VRRP instance publishes for the status board
 //! ([`crate::status::Board`]), over a `watch` the instance's task owns.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -15,9 +15,9 @@ pub struct VrrpStatus {
     /// `INIT`, `BACKUP`, `MASTER` (keepalived's words) or `FAULT` (link down).
     pub state: &'static str,
     pub priority: u8,
-    pub vips: Vec<(Ipv4Addr, u8)>,
+    pub vips: Vec<(IpAddr, u8)>,
     /// The Active router we follow (Backup).
-    pub active_router: Option<Ipv4Addr>,
+    pub active_router: Option<IpAddr>,
     /// When an advert from another router was last accepted.
     pub last_heard: Option<Instant>,
     /// When the state last changed.
