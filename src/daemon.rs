@@ -268,14 +268,9 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
 
     for (v, role) in resolved.vrrp.iter().zip(&channels.roles) {
         let role = Some(role.clone());
-        let std::net::IpAddr::V4(primary) = v.primary else {
-            return Err(format!(
-                "[vrrp {}] IPv6 instances cannot run in this build yet",
-                v.config.name
-            ));
-        };
+        // IPv4 or IPv6 by the instance's addresses (RFC 9568 §7.3).
         let mut task =
-            crate::vrrp::driver::VrrpTask::open(v.config.clone(), v.ifindex, primary, role)?;
+            crate::vrrp::driver::AnyTask::open(v.config.clone(), v.ifindex, v.primary, role)?;
         if let Some(w) = &ha {
             task = task.with_peer_sync(w.sync.subscribe());
         }

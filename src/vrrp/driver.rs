@@ -1,12 +1,15 @@
 //! The VRRP task for one virtual router: the raw socket (IP protocol 112),
-//! the VIP by netlink, gratuitous ARP, link tracking, and the role
-//! published to DHCP. A few dozen lines of I/O around the sans-IO
+//! the VIP by netlink, gratuitous ARP (IPv4) or unsolicited Neighbor
+//! Advertisements (IPv6), link tracking, and the role published to DHCP
+//! (IPv4) or to router advertisements and DHCPv6 (IPv6). One task type for
+//! both families ([`Wire`]), so both run the same order of actions. A few dozen lines of I/O around the sans-IO
 //! [`Router`] (design §3): every action it emits is carried out in the
 //! order emitted, which is what orders "VIP added and GARP sent before
 //! DHCP answers" and "DHCP silent before the VIP is released" (design §1).
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::io::IoSliceMut;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -19,9 +22,10 @@ use super::Role;
 use super::config::VrrpConfig;
 use super::error::VrrpError;
 use super::hooks::{Notifier, Tracker, notify_args, state_word};
-use super::packet::{self, Auth, Centis, ChecksumMode, Interval, IpHeader, Secs};
-use super::router::{self, Action, PeerSync, Received, Router, State};
-use super::vip::{Garp, Netlink, Vip, interface_mac};
+use super::packet::{self, Advert, Auth, Centis, ChecksumMode, Interval, IpHeader, RxError, Secs};
+use super::packet6::{self, Ip6Header, Rx6Error};
+use super::router::{self, Action, Family, PeerSync, Received, Router, State};
+use super::vip::{Garp, Netlink, NlAddr, Vip, interface_mac};
 use crate::clock::Mono;
 use crate::stats::{self, Counter};
 use crate::task::{Shutdown, TaskError};
@@ -79,6 +83,100 @@ impl VrrpSocket {
             Err(nix::errno::Errno::EAGAIN) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Opens the IPv6 socket on `ifname`: joined to `ff02::12` on its
+    /// ifindex, hop limit 255 on everything sent (RFC 9568 §5.1.2.3), our
+    /// own adverts not looped back, and the hop limit and destination of
+    /// each received packet delivered as control messages for the §7.1
+    /// checks (IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO, RFC 3542).
+    pub fn open6(ifname: &str, ifindex: u32) -> io::Result<VrrpSocket> {
+        let s = Socket::new(
+            Domain::IPV6,
+            Type::RAW,
+            Some(Protocol::from(packet::IPPROTO_VRRP as i32)),
+        )?;
+        s.bind_device(Some(ifname.as_bytes()))?;
+        s.set_unicast_hops_v6(u32::from(packet6::HOP_LIMIT))?;
+        s.set_multicast_hops_v6(u32::from(packet6::HOP_LIMIT))?;
+        s.set_multicast_loop_v6(false)?;
+        s.set_multicast_if_v6(ifindex)?;
+        s.join_multicast_v6(&packet6::MULTICAST_V6, ifindex)?;
+        {
+            use nix::sys::socket::{setsockopt, sockopt};
+            setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)?;
+            setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
+        }
+        s.set_nonblocking(true)?;
+        let fd: OwnedFd = s.into();
+        // SAFETY: the AsyncFd owns the descriptor until drop.
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(VrrpSocket { fd })
+    }
+
+    /// One IPv6 datagram: `Ok(None)` when none is queued, else the header
+    /// fields the §7.1 checks need (from the control messages; a missing
+    /// one reads as hop limit 0 or destination `::`, so the check drops
+    /// the packet) and the payload length.
+    fn try_recv6(&self, buf: &mut [u8]) -> io::Result<Option<(Ip6Header, usize)>> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
+        let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+        let mut iov = [IoSliceMut::new(buf)];
+        let r = recvmsg::<SockaddrIn6>(
+            self.fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        );
+        let msg = match r {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut ip = Ip6Header {
+            src: msg.address.map_or(Ipv6Addr::UNSPECIFIED, |a| a.ip()),
+            dst: Ipv6Addr::UNSPECIFIED,
+            hop_limit: 0,
+        };
+        let len = msg.bytes;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                match c {
+                    ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                        ip.dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
+                    }
+                    ControlMessageOwned::Ipv6HopLimit(h) => {
+                        ip.hop_limit = u8::try_from(h).unwrap_or(0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(Some((ip, len)))
+    }
+
+    /// Sends from `src` (our link-local address, RFC 9568 §5.1.2.1; named
+    /// in IPV6_PKTINFO so the kernel cannot pick the virtual link-local
+    /// instead, which the checksum covers too) out of `ifindex`.
+    fn send6(&self, payload: &[u8], src: Ipv6Addr, dst: Ipv6Addr, ifindex: u32) -> io::Result<()> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn6, sendmsg};
+        let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, ifindex));
+        let info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: src.octets(),
+            },
+            ipi6_ifindex: ifindex,
+        };
+        let iov = [std::io::IoSlice::new(payload)];
+        sendmsg(
+            self.fd.as_raw_fd(),
+            &iov,
+            &[ControlMessage::Ipv6PacketInfo(&info)],
+            MsgFlags::MSG_DONTWAIT,
+            Some(&to),
+        )
+        .map(|_| ())
+        .map_err(io::Error::from)
     }
 
     fn send(&self, payload: &[u8], dst: Ipv4Addr) -> io::Result<()> {
@@ -147,17 +245,159 @@ pub fn link_up(ifname: &str) -> bool {
     flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0
 }
 
+/// One received datagram, as the driver sees it.
+pub enum Rx<A> {
+    /// Passed the codec's checks (RFC 9568 §7.1): the advert and its source.
+    Advert(Advert<A>, A),
+    /// Dropped by the codec: the source when known, and why (counted).
+    Dropped(Option<A>, DropReason),
+}
+
+/// Why the codec dropped a datagram, per family.
+#[derive(Clone, Copy, Debug)]
+pub enum DropReason {
+    V4(RxError),
+    V6(Rx6Error),
+}
+
+impl DropReason {
+    fn counter_name(self) -> &'static str {
+        match self {
+            DropReason::V4(e) => e.counter_name(),
+            DropReason::V6(e) => e.counter_name(),
+        }
+    }
+}
+
+/// What the driver does differently for IPv4 and IPv6; everything else
+/// (the order of actions, VIP lifetimes, tracking, the role) is shared.
+pub trait Wire: Family + NlAddr + Into<IpAddr> {
+    /// The multicast group adverts go to (RFC 9568 §5.1.1.2, §5.1.2.2).
+    const MULTICAST: Self;
+    /// The instance's virtual addresses of this family.
+    fn vips(c: &VrrpConfig) -> Vec<Vip<Self>>;
+    /// Its unicast peers of this family.
+    fn peers(c: &VrrpConfig) -> Vec<Self>;
+    fn open_socket(ifname: &str, ifindex: u32, primary: Self) -> io::Result<VrrpSocket>;
+    /// The next datagram, `None` when none is queued.
+    fn recv(s: &VrrpSocket, buf: &mut [u8], me: Self) -> io::Result<Option<Rx<Self>>>;
+    fn send(
+        s: &VrrpSocket,
+        adv: &Advert<Self>,
+        c: &VrrpConfig,
+        src: Self,
+        dst: Self,
+        ifindex: u32,
+    ) -> io::Result<()>;
+    /// Announces one VIP on the link: gratuitous ARP (RFC 9568 §6.4.2 for
+    /// IPv4) or an unsolicited NA with the Router flag (§6.4.2 for IPv6).
+    fn announce(g: &Garp, vip: Self) -> io::Result<()>;
+}
+
+impl Wire for Ipv4Addr {
+    const MULTICAST: Ipv4Addr = packet::MULTICAST_V4;
+
+    fn vips(c: &VrrpConfig) -> Vec<Vip> {
+        c.vips
+            .iter()
+            .map(|(addr, prefix_len)| Vip {
+                addr: *addr,
+                prefix_len: *prefix_len,
+            })
+            .collect()
+    }
+
+    fn peers(c: &VrrpConfig) -> Vec<Ipv4Addr> {
+        c.unicast_peers.clone()
+    }
+
+    fn open_socket(ifname: &str, ifindex: u32, primary: Ipv4Addr) -> io::Result<VrrpSocket> {
+        VrrpSocket::open(ifname, ifindex, primary)
+    }
+
+    fn recv(s: &VrrpSocket, buf: &mut [u8], _me: Ipv4Addr) -> io::Result<Option<Rx<Ipv4Addr>>> {
+        Ok(s.try_recv(buf)?.map(|d| match d {
+            None => Rx::Dropped(None, DropReason::V4(RxError::PacketLenErr)),
+            Some((ip, start, end)) => match packet::decode(ip, &buf[start..end]) {
+                Ok(d) => Rx::Advert(d.advert, ip.src),
+                Err(e) => Rx::Dropped(Some(ip.src), DropReason::V4(e)),
+            },
+        }))
+    }
+
+    fn send(
+        s: &VrrpSocket,
+        adv: &Advert,
+        c: &VrrpConfig,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        _ifindex: u32,
+    ) -> io::Result<()> {
+        let mode = if c.version == 2 {
+            ChecksumMode::Rfc9568
+        } else {
+            c.checksum
+        };
+        s.send(&packet::encode(adv, mode, src, dst), dst)
+    }
+
+    fn announce(g: &Garp, vip: Ipv4Addr) -> io::Result<()> {
+        g.send(vip)
+    }
+}
+
+impl Wire for Ipv6Addr {
+    const MULTICAST: Ipv6Addr = packet6::MULTICAST_V6;
+
+    fn vips(c: &VrrpConfig) -> Vec<Vip<Ipv6Addr>> {
+        c.vips6
+            .iter()
+            .map(|(addr, prefix_len)| Vip {
+                addr: *addr,
+                prefix_len: *prefix_len,
+            })
+            .collect()
+    }
+
+    fn peers(c: &VrrpConfig) -> Vec<Ipv6Addr> {
+        c.unicast_peers6.clone()
+    }
+
+    fn open_socket(ifname: &str, ifindex: u32, _primary: Ipv6Addr) -> io::Result<VrrpSocket> {
+        VrrpSocket::open6(ifname, ifindex)
+    }
+
+    fn recv(s: &VrrpSocket, buf: &mut [u8], me: Ipv6Addr) -> io::Result<Option<Rx<Ipv6Addr>>> {
+        Ok(s.try_recv6(buf)?.map(|(ip, len)| {
+            // Unicast adverts (keepalived's extension) come to our own
+            // address; multicast ones to ff02::12 (RFC 9568 §5.1.2.2).
+            match packet6::decode(ip, Some(me), &buf[..len.min(buf.len())]) {
+                Ok(a) => Rx::Advert(a.into(), ip.src),
+                Err(e) => Rx::Dropped(Some(ip.src), DropReason::V6(e)),
+            }
+        }))
+    }
+
+    fn send(
+        s: &VrrpSocket,
+        adv: &Advert<Ipv6Addr>,
+        _c: &VrrpConfig,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        ifindex: u32,
+    ) -> io::Result<()> {
+        let p = packet6::encode(&packet6::Advert6::from_core(adv), src, dst);
+        s.send6(&p, src, dst, ifindex)
+    }
+
+    fn announce(g: &Garp, vip: Ipv6Addr) -> io::Result<()> {
+        g.send_na(vip)
+    }
+}
+
 /// The core's config from `[vrrp NAME]` and the interface's address.
-pub fn router_config(c: &VrrpConfig, primary: Ipv4Addr) -> router::Config {
-    let vips = c
-        .vips
-        .iter()
-        .map(|(addr, prefix_len)| Vip {
-            addr: *addr,
-            prefix_len: *prefix_len,
-        })
-        .collect();
-    let mut rc = router::Config::new(c.vrid, c.priority, primary, vips);
+pub fn router_config<A: Wire>(c: &VrrpConfig, primary: A) -> router::Config<A> {
+    let mut rc = router::Config::new(c.vrid, c.priority, primary, A::vips(c));
     rc.interval = if c.version == 2 {
         Interval::V2(Secs::new((c.advert_int_cs / 100).max(1) as u8).unwrap_or(Secs::DEFAULT))
     } else {
@@ -171,7 +411,7 @@ pub fn router_config(c: &VrrpConfig, primary: Ipv4Addr) -> router::Config {
     rc.garp.repeat = c.garp_repeat;
     rc.garp.second_burst = c.garp_delay;
     rc.garp.refresh = c.garp_refresh;
-    rc.peers = c.unicast_peers.clone();
+    rc.peers = A::peers(c);
     // Set by `VrrpTask::with_peer_sync` when `[ha]` is configured.
     rc.sync_wait = None;
     rc.vip_lifetime = match c.vip_lifetime {
@@ -184,12 +424,54 @@ pub fn router_config(c: &VrrpConfig, primary: Ipv4Addr) -> router::Config {
     rc
 }
 
+/// An instance's task of either family, for the daemon.
+pub enum AnyTask {
+    V4(VrrpTask<Ipv4Addr>),
+    V6(VrrpTask<Ipv6Addr>),
+}
+
+impl AnyTask {
+    /// Opens an IPv4 or IPv6 instance by its primary address's family.
+    pub fn open(
+        cfg: VrrpConfig,
+        ifindex: u32,
+        primary: IpAddr,
+        role: Option<watch::Sender<Role>>,
+    ) -> Result<AnyTask, String> {
+        Ok(match primary {
+            IpAddr::V4(p) => AnyTask::V4(VrrpTask::open(cfg, ifindex, p, role)?),
+            IpAddr::V6(p) => AnyTask::V6(VrrpTask::open(cfg, ifindex, p, role)?),
+        })
+    }
+
+    pub fn with_peer_sync(self, rx: watch::Receiver<PeerSync>) -> AnyTask {
+        match self {
+            AnyTask::V4(t) => AnyTask::V4(t.with_peer_sync(rx)),
+            AnyTask::V6(t) => AnyTask::V6(t.with_peer_sync(rx)),
+        }
+    }
+
+    pub fn status(&self) -> watch::Receiver<super::status::VrrpStatus> {
+        match self {
+            AnyTask::V4(t) => t.status(),
+            AnyTask::V6(t) => t.status(),
+        }
+    }
+
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), TaskError> {
+        match self {
+            AnyTask::V4(t) => t.run(shutdown).await,
+            AnyTask::V6(t) => t.run(shutdown).await,
+        }
+    }
+}
+
 /// Everything one instance's task owns.
-pub struct VrrpTask {
+pub struct VrrpTask<A: Wire = Ipv4Addr> {
     pub cfg: VrrpConfig,
     pub ifindex: u32,
-    pub primary: Ipv4Addr,
-    pub router: Router,
+    pub primary: A,
+    pub router: Router<A>,
     pub socket: VrrpSocket,
     pub netlink: Netlink,
     pub garp: Garp,
@@ -209,25 +491,26 @@ pub struct VrrpTask {
     peer: Option<watch::Receiver<PeerSync>>,
 }
 
-impl VrrpTask {
+impl<A: Wire> VrrpTask<A> {
     /// Opens the sockets (at start-up, before privileges are dropped).
     pub fn open(
         cfg: VrrpConfig,
         ifindex: u32,
-        primary: Ipv4Addr,
+        primary: A,
         role: Option<watch::Sender<Role>>,
-    ) -> Result<VrrpTask, String> {
+    ) -> Result<VrrpTask<A>, String> {
         let fail = |what: &str, e: io::Error| {
             format!("[vrrp {}] {what} on {}: {e}", cfg.name, cfg.interface)
         };
         let router = Router::new(router_config(&cfg, primary))
             .map_err(|e| format!("[vrrp {}] {e}", cfg.name))?;
-        let socket = VrrpSocket::open(&cfg.interface, ifindex, primary)
+        let socket = A::open_socket(&cfg.interface, ifindex, primary)
             .map_err(|e| fail("cannot open the VRRP socket", e))?;
         let netlink = Netlink::open().map_err(|e| fail("cannot open netlink", e))?;
         let mac =
             interface_mac(&cfg.interface).map_err(|e| fail("cannot read the MAC address", e))?;
-        let garp = Garp::open(ifindex, mac).map_err(|e| fail("cannot open the ARP socket", e))?;
+        let garp = Garp::open(ifindex, mac)
+            .map_err(|e| fail("cannot open the ARP/NA packet socket", e))?;
         let reg = stats::global();
         let counters = router
             .stats()
@@ -299,7 +582,7 @@ impl VrrpTask {
     /// after start while the peer is unreachable (issue 13 item 4,
     /// [`Router::preemption_held`]). Without it (no `[ha]`), VRRP runs as
     /// the RFC alone says. Call before [`VrrpTask::run`].
-    pub fn with_peer_sync(mut self, rx: watch::Receiver<PeerSync>) -> VrrpTask {
+    pub fn with_peer_sync(mut self, rx: watch::Receiver<PeerSync>) -> VrrpTask<A> {
         let mut rc = self.router.config().clone();
         rc.sync_wait = Some(self.cfg.sync_wait);
         // Same config plus the wait: valid, since the first one was.
@@ -356,14 +639,15 @@ impl VrrpTask {
         event!(
             Info,
             "vrrp.started",
-            "instance={} interface={} vrid={} priority={} version={} primary={} mode={}",
+            "instance={} interface={} family={} vrid={} priority={} version={} primary={} mode={}",
             self.cfg.name,
             self.cfg.interface,
+            self.cfg.family(),
             self.cfg.vrid,
             self.cfg.priority,
             self.cfg.version,
             self.primary,
-            if self.cfg.unicast_peers.is_empty() {
+            if self.router.config().peers.is_empty() {
                 "multicast"
             } else {
                 "unicast"
@@ -447,12 +731,8 @@ impl VrrpTask {
 
     fn receive_all(&mut self, buf: &mut [u8]) {
         for _ in 0..64 {
-            let (ip, start, end) = match self.socket.try_recv(buf) {
-                Ok(Some(Some(x))) => x,
-                Ok(Some(None)) => {
-                    self.router.record_rx_error(packet::RxError::PacketLenErr);
-                    continue;
-                }
+            let rx = match A::recv(&self.socket, buf, self.primary) {
+                Ok(Some(rx)) => rx,
                 Ok(None) => return,
                 Err(e) => {
                     let e = format_args!("instance={} error={}", self.cfg.name, crate::log::q(&e));
@@ -461,33 +741,48 @@ impl VrrpTask {
                 }
             };
             let now = Mono::now();
-            match packet::decode(ip, &buf[start..end]) {
-                Err(e) => VrrpError::Decode(e).record(
-                    &mut self.router,
-                    format_args!(
-                        "instance={} src={} reason={}",
+            match rx {
+                Rx::Dropped(src, why) => {
+                    let src = src.map_or("-".to_string(), |s| s.to_string());
+                    let detail = format_args!(
+                        "instance={} src={src} reason={}",
                         self.cfg.name,
-                        ip.src,
-                        e.counter_name()
-                    ),
-                ),
-                Ok(d) => {
-                    if d.advert.vrid != self.cfg.vrid {
+                        why.counter_name()
+                    );
+                    match why {
+                        DropReason::V4(e) => VrrpError::Decode(e).record(&mut self.router, detail),
+                        DropReason::V6(e) => {
+                            self.router.record_rx6_error(e);
+                            let e = match e {
+                                Rx6Error::Packet(e) => e,
+                                // Logged at the class of a malformed packet.
+                                Rx6Error::DstErr => RxError::PacketLenErr,
+                            };
+                            crate::log::emit_limited(
+                                VrrpError::Decode(e).level(),
+                                VrrpError::Decode(e).event(),
+                                detail,
+                            );
+                        }
+                    }
+                }
+                Rx::Advert(advert, src) => {
+                    if advert.vrid != self.cfg.vrid {
                         continue; // another virtual router on this link
                     }
-                    let prio = d.advert.priority;
-                    match self.router.receive(now, &d.advert, ip.src) {
+                    let prio = advert.priority;
+                    match self.router.receive(now, &advert, src) {
                         Err(e) => VrrpError::Rejected(e).record(
                             &mut self.router,
                             format_args!(
                                 "instance={} src={} reason={}",
                                 self.cfg.name,
-                                ip.src,
+                                src,
                                 e.counter_name()
                             ),
                         ),
                         Ok(Received::SteppedDown)
-                            if prio == 255 && self.cfg.unicast_peers.is_empty() =>
+                            if prio == 255 && self.router.config().peers.is_empty() =>
                         {
                             self.last_heard = Some(Mono::now().to_instant());
                             // Checklist 36: RFC mode has no allow-list; we obey, loudly.
@@ -496,7 +791,7 @@ impl VrrpTask {
                                 "vrrp.security",
                                 "instance={} note=\"stepped down for a priority-255 advert from {}; set unicast-peer to restrict sources\"",
                                 self.cfg.name,
-                                ip.src
+                                src
                             );
                         }
                         Ok(Received::Own | Received::NotRunning) => {}
@@ -508,7 +803,7 @@ impl VrrpTask {
                                 "vrrp.preempt_held",
                                 "instance={} active={} active_priority={prio} priority={} peer_connected={} note=\"not preempting until this box has caught up with its peer (or sync-wait passes with the peer unreachable)\"",
                                 self.cfg.name,
-                                ip.src,
+                                src,
                                 self.router.priority(),
                                 p.connected
                             );
@@ -527,19 +822,22 @@ impl VrrpTask {
             match a {
                 Action::SendAdvert { priority } => {
                     let adv = self.router.advert(priority);
-                    let dsts: Vec<Ipv4Addr> = if self.cfg.unicast_peers.is_empty() {
-                        vec![packet::MULTICAST_V4]
+                    let peers = &self.router.config().peers;
+                    let dsts: Vec<A> = if peers.is_empty() {
+                        vec![A::MULTICAST]
                     } else {
-                        self.cfg.unicast_peers.clone()
-                    };
-                    let mode = if self.cfg.version == 2 {
-                        ChecksumMode::Rfc9568
-                    } else {
-                        self.cfg.checksum
+                        peers.clone()
                     };
                     for dst in dsts {
-                        let p = packet::encode(&adv, mode, self.primary, dst);
-                        if let Err(e) = self.socket.send(&p, dst) {
+                        let r = A::send(
+                            &self.socket,
+                            &adv,
+                            &self.cfg,
+                            self.primary,
+                            dst,
+                            self.ifindex,
+                        );
+                        if let Err(e) = r {
                             let e = format_args!(
                                 "instance={} dst={dst} error={}",
                                 self.cfg.name,
@@ -600,7 +898,7 @@ impl VrrpTask {
                 }
                 Action::SendGratuitousArp { vip, count } => {
                     for _ in 0..count {
-                        if let Err(e) = self.garp.send(vip) {
+                        if let Err(e) = A::announce(&self.garp, vip) {
                             let e = format_args!(
                                 "instance={} vip={vip} error={}",
                                 self.cfg.name,
@@ -696,7 +994,7 @@ impl VrrpTask {
     }
 }
 
-impl Drop for VrrpTask {
+impl<A: Wire> Drop for VrrpTask<A> {
     /// Also on a panic or an early error: the VIP never outlives us.
     fn drop(&mut self) {
         self.remove_vips();

@@ -8,6 +8,7 @@ pub(crate) mod config;
 pub mod driver;
 mod error;
 pub(crate) mod hooks;
+pub(crate) mod na;
 pub mod packet;
 pub mod packet6;
 mod role;

@@ -1,7 +1,8 @@
 //! VRRPv3 advertisements carried in IPv6 (RFC 9568 §5.1.2, §5.2): the
 //! sans-IO codec and the receive checks of §7.1 that need only the packet
-//! and its IPv6 header. No sockets here; the IPv6 driver is later work
-//! (issue 15 item 2, design §10).
+//! and its IPv6 header. No sockets here; the driver
+//! ([`super::driver`]) reads the header fields from the socket's control
+//! messages.
 //!
 //! ```text
 //!  RFC 9568 §5.1 (the same message as over IPv4, with 16-byte addresses)
@@ -62,7 +63,35 @@ pub struct Advert6 {
     pub addrs: Vec<Ipv6Addr>,
 }
 
+impl From<Advert6> for super::packet::Advert<Ipv6Addr> {
+    /// The router core's form (RFC 9568 §6 is the same for both families).
+    fn from(a: Advert6) -> Self {
+        super::packet::Advert {
+            vrid: a.vrid,
+            priority: a.priority,
+            interval: super::packet::Interval::V3(a.interval),
+            auth: super::packet::Auth::None,
+            addrs: a.addrs,
+        }
+    }
+}
+
 impl Advert6 {
+    /// The codec's form of the core's advert ([`super::router::Router::advert`]
+    /// of an IPv6 router, always VRRPv3).
+    pub fn from_core(a: &super::packet::Advert<Ipv6Addr>) -> Advert6 {
+        let interval = match a.interval {
+            super::packet::Interval::V3(c) => c,
+            super::packet::Interval::V2(_) => Centis::DEFAULT,
+        };
+        Advert6 {
+            vrid: a.vrid,
+            priority: a.priority,
+            interval,
+            addrs: a.addrs.clone(),
+        }
+    }
+
     /// The length of the encoded VRRP message.
     pub fn wire_len(&self) -> usize {
         message_len(self.addrs.len().min(MAX_ADDRS))

@@ -398,6 +398,9 @@ pub struct Stats {
     pub pri_zero_rcvd: u64,
     pub pri_zero_sent: u64,
     rx_errors: [u64; RxError::ALL.len()],
+    /// IPv6 only: a destination neither `ff02::12` nor ours
+    /// ([`super::packet6::Rx6Error::DstErr`], RFC 9568 §5.1.2.2).
+    pub dst_err: u64,
 }
 
 impl Stats {
@@ -418,6 +421,7 @@ impl Stats {
             ("release_master", self.release_master),
             ("pri_zero_rcvd", self.pri_zero_rcvd),
             ("pri_zero_sent", self.pri_zero_sent),
+            ("dst_err", self.dst_err),
         ]
         .into_iter()
         .chain(
@@ -903,6 +907,14 @@ impl<A: Family> Router<A> {
     /// [`Router::receive`] (a decode error on this instance's socket).
     pub fn record_rx_error(&mut self, e: RxError) {
         self.stats.record(e);
+    }
+
+    /// The same for an advert carried in IPv6 ([`super::packet6::decode`]).
+    pub fn record_rx6_error(&mut self, e: super::packet6::Rx6Error) {
+        match e {
+            super::packet6::Rx6Error::Packet(e) => self.stats.record(e),
+            super::packet6::Rx6Error::DstErr => self.stats.dst_err += 1,
+        }
     }
 
     /// Skew_Time for our current priority (RFC 9568 §6.1).

@@ -9,12 +9,52 @@
 //! `use_vmac`; see the VRRP docs in `etc/hamasq.conf`.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::libc;
 
 pub use super::router::Vip;
+
+/// What differs between an IPv4 and an IPv6 address in rtnetlink.
+pub trait NlAddr: Copy {
+    /// `ifaddrmsg.ifa_family`.
+    const AF: u8;
+    /// `ifaddrmsg.ifa_flags` on an add.
+    const ADD_FLAGS: u8;
+    /// The attribute an RTM_GETADDR dump carries the address in.
+    const DUMP_ATTR: u16;
+    fn raw(&self) -> Vec<u8>;
+}
+
+impl NlAddr for Ipv4Addr {
+    const AF: u8 = libc::AF_INET as u8;
+    const ADD_FLAGS: u8 = 0;
+    const DUMP_ATTR: u16 = IFA_LOCAL;
+    fn raw(&self) -> Vec<u8> {
+        self.octets().to_vec()
+    }
+}
+
+/// `IFA_F_NODAD` (linux/if_addr.h).
+const IFA_F_NODAD: u8 = 0x02;
+
+impl NlAddr for Ipv6Addr {
+    const AF: u8 = libc::AF_INET6 as u8;
+    /// No Duplicate Address Detection: a tentative address sends no NA and
+    /// answers nothing for a second or more (RFC 4862 §5.4), while RFC 9568
+    /// §6.4.2 has the new Active router announce its addresses and take
+    /// over forwarding at once. The virtual addresses are shared by design
+    /// between the routers, only the Active one holding them; RFC 4862 §5.4
+    /// exempts addresses shared that way (anycast) from DAD, and keepalived
+    /// adds its IPv6 VIPs with the same flag.
+    const ADD_FLAGS: u8 = IFA_F_NODAD;
+    /// An IPv6 dump carries IFA_ADDRESS (IFA_LOCAL only with a peer).
+    const DUMP_ATTR: u16 = IFA_ADDRESS;
+    fn raw(&self) -> Vec<u8> {
+        self.octets().to_vec()
+    }
+}
 
 const NLMSG_HDRLEN: usize = 16;
 const RTM_NEWADDR: u16 = 20;
@@ -63,14 +103,23 @@ pub enum AddrOp {
 }
 
 /// An RTM_NEWADDR / RTM_DELADDR request for `vip` on interface `ifindex`.
-pub fn addr_message(op: AddrOp, seq: u32, ifindex: u32, vip: &Vip, label: Option<&str>) -> Vec<u8> {
+pub fn addr_message<A: NlAddr>(
+    op: AddrOp,
+    seq: u32,
+    ifindex: u32,
+    vip: &Vip<A>,
+    label: Option<&str>,
+) -> Vec<u8> {
     let add = op != AddrOp::Remove;
     let mut m = vec![0u8; NLMSG_HDRLEN];
     // struct ifaddrmsg: family, prefixlen, flags, scope, index.
-    m.extend_from_slice(&[libc::AF_INET as u8, vip.prefix_len, 0, 0]);
+    let flags = if add { A::ADD_FLAGS } else { 0 };
+    m.extend_from_slice(&[A::AF, vip.prefix_len, flags, 0]);
     m.extend_from_slice(&ifindex.to_ne_bytes());
-    push_attr(&mut m, IFA_LOCAL, &vip.addr.octets());
-    push_attr(&mut m, IFA_ADDRESS, &vip.addr.octets());
+    push_attr(&mut m, IFA_LOCAL, &vip.addr.raw());
+    push_attr(&mut m, IFA_ADDRESS, &vip.addr.raw());
+    // Labels are IPv4's (`eth0:1` aliases); IPv6 has none.
+    let label = label.filter(|_| A::AF == libc::AF_INET as u8);
     if let Some(l) = label.filter(|l| add && l.len() < 16) {
         let mut z = l.as_bytes().to_vec();
         z.push(0);
@@ -208,10 +257,10 @@ impl Netlink {
     /// Adds `vip` to `ifindex`: permanent when `lifetime` is `None`
     /// (already present is success), else with that lifetime in whole
     /// seconds (created, or its lifetime reset when present).
-    pub fn add(
+    pub fn add<A: NlAddr>(
         &mut self,
         ifindex: u32,
-        vip: &Vip,
+        vip: &Vip<A>,
         label: Option<&str>,
         lifetime: Option<std::time::Duration>,
     ) -> io::Result<()> {
@@ -230,7 +279,7 @@ impl Netlink {
     }
 
     /// Removes `vip` from `ifindex`. Already absent is success.
-    pub fn remove(&mut self, ifindex: u32, vip: &Vip) -> io::Result<()> {
+    pub fn remove<A: NlAddr>(&mut self, ifindex: u32, vip: &Vip<A>) -> io::Result<()> {
         let mut m = addr_message(AddrOp::Remove, 0, ifindex, vip, None);
         let seq = self.seq.wrapping_add(1);
         let reply = self.request(&mut m)?;
@@ -242,9 +291,9 @@ impl Netlink {
     }
 
     /// Whether `addr` is configured on `ifindex` (RTM_GETADDR dump).
-    pub fn has(&mut self, ifindex: u32, addr: Ipv4Addr) -> io::Result<bool> {
+    pub fn has<A: NlAddr>(&mut self, ifindex: u32, addr: A) -> io::Result<bool> {
         let mut m = vec![0u8; NLMSG_HDRLEN];
-        m.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
+        m.extend_from_slice(&[A::AF, 0, 0, 0]);
         m.extend_from_slice(&0u32.to_ne_bytes());
         let len = m.len() as u32;
         m[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -272,7 +321,8 @@ fn has_done(buf: &[u8]) -> bool {
 }
 
 /// Whether an RTM_GETADDR dump lists `addr` on `ifindex`.
-pub fn dump_has(buf: &[u8], ifindex: u32, addr: Ipv4Addr) -> bool {
+pub fn dump_has<A: NlAddr>(buf: &[u8], ifindex: u32, addr: A) -> bool {
+    let want = addr.raw();
     let mut i = 0;
     while i + NLMSG_HDRLEN + 8 <= buf.len() {
         let len = u32::from_ne_bytes(buf[i..i + 4].try_into().unwrap_or([0; 4])) as usize;
@@ -290,7 +340,10 @@ pub fn dump_has(buf: &[u8], ifindex: u32, addr: Ipv4Addr) -> bool {
                 if alen < 4 || j + alen > body.len() {
                     break;
                 }
-                if akind == IFA_LOCAL && alen == 8 && body[j + 4..j + 8] == addr.octets() {
+                if akind == A::DUMP_ATTR
+                    && alen == 4 + want.len()
+                    && body[j + 4..j + alen] == want[..]
+                {
                     return true;
                 }
                 j += align4(alen);
@@ -340,14 +393,25 @@ impl Garp {
     }
 
     pub fn send(&self, vip: Ipv4Addr) -> io::Result<()> {
-        let f = garp_frame(self.mac, vip);
+        self.send_frame(&garp_frame(self.mac, vip), 0x0806, [0xff; 6])
+    }
+
+    /// One unsolicited Neighbor Advertisement for an IPv6 VIP
+    /// ([`super::na::na_frame`]), the IPv6 counterpart of [`Garp::send`].
+    pub fn send_na(&self, vip: std::net::Ipv6Addr) -> io::Result<()> {
+        let f = super::na::na_frame(self.mac, vip);
+        let dst = super::na::multicast_mac(super::na::ALL_NODES);
+        self.send_frame(&f, super::na::ETHERTYPE_IPV6, dst)
+    }
+
+    fn send_frame(&self, f: &[u8], ethertype: u16, dst: [u8; 6]) -> io::Result<()> {
         // SAFETY: sockaddr_ll zeroed then filled; f and sa live across the call.
         let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sa.sll_family = libc::AF_PACKET as u16;
-        sa.sll_protocol = 0x0806u16.to_be();
+        sa.sll_protocol = ethertype.to_be();
         sa.sll_ifindex = self.ifindex as i32;
         sa.sll_halen = 6;
-        sa.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+        sa.sll_addr[..6].copy_from_slice(&dst);
         let r = unsafe {
             libc::sendto(
                 self.fd.as_raw_fd(),
@@ -433,6 +497,38 @@ mod tests {
         let d = addr_message(AddrOp::Remove, 8, 3, &vip, Some("eth0"));
         assert_eq!(u16::from_ne_bytes(d[4..6].try_into().unwrap()), RTM_DELADDR);
         assert_eq!(d.len(), 40);
+    }
+
+    #[test]
+    fn an_ipv6_vip_is_added_without_dad_and_without_a_label() {
+        let vip = Vip {
+            addr: "fe80::1".parse::<Ipv6Addr>().unwrap(),
+            prefix_len: 64,
+        };
+        let m = addr_message(AddrOp::AddPermanent, 7, 3, &vip, Some("eth0"));
+        assert_eq!(
+            &m[16..20],
+            &[libc::AF_INET6 as u8, 64, IFA_F_NODAD, 0],
+            "family, prefix, IFA_F_NODAD"
+        );
+        // IFA_LOCAL and IFA_ADDRESS, 20 bytes each; no label.
+        assert_eq!(m[24..28], [20u8, 0, 2, 0]);
+        assert_eq!(m[28..44], vip.addr.octets());
+        assert_eq!(m[44..48], [20u8, 0, 1, 0]);
+        assert_eq!(m.len(), 64);
+        let d = addr_message(AddrOp::Remove, 8, 3, &vip, None);
+        assert_eq!(d[18], 0, "no flags on a removal");
+        // A dump names an IPv6 address in IFA_ADDRESS.
+        let mut dump = vec![0u8; NLMSG_HDRLEN];
+        dump.extend_from_slice(&[libc::AF_INET6 as u8, 64, 0, 0xfd]);
+        dump.extend_from_slice(&3u32.to_ne_bytes());
+        push_attr(&mut dump, IFA_ADDRESS, &vip.addr.octets());
+        let len = dump.len() as u32;
+        dump[0..4].copy_from_slice(&len.to_ne_bytes());
+        dump[4..6].copy_from_slice(&RTM_NEWADDR.to_ne_bytes());
+        assert!(dump_has(&dump, 3, vip.addr));
+        assert!(!dump_has(&dump, 4, vip.addr));
+        assert!(!dump_has(&dump, 3, "fe80::2".parse::<Ipv6Addr>().unwrap()));
     }
 
     #[test]
