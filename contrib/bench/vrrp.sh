@@ -11,7 +11,8 @@
 #   * "<pid>-vb-br": bridge br0 (STP off, forward delay 0, multicast snooping
 #     off: a hub that floods the VRRP multicast), ports p-a, p-b, p-c;
 #   * "<pid>-vb-a" router A 10.77.0.1/24, "<pid>-vb-b" router B 10.77.0.2/24,
-#     "<pid>-vb-c" client C 10.77.0.10/24; each has one veth eth0. IPv6 off.
+#     "<pid>-vb-c" client C 10.77.0.10/24; each has one veth eth0. IPv6 off
+#     (turned on, without DAD, before the dual-stack rows).
 #   * VIP 10.77.0.254/24, VRID 51, A priority 150, B priority 100, both
 #     preempting, garp delay 0 (one GARP burst on becoming Active).
 #   * The client has net.ipv4.neigh.eth0.locktime = 0 (CLIENT_LOCKTIME), so
@@ -56,6 +57,17 @@
 #   down-timer-adverts = 3 and = 10 (keepalived: down_timer_adverts; set on
 #   both routers).
 #
+# Dual stack (issue 15), for DUAL_PAIRS (hamasq keepalived) x DUAL_INTERVALS
+#   (INTERVALS) x DUAL_FAILURES (cut) x RUNS: IPv6 on (no DAD), A and B each
+#   run an IPv4 instance (VIP as above) and an IPv6 one (fe80::1/64 first,
+#   2001:db8:77::1/64; VRID 51 for both, RFC 9568 §7.3). The client pings
+#   the IPv4 VIP and, with contrib/bench/ping6probe.py, the virtual
+#   link-local fe80::1%eth0, each every PING_INTERVAL, in the same run; the
+#   failure and the gap are as above, once per family. The table gives the
+#   median v4 and v6 gaps and their difference (issue 15: the v6 gap is to
+#   be no longer than the v4 gap + 50 ms). The client's
+#   net.ipv6.neigh.eth0.locktime is CLIENT_LOCKTIME too.
+#
 # Frozen Active (issue 13 item 6), for FREEZE_PAIRS (hamasq keepalived) at
 #   FREEZE_INTERVAL (1 s), FREEZE_RUNS (RUNS) runs each: A Active, B Backup;
 #   SIGSTOP to A (keepalived: its parent and its VRRP child). For
@@ -73,6 +85,7 @@
 # KNOB_SECONDS KNOB_LOSS LOSS_PCT SOAK_PAIRS KNOB_PAIRS CPU_SECONDS CPU_INTERVALS POST_SECS
 # PING_INTERVAL PING_RT ROUTER_PREFIX CLIENT_LOCKTIME KA_MIN_INTERVAL
 # SKIP_GAPS SKIP_CPU SKIP_SOAK SKIP_KNOB SKIP_FREEZE FREEZE_PAIRS
+# SKIP_DUAL DUAL_PAIRS DUAL_INTERVALS DUAL_FAILURES
 # FREEZE_INTERVAL FREEZE_RUNS FREEZE_SECS HAMASQ (binary; default: cargo build
 # --release of this repo into CARGO_TARGET_DIR, default /work/target-vrrpbench
 # if it exists, else target/).
@@ -111,6 +124,11 @@ FREEZE_PAIRS=${FREEZE_PAIRS:-"hamasq keepalived"}
 FREEZE_INTERVAL=${FREEZE_INTERVAL:-1}
 FREEZE_RUNS=${FREEZE_RUNS:-$RUNS}
 FREEZE_SECS=${FREEZE_SECS:-12}
+SKIP_DUAL=${SKIP_DUAL:-0}
+DUAL_PAIRS=${DUAL_PAIRS:-"hamasq keepalived"}
+DUAL_INTERVALS=${DUAL_INTERVALS:-$INTERVALS}
+DUAL_FAILURES=${DUAL_FAILURES:-cut}
+VLL=fe80::1; VIP6=2001:db8:77::1
 MARGIN_MS=20
 B_PRIO=100; A_PRIO=150
 VIP=10.77.0.254; VRID=51
@@ -313,6 +331,8 @@ reset_lab() {
     ip -n "$NS_BR" link set p-a up
     for h in a b; do
         ip -n "${NS[$h]}" addr del "$VIP/24" dev eth0 2>/dev/null
+        ip -n "${NS[$h]}" -6 addr del "$VLL/64" dev eth0 2>/dev/null
+        ip -n "${NS[$h]}" -6 addr del "$VIP6/64" dev eth0 2>/dev/null
         ip netns exec "${NS[$h]}" nft delete table inet vrrpbench 2>/dev/null
     done
     ip -n "${NS[c]}" neigh flush dev eth0 2>/dev/null
@@ -581,6 +601,133 @@ if [ "$SKIP_FREEZE" != 1 ]; then
     done
 fi
 
+# ---------------------------------------------------------------- dual stack
+DUAL_RESULTS="$WORK/dual.tsv"
+printf 'pair\tinterval\tfailure\trun\tgap4_ms\tgap6_ms\n' > "$DUAL_RESULTS"
+PINGER6=("$PYTHON" "$REPO/contrib/bench/ping6probe.py")
+[ "$PING_RT" -gt 0 ] 2>/dev/null && PINGER6=(chrt -f "$PING_RT" "${PINGER6[@]}")
+has_vip6() {
+    local a; a=$(ip -n "${NS[$1]}" -6 -o addr show dev eth0 2>/dev/null)
+    grep -q "inet6 $VLL/64" <<< "$a" && grep -q "inet6 $VIP6/64" <<< "$a"
+}
+has_both() { has_vip "$1" && has_vip6 "$1"; }
+
+# conf_dual PAIR HOST INTERVAL DIR: an IPv4 and an IPv6 instance, VRID 51 each
+conf_dual() {
+    local pair=$1 h=$2 iv=$3 dir=$4 prio
+    [ "$h" = a ] && prio=$A_PRIO || prio=$B_PRIO
+    mkdir -p "$dir/$h"
+    if [ "$pair" = hamasq ]; then
+        {
+            printf '[general]\npid-file = none\nstate-dir = %s\nlog-level = info\n\n' "$dir/$h/state"
+            printf '[vrrp lan]\ninterface = eth0\nvirtual-router-id = %s\npriority = %s\n' "$VRID" "$prio"
+            printf 'advert-int = %s\nvirtual-ipaddress = %s/24\ngarp-master-delay = 0\n\n' "$iv" "$VIP"
+            printf '[vrrp lan6]\ninterface = eth0\nvirtual-router-id = %s\npriority = %s\n' "$VRID" "$prio"
+            printf 'advert-int = %s\nvirtual-ipaddress = %s/64\nvirtual-ipaddress = %s/64\n' "$iv" "$VLL" "$VIP6"
+            printf 'garp-master-delay = 0\n'
+        } > "$dir/$h/hamasq.conf"
+        echo "$dir/$h/hamasq.conf"
+    else
+        cat > "$dir/$h/keepalived.conf" <<EOF
+global_defs {
+  vrrp_version 3
+  script_user root
+  enable_script_security
+}
+vrrp_instance lan {
+  state BACKUP
+  interface eth0
+  virtual_router_id $VRID
+  priority $prio
+  advert_int $iv
+  virtual_ipaddress {
+    $VIP/24
+  }
+}
+vrrp_instance lan6 {
+  state BACKUP
+  interface eth0
+  virtual_router_id $VRID
+  priority $prio
+  advert_int $iv
+  virtual_ipaddress {
+    $VLL/64
+    $VIP6/64
+  }
+}
+EOF
+        echo "$dir/$h/keepalived.conf"
+    fi
+}
+backup6_re() { [ "$1" = hamasq ] && echo 'vrrp.state instance=lan6 role=backup' || echo '(lan6) Entering BACKUP STATE'; }
+
+dual_up() {   # dual_up PAIR INTERVAL DIR: A Active for both families, B Backup
+    local pair=$1 iv=$2 dir=$3 ca cb tmo
+    tmo=$(fcalc "$(mdi_ms "$iv") / 1000 * 2 + 10")
+    ca=$(conf_dual "$pair" a "$iv" "$dir"); cb=$(conf_dual "$pair" b "$iv" "$dir")
+    start_router "$pair" a "$ca" "$dir"
+    wait_until "$tmo" has_both a || { log "A does not hold both VIPs: $(tail -3 "${RLOG[a]}")"; return 1; }
+    start_router "$pair" b "$cb" "$dir"
+    wait_until 10 log_has "${RLOG[b]}" "$(backup6_re "$pair")" || { log "B did not become Backup (v6): $(tail -3 "${RLOG[b]}")"; return 1; }
+    sleep "$(fcalc "$iv * 2 + 0.3")"
+    if has_vip b || has_vip6 b; then log "B holds a VIP while A is Active"; return 1; fi
+    return 0
+}
+
+dual_once() {   # dual_once PAIR INTERVAL FAILURE IDX
+    local pair=$1 iv=$2 fail=$3 i=$4 dir pf4 pf6 p4 p6 tf g4 g6 tmo
+    dir="$WORK/dual/$pair-$iv-$fail-$i"; mkdir -p "$dir"
+    reset_lab
+    if ! dual_up "$pair" "$iv" "$dir"; then
+        printf '%s\t%s\t%s\t%s\tERR\tERR\n' "$pair" "$iv" "$fail" "$i" >> "$DUAL_RESULTS"
+        reset_lab; return
+    fi
+    pf4="$dir/ping4.txt"; pf6="$dir/ping6.txt"
+    start_bg c "$pf4" "${PINGER[@]}" "$VIP" "$PING_INTERVAL" 120; p4=$LAST_PID
+    start_bg c "$pf6" "${PINGER6[@]}" "$VLL%eth0" "$PING_INTERVAL" 120; p6=$LAST_PID
+    wait_until 3 awk 'END { exit !(n >= 20) } /^reply / { n++ }' "$pf4"
+    wait_until 3 awk 'END { exit !(n >= 20) } /^reply / { n++ }' "$pf6"
+    sleep "$(awk -v r="$RANDOM" -v iv="$iv" 'BEGIN { printf "%.3f", 0.2 + r / 32768 * iv }')"
+    tf=$(now)
+    case $fail in
+        cut)  ip -n "$NS_BR" link set p-a down ;;
+        term) kill -TERM "${RPID[a]}" ;;
+    esac
+    tmo=$(fcalc "$(mdi_ms "$iv") / 1000 * 3 + 5")
+    wait_until "$tmo" has_both b || log "  B did not take both VIPs within $tmo s"
+    sleep "$POST_SECS"
+    stop_pid "$p4" INT; stop_pid "$p6" INT
+    g4=$(gap_ms "$pf4" "$tf"); g6=$(gap_ms "$pf6" "$tf")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$pair" "$iv" "$fail" "$i" "$g4" "$g6" >> "$DUAL_RESULTS"
+    log "  dual $pair iv=$iv $fail #$i: gap v4 $g4 ms, v6 $g6 ms"
+    reset_lab
+}
+
+if [ "$SKIP_DUAL" != 1 ]; then
+    for h in a b c; do
+        xa $h sysctl -qw net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+        xa $h sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0
+    done
+    xa c sysctl -qw "net.ipv6.neigh.eth0.locktime=$CLIENT_LOCKTIME"
+    for pair in $DUAL_PAIRS; do
+        for iv in $DUAL_INTERVALS; do
+            if [ "$pair" = keepalived ]; then
+                if [[ " ${SKIPPED[*]:-} " == *" keepalived@$iv "* ]]; then continue; fi
+                if [ -n "$KA_MIN_INTERVAL" ]; then
+                    awk "BEGIN { exit !($iv < $KA_MIN_INTERVAL) }" && { SKIPPED+=("keepalived@$iv"); continue; }
+                elif awk "BEGIN { exit !($iv < 0.1) }" && ! ka_can "$iv"; then
+                    log "keepalived cannot advertise every $iv s here: skipped"
+                    SKIPPED+=("keepalived@$iv"); continue
+                fi
+            fi
+            for fail in $DUAL_FAILURES; do
+                log "dual stack: $pair advert-int $iv s, failure $fail: $RUNS runs"
+                for i in $(seq "$RUNS"); do dual_once "$pair" "$iv" "$fail" "$i"; done
+            done
+        done
+    done
+fi
+
 # ---------------------------------------------------------------- report
 echo
 echo "VRRP failover: longest ping gap (client pings the VIP every $(fms "$PING_INTERVAL * 1000") ms), median of $RUNS"
@@ -645,4 +792,33 @@ if [ ${#FREEZE_ROWS[@]} -gt 0 ]; then
     done
 fi
 [ ${#SKIPPED[@]} -gt 0 ] && { echo; echo "skipped: ${SKIPPED[*]}"; }
+if [ "$SKIP_DUAL" != 1 ]; then
+    echo
+    echo "Dual stack: the same pair runs an IPv4 and an IPv6 instance; the client pings the IPv4 VIP and"
+    echo "the virtual link-local $VLL every $(fms "$PING_INTERVAL * 1000") ms in the same run; longest gap, median of $RUNS"
+    echo "(issue 15 target: v6 gap <= v4 gap + 50 ms)"
+    printf '%-10s | %8s | %-7s | %10s | %10s | %9s | %-6s | %s\n' pair interval failure "v4 gap ms" "v6 gap ms" "v6 - v4" result "runs v4/v6 (ms)"
+    printf -- '-----------+----------+---------+------------+------------+-----------+--------+-----------------\n'
+    for pair in $DUAL_PAIRS; do
+        for iv in $DUAL_INTERVALS; do
+            for fail in $DUAL_FAILURES; do
+                mapfile -t g4 < <(awk -F'\t' -v p="$pair" -v i="$iv" -v f="$fail" '$1 == p && $2 == i && $3 == f { print $5 }' "$DUAL_RESULTS")
+                mapfile -t g6 < <(awk -F'\t' -v p="$pair" -v i="$iv" -v f="$fail" '$1 == p && $2 == i && $3 == f { print $6 }' "$DUAL_RESULTS")
+                if [ ${#g4[@]} -eq 0 ]; then
+                    [[ " ${SKIPPED[*]:-} " == *" $pair@$iv "* ]] && printf '%-10s | %8s | %-7s | %10s | %10s | %9s | %-6s | %s\n' "$pair" "${iv} s" "$fail" - - - SKIP "keepalived cannot do it"
+                    continue
+                fi
+                m4=$(median "${g4[@]}"); m6=$(median "${g6[@]}")
+                d="-"; res=FAIL
+                if [[ "$m4" =~ ^[0-9.]+$ && "$m6" =~ ^[0-9.]+$ ]]; then
+                    d=$(fms "$m6 - $m4")
+                    awk "BEGIN { exit !($m6 <= $m4 + 50) }" && res=PASS
+                fi
+                runs=$(paste -d/ <(printf '%s\n' "${g4[@]}") <(printf '%s\n' "${g6[@]}") | paste -sd' ')
+                printf '%-10s | %8s | %-7s | %10s | %10s | %9s | %-6s | %s\n' "$pair" "${iv} s" "$fail" "$m4" "$m6" "$d" "$res" "$runs"
+            done
+        done
+    done
+    echo "raw dual-stack results: $DUAL_RESULTS"
+fi
 echo; echo "raw results: $RESULTS"
