@@ -7,33 +7,19 @@
 //! counted and ignored (§7.1).
 
 mod lab;
+mod vrrp_common;
 
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lab::{Host, Lab, Proc};
+use lab::{Host, Lab};
+use vrrp_common::{conf, keepalived, start};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 const VIP4: &str = "10.77.0.254";
 /// The virtual link-local address (RFC 9568 §5.2.9) and a global VIP.
 const VLL: &str = "fe80::1";
 const VIP6: &str = "2001:db8:77::1";
-
-fn conf(lab: &Lab, host: &str, body: &str) -> PathBuf {
-    let dir = lab.dir().join(format!("hq-{host}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("hamasq.conf");
-    std::fs::write(
-        &p,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n{body}",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
-}
 
 /// A v4 and a v6 instance on eth0, both VRID 51 (RFC 9568 §7.3).
 fn dual(priority: u8, int: &str, extra: &str) -> String {
@@ -76,12 +62,6 @@ fn link_local(host: &Host) -> Option<Ipv6Addr> {
         .split_whitespace()
         .filter_map(|w| w.split('/').next()?.parse::<Ipv6Addr>().ok())
         .find(|a| a.to_string() != VLL)
-}
-
-fn start(host: &Host, conf: &Path) -> Proc {
-    let p = host.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
-    p.wait_for_log("vrrp.started", Duration::from_secs(10));
-    p
 }
 
 fn addrs(host: &Host, family: &str) -> String {
@@ -272,23 +252,6 @@ fn keepalived_conf6(lab: &Lab, host: &str, priority: u8, state: &str) -> PathBuf
     )
     .unwrap();
     p
-}
-
-fn keepalived(host: &Host, conf: &Path, tag: &str) -> Proc {
-    let dir = conf.parent().unwrap();
-    host.spawn(&[
-        "keepalived",
-        "-n",
-        "-l",
-        "-D",
-        "-P",
-        "-f",
-        conf.to_str().unwrap(),
-        "-p",
-        dir.join(format!("{tag}.pid")).to_str().unwrap(),
-        "-r",
-        dir.join(format!("{tag}-vrrp.pid")).to_str().unwrap(),
-    ])
 }
 
 /// Over IPv6, hamasq and keepalived follow each other in both directions:

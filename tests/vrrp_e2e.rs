@@ -3,42 +3,22 @@
 //! forged TTL-64 advert, and a mixed pair with a real keepalived.
 
 mod lab;
+mod vrrp_common;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lab::{Host, Lab, Proc};
+use vrrp_common::{BIN, conf, keepalived, start};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 const VIP: &str = "10.77.0.254";
-
-fn conf(lab: &Lab, host: &str, body: &str) -> PathBuf {
-    let dir = lab.dir().join(format!("hq-{host}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("hamasq.conf");
-    std::fs::write(
-        &p,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n{body}",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
-}
 
 fn vrrp(priority: u8, extra: &str) -> String {
     format!(
         "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\npriority = {priority}\nadvert-int = 0.1\n\
          virtual-ipaddress = {VIP}/24\ngarp-master-delay = 0\n{extra}"
     )
-}
-
-fn start(host: &Host, conf: &Path) -> Proc {
-    let p = host.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
-    p.wait_for_log("vrrp.started", Duration::from_secs(10));
-    p
 }
 
 fn has_vip(host: &Host) -> bool {
@@ -262,23 +242,6 @@ fn keepalived_conf(lab: &Lab, host: &str, version: u8, priority: u8, state: &str
     )
     .unwrap();
     p
-}
-
-fn keepalived(host: &Host, conf: &Path, tag: &str) -> Proc {
-    let dir = conf.parent().unwrap();
-    host.spawn(&[
-        "keepalived",
-        "-n",
-        "-l",
-        "-D",
-        "-P",
-        "-f",
-        conf.to_str().unwrap(),
-        "-p",
-        dir.join(format!("{tag}.pid")).to_str().unwrap(),
-        "-r",
-        dir.join(format!("{tag}-vrrp.pid")).to_str().unwrap(),
-    ])
 }
 
 fn mixed_pair(version: u8) {

@@ -411,6 +411,25 @@ EOF
     return $rc
 }
 
+# ka_skip INTERVAL: true (and noted in SKIPPED) when keepalived is not run
+# at INTERVAL: below KA_MIN_INTERVAL, or below 0.1 s when the probe sees it
+# fall short; each interval is decided once.
+declare -A KA_DECIDED
+ka_skip() {
+    local iv=$1
+    if [ -z "${KA_DECIDED[$iv]:-}" ]; then
+        KA_DECIDED[$iv]=run
+        if [ -n "$KA_MIN_INTERVAL" ]; then
+            awk "BEGIN { exit !($iv < $KA_MIN_INTERVAL) }" && KA_DECIDED[$iv]=skip
+        elif awk "BEGIN { exit !($iv < 0.1) }" && ! ka_can "$iv"; then
+            log "keepalived cannot advertise every $iv s here: skipped"
+            KA_DECIDED[$iv]=skip
+        fi
+        [ "${KA_DECIDED[$iv]}" = skip ] && SKIPPED+=("keepalived@$iv")
+    fi
+    [ "${KA_DECIDED[$iv]}" = skip ]
+}
+
 # ---------------------------------------------------------------- failover runs
 SKIPPED=()
 run_once() {   # run_once PAIR INTERVAL FAILURE IDX
@@ -448,14 +467,7 @@ run_once() {   # run_once PAIR INTERVAL FAILURE IDX
 if [ "$SKIP_GAPS" != 1 ]; then
     for pair in $PAIRS; do
         for iv in $INTERVALS; do
-            if [ "$pair" = keepalived ]; then
-                if [ -n "$KA_MIN_INTERVAL" ]; then
-                    awk "BEGIN { exit !($iv < $KA_MIN_INTERVAL) }" && { SKIPPED+=("keepalived@$iv"); continue; }
-                elif awk "BEGIN { exit !($iv < 0.1) }" && ! ka_can "$iv"; then
-                    log "keepalived cannot advertise every $iv s here: skipped"
-                    SKIPPED+=("keepalived@$iv"); continue
-                fi
-            fi
+            [ "$pair" = keepalived ] && ka_skip "$iv" && continue
             for fail in $FAILURES; do
                 log "$pair advert-int $iv s, failure $fail: $RUNS runs"
                 for i in $(seq "$RUNS"); do run_once "$pair" "$iv" "$fail" "$i"; done
@@ -612,52 +624,22 @@ has_vip6() {
 }
 has_both() { has_vip "$1" && has_vip6 "$1"; }
 
-# conf_dual PAIR HOST INTERVAL DIR: an IPv4 and an IPv6 instance, VRID 51 each
+# conf_dual PAIR HOST INTERVAL DIR: conf's IPv4 instance plus an IPv6 one,
+# VRID 51 each (RFC 9568 §7.3); prints the config's path
 conf_dual() {
-    local pair=$1 h=$2 iv=$3 dir=$4 prio
+    local pair=$1 h=$2 iv=$3 dir=$4 prio cf
     [ "$h" = a ] && prio=$A_PRIO || prio=$B_PRIO
-    mkdir -p "$dir/$h"
+    cf=$(conf "$pair" "$h" "$iv" "$dir")
     if [ "$pair" = hamasq ]; then
-        {
-            printf '[general]\npid-file = none\nstate-dir = %s\nlog-level = info\n\n' "$dir/$h/state"
-            printf '[vrrp lan]\ninterface = eth0\nvirtual-router-id = %s\npriority = %s\n' "$VRID" "$prio"
-            printf 'advert-int = %s\nvirtual-ipaddress = %s/24\ngarp-master-delay = 0\n\n' "$iv" "$VIP"
-            printf '[vrrp lan6]\ninterface = eth0\nvirtual-router-id = %s\npriority = %s\n' "$VRID" "$prio"
-            printf 'advert-int = %s\nvirtual-ipaddress = %s/64\nvirtual-ipaddress = %s/64\n' "$iv" "$VLL" "$VIP6"
-            printf 'garp-master-delay = 0\n'
-        } > "$dir/$h/hamasq.conf"
-        echo "$dir/$h/hamasq.conf"
+        printf '\n[vrrp lan6]\ninterface = eth0\nvirtual-router-id = %s\npriority = %s\n' "$VRID" "$prio"
+        printf 'advert-int = %s\nvirtual-ipaddress = %s/64\nvirtual-ipaddress = %s/64\n' "$iv" "$VLL" "$VIP6"
+        printf 'garp-master-delay = 0\n'
     else
-        cat > "$dir/$h/keepalived.conf" <<EOF
-global_defs {
-  vrrp_version 3
-  script_user root
-  enable_script_security
-}
-vrrp_instance lan {
-  state BACKUP
-  interface eth0
-  virtual_router_id $VRID
-  priority $prio
-  advert_int $iv
-  virtual_ipaddress {
-    $VIP/24
-  }
-}
-vrrp_instance lan6 {
-  state BACKUP
-  interface eth0
-  virtual_router_id $VRID
-  priority $prio
-  advert_int $iv
-  virtual_ipaddress {
-    $VLL/64
-    $VIP6/64
-  }
-}
-EOF
-        echo "$dir/$h/keepalived.conf"
-    fi
+        printf 'vrrp_instance lan6 {\n  state BACKUP\n  interface eth0\n  virtual_router_id %s\n' "$VRID"
+        printf '  priority %s\n  advert_int %s\n  virtual_ipaddress {\n    %s/64\n    %s/64\n  }\n}\n' \
+            "$prio" "$iv" "$VLL" "$VIP6"
+    fi >> "$cf"
+    echo "$cf"
 }
 backup6_re() { [ "$1" = hamasq ] && echo 'vrrp.state instance=lan6 role=backup' || echo '(lan6) Entering BACKUP STATE'; }
 
@@ -711,15 +693,7 @@ if [ "$SKIP_DUAL" != 1 ]; then
     xa c sysctl -qw "net.ipv6.neigh.eth0.locktime=$CLIENT_LOCKTIME"
     for pair in $DUAL_PAIRS; do
         for iv in $DUAL_INTERVALS; do
-            if [ "$pair" = keepalived ]; then
-                if [[ " ${SKIPPED[*]:-} " == *" keepalived@$iv "* ]]; then continue; fi
-                if [ -n "$KA_MIN_INTERVAL" ]; then
-                    awk "BEGIN { exit !($iv < $KA_MIN_INTERVAL) }" && { SKIPPED+=("keepalived@$iv"); continue; }
-                elif awk "BEGIN { exit !($iv < 0.1) }" && ! ka_can "$iv"; then
-                    log "keepalived cannot advertise every $iv s here: skipped"
-                    SKIPPED+=("keepalived@$iv"); continue
-                fi
-            fi
+            [ "$pair" = keepalived ] && ka_skip "$iv" && continue
             for fail in $DUAL_FAILURES; do
                 log "dual stack: $pair advert-int $iv s, failure $fail: $RUNS runs"
                 for i in $(seq "$RUNS"); do dual_once "$pair" "$iv" "$fail" "$i"; done

@@ -635,10 +635,27 @@ mod tests {
         resolve(parse_and_validate(Path::new("t.conf"), text).unwrap())
     }
 
+    /// 192.168.C.0/24, on `ifname` (this box at .2) or relayed.
+    fn test_subnet(c: u8, ifname: Option<&str>) -> crate::dhcp::subnet::Subnet {
+        crate::dhcp::subnet::Subnet {
+            network: [192, 168, c, 0].into(),
+            prefix: 24,
+            local: ifname.map(|n| crate::net::IfAddr {
+                name: n.into(),
+                index: 2,
+                addr: [192, 168, c, 2].into(),
+                prefix: 24,
+            }),
+            ranges: Vec::new(),
+            peer: Vec::new(),
+            vip: None,
+            vrrp: None,
+        }
+    }
+
     #[test]
     fn each_dhcp_subnet_follows_the_instance_whose_vip_it_holds() {
         use crate::dhcp::subnet::{Span, Subnet};
-        use crate::net::IfAddr;
         let cfg = parse_and_validate(
             Path::new("t.conf"),
             "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 192.168.1.1/24\n\n\
@@ -654,20 +671,7 @@ mod tests {
                 primary: std::net::Ipv4Addr::UNSPECIFIED.into(),
             })
             .collect();
-        let subnet = |c: u8, ifname: Option<&str>| Subnet {
-            network: [192, 168, c, 0].into(),
-            prefix: 24,
-            local: ifname.map(|n| IfAddr {
-                name: n.into(),
-                index: 2,
-                addr: [192, 168, c, 2].into(),
-                prefix: 24,
-            }),
-            ranges: Vec::new(),
-            peer: Vec::new(),
-            vip: None,
-            vrrp: None,
-        };
+        let subnet = test_subnet;
         // The guest VLAN first, a LAN, a relayed subnet, a subnet on the
         // guest interface that no VIP lies in.
         let mut subnets = vec![
@@ -755,22 +759,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_instance_never_owns_a_dhcpv4_subnet() {
-        use crate::dhcp::subnet::Subnet;
-        use crate::net::IfAddr;
-        let subnet = |c: u8| Subnet {
-            network: [192, 168, c, 0].into(),
-            prefix: 24,
-            local: Some(IfAddr {
-                name: "eth0".into(),
-                index: 2,
-                addr: [192, 168, c, 2].into(),
-                prefix: 24,
-            }),
-            ranges: Vec::new(),
-            peer: Vec::new(),
-            vip: None,
-            vrrp: None,
-        };
+        let subnet = |c: u8| test_subnet(c, Some("eth0"));
         // The IPv6 instance comes first in the file; the LAN and a subnet
         // without a VIP both follow the IPv4 one (index 1).
         let vrrp = instances(DUAL);
