@@ -479,6 +479,7 @@ fn warnings(config: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
     if config.dhcp.is_none()
         && config.vrrp.is_empty()
+        && config.ra.is_empty()
         && config.dns.as_ref().is_none_or(|d| d.port == 0)
     {
         out.push(ConfigError {
@@ -504,6 +505,32 @@ fn warnings(config: &Config) -> Vec<ConfigError> {
                     message: "no such interface on this system (yet): no query will be answered on it until it appears".into(),
                 });
             }
+        }
+    }
+    out.extend(ra_warnings(
+        config,
+        &crate::net::local_interfaces6().unwrap_or_default(),
+    ));
+    out
+}
+
+/// `[ra NAME]` prefixes that no address of the interface lies in: hosts
+/// would form addresses this router does not route on that link.
+fn ra_warnings(config: &Config, addrs: &[crate::net::IfAddr6]) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for ra in &config.ra {
+        for (p, len) in crate::ra::config::prefixes_not_on_interface(ra, addrs) {
+            out.push(ConfigError {
+                file: config.file.clone(),
+                line: None,
+                section: Some(format!("ra {}", ra.name)),
+                key: Some("prefix".into()),
+                value: Some(format!("{p}/{len}")),
+                message: format!(
+                    "no address of {} is in this prefix: hosts will form addresses that this router does not route on that link",
+                    ra.interface
+                ),
+            });
         }
     }
     out
@@ -734,6 +761,25 @@ mod tests {
                 .to_string()
                 .contains("interface = \"nosuch0\": no such interface")
         );
+    }
+
+    #[test]
+    fn an_ra_prefix_not_on_its_interface_is_a_warning() {
+        let text = "[general]\nstate-dir = /\npid-file = none\n[ra lan]\ninterface = lo\nprefix = 2001:db8:77::/64\n";
+        let r = res(text).unwrap();
+        let w = messages(&r.warnings);
+        assert!(
+            w.iter().any(|m| m.contains(":6: [ra lan] prefix = \"2001:db8:77::/64\": no address of lo")),
+            "{w:?}"
+        );
+        // The same prefix with an address of the interface in it: quiet.
+        let addr = crate::net::IfAddr6 {
+            name: "lo".into(),
+            index: 1,
+            addr: "2001:db8:77::1".parse().unwrap(),
+            prefix: 64,
+        };
+        assert!(ra_warnings(&r.config, &[addr]).is_empty());
     }
 
     #[test]

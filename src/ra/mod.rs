@@ -3,11 +3,13 @@
 //! 8106, RFC 9568 §6.4.3).
 //!
 //! * [`packet`]: the RS/RA codec (RFC 4861 §4.1, §4.2, §4.6; RFC 8106 §5).
+//! * [`config`]: the `[ra NAME]` section (RFC 4861 §6.2.1 limits).
 //! * [`core`]: the sans-IO scheduler: when an RA goes out, gated by the
 //!   VRRP role.
 //!
 //! RAs stay off unless an `[ra NAME]` section exists, so on OpenWrt odhcpd
 //! can keep sending them.
 
+pub mod config;
 pub mod core;
 pub mod packet;
