@@ -6,10 +6,13 @@
 //! * [`config`]: the `[ra NAME]` section (RFC 4861 §6.2.1 limits).
 //! * [`core`]: the sans-IO scheduler: when an RA goes out, gated by the
 //!   VRRP role.
+//! * [`driver`]: the task around it; [`socket`]: the raw ICMPv6 socket.
 //!
 //! RAs stay off unless an `[ra NAME]` section exists, so on OpenWrt odhcpd
 //! can keep sending them.
 
 pub mod config;
 pub mod core;
+pub mod driver;
 pub mod packet;
+pub mod socket;
