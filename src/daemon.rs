@@ -641,6 +641,16 @@ impl Daemon {
                 }
                 merged.config.vrrp = self.current.config.vrrp.clone();
                 merged.vrrp = self.current.vrrp.clone();
+                // [ra NAME] tasks run as started (router advertisements
+                // keep going unchanged, so hosts lose nothing on a reload).
+                if merged.config.ra != self.current.config.ra {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=ra note=\"[ra] changes take effect at the next start\""
+                    );
+                }
+                merged.config.ra = self.current.config.ra.clone();
                 // New DNS limits must fit the open-file limit too (issue 17
                 // item 8): raised within the hard limit, or the limits
                 // lowered and logged when even that is short.

@@ -157,6 +157,22 @@ fn a_client_learns_its_address_default_route_and_dns_from_hamasq() {
         "{text}"
     );
 
+    // A reload that changes [ra] says it needs a restart and keeps the
+    // running RAs (an RS is still answered).
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            "[ra lan]\ninterface = eth0\n",
+            "[ra lan]\ninterface = eth0\nmtu = 1400\n",
+        ),
+    )
+    .unwrap();
+    hq.signal(1).unwrap();
+    hq.wait_for_log("config.restart_needed section=ra", Duration::from_secs(5));
+    let out = c.run(&["rdisc6", "-1", "-n", "-r", "1", "-w", "1000", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && !text.contains("MTU"), "{text}");
+
     // Stopping a box without VRRP: a final RA with Router Lifetime 0
     // (RFC 4861 §6.2.5), and the client drops the default route at once.
     hq.signal(15).unwrap();
