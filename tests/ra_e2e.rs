@@ -5,28 +5,13 @@
 
 mod lab;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 const PREFIX: &str = "2001:db8:77:1";
-
-fn conf(lab: &Lab, host: &str, body: &str) -> PathBuf {
-    let dir = lab.dir().join(format!("hq-{host}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("hamasq.conf");
-    std::fs::write(
-        &p,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\ncontrol-socket = none\n\n{body}",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
-}
 
 fn start(host: &Host, conf: &Path) -> Proc {
     let p = host.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
@@ -95,8 +80,7 @@ fn a_client_learns_its_address_default_route_and_dns_from_hamasq() {
     router(lab.host("r"), 1);
     client(lab.host("c"));
     let r_ll = link_local(lab.host("r"));
-    let cfg = conf(
-        &lab,
+    let cfg = lab.hamasq_conf(
         "r",
         "[dns]\nport = 0\ndomain = lab.example\n\n[ra lan]\ninterface = eth0\n",
     );
@@ -235,8 +219,8 @@ fn only_the_active_box_sends_router_advertisements() {
              [ra lan]\ninterface = eth0\nprefix = {PREFIX}::/64\nvrrp = lan\n"
         )
     };
-    let ca = conf(&lab, "a", &section(150));
-    let cb = conf(&lab, "b", &section(100));
+    let ca = lab.hamasq_conf("a", &section(150));
+    let cb = lab.hamasq_conf("b", &section(100));
     let a = start(lab.host("a"), &ca);
     let b = start(lab.host("b"), &cb);
     a.wait_for_log(

@@ -14,18 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 const VIP: &str = "10.77.0.254";
 
 fn conf(lab: &Lab, host: &str, body: &str) -> PathBuf {
-    let dir = lab.dir().join(format!("hq-{host}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("hamasq.conf");
-    std::fs::write(
-        &p,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n{body}",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
+    lab.hamasq_conf(host, body)
 }
 
 fn vrrp(priority: u8, extra: &str) -> String {

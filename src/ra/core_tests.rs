@@ -1,14 +1,11 @@
 //! Timeline tests on virtual time: each rule of the table in `core.rs`.
 
 use super::*;
+use crate::ra::packet::tests::ll;
 use crate::ra::packet::{ALL_NODES, PrefixInfo, TYPE_RS, decode_ra};
 
 const MIN: Duration = Duration::from_secs(200);
 const MAX: Duration = Duration::from_secs(600);
-
-fn ll(last: u16) -> Ipv6Addr {
-    Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, last)
-}
 
 fn ra() -> Ra {
     Ra {

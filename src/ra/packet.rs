@@ -477,4 +477,4 @@ pub fn encode_ra(ra: &Ra) -> Vec<u8> {
 
 #[cfg(test)]
 #[path = "packet_tests.rs"]
-mod tests;
+pub(crate) mod tests;

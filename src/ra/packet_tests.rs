@@ -1,7 +1,8 @@
 use super::*;
 use crate::testkit::{Rng, mutate, never_panics};
 
-fn ll(last: u16) -> Ipv6Addr {
+/// `fe80::LAST`, a link-local address for the tests.
+pub(crate) fn ll(last: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, last)
 }
 
