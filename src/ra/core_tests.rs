@@ -1,26 +1,15 @@
 //! Timeline tests on virtual time: each rule of the table in `core.rs`.
 
 use super::*;
-use crate::ra::packet::tests::ll;
-use crate::ra::packet::{ALL_NODES, PrefixInfo, TYPE_RS, decode_ra};
+use crate::ra::packet::tests::{ll, sample};
+use crate::ra::packet::{ALL_NODES, TYPE_RS, decode_ra};
 
 const MIN: Duration = Duration::from_secs(200);
 const MAX: Duration = Duration::from_secs(600);
 
+/// The advertisement of the codec's known-answer test (one /64 prefix).
 fn ra() -> Ra {
-    Ra {
-        cur_hop_limit: 64,
-        router_lifetime: 1800,
-        prefixes: vec![PrefixInfo {
-            prefix: "2001:db8:1::".parse().unwrap(),
-            len: 64,
-            on_link: true,
-            autonomous: true,
-            valid: 86400,
-            preferred: 14400,
-        }],
-        ..Ra::default()
-    }
+    sample()
 }
 
 fn sched(seed: u64) -> Scheduler {

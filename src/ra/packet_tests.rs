@@ -31,7 +31,7 @@ const SCAPY_RA: &str = "860000004040070800000000000000000101\
 /// scapy: `ICMPv6ND_RS() / ICMPv6NDOptSrcLLAddr(lladdr="02:00:00:00:00:02")`.
 const SCAPY_RS: &str = "85007a2a000000000101020000000002";
 
-fn sample() -> Ra {
+pub(crate) fn sample() -> Ra {
     Ra {
         cur_hop_limit: 64,
         managed: false,
