@@ -66,6 +66,15 @@ impl Sub<Mono> for Mono {
     }
 }
 
+/// Sleeps until `at`, or forever for `None`: a driver's timer arm
+/// (`select!` on `sleep_until(core.poll_timeout())`).
+pub async fn sleep_until(at: Option<Mono>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.to_instant().into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Wall-clock seconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct UnixTime(pub u64);

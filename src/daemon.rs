@@ -279,6 +279,26 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         tasks.spawn(name, Stage::Vrrp, move |sd| task.run(sd));
     }
 
+    // [ra NAME]: router advertisements (issue 15 item 3), stopped with
+    // DHCP (stage 1), before VRRP steps down. `vrrp = NAME` gates them by
+    // that instance's role (RFC 9568 §6.4.2, §6.4.3); the source is the
+    // interface's own link-local until an IPv6 instance supplies its
+    // virtual link-local.
+    for ra in &resolved.config.ra {
+        let role = ra.vrrp.as_ref().and_then(|n| {
+            let i = resolved.vrrp.iter().position(|v| &v.config.name == n)?;
+            Some(channels.roles[i].subscribe())
+        });
+        let domain = resolved
+            .config
+            .dns
+            .as_ref()
+            .and_then(|d| d.domain.as_deref());
+        let task = crate::ra::driver::RaTask::open(ra, domain, role, None)?;
+        let name: &'static str = Box::leak(format!("ra-{}", ra.name).into_boxed_str());
+        tasks.spawn(name, Stage::Dhcp, move |sd| task.run(sd));
+    }
+
     if let Some(plan) = &resolved.dhcp {
         let dhcp = resolved
             .config
@@ -622,6 +642,16 @@ impl Daemon {
                 }
                 merged.config.vrrp = self.current.config.vrrp.clone();
                 merged.vrrp = self.current.vrrp.clone();
+                // [ra NAME] tasks run as started (router advertisements
+                // keep going unchanged, so hosts lose nothing on a reload).
+                if merged.config.ra != self.current.config.ra {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=ra note=\"[ra] changes take effect at the next start\""
+                    );
+                }
+                merged.config.ra = self.current.config.ra.clone();
                 // New DNS limits must fit the open-file limit too (issue 17
                 // item 8): raised within the hard limit, or the limits
                 // lowered and logged when even that is short.

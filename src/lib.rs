@@ -34,6 +34,8 @@
 //!     `allocate`, `bindings`, `commit` (group commit), `merge` (a peer's
 //!     change); driver `dhcp::driver` (opened by `dhcp::open`);
 //!   * [`vrrp`]: `router` (RFC 9568), driver `vrrp::driver`;
+//!   * [`ra`]: router advertisements (RFC 4861, RFC 8106): `packet`
+//!     (RS/RA codec), `core` (the scheduler, gated by the VRRP role);
 //!   * [`ha`]: the pair link (design §9): `link` (authenticated frames),
 //!     `stream` and `replica` (the replication stream), driver `ha::driver`.
 //! * [`net`]: sockets with PKTINFO and this machine's interfaces.
@@ -65,6 +67,7 @@ pub mod net;
 mod pair_sim;
 pub(crate) mod pidfile;
 pub(crate) mod privilege;
+pub mod ra;
 pub mod rlimit;
 pub(crate) mod sd_notify;
 pub(crate) mod section;

@@ -244,6 +244,40 @@ fn three_mistakes_exit_2_and_are_all_named() {
     assert!(o.stdout.is_empty());
 }
 
+/// Issue 15: `[ra NAME]` mistakes are named by `--test`, all at once
+/// (RFC 4861 §6.2.1 limits, a `vrrp` that names no instance), and an
+/// interface RAs cannot be sent from (loopback: no link-local) fails
+/// `--test` as it would fail the start.
+#[test]
+fn ra_mistakes_are_named_by_test() {
+    let d = tmpdir("ra-test");
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}\n[ra lan]\ninterface = lo\nvrrp = nosuch\nmax-interval = 2\n",
+            base_conf(&d)
+        ),
+    );
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "[ra lan] vrrp = \"nosuch\": no [vrrp nosuch] section",
+        "[ra lan] max-interval = \"2\": out of range; expected 4s to 1800s",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let conf = write_conf(
+        &d,
+        &format!("{}\n[ra lan]\ninterface = lo\n", base_conf(&d)),
+    );
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[ra lan] interface = \"lo\": has no IPv6 link-local address"),
+        "{err}"
+    );
+}
+
 /// Issue 13: `[ha]` mistakes are all named by `--test`, each with its key:
 /// a pair that is not this box's, a key file that is missing or readable
 /// by others, and no `[dhcp]` to replicate (a good section is exercised

@@ -38,6 +38,8 @@ pub struct Config {
     pub vrrp: Vec<crate::vrrp::config::VrrpConfig>,
     /// `[ha]`, the pair link, if present.
     pub ha: Option<crate::ha::config::HaConfig>,
+    /// Every `[ra NAME]`, in file order (none: no router advertisements).
+    pub ra: Vec<crate::ra::config::RaConfig>,
     /// The line of each key's first occurrence, by (section header, key):
     /// later stages name the line of what they find wrong.
     pub key_lines: std::collections::BTreeMap<(String, String), usize>,

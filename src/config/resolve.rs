@@ -311,6 +311,10 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         .as_ref()
         .and_then(|h| resolve_ha(&config, h, dhcp.as_mut(), &mut errs));
 
+    if !config.ra.is_empty() {
+        let addrs = crate::net::local_interfaces6().unwrap_or_default();
+        errs.extend(ra_errors(&config, &addrs));
+    }
     start_checks(&config, dhcp.as_ref(), &mut errs);
     let mut warnings = warnings(&config);
     config.locate(&mut errs);
@@ -596,6 +600,7 @@ fn warnings(config: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
     if config.dhcp.is_none()
         && config.vrrp.is_empty()
+        && config.ra.is_empty()
         && config.dns.as_ref().is_none_or(|d| d.port == 0)
     {
         out.push(ConfigError {
@@ -621,6 +626,61 @@ fn warnings(config: &Config) -> Vec<ConfigError> {
                     message: "no such interface on this system (yet): no query will be answered on it until it appears".into(),
                 });
             }
+        }
+    }
+    out.extend(ra_warnings(
+        config,
+        &crate::net::local_interfaces6().unwrap_or_default(),
+    ));
+    out
+}
+
+/// What would stop an `[ra NAME]` task at start: its interface missing,
+/// or without the IPv6 link-local address RAs are sent from (RFC 4861
+/// §6.1.2: hosts drop an RA from any other source).
+fn ra_errors(config: &Config, addrs: &[crate::net::IfAddr6]) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for ra in &config.ra {
+        let exists = nix::net::if_::if_nametoindex(ra.interface.as_str()).is_ok();
+        let has_ll = addrs
+            .iter()
+            .any(|a| a.name == ra.interface && a.addr.is_unicast_link_local());
+        let message = if !exists {
+            "no such interface on this system"
+        } else if !has_ll {
+            "has no IPv6 link-local address to send router advertisements from; is IPv6 disabled on it?"
+        } else {
+            continue;
+        };
+        out.push(ConfigError {
+            file: config.file.clone(),
+            line: None,
+            section: Some(format!("ra {}", ra.name)),
+            key: Some("interface".into()),
+            value: Some(ra.interface.clone()),
+            message: message.into(),
+        });
+    }
+    out
+}
+
+/// `[ra NAME]` prefixes that no address of the interface lies in: hosts
+/// would form addresses this router does not route on that link.
+fn ra_warnings(config: &Config, addrs: &[crate::net::IfAddr6]) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for ra in &config.ra {
+        for (p, len) in crate::ra::config::prefixes_not_on_interface(ra, addrs) {
+            out.push(ConfigError {
+                file: config.file.clone(),
+                line: None,
+                section: Some(format!("ra {}", ra.name)),
+                key: Some("prefix".into()),
+                value: Some(format!("{p}/{len}")),
+                message: format!(
+                    "no address of {} is in this prefix: hosts will form addresses that this router does not route on that link",
+                    ra.interface
+                ),
+            });
         }
     }
     out
@@ -922,6 +982,39 @@ mod tests {
                 .to_string()
                 .contains("interface = \"nosuch0\": no such interface")
         );
+    }
+
+    #[test]
+    fn an_ra_interface_needs_a_link_local_and_its_prefixes_an_address() {
+        let cfg = parse_and_validate(
+            Path::new("t.conf"),
+            "[ra lan]\ninterface = lo\nprefix = 2001:db8:77::/64\n",
+        )
+        .unwrap();
+        let a = |addr: &str| crate::net::IfAddr6 {
+            name: "lo".into(),
+            index: 1,
+            addr: addr.parse().unwrap(),
+            prefix: 64,
+        };
+        // Loopback has no link-local: the RA task could not start.
+        let e = messages(&ra_errors(&cfg, &[a("::1")]));
+        assert!(
+            e.len() == 1 && e[0].contains("[ra lan] interface = \"lo\": has no IPv6 link-local"),
+            "{e:?}"
+        );
+        assert!(ra_errors(&cfg, &[a("fe80::1")]).is_empty());
+        let mut missing = cfg.clone();
+        missing.ra[0].interface = "nosuch0".into();
+        assert!(messages(&ra_errors(&missing, &[]))[0].contains("no such interface"));
+        // A prefix no address of the interface lies in: a warning.
+        let w = messages(&ra_warnings(&cfg, &[a("fe80::1")]));
+        assert!(
+            w.len() == 1
+                && w[0].contains("[ra lan] prefix = \"2001:db8:77::/64\": no address of lo"),
+            "{w:?}"
+        );
+        assert!(ra_warnings(&cfg, &[a("fe80::1"), a("2001:db8:77::1")]).is_empty());
     }
 
     #[test]

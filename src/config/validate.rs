@@ -37,6 +37,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     let mut dns_entries: Vec<&RawSection> = Vec::new();
     let mut vrrp_sections: Vec<(&str, &RawSection)> = Vec::new();
     let mut ha_entries: Vec<&RawSection> = Vec::new();
+    let mut ra_sections: Vec<(&str, &RawSection)> = Vec::new();
     for s in &raw.sections {
         let (kind, name) = match s.name.split_once(char::is_whitespace) {
             Some((k, n)) => (k, Some(n.trim())),
@@ -72,6 +73,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             }
             ("dns", None) => dns_entries.push(s),
             ("ha", None) => ha_entries.push(s),
+            ("ra", name) => named_section(raw, s, name, "ra", &mut ra_sections, &mut errs),
             _ => errs.push(section_error(
                 raw,
                 s,
@@ -145,6 +147,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         Some(h)
     };
 
+    let ra = read_ra_sections(raw, &ra_sections, &vrrp, &mut errs);
+
     if errs.is_empty() {
         let mut key_lines = std::collections::BTreeMap::new();
         for sec in &raw.sections {
@@ -162,6 +166,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             dns,
             vrrp,
             ha,
+            ra,
             key_lines,
         })
     } else {
@@ -263,6 +268,74 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
     }
 }
 
+/// Files a `[KIND NAME]` section under its name, or reports a missing,
+/// malformed or repeated name.
+fn named_section<'a>(
+    raw: &RawConfig,
+    s: &'a RawSection,
+    name: Option<&'a str>,
+    kind: &str,
+    sections: &mut Vec<(&'a str, &'a RawSection)>,
+    errs: &mut Vec<ConfigError>,
+) {
+    let message = match name {
+        None => format!("this section needs a name, e.g. [{kind} lan]"),
+        Some(n) if !valid_instance_name(n) => {
+            format!("bad name {n:?}: use 1-32 letters, digits, '-', '_' or '.'")
+        }
+        Some(n) => match sections.iter().find(|(name, _)| *name == n) {
+            Some(first) => {
+                let at = first
+                    .1
+                    .line
+                    .map_or_else(String::new, |l| format!(" (first on line {l})"));
+                format!("[{kind} {n}] is defined twice{at}")
+            }
+            None => {
+                sections.push((n, s));
+                return;
+            }
+        },
+    };
+    errs.push(section_error(raw, s, message));
+}
+
+/// Every `[ra NAME]`: its keys, then what it needs of the rest (one per
+/// interface; `vrrp` names a `[vrrp NAME]` section).
+fn read_ra_sections(
+    raw: &RawConfig,
+    sections: &[(&str, &RawSection)],
+    vrrp: &[crate::vrrp::config::VrrpConfig],
+    errs: &mut Vec<ConfigError>,
+) -> Vec<crate::ra::config::RaConfig> {
+    let mut out: Vec<crate::ra::config::RaConfig> = Vec::new();
+    for (name, sec) in sections {
+        let mut r = SectionReader::new(&raw.file, sec);
+        let ra = crate::ra::config::read(name, &mut r);
+        if let Some(v) = &ra.vrrp
+            && !vrrp.iter().any(|o| &o.name == v)
+        {
+            r.error_on(
+                "vrrp",
+                format!("no [vrrp {v}] section; name the instance that gates these RAs"),
+            );
+        }
+        errs.extend(r.finish(known_keys));
+        if let Some(other) = out.iter().find(|o| o.interface == ra.interface) {
+            errs.push(section_error(
+                raw,
+                sec,
+                format!(
+                    "interface {} already has [ra {}]: one router advertisement section per interface",
+                    ra.interface, other.name
+                ),
+            ));
+        }
+        out.push(ra);
+    }
+    out
+}
+
 fn valid_instance_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 32
@@ -282,7 +355,8 @@ fn section_error(raw: &RawConfig, s: &RawSection, message: String) -> ConfigErro
 }
 
 /// Every key each section understands, in the order its reader asks for
-/// them: `[general]`, `[dns]`, `[dhcp]`, `[vrrp NAME]` (as `vrrp`) and `[ha]`. The
+/// them: `[general]`, `[dns]`, `[dhcp]`, `[vrrp NAME]` (as `vrrp`), `[ha]`
+/// and `[ra NAME]` (as `ra`). The
 /// sample config and the manual page are checked against this list, so
 /// neither can drift from the parser.
 pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
@@ -313,6 +387,10 @@ pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
     let mut r = SectionReader::new(file, &s);
     crate::ha::config::read(&mut r);
     out.push(("ha", r.into_asked()));
+    let s = empty("ra x");
+    let mut r = SectionReader::new(file, &s);
+    crate::ra::config::read("x", &mut r);
+    out.push(("ra", r.into_asked()));
     out
 }
 

@@ -490,6 +490,24 @@ impl Lab {
         &self.shared.dir
     }
 
+    /// Writes a hamasq config for `host` (`hq-HOST/hamasq.conf` in the lab
+    /// directory): a `[general]` with no pid file, the state directory
+    /// beside it and debug logging, then `body`. Returns its path.
+    pub fn hamasq_conf(&self, host: &str, body: &str) -> PathBuf {
+        let dir = self.dir().join(format!("hq-{host}"));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("hamasq.conf");
+        fs::write(
+            &p,
+            format!(
+                "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n{body}",
+                dir.join("state").display()
+            ),
+        )
+        .unwrap();
+        p
+    }
+
     /// The test name given to [`Lab::new`].
     pub fn test_name(&self) -> &str {
         &self.test

@@ -9,21 +9,9 @@ use crate::lab::{Host, Lab, Proc};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
 
-/// `body` under a `[general]` with no pid file, the host's own state
-/// directory and debug logging; the config's path.
+/// `body` under the lab's common `[general]` ([`Lab::hamasq_conf`]).
 pub fn conf(lab: &Lab, host: &str, body: &str) -> PathBuf {
-    let dir = lab.dir().join(format!("hq-{host}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("hamasq.conf");
-    std::fs::write(
-        &p,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n{body}",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    p
+    lab.hamasq_conf(host, body)
 }
 
 /// hamasq in the foreground in `host`, once its VRRP task has started.
