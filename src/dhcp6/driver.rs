@@ -203,19 +203,22 @@ impl Dhcp6Task {
                 };
                 if let Err(d) = self.server.handle_datagram(role, input) {
                     self.counters.discards[d as usize].inc();
-                    if let Some(f) = d.fault() {
-                        emit_limited(
-                            f.level(),
-                            "dhcpv6.discarded",
-                            format_args!(
-                                "instance={} from={} reason={} rule={}",
-                                self.name,
-                                env.src.ip(),
-                                d.name(),
-                                crate::log::q(d.rule())
-                            ),
-                        );
-                    }
+                    // The gate is normal operation: debug, its own event.
+                    let (level, ev) = match d.fault() {
+                        Some(f) => (f.level(), "dhcpv6.discarded"),
+                        None => (crate::log::Level::Debug, "dhcpv6.gated"),
+                    };
+                    emit_limited(
+                        level,
+                        ev,
+                        format_args!(
+                            "instance={} from={} reason={} rule={} role={role}",
+                            self.name,
+                            env.src.ip(),
+                            d.name(),
+                            crate::log::q(d.rule())
+                        ),
+                    );
                 }
             }
             while let Some(t) = self.server.poll_transmit() {
