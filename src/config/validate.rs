@@ -46,57 +46,10 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         match (kind, name) {
             ("general", None) => general_entries.push(s),
             ("dhcp", None) => dhcp_entries.push(s),
-            ("vrrp", None) => errs.push(section_error(
-                raw,
-                s,
-                "a VRRP section needs an instance name, e.g. [vrrp lan]".into(),
-            )),
-            ("vrrp", Some(n)) if !valid_instance_name(n) => errs.push(section_error(
-                raw,
-                s,
-                format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'"),
-            )),
-            ("vrrp", Some(n)) => {
-                if let Some(first) = vrrp_sections.iter().find(|(name, _)| *name == n) {
-                    let at = first
-                        .1
-                        .line
-                        .map_or_else(String::new, |l| format!(" (first on line {l})"));
-                    errs.push(section_error(
-                        raw,
-                        s,
-                        format!("instance {n:?} is defined twice{at}"),
-                    ));
-                } else {
-                    vrrp_sections.push((n, s));
-                }
-            }
+            ("vrrp", n) => add_instance(raw, s, "VRRP", n, &mut vrrp_sections, &mut errs),
             ("dns", None) => dns_entries.push(s),
             ("ha", None) => ha_entries.push(s),
-            ("dhcpv6", None) => errs.push(section_error(
-                raw,
-                s,
-                "a DHCPv6 section needs an instance name, e.g. [dhcpv6 lan]".into(),
-            )),
-            ("dhcpv6", Some(n)) if !valid_instance_name(n) => errs.push(section_error(
-                raw,
-                s,
-                format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'"),
-            )),
-            ("dhcpv6", Some(n)) => match dhcpv6_sections.iter().find(|(name, _)| *name == n) {
-                Some(first) => {
-                    let at = first
-                        .1
-                        .line
-                        .map_or_else(String::new, |l| format!(" (first on line {l})"));
-                    errs.push(section_error(
-                        raw,
-                        s,
-                        format!("instance {n:?} is defined twice{at}"),
-                    ));
-                }
-                None => dhcpv6_sections.push((n, s)),
-            },
+            ("dhcpv6", n) => add_instance(raw, s, "DHCPv6", n, &mut dhcpv6_sections, &mut errs),
             _ => errs.push(section_error(
                 raw,
                 s,
@@ -308,6 +261,39 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
         metrics_allow,
         control_socket,
     }
+}
+
+/// A `[KIND NAME]` section (`[vrrp lan]`, `[dhcpv6 lan]`): its name must
+/// be given, well formed and not used twice; the first of a name is kept.
+fn add_instance<'a>(
+    raw: &RawConfig,
+    s: &'a RawSection,
+    what: &str,
+    name: Option<&'a str>,
+    seen: &mut Vec<(&'a str, &'a RawSection)>,
+    errs: &mut Vec<ConfigError>,
+) {
+    let kind = s.name.split_whitespace().next().unwrap_or("");
+    let message = match name {
+        None => format!("a {what} section needs an instance name, e.g. [{kind} lan]"),
+        Some(n) if !valid_instance_name(n) => {
+            format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'")
+        }
+        Some(n) => match seen.iter().find(|(name, _)| *name == n) {
+            Some(first) => {
+                let at = first
+                    .1
+                    .line
+                    .map_or_else(String::new, |l| format!(" (first on line {l})"));
+                format!("instance {n:?} is defined twice{at}")
+            }
+            None => {
+                seen.push((n, s));
+                return;
+            }
+        },
+    };
+    errs.push(section_error(raw, s, message));
 }
 
 fn valid_instance_name(n: &str) -> bool {
