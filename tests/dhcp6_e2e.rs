@@ -290,6 +290,11 @@ fn only_the_active_answers() {
         cap_b.logs()
     );
     assert_eq!(sent_by(&cap_b), 0, "the Backup is silent: {}", cap_b.logs());
+    // Its counters say the same (SIGUSR1 at debug lists every metric).
+    b.signal(lab::SIGUSR1).unwrap();
+    let log = b.wait_for_log("hamasq_dhcpv6_gated_total=", Duration::from_secs(5));
+    assert!(log.contains("hamasq_dhcpv6_replies_total=0"), "{log}");
+    assert!(!log.contains("hamasq_dhcpv6_gated_total=0"), "{log}");
 
     // The Active leaves (SIGTERM: priority 0, RFC 9568 §6.4.3); the other
     // box takes over and answers the next client.
