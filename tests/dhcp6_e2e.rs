@@ -316,3 +316,98 @@ fn only_the_active_answers() {
     );
     drop(b);
 }
+
+/// A client on another link, behind ISC `dhcrelay -6`: the server answers
+/// the Relay-forward with a Relay-reply to the relay (RFC 8415 §19.3),
+/// which hands the Reply to the client.
+#[test]
+fn a_client_behind_dhcrelay_is_answered_through_it() {
+    const TEST: &str = "dhcp6_relay";
+    if !lab::have_commands(TEST, &["dhclient", "dhcrelay", "tcpdump"]) {
+        return;
+    }
+    // Two links: the server's (srv, rly's eth0) and the client's (cl,
+    // rly's eth1), so the server never hears the client directly.
+    let Some(mut up) = Lab::new(TEST) else {
+        return;
+    };
+    let Some(mut down) = Lab::new("dhcp6_relay_lower") else {
+        return;
+    };
+    up.add_host("srv", &[]);
+    up.add_host("rly", &[]);
+    down.add_host("cl", &[]);
+    let rly_ns = up.host("rly").ns().to_string();
+    down.attach(&rly_ns, "rly", "eth1", &[]);
+    for h in [up.host("srv"), up.host("rly"), down.host("cl")] {
+        ipv6_up(h);
+    }
+    let rly = up.host("rly");
+    rly.sysctl("net/ipv6/conf/eth1/disable_ipv6", "0");
+    rly.sysctl("net/ipv6/conf/all/forwarding", "1");
+    up.host("srv").run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd78::1/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    rly.run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd78::2/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    rly.run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd79::1/64",
+        "dev",
+        "eth1",
+        "nodad",
+    ]);
+    let ll_ready = lab::wait_until(Duration::from_secs(10), || {
+        let out = rly.run(&["ip", "-6", "-o", "addr", "show", "dev", "eth1"]);
+        let s = String::from_utf8_lossy(&out.stdout).to_string();
+        s.contains("fe80::") && !s.contains("tentative")
+    });
+    assert!(ll_ready, "rly: no usable link-local address on eth1");
+
+    let c = conf(
+        &up,
+        "srv",
+        "[dhcpv6 lan]\ninterface = eth0\ndomain-search = relayed.test\n",
+    );
+    let cap = capture(up.host("srv"));
+    let srv = start(up.host("srv"), &c);
+    let relay = rly.spawn(&["dhcrelay", "-6", "-d", "-l", "eth1", "-u", "fd78::1%eth0"]);
+    relay.wait_for_log("Sending on", Duration::from_secs(10));
+
+    let (script, rec) = dhclient_script(&down, "cl");
+    let cl = dhclient_stateless(&down, "cl", &script);
+    let got = wait_record(&rec, "dns=");
+    assert!(
+        got.contains("dns=fd78::1 domains=relayed.test."),
+        "{got}\nserver:\n{}\nrelay:\n{}",
+        srv.logs(),
+        relay.logs()
+    );
+    drop(cl);
+    // On the server's link: Relay-forwards in, as many Relay-replies out,
+    // and no Information-request seen directly.
+    let fwd = wait_count(&cap, "dhcp6 relay-fwd", 1);
+    let repl = wait_count(&cap, "dhcp6 relay-reply", fwd);
+    assert!(fwd >= 1 && repl == fwd, "{}", cap.logs());
+    assert_eq!(count(&cap.logs(), "dhcp6 inf-req"), 0, "{}", cap.logs());
+    drop(relay);
+    drop(srv);
+}

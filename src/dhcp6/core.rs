@@ -32,6 +32,8 @@ pub const ALL_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0
 pub const IRT_DEFAULT: u32 = 86_400;
 /// IRT_MINIMUM (RFC 8415 §7.6, §21.23): 600 s.
 pub const IRT_MINIMUM: u32 = 600;
+/// HOP_COUNT_LIMIT (RFC 8415 §7.6): the most relays a message crosses.
+pub const HOP_COUNT_LIMIT: usize = 8;
 /// A DUID is at most 128 octets (RFC 8415 §11.1).
 pub const DUID_MAX: usize = 128;
 
@@ -42,6 +44,8 @@ mod code {
     pub const IA_NA: u16 = 3;
     pub const IA_TA: u16 = 4;
     pub const ORO: u16 = 6;
+    pub const RELAY_MSG: u16 = 9;
+    pub const INTERFACE_ID: u16 = 18;
     pub const DNS_SERVERS: u16 = 23;
     pub const DOMAIN_LIST: u16 = 24;
     pub const IA_PD: u16 = 25;
@@ -84,10 +88,11 @@ pub struct Inbound<'a> {
     pub ifindex: u32,
 }
 
-/// A Reply to send.
+/// A Reply (or Relay-reply) to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
-    /// The client's address, port 546 (RFC 8415 §7.2).
+    /// The client's address, port 546 (RFC 8415 §7.2), or the relay's
+    /// address and port.
     pub to: SocketAddrV6,
     /// Out of the interface the request came in on.
     pub ifindex: u32,
@@ -117,8 +122,9 @@ pub enum Discard {
     /// server does not offer (§6.1); silence lets a stateful server on the
     /// link answer.
     NotServed,
-    /// Relay-forward (§19): not answered; hamasq serves the link it is on.
-    Relayed,
+    /// A Relay-forward without a Relay Message option (§21.10), or
+    /// relays nested deeper than HOP_COUNT_LIMIT (§7.6).
+    BadRelay,
     /// The HA gate: this box is not the Active (design §4, §10).
     Gated,
 }
@@ -133,7 +139,7 @@ impl Discard {
         Discard::IaInInformationRequest,
         Discard::OtherServer,
         Discard::NotServed,
-        Discard::Relayed,
+        Discard::BadRelay,
         Discard::Gated,
     ];
 
@@ -147,7 +153,7 @@ impl Discard {
             Discard::IaInInformationRequest => "ia_in_information_request",
             Discard::OtherServer => "other_server",
             Discard::NotServed => "not_served",
-            Discard::Relayed => "relayed",
+            Discard::BadRelay => "bad_relay",
             Discard::Gated => "gated",
         }
     }
@@ -157,12 +163,13 @@ impl Discard {
     pub fn fault(self) -> Option<crate::log::Fault> {
         use crate::log::Fault;
         match self {
-            Discard::TooShort | Discard::UnknownType | Discard::BadOptions => Some(Fault::PeerJunk),
+            Discard::TooShort | Discard::UnknownType | Discard::BadOptions | Discard::BadRelay => {
+                Some(Fault::PeerJunk)
+            }
             Discard::ServerMessage
             | Discard::IaInInformationRequest
             | Discard::OtherServer
-            | Discard::NotServed
-            | Discard::Relayed => Some(Fault::NotForUs),
+            | Discard::NotServed => Some(Fault::NotForUs),
             Discard::Gated => None,
         }
     }
@@ -176,7 +183,7 @@ impl Discard {
             Discard::ServerMessage => "RFC 8415 §16.3, §16.10, §16.11",
             Discard::IaInInformationRequest | Discard::OtherServer => "RFC 8415 §16.12",
             Discard::NotServed => "RFC 8415 §6.1",
-            Discard::Relayed => "RFC 8415 §19",
+            Discard::BadRelay => "RFC 8415 §7.6, §21.10",
             Discard::Gated => "design §4",
         }
     }
@@ -212,21 +219,11 @@ pub fn parse(data: &[u8]) -> Result<Request, Discard> {
     };
     match MessageType::from(msg_type) {
         MessageType::Unknown(_) => return Err(Discard::UnknownType),
-        // A relay message has its own header (§9); not walked here.
-        MessageType::RelayForw => return Err(Discard::Relayed),
+        // A relay message has its own header (§9): see `unwrap_relays`.
+        MessageType::RelayForw => return Err(Discard::BadRelay),
         _ => {}
     }
-    let mut rest = &data[4..];
-    while !rest.is_empty() {
-        let [c0, c1, l0, l1, ..] = *rest else {
-            return Err(Discard::BadOptions);
-        };
-        let (code, len) = (
-            u16::from_be_bytes([c0, c1]),
-            u16::from_be_bytes([l0, l1]) as usize,
-        );
-        let body = rest.get(4..4 + len).ok_or(Discard::BadOptions)?;
-        rest = &rest[4 + len..];
+    for (code, body) in options(&data[4..])? {
         let duid = || {
             if (1..=DUID_MAX).contains(&body.len()) {
                 Ok(body.to_vec())
@@ -240,7 +237,7 @@ pub fn parse(data: &[u8]) -> Result<Request, Discard> {
             code::SERVERID if req.server_id.is_none() => req.server_id = Some(duid()?),
             code::IA_NA | code::IA_TA | code::IA_PD => req.has_ia = true,
             code::ORO => {
-                if !len.is_multiple_of(2) {
+                if !body.len().is_multiple_of(2) {
                     return Err(Discard::BadOptions);
                 }
                 req.oro
@@ -250,6 +247,88 @@ pub fn parse(data: &[u8]) -> Result<Request, Discard> {
         }
     }
     Ok(req)
+}
+
+/// One relay a request came through (RFC 8415 §9): what its Relay-reply
+/// must carry back (§19.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayHop {
+    pub hop_count: u8,
+    pub link: [u8; 16],
+    pub peer: [u8; 16],
+    /// The Interface-ID option, copied into the Relay-reply (§21.18).
+    pub interface_id: Option<Vec<u8>>,
+}
+
+/// Peels Relay-forward messages (RFC 8415 §9, §19.3) off `data`: the
+/// relays, outermost first, and the client's message inside them. A
+/// message from a client directly has no relays.
+pub fn unwrap_relays(data: &[u8]) -> Result<(Vec<RelayHop>, &[u8]), Discard> {
+    let mut hops = Vec::new();
+    let mut msg = data;
+    while msg.first() == Some(&12) {
+        if hops.len() >= HOP_COUNT_LIMIT {
+            return Err(Discard::BadRelay);
+        }
+        let head = msg.get(..34).ok_or(Discard::TooShort)?;
+        let mut hop = RelayHop {
+            hop_count: head[1],
+            link: head[2..18].try_into().unwrap_or_default(),
+            peer: head[18..34].try_into().unwrap_or_default(),
+            interface_id: None,
+        };
+        let mut inner = None;
+        for (code, body) in options(&msg[34..])? {
+            match code {
+                code::RELAY_MSG if inner.is_none() => inner = Some(body),
+                code::INTERFACE_ID if hop.interface_id.is_none() => {
+                    hop.interface_id = Some(body.to_vec())
+                }
+                _ => {}
+            }
+        }
+        hops.push(hop);
+        msg = inner.ok_or(Discard::BadRelay)?;
+    }
+    Ok((hops, msg))
+}
+
+/// The Relay-reply messages around `reply`, innermost relay first
+/// (RFC 8415 §19.3): each copies its Relay-forward's hop count, link and
+/// peer addresses and Interface-ID.
+fn wrap_relays(hops: &[RelayHop], reply: Vec<u8>) -> Vec<u8> {
+    hops.iter().rev().fold(reply, |inner, h| {
+        let mut m = vec![13, h.hop_count];
+        m.extend_from_slice(&h.link);
+        m.extend_from_slice(&h.peer);
+        if let Some(id) = &h.interface_id {
+            put_option(&mut m, code::INTERFACE_ID, id);
+        }
+        put_option(&mut m, code::RELAY_MSG, &inner);
+        m
+    })
+}
+
+fn put_option(out: &mut Vec<u8>, code: u16, body: &[u8]) {
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// The options of a message body, each `(code, body)`; an option that
+/// runs past the end is an error (RFC 8415 §21.1).
+fn options(mut rest: &[u8]) -> Result<Vec<(u16, &[u8])>, Discard> {
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let [c0, c1, l0, l1, ..] = *rest else {
+            return Err(Discard::BadOptions);
+        };
+        let len = u16::from_be_bytes([l0, l1]) as usize;
+        let body = rest.get(4..4 + len).ok_or(Discard::BadOptions)?;
+        out.push((u16::from_be_bytes([c0, c1]), body));
+        rest = &rest[4 + len..];
+    }
+    Ok(out)
 }
 
 /// How a message type is handled (RFC 8415 §7.3 names them).
@@ -267,7 +346,7 @@ fn classify(msg_type: u8) -> Result<Kind, Discard> {
         | M::LeaseQuery
         | M::ReconfigureRequest
         | M::DHCPv4Query => Ok(Kind::Stateful),
-        M::RelayForw => Err(Discard::Relayed),
+        M::RelayForw => Err(Discard::BadRelay),
         M::Unknown(_) => Err(Discard::UnknownType),
         M::Advertise
         | M::Reply
@@ -350,7 +429,8 @@ impl Server {
     }
 
     fn decide(&self, role: Role, input: Inbound<'_>) -> Result<Transmit, Discard> {
-        let req = parse(input.data)?;
+        let (hops, msg) = unwrap_relays(input.data)?;
+        let req = parse(msg)?;
         let kind = classify(req.msg_type)?;
         match kind {
             // §6.1: a stateless server answers Information-request only.
@@ -373,8 +453,16 @@ impl Server {
         if gate::decide(role, kind) == Verdict::Silent {
             return Err(Discard::Gated);
         }
-        let data = self.reply(&req);
-        let to = SocketAddrV6::new(*input.from.ip(), CLIENT_PORT, 0, input.from.scope_id());
+        let data = wrap_relays(&hops, self.reply(&req));
+        // A client listens on 546 (§7.2); a relay gets its Relay-reply
+        // where its Relay-forward came from (§19.3; RFC 8357 lets a relay
+        // use another port than 547).
+        let port = if hops.is_empty() {
+            CLIENT_PORT
+        } else {
+            input.from.port()
+        };
+        let to = SocketAddrV6::new(*input.from.ip(), port, 0, input.from.scope_id());
         Ok(Transmit {
             to,
             ifindex: input.ifindex,

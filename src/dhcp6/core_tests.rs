@@ -235,7 +235,7 @@ fn stateful_messages_are_not_served() {
 }
 
 #[test]
-fn messages_from_servers_and_relays() {
+fn messages_only_servers_send_are_discarded() {
     for t in [2u8, 7, 10, 13, 15, 16, 17, 19, 21] {
         assert_eq!(
             answer(&msg(t, &[])).unwrap_err(),
@@ -243,11 +243,116 @@ fn messages_from_servers_and_relays() {
             "type {t}"
         );
     }
-    // Relay-forward: hop count, link and peer addresses, then options.
-    let mut relay = vec![12, 0];
-    relay.extend_from_slice(&[0; 32]);
-    relay.extend_from_slice(&opt(9, &info_req(&[])));
-    assert_eq!(answer(&relay).unwrap_err(), Discard::Relayed);
+}
+
+/// A Relay-forward (RFC 8415 §9) from relay `n` around `inner`.
+fn relay_forw(n: u8, inner: &[u8], interface_id: Option<&[u8]>) -> Vec<u8> {
+    let mut m = vec![12, n];
+    m.extend_from_slice(&[0xfd, 0x79, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n]);
+    m.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, n]);
+    if let Some(id) = interface_id {
+        m.extend_from_slice(&opt(code::INTERFACE_ID, id));
+    }
+    m.extend_from_slice(&opt(code::RELAY_MSG, inner));
+    m
+}
+
+/// A Relay-reply's header fields, Interface-ID and inner message.
+struct RelayRepl<'a> {
+    hop: u8,
+    link: &'a [u8],
+    peer: &'a [u8],
+    interface_id: Option<&'a [u8]>,
+    inner: &'a [u8],
+}
+
+fn relay_repl(m: &[u8]) -> RelayRepl<'_> {
+    assert_eq!(m[0], 13, "a Relay-reply");
+    let opts = options(&m[34..]).unwrap();
+    let find = |c: u16| opts.iter().find(|(code, _)| *code == c).map(|(_, b)| *b);
+    RelayRepl {
+        hop: m[1],
+        link: &m[2..18],
+        peer: &m[18..34],
+        interface_id: find(code::INTERFACE_ID),
+        inner: find(code::RELAY_MSG).expect("a Relay Message option"),
+    }
+}
+
+#[test]
+fn relayed_requests_are_answered_through_their_relays() {
+    let relay = SocketAddrV6::new("fd78::2".parse().unwrap(), 547, 0, 0);
+    let mut s = Server::new(settings());
+    // Two relays: relay 1 next to the client, relay 2 next to us.
+    let req = relay_forw(2, &relay_forw(1, &info_req(&[]), Some(b"eth7")), None);
+    s.handle_datagram(
+        Role::Active,
+        Inbound {
+            data: &req,
+            from: relay,
+            ifindex: 7,
+        },
+    )
+    .unwrap();
+    let t = s.poll_transmit().unwrap();
+    // §19.3: back to the relay that sent it, at its port.
+    assert_eq!((t.to, t.ifindex), (relay, 7));
+    let outer = relay_repl(&t.data);
+    assert_eq!(
+        (
+            outer.hop,
+            outer.link[15],
+            outer.peer[15],
+            outer.interface_id
+        ),
+        (2, 2, 2, None)
+    );
+    let r = relay_repl(outer.inner);
+    assert_eq!((r.hop, r.link[0], r.peer[0]), (1, 0xfd, 0xfe));
+    assert_eq!(r.link[15], 1);
+    // §21.18: the Interface-ID comes back to the relay that sent it.
+    assert_eq!(r.interface_id, Some(&b"eth7"[..]));
+    let m = Message::decode(&mut dhcproto::Decoder::new(r.inner)).unwrap();
+    assert_eq!(m.msg_type(), MessageType::Reply);
+    assert_eq!(m.xid(), [0x12, 0x34, 0x56]);
+    assert_eq!(
+        m.opts().get(OptionCode::ClientId),
+        Some(&DhcpOption::ClientId(CLIENT_DUID.to_vec()))
+    );
+    // The client's message inside follows the same rules, the gate too.
+    let solicit = relay_forw(1, &msg(1, &[opt(code::CLIENTID, CLIENT_DUID)]), None);
+    assert_eq!(answer(&solicit).unwrap_err(), Discard::NotServed);
+    let ia = relay_forw(1, &info_req(&[opt(code::IA_NA, &[0; 12])]), None);
+    assert_eq!(answer(&ia).unwrap_err(), Discard::IaInInformationRequest);
+    let plain = relay_forw(1, &info_req(&[]), None);
+    assert_eq!(
+        run(&mut s, Role::Backup, &plain).unwrap_err(),
+        Discard::Gated
+    );
+}
+
+#[test]
+fn broken_relay_messages_are_discarded() {
+    // No Relay Message option (§21.10).
+    let mut empty = relay_forw(1, &[], None);
+    empty.truncate(34);
+    assert_eq!(answer(&empty).unwrap_err(), Discard::BadRelay);
+    // Shorter than the relay header.
+    assert_eq!(answer(&empty[..33]).unwrap_err(), Discard::TooShort);
+    // HOP_COUNT_LIMIT relays are fine, one more is not (§7.6).
+    let mut m = info_req(&[]);
+    for n in 0..HOP_COUNT_LIMIT as u8 {
+        m = relay_forw(n, &m, None);
+    }
+    assert!(answer(&m).is_ok());
+    assert_eq!(
+        answer(&relay_forw(9, &m, None)).unwrap_err(),
+        Discard::BadRelay
+    );
+    // A relay option running past the end.
+    let mut cut = relay_forw(1, &info_req(&[]), None);
+    cut.truncate(cut.len() - 1);
+    assert!(answer(&cut).is_err());
 }
 
 #[test]
@@ -365,16 +470,15 @@ fn replies_round_trip_through_an_independent_decoder() {
 #[test]
 fn hostile_datagrams_never_panic() {
     let good = info_req(&[opt(code::SERVERID, &duid_ll(MAC))]);
+    let relayed = relay_forw(1, &relay_forw(0, &good, Some(b"if")), None);
     let mut s = Server::new(settings());
     never_panics(
         0xd6c6,
         20_000,
-        |rng, case| {
-            if case % 2 == 0 {
-                junk(rng, 300)
-            } else {
-                mutate(rng, &good)
-            }
+        |rng, case| match case % 3 {
+            0 => junk(rng, 300),
+            1 => mutate(rng, &good),
+            _ => mutate(rng, &relayed),
         },
         |case, data| {
             let role = [Role::Active, Role::Backup, Role::Standalone][case as usize % 3];
@@ -386,10 +490,15 @@ fn hostile_datagrams_never_panic() {
                     ifindex: 7,
                 },
             );
-            // A queued reply is always a well-formed Reply.
+            // A queued reply is always a well-formed Reply, in as many
+            // Relay-replies as the request had relays.
             if r.is_ok() {
                 let t = s.poll_transmit().unwrap();
-                let m = Message::decode(&mut dhcproto::Decoder::new(&t.data)).unwrap();
+                let mut inner = &t.data[..];
+                while inner[0] == 13 {
+                    inner = relay_repl(inner).inner;
+                }
+                let m = Message::decode(&mut dhcproto::Decoder::new(inner)).unwrap();
                 assert_eq!(m.msg_type(), MessageType::Reply);
             }
         },

@@ -94,9 +94,9 @@ fn metric(d: Discard) -> (&'static str, &'static str) {
             "hamasq_dhcpv6_not_served_total",
             "Address-assignment messages a stateless server does not answer.",
         ),
-        Discard::Relayed => (
-            "hamasq_dhcpv6_relayed_total",
-            "Relay-forward messages, not answered.",
+        Discard::BadRelay => (
+            "hamasq_dhcpv6_bad_relay_total",
+            "DHCPv6 Relay-forward messages without a message inside or nested too deep.",
         ),
         Discard::Gated => (
             "hamasq_dhcpv6_gated_total",

@@ -1,7 +1,7 @@
 //! Stateless DHCPv6 (RFC 8415 §6.1), answered only by the Active box
 //! (design §10): Information-request → DNS servers (RFC 3646 §3), the
 //! domain search list (RFC 3646 §4) and the information refresh time
-//! (RFC 8415 §21.23).
+//! (RFC 8415 §21.23), to clients on the link and behind relays (§19.3).
 //!
 //! * [`config`]: the `[dhcpv6 NAME]` section.
 //! * [`core`]: the sans-IO server (RFC 8415 §16 validation, §18.3.6
