@@ -34,12 +34,25 @@ fn conf(lab: &Lab, host: &str, body: &str) -> PathBuf {
 /// (duplicate address detection done), so DHCPv6 can be sent from it.
 fn ipv6_up(host: &Host) {
     host.enable_ipv6();
+    wait_link_local(host, "eth0");
+}
+
+fn wait_link_local(host: &Host, dev: &str) {
     let ready = lab::wait_until(Duration::from_secs(10), || {
-        let out = host.run(&["ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+        let out = host.run(&["ip", "-6", "-o", "addr", "show", "dev", dev]);
         let s = String::from_utf8_lossy(&out.stdout).to_string();
         s.contains("fe80::") && !s.contains("tentative")
     });
-    assert!(ready, "{}: no usable link-local address", host.name());
+    assert!(
+        ready,
+        "{}: no usable link-local address on {dev}",
+        host.name()
+    );
+}
+
+/// Adds a unique-local address to `dev`, usable at once (no DAD).
+fn add_ula(host: &Host, addr: &str, dev: &str) {
+    host.run_ok(&["ip", "-6", "addr", "add", addr, "dev", dev, "nodad"]);
 }
 
 fn start(host: &Host, conf: &Path) -> Proc {
@@ -139,16 +152,7 @@ fn dhclient_and_dhcpcd_get_dns_servers_and_domains() {
     }
     // The default dns-server is the interface's own unique-local address;
     // the default domain-search is [dns] domain.
-    lab.host("srv").run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "fd78::1/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    add_ula(lab.host("srv"), "fd78::1/64", "eth0");
     let c = conf(
         &lab,
         "srv",
@@ -345,42 +349,10 @@ fn a_client_behind_dhcrelay_is_answered_through_it() {
     let rly = up.host("rly");
     rly.sysctl("net/ipv6/conf/eth1/disable_ipv6", "0");
     rly.sysctl("net/ipv6/conf/all/forwarding", "1");
-    up.host("srv").run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "fd78::1/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    rly.run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "fd78::2/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    rly.run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "fd79::1/64",
-        "dev",
-        "eth1",
-        "nodad",
-    ]);
-    let ll_ready = lab::wait_until(Duration::from_secs(10), || {
-        let out = rly.run(&["ip", "-6", "-o", "addr", "show", "dev", "eth1"]);
-        let s = String::from_utf8_lossy(&out.stdout).to_string();
-        s.contains("fe80::") && !s.contains("tentative")
-    });
-    assert!(ll_ready, "rly: no usable link-local address on eth1");
+    add_ula(up.host("srv"), "fd78::1/64", "eth0");
+    add_ula(rly, "fd78::2/64", "eth0");
+    add_ula(rly, "fd79::1/64", "eth1");
+    wait_link_local(rly, "eth1");
 
     let c = conf(
         &up,
