@@ -14,7 +14,7 @@ use super::config::Dhcp6Instance;
 use super::core::{ALL_AGENTS_AND_SERVERS, Discard, Inbound, SERVER_PORT, Server};
 use crate::event;
 use crate::log::emit_limited;
-use crate::net::{Pktinfo6Socket, RecvBatch6};
+use crate::net::{BATCH, Pktinfo6Socket, RecvBatch6};
 use crate::stats::{Counter, Registry};
 use crate::task::{Shutdown, TaskError};
 use crate::vrrp::Role;
@@ -35,11 +35,16 @@ pub fn open_socket(interface: &str, ifindex: u32, port: u16) -> io::Result<Pktin
     Pktinfo6Socket::new(s)
 }
 
+/// Batches of [`BATCH`] datagrams read before the task yields to the
+/// others (DNS, VRRP adverts) on the one runtime thread.
+const DRAIN_BATCHES: usize = 8;
+
 /// The counters of one kind of outcome, shared by every instance.
 struct Counters {
     received: Counter,
     replies: Counter,
     send_failed: Counter,
+    truncated: Counter,
     discards: [Counter; Discard::ALL.len()],
 }
 
@@ -54,6 +59,10 @@ impl Counters {
             send_failed: reg.counter(
                 "hamasq_dhcpv6_send_failed_total",
                 "DHCPv6 Replies the kernel refused to send.",
+            ),
+            truncated: reg.counter(
+                "hamasq_dhcpv6_truncated_total",
+                "DHCPv6 datagrams longer than the receive buffer, dropped.",
             ),
             discards: Discard::ALL.map(|d| {
                 let (name, help) = metric(d);
@@ -167,89 +176,121 @@ impl Dhcp6Task {
             self.role()
         );
         let mut batch = RecvBatch6::new();
+        let mut more = false;
         loop {
-            tokio::select! {
-                _ = shutdown.wait() => return Ok(()),
-                r = self.sock.readable() => {
-                    r.map_err(|e| TaskError::new(format!(
-                        "[dhcpv6 {}]: the socket failed: {e}", self.name)))?;
+            if more {
+                // A full drain: let DNS and VRRP run, then read on (the
+                // readiness was cleared, so waiting for it could stall).
+                tokio::task::yield_now().await;
+                if shutdown.is_set() {
+                    return Ok(());
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    r = self.sock.readable() => {
+                        r.map_err(|e| TaskError::new(format!(
+                            "[dhcpv6 {}]: the socket failed: {e}", self.name)))?;
+                    }
                 }
             }
-            let n = match self.sock.recv_batch(&mut batch) {
-                Ok(n) => n,
+            more = self.drain(&mut batch);
+        }
+    }
+
+    /// Reads and serves up to [`DRAIN_BATCHES`] batches; `true` when the
+    /// socket may hold more.
+    fn drain(&mut self, batch: &mut RecvBatch6) -> bool {
+        for _ in 0..DRAIN_BATCHES {
+            match self.sock.recv_batch(batch) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.serve(batch, n);
+                    if n < BATCH {
+                        return false;
+                    }
+                }
                 Err(e) => {
                     emit_limited(
                         crate::log::Fault::OwnIo.level(),
                         "dhcpv6.recv_failed",
                         format_args!("instance={} error={}", self.name, crate::log::q(e)),
                     );
-                    continue;
-                }
-            };
-            let role = self.role();
-            for i in 0..n {
-                let Some((data, env)) = batch.get(i) else {
-                    continue;
-                };
-                // SO_BINDTODEVICE already filters; PKTINFO says it again.
-                if env.ifindex != self.ifindex {
-                    continue;
-                }
-                self.counters.received.inc();
-                let input = Inbound {
-                    data,
-                    from: env.src,
-                    ifindex: env.ifindex,
-                };
-                if let Err(d) = self.server.handle_datagram(role, input) {
-                    self.counters.discards[d as usize].inc();
-                    // The gate is normal operation: debug, its own event.
-                    let (level, ev) = match d.fault() {
-                        Some(f) => (f.level(), "dhcpv6.discarded"),
-                        None => (crate::log::Level::Debug, "dhcpv6.gated"),
-                    };
-                    emit_limited(
-                        level,
-                        ev,
-                        format_args!(
-                            "instance={} from={} reason={} rule={} role={role}",
-                            self.name,
-                            env.src.ip(),
-                            d.name(),
-                            crate::log::q(d.rule())
-                        ),
-                    );
+                    return false;
                 }
             }
-            while let Some(t) = self.server.poll_transmit() {
-                match self
-                    .sock
-                    .send(&t.data, t.to, t.ifindex, Ipv6Addr::UNSPECIFIED)
-                {
-                    Ok(()) => {
-                        self.counters.replies.inc();
-                        event!(
-                            Debug,
-                            "dhcpv6.reply",
-                            "instance={} to={} bytes={}",
+        }
+        true
+    }
+
+    /// Hands the `n` datagrams of `batch` to the core and sends its Replies.
+    fn serve(&mut self, batch: &RecvBatch6, n: usize) {
+        let role = self.role();
+        for i in 0..n {
+            // Longer than a receive slot: cut by the kernel, unreadable.
+            let Some((data, env)) = batch.get(i) else {
+                self.counters.received.inc();
+                self.counters.truncated.inc();
+                continue;
+            };
+            // SO_BINDTODEVICE already filters; PKTINFO says it again.
+            if env.ifindex != self.ifindex {
+                continue;
+            }
+            self.counters.received.inc();
+            let input = Inbound {
+                data,
+                from: env.src,
+                ifindex: env.ifindex,
+            };
+            if let Err(d) = self.server.handle_datagram(role, input) {
+                self.counters.discards[d as usize].inc();
+                // The gate is normal operation: debug, its own event.
+                let (level, ev) = match d.fault() {
+                    Some(f) => (f.level(), "dhcpv6.discarded"),
+                    None => (crate::log::Level::Debug, "dhcpv6.gated"),
+                };
+                emit_limited(
+                    level,
+                    ev,
+                    format_args!(
+                        "instance={} from={} reason={} rule={} role={role}",
+                        self.name,
+                        env.src.ip(),
+                        d.name(),
+                        crate::log::q(d.rule())
+                    ),
+                );
+            }
+        }
+        while let Some(t) = self.server.poll_transmit() {
+            match self
+                .sock
+                .send(&t.data, t.to, t.ifindex, Ipv6Addr::UNSPECIFIED)
+            {
+                Ok(()) => {
+                    self.counters.replies.inc();
+                    event!(
+                        Debug,
+                        "dhcpv6.reply",
+                        "instance={} to={} bytes={}",
+                        self.name,
+                        t.to.ip(),
+                        t.data.len()
+                    );
+                }
+                Err(e) => {
+                    self.counters.send_failed.inc();
+                    emit_limited(
+                        crate::log::Fault::OwnIo.level(),
+                        "dhcpv6.send_failed",
+                        format_args!(
+                            "instance={} to={} error={}",
                             self.name,
                             t.to.ip(),
-                            t.data.len()
-                        );
-                    }
-                    Err(e) => {
-                        self.counters.send_failed.inc();
-                        emit_limited(
-                            crate::log::Fault::OwnIo.level(),
-                            "dhcpv6.send_failed",
-                            format_args!(
-                                "instance={} to={} error={}",
-                                self.name,
-                                t.to.ip(),
-                                crate::log::q(e)
-                            ),
-                        );
-                    }
+                            crate::log::q(e)
+                        ),
+                    );
                 }
             }
         }
