@@ -15,6 +15,12 @@ use std::net::Ipv6Addr;
 use super::core::{IRT_DEFAULT, IRT_MINIMUM, Settings};
 use crate::section::{SectionReader, parse_duration_secs, parse_ifname};
 
+/// The most `dns-server` lines: a Reply must stay well inside one
+/// datagram (64 × 16 bytes).
+pub const MAX_DNS_SERVERS: usize = 64;
+/// The most `domain-search` lines (32 names of at most 255 bytes).
+pub const MAX_DOMAINS: usize = 32;
+
 /// `mode`: what the server offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -79,8 +85,22 @@ fn parse_refresh(v: &str) -> Result<u32, String> {
 pub fn read(name: &str, r: &mut SectionReader<'_>) -> Dhcp6Config {
     let interface = r.required("interface", String::new(), parse_ifname);
     let mode = r.scalar("mode", Mode::Stateless, parse_mode);
-    let dns_servers = r.list("dns-server", parse_dns_server);
-    let domain_search = r.list("domain-search", crate::dns::grammar::parse_dns_name);
+    let mut dns_servers = r.list("dns-server", parse_dns_server);
+    if dns_servers.len() > MAX_DNS_SERVERS {
+        r.error_on(
+            "dns-server",
+            format!("{} lines; at most {MAX_DNS_SERVERS}", dns_servers.len()),
+        );
+        dns_servers.truncate(MAX_DNS_SERVERS);
+    }
+    let mut domain_search = r.list("domain-search", crate::dns::grammar::parse_dns_name);
+    if domain_search.len() > MAX_DOMAINS {
+        r.error_on(
+            "domain-search",
+            format!("{} lines; at most {MAX_DOMAINS}", domain_search.len()),
+        );
+        domain_search.truncate(MAX_DOMAINS);
+    }
     let refresh = r.scalar("information-refresh-time", IRT_DEFAULT, parse_refresh);
     let vrrp = r.scalar("vrrp", None, |v| Ok(Some(v.to_string())));
     Dhcp6Config {
@@ -197,6 +217,33 @@ mod tests {
                 .contains("not supported yet")
         );
         assert!(parse_mode("both").is_err());
+    }
+
+    #[test]
+    fn lists_are_bounded() {
+        use crate::section::raw;
+        let mut text = String::from("[dhcpv6 lan]\ninterface = eth0\n");
+        for i in 0..=MAX_DNS_SERVERS {
+            text.push_str(&format!("dns-server = fd00::{:x}\n", i + 1));
+        }
+        for i in 0..=MAX_DOMAINS {
+            text.push_str(&format!("domain-search = d{i}.test\n"));
+        }
+        let file = std::path::Path::new("/t.conf");
+        let parsed = raw::parse(file, &text).unwrap();
+        let mut r = SectionReader::new(file, &parsed.sections[0]);
+        let c = read("lan", &mut r);
+        assert_eq!(c.dns_servers.len(), MAX_DNS_SERVERS);
+        assert_eq!(c.domain_search.len(), MAX_DOMAINS);
+        let errs: Vec<String> = r.finish(Vec::new).iter().map(|e| e.to_string()).collect();
+        assert!(
+            errs.iter().any(|e| e.contains("65 lines; at most 64")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("33 lines; at most 32")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -500,8 +500,9 @@ impl Server {
             opts.insert(DhcpOption::InformationRefreshTime(s.refresh));
         }
         let mut buf = Vec::with_capacity(128);
-        // Encoding into a Vec only fails on a length over 65535, which a
-        // config of checked names and addresses cannot reach.
+        // Encoding into a Vec only fails on a length over 65535, which the
+        // config's bounds (64 DNS servers, 32 names, DUIDs of 128 bytes)
+        // keep far away.
         let _ = m.encode(&mut Encoder::new(&mut buf));
         buf
     }
