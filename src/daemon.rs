@@ -346,6 +346,18 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
         board.set_dhcp(opened.queries);
     }
+    // [dhcpv6 NAME]: stateless DHCPv6, gated by the role of its `vrrp`
+    // instance (else the first one; none: always answers, design §10).
+    for d in &resolved.dhcpv6 {
+        let gate = match &d.config.vrrp {
+            Some(name) => resolved.vrrp.iter().position(|v| v.config.name == *name),
+            None => (!resolved.vrrp.is_empty()).then_some(0),
+        };
+        let role = gate.map(|i| channels.roles[i].subscribe());
+        let task = crate::dhcp6::driver::Dhcp6Task::open(d, role)?;
+        let name: &'static str = Box::leak(format!("dhcpv6-{}", d.config.name).into_boxed_str());
+        tasks.spawn(name, Stage::Dhcp, move |sd| task.run(sd));
+    }
     if let Some(dns) = resolved.config.dns.as_ref().filter(|d| d.port != 0) {
         let task = crate::dns::driver::DnsTask::open(
             dns,
@@ -652,6 +664,15 @@ impl Daemon {
                     );
                 }
                 merged.config.ra = self.current.config.ra.clone();
+                if merged.config.dhcpv6 != self.current.config.dhcpv6 {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=dhcpv6 note=\"DHCPv6 changes take effect at the next start\""
+                    );
+                }
+                merged.config.dhcpv6 = self.current.config.dhcpv6.clone();
+                merged.dhcpv6 = self.current.dhcpv6.clone();
                 // New DNS limits must fit the open-file limit too (issue 17
                 // item 8): raised within the hard limit, or the limits
                 // lowered and logged when even that is short.

@@ -33,6 +33,8 @@
 //!   * [`dhcp`]: `server` (RFC 2131 cases) with `gate` (the HA table),
 //!     `allocate`, `bindings`, `commit` (group commit), `merge` (a peer's
 //!     change); driver `dhcp::driver` (opened by `dhcp::open`);
+//!   * [`dhcp6`]: stateless DHCPv6 (RFC 8415 §6.1): `core` with `gate`
+//!     (answered only by the Active), driver `dhcp6::driver`;
 //!   * [`vrrp`]: `router` (RFC 9568), driver `vrrp::driver`;
 //!   * [`ra`]: router advertisements (RFC 4861, RFC 8106): `packet`
 //!     (RS/RA codec), `core` (the scheduler, gated by the VRRP role);
@@ -56,6 +58,7 @@ pub mod control;
 pub mod daemon;
 pub mod daemonize;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod dns;
 pub mod ha;
 pub mod import;

@@ -738,6 +738,16 @@ pub fn local_interfaces6() -> std::io::Result<Vec<IfAddr6>> {
     )
 }
 
+/// The link-layer (Ethernet) address of interface `name`, if it has a
+/// 6-byte one (a tunnel or the loopback has none).
+pub fn mac_address(name: &str) -> Option<[u8; 6]> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter(|ifa| ifa.interface_name == name)
+        .find_map(|ifa| ifa.address?.as_link_addr()?.addr())
+        .filter(|m| *m != [0; 6])
+}
+
 /// The prefix length of a contiguous IPv6 netmask.
 pub fn prefix_len6(mask: Ipv6Addr) -> Option<u8> {
     let m = u128::from(mask);

@@ -1140,3 +1140,45 @@ fn metrics_idle_clients_cannot_block_a_scrape_and_the_allow_list_holds() {
     let r = scrape_from("127.0.0.2", port);
     assert!(r.contains("hamasq_metrics_refused_total "), "{r}");
 }
+
+/// Issue 15: `[dhcpv6 NAME]` mistakes are all named by `--test`: first
+/// those of the section itself, then (once it reads well) those found on
+/// the machine (an interface that does not exist, one without an
+/// Ethernet address for the DUID-LL).
+#[test]
+fn dhcpv6_mistakes_are_named_by_test() {
+    let d = tmpdir("dhcpv6-test");
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}\n[dhcpv6 lan]\ninterface = eth0\nmode = stateful\n\
+             information-refresh-time = 60\nvrrp = lan\ndns-server = 10.0.0.1\n",
+            base_conf(&d)
+        ),
+    );
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "[dhcpv6 lan] mode = \"stateful\": stateful DHCPv6 (address assignment, RFC 8415 §6.2) is not supported yet",
+        "[dhcpv6 lan] information-refresh-time = \"60\": out of range; expected 600s (IRT_MINIMUM",
+        "[dhcpv6 lan] vrrp = \"lan\": there is no [vrrp lan] section",
+        "[dhcpv6 lan] dns-server = \"10.0.0.1\": \"10.0.0.1\" is not an IPv6 address",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let conf = write_conf(
+        &d,
+        &format!(
+            "{}\n[dhcpv6 a]\ninterface = nosuch0\n\n[dhcpv6 b]\ninterface = lo\n",
+            base_conf(&d)
+        ),
+    );
+    let (code, err) = check_config(&conf);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "[dhcpv6 a] interface = \"nosuch0\": no such interface on this system",
+        "[dhcpv6 b] interface = \"lo\": has no Ethernet address to make the server's DUID-LL from",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}

@@ -40,6 +40,8 @@ pub struct Config {
     pub ha: Option<crate::ha::config::HaConfig>,
     /// Every `[ra NAME]`, in file order (none: no router advertisements).
     pub ra: Vec<crate::ra::config::RaConfig>,
+    /// Every `[dhcpv6 NAME]`, in file order.
+    pub dhcpv6: Vec<crate::dhcp6::config::Dhcp6Config>,
     /// The line of each key's first occurrence, by (section header, key):
     /// later stages name the line of what they find wrong.
     pub key_lines: std::collections::BTreeMap<(String, String), usize>,

@@ -27,6 +27,8 @@ pub struct Resolved {
     pub vrrp: Vec<VrrpInstance>,
     /// `[ha]`: this box's own address and its peer's (design §9).
     pub ha: Option<HaPair>,
+    /// Each `[dhcpv6 NAME]` with its interface and defaults filled in.
+    pub dhcpv6: Vec<crate::dhcp6::config::Dhcp6Instance>,
     /// What will start but probably not as meant (dnsmasq warns in the
     /// same cases): printed by `--test`, logged at start and reload.
     pub warnings: Vec<ConfigError>,
@@ -315,6 +317,25 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         let addrs = crate::net::local_interfaces6().unwrap_or_default();
         errs.extend(ra_errors(&config, &addrs));
     }
+    let mut dhcpv6 = Vec::new();
+    if !config.dhcpv6.is_empty() {
+        let ifaces6 = crate::net::local_interfaces6().unwrap_or_default();
+        let domain = config.dns.as_ref().and_then(|d| d.domain.as_deref());
+        for d in &config.dhcpv6 {
+            match crate::dhcp6::config::resolve(d, domain, &ifaces6) {
+                Ok(i) => dhcpv6.push(i),
+                Err((key, value, message)) => errs.push(ConfigError {
+                    file: config.file.clone(),
+                    line: None,
+                    section: Some(format!("dhcpv6 {}", d.name)),
+                    key: Some(key.into()),
+                    value: Some(value).filter(|v| !v.is_empty()),
+                    message,
+                }),
+            }
+        }
+    }
+
     start_checks(&config, dhcp.as_ref(), &mut errs);
     let mut warnings = warnings(&config);
     config.locate(&mut errs);
@@ -327,6 +348,7 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
             dhcp,
             vrrp,
             ha,
+            dhcpv6,
             warnings,
         })
     } else {

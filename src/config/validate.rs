@@ -27,7 +27,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             key: Some(e.key.clone()),
             value: Some(e.value.clone()),
             message:
-                "key outside any section; put it under [general], [dns], [dhcp], [vrrp NAME] or [ha]"
+                "key outside any section; put it under [general], [dns], [dhcp], [vrrp NAME], [ha], [ra NAME] or [dhcpv6 NAME]"
                     .into(),
         });
     }
@@ -38,6 +38,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
     let mut vrrp_sections: Vec<(&str, &RawSection)> = Vec::new();
     let mut ha_entries: Vec<&RawSection> = Vec::new();
     let mut ra_sections: Vec<(&str, &RawSection)> = Vec::new();
+    let mut dhcpv6_sections: Vec<(&str, &RawSection)> = Vec::new();
     for s in &raw.sections {
         let (kind, name) = match s.name.split_once(char::is_whitespace) {
             Some((k, n)) => (k, Some(n.trim())),
@@ -46,38 +47,15 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         match (kind, name) {
             ("general", None) => general_entries.push(s),
             ("dhcp", None) => dhcp_entries.push(s),
-            ("vrrp", None) => errs.push(section_error(
-                raw,
-                s,
-                "a VRRP section needs an instance name, e.g. [vrrp lan]".into(),
-            )),
-            ("vrrp", Some(n)) if !valid_instance_name(n) => errs.push(section_error(
-                raw,
-                s,
-                format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'"),
-            )),
-            ("vrrp", Some(n)) => {
-                if let Some(first) = vrrp_sections.iter().find(|(name, _)| *name == n) {
-                    let at = first
-                        .1
-                        .line
-                        .map_or_else(String::new, |l| format!(" (first on line {l})"));
-                    errs.push(section_error(
-                        raw,
-                        s,
-                        format!("instance {n:?} is defined twice{at}"),
-                    ));
-                } else {
-                    vrrp_sections.push((n, s));
-                }
-            }
+            ("vrrp", n) => add_instance(raw, s, "VRRP", n, &mut vrrp_sections, &mut errs),
             ("dns", None) => dns_entries.push(s),
             ("ha", None) => ha_entries.push(s),
-            ("ra", name) => named_section(raw, s, name, "ra", &mut ra_sections, &mut errs),
+            ("ra", n) => add_instance(raw, s, "RA", n, &mut ra_sections, &mut errs),
+            ("dhcpv6", n) => add_instance(raw, s, "DHCPv6", n, &mut dhcpv6_sections, &mut errs),
             _ => errs.push(section_error(
                 raw,
                 s,
-                "unknown section; expected [general], [dns], [dhcp], [vrrp NAME] or [ha]".into(),
+                "unknown section; expected [general], [dns], [dhcp], [vrrp NAME], [ha], [ra NAME] or [dhcpv6 NAME]".into(),
             )),
         }
     }
@@ -113,6 +91,32 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             ));
         }
         vrrp.push(v);
+    }
+
+    let mut dhcpv6: Vec<crate::dhcp6::config::Dhcp6Config> = Vec::new();
+    for (name, sec) in &dhcpv6_sections {
+        let mut r = SectionReader::new(&raw.file, sec);
+        let d = crate::dhcp6::config::read(name, &mut r);
+        if let Some(v) = d.vrrp.as_deref()
+            && !vrrp_sections.iter().any(|(n, _)| *n == v)
+        {
+            r.error_on("vrrp", format!("there is no [vrrp {v}] section"));
+        }
+        errs.extend(r.finish(known_keys));
+        if let Some(other) = dhcpv6
+            .iter()
+            .find(|o| !d.interface.is_empty() && o.interface == d.interface)
+        {
+            errs.push(section_error(
+                raw,
+                sec,
+                format!(
+                    "interface {} is already served by [dhcpv6 {}]: one DHCPv6 server per link",
+                    d.interface, other.name
+                ),
+            ));
+        }
+        dhcpv6.push(d);
     }
 
     let dhcp = if dhcp_entries.is_empty() {
@@ -167,6 +171,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             vrrp,
             ha,
             ra,
+            dhcpv6,
             key_lines,
         })
     } else {
@@ -268,31 +273,32 @@ fn read_general(r: &mut SectionReader<'_>) -> General {
     }
 }
 
-/// Files a `[KIND NAME]` section under its name, or reports a missing,
-/// malformed or repeated name.
-fn named_section<'a>(
+/// A `[KIND NAME]` section (`[vrrp lan]`, `[ra lan]`, `[dhcpv6 lan]`): its name must
+/// be given, well formed and not used twice; the first of a name is kept.
+fn add_instance<'a>(
     raw: &RawConfig,
     s: &'a RawSection,
+    what: &str,
     name: Option<&'a str>,
-    kind: &str,
-    sections: &mut Vec<(&'a str, &'a RawSection)>,
+    seen: &mut Vec<(&'a str, &'a RawSection)>,
     errs: &mut Vec<ConfigError>,
 ) {
+    let kind = s.name.split_whitespace().next().unwrap_or("");
     let message = match name {
-        None => format!("this section needs a name, e.g. [{kind} lan]"),
+        None => format!("a {what} section needs an instance name, e.g. [{kind} lan]"),
         Some(n) if !valid_instance_name(n) => {
-            format!("bad name {n:?}: use 1-32 letters, digits, '-', '_' or '.'")
+            format!("bad instance name {n:?}: use 1-32 letters, digits, '-', '_' or '.'")
         }
-        Some(n) => match sections.iter().find(|(name, _)| *name == n) {
+        Some(n) => match seen.iter().find(|(name, _)| *name == n) {
             Some(first) => {
                 let at = first
                     .1
                     .line
                     .map_or_else(String::new, |l| format!(" (first on line {l})"));
-                format!("[{kind} {n}] is defined twice{at}")
+                format!("instance {n:?} is defined twice{at}")
             }
             None => {
-                sections.push((n, s));
+                seen.push((n, s));
                 return;
             }
         },
@@ -357,6 +363,8 @@ fn section_error(raw: &RawConfig, s: &RawSection, message: String) -> ConfigErro
 /// Every key each section understands, in the order its reader asks for
 /// them: `[general]`, `[dns]`, `[dhcp]`, `[vrrp NAME]` (as `vrrp`), `[ha]`
 /// and `[ra NAME]` (as `ra`). The
+/// them: `[general]`, `[dns]`, `[dhcp]`, `[vrrp NAME]` (as `vrrp`), `[ha]` and
+/// `[dhcpv6 NAME]` (as `dhcpv6`). The
 /// sample config and the manual page are checked against this list, so
 /// neither can drift from the parser.
 pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
@@ -391,6 +399,10 @@ pub fn known_keys() -> Vec<(&'static str, Vec<String>)> {
     let mut r = SectionReader::new(file, &s);
     crate::ra::config::read("x", &mut r);
     out.push(("ra", r.into_asked()));
+    let s = empty("dhcpv6 x");
+    let mut r = SectionReader::new(file, &s);
+    crate::dhcp6::config::read("x", &mut r);
+    out.push(("dhcpv6", r.into_asked()));
     out
 }
 
@@ -634,6 +646,53 @@ mod tests {
             "{}",
             errs[0]
         );
+    }
+
+    #[test]
+    fn dhcpv6_sections_are_checked_together() {
+        let errs = check(
+            "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 10.0.0.1/24\n\
+             [dhcpv6 a]\ninterface = eth0\nmode = stateful\ninformation-refresh-time = 599\nvrrp = guest\n\
+             [dhcpv6 b]\ninterface = eth0\ndomain-search = bad..name\n\
+             [dhcpv6 a]\n\
+             [dhcpv6 c]\ndns-server = ff02::1\n\
+             [dhcpv6]\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let has = |s: &str| text.iter().any(|t| t.contains(s));
+        assert!(
+            has(":7: [dhcpv6 a] mode = \"stateful\": stateful DHCPv6"),
+            "{text:#?}"
+        );
+        assert!(has(
+            ":8: [dhcpv6 a] information-refresh-time = \"599\": out of range"
+        ));
+        assert!(has(
+            ":9: [dhcpv6 a] vrrp = \"guest\": there is no [vrrp guest] section"
+        ));
+        assert!(has(
+            "[dhcpv6 b]: interface eth0 is already served by [dhcpv6 a]"
+        ));
+        assert!(has(":12: [dhcpv6 b] domain-search = \"bad..name\""));
+        assert!(
+            has(":13: [dhcpv6 a]: instance \"a\" is defined twice (first on line 5)"),
+            "{text:#?}"
+        );
+        assert!(has("[dhcpv6 c] interface: required, but missing"));
+        assert!(has(":15: [dhcpv6 c] dns-server = \"ff02::1\""));
+        assert!(has("[dhcpv6]: a DHCPv6 section needs an instance name"));
+        let ok = check(
+            "[vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\nvirtual-ipaddress = 10.0.0.1/24\n\
+             [dhcpv6 lan]\ninterface = eth0\ndns-server = fd00::1\ndns-server = fd00::2\n\
+             domain-search = lan\ninformation-refresh-time = 1h\nvrrp = lan\n",
+        )
+        .unwrap();
+        let d = &ok.dhcpv6[0];
+        assert_eq!(d.dns_servers.len(), 2);
+        assert_eq!(d.domain_search, ["lan"]);
+        assert_eq!(d.refresh, 3600);
+        assert_eq!(d.vrrp.as_deref(), Some("lan"));
     }
 
     #[test]
