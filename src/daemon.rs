@@ -280,21 +280,28 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
     }
 
     // [ra NAME]: router advertisements (issue 15 item 3), stopped with
-    // DHCP (stage 1), before VRRP steps down. `vrrp = NAME` gates them by
-    // that instance's role (RFC 9568 §6.4.2, §6.4.3); the source is the
-    // interface's own link-local until an IPv6 instance supplies its
-    // virtual link-local.
+    // DHCP (stage 1), before VRRP steps down. Gated by the instance
+    // `v6_service_gate` picks (RFC 9568 §6.4.2, §6.4.3: only the Active
+    // advertises); an IPv6 instance also gives the source, its virtual
+    // link-local, and the default RDNSS, its VIPs (design §10).
     for ra in &resolved.config.ra {
-        let role = ra.vrrp.as_ref().and_then(|n| {
-            let i = resolved.vrrp.iter().position(|v| &v.config.name == n)?;
-            Some(channels.roles[i].subscribe())
-        });
+        let (index, gate6) =
+            config::resolve::v6_service_gate(&resolved.vrrp, ra.vrrp.as_deref(), &ra.interface);
         let domain = resolved
             .config
             .dns
             .as_ref()
             .and_then(|d| d.domain.as_deref());
-        let task = crate::ra::driver::RaTask::open(ra, domain, role, None)?;
+        let wiring = crate::ra::driver::Wiring {
+            role: index.map(|i| channels.roles[i].subscribe()),
+            source: gate6.as_ref().map(|g| g.link_local),
+            dns: gate6.map(|g| g.dns_servers()).unwrap_or_default(),
+            dhcpv6: resolved
+                .dhcpv6
+                .iter()
+                .any(|d| d.config.interface == ra.interface),
+        };
+        let task = crate::ra::driver::RaTask::open(ra, domain, wiring)?;
         let name: &'static str = Box::leak(format!("ra-{}", ra.name).into_boxed_str());
         tasks.spawn(name, Stage::Dhcp, move |sd| task.run(sd));
     }
@@ -346,14 +353,14 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
         tasks.spawn("dhcp", Stage::Dhcp, move |sd| task.run(sd));
         board.set_dhcp(opened.queries);
     }
-    // [dhcpv6 NAME]: stateless DHCPv6, gated by the role of its `vrrp`
-    // instance (else the first one; none: always answers, design §10).
+    // [dhcpv6 NAME]: stateless DHCPv6, gated like the RAs (design §10).
     for d in &resolved.dhcpv6 {
-        let gate = match &d.config.vrrp {
-            Some(name) => resolved.vrrp.iter().position(|v| v.config.name == *name),
-            None => (!resolved.vrrp.is_empty()).then_some(0),
-        };
-        let role = gate.map(|i| channels.roles[i].subscribe());
+        let (index, _) = config::resolve::v6_service_gate(
+            &resolved.vrrp,
+            d.config.vrrp.as_deref(),
+            &d.config.interface,
+        );
+        let role = index.map(|i| channels.roles[i].subscribe());
         let task = crate::dhcp6::driver::Dhcp6Task::open(d, role)?;
         let name: &'static str = Box::leak(format!("dhcpv6-{}", d.config.name).into_boxed_str());
         tasks.spawn(name, Stage::Dhcp, move |sd| task.run(sd));

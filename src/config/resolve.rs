@@ -99,6 +99,46 @@ pub fn vrrp6_gate(vrrp: &[VrrpInstance], key: Vrrp6Key<'_>) -> Option<Vrrp6Gate>
     })
 }
 
+impl Vrrp6Gate {
+    /// The DNS servers clients are told about by default (RA RDNSS, DHCPv6
+    /// `dns-server`): the instance's global and ULA VIPs, which move with
+    /// the Active (DNS listens on every address, design §10), else the
+    /// virtual link-local.
+    pub fn dns_servers(&self) -> Vec<std::net::Ipv6Addr> {
+        let others: Vec<_> = self.others.iter().map(|&(a, _)| a).collect();
+        if others.is_empty() {
+            vec![self.link_local]
+        } else {
+            others
+        }
+    }
+}
+
+/// Which `[vrrp]` instance gates an IPv6 service (`[ra NAME]`,
+/// `[dhcpv6 NAME]`) on `interface`, and the IPv6 virtual router it speaks
+/// for, if the gate is one (design §10: only the Active sends RAs, RFC 9568
+/// §6.4.2/§6.4.3, and answers DHCPv6).
+///
+/// `named` (the section's `vrrp` key) wins. Otherwise: the IPv6 instance
+/// on the interface, else an IPv4 one on it, else the first instance (a
+/// pair must never have both boxes advertise); none without `[vrrp]`.
+pub fn v6_service_gate(
+    vrrp: &[VrrpInstance],
+    named: Option<&str>,
+    interface: &str,
+) -> (Option<usize>, Option<Vrrp6Gate>) {
+    let index = match named {
+        Some(n) => vrrp.iter().position(|v| v.config.name == n),
+        None => vrrp
+            .iter()
+            .position(|v| v.config.is_v6() && v.config.interface == interface)
+            .or_else(|| vrrp.iter().position(|v| v.config.interface == interface))
+            .or_else(|| (!vrrp.is_empty()).then_some(0)),
+    };
+    let gate6 = index.and_then(|i| vrrp6_gate(vrrp, Vrrp6Key::Name(&vrrp[i].config.name)));
+    (index, gate6)
+}
+
 impl Resolved {
     /// See [`vrrp6_gate`].
     pub fn vrrp6_gate(&self, key: Vrrp6Key<'_>) -> Option<Vrrp6Gate> {
@@ -322,7 +362,9 @@ pub fn resolve(config: Config) -> Result<Resolved, Vec<ConfigError>> {
         let ifaces6 = crate::net::local_interfaces6().unwrap_or_default();
         let domain = config.dns.as_ref().and_then(|d| d.domain.as_deref());
         for d in &config.dhcpv6 {
-            match crate::dhcp6::config::resolve(d, domain, &ifaces6) {
+            let (_, gate6) = v6_service_gate(&vrrp, d.vrrp.as_deref(), &d.interface);
+            let vip_dns = gate6.map(|g| g.dns_servers());
+            match crate::dhcp6::config::resolve(d, domain, &ifaces6, vip_dns) {
                 Ok(i) => dhcpv6.push(i),
                 Err((key, value, message)) => errs.push(ConfigError {
                     file: config.file.clone(),
@@ -837,6 +879,38 @@ mod tests {
         // An IPv4 instance is no IPv6 gate, by name or interface.
         assert_eq!(vrrp6_gate(&vrrp, Vrrp6Key::Name("lan")), None);
         assert_eq!(vrrp6_gate(&vrrp, Vrrp6Key::Interface("eth2")), None);
+    }
+
+    #[test]
+    fn ra_and_dhcpv6_follow_the_ipv6_instance_of_their_interface() {
+        let vrrp = instances(DUAL);
+        // Not named: the IPv6 instance on the interface, with its virtual
+        // link-local as source and its global/ULA VIPs as DNS servers.
+        let (i, g) = v6_service_gate(&vrrp, None, "eth0");
+        let g = g.unwrap();
+        assert_eq!((i, g.name.as_str()), (Some(0), "lan6"));
+        assert_eq!(
+            g.dns_servers(),
+            ["2001:db8:1::1", "fd00:1::1"].map(|a| a.parse::<std::net::Ipv6Addr>().unwrap())
+        );
+        // Only a link-local VIP: it is the DNS server.
+        let (i, g) = v6_service_gate(&vrrp, None, "eth1");
+        assert_eq!(i, Some(2));
+        assert_eq!(
+            g.unwrap().dns_servers(),
+            ["fe80::9".parse::<std::net::Ipv6Addr>().unwrap()]
+        );
+        // Named: that instance, even an IPv4 one (a gate, no v6 source).
+        assert_eq!(v6_service_gate(&vrrp, Some("lan"), "eth0"), (Some(1), None));
+        // An interface without an instance still follows one, so a pair
+        // never has both boxes advertise; without [vrrp], nothing gates.
+        assert_eq!(v6_service_gate(&vrrp, None, "eth9").0, Some(0));
+        let only4 = instances(
+            "[vrrp b]\ninterface = eth1\nvirtual-router-id = 2\nvirtual-ipaddress = 10.0.1.1/24\n\n\
+             [vrrp a]\ninterface = eth0\nvirtual-router-id = 1\nvirtual-ipaddress = 10.0.0.1/24\n",
+        );
+        assert_eq!(v6_service_gate(&only4, None, "eth0"), (Some(1), None));
+        assert_eq!(v6_service_gate(&[], None, "eth0"), (None, None));
     }
 
     #[test]

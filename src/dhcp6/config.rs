@@ -34,8 +34,8 @@ pub struct Dhcp6Config {
     pub name: String,
     pub interface: String,
     pub mode: Mode,
-    /// `dns-server`; empty = the interface's own address (see
-    /// [`default_dns_server`]).
+    /// `dns-server`; empty = the VIPs of the gating IPv6 `[vrrp]`
+    /// instance, else the interface's own address (see [`default_dns_server`]).
     pub dns_servers: Vec<Ipv6Addr>,
     /// `domain-search`; empty = `[dns] domain`, if set.
     pub domain_search: Vec<String>,
@@ -141,6 +141,7 @@ pub fn resolve(
     c: &Dhcp6Config,
     dns_domain: Option<&str>,
     ifaces6: &[crate::net::IfAddr6],
+    vip_dns: Option<Vec<Ipv6Addr>>,
 ) -> Result<Dhcp6Instance, (&'static str, String, String)> {
     let no_if = || {
         (
@@ -158,7 +159,13 @@ pub fn resolve(
                 .to_string(),
         )
     })?;
-    let dns_servers = if c.dns_servers.is_empty() {
+    let dns_servers = if !c.dns_servers.is_empty() {
+        c.dns_servers.clone()
+    } else if let Some(vips) = vip_dns {
+        // Gated by an IPv6 instance: its VIPs, which follow the Active
+        // (`config::resolve::Vrrp6Gate::dns_servers`).
+        vips
+    } else {
         let on_if: Vec<Ipv6Addr> = ifaces6
             .iter()
             .filter(|a| a.name == c.interface)
@@ -176,8 +183,6 @@ pub fn resolve(
             )
         })?;
         vec![d]
-    } else {
-        c.dns_servers.clone()
     };
     let domains = if c.domain_search.is_empty() {
         dns_domain.map(|d| vec![d.to_string()]).unwrap_or_default()

@@ -32,8 +32,8 @@ const MIN_MTU: u32 = 1280;
 pub enum OtherConfig {
     On,
     Off,
-    /// On when this box answers stateless DHCPv6 on the interface
-    /// ([`other_config_auto`]).
+    /// On when this box answers stateless DHCPv6 on the interface (a
+    /// `[dhcpv6 NAME]` section for it; decided by the daemon's wiring).
     Auto,
 }
 
@@ -84,14 +84,17 @@ impl RaConfig {
         &self,
         prefixes: &[(Ipv6Addr, u8)],
         source: Ipv6Addr,
+        dns: &[Ipv6Addr],
         domain: Option<&str>,
         mac: Option<[u8; 6]>,
         other: bool,
     ) -> Ra {
-        let rdnss = if self.rdnss.is_empty() {
-            vec![source]
-        } else {
-            self.rdnss.clone()
+        // `rdnss` unset: `dns` (the gating IPv6 instance's VIPs), else the
+        // source itself.
+        let rdnss = match (self.rdnss.is_empty(), dns.is_empty()) {
+            (false, _) => self.rdnss.clone(),
+            (true, false) => dns.to_vec(),
+            (true, true) => vec![source],
         };
         let dnssl: Vec<String> = if self.dnssl.is_empty() {
             domain.map(str::to_string).into_iter().collect()
@@ -137,14 +140,6 @@ impl RaConfig {
             },
         }
     }
-}
-
-/// Whether `other-config = auto` sets the O flag on `interface`: it should
-/// when this box answers stateless DHCPv6 there (a `[dhcpv6 NAME]` section
-/// for the interface). hamasq has no DHCPv6 server yet, so `auto` is off;
-/// the DHCPv6 work fills this in.
-pub fn other_config_auto(_interface: &str) -> bool {
-    false
 }
 
 /// The global and ULA /64 prefixes of `interface` among `addrs` (the
@@ -419,7 +414,14 @@ mod tests {
         let src: Ipv6Addr = "fe80::1".parse().unwrap();
         let p = ("2001:db8:1::".parse().unwrap(), 64);
         let ula = ("fd00:1::".parse().unwrap(), 56);
-        let ra = c.ra[0].advertisement(&[p, ula], src, Some("lan"), Some([2, 0, 0, 0, 0, 1]), true);
+        let ra = c.ra[0].advertisement(
+            &[p, ula],
+            src,
+            &[],
+            Some("lan"),
+            Some([2, 0, 0, 0, 0, 1]),
+            true,
+        );
         assert!(ra.managed && ra.other_config);
         assert_eq!(ra.mtu, Some(1500));
         assert_eq!(ra.router_lifetime, 1800);
@@ -433,8 +435,12 @@ mod tests {
         assert!(ra.prefixes[0].autonomous && ra.prefixes[0].on_link);
         assert!(!ra.prefixes[1].autonomous, "SLAAC needs a /64");
         // No domain: no DNSSL option.
-        let ra = c.ra[0].advertisement(&[p], src, None, None, false);
+        let ra = c.ra[0].advertisement(&[p], src, &[], None, None, false);
         assert!(ra.dnssl.is_empty());
+        // Gated by an IPv6 instance: its VIPs are the default RDNSS.
+        let vip: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+        let ra = c.ra[0].advertisement(&[p], src, &[vip], None, None, false);
+        assert_eq!(ra.rdnss[0].servers, vec![vip]);
     }
 
     #[test]

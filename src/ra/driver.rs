@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 
 use tokio::sync::watch;
 
-use super::config::{OtherConfig, RaConfig, interface_prefixes, other_config_auto};
+use super::config::{OtherConfig, RaConfig, interface_prefixes};
 use super::core::{Event, RsOutcome, Scheduler};
 use super::packet::{NdError, TYPE_RA, TYPE_RS};
 use super::socket::NdSocket;
@@ -65,6 +65,23 @@ impl Counters {
     }
 }
 
+/// What the daemon tells an RA task about the rest of the box.
+#[derive(Default)]
+pub struct Wiring {
+    /// The VRRP instance that gates the RAs (`None` = no VRRP, always
+    /// advertise; RFC 9568 §6.4.2, §6.4.3).
+    pub role: Option<watch::Receiver<Role>>,
+    /// The virtual link-local to send from (RFC 9568 §6.4.3; `None` = the
+    /// interface's own link-local).
+    pub source: Option<Ipv6Addr>,
+    /// The default RDNSS when `rdnss` is unset (the gating instance's
+    /// VIPs; empty = the source).
+    pub dns: Vec<Ipv6Addr>,
+    /// This box answers stateless DHCPv6 on the interface: what
+    /// `other-config = auto` sets the O flag from.
+    pub dhcpv6: bool,
+}
+
 /// One `[ra NAME]`, opened.
 pub struct RaTask {
     cfg: RaConfig,
@@ -82,12 +99,13 @@ impl RaTask {
     /// `source`: the virtual link-local to send from (`None` = the
     /// interface's own link-local); `domain`: `[dns] domain`, the default
     /// DNSSL.
-    pub fn open(
-        cfg: &RaConfig,
-        domain: Option<&str>,
-        role: Option<watch::Receiver<Role>>,
-        source: Option<Ipv6Addr>,
-    ) -> Result<RaTask, String> {
+    pub fn open(cfg: &RaConfig, domain: Option<&str>, wiring: Wiring) -> Result<RaTask, String> {
+        let Wiring {
+            role,
+            source,
+            dns,
+            dhcpv6,
+        } = wiring;
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             format!("[ra {}] interface {}: {what}: {e}", cfg.name, cfg.interface)
         };
@@ -118,9 +136,9 @@ impl RaTask {
         let other = match cfg.other_config {
             OtherConfig::On => true,
             OtherConfig::Off => false,
-            OtherConfig::Auto => other_config_auto(&cfg.interface),
+            OtherConfig::Auto => dhcpv6,
         };
-        let ra = cfg.advertisement(&prefixes, source, domain, Some(mac), other);
+        let ra = cfg.advertisement(&prefixes, source, &dns, domain, Some(mac), other);
         let socket = NdSocket::open(&cfg.interface, ifindex)
             .map_err(|e| fail("cannot open the ICMPv6 socket", &e))?;
         let mut seed = [0u8; 8];
