@@ -11,6 +11,7 @@ mod lab;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lab::dhclient6::{dhclient_script, dhclient_stateless, wait_record};
 use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
@@ -88,51 +89,6 @@ fn wait_count(cap: &Proc, what: &str, n: usize) -> usize {
         c >= n
     });
     c
-}
-
-/// A dhclient hook that records the stateless configuration it got.
-fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
-    let rec = lab.dir().join(format!("{tag}.rec"));
-    let script = lab.dir().join(format!("{tag}.sh"));
-    lab::write_script(
-        &script,
-        &format!(
-            "#!/bin/sh\necho \"$reason dns=$new_dhcp6_name_servers domains=$new_dhcp6_domain_search\" >> {}\nexit 0\n",
-            rec.display()
-        ),
-    );
-    (script, rec)
-}
-
-/// `dhclient -6 -S` (Information-request only, RFC 8415 §18.2.6) in the
-/// foreground, its files in the lab directory.
-fn dhclient_stateless(lab: &Lab, host: &str, script: &Path) -> Proc {
-    let lf = lab.dir().join(format!("{host}.leases6"));
-    let pf = lab.dir().join(format!("{host}.pid6"));
-    lab.host(host).spawn(&[
-        "dhclient",
-        "-6",
-        "-S",
-        "-d",
-        "-v",
-        "-sf",
-        script.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        pf.to_str().unwrap(),
-        "eth0",
-    ])
-}
-
-fn wait_record(rec: &Path, what: &str) -> String {
-    let mut last = String::new();
-    let ok = lab::wait_until(Duration::from_secs(20), || {
-        last = std::fs::read_to_string(rec).unwrap_or_default();
-        last.contains(what)
-    });
-    assert!(ok, "{} never recorded {what:?}: {last:?}", rec.display());
-    last
 }
 
 #[test]

@@ -71,8 +71,7 @@ use hamasq::testkit::Rng;
 use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
-const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ha_e2e/haprobe.py");
-const PY: &str = "/usr/bin/python3";
+use lab::probe::{PY, gap_across, probe_times, spawn_probe, stop_probe, wait_probe};
 
 const VIP: &str = "192.168.77.1";
 const A_ADDR: &str = "192.168.77.2/24";
@@ -638,49 +637,6 @@ fn assert_names_resolve(q: &Host, want: &HashMap<String, String>, timeout: Durat
 // ---------------------------------------------------------------------------
 // The measuring probes
 // ---------------------------------------------------------------------------
-
-/// Times (Unix s) of the probe's lines starting with `kind` (`ack`,
-/// `reply`, `answer`).
-fn probe_times(p: &Proc, kind: &str) -> Vec<f64> {
-    p.logs()
-        .lines()
-        .filter(|l| l.starts_with(kind) && l.as_bytes().get(kind.len()) == Some(&b' '))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .collect()
-}
-
-/// Longest interval between consecutive events whose later event lies in
-/// `(from, to]`; `None` when no event came after `from`.
-fn gap_across(times: &[f64], from: f64, to: f64) -> Option<f64> {
-    let mut best: Option<f64> = None;
-    for w in times.windows(2) {
-        if w[1] > from && w[1] <= to {
-            best = Some(best.map_or(w[1] - w[0], |b: f64| b.max(w[1] - w[0])));
-        }
-    }
-    best
-}
-
-fn spawn_probe(host: &Host, args: &[&str]) -> Proc {
-    let mut argv = vec![PY, PROBE];
-    argv.extend_from_slice(args);
-    host.spawn(&argv)
-}
-
-/// Waits until the probe logged `n` lines starting with `kind`.
-#[track_caller]
-fn wait_probe(p: &Proc, kind: &str, n: usize, timeout: Duration) {
-    assert!(
-        lab::wait_until(timeout, || probe_times(p, kind).len() >= n),
-        "probe: fewer than {n} {kind} lines within {timeout:?}:\n{}",
-        p.logs()
-    );
-}
-
-fn stop_probe(p: &Proc) {
-    let _ = p.signal(lab::SIGINT);
-    p.wait_exit(Duration::from_secs(3));
-}
 
 // ---------------------------------------------------------------------------
 // Lease stores

@@ -80,7 +80,7 @@ const A_RANGE: (&str, &str) = ("192.168.79.20", "192.168.79.119");
 const B_RANGE: (&str, &str) = ("192.168.79.120", "192.168.79.219");
 const CLIENTS: usize = 20;
 const METRICS_PORT: u16 = 9153;
-const PY: &str = "/usr/bin/python3";
+use lab::probe::PY;
 const INJECT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/ha_replication/inject.py"

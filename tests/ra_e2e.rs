@@ -8,6 +8,8 @@ mod lab;
 use std::path::Path;
 use std::time::Duration;
 
+use lab::dhclient6::{dhclient_script, dhclient_stateless, wait_record};
+use lab::probe::{PY, gap_across, probe_times, spawn_probe, stop_probe, wait_probe};
 use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");
@@ -251,8 +253,11 @@ fn only_the_active_box_sends_router_advertisements() {
 
     // The Active goes away: b becomes Active and advertises at once
     // (RFC 9568 §6.4.3), without waiting for an RS.
+    // a's link is cut (its bridge port down): a killed process would leave
+    // the VIPs answering pings from a's kernel until b's NAs, hiding the gap.
+    let a_port = lab.host("a").bridge_port().to_string();
     let seen = ra_sources(c, 4, || {
-        a.kill();
+        lab.bridge().run_ok(&["ip", "link", "set", &a_port, "down"]);
     });
     b.wait_for_log(
         "vrrp.state instance=lan role=active",
@@ -262,4 +267,241 @@ fn only_the_active_box_sends_router_advertisements() {
         seen.iter().any(|s| s.starts_with(&b_ll)),
         "no RA from the new Active {b_ll}: {seen:?}"
     );
+}
+
+/// The ULA prefix of the dual-stack failover test and its IPv6 VIP.
+const ULA: &str = "fd00:77:2";
+
+/// The whole IPv6 story of a pair (issue 15, design §10): a dual-stack
+/// client takes its address, default route and DNS server from the RAs of
+/// the Active, which come from the virtual link-local `fe80::1` with the
+/// IPv6 VIP as RDNSS; the Backup is silent. After the Active's link is cut,
+/// the client's default route and DNS server are the same strings, the
+/// new Active advertises from the same `fe80::1`, answers stateless
+/// DHCPv6 and DNS over IPv6 on the VIP, and pings to the virtual
+/// link-local resume. The gaps (IPv6 ping, DNS over IPv6, IPv4 ping, all
+/// every 10 ms) are printed; `contrib/bench/vrrp.sh` compares them over
+/// many runs.
+#[test]
+fn a_dual_stack_client_keeps_its_ipv6_router_and_dns_through_a_failover() {
+    const TEST: &str = "ra_dual_failover";
+    if !lab::have_commands(TEST, &["rdisc6", "tcpdump", "dig"])
+        || !lab::have_programs_at(TEST, &[PY])
+    {
+        return;
+    }
+    let Some(mut lab) = Lab::new(TEST) else {
+        return;
+    };
+    lab.add_host("a", &["10.77.2.2/24"]);
+    lab.add_host("b", &["10.77.2.3/24"]);
+    lab.add_host("c", &["10.77.2.9/24"]);
+    for (h, n) in [("a", 2), ("b", 3)] {
+        let host = lab.host(h);
+        ipv6_on(host);
+        host.sysctl("net/ipv6/conf/eth0/accept_ra", "0");
+        host.run_ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{ULA}::{n}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+    }
+    client(lab.host("c"));
+    let (a_ll, b_ll) = (link_local(lab.host("a")), link_local(lab.host("b")));
+    let section = |prio: u8| {
+        format!(
+            "[dns]\nno-resolv = true\ndomain = lab.example\n\
+             host-record = gw.lab.example,10.77.2.254,{ULA}::1\n\n\
+             [vrrp lan]\ninterface = eth0\nvirtual-router-id = 51\npriority = {prio}\n\
+             advert-int = 0.1\nvirtual-ipaddress = 10.77.2.254/24\ngarp-master-delay = 0\n\n\
+             [vrrp lan6]\ninterface = eth0\nvirtual-router-id = 51\npriority = {prio}\n\
+             advert-int = 0.1\nvirtual-ipaddress = fe80::1/64\n\
+             virtual-ipaddress = {ULA}::1/64\ngarp-master-delay = 0\n\n\
+             [ra lan]\ninterface = eth0\nprefix = {ULA}::/64\n\n\
+             [dhcpv6 lan]\ninterface = eth0\n"
+        )
+    };
+    let ca = lab.hamasq_conf("a", &section(150));
+    let cb = lab.hamasq_conf("b", &section(100));
+    let a = start(lab.host("a"), &ca);
+    let b = start(lab.host("b"), &cb);
+    for (p, role) in [(&a, "active"), (&b, "backup")] {
+        for inst in ["lan", "lan6"] {
+            p.wait_for_log(
+                &format!("vrrp.state instance={inst} role={role}"),
+                Duration::from_secs(10),
+            );
+        }
+    }
+    let c = lab.host("c");
+
+    // SLAAC from the Active's RAs, default route via the virtual
+    // link-local (RFC 9568 §6.4.3), not via either box's own address.
+    assert!(
+        lab::wait_until(Duration::from_secs(10), || {
+            show(
+                c,
+                &[
+                    "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global",
+                ],
+            )
+            .contains(&format!("{ULA}:"))
+        }),
+        "no SLAAC address: {}\na: {}",
+        show(c, &["ip", "-6", "addr"]),
+        a.logs()
+    );
+    // The default route without its countdown (`expires 1799sec`).
+    let default_route = || {
+        show(c, &["ip", "-6", "route", "show", "default"])
+            .split_whitespace()
+            .filter(|w| !w.ends_with("sec"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || default_route()
+            .contains("via fe80::1 dev eth0")),
+        "no default route via fe80::1: {}",
+        show(c, &["ip", "-6", "route"])
+    );
+    let route_before = default_route();
+    assert!(!route_before.contains(&a_ll), "{route_before}");
+    let ra_info = || {
+        let out = c.run(&["rdisc6", "-1", "-n", "-r", "1", "-w", "1000", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let info = ra_info();
+    assert!(info.contains("from fe80::1"), "{info}");
+    assert!(
+        info.contains(&format!("Recursive DNS server     : {ULA}::1")),
+        "the RDNSS is not the IPv6 VIP: {info}"
+    );
+    assert!(
+        info.contains("Stateful other conf.      :          Yes"),
+        "O flag (with [dhcpv6]): {info}"
+    );
+
+    // Only the virtual router's address advertises; neither box's own.
+    let seen = ra_sources(c, 3, || {
+        c.run(&["rdisc6", "-1", "-n", "-r", "1", "-w", "1000", "eth0"]);
+    });
+    assert!(seen.iter().any(|s| s.starts_with("fe80::1")), "{seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.starts_with(&a_ll) || s.starts_with(&b_ll)),
+        "an RA from a box's own link-local: {seen:?}"
+    );
+
+    // DNS over IPv6 on the VIP, and probes every 10 ms through the failover.
+    let vip6 = format!("{ULA}::1");
+    let dig = |name: &str| {
+        let out = c.run_timeout(
+            &[
+                "dig",
+                &format!("@{vip6}"),
+                "+short",
+                "+time=1",
+                "+tries=1",
+                name,
+                "AAAA",
+            ],
+            Duration::from_secs(5),
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(dig("gw.lab.example"), vip6);
+    let ping6 = spawn_probe_at(c, "ping6probe", &["fe80::1%eth0", "0.01", "30"]);
+    let dns6 = spawn_probe(c, &["dns", &vip6, "gw.lab.example", "0.01", "30"]);
+    let ping4 = spawn_probe(c, &["ping", "10.77.2.254", "0.01", "30"]);
+    for p in [&ping6, &ping4] {
+        wait_probe(p, "reply", 20, Duration::from_secs(5));
+    }
+    wait_probe(&dns6, "answer", 20, Duration::from_secs(5));
+    let killed = now_s();
+    // a's link is cut (its bridge port down): a killed process would leave
+    // the VIPs answering pings from a's kernel until b's NAs, hiding the gap.
+    let a_port = lab.host("a").bridge_port().to_string();
+    let seen = ra_sources(c, 4, || {
+        lab.bridge().run_ok(&["ip", "link", "set", &a_port, "down"]);
+        for inst in ["lan", "lan6"] {
+            b.wait_for_log(
+                &format!("vrrp.state instance={inst} role=active"),
+                Duration::from_secs(5),
+            );
+        }
+    });
+    // The new Active advertises at once, from the same fe80::1.
+    assert!(seen.iter().any(|s| s.starts_with("fe80::1")), "{seen:?}");
+    assert!(!seen.iter().any(|s| s.starts_with(&b_ll)), "{seen:?}");
+    for p in [&ping6, &ping4] {
+        let n = probe_times(p, "reply").len();
+        wait_probe(p, "reply", n + 20, Duration::from_secs(10));
+    }
+    let n = probe_times(&dns6, "answer").len();
+    wait_probe(&dns6, "answer", n + 20, Duration::from_secs(10));
+    let end = now_s();
+    for p in [&ping6, &dns6, &ping4] {
+        stop_probe(p);
+    }
+    let gap = |p: &Proc, kind: &str| {
+        gap_across(&probe_times(p, kind), killed, end).map_or(-1.0, |g| g * 1000.0)
+    };
+    let (g6, gdns, g4) = (
+        gap(&ping6, "reply"),
+        gap(&dns6, "answer"),
+        gap(&ping4, "reply"),
+    );
+    eprintln!(
+        "failover gaps (ms): ping6 fe80::1 {g6:.0}, DNS over IPv6 {gdns:.0}, ping 10.77.2.254 {g4:.0}"
+    );
+    assert!(g6 > 0.0 && gdns > 0.0 && g4 > 0.0);
+
+    // The client's router and DNS server are unchanged: same route, same
+    // RA source and RDNSS, now from b's MAC for fe80::1.
+    assert_eq!(default_route(), route_before);
+    let info = ra_info();
+    assert!(info.contains("from fe80::1"), "{info}");
+    assert!(
+        info.contains(&format!("Recursive DNS server     : {ULA}::1")),
+        "{info}"
+    );
+    let b_mac = lab.host("b").mac().to_string();
+    assert!(
+        lab::wait_until(Duration::from_secs(3), || {
+            show(c, &["ip", "-6", "neigh", "show", "fe80::1", "dev", "eth0"]).contains(&b_mac)
+        }),
+        "fe80::1 does not point at b ({b_mac}): {}",
+        show(c, &["ip", "-6", "neigh"])
+    );
+    assert_eq!(dig("gw.lab.example"), vip6);
+    // Stateless DHCPv6 is answered by the new Active, with the VIP as the
+    // DNS server (ISC dhclient -6 -S, a recording hook).
+    let (script, rec) = dhclient_script(&lab, "c6");
+    let dc = dhclient_stateless(&lab, "c", &script);
+    let got = wait_record(&rec, &format!("dns={vip6}"));
+    assert!(got.contains("domains=lab.example"), "{got}");
+    drop(dc);
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// contrib/bench/ping6probe.py (haprobe's IPv6 ping twin), run like
+/// [`spawn_probe`].
+fn spawn_probe_at(host: &Host, name: &str, args: &[&str]) -> Proc {
+    let script = format!("{}/contrib/bench/{name}.py", env!("CARGO_MANIFEST_DIR"));
+    let mut argv = vec![PY, script.as_str()];
+    argv.extend_from_slice(args);
+    host.spawn(&argv)
 }

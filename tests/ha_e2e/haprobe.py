@@ -39,7 +39,8 @@ by SECS.
             reply T SEQ              (T: kernel receive time)
 
     haprobe.py dns SERVER NAME INTERVAL SECS
-        A UDP query (A NAME, RD) to SERVER:53 every INTERVAL, fresh ID.
+        A UDP query (A NAME, RD) to SERVER:53 every INTERVAL, fresh ID;
+        SERVER is IPv4 or IPv6 (fe80::1%eth0 for a link-local one).
             answer T RCODE IPS       (IPS: comma-separated A records or -)
 
 The summary lines: `# sent N received M`.
@@ -395,7 +396,11 @@ def parse_answer(data):
 
 
 def dns(server, name, interval, secs):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # An IPv6 server (a VIP, or a link-local one with %SCOPE) as well.
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    want = socket.inet_pton(fam, server.split("%")[0])
+    to = socket.getaddrinfo(server, 53, fam, socket.SOCK_DGRAM)[0][4]
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     pending = set()
     st = {"qid": random.randrange(1 << 16), "recv": 0}
 
@@ -404,10 +409,10 @@ def dns(server, name, interval, secs):
         pending.add(qid)
         if len(pending) > 1000:
             pending.pop()
-        s.sendto(dns_query(qid, name), (server, 53))
+        s.sendto(dns_query(qid, name), to)
 
     def on_datagram(data, addr, ts):
-        if addr[0] != server:
+        if socket.inet_pton(fam, addr[0].split("%")[0]) != want:
             return
         p = parse_answer(data)
         if p is None or p[0] not in pending:

@@ -180,6 +180,9 @@ static NETNS_ADD_LOCK: Mutex<()> = Mutex::new(());
 static STALE_LOCK: Mutex<()> = Mutex::new(());
 
 /// The few libc calls the lab needs; std links libc already, so no crate.
+pub mod dhclient6;
+pub mod probe;
+
 mod sys {
     unsafe extern "C" {
         pub safe fn geteuid() -> u32;
