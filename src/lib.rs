@@ -60,6 +60,7 @@ pub mod import;
 pub mod log;
 pub mod memory;
 pub(crate) mod metrics;
+pub mod neigh;
 pub mod net;
 #[cfg(test)]
 mod pair_sim;
