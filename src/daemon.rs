@@ -295,6 +295,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             plans: channels.dhcp_plan.subscribe(),
             counts: address_gauges(),
             peer: None,
+            neigh: None,
         };
         let mut links = links;
         let link_ends = match ha.as_mut().and_then(|w| w.ends.take()) {
@@ -304,6 +305,13 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             }
             None => None,
         };
+        // ipv6-names: the neighbour watcher feeds the DHCP task (design §10).
+        if dhcp.ipv6_names {
+            let tx = watch::Sender::new(Arc::default());
+            links.neigh = Some(tx.subscribe());
+            let task = crate::neigh::driver::NeighTask::open(&dhcp.interfaces, tx)?;
+            tasks.spawn("neigh", Stage::Dhcp, move |sd| task.run(sd));
+        }
         let opened =
             crate::dhcp::driver::DhcpTask::open(&g.state_dir, dhcp, plan.clone(), domain, links)?;
         if let (Some(w), Some(ends), Some(h)) = (ha.take(), link_ends, resolved.config.ha.as_ref())
@@ -645,6 +653,14 @@ impl Daemon {
                         Warn,
                         "config.restart_needed",
                         "section=dhcp key=dhcp-script note=\"takes effect at the next start\""
+                    );
+                }
+                let v6_names = |c: &Config| c.dhcp.as_ref().map(|d| d.ipv6_names);
+                if v6_names(&merged.config) != v6_names(&self.current.config) {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=dhcp key=ipv6-names note=\"takes effect at the next start\""
                     );
                 }
                 if merged.config.dhcp.is_some() != self.current.config.dhcp.is_some() {

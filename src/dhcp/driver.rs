@@ -74,6 +74,8 @@ pub struct DhcpTask {
     pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
     /// `[ha]`: the pair link's ends (design §9).
     pub peer: Option<PeerEnds>,
+    /// `ipv6-names`: the neighbour table (design §10).
+    pub neigh: Option<watch::Receiver<Arc<crate::neigh::Neighbours>>>,
 }
 
 /// The write in flight on the blocking pool (design §5): the store comes
@@ -236,6 +238,10 @@ impl DhcpTask {
                         let _ = tx.send(all);
                     }
                 },
+                Some(n) = neigh_changed(&mut self.neigh) => {
+                    self.server.set_neighbours(n);
+                    self.publish_hosts();
+                }
                 Ok(()) = self.plans.changed() => {
                     let plan = self.plans.borrow_and_update().clone();
                     if let Some(p) = plan {
@@ -847,6 +853,19 @@ async fn ping_readable(p: &Option<Pinger>) -> std::io::Result<()> {
         Some(p) => p.readable().await,
         None => std::future::pending().await,
     }
+}
+
+/// The next neighbour table; pending for ever without `ipv6-names` or
+/// once the `neigh` task is gone.
+async fn neigh_changed(
+    rx: &mut Option<watch::Receiver<Arc<crate::neigh::Neighbours>>>,
+) -> Option<Arc<crate::neigh::Neighbours>> {
+    if let Some(r) = rx
+        && r.changed().await.is_ok()
+    {
+        return Some(r.borrow_and_update().clone());
+    }
+    std::future::pending().await
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.
