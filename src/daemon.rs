@@ -305,11 +305,23 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             }
             None => None,
         };
-        // ipv6-names: the neighbour watcher feeds the DHCP task (design §10).
+        // ipv6-names: the neighbour watcher feeds the DHCP task (design
+        // §10); with [ha], its own entries go to the peer and the peer's
+        // come back to be merged.
+        let mut neigh_link = None;
         if dhcp.ipv6_names {
             let tx = watch::Sender::new(Arc::default());
             links.neigh = Some(tx.subscribe());
-            let task = crate::neigh::driver::NeighTask::open(&dhcp.interfaces, tx)?;
+            let mut task = crate::neigh::driver::NeighTask::open(&dhcp.interfaces, tx)?;
+            if link_ends.is_some() {
+                let own = watch::Sender::new(Arc::default());
+                let peer = watch::Sender::new(Arc::default());
+                neigh_link = Some(crate::ha::driver::NeighLink {
+                    own: own.subscribe(),
+                    peer: peer.clone(),
+                });
+                task = task.with_peer(own, peer.subscribe());
+            }
             tasks.spawn("neigh", Stage::Dhcp, move |sd| task.run(sd));
         }
         let opened =
@@ -320,6 +332,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             let ch = crate::ha::driver::Channels {
                 dhcp: ends,
                 state: w.state,
+                neigh: neigh_link,
             };
             tasks.spawn("ha", Stage::Leases, move |sd| task.run(ch, sd));
         }

@@ -23,6 +23,12 @@ const RTMGRP_NEIGH: u32 = 1 << (3 - 1);
 /// overflows it; an overflow costs a dump, nothing else.
 const RCVBUF: usize = 1 << 20;
 
+/// `[ha]`: this box's own entries to the pair link, the peer's from it.
+type PairEnds = (
+    watch::Sender<Arc<Neighbours>>,
+    watch::Receiver<Arc<Neighbours>>,
+);
+
 /// The socket: non-blocking, bound to the neighbour group.
 struct Socket {
     fd: AsyncFd<OwnedFd>,
@@ -144,7 +150,13 @@ impl Counters {
 pub struct NeighTask {
     socket: Socket,
     watcher: Watcher,
+    /// To the DHCP task: this box's entries merged with the peer's.
     out: watch::Sender<Arc<Neighbours>>,
+    /// `[ha]`: this box's own entries, for the pair link, and the
+    /// peer's, from it (design §9).
+    pair: Option<PairEnds>,
+    /// This box's own entries, as last published.
+    mine: Arc<Neighbours>,
     counters: Counters,
 }
 
@@ -167,8 +179,37 @@ impl NeighTask {
             socket,
             watcher: Watcher::new(Mono::now(), ifindexes),
             out,
+            pair: None,
+            mine: Arc::default(),
             counters: Counters::register(),
         })
+    }
+
+    /// With `[ha]`: publishes this box's own entries to the pair link on
+    /// `own`, and merges the peer's from `peer` into what DHCP gets.
+    pub fn with_peer(
+        mut self,
+        own: watch::Sender<Arc<Neighbours>>,
+        peer: watch::Receiver<Arc<Neighbours>>,
+    ) -> NeighTask {
+        self.pair = Some((own, peer));
+        self
+    }
+
+    /// Publishes this box's entries merged with the peer's, if different.
+    fn publish(&mut self) {
+        let t = match &mut self.pair {
+            Some((_, peer)) => Arc::new(self.mine.merged(&peer.borrow_and_update())),
+            None => self.mine.clone(),
+        };
+        self.out.send_if_modified(|cur| {
+            if **cur == *t {
+                false
+            } else {
+                *cur = t;
+                true
+            }
+        });
     }
 
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), TaskError> {
@@ -184,14 +225,11 @@ impl NeighTask {
                 self.count(e);
             }
             if let Some(t) = self.watcher.poll_table() {
-                self.out.send_if_modified(|cur| {
-                    if **cur == *t {
-                        false
-                    } else {
-                        *cur = t;
-                        true
-                    }
-                });
+                if let Some((own, _)) = &self.pair {
+                    own.send_replace(t.clone());
+                }
+                self.mine = t;
+                self.publish();
             }
             let deadline = self.watcher.poll_timeout();
             tokio::select! {
@@ -202,6 +240,7 @@ impl NeighTask {
                     self.drain(&mut buf);
                 }
                 _ = sleep_until(deadline) => self.watcher.handle_timeout(Mono::now()),
+                Some(()) = peer_changed(&mut self.pair) => self.publish(),
             }
         }
     }
@@ -243,6 +282,16 @@ impl NeighTask {
             }
         }
     }
+}
+
+/// The peer's entries changed; pending for ever without `[ha]`.
+async fn peer_changed(pair: &mut Option<PairEnds>) -> Option<()> {
+    if let Some((_, peer)) = pair
+        && peer.changed().await.is_ok()
+    {
+        return Some(());
+    }
+    std::future::pending().await
 }
 
 async fn sleep_until(at: Option<Mono>) {

@@ -54,6 +54,16 @@ impl Neighbours {
             .flat_map(|(m, v)| v.iter().map(move |a| (*m, *a)))
     }
 
+    /// Each MAC and its addresses.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8; 6], &[Ipv6Addr])> {
+        self.by_mac.iter().map(|(m, v)| (m, v.as_slice()))
+    }
+
+    /// This table and `other` in one (a box's own entries and its peer's).
+    pub fn merged(&self, other: &Neighbours) -> Neighbours {
+        Neighbours::new(self.pairs().chain(other.pairs()))
+    }
+
     /// Number of MACs with an address.
     pub fn len(&self) -> usize {
         self.by_mac.len()
@@ -61,5 +71,29 @@ impl Neighbours {
 
     pub fn is_empty(&self) -> bool {
         self.by_mac.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_boxs_entries_merge_with_its_peers() {
+        let (m1, m2) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let own = Neighbours::new([(m1, a("2001:db8::1")), (m1, a("2001:db8::1"))]);
+        let peer = Neighbours::new([
+            (m1, a("fd00::1")),
+            (m1, a("2001:db8::1")),
+            (m2, a("fd00::2")),
+        ]);
+        let m = own.merged(&peer);
+        assert_eq!(m.addrs(&m1), &[a("2001:db8::1"), a("fd00::1")]);
+        assert_eq!(m.addrs(&m2), &[a("fd00::2")]);
+        assert_eq!(m.len(), 2);
+        assert_eq!(own.addrs(&m1), &[a("2001:db8::1")], "repeats folded");
+        assert_eq!(m.addrs(&[1, 2, 3]), &[] as &[Ipv6Addr], "not a MAC");
+        assert_eq!(own.merged(&Neighbours::default()), own);
     }
 }
