@@ -22,7 +22,7 @@ const STABLE: &str = "fd00:78::a";
 /// A random interface identifier, as RFC 8981 temporary addresses have.
 const PRIVACY: &str = "fd00:78::8d1:2f3c:a01:77e4";
 
-fn start_server(lab: &Lab, host: &Host) -> lab::Proc {
+fn start_server(lab: &Lab, host: &Host, ipv6_names: bool) -> lab::Proc {
     let dir = lab.dir().join("srv");
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("hamasq.conf");
@@ -33,7 +33,7 @@ fn start_server(lab: &Lab, host: &Host) -> lab::Proc {
              [dns]\nno-resolv = true\ndomain = lan\ndhcp-ttl = 42\n\n\
              [dhcp]\ninterface = eth0\n\
              dhcp-range = 192.168.78.100,192.168.78.149,12h\n\
-             ipv6-names = true\n",
+             ipv6-names = {ipv6_names}\n",
             dir.join("state").display()
         ),
     )
@@ -102,36 +102,27 @@ fn udhcpc_script(lab: &Lab) -> std::path::PathBuf {
     script
 }
 
-#[test]
-fn a_dhcpv4_name_answers_aaaa_with_the_clients_ipv6_addresses() {
+/// A lab with hamasq in `srv` (`ipv6-names` as given) and a client
+/// `cli` that took a DHCPv4 lease as "gamma"; both with IPv6 on and
+/// static addresses only (no router advertisements). Returns the lab,
+/// the server and the client's `A gamma.lan` answer.
+fn setup(test: &str, ipv6_names: bool) -> Option<(Lab, lab::Proc, Vec<String>)> {
     if !lab::have_commands(module_path!(), &["udhcpc", "dig", "ping"]) {
-        return;
+        return None;
     }
-    let Some(mut lab) = Lab::new("names6_aaaa") else {
-        return;
-    };
+    let mut lab = Lab::new(test)?;
     lab.add_host("srv", &[&format!("{SRV}/24")]);
     lab.add_host("cli", &[]);
     let (srv, cli) = (lab.host("srv"), lab.host("cli"));
     for h in [srv, cli] {
         h.enable_ipv6();
-        // No router advertisements here: the addresses are static.
         h.sysctl("net/ipv6/conf/eth0/accept_ra", "0");
     }
-    srv.run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        &format!("{SRV6}/64"),
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    let srv6 = format!("{SRV6}/64");
+    srv.run_ok(&["ip", "-6", "addr", "add", &srv6, "dev", "eth0", "nodad"]);
     // A failed neighbour is found quickly (the first probe after 1 s).
     srv.sysctl("net/ipv6/neigh/eth0/delay_first_probe_time", "1");
-    let _hamasq = start_server(&lab, srv);
-
+    let hamasq = start_server(&lab, srv, ipv6_names);
     let script = udhcpc_script(&lab);
     let out = cli.run_timeout(
         &lab::udhcpc_argv(&script, "5", "2", &["-x", "hostname:gamma"]),
@@ -145,6 +136,31 @@ fn a_dhcpv4_name_answers_aaaa_with_the_clients_ipv6_addresses() {
     let v4 = short(cli, &["A", "gamma.lan"]);
     assert_eq!(v4.len(), 1, "A gamma.lan: {v4:?}");
     assert!(v4[0].starts_with("192.168.78.1"), "{v4:?}");
+    Some((lab, hamasq, v4))
+}
+
+/// Adds `addr` to the client and pings the server from it, so the
+/// server's kernel learns it.
+fn talk_from(cli: &Host, addr: &str) {
+    let a = format!("{addr}/64");
+    cli.run_ok(&["ip", "-6", "addr", "add", &a, "dev", "eth0", "nodad"]);
+    let out = cli.run_timeout(
+        &["ping", "-6", "-c", "1", "-W", "2", "-I", addr, SRV6],
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.status.success(),
+        "ping6 from {addr}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_dhcpv4_name_answers_aaaa_with_the_clients_ipv6_addresses() {
+    let Some((lab, _hamasq, v4)) = setup("names6_aaaa", true) else {
+        return;
+    };
+    let (srv, cli) = (lab.host("srv"), lab.host("cli"));
     // The name exists without IPv6 addresses: NODATA, not NXDOMAIN.
     let r = full(cli, &["AAAA", "gamma.lan"]);
     assert!(
@@ -154,27 +170,7 @@ fn a_dhcpv4_name_answers_aaaa_with_the_clients_ipv6_addresses() {
 
     // The client's addresses, and traffic from each to the server.
     for a in [STABLE, PRIVACY] {
-        cli.run_ok(&[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{a}/64"),
-            "dev",
-            "eth0",
-            "nodad",
-        ]);
-    }
-    for a in [STABLE, PRIVACY] {
-        let out = cli.run_timeout(
-            &["ping", "-6", "-c", "1", "-W", "2", "-I", a, SRV6],
-            Duration::from_secs(10),
-        );
-        assert!(
-            out.status.success(),
-            "ping6 from {a}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        talk_from(cli, a);
     }
     wait_aaaa(cli, &[STABLE, PRIVACY]);
     let r = full(cli, &["AAAA", "gamma.lan"]);
@@ -214,67 +210,11 @@ fn a_dhcpv4_name_answers_aaaa_with_the_clients_ipv6_addresses() {
 /// With `ipv6-names = false` the same traffic names nothing.
 #[test]
 fn ipv6_names_off_names_no_ipv6_address() {
-    if !lab::have_commands(module_path!(), &["udhcpc", "dig", "ping"]) {
-        return;
-    }
-    let Some(mut lab) = Lab::new("names6_off") else {
+    let Some((lab, _hamasq, _)) = setup("names6_off", false) else {
         return;
     };
-    lab.add_host("srv", &[&format!("{SRV}/24")]);
-    lab.add_host("cli", &[]);
     let (srv, cli) = (lab.host("srv"), lab.host("cli"));
-    for h in [srv, cli] {
-        h.enable_ipv6();
-        h.sysctl("net/ipv6/conf/eth0/accept_ra", "0");
-    }
-    srv.run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        &format!("{SRV6}/64"),
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    let dir = lab.dir().join("srv");
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("hamasq.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[general]\npid-file = none\nstate-dir = {}\nlog-level = debug\n\n\
-             [dns]\nno-resolv = true\ndomain = lan\n\n\
-             [dhcp]\ninterface = eth0\n\
-             dhcp-range = 192.168.78.100,192.168.78.149,12h\n\
-             ipv6-names = false\n",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    let p = srv.spawn(&[BIN, "-f", "-c", conf.to_str().unwrap()]);
-    p.wait_for_log("daemon.ready", Duration::from_secs(10));
-    let script = udhcpc_script(&lab);
-    let out = cli.run_timeout(
-        &lab::udhcpc_argv(&script, "5", "2", &["-x", "hostname:gamma"]),
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success());
-    cli.run_ok(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        &format!("{STABLE}/64"),
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    let out = cli.run_timeout(
-        &["ping", "-6", "-c", "1", "-W", "2", "-I", STABLE, SRV6],
-        Duration::from_secs(10),
-    );
-    assert!(out.status.success());
+    talk_from(cli, STABLE);
     assert!(
         srv.run_ok(&["ip", "-6", "neigh"])
             .stdout

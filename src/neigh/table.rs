@@ -247,15 +247,8 @@ impl Watcher {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::tests::{DEL, DUMP, MAC, NEW_FAILED, NEW_REACHABLE, NEW_STALE};
+    use super::super::wire::tests::{DEL, DUMP, MAC, NEW_FAILED, NEW_REACHABLE, NEW_STALE, hex};
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
