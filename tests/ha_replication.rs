@@ -1332,6 +1332,8 @@ fn the_backup_answers_the_actives_aaaa_names() {
         !String::from_utf8_lossy(&b_neigh).contains("fd00:79::a "),
         "B's own kernel must not know the address, or this proves nothing"
     );
+    assert!(metric(lab.host("a"), "hamasq_neigh_dumps_total") >= 1);
+    assert_eq!(metric(lab.host("a"), "hamasq_neigh_malformed_total"), 0);
     // The Active's entry goes: so does the Backup's answer.
     lab.host("a")
         .run_ok(&["ip", "-6", "neigh", "del", "fd00:79::a", "dev", "eth0"]);

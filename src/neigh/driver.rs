@@ -134,14 +134,17 @@ impl Counters {
         let r = stats::global();
         Counters {
             malformed: r.counter(
-                "neigh_malformed_total",
-                "Neighbour netlink messages dropped as unreadable",
+                "hamasq_neigh_malformed_total",
+                "Neighbour netlink messages dropped as unreadable.",
             ),
             overflows: r.counter(
-                "neigh_overflows_total",
-                "Neighbour notifications lost (ENOBUFS), answered by a new dump",
+                "hamasq_neigh_overflows_total",
+                "Neighbour notifications lost (ENOBUFS), answered by a new dump.",
             ),
-            dumps: r.counter("neigh_dumps_total", "Neighbour table dumps completed"),
+            dumps: r.counter(
+                "hamasq_neigh_dumps_total",
+                "Neighbour table dumps completed.",
+            ),
         }
     }
 }
