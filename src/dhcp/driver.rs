@@ -238,7 +238,7 @@ impl DhcpTask {
                         let _ = tx.send(all);
                     }
                 },
-                Some(n) = neigh_changed(&mut self.neigh) => {
+                Some(n) = crate::neigh::changed(self.neigh.as_mut()) => {
                     self.server.set_neighbours(n);
                     self.publish_hosts();
                 }
@@ -853,19 +853,6 @@ async fn ping_readable(p: &Option<Pinger>) -> std::io::Result<()> {
         Some(p) => p.readable().await,
         None => std::future::pending().await,
     }
-}
-
-/// The next neighbour table; pending for ever without `ipv6-names` or
-/// once the `neigh` task is gone.
-async fn neigh_changed(
-    rx: &mut Option<watch::Receiver<Arc<crate::neigh::Neighbours>>>,
-) -> Option<Arc<crate::neigh::Neighbours>> {
-    if let Some(r) = rx
-        && r.changed().await.is_ok()
-    {
-        return Some(r.borrow_and_update().clone());
-    }
-    std::future::pending().await
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.

@@ -80,16 +80,6 @@ pub struct NeighLink {
     pub peer: watch::Sender<Arc<crate::neigh::Neighbours>>,
 }
 
-/// The next own neighbour table; pending for ever without one.
-async fn own_neighbours(n: &mut Option<NeighLink>) -> Option<Arc<crate::neigh::Neighbours>> {
-    if let Some(n) = n
-        && n.own.changed().await.is_ok()
-    {
-        return Some(n.own.borrow_and_update().clone());
-    }
-    std::future::pending().await
-}
-
 struct Counters {
     frames_in: Counter,
     frames_out: Counter,
@@ -499,7 +489,9 @@ impl HaTask {
                     Some(b) => self.committed(&b),
                     None => return Close::Stopping,
                 },
-                Some(n) = own_neighbours(&mut ch.neigh) => self.neigh.set_ours(n),
+                Some(n) = crate::neigh::changed(ch.neigh.as_mut().map(|n| &mut n.own)) => {
+                    self.neigh.set_ours(n)
+                }
                 r = front(&mut storing) => {
                     if let Some((_, Some(what))) = storing.pop_front().filter(|_| r.ok) {
                         event!(Debug, "ha.peer_stored", "wall_us={} {what}", wall_us());

@@ -243,7 +243,7 @@ impl NeighTask {
                     self.drain(&mut buf);
                 }
                 _ = sleep_until(deadline) => self.watcher.handle_timeout(Mono::now()),
-                Some(()) = peer_changed(&mut self.pair) => self.publish(),
+                Some(_) = super::changed(self.pair.as_mut().map(|(_, peer)| peer)) => self.publish(),
             }
         }
     }
@@ -285,16 +285,6 @@ impl NeighTask {
             }
         }
     }
-}
-
-/// The peer's entries changed; pending for ever without `[ha]`.
-async fn peer_changed(pair: &mut Option<PairEnds>) -> Option<()> {
-    if let Some((_, peer)) = pair
-        && peer.changed().await.is_ok()
-    {
-        return Some(());
-    }
-    std::future::pending().await
 }
 
 async fn sleep_until(at: Option<Mono>) {

@@ -19,6 +19,19 @@ pub mod wire;
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
+/// The next table from `rx`; pending for ever without a receiver or once
+/// its sender is gone (the `select!` branch of each task that reads one).
+pub async fn changed(
+    rx: Option<&mut tokio::sync::watch::Receiver<std::sync::Arc<Neighbours>>>,
+) -> Option<std::sync::Arc<Neighbours>> {
+    if let Some(r) = rx
+        && r.changed().await.is_ok()
+    {
+        return Some(r.borrow_and_update().clone());
+    }
+    std::future::pending().await
+}
+
 /// A snapshot: MAC → the IPv6 addresses it uses, each list sorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Neighbours {
