@@ -323,6 +323,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             plans: channels.dhcp_plan.subscribe(),
             counts: address_gauges(),
             peer: None,
+            neigh: None,
         };
         let mut links = links;
         let link_ends = match ha.as_mut().and_then(|w| w.ends.take()) {
@@ -332,6 +333,25 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             }
             None => None,
         };
+        // ipv6-names: the neighbour watcher feeds the DHCP task (design
+        // §10); with [ha], its own entries go to the peer and the peer's
+        // come back to be merged.
+        let mut neigh_link = None;
+        if dhcp.ipv6_names {
+            let tx = watch::Sender::new(Arc::default());
+            links.neigh = Some(tx.subscribe());
+            let mut task = crate::neigh::driver::NeighTask::open(&dhcp.interfaces, tx)?;
+            if link_ends.is_some() {
+                let own = watch::Sender::new(Arc::default());
+                let peer = watch::Sender::new(Arc::default());
+                neigh_link = Some(crate::ha::driver::NeighLink {
+                    own: own.subscribe(),
+                    peer: peer.clone(),
+                });
+                task = task.with_peer(own, peer.subscribe());
+            }
+            tasks.spawn("neigh", Stage::Dhcp, move |sd| task.run(sd));
+        }
         let opened =
             crate::dhcp::driver::DhcpTask::open(&g.state_dir, dhcp, plan.clone(), domain, links)?;
         if let (Some(w), Some(ends), Some(h)) = (ha.take(), link_ends, resolved.config.ha.as_ref())
@@ -340,6 +360,7 @@ async fn start(opts: Options, resolved: Resolved) -> Result<(Daemon, Option<PidF
             let ch = crate::ha::driver::Channels {
                 dhcp: ends,
                 state: w.state,
+                neigh: neigh_link,
             };
             tasks.spawn("ha", Stage::Leases, move |sd| task.run(ch, sd));
         }
@@ -704,6 +725,14 @@ impl Daemon {
                         Warn,
                         "config.restart_needed",
                         "section=dhcp key=dhcp-script note=\"takes effect at the next start\""
+                    );
+                }
+                let v6_names = |c: &Config| c.dhcp.as_ref().map(|d| d.ipv6_names);
+                if v6_names(&merged.config) != v6_names(&self.current.config) {
+                    event!(
+                        Warn,
+                        "config.restart_needed",
+                        "section=dhcp key=ipv6-names note=\"takes effect at the next start\""
                     );
                 }
                 if merged.config.dhcp.is_some() != self.current.config.dhcp.is_some() {

@@ -40,6 +40,9 @@
 //!     (RS/RA codec), `core` (the scheduler, gated by the VRRP role);
 //!   * [`ha`]: the pair link (design §9): `link` (authenticated frames),
 //!     `stream` and `replica` (the replication stream), driver `ha::driver`.
+//! * [`neigh`]: the kernel's IPv6 neighbour table over rtnetlink (`wire`,
+//!   the sans-IO `table`, driver `neigh::driver`): MAC → addresses, joined
+//!   by the DHCP task with its leases into AAAA names (design §10).
 //! * [`net`]: sockets with PKTINFO and this machine's interfaces.
 //! * [`import`]: `hamasq import-dnsmasq`.
 //! * `pidfile`, `privilege`, [`daemonize`], `sd_notify`, [`rlimit`],
@@ -65,6 +68,7 @@ pub mod import;
 pub mod log;
 pub mod memory;
 pub(crate) mod metrics;
+pub mod neigh;
 pub mod net;
 #[cfg(test)]
 mod pair_sim;

@@ -1245,3 +1245,99 @@ fn a_partition_heals_to_one_store_without_duplicates_or_a_nak_storm() {
     drop(caps);
     drop((a, b));
 }
+
+/// AAAA names on the Backup (issue 15 item 5, design §9/§10): a client
+/// talks IPv6 only to the Active, so only the Active's kernel learns its
+/// address; the Backup answers the client's DHCPv4 name with it anyway,
+/// from the pair link, and drops it when the Active's entry goes.
+#[test]
+fn the_backup_answers_the_actives_aaaa_names() {
+    if !lab::have_commands(module_path!(), &["udhcpc", "dig", "ping"]) {
+        return;
+    }
+    let Some(lab) = pair_lab("ha_names6", &[], 1) else {
+        return;
+    };
+    for (h, a) in [
+        ("a", Some("fd00:79::2/64")),
+        ("b", Some("fd00:79::3/64")),
+        ("c0", None),
+    ] {
+        let h = lab.host(h);
+        h.enable_ipv6();
+        h.sysctl("net/ipv6/conf/eth0/accept_ra", "0");
+        if let Some(a) = a {
+            h.run_ok(&["ip", "-6", "addr", "add", a, "dev", "eth0", "nodad"]);
+        }
+    }
+    let (a, b, _, _) = start_pair(&lab, "");
+    lease(&lab, "c0", "dual").unwrap_or_else(|| panic!("no lease:\n{}", a.logs()));
+    let c0 = lab.host("c0");
+    c0.run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd00:79::a/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    let out = c0.run_timeout(
+        &[
+            "ping",
+            "-6",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-I",
+            "fd00:79::a",
+            "fd00:79::2",
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(out.status.success(), "ping6 to A");
+    let aaaa = |server: &str| {
+        let out = lab.host("q").run_timeout(
+            &[
+                "dig",
+                &format!("@{server}"),
+                "dual.lan",
+                "AAAA",
+                "+short",
+                "+time=1",
+                "+tries=1",
+            ],
+            Duration::from_secs(5),
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let wait = |server: &str, want: &str| {
+        let mut last = String::new();
+        let ok = lab::wait_until(Duration::from_secs(10), || {
+            last = aaaa(server);
+            last == want
+        });
+        assert!(
+            ok,
+            "AAAA dual.lan at {server}: want {want:?}, got {last:?}\n{}",
+            b.logs()
+        );
+    };
+    wait(A_IP, "fd00:79::a");
+    wait(B_IP, "fd00:79::a");
+    let b_neigh = lab.host("b").run_ok(&["ip", "-6", "neigh"]).stdout;
+    assert!(
+        !String::from_utf8_lossy(&b_neigh).contains("fd00:79::a "),
+        "B's own kernel must not know the address, or this proves nothing"
+    );
+    assert!(metric(lab.host("a"), "hamasq_neigh_dumps_total") >= 1);
+    assert_eq!(metric(lab.host("a"), "hamasq_neigh_malformed_total"), 0);
+    // The Active's entry goes: so does the Backup's answer.
+    lab.host("a")
+        .run_ok(&["ip", "-6", "neigh", "del", "fd00:79::a", "dev", "eth0"]);
+    wait(A_IP, "");
+    wait(B_IP, "");
+    drop((a, b));
+}

@@ -136,6 +136,10 @@ pub struct DhcpConfig {
     pub script: Option<PathBuf>,
     /// `script-on-renewal`: also run it (`old`) when a lease is renewed.
     pub script_on_renewal: bool,
+    /// `ipv6-names`: a named lease's name also answers AAAA with the IPv6
+    /// addresses its MAC uses, from the kernel's neighbour table
+    /// ([`crate::neigh`]).
+    pub ipv6_names: bool,
 }
 
 impl DhcpConfig {
@@ -386,6 +390,7 @@ pub fn read(
     let quiet_dhcp = r.scalar("quiet-dhcp", false, parse_bool);
     let script = r.scalar("dhcp-script", None, |v| absolute_path(v).map(Some));
     let script_on_renewal = r.scalar("script-on-renewal", false, parse_bool);
+    let ipv6_names = r.scalar("ipv6-names", true, parse_bool);
 
     let cfg = DhcpConfig {
         interfaces,
@@ -405,6 +410,7 @@ pub fn read(
         quiet_dhcp,
         script,
         script_on_renewal,
+        ipv6_names,
     };
     // A bad dhcp-range or dhcp-host line was reported already: no
     // follow-on "needs at least one dhcp-range" for it.

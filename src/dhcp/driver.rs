@@ -74,6 +74,8 @@ pub struct DhcpTask {
     pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
     /// `[ha]`: the pair link's ends (design §9).
     pub peer: Option<PeerEnds>,
+    /// `ipv6-names`: the neighbour table (design §10).
+    pub neigh: Option<watch::Receiver<Arc<crate::neigh::Neighbours>>>,
 }
 
 /// The write in flight on the blocking pool (design §5): the store comes
@@ -236,6 +238,10 @@ impl DhcpTask {
                         let _ = tx.send(all);
                     }
                 },
+                Some(n) = crate::neigh::changed(self.neigh.as_mut()) => {
+                    self.server.set_neighbours(n);
+                    self.publish_hosts();
+                }
                 Ok(()) = self.plans.changed() => {
                     let plan = self.plans.borrow_and_update().clone();
                     if let Some(p) = plan {

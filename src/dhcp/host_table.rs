@@ -8,12 +8,16 @@
 //! (a `String` and a `Vec` per name, and the name again per address).
 //! Here every name is stored once in one string, and the indexes hold only
 //! u32s: ~55 bytes a name.
+//!
+//! IPv6 addresses (AAAA names, design §10) come from the kernel's
+//! neighbour table joined with the leases by MAC ([`crate::neigh`]); they
+//! sit in maps of their own, empty (no heap) without them.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::bindings::{HashIndex, Mix};
 
@@ -30,6 +34,10 @@ pub struct HostTable {
     by_name: HashIndex,
     /// Address → position in `names` of its PTR name.
     by_addr: HashMap<u32, u32, Mix>,
+    /// Name position → its IPv6 addresses, in the order given.
+    addrs6: HashMap<u32, Vec<Ipv6Addr>, Mix>,
+    /// IPv6 address → position in `names` of its PTR name.
+    by_addr6: HashMap<Ipv6Addr, u32>,
     seed: RandomState,
     /// Tests: every name hashes alike (all collide).
     #[cfg(test)]
@@ -108,6 +116,29 @@ impl HostTable {
         self
     }
 
+    /// Adds `(unqualified name, IPv6 address)` pairs: AAAA for the name
+    /// (a name new to the table gets no A record), and the first name
+    /// given for an address is its ip6.arpa PTR name.
+    pub fn with_v6<I, S>(mut self, entries: I) -> HostTable
+    where
+        I: IntoIterator<Item = (S, Ipv6Addr)>,
+        S: AsRef<str>,
+    {
+        for (name, addr) in entries {
+            let name = name.as_ref();
+            let i = match self.find(name) {
+                Some(i) => i,
+                None => self.add_name(name),
+            };
+            let v = self.addrs6.entry(i).or_default();
+            if !v.contains(&addr) {
+                v.push(addr);
+            }
+            self.by_addr6.entry(addr).or_insert(i);
+        }
+        self
+    }
+
     fn hash(&self, name: &str) -> u32 {
         #[cfg(test)]
         if self.collide {
@@ -182,6 +213,23 @@ impl HostTable {
         self.by_addr.get(&u32::from(addr)).map(|i| self.text_of(*i))
     }
 
+    /// IPv6 addresses of an unqualified name (any case), for AAAA.
+    pub fn addrs6(&self, name: &str) -> &[Ipv6Addr] {
+        self.find(name)
+            .and_then(|i| self.addrs6.get(&i))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The name for an IPv6 address, for ip6.arpa PTR answers.
+    pub fn name6(&self, addr: Ipv6Addr) -> Option<&str> {
+        self.by_addr6.get(&addr).map(|i| self.text_of(*i))
+    }
+
+    /// Whether the name has an address of either family.
+    pub fn has(&self, name: &str) -> bool {
+        !self.addrs(name).is_empty() || !self.addrs6(name).is_empty()
+    }
+
     /// Every `(name, address)` pair.
     pub fn entries(&self) -> impl Iterator<Item = (&str, Ipv4Addr)> {
         (0..self.names.len() as u32).flat_map(move |i| {
@@ -208,6 +256,12 @@ impl HostTable {
             + self.addrs.capacity() * 4
             + self.by_name.heap_bytes()
             + self.by_addr.capacity() * 8 / 7 * 9
+            + self
+                .addrs6
+                .values()
+                .map(|v| v.capacity() * 16 + 32)
+                .sum::<usize>()
+            + self.by_addr6.capacity() * 20 / 7 * 8
     }
 }
 
@@ -226,6 +280,16 @@ impl PartialEq for HostTable {
                 .by_addr
                 .iter()
                 .all(|(a, i)| other.name(Ipv4Addr::from(*a)) == Some(self.text_of(*i)))
+            && self.addrs6.len() == other.addrs6.len()
+            && self
+                .addrs6
+                .iter()
+                .all(|(i, v)| other.addrs6(self.text_of(*i)) == v.as_slice())
+            && self.by_addr6.len() == other.by_addr6.len()
+            && self
+                .by_addr6
+                .iter()
+                .all(|(a, i)| other.name6(*a) == Some(self.text_of(*i)))
     }
 }
 
@@ -238,7 +302,10 @@ impl fmt::Debug for HostTable {
                 let s = self.names[i as usize];
                 (
                     self.text_of(i),
-                    &self.addrs[s.first as usize..(s.first + s.count) as usize],
+                    (
+                        &self.addrs[s.first as usize..(s.first + s.count) as usize],
+                        self.addrs6.get(&i).map_or(&[][..], Vec::as_slice),
+                    ),
                 )
             }))
             .finish()
@@ -261,6 +328,45 @@ mod tests {
         assert_eq!(t.name(b), Some("laptop"));
         assert_eq!(t.len(), 2);
         assert!(HostTable::default().is_empty());
+    }
+
+    #[test]
+    fn ipv6_addresses_answer_aaaa_and_ptr() {
+        let a = Ipv4Addr::new(192, 168, 1, 20);
+        let g: Ipv6Addr = "2001:db8::20".parse().unwrap();
+        let tmp: Ipv6Addr = "2001:db8::7d3a:1:2:3".parse().unwrap();
+        let ula: Ipv6Addr = "fd00::20".parse().unwrap();
+        let t = HostTable::new([("Laptop", a), ("printer", Ipv4Addr::new(192, 168, 1, 9))])
+            .with_v6([
+                ("LAPTOP", g),
+                ("laptop", tmp),
+                ("laptop", g),
+                ("phone", ula),
+            ])
+            .with_v6([("printer", tmp)]);
+        assert_eq!(t.addrs6("laptop"), &[g, tmp]);
+        assert_eq!(t.addrs("laptop"), &[a]);
+        // The first name for an address is its PTR name.
+        assert_eq!(t.name6(tmp), Some("laptop"));
+        assert_eq!(t.name6(g), Some("laptop"));
+        assert_eq!(t.addrs6("printer"), &[tmp]);
+        // A name with only IPv6 addresses: no A record, but it exists.
+        assert_eq!(t.addrs("phone"), &[] as &[Ipv4Addr]);
+        assert_eq!(t.addrs6("phone"), &[ula]);
+        assert!(t.has("phone") && t.has("printer") && !t.has("nobody"));
+        assert_eq!(t.name6("2001:db8::99".parse().unwrap()), None);
+        // Equality sees the IPv6 side.
+        let v4_only = HostTable::new([("Laptop", a), ("printer", Ipv4Addr::new(192, 168, 1, 9))]);
+        assert_ne!(t, v4_only);
+        assert_eq!(t, t.clone());
+        assert_ne!(
+            v4_only.clone().with_v6([("laptop", g)]),
+            v4_only.clone().with_v6([("laptop", tmp)])
+        );
+        assert_ne!(
+            v4_only.clone().with_v6([("laptop", g)]),
+            v4_only.clone().with_v6([("printer", g)])
+        );
     }
 
     /// The map-based table this one replaced: the oracle.

@@ -29,6 +29,8 @@ pub struct Links {
     pub counts: watch::Sender<Arc<Vec<super::report::PoolCount>>>,
     /// `[ha]`: the pair link's ends.
     pub peer: Option<PeerEnds>,
+    /// `ipv6-names`: the neighbour table, joined with the leases by MAC.
+    pub neigh: Option<watch::Receiver<Arc<crate::neigh::Neighbours>>>,
 }
 
 /// What [`DhcpTask::open`] hands the daemon to spawn.
@@ -200,6 +202,7 @@ impl DhcpTask {
             hook,
             counts: links.counts,
             peer: links.peer,
+            neigh: links.neigh,
         };
         Ok(Opened {
             task,

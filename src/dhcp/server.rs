@@ -333,6 +333,9 @@ pub struct Server {
     peer_synced: bool,
     /// Conflicts with the peer already reported, by address and loser.
     conflicts_seen: std::collections::HashSet<(Ipv4Addr, HwAddr)>,
+    /// `ipv6-names`: the IPv6 addresses each MAC uses (design §10), for
+    /// AAAA names of the leases' names; empty without them.
+    neighbours: std::sync::Arc<crate::neigh::Neighbours>,
 }
 
 /// Conflicts remembered for [`Server::apply_peer`]'s report-once rule.
@@ -370,6 +373,7 @@ impl Server {
             undo_base: 0,
             peer_synced: false,
             conflicts_seen: Default::default(),
+            neighbours: Default::default(),
         }
     }
 
@@ -1254,8 +1258,19 @@ impl Server {
         out
     }
 
+    /// A new neighbour table ([`crate::neigh`]): the next
+    /// [`Server::refresh_host_table`] rebuilds the names.
+    pub fn set_neighbours(&mut self, n: std::sync::Arc<crate::neigh::Neighbours>) {
+        if *n != *self.neighbours {
+            self.neighbours = n;
+            self.hosts = None;
+        }
+    }
+
     /// Names for DNS (design §1): active leases with a name, and
-    /// reservations with a name and an address.
+    /// reservations with a name and an address; each named lease's name
+    /// also answers AAAA with the IPv6 addresses its MAC uses (design
+    /// §10; Ethernet only: the neighbour table knows MACs).
     pub fn host_table(&self, now: UnixTime) -> HostTable {
         let leases = self
             .db
@@ -1269,7 +1284,13 @@ impl Server {
             .iter()
             .filter(|h| !h.ignore)
             .filter_map(|h| Some((h.name.as_deref()?, h.ip?)));
-        HostTable::new(reserved.chain(leases))
+        let v6 = self
+            .db
+            .named()
+            .filter(|l| l.is_active(now) && l.hw().htype == 1)
+            .filter_map(|l| Some((l.hostname()?, self.neighbours.addrs(l.hw().as_bytes()))))
+            .flat_map(|(name, addrs)| addrs.iter().map(move |a| (name, *a)));
+        HostTable::new(reserved.chain(leases)).with_v6(v6)
     }
 
     /// The host table at `now` if it may differ from the one this returned

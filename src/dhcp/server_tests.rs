@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
@@ -1719,6 +1720,66 @@ fn hostnames_are_sanitised_unique_and_published() {
     let t = s.host_table(UnixTime(WALL0 + 1900 + 3600));
     assert_eq!(t.addrs("host4"), &[] as &[Ipv4Addr]);
     assert_eq!(t.len(), 1);
+}
+
+/// AAAA names (design §10): a named lease's name gets the IPv6
+/// addresses its MAC uses, each with its PTR; an unnamed or expired
+/// lease, or another MAC, gets none; a new neighbour table rebuilds the
+/// published one, the same table does not.
+#[test]
+fn a_named_lease_gets_the_ipv6_addresses_of_its_mac() {
+    use crate::neigh::Neighbours;
+    use std::net::Ipv6Addr;
+    let mut s = server(plan_with((100, 149), &[], &[]));
+    let x = offer(s.handle(secs(0), &discover(1))).yiaddr;
+    ack(s.handle(
+        secs(0),
+        &Req {
+            hostname: Some(b"laptop".to_vec()),
+            ..selecting(1, x)
+        },
+    ));
+    dora(&mut s, secs(0), 2); // unnamed
+    let stable: Ipv6Addr = "2001:db8::5054:ff:fe12:3456".parse().unwrap();
+    let privacy: Ipv6Addr = "2001:db8::8d1:2f3c:a01:77e4".parse().unwrap();
+    let other: Ipv6Addr = "fd00::2".parse().unwrap();
+    let m = |n: u32| <[u8; 6]>::try_from(mac(n).as_bytes()).unwrap();
+    assert!(s.refresh_host_table(secs(1).wall).is_some());
+    s.set_neighbours(Arc::new(Neighbours::new([
+        (m(1), stable),
+        (m(1), privacy),
+        (m(2), other),
+        (m(3), "fd00::3".parse().unwrap()),
+    ])));
+    let t = s.refresh_host_table(secs(1).wall).expect("new neighbours");
+    assert_eq!(
+        t.addrs6("laptop"),
+        &[privacy, stable],
+        "each MAC's addresses in order"
+    );
+    assert_eq!(t.addrs("laptop"), &[x]);
+    assert_eq!(t.name6(privacy), Some("laptop"));
+    assert_eq!(t.name6(stable), Some("laptop"));
+    assert_eq!(t.name6(other), None, "client 2 has no name");
+    // The same neighbours again: nothing to rebuild.
+    s.set_neighbours(Arc::new(Neighbours::new([
+        (m(2), other),
+        (m(1), privacy),
+        (m(1), stable),
+        (m(3), "fd00::3".parse().unwrap()),
+    ])));
+    assert!(s.refresh_host_table(secs(2).wall).is_none());
+    // The privacy address's entry goes: so does its AAAA and PTR.
+    s.set_neighbours(Arc::new(Neighbours::new([(m(1), stable)])));
+    let t = s
+        .refresh_host_table(secs(3).wall)
+        .expect("one address gone");
+    assert_eq!(t.addrs6("laptop"), &[stable]);
+    assert_eq!(t.name6(privacy), None);
+    // The lease expires: the name and its IPv6 addresses go with it.
+    let t = s.refresh_host_table(secs(3601).wall).expect("expired");
+    assert_eq!(t.addrs6("laptop"), &[] as &[Ipv6Addr]);
+    assert_eq!(t.name6(stable), None);
 }
 
 /// The table is rebuilt only when it may have changed: not for a commit

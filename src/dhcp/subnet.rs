@@ -343,6 +343,7 @@ mod tests {
             quiet_dhcp: false,
             script: None,
             script_on_renewal: false,
+            ipv6_names: true,
         }
     }
 

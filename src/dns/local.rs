@@ -39,8 +39,8 @@ use super::grammar::{
 use super::hosts::HostsFile;
 use super::message::{EDNS_UDP_PAYLOAD, Transport, response_limit};
 use super::special_use::{
-    HOME_ARPA, INVALID, LOCALHOST, in_domain, parse_reverse_v4, private_reverse_zones,
-    reverse_name, rfc6303_soa, suffixes,
+    HOME_ARPA, INVALID, LOCALHOST, in_domain, parse_reverse_v4, parse_reverse_v6,
+    private_reverse_zones, reverse_name, rfc6303_soa, suffixes,
 };
 use crate::dhcp::HostTable;
 
@@ -608,19 +608,30 @@ impl LocalData {
             return true;
         }
         if let Some(label) = self.dhcp_label(key) {
-            let addrs = dhcp.addrs(label);
-            if !addrs.is_empty() {
-                if matches!(qtype, RecordType::A | RecordType::ANY) {
-                    out.extend(addrs.iter().map(|&a| {
-                        Record::from_rdata(owner.clone(), self.dhcp_ttl, RData::A(A(a)))
-                    }));
+            let (v4, v6) = (dhcp.addrs(label), dhcp.addrs6(label));
+            if !v4.is_empty() || !v6.is_empty() {
+                // ANY: one RRset (RFC 8482 §4.1), the A one when there is.
+                let ttl = self.dhcp_ttl;
+                match qtype {
+                    RecordType::A | RecordType::ANY if !v4.is_empty() => out.extend(
+                        v4.iter()
+                            .map(|&a| Record::from_rdata(owner.clone(), ttl, RData::A(A(a)))),
+                    ),
+                    RecordType::AAAA | RecordType::ANY => out
+                        .extend(v6.iter().map(|&a| {
+                            Record::from_rdata(owner.clone(), ttl, RData::AAAA(AAAA(a)))
+                        })),
+                    _ => {}
                 }
                 return true;
             }
         }
-        if let Some(addr) = parse_reverse_v4(key)
-            && let Some(host) = dhcp.name(addr)
-        {
+        let host = match (parse_reverse_v4(key), parse_reverse_v6(key)) {
+            (Some(a), _) => dhcp.name(a),
+            (None, Some(a)) => dhcp.name6(a),
+            (None, None) => None,
+        };
+        if let Some(host) = host {
             let target = match &self.domain {
                 Some(dom) => fqdn(&format!("{host}.{dom}")),
                 None => fqdn(host),
@@ -653,10 +664,9 @@ impl LocalData {
     /// Whether any local source owns `key` (for refusing meta queries).
     fn is_local(&self, dhcp: &HostTable, key: &str) -> bool {
         self.names.contains_key(key)
-            || self
-                .dhcp_label(key)
-                .is_some_and(|l| !dhcp.addrs(l).is_empty())
+            || self.dhcp_label(key).is_some_and(|l| dhcp.has(l))
             || parse_reverse_v4(key).is_some_and(|a| dhcp.name(a).is_some())
+            || parse_reverse_v6(key).is_some_and(|a| dhcp.name6(a).is_some())
             || suffixes(key)
                 .find_map(|d| self.zones.get(d))
                 .is_some_and(|z| z.negative() || z.has_addresses())

@@ -467,6 +467,65 @@ fn dhcp_names_forward_and_reverse() {
     assert_eq!(rdata(&p), ["laptop."]);
 }
 
+/// AAAA names of DHCPv4 clients (design §10): every IPv6 address of the
+/// name with the DHCP TTL, a PTR in ip6.arpa for each (also in a
+/// `bogus-priv` RFC 6303 zone, as local data comes first), NODATA for
+/// AAAA of a name without one, NXDOMAIN once the name is gone.
+#[test]
+fn dhcp_names_answer_aaaa_and_ip6_arpa_ptr() {
+    let d = LocalData::build(&LocalSources {
+        dhcp_ttl: Some(60),
+        bogus_priv: true,
+        ..lan()
+    });
+    let stable: Ipv6Addr = "2001:db8::5054:ff:fe12:3456".parse().unwrap();
+    let privacy: Ipv6Addr = "2001:db8::8d1:2f3c:a01:77e4".parse().unwrap();
+    let ula: Ipv6Addr = "fd00::20".parse().unwrap();
+    let t = dhcp().with_v6([("laptop", stable), ("laptop", privacy), ("laptop", ula)]);
+    let q = |n: &str, ty| d.answer(&t, &name(n), ty, DNSClass::IN);
+    let a = q("laptop.lan", RecordType::AAAA).unwrap();
+    assert_eq!(
+        rdata(&a),
+        [stable.to_string(), privacy.to_string(), ula.to_string()]
+    );
+    assert!(a.answers.iter().all(|r| r.ttl == 60));
+    assert_eq!(
+        rdata(&q("LAPTOP", RecordType::A).unwrap()),
+        ["192.168.1.20"]
+    );
+    // ANY: one RRset, the A one.
+    assert_eq!(
+        rdata(&q("laptop", RecordType::ANY).unwrap()),
+        ["192.168.1.20"]
+    );
+    for a in [stable, privacy, ula] {
+        let p = q(&reverse_name(IpAddr::V6(a)), RecordType::PTR).unwrap();
+        assert_eq!(rdata(&p), ["laptop.lan."], "{a}");
+        assert!(is_nodata(&q(
+            &reverse_name(IpAddr::V6(a)),
+            RecordType::AAAA
+        )));
+    }
+    // A name with no IPv6 address: NODATA, as before.
+    assert!(is_nodata(&q("phone.lan", RecordType::AAAA)));
+    // An address no client uses is not ours (forwarded, or the RFC 6303
+    // zone's NXDOMAIN for a ULA).
+    let unknown = reverse_name(IpAddr::V6("2a00:1450::99".parse().unwrap()));
+    assert_eq!(q(&unknown, RecordType::PTR), None);
+    let unknown_ula = reverse_name(IpAddr::V6("fd00::99".parse().unwrap()));
+    assert!(is_nxdomain(&q(&unknown_ula, RecordType::PTR)));
+    // Without the table's IPv6 side, the same questions are no longer
+    // answered from it (2001:db8::/32 is an RFC 6303 zone).
+    let p = ask(&d, &reverse_name(IpAddr::V6(stable)), RecordType::PTR);
+    assert!(is_nxdomain(&p));
+    assert!(is_nodata(&ask(&d, "laptop.lan", RecordType::AAAA)));
+    // Meta queries for the reverse name are refused as for local data.
+    assert_eq!(
+        q(&reverse_name(IpAddr::V6(privacy)), RecordType::AXFR).map(|a| a.rcode),
+        Some(ResponseCode::Refused)
+    );
+}
+
 #[test]
 fn static_names_shadow_dhcp_names() {
     let src = LocalSources {

@@ -3,7 +3,7 @@
 //! locally-served reverse zones of RFC 6303 (with RFC 7793), which
 //! `bogus-priv` turns on; plus reverse-name arithmetic.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// RFC 6761 §6.3: `localhost` and every name below it are loopback.
 pub const LOCALHOST: &str = "localhost";
@@ -90,6 +90,28 @@ pub fn parse_reverse_v4(name: &str) -> Option<Ipv4Addr> {
     parts.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
+/// The IPv6 address of a full 32-nibble `ip6.arpa` name (lower-case,
+/// RFC 3596 §2.5), if it is one.
+pub fn parse_reverse_v6(name: &str) -> Option<Ipv6Addr> {
+    let rest = name.strip_suffix(".ip6.arpa")?.as_bytes();
+    // 32 nibbles, each followed by a dot but the last.
+    if rest.len() != 63 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, chunk) in rest.chunks(2).enumerate() {
+        if chunk.len() == 2 && chunk[1] != b'.' {
+            return None;
+        }
+        let n = (chunk[0] as char).to_digit(16)?;
+        if chunk[0].is_ascii_uppercase() {
+            return None;
+        }
+        v |= u128::from(n) << (4 * i);
+    }
+    Some(Ipv6Addr::from(v))
+}
+
 /// Whether `name` is `domain` or below it (both lower-case, no trailing
 /// dot; the empty domain is the root and holds every name).
 pub fn in_domain(name: &str, domain: &str) -> bool {
@@ -137,6 +159,15 @@ mod tests {
         assert_eq!(parse_reverse_v4("01.1.168.192.in-addr.arpa"), None);
         assert_eq!(parse_reverse_v4("256.1.168.192.in-addr.arpa"), None);
         assert_eq!(parse_reverse_v4(".1.168.192.in-addr.arpa"), None);
+        for a in ["2001:db8::7d3a:1:2:3", "fd00::1", "::", "ffff::ffff"] {
+            let a: Ipv6Addr = a.parse().unwrap();
+            assert_eq!(parse_reverse_v6(&reverse_name(IpAddr::V6(a))), Some(a));
+        }
+        let full = reverse_name(IpAddr::V6("2001:db8::1".parse().unwrap()));
+        assert_eq!(parse_reverse_v6(&full[2..]), None, "31 nibbles");
+        assert_eq!(parse_reverse_v6(&format!("0.{full}")), None, "33 nibbles");
+        assert_eq!(parse_reverse_v6(&full.replacen('.', "x", 1)), None);
+        assert_eq!(parse_reverse_v6(&full.replacen('1', "g", 1)), None);
     }
 
     #[test]

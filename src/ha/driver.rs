@@ -17,6 +17,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -25,6 +26,7 @@ use tokio::sync::{oneshot, watch};
 use super::PeerState;
 use super::auth::{End, NONCE_LEN, Psk};
 use super::link::{Close, Event, Link, Timers};
+use super::neigh_sync::{KIND_NEIGH, NeighSync};
 use super::replica::{Event as ReplicaEvent, Replica, SKEW_WARN_S};
 use super::stream::Position;
 use crate::clock::{Mono, UnixTime};
@@ -66,6 +68,16 @@ pub struct Channels {
     pub dhcp: LinkEnds,
     /// What the link knows, for VRRP (sync-aware preemption) and status.
     pub state: watch::Sender<PeerState>,
+    /// `ipv6-names`: the neighbours this box learnt, and the peer's.
+    pub neigh: Option<NeighLink>,
+}
+
+/// The `neigh` task's ends of the pair link ([`super::neigh_sync`]).
+pub struct NeighLink {
+    /// This box's own neighbour table (never the peer's: no echo).
+    pub own: watch::Receiver<Arc<crate::neigh::Neighbours>>,
+    /// What the peer's kernel learnt, for the `neigh` task to merge.
+    pub peer: watch::Sender<Arc<crate::neigh::Neighbours>>,
 }
 
 struct Counters {
@@ -123,6 +135,8 @@ pub struct HaTask {
     s: Settings,
     listener: Option<TcpListener>,
     replica: Replica,
+    /// The IPv6 neighbours exchanged with the peer (soft state).
+    neigh: NeighSync,
     counters: Counters,
     /// When `ha.state` is due to be written: `seen` moved since.
     save_at: Option<tokio::time::Instant>,
@@ -147,6 +161,7 @@ impl HaTask {
         };
         Ok(HaTask {
             replica: Replica::new(s.epoch, s.seen),
+            neigh: NeighSync::default(),
             s,
             listener,
             counters: Counters::register(),
@@ -183,6 +198,7 @@ impl HaTask {
             };
             let why = self.serve(stream, &mut ch, &mut sd).await;
             self.replica.disconnected();
+            self.neigh.disconnected();
             ch.dhcp.synced.send_replace(false);
             ch.state.send_modify(|st| {
                 if st.connected {
@@ -342,17 +358,39 @@ impl HaTask {
                             self.s.epoch
                         );
                         self.replica.connected(UnixTime::now());
+                        if let Some(n) = &mut ch.neigh {
+                            self.neigh.set_ours(n.own.borrow_and_update().clone());
+                        }
+                        self.neigh.connected();
                         ch.state.send_modify(|st| {
                             st.connected = true;
                             st.caught_up = false;
                             st.since = UnixTime::now().0;
                         });
                     }
+                    Event::Frame { kind, body } if kind == KIND_NEIGH => {
+                        self.counters.frames_in.inc();
+                        if let Err(why) = self.neigh.handle_frame(&body) {
+                            self.counters.protocol_errors.inc();
+                            event_limited!(
+                                Warn,
+                                "ha.bad_frame",
+                                "peer={} reason={}",
+                                self.s.peer,
+                                why.0
+                            );
+                        }
+                    }
                     Event::Frame { kind, body } => {
                         self.counters.frames_in.inc();
                         self.replica.handle_frame(kind, &body, UnixTime::now());
                     }
                 }
+            }
+            if let Some(t) = self.neigh.poll_theirs()
+                && let Some(n) = &ch.neigh
+            {
+                n.peer.send_replace(t);
             }
             if let Err(why) = self.events(ch) {
                 return why;
@@ -384,6 +422,13 @@ impl HaTask {
                 let now = Mono::now();
                 while link.queued() < HIGH_WATER {
                     let Some((k, b)) = self.replica.poll_frame(UnixTime::now()) else {
+                        break;
+                    };
+                    link.send(now, k, &b);
+                    self.counters.frames_out.inc();
+                }
+                while link.queued() < HIGH_WATER {
+                    let Some((k, b)) = self.neigh.poll_frame() else {
                         break;
                     };
                     link.send(now, k, &b);
@@ -444,6 +489,9 @@ impl HaTask {
                     Some(b) => self.committed(&b),
                     None => return Close::Stopping,
                 },
+                Some(n) = crate::neigh::changed(ch.neigh.as_mut().map(|n| &mut n.own)) => {
+                    self.neigh.set_ours(n)
+                }
                 r = front(&mut storing) => {
                     if let Some((_, Some(what))) = storing.pop_front().filter(|_| r.ok) {
                         event!(Debug, "ha.peer_stored", "wall_us={} {what}", wall_us());
@@ -629,6 +677,7 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 mod tests {
     use super::*;
     use crate::dhcp::binding::HwAddr;
+    use crate::neigh::Neighbours;
     use crate::task::Supervisor;
 
     fn free_port(ip: Ipv4Addr) -> u16 {
@@ -655,6 +704,9 @@ mod tests {
         committed: tokio::sync::mpsc::UnboundedSender<Vec<Change>>,
         state: watch::Receiver<PeerState>,
         stored: std::sync::Arc<std::sync::Mutex<Vec<Change>>>,
+        /// This box's own neighbours, and what it got of the peer's.
+        neigh_own: watch::Sender<Arc<Neighbours>>,
+        neigh_peer: watch::Receiver<Arc<Neighbours>>,
     }
 
     async fn start(
@@ -697,12 +749,23 @@ mod tests {
                 }
             }
         });
-        let ch = Channels { dhcp: link, state };
+        let neigh_own = watch::Sender::new(Arc::default());
+        let (peer_tx, neigh_peer) = watch::channel(Arc::default());
+        let ch = Channels {
+            dhcp: link,
+            state,
+            neigh: Some(NeighLink {
+                own: neigh_own.subscribe(),
+                peer: peer_tx,
+            }),
+        };
         tasks.spawn(name, crate::task::Stage::Leases, move |sd| task.run(ch, sd));
         Box {
             committed,
             state: state_rx,
             stored,
+            neigh_own,
+            neigh_peer,
         }
     }
 
@@ -730,6 +793,41 @@ mod tests {
 
     const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
     const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+    /// The IPv6 neighbours one box learnt reach the other over the real
+    /// link (design §10): known before the link comes up, changed while
+    /// it is up, and gone when they go.
+    #[tokio::test]
+    async fn neighbours_cross_the_link_and_leave_with_them() {
+        let port = free_port(B);
+        let mut tasks = Supervisor::default();
+        let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+        let g: std::net::Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let tmp: std::net::Ipv6Addr = "2001:db8::8d1:2f3c:a01:77e4".parse().unwrap();
+        let a = start(&mut tasks, "ha-a", A, B, port, 7, vec![]).await;
+        a.neigh_own
+            .send_replace(Arc::new(Neighbours::new([(mac, g)])));
+        let b = start(&mut tasks, "ha-b", B, A, port, 7, vec![]).await;
+        let peer = b.neigh_peer.clone();
+        until("A's neighbour at B", || peer.borrow().addrs(&mac) == [g]).await;
+        a.neigh_own
+            .send_replace(Arc::new(Neighbours::new([(mac, g), (mac, tmp)])));
+        until("a privacy address at B", || {
+            peer.borrow().addrs(&mac) == [g, tmp]
+        })
+        .await;
+        a.neigh_own
+            .send_replace(Arc::new(Neighbours::new([(mac, tmp)])));
+        until("one address gone at B", || {
+            peer.borrow().addrs(&mac) == [tmp]
+        })
+        .await;
+        a.neigh_own.send_replace(Arc::default());
+        until("all gone at B", || peer.borrow().is_empty()).await;
+        // B's own (none) never came back to A as A's.
+        assert!(a.neigh_peer.borrow().is_empty());
+        tasks.shutdown(Duration::from_secs(2)).await;
+    }
 
     #[tokio::test]
     async fn changes_cross_the_link_and_a_new_peer_gets_everything() {

@@ -13,6 +13,8 @@
 //!   connections, sans-IO: resume or full transfer, batches for the store
 //!   acknowledged once durable, catch-up. The pair simulation drives it
 //!   too.
+//! * [`neigh_sync`]: the IPv6 neighbours each box's kernel learnt (for
+//!   AAAA names, design §10), one frame per MAC, soft state.
 //! * [`driver`]: the TCP connection, reconnects and the DHCP task's ends.
 //! * [`config`]: the `[ha]` section; [`state`]: this start's epoch and the
 //!   position in the peer's stream, kept beside the lease store.
@@ -25,6 +27,7 @@ pub mod auth;
 pub(crate) mod config;
 pub(crate) mod driver;
 pub(crate) mod link;
+pub(crate) mod neigh_sync;
 pub(crate) mod replica;
 pub(crate) mod state;
 pub(crate) mod stream;
