@@ -4,7 +4,9 @@
 //! the server's kernel when the client talks to the server from each; then
 //! hamasq answers AAAA for the DHCPv4 name with both, and PTR in ip6.arpa
 //! for each, and drops an address when its neighbour entry goes (deleted,
-//! or failed after the client lost the address).
+//! or failed after the client lost the address). A third test lets the
+//! client's kernel form real SLAAC and temporary addresses from hamasq's
+//! own router advertisements.
 //!
 //! The udhcpc script only records and configures the client namespace's
 //! own eth0; nothing touches the machine's resolv.conf or routes.
@@ -22,7 +24,7 @@ const STABLE: &str = "fd00:78::a";
 /// A random interface identifier, as RFC 8981 temporary addresses have.
 const PRIVACY: &str = "fd00:78::8d1:2f3c:a01:77e4";
 
-fn start_server(lab: &Lab, host: &Host, ipv6_names: bool) -> lab::Proc {
+fn start_server(lab: &Lab, host: &Host, ipv6_names: bool, extra: &str) -> lab::Proc {
     let dir = lab.dir().join("srv");
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("hamasq.conf");
@@ -33,7 +35,7 @@ fn start_server(lab: &Lab, host: &Host, ipv6_names: bool) -> lab::Proc {
              [dns]\nno-resolv = true\ndomain = lan\ndhcp-ttl = 42\n\n\
              [dhcp]\ninterface = eth0\n\
              dhcp-range = 192.168.78.100,192.168.78.149,12h\n\
-             ipv6-names = {ipv6_names}\n",
+             ipv6-names = {ipv6_names}\n\n{extra}",
             dir.join("state").display()
         ),
     )
@@ -103,10 +105,12 @@ fn udhcpc_script(lab: &Lab) -> std::path::PathBuf {
 }
 
 /// A lab with hamasq in `srv` (`ipv6-names` as given) and a client
-/// `cli` that took a DHCPv4 lease as "gamma"; both with IPv6 on and
-/// static addresses only (no router advertisements). Returns the lab,
-/// the server and the client's `A gamma.lan` answer.
-fn setup(test: &str, ipv6_names: bool) -> Option<(Lab, lab::Proc, Vec<String>)> {
+/// `cli` that took a DHCPv4 lease as "gamma"; both with IPv6 on. With
+/// `slaac`, hamasq also sends router advertisements (`[ra lan]`) and the
+/// client's kernel forms its own addresses, a stable one and an RFC 8981
+/// temporary one (`use_tempaddr = 2`); without, static addresses only.
+/// Returns the lab, the server and the client's `A gamma.lan` answer.
+fn setup(test: &str, ipv6_names: bool, slaac: bool) -> Option<(Lab, lab::Proc, Vec<String>)> {
     if !lab::have_commands(module_path!(), &["udhcpc", "dig", "ping"]) {
         return None;
     }
@@ -115,14 +119,24 @@ fn setup(test: &str, ipv6_names: bool) -> Option<(Lab, lab::Proc, Vec<String>)> 
     lab.add_host("cli", &[]);
     let (srv, cli) = (lab.host("srv"), lab.host("cli"));
     for h in [srv, cli] {
-        h.enable_ipv6();
         h.sysctl("net/ipv6/conf/eth0/accept_ra", "0");
+        h.enable_ipv6();
+    }
+    if slaac {
+        cli.sysctl("net/ipv6/conf/eth0/accept_ra", "2");
+        cli.sysctl("net/ipv6/conf/eth0/autoconf", "1");
+        cli.sysctl("net/ipv6/conf/eth0/use_tempaddr", "2");
     }
     let srv6 = format!("{SRV6}/64");
     srv.run_ok(&["ip", "-6", "addr", "add", &srv6, "dev", "eth0", "nodad"]);
     // A failed neighbour is found quickly (the first probe after 1 s).
     srv.sysctl("net/ipv6/neigh/eth0/delay_first_probe_time", "1");
-    let hamasq = start_server(&lab, srv, ipv6_names);
+    let ra = if slaac {
+        "[ra lan]\ninterface = eth0\nprefix = fd00:78::/64\n"
+    } else {
+        ""
+    };
+    let hamasq = start_server(&lab, srv, ipv6_names, ra);
     let script = udhcpc_script(&lab);
     let out = cli.run_timeout(
         &lab::udhcpc_argv(&script, "5", "2", &["-x", "hostname:gamma"]),
@@ -157,7 +171,7 @@ fn talk_from(cli: &Host, addr: &str) {
 
 #[test]
 fn a_dhcpv4_name_answers_aaaa_with_the_clients_ipv6_addresses() {
-    let Some((lab, _hamasq, v4)) = setup("names6_aaaa", true) else {
+    let Some((lab, _hamasq, v4)) = setup("names6_aaaa", true, false) else {
         return;
     };
     let (srv, cli) = (lab.host("srv"), lab.host("cli"));
@@ -210,7 +224,7 @@ fn a_dhcpv4_name_answers_aaaa_with_the_clients_ipv6_addresses() {
 /// With `ipv6-names = false` the same traffic names nothing.
 #[test]
 fn ipv6_names_off_names_no_ipv6_address() {
-    let Some((lab, _hamasq, _)) = setup("names6_off", false) else {
+    let Some((lab, _hamasq, _)) = setup("names6_off", false, false) else {
         return;
     };
     let (srv, cli) = (lab.host("srv"), lab.host("cli"));
@@ -226,4 +240,50 @@ fn ipv6_names_off_names_no_ipv6_address() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(short(cli, &["AAAA", "gamma.lan"]), Vec::<String>::new());
     assert_eq!(short(cli, &["-x", STABLE]), Vec::<String>::new());
+}
+
+/// The client's kernel forms its addresses from hamasq's RAs (SLAAC) and
+/// adds an RFC 8981 temporary (privacy) address; both come to answer for
+/// its DHCPv4 name once it talks from them, with no guessing from its MAC
+/// (dnsmasq's `ra-names` would only find the EUI-64 one).
+#[test]
+fn slaac_and_temporary_addresses_from_our_ras_are_named() {
+    let Some((lab, _hamasq, _)) = setup("names6_slaac", true, true) else {
+        return;
+    };
+    let cli = lab.host("cli");
+    let global = |flag: &str| -> Option<String> {
+        let out = cli.run(&[
+            "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global",
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("fd00:78:") && !l.contains("tentative"))
+            .find(|l| l.split_whitespace().any(|w| w == flag))
+            .and_then(|l| l.split_whitespace().skip_while(|w| *w != "inet6").nth(1))
+            .map(|a| a.split('/').next().unwrap().to_string())
+    };
+    let mut addrs = (None, None);
+    assert!(
+        lab::wait_until(Duration::from_secs(15), || {
+            addrs = (global("mngtmpaddr"), global("temporary"));
+            addrs.0.is_some() && addrs.1.is_some()
+        }),
+        "no SLAAC and temporary address from the RAs: {}",
+        String::from_utf8_lossy(&cli.run(&["ip", "-6", "addr"]).stdout)
+    );
+    let (stable, temporary) = (addrs.0.unwrap(), addrs.1.unwrap());
+    for a in [&stable, &temporary] {
+        let out = cli.run_timeout(
+            &["ping", "-6", "-c", "1", "-W", "2", "-I", a, SRV6],
+            Duration::from_secs(10),
+        );
+        assert!(
+            out.status.success(),
+            "ping6 from {a}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_aaaa(cli, &[&stable, &temporary]);
+    assert_eq!(short(cli, &["-x", &temporary]), ["gamma.lan."]);
 }
