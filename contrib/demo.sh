@@ -8,7 +8,9 @@
 #      ranges) with keepalived moving the VIP.
 #
 # Each LAN has an upstream DNS server, three DHCP clients (dhclient) and a
-# probe. Box a is killed; the script measures the longest DNS and DHCP
+# probe; in the hamasq LAN the probe is also a dual-stack IPv6 host that
+# takes its address, default route (the virtual link-local fe80::1) and DNS
+# server from the Active's router advertisements. Box a is killed; the script measures the longest DNS and DHCP
 # gaps seen by the probe, and how many clients kept their address
 # (confirmed by the box that took over) and their name (resolving through
 # the VIP), then prints both outcomes side by side.
@@ -16,7 +18,7 @@
 #   sudo ./contrib/demo.sh
 #
 # Needs root, iproute2, isc-dhcp-client, udhcpc, unbound, dig, tcpdump,
-# dnsmasq and keepalived (installed with apt-get if missing; no service is
+# dnsmasq, keepalived and ndisc6 (installed with apt-get if missing; no service is
 # started by the install). Builds hamasq in release mode first (into
 # $CARGO_TARGET_DIR if set, else target/); HAMASQ_BIN=PATH uses that binary
 # instead. Colours only on a terminal.
@@ -30,7 +32,7 @@ say() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$OFF"; }
 
 missing=()
 for pair in ip:iproute2 dhclient:isc-dhcp-client udhcpc:udhcpc unbound:unbound dig:bind9-dnsutils \
-            tcpdump:tcpdump dnsmasq:dnsmasq-base keepalived:keepalived; do
+            tcpdump:tcpdump dnsmasq:dnsmasq-base keepalived:keepalived rdisc6:ndisc6; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -88,6 +90,8 @@ launch() { # log cmd...
   ( "$@" >>"$log" 2>&1 </dev/null & echo $! )
 }
 VIP=192.168.77.1
+ULA=fd00:77:0:1
+VIP6=$ULA::1
 CLIENTS="c1 c2 c3"
 now() { date +%s.%N; }
 
@@ -106,6 +110,15 @@ lan() {
   ip -n "$P-b" addr add 192.168.77.3/24 dev eth0
   ip -n "$P-up" addr add 192.168.77.4/24 dev eth0
   ip -n "$P-probe" addr add 192.168.77.9/24 dev eth0
+  # IPv6: the boxes have their own ULA addresses; the probe is a
+  # dual-stack host that takes router advertisements (SLAAC by its kernel).
+  for h in a b up probe $CLIENTS; do
+    ns "$h" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 net.ipv6.conf.eth0.accept_dad=0 \
+      net.ipv6.conf.eth0.accept_ra=0
+  done
+  ns probe sysctl -qw net.ipv6.conf.eth0.accept_ra=2 net.ipv6.conf.eth0.autoconf=1
+  ip -n "$P-a" -6 addr add $ULA::2/64 dev eth0 nodad
+  ip -n "$P-b" -6 addr add $ULA::3/64 dev eth0 nodad
   # The upstream: unbound serving a small zone, as an ISP or corporate
   # resolver would; the boxes forward what is not local to it.
   cat > "$DIR/unbound.conf" <<CONF
@@ -142,6 +155,7 @@ server = 192.168.77.4
 no-resolv = true
 domain = lan
 local = /lan/
+host-record = router.lan,$VIP,$VIP6
 
 [dhcp]
 interface = eth0
@@ -156,6 +170,21 @@ virtual-router-id = 51
 priority = $2
 advert-int = 0.1
 virtual-ipaddress = $VIP/24
+
+[vrrp lan6]
+interface = eth0
+virtual-router-id = 51
+priority = $2
+advert-int = 0.1
+virtual-ipaddress = fe80::1/64
+virtual-ipaddress = $VIP6/64
+
+[ra lan]
+interface = eth0
+prefix = $ULA::/64
+
+[dhcpv6 lan]
+interface = eth0
 
 [ha]
 pair = 192.168.77.2, 192.168.77.3
@@ -289,12 +318,27 @@ gap_ms() { # file t0
   awk -v t0="$2" 'BEGIN{last=t0; g=0} $1>=t0 {d=$1-last; if(d>g)g=d; last=$1} END{printf "%d", g*1000}' "$1"
 }
 
+# The dual-stack probe's IPv6 view: its default route and the DNS server
+# the RAs give it (rdisc6 sends a Router Solicitation).
+v6_view() {
+  local route rdnss
+  route=$(ns probe ip -6 route show default | awk '{print $2, $3, $4, $5}' | head -1)
+  rdnss=$(ns probe rdisc6 -1 -n -r 1 -w 1000 eth0 2>/dev/null | awk -F': ' '/Recursive DNS server/ {print $2}' | head -1)
+  echo "default route ${route:-(none)}; DNS server from the RAs: ${rdnss:-(none)}"
+}
 # The failover and its numbers: kill box a, watch for WAIT seconds.
 failover() { # tag wait
   local tag=$1 c
   declare -gA BEFORE
   for c in $CLIENTS; do BEFORE[$c]=$(addr_of "$tag" "$c"); done
   probes_start "$tag"
+  local ping6=
+  if [ "$tag" = hq ]; then
+    V6_BEFORE=$(v6_view)
+    # An ICMPv6 echo to the virtual router's link-local every 10 ms.
+    ping6=$(launch "$DIR/$tag-ping6.log" ip netns exec "$P-probe" ping -6 -D -n -i 0.01 -w $(( $2 + 4 )) fe80::1%eth0)
+    PIDS+=("$ping6")
+  fi
   sleep 2
   local t0; t0=$(now)
   # The box dies: every process in its namespace, at once, by SIGKILL.
@@ -329,6 +373,17 @@ failover() { # tag wait
     echo "  $c: $state; $c.lan -> ${ans:-(no answer)}"
   done
   echo "  longest DNS gap ${DNS_GAP} ms, longest DHCP gap ${DHCP_GAP} ms (probe)"
+  if [ -n "$ping6" ]; then
+    kill "$ping6" 2>/dev/null || true
+    sed -n 's/^\[\([0-9.]*\)\].*bytes from.*/\1/p' "$DIR/$tag-ping6.log" > "$DIR/$tag-ping6.ok"
+    PING6_GAP=$(gap_ms "$DIR/$tag-ping6.ok" "$t0")
+    V6_AFTER=$(v6_view)
+    local aaaa; aaaa=$(ns probe dig +short +time=1 +tries=2 "@$VIP6" router.lan AAAA 2>/dev/null | tail -1)
+    echo "  dual-stack probe before: $V6_BEFORE"
+    echo "  dual-stack probe after:  $V6_AFTER"
+    echo "  longest ping6 gap to the virtual router fe80::1: ${PING6_GAP} ms; DNS over IPv6 at $VIP6 after: router.lan AAAA -> ${aaaa:-(no answer)}"
+    V6_KEPT=no; [ "$V6_BEFORE" = "$V6_AFTER" ] && [ -n "$aaaa" ] && V6_KEPT=yes
+  fi
 }
 
 WAIT=12
@@ -358,6 +413,10 @@ who_talks hq
 
 say "Names resolve through the VIP"
 names hq
+
+say "IPv6: the dual-stack probe took its address and router from the Active's RAs (from fe80::1)"
+for _ in $(seq 1 50); do ns probe ip -6 route show default | grep -q fe80::1 && break; sleep 0.2; done
+echo "  $(ns probe ip -6 -o addr show dev eth0 scope global | awk '{print $4}' | head -1) (SLAAC); $(v6_view)"
 
 say "Box a dies (SIGKILL); b takes over; $WAIT s of probing"
 failover hq "$WAIT"
@@ -398,3 +457,4 @@ printf '  %-44s %-14s %s\n' "longest DHCP gap (new client in a loop)" "${HQ[1]} 
 printf '  %-44s %-14s %s\n' "clients that kept their address (ACKed by b)" "${HQ[2]}/$n" "${DK[2]}/$n"
 printf '  %-44s %-14s %s\n' "names resolving at once (before renewals)" "${HQ[4]}/$n" "${DK[4]}/$n"
 printf '  %-44s %-14s %s\n' "client names still resolving via the VIP" "${HQ[3]}/$n" "${DK[3]}/$n"
+printf '  %-44s %-14s %s\n' "IPv6 router and DNS server kept (dual-stack)" "$V6_KEPT, gap ${PING6_GAP} ms" "n/a (keepalived sends no RAs)"
