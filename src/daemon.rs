@@ -673,34 +673,15 @@ impl Daemon {
                 merged.config.general.metrics_listen = old.metrics_listen;
                 merged.config.general.control_socket = old.control_socket.clone();
                 merged.run_as = self.current.run_as.clone();
-                if merged.config.vrrp != self.current.config.vrrp {
-                    event!(
-                        Warn,
-                        "config.restart_needed",
-                        "section=vrrp note=\"VRRP changes take effect at the next start\""
-                    );
-                }
-                merged.config.vrrp = self.current.config.vrrp.clone();
-                merged.vrrp = self.current.vrrp.clone();
-                // [ra NAME] tasks run as started (router advertisements
-                // keep going unchanged, so hosts lose nothing on a reload).
-                if merged.config.ra != self.current.config.ra {
-                    event!(
-                        Warn,
-                        "config.restart_needed",
-                        "section=ra note=\"[ra] changes take effect at the next start\""
-                    );
-                }
-                merged.config.ra = self.current.config.ra.clone();
-                if merged.config.dhcpv6 != self.current.config.dhcpv6 {
-                    event!(
-                        Warn,
-                        "config.restart_needed",
-                        "section=dhcpv6 note=\"DHCPv6 changes take effect at the next start\""
-                    );
-                }
-                merged.config.dhcpv6 = self.current.config.dhcpv6.clone();
-                merged.dhcpv6 = self.current.dhcpv6.clone();
+                // Sections whose tasks run as started: VRRP, router
+                // advertisements (they keep going unchanged, so hosts lose
+                // nothing on a reload) and DHCPv6.
+                let cur = &self.current;
+                keep_running("vrrp", &mut merged.config.vrrp, &cur.config.vrrp);
+                merged.vrrp = cur.vrrp.clone();
+                keep_running("ra", &mut merged.config.ra, &cur.config.ra);
+                keep_running("dhcpv6", &mut merged.config.dhcpv6, &cur.config.dhcpv6);
+                merged.dhcpv6 = cur.dhcpv6.clone();
                 // New DNS limits must fit the open-file limit too (issue 17
                 // item 8): raised within the hard limit, or the limits
                 // lowered and logged when even that is short.
@@ -839,6 +820,19 @@ fn describe(end: TaskEnd) -> String {
         TaskEnd::Failed(e) => e.0,
         TaskEnd::Panicked(m) => format!("panic: {m}"),
         TaskEnd::Aborted => "aborted at the end of the shutdown budget".into(),
+    }
+}
+
+/// A section whose tasks run as started (`[vrrp]`, `[ra]`, `[dhcpv6]`):
+/// a reload keeps the running one and says a change needs a restart.
+fn keep_running<T: PartialEq + Clone>(section: &str, new: &mut T, running: &T) {
+    if new != running {
+        event!(
+            Warn,
+            "config.restart_needed",
+            "section={section} note=\"[{section}] changes take effect at the next start\""
+        );
+        *new = running.clone();
     }
 }
 

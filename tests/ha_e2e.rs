@@ -1754,7 +1754,7 @@ fn each_subnet_follows_its_own_vrrp_instance() {
     a.wait_for_log_count("config.reloaded", reloads + 1, Duration::from_secs(5));
     assert!(
         a.logs()
-            .contains("section=vrrp note=\"VRRP changes take effect at the next start\""),
+            .contains("section=vrrp note=\"[vrrp] changes take effect at the next start\""),
         "no restart warning for the changed [vrrp] sections"
     );
     let c4 = lease(&lan, "c4");

@@ -65,6 +65,23 @@ fn link_local(host: &Host) -> String {
     addr.split('/').next().unwrap().to_string()
 }
 
+/// Waits until the client formed a SLAAC address in `prefix` from the
+/// RAs of `router` (whose log the failure shows).
+#[track_caller]
+fn wait_slaac(c: &Host, prefix: &str, router: &Proc) {
+    let global = [
+        "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global",
+    ];
+    assert!(
+        lab::wait_until(Duration::from_secs(10), || {
+            show(c, &global).contains(&format!("{prefix}:"))
+        }),
+        "no SLAAC address: {}\nrouter: {}",
+        show(c, &["ip", "-6", "addr"]),
+        router.logs()
+    );
+}
+
 fn show(host: &Host, argv: &[&str]) -> String {
     String::from_utf8_lossy(&host.run(argv).stdout).to_string()
 }
@@ -91,20 +108,7 @@ fn a_client_learns_its_address_default_route_and_dns_from_hamasq() {
 
     // SLAAC: an address in the prefix (the prefix came from the
     // interface's own /64), and the default route via hamasq's link-local.
-    assert!(
-        lab::wait_until(Duration::from_secs(10), || {
-            show(
-                c,
-                &[
-                    "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global",
-                ],
-            )
-            .contains(&format!("{PREFIX}:"))
-        }),
-        "no SLAAC address: {}\nhamasq: {}",
-        show(c, &["ip", "-6", "addr"]),
-        hq.logs()
-    );
+    wait_slaac(c, PREFIX, &hq);
     assert!(
         lab::wait_until(Duration::from_secs(5), || {
             show(c, &["ip", "-6", "route", "show", "default"]).contains(&format!("via {r_ll} "))
@@ -342,20 +346,7 @@ fn a_dual_stack_client_keeps_its_ipv6_router_and_dns_through_a_failover() {
 
     // SLAAC from the Active's RAs, default route via the virtual
     // link-local (RFC 9568 §6.4.3), not via either box's own address.
-    assert!(
-        lab::wait_until(Duration::from_secs(10), || {
-            show(
-                c,
-                &[
-                    "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global",
-                ],
-            )
-            .contains(&format!("{ULA}:"))
-        }),
-        "no SLAAC address: {}\na: {}",
-        show(c, &["ip", "-6", "addr"]),
-        a.logs()
-    );
+    wait_slaac(c, ULA, &a);
     // The default route without its countdown (`expires 1799sec`).
     let default_route = || {
         show(c, &["ip", "-6", "route", "show", "default"])

@@ -214,23 +214,7 @@ impl Netlink {
     fn request(&mut self, msg: &mut [u8]) -> io::Result<Vec<u8>> {
         self.seq = self.seq.wrapping_add(1);
         msg[8..12].copy_from_slice(&self.seq.to_ne_bytes());
-        // SAFETY: sockaddr_nl zeroed = the kernel (pid 0), no groups.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as u16;
-        // SAFETY: msg and sa live across the call; lengths are theirs.
-        let r = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr() as *const libc::c_void,
-                msg.len(),
-                0,
-                &sa as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::net::netlink_to_kernel(self.fd.as_raw_fd(), msg)?;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 32 * 1024];
         loop {
