@@ -785,6 +785,29 @@ pub fn inet_checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// Sends one netlink message to the kernel (pid 0, no groups) on `fd`, an
+/// `AF_NETLINK` socket (rtnetlink address changes, neighbour dumps).
+pub fn netlink_to_kernel(fd: RawFd, msg: &[u8]) -> io::Result<()> {
+    // SAFETY: sockaddr_nl zeroed = the kernel (pid 0), no groups.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as u16;
+    // SAFETY: msg and sa live across the call; lengths are theirs.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            msg.as_ptr() as *const libc::c_void,
+            msg.len(),
+            0,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,27 +843,4 @@ mod tests {
         assert!(is_link_local6(a("fe80::1")) && is_link_local6(a("febf::1")));
         assert!(!is_link_local6(a("fec0::1")) && !is_link_local6(a("fd00::1")));
     }
-}
-
-/// Sends one netlink message to the kernel (pid 0, no groups) on `fd`, an
-/// `AF_NETLINK` socket (rtnetlink address changes, neighbour dumps).
-pub fn netlink_to_kernel(fd: RawFd, msg: &[u8]) -> io::Result<()> {
-    // SAFETY: sockaddr_nl zeroed = the kernel (pid 0), no groups.
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as u16;
-    // SAFETY: msg and sa live across the call; lengths are theirs.
-    let r = unsafe {
-        libc::sendto(
-            fd,
-            msg.as_ptr() as *const libc::c_void,
-            msg.len(),
-            0,
-            &sa as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
