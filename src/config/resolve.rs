@@ -692,10 +692,15 @@ fn warnings(config: &Config) -> Vec<ConfigError> {
             }
         }
     }
-    out.extend(ra_warnings(
-        config,
-        &crate::net::local_interfaces6().unwrap_or_default(),
-    ));
+    // Only with [ra]: listing the interfaces costs a netlink dump (and
+    // qemu-user's big-endian MIPS netlink translation never finishes one
+    // for IPv6 addresses: tests/packaging.rs runs a DNS-only config there).
+    if !config.ra.is_empty() {
+        out.extend(ra_warnings(
+            config,
+            &crate::net::local_interfaces6().unwrap_or_default(),
+        ));
+    }
     out
 }
 
