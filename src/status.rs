@@ -263,6 +263,26 @@ pub fn render(now: Instant, vrrp: &[VrrpStatus], metrics: &[(&str, u64)]) -> Str
     } else {
         let _ = writeln!(out, "dhcp: off");
     }
+    // IPv6 services (design §10): only when configured; a Backup's
+    // silence shows as `silent` / `gated`.
+    if let Some(sent) = m("hamasq_ra_sent_total") {
+        let _ = writeln!(
+            out,
+            "ra: sent {sent}, solicitations {}, silent (gate) {}, send errors {}",
+            m("hamasq_ra_solicitations_total").unwrap_or(0),
+            m("hamasq_ra_solicitations_silent_total").unwrap_or(0),
+            m("hamasq_ra_send_errors_total").unwrap_or(0),
+        );
+    }
+    if let Some(rx) = m("hamasq_dhcpv6_received_total") {
+        let _ = writeln!(
+            out,
+            "dhcpv6: received {rx}, replies {}, silent (gate) {}, not served {}",
+            m("hamasq_dhcpv6_replies_total").unwrap_or(0),
+            m("hamasq_dhcpv6_gated_total").unwrap_or(0),
+            m("hamasq_dhcpv6_not_served_total").unwrap_or(0),
+        );
+    }
     if let Some(size) = m("hamasq_dns_cache_size") {
         let _ = writeln!(
             out,
@@ -419,6 +439,33 @@ mod tests {
         assert!(text.contains("vip 192.168.1.254/24, peer 192.168.1.2 last heard 0.4s ago"));
         assert!(text.contains("dhcp: off"));
         assert!(text.contains("cache 7/150 entries, hits 42"));
+        assert!(!text.contains("ra:") && !text.contains("dhcpv6:"), "{text}");
+    }
+
+    /// Issue 15: the IPv6 services have their lines once configured.
+    #[test]
+    fn router_advertisements_and_dhcpv6_have_a_line_each() {
+        let now = Instant::now();
+        let text = render(
+            now,
+            &[],
+            &[
+                ("hamasq_ra_sent_total", 12),
+                ("hamasq_ra_solicitations_total", 3),
+                ("hamasq_ra_solicitations_silent_total", 1),
+                ("hamasq_dhcpv6_received_total", 5),
+                ("hamasq_dhcpv6_replies_total", 4),
+                ("hamasq_dhcpv6_gated_total", 1),
+            ],
+        );
+        assert!(
+            text.contains("ra: sent 12, solicitations 3, silent (gate) 1, send errors 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dhcpv6: received 5, replies 4, silent (gate) 1, not served 0\n"),
+            "{text}"
+        );
     }
 
     /// Issue 14 item 4: SIGUSR1 logs a few lines, not every counter.

@@ -254,6 +254,24 @@ fn only_the_active_box_sends_router_advertisements() {
         !seen.iter().any(|s| s.starts_with(&b_ll)),
         "the Backup {b_ll} sent an RA: {seen:?}"
     );
+    // `hamasq status` says so on each box.
+    let status = |host: &str, conf: &Path| {
+        let out = lab
+            .host(host)
+            .run(&[BIN, "status", "-c", conf.to_str().unwrap()]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (sa, sb) = (status("a", &ca), status("b", &cb));
+    assert!(
+        sa.lines()
+            .any(|l| l.starts_with("ra: sent ") && !l.starts_with("ra: sent 0,")),
+        "{sa}"
+    );
+    assert!(
+        sb.lines().any(|l| l.starts_with("ra: sent 0, solicitations ")
+            && !l.contains("silent (gate) 0,")),
+        "{sb}"
+    );
 
     // The Active goes away: b becomes Active and advertises at once
     // (RFC 9568 §6.4.3), without waiting for an RS.
