@@ -221,14 +221,8 @@ fn only_the_active_answers() {
     let (cap_a, cap_b) = (capture(lab.host("a")), capture(lab.host("b")));
     let a = start(lab.host("a"), &ca);
     let b = start(lab.host("b"), &cb);
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(10),
-    );
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(10),
-    );
+    a.wait_role("lan", "active", Duration::from_secs(10));
+    b.wait_role("lan", "backup", Duration::from_secs(10));
 
     let (script, rec) = dhclient_script(&lab, "cl");
     let cl = dhclient_stateless(&lab, "cl", &script);
@@ -259,10 +253,7 @@ fn only_the_active_answers() {
     // The Active leaves (SIGTERM: priority 0, RFC 9568 §6.4.3); the other
     // box takes over and answers the next client.
     a.signal(15).unwrap();
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(10),
-    );
+    b.wait_role("lan", "active", Duration::from_secs(10));
     std::fs::remove_file(&rec).ok();
     std::fs::remove_file(lab.dir().join("cl.leases6")).ok();
     let cl = dhclient_stateless(&lab, "cl", &script);

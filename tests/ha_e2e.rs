@@ -176,15 +176,9 @@ fn start(host: &Host, conf: &Path) -> Proc {
 /// Starts A, waits until it is Active, then B, until it is Backup.
 fn start_pair(lab: &Lab, ca: &Path, cb: &Path) -> (Proc, Proc) {
     let a = start(lab.host("a"), ca);
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
+    a.wait_role("lan", "active", Duration::from_secs(5));
     let b = start(lab.host("b"), cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(5),
-    );
+    b.wait_role("lan", "backup", Duration::from_secs(5));
     (a, b)
 }
 
@@ -1517,10 +1511,7 @@ fn split_brain_hands_out_no_address_twice_and_heals_to_one_active() {
     for h in ["a", "b"] {
         lab.host(h).sh_ok("nft add table inet split && nft 'add chain inet split in { type filter hook input priority 0; }' && nft add rule inet split in ip protocol 112 drop");
     }
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(3),
-    );
+    b.wait_role("lan", "active", Duration::from_secs(3));
     assert!(has_vip(lab.host("a")) && has_vip(lab.host("b")));
 
     // During the split both answer, each from its own range only.
@@ -1666,14 +1657,8 @@ fn each_subnet_follows_its_own_vrrp_instance() {
     let ca = two_instance_conf(&lan, "a", A_PRIO, B_PRIO);
     let cb = two_instance_conf(&lan, "b", B_PRIO, A_PRIO);
     let (a, b) = start_pair(&lan, &ca, &cb);
-    b.wait_for_log(
-        "vrrp.state instance=guest role=active",
-        Duration::from_secs(5),
-    );
-    a.wait_for_log(
-        "vrrp.state instance=guest role=backup",
-        Duration::from_secs(5),
-    );
+    b.wait_role("guest", "active", Duration::from_secs(5));
+    a.wait_role("guest", "backup", Duration::from_secs(5));
     let lan_changes = (state_changes(&a, "lan"), state_changes(&b, "lan"));
 
     // A answers the LAN, B the guest segment: each from its own range.
@@ -1831,10 +1816,7 @@ fn a_frozen_active_loses_the_vip_and_new_clients_reach_the_new_one() {
     // Freeze A.
     let t_stop = Instant::now();
     a.signal(lab::SIGSTOP).unwrap();
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(3),
-    );
+    b.wait_role("lan", "active", Duration::from_secs(3));
     // A's kernel drops the VIP by itself: lifetime plus the kernel's
     // one-second check granularity, bounded generously.
     wait_vip_on(&lab, "b", Duration::from_secs(6));

@@ -165,10 +165,7 @@ fn start_boxes(
     let ca = box_conf(lab, "a", 150, KEY, ha_extra);
     let cb = box_conf(lab, "b", b_prio, b_key, ha_extra);
     let a = start(lab.host("a"), &ca);
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
+    a.wait_role("lan", "active", Duration::from_secs(5));
     let b = start(lab.host("b"), &cb);
     b.wait_for_log(
         &format!("vrrp.state instance=lan role={role}"),
@@ -655,10 +652,7 @@ fn a_box_back_with_an_empty_store_catches_up_before_it_answers() {
     lab.host("b")
         .run_ok(&["nft", "delete", "table", "inet", "late"]);
     b.wait_for_log("ha.caught_up", Duration::from_secs(15));
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(10),
-    );
+    b.wait_role("lan", "active", Duration::from_secs(10));
     wait_vip_alone(&lab, "b", Duration::from_secs(5), "B back and caught up");
     std::thread::sleep(Duration::from_secs(2));
     drop(probe);
@@ -916,10 +910,7 @@ fn a_frozen_active_hands_over_every_name_and_the_stores_converge_after_sigcont()
 
     let t0 = Instant::now();
     a.signal(lab::SIGSTOP).unwrap();
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
+    b.wait_role("lan", "active", Duration::from_secs(5));
     let took = t0.elapsed();
     wait_vip_alone(
         &lab,
@@ -1074,10 +1065,7 @@ fn a_partition_heals_to_one_store_without_duplicates_or_a_nak_storm() {
     }
     iso.push_str(" }\n}");
     nft(lab.bridge(), &iso);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
+    b.wait_role("lan", "active", Duration::from_secs(5));
     assert!(
         has_vip(lab.host("a")) && has_vip(lab.host("b")),
         "no split brain"

@@ -153,18 +153,9 @@ fn a_dual_stack_pair_fails_over_with_neighbor_advertisements() {
     let cb = conf(&lab, "b", &dual(100, "0.1", ""));
     let a = start(lab.host("a"), &ca);
     let b = start(lab.host("b"), &cb);
-    a.wait_for_log(
-        "vrrp.state instance=lan6 role=active",
-        Duration::from_secs(5),
-    );
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
-    b.wait_for_log(
-        "vrrp.state instance=lan6 role=backup",
-        Duration::from_secs(5),
-    );
+    a.wait_role("lan6", "active", Duration::from_secs(5));
+    a.wait_role("lan", "active", Duration::from_secs(5));
+    b.wait_role("lan6", "backup", Duration::from_secs(5));
     wait_v6(lab.host("a"), true, Duration::from_secs(2));
     assert!(has_v4(lab.host("a")));
     // The Backup holds neither family's VIPs, and stays Backup.
@@ -192,10 +183,7 @@ fn a_dual_stack_pair_fails_over_with_neighbor_advertisements() {
     assert!(lab::wait_until(Duration::from_secs(3), || has_v4(
         lab.host("b")
     )));
-    b.wait_for_log(
-        "vrrp.state instance=lan6 role=active",
-        Duration::from_secs(3),
-    );
+    b.wait_role("lan6", "active", Duration::from_secs(3));
     // a's VIPs lapse on their own (vip-lifetime auto: 2 s here).
     wait_v6(lab.host("a"), false, Duration::from_secs(5));
     drop(a);
@@ -376,10 +364,7 @@ fn forged_ipv6_adverts_are_counted_and_change_nothing() {
     ipv6_on(lab.host("x"));
     let cb = conf(&lab, "b", &v6only(100, "0.1"));
     let b = start(lab.host("b"), &cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan6 role=active",
-        Duration::from_secs(5),
-    );
+    b.wait_role("lan6", "active", Duration::from_secs(5));
     wait_v6(lab.host("b"), true, Duration::from_secs(2));
     let x = lab.host("x");
     let (src, idx) = (link_local(x).unwrap(), ifindex(x));
@@ -411,10 +396,7 @@ fn forged_ipv6_adverts_are_counted_and_change_nothing() {
 
     // Control: the same advert, valid, makes b step down.
     forge6(x, src, idx, 255, false, 10);
-    b.wait_for_log(
-        "vrrp.state instance=lan6 role=backup",
-        Duration::from_secs(3),
-    );
+    b.wait_role("lan6", "backup", Duration::from_secs(3));
     wait_v6(lab.host("b"), false, Duration::from_secs(2));
     drop(b);
 }

@@ -56,14 +56,8 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
     let cb = conf(&lab, "b", &vrrp(100, ""));
     let a = start(lab.host("a"), &ca);
     let b = start(lab.host("b"), &cb);
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(5),
-    );
+    a.wait_role("lan", "active", Duration::from_secs(5));
+    b.wait_role("lan", "backup", Duration::from_secs(5));
     wait_vip(lab.host("a"), true, Duration::from_secs(2));
     std::thread::sleep(Duration::from_millis(500));
     assert!(!has_vip(lab.host("b")), "both hold the VIP");
@@ -110,10 +104,7 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
     let a = start(lab.host("a"), &ca2);
     a.wait_for_log("vrrp.stale_vip_removed", Duration::from_secs(5));
     wait_vip(lab.host("a"), false, Duration::from_secs(2));
-    a.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(5),
-    );
+    a.wait_role("lan", "backup", Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(600));
     assert!(has_vip(lab.host("b")) && !has_vip(lab.host("a")));
 
@@ -135,10 +126,7 @@ fn a_hamasq_pair_fails_over_on_kill_term_and_link_cut() {
 
     // 4. Link cut on the Active a: b takes over; a releases the VIP.
     let b = start(lab.host("b"), &cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(5),
-    );
+    b.wait_role("lan", "backup", Duration::from_secs(5));
     lab.bridge()
         .run_ok(&["ip", "link", "set", lab.host("a").bridge_port(), "down"]);
     lab.host("a").run_ok(&["ip", "link", "set", "eth0", "down"]);
@@ -201,10 +189,7 @@ fn active_b_and_forger(test: &str) -> Option<(Lab, Proc)> {
     lab.add_host("x", &["10.77.0.66/24"]);
     let cb = conf(&lab, "b", &vrrp(100, ""));
     let b = start(lab.host("b"), &cb);
-    b.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
+    b.wait_role("lan", "active", Duration::from_secs(5));
     Some((lab, b))
 }
 
@@ -485,14 +470,8 @@ fn several_instances_in_one_daemon() {
     };
     let a = start(lab.host("a"), &conf(&lab, "a", &two(150, 100)));
     let b = start(lab.host("b"), &conf(&lab, "b", &two(100, 150)));
-    a.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
-    b.wait_for_log(
-        "vrrp.state instance=guest role=active",
-        Duration::from_secs(5),
-    );
+    a.wait_role("lan", "active", Duration::from_secs(5));
+    b.wait_role("guest", "active", Duration::from_secs(5));
     let holds = |h: &str, ip: &str| {
         String::from_utf8_lossy(
             &lab.host(h)
@@ -537,10 +516,7 @@ fn the_address_owner_keeps_its_own_address() {
                  advert-int = 0.1\nvirtual-ipaddress = 10.77.0.1/24\n";
     let c = conf(&lab, "a", owner);
     let h = start(a, &c);
-    h.wait_for_log(
-        "vrrp.state instance=lan role=active",
-        Duration::from_secs(5),
-    );
+    h.wait_role("lan", "active", Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(300));
     assert!(own(a), "the owner's address went at start:\n{}", h.logs());
     assert!(!h.logs().contains("stale_vip_removed"), "{}", h.logs());
@@ -664,10 +640,7 @@ fn a_box_behind_its_peer_preempts_only_once_caught_up() {
     });
     wait_vip(lab.host("a"), true, Duration::from_secs(3));
     wait_vip(lab.host("b"), false, Duration::from_secs(3));
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(3),
-    );
+    b.wait_role("lan", "backup", Duration::from_secs(3));
     // a stops: priority 0, its VIP removed, b takes it back.
     stop_task(&lab, stop, th);
     wait_vip(lab.host("b"), true, Duration::from_secs(3));
@@ -722,10 +695,7 @@ fn a_forged_slow_interval_cannot_silence_the_active_router() {
         255,
         4095,
     );
-    b.wait_for_log(
-        "vrrp.state instance=lan role=backup",
-        Duration::from_secs(3),
-    );
+    b.wait_role("lan", "backup", Duration::from_secs(3));
     let log = b.wait_for_log("vrrp.interval_mismatch", Duration::from_secs(3));
     assert!(
         log.contains("from=10.77.0.66 advertised=4095cs configured=10cs used=20cs"),

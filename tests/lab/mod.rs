@@ -1065,6 +1065,16 @@ impl Proc {
         self.wait_for_log_count(pattern, 1, timeout)
     }
 
+    /// Waits until this hamasq logged VRRP `role` (`active`, `backup`) for
+    /// `instance`; panics like [`Proc::wait_for_log`].
+    #[track_caller]
+    pub fn wait_role(&self, instance: &str, role: &str, timeout: Duration) -> String {
+        self.wait_for_log(
+            &format!("vrrp.state instance={instance} role={role}"),
+            timeout,
+        )
+    }
+
     /// Waits until `pattern` occurs at least `count` times in the log;
     /// panics like [`Proc::wait_for_log`].
     #[track_caller]
