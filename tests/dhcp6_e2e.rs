@@ -11,7 +11,7 @@ mod lab;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lab::dhclient6::{dhclient_script, dhclient_stateless, wait_record};
+use lab::dhclient::{dhclient_script, dhclient_stateless, wait_record};
 use lab::{Host, Lab, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamasq");

@@ -275,24 +275,9 @@ fn dhclient_script(lab: &Lab, tag: &str) -> (PathBuf, PathBuf) {
     (script, rec)
 }
 
-/// ISC dhclient on `host`'s eth0 with `script`, kept in the foreground
-/// (`-d`: killed with the lab), its lease and pid files in the lab
-/// directory.
+/// ISC dhclient on `host`'s eth0 with `script` ([`lab::dhclient::spawn`]).
 fn dhclient_daemon(lab: &Lab, host: &str, script: &Path) -> Proc {
-    let lf = lab.dir().join(format!("{host}.leases"));
-    let pf = lab.dir().join(format!("{host}.pid"));
-    lab.host(host).spawn(&[
-        "dhclient",
-        "-d",
-        "-v",
-        "-sf",
-        script.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        pf.to_str().unwrap(),
-        "eth0",
-    ])
+    lab::dhclient::spawn(lab.host(host), lab.dir(), host, script, &["-v"])
 }
 
 #[test]

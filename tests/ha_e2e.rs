@@ -424,19 +424,8 @@ impl Client {
                     ),
                 )
                 .unwrap();
-                lab.host(host).spawn(&[
-                    "dhclient",
-                    "-d",
-                    "-cf",
-                    cf.to_str().unwrap(),
-                    "-sf",
-                    script.to_str().unwrap(),
-                    "-lf",
-                    d.join(format!("{host}.leases")).to_str().unwrap(),
-                    "-pf",
-                    d.join(format!("{host}.pid")).to_str().unwrap(),
-                    "eth0",
-                ])
+                let cf = cf.to_str().unwrap();
+                lab::dhclient::spawn(lab.host(host), d, host, &script, &["-cf", cf])
             }
             Kind::Udhcpc => {
                 lab::write_script(

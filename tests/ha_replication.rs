@@ -257,7 +257,7 @@ fn dhclient_once(
         format!("send host-name \"{name}\";\ntimeout 15;\nreboot 5;\ninitial-interval 1;\n"),
     )
     .unwrap();
-    let lf = d.join(format!("{host}.dleases"));
+    let lf = d.join(format!("{host}.d.leases"));
     let remembered = remember.map_or(String::new(), |ip| {
         format!(
             "lease {{\n  interface \"eth0\";\n  fixed-address {ip};\n  option subnet-mask 255.255.255.0;\n  \
@@ -266,19 +266,9 @@ fn dhclient_once(
         )
     });
     std::fs::write(&lf, remembered).unwrap();
-    let p = lab.host(host).spawn(&[
-        "dhclient",
-        "-d",
-        "-cf",
-        cf.to_str().unwrap(),
-        "-sf",
-        script.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        d.join(format!("{host}.dpid")).to_str().unwrap(),
-        "eth0",
-    ]);
+    let name = format!("{host}.d");
+    let cf = cf.to_str().unwrap();
+    let p = lab::dhclient::spawn(lab.host(host), d, &name, &script, &["-cf", cf]);
     let lines = || -> Vec<(String, String, u32)> {
         std::fs::read_to_string(&rec)
             .unwrap_or_default()

@@ -8,7 +8,7 @@ mod lab;
 use std::path::Path;
 use std::time::Duration;
 
-use lab::dhclient6::{dhclient_script, dhclient_stateless, wait_record};
+use lab::dhclient::{dhclient_script, dhclient_stateless, wait_record};
 use lab::probe::{PY, gap_across, probe_times, spawn_probe, stop_probe, wait_probe};
 use lab::{Host, Lab, Proc};
 

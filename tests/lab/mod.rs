@@ -180,7 +180,7 @@ static NETNS_ADD_LOCK: Mutex<()> = Mutex::new(());
 static STALE_LOCK: Mutex<()> = Mutex::new(());
 
 /// The few libc calls the lab needs; std links libc already, so no crate.
-pub mod dhclient6;
+pub mod dhclient;
 pub mod probe;
 
 mod sys {
