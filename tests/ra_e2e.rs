@@ -28,8 +28,8 @@ fn ipv6_on(host: &Host) {
     host.enable_ipv6();
 }
 
-/// A router: IPv6 on, the lab prefix's ::N on eth0.
-fn router(host: &Host, n: u8) {
+/// A router: IPv6 on, `prefix`::N/64 on eth0.
+fn router(host: &Host, prefix: &str, n: u8) {
     ipv6_on(host);
     host.sysctl("net/ipv6/conf/eth0/accept_ra", "0");
     host.run_ok(&[
@@ -37,7 +37,7 @@ fn router(host: &Host, n: u8) {
         "-6",
         "addr",
         "add",
-        &format!("{PREFIX}::{n}/64"),
+        &format!("{prefix}::{n}/64"),
         "dev",
         "eth0",
         "nodad",
@@ -96,7 +96,7 @@ fn a_client_learns_its_address_default_route_and_dns_from_hamasq() {
     };
     lab.add_host("r", &["10.77.0.1/24"]);
     lab.add_host("c", &[]);
-    router(lab.host("r"), 1);
+    router(lab.host("r"), PREFIX, 1);
     client(lab.host("c"));
     let r_ll = link_local(lab.host("r"));
     let cfg = lab.hamasq_conf(
@@ -214,8 +214,8 @@ fn only_the_active_box_sends_router_advertisements() {
     lab.add_host("a", &["10.77.0.1/24"]);
     lab.add_host("b", &["10.77.0.2/24"]);
     lab.add_host("c", &[]);
-    router(lab.host("a"), 1);
-    router(lab.host("b"), 2);
+    router(lab.host("a"), PREFIX, 1);
+    router(lab.host("b"), PREFIX, 2);
     client(lab.host("c"));
     let (a_ll, b_ll) = (link_local(lab.host("a")), link_local(lab.host("b")));
     let section = |prio: u8| {
@@ -309,21 +309,8 @@ fn a_dual_stack_client_keeps_its_ipv6_router_and_dns_through_a_failover() {
     lab.add_host("a", &["10.77.2.2/24"]);
     lab.add_host("b", &["10.77.2.3/24"]);
     lab.add_host("c", &["10.77.2.9/24"]);
-    for (h, n) in [("a", 2), ("b", 3)] {
-        let host = lab.host(h);
-        ipv6_on(host);
-        host.sysctl("net/ipv6/conf/eth0/accept_ra", "0");
-        host.run_ok(&[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{ULA}::{n}/64"),
-            "dev",
-            "eth0",
-            "nodad",
-        ]);
-    }
+    router(lab.host("a"), ULA, 2);
+    router(lab.host("b"), ULA, 3);
     client(lab.host("c"));
     let (a_ll, b_ll) = (link_local(lab.host("a")), link_local(lab.host("b")));
     let section = |prio: u8| {
