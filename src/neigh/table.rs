@@ -124,10 +124,16 @@ impl Watcher {
                     if let Some((s, entries, _)) = self.dump.take_if(|d| d.0 == seq) {
                         debug_assert_eq!(s, seq);
                         self.events.push_back(Event::Dumped(entries.len()));
-                        if entries != self.live {
-                            self.live = entries;
-                            self.changed = true;
-                        }
+                        // Published only when an address or its MAC
+                        // changed: the periodic re-dump moves every
+                        // confirmation time, and each publication makes
+                        // the DHCP task rebuild its host table.
+                        let same = entries.len() == self.live.len()
+                            && entries
+                                .iter()
+                                .all(|(k, e)| self.live.get(k).is_some_and(|l| l.mac == e.mac));
+                        self.live = entries;
+                        self.changed |= !same;
                     }
                 }
                 Ok(Message::Error { seq, errno }) => {
@@ -375,21 +381,44 @@ mod tests {
         w.handle_overflow(at(102));
         assert_eq!(w.poll_event(), Some(Event::Overflow));
         assert_eq!(w.poll_transmit(), Some(wire::dump_request(2)));
-        // The kernel's dump (captured with seq 7; renumbered to ours).
-        let mut d = hex(DUMP);
-        let mut i = 0;
-        while i < d.len() {
-            let len = u32::from_ne_bytes(d[i..i + 4].try_into().unwrap()) as usize;
-            d[i + 8..i + 12].copy_from_slice(&2u32.to_ne_bytes());
-            i += len;
-        }
-        w.handle_datagram(at(102), &d);
+        w.handle_datagram(at(102), &dump(2));
         assert_eq!(w.poll_event(), Some(Event::Dumped(1)));
         assert_eq!(table(&mut w), [a("fd00::7")]);
         // The dump with the old number is no longer ours.
         w.handle_datagram(at(103), &hex(DUMP));
         assert!(w.poll_table().is_none());
         assert_eq!(w.poll_event(), None);
+    }
+
+    /// The kernel's dump (captured with seq 7), renumbered to `seq`.
+    fn dump(seq: u32) -> Vec<u8> {
+        let mut d = hex(DUMP);
+        let mut i = 0;
+        while i < d.len() {
+            let len = u32::from_ne_bytes(d[i..i + 4].try_into().unwrap()) as usize;
+            d[i + 8..i + 12].copy_from_slice(&seq.to_ne_bytes());
+            i += len;
+        }
+        d
+    }
+
+    /// The periodic re-dump finds the same neighbours (only their
+    /// confirmation times moved): nothing is published, so DHCP does not
+    /// rebuild its host table every minute.
+    #[test]
+    fn a_repeated_dump_with_the_same_neighbours_publishes_nothing() {
+        let mut w = watcher(vec![]);
+        // Late enough that `now - confirmed ago` does not saturate at 0.
+        w.handle_timeout(at(10_000));
+        assert_eq!(w.poll_transmit(), Some(wire::dump_request(2)));
+        w.handle_datagram(at(10_000), &dump(2));
+        assert_eq!(table(&mut w), [a("fd00::7")]);
+        w.handle_timeout(at(10_060));
+        assert_eq!(w.poll_transmit(), Some(wire::dump_request(3)));
+        w.handle_datagram(at(10_060), &dump(3));
+        assert_eq!(w.poll_event(), Some(Event::Dumped(1)));
+        assert_eq!(w.poll_event(), Some(Event::Dumped(1)));
+        assert!(w.poll_table().is_none());
     }
 
     #[test]
